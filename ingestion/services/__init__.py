@@ -1,0 +1,161 @@
+"""Local services: which PostgreSQL and MongoDB-protocol server criptopipe uses, and their life.
+
+Resolution, for each: an explicit URL in the environment wins; otherwise a server the
+project starts itself under ``<home>`` (``.criptopipe/`` by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingestion.services import mongo, postgres
+from ingestion.services._process import ServiceError
+from ingestion.settings import Settings
+
+__all__ = [
+    "Endpoints",
+    "ServiceError",
+    "Services",
+]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the services are, once they run."""
+
+    postgres_admin_dsn: str
+    mongo_uri: str
+    database: str
+
+    def role_dsn(self, role: str, settings: Settings) -> str:
+        password = getattr(settings, f"{role}_password").get_secret_value()
+        return postgres.role_dsn(self.postgres_admin_dsn, role, password, self.database)
+
+
+class Services:
+    """Bring up, stop and describe the two servers for one ``Settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pg = postgres.EmbeddedPostgres(settings.home, settings.postgres_port)
+        self.mongo = mongo.LocalMongo(
+            settings.home, settings.mongo_port, settings.ferretdb_cache_dir
+        )
+
+    # -- PostgreSQL ---------------------------------------------------------------
+    @property
+    def external_postgres(self) -> str | None:
+        dsn = self.settings.postgres_dsn
+        return dsn.get_secret_value() if dsn else None
+
+    @property
+    def external_mongo(self) -> str | None:
+        uri = self.settings.mongo_uri
+        return uri.get_secret_value() if uri else None
+
+    def postgres_admin_dsn(self) -> str:
+        return self.external_postgres or self.pg.admin_dsn()
+
+    def mongo_uri(self) -> str:
+        return self.external_mongo or self.mongo.uri
+
+    def up(self, database: str | None = None) -> dict[str, str]:
+        """Start what is not running, create the database and roles. Idempotent.
+
+        Returns a short word per service: started, running, or external.
+        """
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        result: dict[str, str] = {}
+        if self.external_postgres:
+            postgres.check_connection(self.external_postgres)
+            result["postgres"] = "external"
+        else:
+            result["postgres"] = "started" if self.pg.start() else "running"
+        postgres.bootstrap(
+            self.postgres_admin_dsn(), database or self.settings.postgres_db, self.settings
+        )
+        if self.external_mongo:
+            mongo.check_connection(self.external_mongo)
+            result["mongo"] = "external"
+        else:
+            result["mongo"] = "started" if self.mongo.start() else "running"
+        return result
+
+    def down(self) -> dict[str, str]:
+        """Stop only what the project started; data stays."""
+        result: dict[str, str] = {}
+        if self.external_postgres:
+            result["postgres"] = "external (left running)"
+        else:
+            result["postgres"] = "stopped" if self.pg.stop() else "not running"
+        if self.external_mongo:
+            result["mongo"] = "external (left running)"
+        else:
+            result["mongo"] = "stopped" if self.mongo.stop() else "not running"
+        return result
+
+    def endpoints(self, database: str | None = None) -> Endpoints:
+        return Endpoints(
+            postgres_admin_dsn=self.postgres_admin_dsn(),
+            mongo_uri=self.mongo_uri(),
+            database=database or self.settings.postgres_db,
+        )
+
+    def status(self) -> tuple[postgres.PostgresStatus, mongo.MongoStatus]:
+        if self.external_postgres:
+            dsn = self.external_postgres
+            try:
+                version: str | None = postgres.server_version(dsn)
+                running, detail = True, ""
+            except Exception as err:
+                version, running, detail = None, False, str(err).strip()
+            pg_status = postgres.PostgresStatus(
+                "external", running, postgres.mask_dsn(dsn), version, None, None, detail
+            )
+        else:
+            pid = self.pg.pid()
+            version = None
+            if pid is not None:
+                try:
+                    version = postgres.server_version(self.pg.admin_dsn())
+                except Exception as err:  # running but unreachable: say so
+                    version = f"unreachable: {err}"
+            pg_status = postgres.PostgresStatus(
+                "embedded",
+                pid is not None,
+                f"postgresql://{postgres.HOST}:{self.settings.postgres_port}/"
+                f"{self.settings.postgres_db}",
+                version,
+                self.pg.data_dir,
+                pid,
+                "" if self.pg.is_initialised() else "not initialised yet",
+            )
+        if self.external_mongo:
+            uri = self.external_mongo
+            try:
+                mversion: str | None = mongo.server_version(uri)
+                running, detail = True, ""
+            except Exception as err:
+                mversion, running, detail = None, False, str(err)
+            mongo_status = mongo.MongoStatus(
+                "external", running, mongo.mask_uri(uri), mversion, None, None, detail
+            )
+        else:
+            mpid = self.mongo.pid()
+            mversion = None
+            if mpid is not None:
+                try:
+                    mversion = mongo.server_version(self.mongo.uri)
+                except Exception as err:
+                    mversion = f"unreachable: {err}"
+            stale = self.mongo.stale_pid()
+            mongo_status = mongo.MongoStatus(
+                self.mongo.kind(),
+                mpid is not None,
+                self.mongo.uri,
+                mversion,
+                self.mongo.data_dir,
+                mpid,
+                f"stale pid file (pid {stale} is not running)" if stale else "",
+            )
+        return pg_status, mongo_status

@@ -1,0 +1,194 @@
+"""Configuration: one ``Settings`` object, read once from the environment and ``.env``.
+
+Every variable has the ``CRIPTOPIPE_`` prefix and is listed in ``.env.example``.
+Library code receives a ``Settings`` (or the part it needs); it never reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ingestion.symbols import DEFAULT_ASSETS, get_asset
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+SOURCES: tuple[str, ...] = (
+    "coingecko",
+    "binance",
+    "kraken",
+    "coinbase",
+    "fear_greed",
+    "fx",
+    "mercadobitcoin",
+)
+
+LIVE_BASE_URLS: dict[str, str] = {
+    "coingecko": "https://api.coingecko.com/api/v3",
+    "binance": "https://api.binance.com",
+    "kraken": "https://api.kraken.com",
+    "coinbase": "https://api.exchange.coinbase.com",
+    "fear_greed": "https://api.alternative.me",
+    "fx": "https://api.frankfurter.dev/v1",
+    "mercadobitcoin": "https://api.mercadobitcoin.net/api/v4",
+}
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """All of criptopipe's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRIPTOPIPE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- local state and services -------------------------------------------------
+    home: Path = Field(
+        default=PROJECT_ROOT / ".criptopipe",
+        description="Local state directory: embedded PostgreSQL, FerretDB data, DAGSTER_HOME, logs.",
+    )
+    postgres_dsn: SecretStr | None = Field(
+        default=None,
+        description="Admin DSN of your own PostgreSQL. Unset: the project runs embedded PostgreSQL.",
+    )
+    postgres_port: int = Field(default=55432, description="TCP port of the embedded PostgreSQL.")
+    postgres_db: str = Field(default="criptopipe", description="Warehouse database name.")
+    mongo_uri: SecretStr | None = Field(
+        default=None,
+        description="URI of your own MongoDB. Unset: mongod on PATH, else a local FerretDB.",
+    )
+    mongo_port: int = Field(default=57017, description="TCP port of the local mongod/FerretDB.")
+    mongo_db: str = Field(default="lake", description="Lake database name.")
+    ferretdb_cache: Path | None = Field(
+        default=None,
+        description="Where the FerretDB binary is built and cached (default: ~/.cache/criptopipe).",
+    )
+    loader_password: SecretStr = Field(
+        default=SecretStr("loader-local"), description="Password of the `loader` role (local)."
+    )
+    transformer_password: SecretStr = Field(
+        default=SecretStr("transformer-local"),
+        description="Password of the `transformer` role (dbt).",
+    )
+    reader_password: SecretStr = Field(
+        default=SecretStr("reader-local"),
+        description="Password of the read-only `reader` role (dashboard).",
+    )
+
+    # --- what is tracked -----------------------------------------------------------
+    assets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_ASSETS, description="Comma-separated asset ids to track."
+    )
+    fx_currencies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("BRL", "EUR"), description="Currencies to convert USD into (Frankfurter)."
+    )
+    candle_intervals: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("1h", "1d"), description="Candle intervals to ingest (1h, 1d)."
+    )
+    start_date: date = Field(
+        default=date(2024, 1, 1), description="First day of history for backfills and partitions."
+    )
+    markets_top_n: int = Field(default=50, description="How many coins /coins/markets fetches.")
+
+    # --- HTTP -----------------------------------------------------------------------
+    http_timeout_seconds: float = Field(default=30.0, description="Timeout of one HTTP request.")
+    http_max_retries: int = Field(default=5, description="Retries of a transient failure.")
+    http_backoff_base_seconds: float = Field(default=0.5, description="First backoff delay.")
+    http_backoff_max_seconds: float = Field(default=60.0, description="Longest backoff delay.")
+    coingecko_api_key: SecretStr | None = Field(
+        default=None, description="CoinGecko demo key (header x-cg-demo-api-key); optional."
+    )
+
+    coingecko_base_url: str = LIVE_BASE_URLS["coingecko"]
+    binance_base_url: str = LIVE_BASE_URLS["binance"]
+    kraken_base_url: str = LIVE_BASE_URLS["kraken"]
+    coinbase_base_url: str = LIVE_BASE_URLS["coinbase"]
+    fear_greed_base_url: str = LIVE_BASE_URLS["fear_greed"]
+    fx_base_url: str = LIVE_BASE_URLS["fx"]
+    mercadobitcoin_base_url: str = LIVE_BASE_URLS["mercadobitcoin"]
+
+    # --- dashboard -------------------------------------------------------------------
+    dashboard_port: int = Field(default=8501, description="Port of the Streamlit dashboard.")
+    dagster_port: int = Field(default=3000, description="Port of the Dagster UI.")
+
+    @field_validator("assets", mode="before")
+    @classmethod
+    def _parse_assets(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, tuple | list):
+            return tuple(get_asset(str(v)).asset_id for v in value)
+        return value
+
+    @field_validator("fx_currencies", mode="before")
+    @classmethod
+    def _parse_currencies(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, tuple | list):
+            return tuple(str(v).upper() for v in value)
+        return value
+
+    @field_validator("candle_intervals", mode="before")
+    @classmethod
+    def _parse_intervals(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, tuple | list):
+            bad = [v for v in value if v not in ("1h", "1d")]
+            if bad:
+                raise ValueError(f"unsupported candle interval(s) {bad}; use 1h and/or 1d")
+        return value
+
+    @field_validator(
+        "coingecko_base_url",
+        "binance_base_url",
+        "kraken_base_url",
+        "coinbase_base_url",
+        "fear_greed_base_url",
+        "fx_base_url",
+        "mercadobitcoin_base_url",
+    )
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"base URL must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    def base_url(self, source: str) -> str:
+        """The configured base URL of ``source``."""
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
+        return str(getattr(self, f"{source}_base_url"))
+
+    def base_urls(self) -> dict[str, str]:
+        return {source: self.base_url(source) for source in SOURCES}
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def ferretdb_cache_dir(self) -> Path:
+        if self.ferretdb_cache is not None:
+            return self.ferretdb_cache
+        return Path.home() / ".cache" / "criptopipe"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once (environment, then ``.env``), with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

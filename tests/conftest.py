@@ -1,0 +1,95 @@
+"""Shared fixtures: the real local PostgreSQL and MongoDB-protocol server.
+
+The session starts the project's services (``criptopipe services up`` does the same) unless
+``CRIPTOPIPE_POSTGRES_DSN`` / ``CRIPTOPIPE_MONGO_URI`` point at servers of your own, then
+gives the tests a fresh database on each: ``criptopipe_test_<pid>`` in PostgreSQL (with the
+three roles) and ``lake_test_<pid>`` in MongoDB, both dropped at the end.
+Nothing here is mocked: every test talks to a real server over a real connection.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingestion.services import Endpoints, Services, postgres
+from ingestion.settings import PROJECT_ROOT, Settings, load_settings
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    """Settings as a user has them (environment and .env), state under the project."""
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def services(base_settings: Settings) -> Services:
+    services = Services(base_settings)
+    services.up()
+    return services
+
+
+@pytest.fixture(scope="session")
+def test_db_name() -> str:
+    return f"criptopipe_test_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def endpoints(services: Services, test_db_name: str) -> Iterator[Endpoints]:
+    """A fresh warehouse database with roles and schemas; dropped after the session."""
+    admin = services.postgres_admin_dsn()
+    postgres.drop_database(admin, test_db_name)
+    postgres.bootstrap(admin, test_db_name, services.settings)
+    yield services.endpoints(test_db_name)
+    postgres.drop_database(admin, test_db_name)
+
+
+@pytest.fixture(scope="session")
+def settings(base_settings: Settings, endpoints: Endpoints, test_db_name: str) -> Settings:
+    """Settings pointing at the test databases."""
+    return base_settings.model_copy(
+        update={"postgres_db": test_db_name, "mongo_db": f"lake_test_{os.getpid()}"}
+    )
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(endpoints: Endpoints) -> str:
+    return postgres.with_database(endpoints.postgres_admin_dsn, endpoints.database)
+
+
+@pytest.fixture(scope="session")
+def loader_dsn(endpoints: Endpoints, settings: Settings) -> str:
+    return endpoints.role_dsn("loader", settings)
+
+
+@pytest.fixture(scope="session")
+def transformer_dsn(endpoints: Endpoints, settings: Settings) -> str:
+    return endpoints.role_dsn("transformer", settings)
+
+
+@pytest.fixture(scope="session")
+def reader_dsn(endpoints: Endpoints, settings: Settings) -> str:
+    return endpoints.role_dsn("reader", settings)
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(endpoints: Endpoints) -> str:
+    return endpoints.mongo_uri
+
+
+@pytest.fixture(scope="session")
+def mongo_db_name(settings: Settings, mongo_uri: str) -> Iterator[str]:
+    from pymongo import MongoClient
+
+    name = settings.mongo_db
+    with MongoClient(mongo_uri) as client:
+        client.drop_database(name)
+    yield name
+    with MongoClient(mongo_uri) as client:
+        client.drop_database(name)
