@@ -1,0 +1,64 @@
+# criptopipe — the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv from PATH, else the pip-installed module (installed on first use).
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: help uv install services services-down status test test-fast lint demo run ui dashboard simulator browser-deps clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		python3 -m pip install --quiet --disable-pip-version-check uv
+
+install: uv ## Create .venv with uv and install the locked dependencies
+	$(UV) sync --frozen
+
+services: install ## Start PostgreSQL and the MongoDB-protocol server (builds FerretDB once)
+	$(RUN) criptopipe services up
+
+services-down: ## Stop the servers the project started (data stays)
+	$(RUN) criptopipe services down
+
+status: ## Show what runs where
+	$(RUN) criptopipe services status
+
+browser-deps: ## Install Debian's chromium for the browser tests (needs root; skipped otherwise)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium not installed: browser tests will be skipped"; }
+
+test: services browser-deps ## The whole offline suite against real PostgreSQL + FerretDB (CI runs this)
+	$(RUN) pytest -m "not live" $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+
+test-fast: services ## The quick default suite (no chaos, browser or slow tests)
+	$(RUN) pytest $(PYTEST_ARGS)
+
+lint: install ## ruff, mypy and sqlfluff
+	$(RUN) ruff check .
+	$(RUN) ruff format --check ingestion orchestration dashboard
+	$(RUN) mypy ingestion orchestration dashboard
+	$(RUN) sqlfluff lint dbt_project/models
+
+demo: services ## Run the whole pipeline offline against the simulator, then start the UIs
+	$(RUN) criptopipe demo
+
+run: services ## Run the pipeline once against the LIVE public APIs (needs internet)
+	$(RUN) criptopipe run
+
+ui: install ## Start the Dagster UI (webserver + daemon)
+	$(RUN) criptopipe ui
+
+dashboard: install ## Start the Streamlit dashboard
+	$(RUN) criptopipe dashboard
+
+simulator: install ## Serve every API offline on port 8765
+	$(RUN) criptopipe simulator --port 8765
+
+clean: services-down ## Stop services and delete local state (.criptopipe/) — asks first
+	@read -p "delete .criptopipe/ (all local data)? [y/N] " ans && [ "$$ans" = y ] && rm -rf .criptopipe
