@@ -1,0 +1,144 @@
+"""Candle row formats of each exchange and the generic "serve a candle window" logic."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ingestion.simulator import market
+from ingestion.simulator.common import (
+    Key,
+    Records,
+    SimRequest,
+    Window,
+    cached_rows,
+    rounded,
+)
+from ingestion.symbols import Asset
+
+
+def _binance_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
+    dec = market.price_decimals("binance", asset_id)
+    o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
+    vol = rounded(a.volume, 8)
+    vwap = a.vwap
+    qv = (np.round(a.volume, 8) * vwap).tolist()
+    tbv = (np.round(a.volume, 8) * a.taker_ratio).tolist()
+    tqv = (np.round(a.volume, 8) * a.taker_ratio * vwap).tolist()
+    ot = (a.open_time * 1000).tolist()
+    step = interval_s * 1000 - 1
+    trades = a.trades.tolist()
+    fmt = b'[%d,"%.8f","%.8f","%.8f","%.8f","%.8f",%d,"%.8f",%d,"%.8f","%.8f","0"]'
+    return [
+        fmt % (ot[i], o[i], h[i], low[i], c[i], vol[i], ot[i] + step, qv[i], trades[i], tbv[i],
+               tqv[i])
+        for i in range(len(ot))
+    ]
+
+
+def _kraken_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
+    dec = market.price_decimals("kraken", asset_id)
+    o, h, low, c, vw = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close, a.vwap))
+    vol = rounded(a.volume, 8)
+    t = a.open_time.tolist()
+    trades = a.trades.tolist()
+    p = f"%.{dec}f".encode()
+    fmt = b'[%d,"' + b'","'.join([p] * 5) + b'","%.8f",%d]'
+    return [fmt % (t[i], o[i], h[i], low[i], c[i], vw[i], vol[i], trades[i]) for i in range(len(t))]
+
+
+def _coinbase_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
+    dec = market.price_decimals("coinbase", asset_id)
+    o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
+    vol = rounded(a.volume, 8)
+    t = a.open_time.tolist()
+    return [b"[%d, %r, %r, %r, %r, %r]" % (t[i], low[i], h[i], o[i], c[i], vol[i])
+            for i in range(len(t))]
+
+
+def _trim(x: float, dec: int) -> bytes:
+    text = f"{x:.{dec}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.encode()
+
+
+def _mb_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
+    dec = market.price_decimals("mercadobitcoin", asset_id)
+    o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
+    vol = rounded(a.volume, 8)
+    t = a.open_time.tolist()
+    return [
+        (b"%d" % t[i], b'"%s"' % _trim(o[i], dec), b'"%s"' % _trim(h[i], dec),
+         b'"%s"' % _trim(low[i], dec), b'"%s"' % _trim(c[i], dec), b'"%s"' % _trim(vol[i], 8))
+        for i in range(len(t))
+    ]
+
+
+def mb_body(rows: list[Any]) -> bytes:
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 6
+    parts = [b'"%s":[%s]' % (name, b",".join(col)) for name, col in zip(
+        (b"t", b"o", b"h", b"l", b"c", b"v"), cols, strict=True)]
+    return b"{" + b",".join(parts) + b"}"
+
+
+@dataclass(frozen=True, slots=True)
+class CandleFormat:
+    exchange: str
+    renderer: Callable[[market.CandleArrays, str, int, int], list[Any]]
+
+
+BINANCE = CandleFormat("binance", _binance_rows)
+KRAKEN = CandleFormat("kraken", _kraken_rows)
+COINBASE = CandleFormat("coinbase", _coinbase_rows)
+MERCADOBITCOIN = CandleFormat("mercadobitcoin", _mb_rows)
+
+
+def window_rows(
+    req: SimRequest, fmt: CandleFormat, asset: Asset, interval_s: int, window: Window
+) -> tuple[list[Any], Any]:
+    """Rows of a window, oldest first, and the open row (also the last row) or None."""
+    rows = cached_rows(req.seed, fmt.exchange, fmt.renderer, fmt.exchange, asset, interval_s,
+                       window.i0, window.i1)
+    open_row = None
+    if window.open_index is not None:
+        arrays = market.open_candle(req.seed, fmt.exchange, asset.asset_id, interval_s,
+                                    req.now_s)
+        if arrays is not None:
+            open_row = fmt.renderer(arrays, asset.asset_id, interval_s, 0)[0]
+            rows.append(open_row)
+    return rows, open_row
+
+
+def record_window(
+    req: SimRequest, endpoint: str, fmt: CandleFormat, asset: Asset, interval_s: int,
+    window: Window, series_id: Key, open_row: Any,
+    to_records: Callable[[list[Any]], Records], index_of: Callable[[Key], int],
+) -> Callable[[], None]:
+    """A callback that records a served window in the ground truth."""
+    state = req.state
+    seed = req.seed
+
+    def regen(i0: int, i1: int) -> Records:
+        rows = cached_rows(seed, fmt.exchange, fmt.renderer, fmt.exchange, asset, interval_s,
+                           i0, i1)
+        return to_records(rows)
+
+    def record() -> None:
+        truth = state.truth
+        series = truth.series(req.source, endpoint, series_id, regen, index_of)
+        truth.add_closed(series, window.i0, window.i1)
+        if open_row is not None:
+            for key, rec in to_records([open_row]):
+                series.overrides[key] = rec
+
+    return record
+
+
+def json_rows(rows: list[bytes]) -> list[Any]:
+    parsed: list[Any] = json.loads(b"[" + b",".join(rows) + b"]")
+    return parsed

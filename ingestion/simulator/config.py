@@ -1,0 +1,154 @@
+"""Simulator configuration and fault plans.
+
+A :class:`FaultPlan` is a tuple of :class:`FaultRule`. A rule hits a request either by
+script (``first_n`` requests to its source, after skipping ``skip``) or by chance
+(``probability``, drawn from a generator seeded by (plan seed, source, request number), so
+the same plan and the same request sequence give the same faults). The first rule that hits
+wins. Request numbers count per source from the moment the plan is installed.
+
+Plans can be written as JSON (``FaultPlan.from_dict`` / ``to_dict``) or in a compact text
+form for the command line, rules separated by ``;``::
+
+    binance:rate_limit:first=2 ; kraken:server_error:p=0.1 ; *:latency:p=0.5,delay=0.2
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ingestion.symbols import CATALOGUE
+
+SOURCES = ("coingecko", "binance", "kraken", "coinbase", "fear_greed", "fx", "mercadobitcoin")
+
+FAULT_KINDS = (
+    "latency",  # answer normally after `delay` seconds
+    "rate_limit",  # the source's own rate-limit answer (429 + retry-after; Kraken: 200 EAPI)
+    "ban",  # Binance 418 IP ban with retry-after (other sources: their 429)
+    "server_error",  # HTTP `status` (default 503) with the source's error body
+    "api_error",  # Kraken: HTTP 200 {"error":["EService:Unavailable"]}; others: 500 JSON
+    "html",  # Cloudflare-style HTML error page (HTTP `status`, default 520)
+    "timeout",  # hang for `delay` seconds (default 30, longer than any client timeout)
+    "disconnect",  # close the connection without answering
+    "truncated",  # 200 with the JSON body cut in half (valid Content-Length)
+    "empty",  # 200 with every record list emptied
+    "nulls",  # 200 with optional fields set to null
+    "drift_extra",  # 200 with an extra field in every record
+    "drift_reorder",  # 200 with the keys of every object in reverse order
+)
+BODY_FAULTS = frozenset({"truncated", "empty", "nulls", "drift_extra", "drift_reorder"})
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRule:
+    """One kind of fault for one source (or ``"*"`` for all)."""
+
+    kind: str
+    source: str = "*"
+    probability: float = 0.0
+    first_n: int = 0
+    skip: int = 0
+    endpoint: str | None = None  # only requests whose endpoint name contains this text
+    delay: float | None = None  # seconds, for latency and timeout
+    status: int | None = None  # HTTP status, for server_error and html
+    retry_after: int | None = None  # seconds, for rate_limit and ban
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if self.source != "*" and self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}; known: {', '.join(SOURCES)}")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be within [0, 1]")
+
+    def hits(self, source: str, endpoint: str, n: int, rng: random.Random) -> bool:
+        if self.source not in ("*", source):
+            return False
+        if self.endpoint is not None and self.endpoint not in endpoint:
+            return False
+        if self.first_n and self.skip <= n < self.skip + self.first_n:
+            return True
+        return self.probability > 0.0 and rng.random() < self.probability
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """Which faults to inject; the default plan injects none."""
+
+    rules: tuple[FaultRule, ...] = ()
+    seed: int = 0
+
+    def pick(self, source: str, endpoint: str, n: int) -> FaultRule | None:
+        """The fault for the ``n``-th (0-based) request to ``source``, or None."""
+        if not self.rules:
+            return None
+        rng = random.Random(f"{self.seed}:{source}:{n}")
+        for rule in self.rules:
+            if rule.hits(source, endpoint, n, rng):
+                return rule
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "rules": [
+            {k: v for k, v in asdict(rule).items() if v not in (None, 0, 0.0) or k == "kind"}
+            for rule in self.rules
+        ]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | list[Any]) -> FaultPlan:
+        if isinstance(data, list):
+            data = {"rules": data}
+        rules = tuple(FaultRule(**rule) for rule in data.get("rules", ()))
+        return cls(rules=rules, seed=int(data.get("seed", 0)))
+
+    @classmethod
+    def parse(cls, text: str | None) -> FaultPlan:
+        """A plan from JSON or from the compact ``source:kind:opt=v,...;...`` form."""
+        if not text or not text.strip():
+            return cls()
+        text = text.strip()
+        if text[0] in "[{":
+            return cls.from_dict(json.loads(text))
+        names = {"p": "probability", "first": "first_n", "n": "first_n"}
+        floats = {"probability", "delay"}
+        rules = []
+        seed = 0
+        for chunk in filter(None, (c.strip() for c in text.split(";"))):
+            if chunk.startswith("seed="):
+                seed = int(chunk[5:])
+                continue
+            source, _, rest = chunk.partition(":")
+            kind, _, opts = rest.partition(":")
+            kwargs: dict[str, Any] = {}
+            for opt in filter(None, (o.strip() for o in opts.split(","))):
+                key, _, value = opt.partition("=")
+                key = names.get(key, key)
+                kwargs[key] = float(value) if key in floats else (
+                    value if key == "endpoint" else int(value))
+            rules.append(FaultRule(kind=kind.strip(), source=source.strip(), **kwargs))
+        return cls(rules=tuple(rules), seed=seed)
+
+
+NO_FAULTS = FaultPlan()
+
+
+def _default_assets() -> tuple[str, ...]:
+    return tuple(asset.asset_id for asset in CATALOGUE)
+
+
+@dataclass(slots=True)
+class SimulatorConfig:
+    """Everything that shapes what the simulator answers."""
+
+    seed: int = 42
+    assets: tuple[str, ...] = field(default_factory=_default_assets)
+    history_start: datetime = datetime(2022, 1, 1, tzinfo=UTC)
+    now: datetime | None = None  # the simulated clock; None follows real UTC time
+    faults: FaultPlan = NO_FAULTS
+    # Requests per minute (wall clock) before the source's real rate-limit answer;
+    # None = unlimited. E.g. {"coingecko": 30}. Binance counts request weight (limit 6000).
+    rate_limits: dict[str, int] = field(default_factory=dict)
+    record_requests: int = 50_000  # request log entries kept (oldest dropped)

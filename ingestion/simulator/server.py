@@ -1,0 +1,470 @@
+"""The aiohttp app: routing by source prefix, faults, rate limits, request log, admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from ingestion.simulator import aggregators as agg
+from ingestion.simulator import exchanges as ex
+from ingestion.simulator.common import Records, Reply, SimRequest, compact
+from ingestion.simulator.config import BODY_FAULTS, FaultPlan, FaultRule, SimulatorConfig
+from ingestion.simulator.state import SimulatorState
+
+logger = logging.getLogger(__name__)
+
+PREFIXES: dict[str, str] = {
+    "coingecko": "/coingecko/api/v3",
+    "binance": "/binance",
+    "kraken": "/kraken",
+    "coinbase": "/coinbase",
+    "fear_greed": "/fear_greed",
+    "fx": "/fx/v1",
+    "mercadobitcoin": "/mercadobitcoin/api/v4",
+}
+
+Handler = Callable[[SimRequest], Reply]
+# source -> [(path regex relative to the base URL, handler)]
+ROUTES: dict[str, list[tuple[re.Pattern[str], Handler]]] = {
+    "coingecko": [
+        (re.compile(r"/coins/markets/?"), agg.coingecko_markets),
+        (re.compile(r"/global/?"), agg.coingecko_global),
+        (re.compile(r"/coins/(?P<coin_id>[^/]+)/market_chart/?"), agg.coingecko_market_chart),
+    ],
+    "binance": [
+        (re.compile(r"/api/v3/klines"), ex.binance_klines),
+        (re.compile(r"/api/v3/ticker/24hr"), ex.binance_ticker),
+    ],
+    "kraken": [
+        (re.compile(r"/0/public/OHLC"), ex.kraken_ohlc),
+        (re.compile(r"/0/public/Ticker"), ex.kraken_ticker),
+    ],
+    "coinbase": [
+        (re.compile(r"/products/(?P<product_id>[^/]+)/candles"), ex.coinbase_candles),
+        (re.compile(r"/products/(?P<product_id>[^/]+)/ticker"), ex.coinbase_ticker),
+    ],
+    "fear_greed": [(re.compile(r"/fng/?"), agg.fear_greed)],
+    "fx": [
+        (re.compile(r"/latest/?"), agg.fx_latest),
+        (re.compile(r"/(?P<spec>\d{4}-\d{2}-\d{2}(\.\.(\d{4}-\d{2}-\d{2})?)?)/?"), agg.fx_dated),
+    ],
+    "mercadobitcoin": [
+        (re.compile(r"/tickers/?"), ex.mb_tickers),
+        (re.compile(r"/candles/?"), ex.mb_candles),
+    ],
+}
+
+STATE_KEY = web.AppKey("simulator_state", SimulatorState)
+JSON = "application/json"
+
+
+def simulator_base_urls(root: str) -> dict[str, str]:
+    """Base URL of every source on a simulator at ``root`` (e.g. http://127.0.0.1:8765)."""
+    root = root.rstrip("/")
+    return {source: root + prefix for source, prefix in PREFIXES.items()}
+
+
+# ------------------------------------------------------------------------------ faults
+
+CLOUDFLARE_HTML = """<!DOCTYPE html>
+<!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->
+<html class="no-js" lang="en-US">
+<head>
+<title>{host} | {status}: {reason}</title>
+<meta charset="UTF-8" />
+<meta name="robots" content="noindex, nofollow" />
+</head>
+<body>
+<div id="cf-wrapper">
+<div id="cf-error-details" class="cf-error-details-wrapper">
+<h1><span class="cf-error-type">Error</span> <span class="cf-error-code">{status}</span></h1>
+<h2 class="cf-subheadline">{reason}</h2>
+<p>Cloudflare Ray ID: <strong class="font-semibold">{ray}</strong></p>
+</div>
+</div>
+</body>
+</html>
+"""
+CF_REASONS = {502: "Bad gateway", 503: "Service unavailable", 504: "Gateway time-out",
+              520: "Web server is returning an unknown error", 522: "Connection timed out"}
+COINGECKO_429 = {"status": {"error_code": 429, "error_message": (
+    "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing "
+    "to subscribe to our API plans for higher rate limits.")}}
+BINANCE_429 = {"code": -1003, "msg": (
+    "Too many requests; current limit is 1200 requests per minute. Please use the websocket "
+    "for live updates to avoid polling the API.")}
+
+
+def rate_limited_reply(source: str, retry_after: int) -> Reply:
+    headers = {"Retry-After": str(retry_after)}
+    match source:
+        case "coingecko":
+            return Reply(429, compact(COINGECKO_429), headers={"retry-after": str(retry_after)})
+        case "binance":
+            return Reply(429, compact(BINANCE_429), headers=headers)
+        case "kraken":
+            return Reply(200, compact({"error": ["EAPI:Rate limit exceeded"]}))
+        case "mercadobitcoin":
+            return Reply(429, compact({"code": "API|TOO_MANY_REQUESTS",
+                                       "message": "Too many requests"}), headers=headers)
+        case _:
+            return Reply(429, compact({"message": "Too Many Requests"}), headers=headers)
+
+
+def banned_reply(source: str, retry_after: int) -> Reply:
+    if source != "binance":
+        return rate_limited_reply(source, retry_after)
+    until_ms = int((time.time() + retry_after) * 1000)
+    body = {"code": -1003, "msg": f"Way too much request weight used; IP banned until "
+                                  f"{until_ms}. Please use WebSocket Streams for live updates "
+                                  f"to avoid bans."}
+    return Reply(418, compact(body), headers={"Retry-After": str(retry_after)})
+
+
+def server_error_reply(source: str, status: int) -> Reply:
+    match source:
+        case "binance":
+            body: Any = {"code": -1001, "msg": "Internal error; unable to process your request. "
+                                               "Please try again."}
+        case "coinbase":
+            body = {"message": "Internal Server Error"}
+        case "coingecko":
+            body = {"status": {"error_code": status, "error_message": "Service Unavailable"}}
+        case _:
+            body = {"error": "Service Unavailable"}
+    return Reply(status, compact(body))
+
+
+def html_reply(request: web.Request, status: int) -> Reply:
+    reason = CF_REASONS.get(status, "Unknown error")
+    ray = f"{abs(hash((request.path, time.time()))) % (1 << 64):016x}"
+    text = CLOUDFLARE_HTML.format(host=request.host, status=status, reason=reason, ray=ray)
+    return Reply(status, text.encode(), content_type="text/html")
+
+
+OPTIONAL_FIELDS = frozenset({
+    "market_cap_rank", "fully_diluted_valuation", "max_supply", "total_supply", "high_24h",
+    "low_24h", "price_change_24h", "price_change_percentage_24h", "market_cap_change_24h",
+    "market_cap_change_percentage_24h", "ath_date", "atl_date", "roi", "image",
+    "time_until_update", "rfq_volume", "buy", "sell", "lastQty", "bidQty", "askQty",
+    "market_cap_change_percentage_24h_usd", "size",
+})
+DRIFT_FIELD = "sim_new_field"
+
+
+def transform_body(kind: str, obj: Any) -> Any:
+    """Apply a body fault (empty, nulls, drift_extra, drift_reorder) to a parsed body."""
+    if kind == "empty":
+        if isinstance(obj, list):
+            return []
+        if isinstance(obj, dict):
+            out: dict[str, Any] = {}
+            for k, v in obj.items():
+                if k in ("error", "metadata", "last"):
+                    out[k] = v
+                elif k == "rates":
+                    out[k] = {}
+                else:
+                    out[k] = transform_body(kind, v) if isinstance(v, (list, dict)) else v
+            return out
+        return obj
+    if kind == "nulls":
+        if isinstance(obj, list):
+            return [transform_body(kind, v) for v in obj]
+        if isinstance(obj, dict):
+            return {k: None if k in OPTIONAL_FIELDS else transform_body(kind, v)
+                    for k, v in obj.items()}
+        return obj
+    if kind == "drift_extra":
+        if isinstance(obj, list):
+            if obj and all(isinstance(r, list) for r in obj):
+                return [[*r, "0"] for r in obj]  # a new trailing column in every row
+            return [transform_body(kind, v) for v in obj]
+        if isinstance(obj, dict):
+            out = {k: transform_body(kind, v) for k, v in obj.items()}
+            if not any(isinstance(v, list) and v and isinstance(v[0], list) for v in obj.values()):
+                out[DRIFT_FIELD] = "drift"
+            return out
+        return obj
+    if kind == "drift_reorder":
+        if isinstance(obj, list):
+            return [transform_body(kind, v) for v in obj]
+        if isinstance(obj, dict):
+            return {k: transform_body(kind, obj[k]) for k in reversed(list(obj))}
+        return obj
+    raise ValueError(kind)
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+def _source_of(path: str) -> tuple[str, str] | None:
+    for source, prefix in PREFIXES.items():
+        if path.startswith(prefix + "/") or path == prefix:
+            return source, path[len(prefix):] or "/"
+    return None
+
+
+def _route(source: str, rel: str) -> tuple[Handler, dict[str, str]] | None:
+    for pattern, handler in ROUTES[source]:
+        m = pattern.fullmatch(rel)
+        if m is not None:
+            return handler, {k: v for k, v in m.groupdict().items() if v is not None}
+    return None
+
+
+def _not_found(source: str) -> Reply:
+    match source:
+        case "kraken":
+            return Reply(200, compact({"error": ["EGeneral:Unknown method"]}))
+        case "coinbase":
+            return Reply(404, compact({"message": "NotFound"}))
+        case "binance":
+            return Reply(404, b"")
+        case _:
+            return Reply(404, compact({"error": "Not Found"}))
+
+
+async def _drop_connection(request: web.Request) -> web.StreamResponse:
+    if request.transport is not None:
+        request.transport.close()
+    # The connection is gone; aiohttp discards whatever is returned.
+    raise asyncio.CancelledError
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    started = time.perf_counter()
+    found = _source_of(request.path)
+    if found is None:
+        raise web.HTTPNotFound()
+    source, rel = found
+    routed = _route(source, rel)
+    endpoint = rel
+    handler = None
+    match: dict[str, str] = {}
+    if routed is not None:
+        handler, match = routed
+    n = state.next_request_number(source)
+    fault = state.faults.pick(source, endpoint, n)
+    now_s = int(state.now().timestamp())
+    entry: dict[str, Any] = {
+        "at": datetime.now(UTC).isoformat(), "sim_now": now_s, "source": source,
+        "method": request.method, "path": request.path, "query": dict(request.query),
+        "n": n, "fault": fault.kind if fault else None,
+    }
+    weight = ex.binance_weight(rel, request.query) if source == "binance" else 1
+    used = state.limiter.add(source, weight)
+    reply = await _faulted_or_none(request, state, source, fault, entry)
+    limit = state.config.rate_limits.get(source)
+    if reply is None and limit is not None and used > limit:
+        state.limiter.over_limit_hits[source] += 1
+        retry = state.limiter.seconds_to_reset()
+        if source == "binance" and state.limiter.over_limit_hits[source] > 3:
+            reply = banned_reply(source, retry * 2)
+        else:
+            reply = rate_limited_reply(source, retry)
+        entry["fault"] = "rate_limited"
+    if reply is None:
+        if handler is None:
+            reply = _not_found(source)
+        else:
+            sim_request = SimRequest(source, request.path, request.query, match,
+                                     request.headers, state, now_s)
+            reply = handler(sim_request)
+            endpoint = reply.endpoint or endpoint
+            reply = _apply_body_fault(state, source, endpoint, fault, reply)
+    headers = dict(reply.headers)
+    if source == "binance":
+        headers["X-MBX-USED-WEIGHT-1M"] = str(used)
+        headers["X-MBX-USED-WEIGHT"] = str(used)
+    entry.update(endpoint=endpoint, status=reply.status, bytes=len(reply.body),
+                 ms=round((time.perf_counter() - started) * 1000, 3))
+    state.log_request(entry)
+    charset = "utf-8"
+    return web.Response(status=reply.status, body=reply.body, headers=headers,
+                        content_type=reply.content_type, charset=charset)
+
+
+async def _faulted_or_none(
+    request: web.Request, state: SimulatorState, source: str, fault: FaultRule | None,
+    entry: dict[str, Any],
+) -> Reply | None:
+    if fault is None:
+        return None
+    kind = fault.kind
+    if kind == "latency":
+        await asyncio.sleep(fault.delay if fault.delay is not None else 0.5)
+        return None
+    if kind == "timeout":
+        state.log_request({**entry, "status": None, "endpoint": None})
+        await asyncio.sleep(fault.delay if fault.delay is not None else 30.0)
+        await _drop_connection(request)
+    if kind == "disconnect":
+        state.log_request({**entry, "status": None, "endpoint": None})
+        await _drop_connection(request)
+    if kind == "rate_limit":
+        return rate_limited_reply(source, fault.retry_after or 1)
+    if kind == "ban":
+        return banned_reply(source, fault.retry_after or 2)
+    if kind == "server_error":
+        return server_error_reply(source, fault.status or 503)
+    if kind == "api_error":
+        if source == "kraken":
+            return Reply(200, compact({"error": ["EService:Unavailable"]}))
+        return server_error_reply(source, fault.status or 500)
+    if kind == "html":
+        return html_reply(request, fault.status or 520)
+    return None  # body faults are applied after the handler
+
+
+def _apply_body_fault(
+    state: SimulatorState, source: str, endpoint: str, fault: FaultRule | None, reply: Reply
+) -> Reply:
+    if fault is None or fault.kind not in BODY_FAULTS or reply.status != 200:
+        if reply.record is not None and reply.status == 200:
+            reply.record()
+        return reply
+    if fault.kind == "truncated":
+        reply.body = reply.body[: max(1, len(reply.body) // 2)]
+        return reply
+    obj = json.loads(reply.body)
+    obj = transform_body(fault.kind, obj)
+    reply.body = reply.dumps(obj)
+    if reply.extract is not None:
+        records: Records = reply.extract(obj)
+        for key, record in records:
+            state.truth.put(source, endpoint, key, record)
+    return reply
+
+
+# -------------------------------------------------------------------------------- admin
+
+def _parse_dt(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    t = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+async def admin_clock(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if request.method == "POST":
+        data = await request.json()
+        state.set_now(_parse_dt(data.get("now")))
+    return web.json_response({"now": state.now().isoformat(), "fixed": state._now is not None})
+
+
+async def admin_faults(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if request.method == "POST":
+        data = await request.json()
+        try:
+            if isinstance(data, dict) and "spec" in data:
+                plan = FaultPlan.parse(data["spec"])
+            else:
+                plan = FaultPlan.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        state.set_faults(plan)
+    return web.json_response(state.faults.to_dict())
+
+
+async def admin_requests(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    since = int(request.query.get("since_seq", "0"))
+    items = [r for r in state.request_log(request.query.get("source")) if r["seq"] > since]
+    return web.json_response(items)
+
+
+async def admin_ground_truth(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    source = request.query.get("source")
+    endpoint = request.query.get("endpoint")
+    if not source or not endpoint:
+        listing = [{"source": s, "endpoint": e} for s, e in state.truth.endpoints()]
+        return web.json_response({"endpoints": listing})
+    records = state.ground_truth(source, endpoint)
+    items = [{"key": list(k), "record": v} for k, v in records.items()]
+    items.sort(key=lambda item: json.dumps(item["key"]))
+    return web.json_response({"source": source, "endpoint": endpoint, "count": len(items),
+                              "records": items})
+
+
+async def admin_health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "base_urls": simulator_base_urls(
+        f"{request.scheme}://{request.host}")})
+
+
+def create_app(config: SimulatorConfig | None = None) -> web.Application:
+    """The simulator as an aiohttp application (one app serves every source)."""
+    config = config or SimulatorConfig()
+    app = web.Application()
+    app[STATE_KEY] = SimulatorState(config)
+    app.router.add_route("*", "/_admin/clock", admin_clock)
+    app.router.add_route("*", "/_admin/faults", admin_faults)
+    app.router.add_get("/_admin/requests", admin_requests)
+    app.router.add_get("/_admin/ground_truth", admin_ground_truth)
+    app.router.add_get("/_admin/health", admin_health)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+@dataclass
+class RunningSimulator:
+    """A simulator serving in this process (see :func:`run_simulator`)."""
+
+    app: web.Application
+    root: str
+
+    @property
+    def state(self) -> SimulatorState:
+        return self.app[STATE_KEY]
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        return simulator_base_urls(self.root)
+
+    def set_now(self, now: datetime | None) -> None:
+        self.state.set_now(now)
+
+    def set_faults(self, plan: FaultPlan) -> None:
+        self.state.set_faults(plan)
+
+
+@asynccontextmanager
+async def run_simulator(
+    config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningSimulator]:
+    """Serve the simulator on ``host:port`` (0 = a free port) for the ``async with`` block."""
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=0.5)
+    await site.start()
+    sockets = getattr(site._server, "sockets", None)
+    assert sockets, "the simulator did not bind a socket"
+    bound_port = sockets[0].getsockname()[1]
+    try:
+        yield RunningSimulator(app, f"http://{host}:{bound_port}")
+    finally:
+        await runner.cleanup()
+
+
+def serve(port: int, host: str = "127.0.0.1", seed: int = 42, faults: str | None = None) -> None:
+    """Serve the simulator until interrupted (``criptopipe simulator --port N``)."""
+    config = SimulatorConfig(seed=seed, faults=FaultPlan.parse(faults))
+    root = f"http://{host}:{port}"
+    for source, url in simulator_base_urls(root).items():
+        logger.info("simulator %s base URL: %s", source, url)
+    web.run_app(create_app(config), host=host, port=port, access_log=None,
+                print=lambda _msg: None, shutdown_timeout=0.5)
