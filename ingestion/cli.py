@@ -110,7 +110,9 @@ def _print_status(services: object) -> None:
 # --- catalogue ------------------------------------------------------------------------------
 @app.command("symbols")
 def symbols(
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print the dbt seed symbol_map.csv.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print the dbt seed symbol_map.csv.")
+    ] = False,
 ) -> None:
     """List tracked assets and how each exchange spells them."""
     from ingestion.symbols import symbol_map_rows

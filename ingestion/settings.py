@@ -58,11 +58,11 @@ class Settings(BaseSettings):
     # --- local state and services -------------------------------------------------
     home: Path = Field(
         default=PROJECT_ROOT / ".criptopipe",
-        description="Local state directory: embedded PostgreSQL, FerretDB data, DAGSTER_HOME, logs.",
+        description="Local state: embedded PostgreSQL, FerretDB data, DAGSTER_HOME, logs.",
     )
     postgres_dsn: SecretStr | None = Field(
         default=None,
-        description="Admin DSN of your own PostgreSQL. Unset: the project runs embedded PostgreSQL.",
+        description="Admin DSN of your own PostgreSQL. Unset: embedded PostgreSQL.",
     )
     postgres_port: int = Field(default=55432, description="TCP port of the embedded PostgreSQL.")
     postgres_db: str = Field(default="criptopipe", description="Warehouse database name.")

@@ -46,7 +46,9 @@ CATALOGUE: tuple[Asset, ...] = (
     Asset("ADA", "cardano", "Cardano", "ADAUSDT", "ADAUSD", "ADAUSD", "ADA-USD", "ADA-BRL"),
     Asset("DOGE", "dogecoin", "Dogecoin", "DOGEUSDT", "XDGUSD", "XDGUSD", "DOGE-USD", "DOGE-BRL"),
     Asset("LTC", "litecoin", "Litecoin", "LTCUSDT", "LTCUSD", "XLTCZUSD", "LTC-USD", "LTC-BRL"),
-    Asset("LINK", "chainlink", "Chainlink", "LINKUSDT", "LINKUSD", "LINKUSD", "LINK-USD", "LINK-BRL"),
+    Asset(
+        "LINK", "chainlink", "Chainlink", "LINKUSDT", "LINKUSD", "LINKUSD", "LINK-USD", "LINK-BRL"
+    ),
     Asset("DOT", "polkadot", "Polkadot", "DOTUSDT", "DOTUSD", "DOTUSD", "DOT-USD", "DOT-BRL"),
     Asset("USDT", "tether", "Tether", None, "USDTUSD", "USDTZUSD", "USDT-USD", "USDT-BRL",
           is_stablecoin=True),

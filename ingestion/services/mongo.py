@@ -1,4 +1,4 @@
-"""The MongoDB-protocol server: your own (``CRIPTOPIPE_MONGO_URI``), ``mongod`` on PATH, or FerretDB.
+"""The MongoDB-protocol server: yours (``CRIPTOPIPE_MONGO_URI``), ``mongod`` on PATH, or FerretDB.
 
 FerretDB v1.24.2 (Apache-2.0) speaks the MongoDB wire protocol over a SQLite backend. It is
 built once from the project's small Go module (``ferretdb_build/``), which embeds FerretDB
@@ -180,6 +180,7 @@ class LocalMongo:
 def server_version(uri: str) -> str:
     from pymongo import MongoClient
 
+    client: MongoClient[dict[str, object]]
     with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
         return str(client.server_info().get("version", "?"))
 
@@ -188,6 +189,7 @@ def check_connection(uri: str) -> None:
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 
+    client: MongoClient[dict[str, object]]
     try:
         with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
             client.admin.command("ping")

@@ -276,42 +276,53 @@ def bootstrap(admin_dsn: str, database: str, settings: Settings) -> None:
         "transformer": settings.transformer_password.get_secret_value(),
         "reader": settings.reader_password.get_secret_value(),
     }
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as admin:
+        # Several processes may bootstrap at once (tests, CLI): serialise on a cluster-wide lock.
+        admin.execute("select pg_advisory_lock(hashtext('criptopipe.bootstrap'))")
         for role, password in roles.items():
-            exists = conn.execute("select 1 from pg_roles where rolname = %s", [role]).fetchone()
+            exists = admin.execute("select 1 from pg_roles where rolname = %s", [role]).fetchone()
             verb = sql.SQL("alter") if exists else sql.SQL("create")
-            conn.execute(
+            admin.execute(
                 sql.SQL("{} role {} with login password {}").format(
                     verb, sql.Identifier(role), sql.Literal(password)
                 )
             )
-        if not conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone():
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-    with psycopg.connect(with_database(admin_dsn, database), autocommit=True) as conn:
-        db = sql.Identifier(database)
-        conn.execute(sql.SQL("revoke create on schema public from public"))
-        conn.execute(sql.SQL("grant connect on database {} to loader, transformer, reader").format(db))
-        conn.execute(sql.SQL("grant create on database {} to transformer").format(db))
-        conn.execute("create schema if not exists raw authorization loader")
-        conn.execute("grant usage on schema raw to transformer")
-        conn.execute("grant select on all tables in schema raw to transformer")
+        if not admin.execute(
+            "select 1 from pg_database where datname = %s", [database]
+        ).fetchone():
+            admin.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+        with psycopg.connect(with_database(admin_dsn, database), autocommit=True) as conn:
+            _grant(conn, database)
+        admin.execute("select pg_advisory_unlock(hashtext('criptopipe.bootstrap'))")
+
+
+def _grant(conn: psycopg.Connection[tuple[object, ...]], database: str) -> None:
+    db = sql.Identifier(database)
+    conn.execute(sql.SQL("revoke create on schema public from public"))
+    conn.execute(
+        sql.SQL("grant connect on database {} to loader, transformer, reader").format(db)
+    )
+    conn.execute(sql.SQL("grant create on database {} to transformer").format(db))
+    conn.execute("create schema if not exists raw authorization loader")
+    conn.execute("grant usage on schema raw to transformer")
+    conn.execute("grant select on all tables in schema raw to transformer")
+    conn.execute(
+        "alter default privileges for role loader in schema raw "
+        "grant select on tables to transformer"
+    )
+    for schema in DBT_SCHEMAS:
         conn.execute(
-            "alter default privileges for role loader in schema raw "
-            "grant select on tables to transformer"
-        )
-        for schema in DBT_SCHEMAS:
-            conn.execute(
-                sql.SQL("create schema if not exists {} authorization transformer").format(
-                    sql.Identifier(schema)
-                )
+            sql.SQL("create schema if not exists {} authorization transformer").format(
+                sql.Identifier(schema)
             )
-        conn.execute("grant usage on schema marts to reader")
-        conn.execute("grant select on all tables in schema marts to reader")
-        conn.execute(
-            "alter default privileges for role transformer in schema marts "
-            "grant select on tables to reader"
         )
-        conn.execute("alter role reader set default_transaction_read_only = on")
+    conn.execute("grant usage on schema marts to reader")
+    conn.execute("grant select on all tables in schema marts to reader")
+    conn.execute(
+        "alter default privileges for role transformer in schema marts "
+        "grant select on tables to reader"
+    )
+    conn.execute("alter role reader set default_transaction_read_only = on")
 
 
 def drop_database(admin_dsn: str, database: str) -> None:
