@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     http_max_retries: int = Field(default=5, description="Retries of a transient failure.")
     http_backoff_base_seconds: float = Field(default=0.5, description="First backoff delay.")
     http_backoff_max_seconds: float = Field(default=60.0, description="Longest backoff delay.")
+    http_rate_limits: dict[str, float] = Field(
+        default_factory=dict,
+        description='Requests per minute per source, overriding the built-in limits; 0 turns '
+        'a limit off (e.g. against the simulator). JSON: {"coingecko": 30}.',
+    )
     coingecko_api_key: SecretStr | None = Field(
         default=None, description="CoinGecko demo key (header x-cg-demo-api-key); optional."
     )

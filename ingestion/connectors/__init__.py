@@ -1,0 +1,1 @@
+"""One module per API; :mod:`ingestion.connectors.registry` lists every endpoint."""

@@ -1,0 +1,268 @@
+"""What a connector is: declarative endpoint specs, request plans, records and validation.
+
+An :class:`EndpointSpec` says, for one API endpoint, which raw table it lands in, how often
+it changes, how to plan the requests of a run (paths, params, pages by the API's cap) and
+how to turn a response body into records with natural keys. Parsers only need the request
+(path and params), the body and the fetch time, so ``replay`` can rebuild ``raw.*`` from
+the lake with exactly the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ingestion.raw_tables import RawTable, get_table
+from ingestion.settings import Settings
+from ingestion.symbols import Asset
+
+INTERVAL_SECONDS: dict[str, int] = {"1h": 3600, "1d": 86400}
+# Timestamps outside this range are "impossible" and quarantined.
+EARLIEST_VALID = datetime(2009, 1, 3, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=2)
+
+KeyValue = str | datetime | date
+
+
+class InvalidRecord(ValueError):
+    """A record that fails validation; the message is the quarantine reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record: natural-key values (in the raw table's key order) and the record as sent."""
+
+    key: tuple[KeyValue, ...]
+    record: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that failed validation, with the reason."""
+
+    reason: str
+    record: Any
+
+
+@dataclass(slots=True)
+class ParseResult:
+    records: list[Record] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def add(self, raw: Any, build: Callable[..., Record], *args: Any) -> None:
+        """Append ``build(*args)``, or reject ``raw`` when it raises (KeyError, ValueError…)."""
+        try:
+            self.records.append(build(*args))
+        except (InvalidRecord, KeyError, IndexError, TypeError, ValueError) as err:
+            reason = str(err) if isinstance(err, InvalidRecord) else (
+                f"{type(err).__name__}: {err}")
+            self.rejected.append(Rejected(reason, raw))
+
+    @property
+    def time_range(self) -> tuple[datetime | None, datetime | None]:
+        times = [t for r in self.records for t in r.key if isinstance(t, datetime)]
+        times += [
+            datetime(t.year, t.month, t.day, tzinfo=UTC)
+            for r in self.records for t in r.key
+            if isinstance(t, date) and not isinstance(t, datetime)
+        ]
+        if not times:
+            return None, None
+        return min(times), max(times)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRequest:
+    """One request of a run. ``group`` names the series it feeds (e.g. ``BTCUSDT 1h``):
+    pages of one group are loaded in order, and after a failed page the group stops, so
+    the newest loaded record is always the end of a gap-free prefix."""
+
+    path: str
+    params: dict[str, str]
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The half-open time range [start, end) a series should cover in this run."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(slots=True)
+class PlanContext:
+    """What planning needs: configuration, assets, the run's window and loaded cursors."""
+
+    settings: Settings
+    assets: tuple[Asset, ...]
+    now: datetime
+    start: datetime | None  # explicit backfill start (None: incremental)
+    end: datetime | None  # explicit backfill end (exclusive)
+    cursors: Mapping[tuple[str, ...], datetime]  # newest loaded time per series key
+    notes: list[str] = field(default_factory=list)
+
+    def window(self, series: tuple[str, ...]) -> Window:
+        """Backfill: [start, end). Incremental: from the newest loaded record (re-fetched,
+        it may have been an open candle) or the configured start date, up to now."""
+        end = self.end or self.now
+        if self.start is not None:
+            return Window(self.start, end)
+        cursor = self.cursors.get(series)
+        if cursor is not None:
+            return Window(cursor, end)
+        start = datetime.combine(self.settings.start_date, datetime.min.time(), tzinfo=UTC)
+        return Window(start, end)
+
+    def skip(
+        self, exchange: str, assets: Iterable[Asset], symbol: Callable[[Asset], Any]
+    ) -> list[Asset]:
+        """Assets ``exchange`` lists; the others are named in the run notes."""
+        listed: list[Asset] = []
+        missing: list[Asset] = []
+        for asset in assets:
+            (listed if symbol(asset) else missing).append(asset)
+        if missing:
+            self.notes.append(
+                f"not listed on {exchange}, skipped: {', '.join(a.asset_id for a in missing)}"
+            )
+        return listed
+
+
+Planner = Callable[[PlanContext], list[PlannedRequest]]
+Parser = Callable[[str, Mapping[str, str], Any, datetime], ParseResult]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSpec:
+    """One API endpoint, declaratively.
+
+    ``is_candles``: time-windowed and backfillable (candles and daily series) — these are
+    the endpoints to partition by time; the others are snapshots of "now".
+    ``cadence``: a cron expression for how often new data appears worth fetching.
+    """
+
+    source: str
+    endpoint: str
+    description: str
+    is_candles: bool
+    cadence: str
+    plan: Planner
+    parse: Parser
+    page_cap: int | None = None
+    history_limit: str | None = None  # the provider's history limit, in words
+
+    @property
+    def raw_table(self) -> RawTable:
+        return get_table(self.source, self.endpoint)
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}/{self.endpoint}"
+
+    @property
+    def asset_key(self) -> tuple[str, str, str]:
+        return ("raw", self.source, self.endpoint)
+
+    @property
+    def is_snapshot(self) -> bool:
+        return not self.is_candles
+
+
+# --------------------------------------------------------------------------- helpers
+def utc_from_seconds(value: Any) -> datetime:
+    """An epoch-seconds value (int or numeric string) as a checked UTC datetime."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRecord(f"timestamp {value!r} is not a number") from None
+    if not math.isfinite(seconds):
+        raise InvalidRecord(f"timestamp {value!r} is not finite")
+    return check_time(seconds)
+
+
+def utc_from_millis(value: Any) -> datetime:
+    try:
+        millis = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRecord(f"timestamp {value!r} is not a number") from None
+    if not math.isfinite(millis):
+        raise InvalidRecord(f"timestamp {value!r} is not finite")
+    return check_time(millis / 1000.0)
+
+
+def check_time(seconds: float) -> datetime:
+    upper = datetime.now(UTC) + FUTURE_SLACK
+    if not EARLIEST_VALID.timestamp() <= seconds <= upper.timestamp():
+        raise InvalidRecord(f"impossible timestamp {seconds!r} (epoch seconds)")
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def utc_from_iso(value: Any) -> datetime:
+    if not isinstance(value, str) or not value:
+        raise InvalidRecord(f"timestamp {value!r} is not an ISO-8601 string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRecord(f"timestamp {value!r} is not ISO-8601") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return check_time(parsed.timestamp())
+
+
+def check_numeric(name: str, value: Any, *, positive: bool = False) -> None:
+    """Raise :class:`InvalidRecord` unless ``value`` is a finite number (or numeric string)."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidRecord(f"{name} is {value!r}, not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRecord(f"{name} {value!r} is not numeric") from None
+    if not math.isfinite(number):
+        raise InvalidRecord(f"{name} {value!r} is not finite")
+    if positive and number <= 0:
+        raise InvalidRecord(f"{name} {value!r} is not positive")
+
+
+def require_text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidRecord(f"missing key {name} ({value!r})")
+    return value
+
+
+def to_ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def to_s(t: datetime) -> int:
+    return int(t.timestamp())
+
+
+def floor_time(t: datetime, interval_s: int) -> datetime:
+    seconds = int(t.timestamp()) // interval_s * interval_s
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def paged_windows(window: Window, interval_s: int, cap: int) -> list[tuple[datetime, datetime]]:
+    """Split [start, end) into pages of at most ``cap`` candles: (first open, last open)."""
+    start = floor_time(window.start, interval_s)
+    pages: list[tuple[datetime, datetime]] = []
+    if start >= window.end:
+        return pages
+    last_open = floor_time(window.end - timedelta(microseconds=1), interval_s)
+    if last_open < start:
+        return pages
+    candles = int((last_open - start).total_seconds()) // interval_s + 1
+    step = timedelta(seconds=interval_s * cap)
+    for i in range(math.ceil(candles / cap)):
+        page_start = start + i * step
+        page_last = min(page_start + step - timedelta(seconds=interval_s), last_open)
+        pages.append((page_start, page_last))
+    return pages
+
+
+def intervals(settings: Settings) -> tuple[str, ...]:
+    return tuple(i for i in settings.candle_intervals if i in INTERVAL_SECONDS)

@@ -1,0 +1,112 @@
+"""Binance spot: ``/api/v3/klines`` (1h, 1d) and ``/api/v3/ticker/24hr``.
+
+Klines: 1000 a call, ``startTime``/``endTime`` in ms (open times, inclusive); rows are
+12-element arrays with prices as strings. The base URL is switchable
+(``CRIPTOPIPE_BINANCE_BASE_URL``) because some regions get HTTP 451 from api.binance.com.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ingestion.connectors.base import (
+    INTERVAL_SECONDS,
+    EndpointSpec,
+    InvalidRecord,
+    ParseResult,
+    PlanContext,
+    PlannedRequest,
+    Record,
+    check_numeric,
+    intervals,
+    paged_windows,
+    require_text,
+    to_ms,
+    utc_from_millis,
+)
+
+SOURCE = "binance"
+KLINES_CAP = 1000
+
+
+def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
+    requests = []
+    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.binance):
+        assert asset.binance is not None
+        for interval in intervals(ctx.settings):
+            seconds = INTERVAL_SECONDS[interval]
+            window = ctx.window((asset.binance, interval))
+            for first, last in paged_windows(window, seconds, KLINES_CAP):
+                requests.append(PlannedRequest(
+                    "/api/v3/klines",
+                    {
+                        "symbol": asset.binance,
+                        "interval": interval,
+                        "startTime": str(to_ms(first)),
+                        "endTime": str(to_ms(last) + seconds * 1000 - 1),
+                        "limit": str(KLINES_CAP),
+                    },
+                    group=f"{asset.binance} {interval}",
+                ))
+    return requests
+
+
+def parse_klines(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    symbol, interval = params["symbol"], params["interval"]
+    result = ParseResult()
+    if not isinstance(body, list):
+        raise InvalidRecord(f"expected a JSON array of klines, got {type(body).__name__}")
+
+    def build(row: Any) -> Record:
+        if not isinstance(row, list) or len(row) < 6:
+            raise InvalidRecord(f"kline is not an array of 12 fields: {row!r:.80}")
+        for name, value in zip(("open", "high", "low", "close", "volume"), row[1:6], strict=True):
+            check_numeric(name, value)
+        return Record((symbol, interval, utc_from_millis(row[0])), row)
+
+    for row in body:
+        result.add(row, build, row)
+    return result
+
+
+def plan_ticker(ctx: PlanContext) -> list[PlannedRequest]:
+    symbols = [a.binance for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.binance)]
+    if not symbols:
+        return []
+    return [PlannedRequest(
+        "/api/v3/ticker/24hr", {"symbols": json.dumps(symbols, separators=(",", ":"))}
+    )]
+
+
+def parse_ticker(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    result = ParseResult()
+    items = body if isinstance(body, list) else [body]
+
+    def build(item: Any) -> Record:
+        symbol = require_text("symbol", item.get("symbol"))
+        check_numeric("lastPrice", item.get("lastPrice"))
+        return Record((symbol, utc_from_millis(item.get("closeTime"))), item)
+
+    for item in items:
+        result.add(item, build, item)
+    return result
+
+
+ENDPOINTS = (
+    EndpointSpec(
+        SOURCE, "klines", "Binance spot candles (1h, 1d) against USDT, 1000 per call.",
+        is_candles=True, cadence="5 * * * *", plan=plan_klines, parse=parse_klines,
+        page_cap=KLINES_CAP,
+    ),
+    EndpointSpec(
+        SOURCE, "ticker_24hr", "Binance 24-hour rolling ticker of every tracked symbol.",
+        is_candles=False, cadence="*/15 * * * *", plan=plan_ticker, parse=parse_ticker,
+    ),
+)

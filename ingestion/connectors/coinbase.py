@@ -1,0 +1,78 @@
+"""Coinbase Exchange: ``/products/{id}/candles`` (granularity 3600 and 86400).
+
+300 candles a call, ``start``/``end`` ISO-8601 (inclusive), rows newest first as
+``[time s, low, high, open, close, volume]`` numbers — note the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ingestion.connectors.base import (
+    INTERVAL_SECONDS,
+    EndpointSpec,
+    InvalidRecord,
+    ParseResult,
+    PlanContext,
+    PlannedRequest,
+    Record,
+    check_numeric,
+    intervals,
+    paged_windows,
+    utc_from_seconds,
+)
+
+SOURCE = "coinbase"
+CANDLES_CAP = 300
+GRANULARITY_TO_INTERVAL = {str(s): i for i, s in INTERVAL_SECONDS.items()}
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
+    requests = []
+    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.coinbase):
+        for interval in intervals(ctx.settings):
+            seconds = INTERVAL_SECONDS[interval]
+            window = ctx.window((str(asset.coinbase), interval))
+            for first, last in paged_windows(window, seconds, CANDLES_CAP):
+                requests.append(PlannedRequest(
+                    f"/products/{asset.coinbase}/candles",
+                    {"granularity": str(seconds), "start": _iso(first), "end": _iso(last)},
+                    group=f"{asset.coinbase} {interval}",
+                ))
+    return requests
+
+
+def parse_candles(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    product_id = path.removeprefix("/products/").removesuffix("/candles")
+    interval = GRANULARITY_TO_INTERVAL[params["granularity"]]
+    if not isinstance(body, list):
+        raise InvalidRecord(f"expected a JSON array of candles, got {type(body).__name__}")
+    result = ParseResult()
+
+    def build(row: Any) -> Record:
+        if not isinstance(row, list) or len(row) < 6:
+            raise InvalidRecord(f"candle is not an array of 6 numbers: {row!r:.80}")
+        for name, value in zip(("low", "high", "open", "close", "volume"), row[1:6], strict=True):
+            check_numeric(name, value)
+        return Record((product_id, interval, utc_from_seconds(row[0])), row)
+
+    for row in body:
+        result.add(row, build, row)
+    return result
+
+
+ENDPOINTS = (
+    EndpointSpec(
+        SOURCE, "candles", "Coinbase Exchange candles (1h, 1d) against USD, 300 per call.",
+        is_candles=True, cadence="5 * * * *", plan=plan_candles, parse=parse_candles,
+        page_cap=CANDLES_CAP,
+    ),
+)

@@ -1,0 +1,157 @@
+"""CoinGecko v3: ``/coins/markets``, ``/global`` and ``/coins/{id}/market_chart``.
+
+Keyless, the API allows a few calls a minute (a demo key, sent as header
+``x-cg-demo-api-key`` and never stored, raises that) and at most 365 days of history:
+older parts of a window are reported in the run notes, not requested.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingestion.connectors.base import (
+    EndpointSpec,
+    InvalidRecord,
+    ParseResult,
+    PlanContext,
+    PlannedRequest,
+    Record,
+    check_numeric,
+    require_text,
+    utc_from_iso,
+    utc_from_millis,
+    utc_from_seconds,
+)
+
+SOURCE = "coingecko"
+VS_CURRENCY = "usd"
+MARKETS_PER_PAGE = 250  # the API's cap
+HISTORY_DAYS = 365  # keyless (and demo) history limit
+
+
+def plan_markets(ctx: PlanContext) -> list[PlannedRequest]:
+    top_n = max(ctx.settings.markets_top_n, 0)
+    per_page = min(top_n, MARKETS_PER_PAGE)
+    pages = math.ceil(top_n / MARKETS_PER_PAGE) if per_page else 0
+    return [
+        PlannedRequest("/coins/markets", {
+            "vs_currency": VS_CURRENCY, "order": "market_cap_desc",
+            "per_page": str(per_page), "page": str(page), "sparkline": "false",
+        })
+        for page in range(1, pages + 1)
+    ]
+
+
+def parse_markets(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    if not isinstance(body, list):
+        raise InvalidRecord(f"expected a JSON array of coins, got {type(body).__name__}")
+    vs_currency = params.get("vs_currency", VS_CURRENCY)
+    result = ParseResult()
+
+    def build(item: Any) -> Record:
+        coin_id = require_text("id", item.get("id"))
+        check_numeric("current_price", item.get("current_price"))
+        return Record((coin_id, vs_currency, utc_from_iso(item.get("last_updated"))), item)
+
+    for item in body:
+        result.add(item, build, item)
+    return result
+
+
+def plan_global(ctx: PlanContext) -> list[PlannedRequest]:
+    return [PlannedRequest("/global", {})]
+
+
+def parse_global(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise InvalidRecord('expected {"data": {...}}')
+    data = body["data"]
+    result = ParseResult()
+
+    def build() -> Record:
+        total = data.get("total_market_cap")
+        if not isinstance(total, dict):
+            raise InvalidRecord("total_market_cap is missing")
+        check_numeric("total_market_cap.usd", total.get("usd"))
+        return Record((utc_from_seconds(data.get("updated_at")),), data)
+
+    result.add(data, build)
+    return result
+
+
+def plan_market_chart(ctx: PlanContext) -> list[PlannedRequest]:
+    requests = []
+    oldest = ctx.now - timedelta(days=HISTORY_DAYS)
+    for asset in ctx.assets:
+        window = ctx.window((asset.coingecko_id, VS_CURRENCY))
+        if window.start >= window.end:
+            continue
+        if window.start < oldest:
+            ctx.notes.append(
+                f"{asset.coingecko_id}: CoinGecko serves {HISTORY_DAYS} days of history; "
+                f"{window.start:%Y-%m-%d} .. {oldest:%Y-%m-%d} cannot be fetched"
+            )
+        if window.end <= oldest:
+            continue
+        days = math.ceil((ctx.now - max(window.start, oldest)).total_seconds() / 86400)
+        requests.append(PlannedRequest(
+            f"/coins/{asset.coingecko_id}/market_chart",
+            {"vs_currency": VS_CURRENCY, "days": str(min(max(days, 1), HISTORY_DAYS)),
+             "interval": "daily"},
+            group=asset.coingecko_id,
+        ))
+    return requests
+
+
+def parse_market_chart(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    coin_id = path.removeprefix("/coins/").removesuffix("/market_chart")
+    vs_currency = params.get("vs_currency", VS_CURRENCY)
+    if not isinstance(body, dict) or not isinstance(body.get("prices"), list):
+        raise InvalidRecord('expected {"prices": [...], "market_caps": [...], ...}')
+    prices = body["prices"]
+    caps = body.get("market_caps") or []
+    volumes = body.get("total_volumes") or []
+    result = ParseResult()
+
+    def build(point: dict[str, Any]) -> Record:
+        price = point["prices"]
+        if not isinstance(price, list) or len(price) != 2:
+            raise InvalidRecord(f"price point {price!r} is not [ms, price]")
+        check_numeric("price", price[1])
+        return Record((coin_id, vs_currency, utc_from_millis(price[0])), point)
+
+    for i, price in enumerate(prices):
+        point = {
+            "prices": price,
+            "market_caps": caps[i] if i < len(caps) else None,
+            "total_volumes": volumes[i] if i < len(volumes) else None,
+        }
+        result.add(point, build, point)
+    return result
+
+
+ENDPOINTS = (
+    EndpointSpec(
+        SOURCE, "markets", "Top coins by market cap: price, cap, volume, supply (snapshot).",
+        is_candles=False, cadence="*/15 * * * *", plan=plan_markets, parse=parse_markets,
+        page_cap=MARKETS_PER_PAGE,
+    ),
+    EndpointSpec(
+        SOURCE, "global", "Total crypto market cap and dominance (snapshot).",
+        is_candles=False, cadence="*/15 * * * *", plan=plan_global, parse=parse_global,
+    ),
+    EndpointSpec(
+        SOURCE, "market_chart", "Daily price, market cap and volume history per tracked coin.",
+        is_candles=True, cadence="30 0 * * *", plan=plan_market_chart, parse=parse_market_chart,
+        history_limit=f"{HISTORY_DAYS} days without a paid key",
+    ),
+)

@@ -1,0 +1,58 @@
+"""alternative.me Fear & Greed index: ``/fng/?limit=N`` (``limit=0``: full history).
+
+Daily values; numbers and timestamps arrive as strings. ``limit`` counts back from today,
+so a window is fetched as "the last N days" and records older than it are loaded too
+(harmless: loading is idempotent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ingestion.connectors.base import (
+    EndpointSpec,
+    InvalidRecord,
+    ParseResult,
+    PlanContext,
+    PlannedRequest,
+    Record,
+    check_numeric,
+    utc_from_seconds,
+)
+
+SOURCE = "fear_greed"
+
+
+def plan_fng(ctx: PlanContext) -> list[PlannedRequest]:
+    window = ctx.window(())
+    if window.start >= window.end:
+        return []
+    days = math.ceil((ctx.now - window.start).total_seconds() / 86400) + 1
+    return [PlannedRequest("/fng/", {"limit": str(max(days, 1))}, group="fng")]
+
+
+def parse_fng(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise InvalidRecord('expected {"data": [...]}')
+    result = ParseResult()
+
+    def build(item: Any) -> Record:
+        check_numeric("value", item.get("value"))
+        return Record((utc_from_seconds(item.get("timestamp")).date(),), item)
+
+    for item in body["data"]:
+        result.add(item, build, item)
+    return result
+
+
+ENDPOINTS = (
+    EndpointSpec(
+        SOURCE, "fng", "Crypto Fear & Greed index, one value a day.",
+        is_candles=True, cadence="15 0 * * *", plan=plan_fng, parse=parse_fng,
+    ),
+)

@@ -1,0 +1,87 @@
+"""Frankfurter FX: ``/{start}..{end}?from=USD&to=BRL,EUR`` (and ``/latest``).
+
+ECB business days only: weekends and holidays are absent here and carried forward in dbt,
+never looked ahead. Each rate is unpivoted into one record
+``{"date", "base", "quote", "rate"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingestion.connectors.base import (
+    EndpointSpec,
+    InvalidRecord,
+    ParseResult,
+    PlanContext,
+    PlannedRequest,
+    Record,
+    check_numeric,
+    require_text,
+)
+
+SOURCE = "fx"
+BASE = "USD"
+
+
+def plan_rates(ctx: PlanContext) -> list[PlannedRequest]:
+    quotes = [c for c in ctx.settings.fx_currencies if c != BASE]
+    if not quotes:
+        return []
+    windows = [ctx.window((BASE, quote)) for quote in quotes]
+    start = min(w.start for w in windows).date()
+    end = (max(w.end for w in windows) - timedelta(microseconds=1)).date()
+    if end < start:
+        return []
+    return [PlannedRequest(
+        f"/{start.isoformat()}..{end.isoformat()}",
+        {"from": BASE, "to": ",".join(quotes)},
+        group="rates",
+    )]
+
+
+def parse_rates(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    if not isinstance(body, dict) or not isinstance(body.get("rates"), dict):
+        raise InvalidRecord('expected {"base": ..., "rates": {...}}')
+    base = body.get("base")
+    rates: dict[str, Any] = body["rates"]
+    if "date" in body:  # /latest: {"date": d, "rates": {CUR: rate}}
+        rates = {body["date"]: rates}
+    result = ParseResult()
+
+    def build(day: str, quote: str, rate: Any) -> Record:
+        require_text("base", base)
+        check_numeric("rate", rate, positive=True)
+        try:
+            rate_date = datetime.strptime(day, "%Y-%m-%d").date()
+        except ValueError:
+            raise InvalidRecord(f"rate date {day!r} is not YYYY-MM-DD") from None
+        return Record((str(base), quote, rate_date),
+                      {"date": day, "base": base, "quote": quote, "rate": rate})
+
+    for day, by_currency in rates.items():
+        if not isinstance(by_currency, dict):
+            result.rejected.append(_rejected(day, by_currency))
+            continue
+        for quote, rate in by_currency.items():
+            raw = {"date": day, "base": base, "quote": quote, "rate": rate}
+            result.add(raw, build, day, quote, rate)
+    return result
+
+
+def _rejected(day: str, value: Any) -> Any:
+    from ingestion.connectors.base import Rejected
+
+    return Rejected(f"rates of {day} are not an object", {"date": day, "rates": value})
+
+
+ENDPOINTS = (
+    EndpointSpec(
+        SOURCE, "rates", "ECB reference rates from USD (Frankfurter), business days only.",
+        is_candles=True, cadence="0 17 * * 1-5", plan=plan_rates, parse=parse_rates,
+    ),
+)

@@ -1,0 +1,126 @@
+"""Kraken: ``/0/public/OHLC`` (60, 1440) and ``/0/public/Ticker``.
+
+OHLC returns only the last ~720 candles whatever ``since`` says: history older than that
+cannot be fetched and is reported in the run notes. Errors arrive as HTTP 200 with
+``{"error": [...]}`` (the HTTP client handles those). The result is keyed by Kraken's own
+pair name (``XXBTZUSD`` for the requested ``XBTUSD``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingestion.connectors.base import (
+    INTERVAL_SECONDS,
+    EndpointSpec,
+    InvalidRecord,
+    ParseResult,
+    PlanContext,
+    PlannedRequest,
+    Record,
+    check_numeric,
+    floor_time,
+    intervals,
+    to_s,
+    utc_from_seconds,
+)
+
+SOURCE = "kraken"
+OHLC_SERVED = 720  # candles Kraken keeps per pair and interval
+MINUTES_TO_INTERVAL = {str(s // 60): i for i, s in INTERVAL_SECONDS.items()}
+
+
+def _results(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
+        raise InvalidRecord("expected {\"error\": [], \"result\": {...}}")
+    return body["result"]
+
+
+def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
+    requests = []
+    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.kraken_pair):
+        for interval in intervals(ctx.settings):
+            seconds = INTERVAL_SECONDS[interval]
+            window = ctx.window((str(asset.kraken_key), interval))
+            if window.start >= window.end:
+                continue
+            oldest = floor_time(ctx.now, seconds) - timedelta(seconds=seconds * (OHLC_SERVED - 1))
+            if window.start < oldest:
+                ctx.notes.append(
+                    f"{asset.kraken_pair} {interval}: Kraken serves only the last {OHLC_SERVED} "
+                    f"candles; {window.start:%Y-%m-%d %H:%M} .. {oldest:%Y-%m-%d %H:%M} "
+                    "cannot be fetched"
+                )
+            if window.end <= oldest:
+                continue
+            # `since` is exclusive: ask from just before the window so its first candle comes.
+            since = max(window.start, oldest) - timedelta(seconds=1)
+            requests.append(PlannedRequest(
+                "/0/public/OHLC",
+                {"pair": str(asset.kraken_pair), "interval": str(seconds // 60),
+                 "since": str(to_s(since))},
+                group=f"{asset.kraken_pair} {interval}",
+            ))
+    return requests
+
+
+def parse_ohlc(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    interval = MINUTES_TO_INTERVAL[params["interval"]]
+    result = ParseResult()
+
+    def build(pair: str, row: Any) -> Record:
+        if not isinstance(row, list) or len(row) < 7:
+            raise InvalidRecord(f"OHLC row is not an array of 8 fields: {row!r:.80}")
+        for name, value in zip(("open", "high", "low", "close", "vwap", "volume"), row[1:7],
+                               strict=True):
+            check_numeric(name, value)
+        return Record((pair, interval, utc_from_seconds(row[0])), row)
+
+    for pair, rows in _results(body).items():
+        if pair == "last" or not isinstance(rows, list):
+            continue
+        for row in rows:
+            result.add(row, build, pair, row)
+    return result
+
+
+def plan_ticker(ctx: PlanContext) -> list[PlannedRequest]:
+    pairs = [str(a.kraken_pair) for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.kraken_pair)]
+    return [PlannedRequest("/0/public/Ticker", {"pair": ",".join(pairs)})] if pairs else []
+
+
+def parse_ticker(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    observed_at = fetched_at.replace(microsecond=0)
+    result = ParseResult()
+
+    def build(pair: str, value: Any) -> Record:
+        if not isinstance(value, dict):
+            raise InvalidRecord(f"ticker of {pair} is not an object")
+        last = value.get("c")
+        if not isinstance(last, list) or not last:
+            raise InvalidRecord(f"ticker of {pair} has no last trade price `c`")
+        check_numeric("c[0] (last price)", last[0])
+        return Record((pair, observed_at), value)
+
+    for pair, value in _results(body).items():
+        result.add(value, build, pair, value)
+    return result
+
+
+ENDPOINTS = (
+    EndpointSpec(
+        SOURCE, "ohlc", "Kraken candles (60 and 1440 minutes) against USD; last 720 only.",
+        is_candles=True, cadence="5 * * * *", plan=plan_ohlc, parse=parse_ohlc,
+        page_cap=OHLC_SERVED, history_limit="only the last 720 candles per pair and interval",
+    ),
+    EndpointSpec(
+        SOURCE, "ticker", "Kraken ticker of every tracked pair (no timestamp: fetch time).",
+        is_candles=False, cadence="*/15 * * * *", plan=plan_ticker, parse=parse_ticker,
+    ),
+)

@@ -1,0 +1,105 @@
+"""Mercado Bitcoin v4: ``/tickers?symbols=…`` and ``/candles?symbol=…&resolution=…&from=&to=``.
+
+The BRL market behind the "Brazil premium". Candles come as parallel arrays
+``t, o, h, l, c, v`` (``t`` epoch seconds, prices as strings); ``from``/``to`` are epoch
+seconds (open times, inclusive). We page by 1000 candles to keep bodies small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ingestion.connectors.base import (
+    INTERVAL_SECONDS,
+    EndpointSpec,
+    InvalidRecord,
+    ParseResult,
+    PlanContext,
+    PlannedRequest,
+    Record,
+    check_numeric,
+    intervals,
+    paged_windows,
+    require_text,
+    to_s,
+    utc_from_seconds,
+)
+
+SOURCE = "mercadobitcoin"
+CANDLES_PAGE = 1000
+COLUMNS = ("t", "o", "h", "l", "c", "v")
+
+
+def plan_tickers(ctx: PlanContext) -> list[PlannedRequest]:
+    symbols = [str(a.mercadobitcoin)
+               for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.mercadobitcoin)]
+    return [PlannedRequest("/tickers", {"symbols": ",".join(symbols)})] if symbols else []
+
+
+def parse_tickers(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    if not isinstance(body, list):
+        raise InvalidRecord(f"expected a JSON array of tickers, got {type(body).__name__}")
+    result = ParseResult()
+
+    def build(item: Any) -> Record:
+        pair = require_text("pair", item.get("pair"))
+        check_numeric("last", item.get("last"))
+        return Record((pair, utc_from_seconds(item.get("date"))), item)
+
+    for item in body:
+        result.add(item, build, item)
+    return result
+
+
+def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
+    requests = []
+    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.mercadobitcoin):
+        for interval in intervals(ctx.settings):
+            seconds = INTERVAL_SECONDS[interval]
+            window = ctx.window((str(asset.mercadobitcoin), interval))
+            for first, last in paged_windows(window, seconds, CANDLES_PAGE):
+                requests.append(PlannedRequest(
+                    "/candles",
+                    {"symbol": str(asset.mercadobitcoin), "resolution": interval,
+                     "from": str(to_s(first)), "to": str(to_s(last))},
+                    group=f"{asset.mercadobitcoin} {interval}",
+                ))
+    return requests
+
+
+def parse_candles(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    symbol, interval = params["symbol"], params["resolution"]
+    if not isinstance(body, dict) or not isinstance(body.get("t"), list):
+        raise InvalidRecord('expected parallel arrays {"t": [...], "o": [...], ...}')
+    columns = [body.get(name) or [] for name in COLUMNS]
+    result = ParseResult()
+
+    def build(candle: dict[str, Any]) -> Record:
+        for name in ("o", "h", "l", "c", "v"):
+            check_numeric(name, candle.get(name))
+        return Record((symbol, interval, utc_from_seconds(candle.get("t"))), candle)
+
+    for i in range(len(columns[0])):
+        candle = {name: (col[i] if i < len(col) else None)
+                  for name, col in zip(COLUMNS, columns, strict=True)}
+        result.add(candle, build, candle)
+    return result
+
+
+ENDPOINTS = (
+    EndpointSpec(
+        SOURCE, "tickers", "Mercado Bitcoin tickers of every tracked BRL pair.",
+        is_candles=False, cadence="*/15 * * * *", plan=plan_tickers, parse=parse_tickers,
+    ),
+    EndpointSpec(
+        SOURCE, "candles", "Mercado Bitcoin candles (1h, 1d) against BRL.",
+        is_candles=True, cadence="5 * * * *", plan=plan_candles, parse=parse_candles,
+        page_cap=CANDLES_PAGE,
+    ),
+)

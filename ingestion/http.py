@@ -1,0 +1,405 @@
+"""The one HTTP client of a run: aiohttp, per-host limits, timeouts and retries.
+
+``HttpClient.get_json`` is the only way connectors talk to an API. One ``_request`` does
+all I/O under ``asyncio.timeout``; everything around it decides whether to try again:
+
+* transient failures are retried (connection errors, timeouts, 5xx, 429 and 418 with
+  ``Retry-After``, Kraken's ``EAPI:Rate limit exceeded`` inside an HTTP 200, bodies that are
+  not JSON) with exponential backoff and full jitter, at most ``http_max_retries`` times;
+* anything else (400, 404, 451, API errors) fails at once with a :class:`RequestError` that
+  names source, endpoint, request and cause.
+
+Per-host concurrency is a semaphore; per-source request rates are token buckets; Binance's
+``X-MBX-USED-WEIGHT-1M`` header slows requests down before the minute budget runs out.
+No key and no URL that carries one is ever logged: requests are described by path and
+params, and the CoinGecko key travels in a header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ingestion.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Requests per minute we allow ourselves per source (below each API's published limit).
+DEFAULT_RATE_LIMITS: dict[str, float] = {
+    "coingecko": 10,  # keyless: "5 to 15 calls a minute"
+    "binance": 1200,  # weight is watched separately through the headers
+    "kraken": 50,  # public counter: ~1 call a second
+    "coinbase": 480,  # public: 10 requests a second
+    "fear_greed": 60,
+    "fx": 120,
+    "mercadobitcoin": 60,  # v4 public: 1 request a second per endpoint
+}
+COINGECKO_DEMO_RATE = 30.0  # with a demo key
+CONCURRENCY_PER_HOST = 8
+BINANCE_WEIGHT_BUDGET = 1200  # the smallest published per-minute budget (current: 6000)
+BINANCE_WEIGHT_SLOWDOWN = 0.8  # start slowing down at 80% of the budget
+MAX_RETRY_AFTER_SECONDS = 300.0
+KEPT_HEADERS = (
+    "content-type",
+    "date",
+    "etag",
+    "last-modified",
+    "retry-after",
+    "x-mbx-used-weight-1m",
+    "x-mbx-used-weight",
+    "cf-cache-status",
+    "age",
+)
+
+
+# --------------------------------------------------------------------------- exceptions
+class IngestionError(Exception):
+    """Base of every error the ingestion package raises on purpose."""
+
+
+class RequestError(IngestionError):
+    """A request that failed for good: the message names source, endpoint, request, cause."""
+
+    def __init__(
+        self, source: str, endpoint: str, request: str, cause: str, status: int | None = None
+    ) -> None:
+        self.source = source
+        self.endpoint = endpoint
+        self.request = request
+        self.cause = cause
+        self.status = status
+        super().__init__(f"{source}/{endpoint}: GET {request} failed: {cause}")
+
+
+class RegionBlockedError(RequestError):
+    """HTTP 451: the API refuses this region (Binance). Not retried."""
+
+
+class _TransientError(Exception):
+    """Internal: a failure worth another attempt, with the server's wait if it gave one."""
+
+    def __init__(self, cause: str, retry_after: float | None = None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+# --------------------------------------------------------------------------- data
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One HTTP response with a JSON body."""
+
+    source: str
+    endpoint: str
+    path: str
+    params: dict[str, str]
+    status: int
+    headers: dict[str, str]
+    text: str  # the body as received, decoded as UTF-8
+    data: Any  # the parsed JSON
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidBody:
+    """A 200 whose body is not JSON (HTML page, truncated): handed to ``on_invalid_body``."""
+
+    source: str
+    endpoint: str
+    path: str
+    params: dict[str, str]
+    status: int
+    headers: dict[str, str]
+    text: str
+    reason: str
+    fetched_at: datetime
+
+
+InvalidBodyHandler = Callable[[InvalidBody], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class RequestCounters:
+    requests: int = 0
+    retries: int = 0
+
+
+def describe_request(path: str, params: Mapping[str, str]) -> str:
+    """``path?k=v&…`` for messages and logs (params never hold a key)."""
+    if not params:
+        return path
+    return path + "?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _kraken_error(data: Any) -> list[str]:
+    if isinstance(data, dict):
+        errors = data.get("error")
+        if isinstance(errors, list):
+            return [str(e) for e in errors]
+    return []
+
+
+KRAKEN_TRANSIENT = ("EAPI:Rate limit exceeded", "EService:Unavailable", "EService:Busy")
+
+
+# --------------------------------------------------------------------------- rate limits
+class TokenBucket:
+    """``rate_per_minute`` requests a minute, bursts of up to ``burst``."""
+
+    def __init__(self, rate_per_minute: float, burst: float | None = None) -> None:
+        self.rate = rate_per_minute / 60.0
+        self.capacity = burst if burst is not None else max(1.0, min(rate_per_minute / 6, 20.0))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if self.rate <= 0:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1.0:
+                wait = (1.0 - self.tokens) / self.rate
+                await asyncio.sleep(wait)
+                self.updated = time.monotonic()
+                self.tokens = 0.0
+            else:
+                self.tokens -= 1.0
+
+
+class BinanceWeight:
+    """Slows Binance requests down when ``X-MBX-USED-WEIGHT-1M`` nears the minute budget."""
+
+    def __init__(self, budget: int = BINANCE_WEIGHT_BUDGET) -> None:
+        self.budget = budget
+        self.used = 0
+        self.seen_at = 0.0
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        value = headers.get("X-MBX-USED-WEIGHT-1M") or headers.get("x-mbx-used-weight-1m")
+        if value and value.isdigit():
+            self.used = int(value)
+            self.seen_at = time.time()
+
+    def delay(self) -> float:
+        """Seconds to wait before the next request (0 while under the slow-down mark)."""
+        if self.used < self.budget * BINANCE_WEIGHT_SLOWDOWN:
+            return 0.0
+        if time.time() // 60 != self.seen_at // 60:
+            return 0.0  # a new minute window has begun
+        to_next_minute = 60.0 - (time.time() % 60.0)
+        if self.used >= self.budget:
+            return to_next_minute
+        # Between the mark and the budget: spread what is left over the rest of the minute.
+        left = max(self.budget - self.used, 1)
+        return min(to_next_minute, to_next_minute / left * 10)
+
+
+# --------------------------------------------------------------------------- client
+@dataclass(slots=True)
+class _Host:
+    semaphore: asyncio.Semaphore
+    bucket: TokenBucket
+
+
+@dataclass(slots=True)
+class HttpClient:
+    """One aiohttp session per run; use as ``async with HttpClient(settings) as client``."""
+
+    settings: Settings
+    session: aiohttp.ClientSession | None = None
+    rate_limits: Mapping[str, float] | None = None  # requests/minute per source; 0 = none
+    concurrency_per_host: int = CONCURRENCY_PER_HOST
+    counters: dict[tuple[str, str], RequestCounters] = field(default_factory=dict)
+    _owns_session: bool = False
+    _hosts: dict[str, _Host] = field(default_factory=dict)
+    _binance: BinanceWeight = field(default_factory=BinanceWeight)
+
+    async def __aenter__(self) -> HttpClient:
+        if self.session is None:
+            connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=300)
+            self.session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": "criptopipe/0.1", "Accept": "application/json"},
+                auto_decompress=True,
+            )
+            self._owns_session = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._owns_session and self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    def counter(self, source: str, endpoint: str) -> RequestCounters:
+        return self.counters.setdefault((source, endpoint), RequestCounters())
+
+    def _rate(self, source: str) -> float:
+        overrides = self.rate_limits if self.rate_limits is not None else (
+            self.settings.http_rate_limits)
+        if source in overrides:
+            return float(overrides[source])
+        if source == "coingecko" and self.settings.coingecko_api_key is not None:
+            return COINGECKO_DEMO_RATE
+        return DEFAULT_RATE_LIMITS.get(source, 60.0)
+
+    def _host(self, source: str, url: str) -> _Host:
+        host = urlsplit(url).netloc + "|" + source
+        if host not in self._hosts:
+            self._hosts[host] = _Host(
+                asyncio.Semaphore(self.concurrency_per_host), TokenBucket(self._rate(source))
+            )
+        return self._hosts[host]
+
+    def _headers(self, source: str) -> dict[str, str]:
+        key = self.settings.coingecko_api_key
+        if source == "coingecko" and key is not None:
+            return {"x-cg-demo-api-key": key.get_secret_value()}
+        return {}
+
+    async def get_json(
+        self,
+        source: str,
+        endpoint: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        on_invalid_body: InvalidBodyHandler | None = None,
+    ) -> Response:
+        """GET ``base_url(source) + path`` and return the parsed JSON response.
+
+        Retries transient failures; raises :class:`RequestError` when it gives up.
+        """
+        params = dict(params or {})
+        request = describe_request(path, params)
+        counter = self.counter(source, endpoint)
+        max_retries = max(0, self.settings.http_max_retries)
+        last_cause = "no attempt made"
+        for attempt in range(max_retries + 1):
+            if attempt:
+                counter.retries += 1
+            counter.requests += 1
+            try:
+                return await self._attempt(source, endpoint, path, params, on_invalid_body)
+            except _TransientError as err:
+                last_cause = err.cause
+                if attempt == max_retries:
+                    break
+                delay = self._backoff(attempt, err.retry_after)
+                logger.warning(
+                    "%s/%s: GET %s: %s; retry %d/%d in %.2fs",
+                    source, endpoint, request, err.cause, attempt + 1, max_retries, delay,
+                )
+                await asyncio.sleep(delay)
+        raise RequestError(
+            source, endpoint, request, f"{last_cause} (gave up after {max_retries} retries)"
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:  # the server's word wins
+            return min(retry_after, MAX_RETRY_AFTER_SECONDS)
+        base = self.settings.http_backoff_base_seconds
+        cap = self.settings.http_backoff_max_seconds
+        return random.uniform(0.0, min(cap, base * 2**attempt))
+
+    async def _attempt(
+        self,
+        source: str,
+        endpoint: str,
+        path: str,
+        params: dict[str, str],
+        on_invalid_body: InvalidBodyHandler | None,
+    ) -> Response:
+        url = self.settings.base_url(source) + path
+        request = describe_request(path, params)
+        status, headers, raw = await self._request(source, url, params)
+        fetched_at = datetime.now(UTC)
+        kept = {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+        if source == "binance":
+            self._binance.observe(headers)
+        text = raw.decode("utf-8", errors="replace")
+        if status in (429, 418):
+            raise _TransientError(
+                f"HTTP {status} (rate limited)", _retry_after_seconds(headers)
+            )
+        if status == 451:
+            raise RegionBlockedError(
+                source, endpoint, request,
+                f"HTTP 451: {source} refuses requests from this region; set "
+                f"CRIPTOPIPE_{source.upper()}_BASE_URL to another host"
+                + (" (e.g. https://data-api.binance.vision)" if source == "binance" else ""),
+                status,
+            )
+        if status >= 500:
+            raise _TransientError(f"HTTP {status}", _retry_after_seconds(headers))
+        if status >= 400:
+            raise RequestError(source, endpoint, request, f"HTTP {status}: {text[:300]}", status)
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            reason = f"body is not JSON ({err.msg} at char {err.pos})" if isinstance(
+                err, json.JSONDecodeError) else f"body is not JSON ({err})"
+            if on_invalid_body is not None:
+                await on_invalid_body(InvalidBody(
+                    source, endpoint, path, params, status, kept, text, reason, fetched_at
+                ))
+            raise _TransientError(reason) from err
+        if source == "kraken":
+            errors = _kraken_error(data)
+            if errors:
+                if any(e.startswith(KRAKEN_TRANSIENT) for e in errors):
+                    raise _TransientError(f"Kraken error {', '.join(errors)}")
+                raise RequestError(
+                    source, endpoint, request, f"Kraken error {', '.join(errors)}", status
+                )
+        return Response(source, endpoint, path, params, status, kept, text, data, fetched_at)
+
+    async def _request(
+        self, source: str, url: str, params: dict[str, str]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """The only I/O: one GET under ``asyncio.timeout``; transport errors are transient."""
+        assert self.session is not None, "use HttpClient as an async context manager"
+        host = self._host(source, url)
+        async with host.semaphore:
+            await host.bucket.acquire()
+            if source == "binance":
+                wait = self._binance.delay()
+                if wait > 0:
+                    logger.info("binance: request weight %d used, waiting %.1fs",
+                                self._binance.used, wait)
+                    await asyncio.sleep(wait)
+            try:
+                async with asyncio.timeout(self.settings.http_timeout_seconds):
+                    async with self.session.get(
+                        url, params=params, headers=self._headers(source), allow_redirects=True
+                    ) as resp:
+                        body = await resp.read()
+                        return resp.status, resp.headers, body
+            except TimeoutError as err:
+                raise _TransientError(
+                    f"timed out after {self.settings.http_timeout_seconds:g}s"
+                ) from err
+            except aiohttp.ClientError as err:
+                raise _TransientError(f"{type(err).__name__}: {err}") from err

@@ -1,0 +1,490 @@
+"""Run ingestion: plan, fetch, keep every response in the lake, load raw, account for it all.
+
+:func:`run_ingestion` is the entry point of the CLI and of the Dagster assets (this module
+never imports Dagster). For each selected endpoint, concurrently:
+
+1. derive incremental cursors from what ``raw.*`` holds (or take the explicit window),
+2. plan the requests (pages by each API's cap; provider history limits become notes),
+3. a producer starts fetch tasks and hands them, in plan order, through a bounded queue
+   to the writer; each fetch stores its response in the lake and parses it,
+4. the writer loads batches into ``raw.*`` (one transaction each) while fetching goes on.
+
+Pages of a series are loaded in order and a series stops at its first failed page, so the
+newest loaded record always ends a gap-free prefix: a rerun (or a run killed half-way)
+resumes where the data stops. One endpoint (or source) failing never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import psycopg
+from pymongo import AsyncMongoClient
+
+from ingestion.connectors.base import (
+    EndpointSpec,
+    InvalidRecord,
+    ParseResult,
+    PlanContext,
+    PlannedRequest,
+)
+from ingestion.connectors.registry import get_endpoint, select
+from ingestion.http import HttpClient, InvalidBody, RequestError, Response
+from ingestion.settings import Settings
+from ingestion.sinks import raw
+from ingestion.sinks.lake import Lake
+from ingestion.symbols import Asset, get_asset
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 50_000  # records per raw transaction
+QUEUE_DEPTH = 32  # fetched-or-fetching pages waiting for the writer, per endpoint
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(slots=True)
+class EndpointStats:
+    """What one run did for one endpoint (a row of ``raw.ingestion_runs``)."""
+
+    source: str
+    endpoint: str
+    status: str = "success"  # success | partial | failed
+    requests: int = 0
+    retries: int = 0
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    lake_documents: int = 0
+    elapsed: float = 0.0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}/{self.endpoint}"
+
+    def add_counts(self, counts: raw.LoadCounts) -> None:
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.quarantined += counts.quarantined
+
+
+@dataclass(slots=True)
+class RunSummary:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    endpoints: list[EndpointStats] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[EndpointStats]:
+        return [e for e in self.endpoints if e.status != "success"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(e, name)) for e in self.endpoints)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """Reported after planning and after each page is written (for progress bars)."""
+
+    source: str
+    endpoint: str
+    requests_done: int
+    requests_total: int
+    records: int
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+# --------------------------------------------------------------------------- stores
+@dataclass(frozen=True, slots=True)
+class StoreTargets:
+    loader_dsn: str
+    mongo_uri: str
+    mongo_db: str
+
+
+def resolve_stores(settings: Settings) -> StoreTargets:
+    """Where to write: the ``loader`` role's DSN and the lake's URI (nothing is started)."""
+    from ingestion.services import Services
+
+    endpoints = Services(settings).endpoints()
+    return StoreTargets(endpoints.role_dsn("loader", settings), endpoints.mongo_uri,
+                        settings.mongo_db)
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+
+
+def _as_utc(value: date | datetime | None, *, end: bool = False) -> datetime | None:
+    """Dates are whole UTC days: a start date is its midnight, an end date includes itself."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    midnight = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return midnight + timedelta(days=1) if end else midnight
+
+
+def _assets(settings: Settings, assets: Sequence[str] | None) -> tuple[Asset, ...]:
+    return tuple(get_asset(a) for a in (assets or settings.assets))
+
+
+# --------------------------------------------------------------------------- runner
+@dataclass(slots=True)
+class _Run:
+    settings: Settings
+    run_id: str
+    targets: StoreTargets
+    http: HttpClient
+    lake: Lake
+    assets: tuple[Asset, ...]
+    now: datetime
+    start: datetime | None
+    end: datetime | None
+    progress: ProgressCallback | None
+
+
+@dataclass(slots=True)
+class _Page:
+    request: PlannedRequest
+    response: Response
+    parsed: ParseResult
+    lake_document_id: str
+    body_error: str | None = None
+
+
+async def run_ingestion(
+    settings: Settings,
+    *,
+    sources: Sequence[str] | None = None,
+    endpoints: Sequence[str] | None = None,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    assets: Sequence[str] | None = None,
+    run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+    now: datetime | None = None,
+    http: HttpClient | None = None,
+) -> RunSummary:
+    """Ingest the selected endpoints (default: all) and return what happened.
+
+    ``start``/``end`` backfill a window of the time-windowed endpoints (dates are whole
+    days, ``end`` included); without them each series continues from its newest loaded
+    record. ``now`` is the clock windows end at (default: the real UTC time). ``http``
+    lets a caller supply a configured client (rate limits); otherwise one is made.
+    """
+    specs = select(sources, endpoints)
+    summary = RunSummary(run_id or new_run_id(), datetime.now(UTC))
+    targets = resolve_stores(settings)
+    start_at, end_at = _as_utc(start), _as_utc(end, end=True)
+    if start_at is not None and end_at is None:
+        end_at = now or datetime.now(UTC)
+    async with contextlib.AsyncExitStack() as stack:
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(targets.mongo_uri, tz_aware=True)
+        stack.push_async_callback(mongo.close)
+        lake = Lake.connect(mongo, targets.mongo_db)
+        await lake.ensure_indexes()
+        async with await psycopg.AsyncConnection.connect(targets.loader_dsn,
+                                                         autocommit=True) as conn:
+            await raw.ensure_schema(conn)
+        client = http if http is not None else await stack.enter_async_context(
+            HttpClient(settings))
+        run = _Run(settings, summary.run_id, targets, client, lake, _assets(settings, assets),
+                   now or datetime.now(UTC), start_at, end_at, progress)
+        summary.endpoints = list(await asyncio.gather(*(_run_endpoint(run, s) for s in specs)))
+    summary.finished_at = datetime.now(UTC)
+    logger.info("run %s finished: %d endpoints, %d failed", summary.run_id,
+                len(summary.endpoints), len(summary.failed))
+    return summary
+
+
+async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
+    stats = EndpointStats(spec.source, spec.endpoint)
+    clock = time.monotonic()
+    counter = run.http.counter(spec.source, spec.endpoint)
+    requests_before, retries_before = counter.requests, counter.retries
+    conn: psycopg.AsyncConnection[Any] | None = None
+    try:
+        conn = await psycopg.AsyncConnection.connect(run.targets.loader_dsn, autocommit=True)
+        await _ingest_endpoint(run, spec, conn, stats)
+    except Exception as err:  # one endpoint's failure is reported, never propagated
+        logger.exception("%s failed", spec.name)
+        stats.status = "failed"
+        stats.error = _join(stats.error, f"{type(err).__name__}: {err}")
+    finally:
+        stats.requests = counter.requests - requests_before
+        stats.retries = counter.retries - retries_before
+        stats.elapsed = time.monotonic() - clock
+        stats.finished_at = datetime.now(UTC)
+        await _record_run(run.run_id, run.targets, stats, conn)
+        if conn is not None:
+            await conn.close()
+    return stats
+
+
+async def _record_run(
+    run_id: str, targets: StoreTargets, stats: EndpointStats,
+    conn: psycopg.AsyncConnection[Any] | None,
+) -> None:
+    row = {
+        "run_id": run_id, "source": stats.source, "endpoint": stats.endpoint,
+        "started_at": stats.started_at, "finished_at": stats.finished_at,
+        "status": stats.status, "requests": stats.requests, "retries": stats.retries,
+        "fetched": stats.fetched, "inserted": stats.inserted, "updated": stats.updated,
+        "unchanged": stats.unchanged, "quarantined": stats.quarantined,
+        "lake_documents": stats.lake_documents, "error": stats.error,
+        "notes": "\n".join(stats.notes) or None,
+    }
+    try:
+        if conn is None or conn.closed:
+            async with await psycopg.AsyncConnection.connect(
+                    targets.loader_dsn, autocommit=True) as fresh:
+                await raw.record_run(fresh, row)
+        else:
+            await raw.record_run(conn, row)
+    except Exception:
+        logger.exception("could not record run %s of %s/%s", run_id, stats.source,
+                         stats.endpoint)
+
+
+def _join(first: str | None, second: str) -> str:
+    return second if not first else f"{first}\n{second}"
+
+
+async def _ingest_endpoint(
+    run: _Run, spec: EndpointSpec, conn: psycopg.AsyncConnection[Any], stats: EndpointStats
+) -> None:
+    table = spec.raw_table
+    cursors = {}
+    if spec.is_candles and run.start is None:
+        cursors = await raw.cursors(conn, table)
+    plan_ctx = PlanContext(run.settings, run.assets, run.now, run.start, run.end, cursors)
+    requests = spec.plan(plan_ctx)
+    stats.notes.extend(plan_ctx.notes)
+    _report(run, spec, 0, len(requests), 0)
+    loader = raw.RawLoader(conn, table, run.run_id)
+    pending_rows: list[raw.RawRow] = []
+    pending_rejected: list[raw.QuarantineRow] = []
+
+    async def on_invalid_body(invalid: InvalidBody) -> None:
+        document_id = await run.lake.store_invalid(invalid, run_id=run.run_id)
+        pending_rejected.append(raw.QuarantineRow(
+            spec.source, spec.endpoint, invalid.reason, None, invalid.text, document_id))
+        stats.fetched += 1
+        stats.notes.append(
+            f"non-JSON body of GET {invalid.path} kept in lake.quarantine {document_id}")
+
+    async def fetch(request: PlannedRequest) -> _Page:
+        response = await run.http.get_json(
+            spec.source, spec.endpoint, request.path, request.params,
+            on_invalid_body=on_invalid_body)
+        body_error = None
+        try:
+            parsed = spec.parse(request.path, request.params, response.data,
+                                response.fetched_at)
+        except (InvalidRecord, KeyError, TypeError, ValueError) as err:
+            parsed, body_error = ParseResult(), f"unexpected body: {err}"
+        first, last = parsed.time_range
+        stored = await run.lake.store_response(
+            response, run_id=run.run_id, record_count=len(parsed.records),
+            records_from=first, records_to=last)
+        if stored.is_new:
+            stats.lake_documents += 1
+        return _Page(request, response, parsed, stored.document_id, body_error)
+
+    queue: asyncio.Queue[tuple[PlannedRequest, asyncio.Task[_Page]] | None] = asyncio.Queue(
+        maxsize=QUEUE_DEPTH)
+
+    async def produce() -> None:
+        try:
+            for request in requests:
+                await queue.put((request, asyncio.create_task(fetch(request))))
+        finally:
+            await queue.put(None)
+
+    producer = asyncio.create_task(produce())
+    failed_groups: dict[str, str] = {}
+    done = failed = 0
+    try:
+        for _ in range(len(requests) + 1):
+            item = await queue.get()
+            if item is None:
+                break
+            request, task = item
+            if request.group and request.group in failed_groups:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                failed += 1
+                continue
+            try:
+                page = await task
+            except RequestError as err:
+                failed += 1
+                stats.error = _join(stats.error, str(err))
+                if request.group:
+                    failed_groups[request.group] = str(err)
+                continue
+            done += 1
+            _collect(spec, page, pending_rows, pending_rejected, stats)
+            if len(pending_rows) >= BATCH_ROWS:
+                await _flush(loader, pending_rows, pending_rejected, stats)
+            _report(run, spec, done + failed, len(requests), stats.fetched)
+        await _flush(loader, pending_rows, pending_rejected, stats)
+    finally:
+        producer.cancel()
+        while not queue.empty():
+            item = queue.get_nowait()
+            if item is not None:
+                item[1].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer
+    for group in failed_groups:
+        stats.notes.append(f"{group}: stopped at the first failed page; the next run resumes "
+                           "from the newest loaded record")
+    if failed:
+        stats.status = "failed" if done == 0 else "partial"
+    elif stats.quarantined and stats.quarantined == stats.fetched and stats.fetched:
+        stats.status = "partial"
+    _report(run, spec, done + failed, len(requests), stats.fetched)
+
+
+def _collect(
+    spec: EndpointSpec,
+    page: _Page,
+    rows: list[raw.RawRow],
+    rejected: list[raw.QuarantineRow],
+    stats: EndpointStats,
+) -> None:
+    if page.body_error is not None:
+        rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, page.body_error,
+                                          page.response.data, None, page.lake_document_id))
+        stats.fetched += 1
+        return
+    for record in page.parsed.records:
+        try:
+            record_json = raw.dumps(record.record)
+        except ValueError as err:  # NaN or Infinity cannot go into jsonb
+            rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, f"not JSON: {err}",
+                                              None, repr(record.record), page.lake_document_id))
+            stats.fetched += 1
+            continue
+        rows.append(raw.RawRow(record.key, record_json, page.response.fetched_at,
+                               page.lake_document_id))
+    for item in page.parsed.rejected:
+        rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, item.reason, item.record,
+                                          None, page.lake_document_id))
+    stats.fetched += len(page.parsed.records) + len(page.parsed.rejected)
+
+
+async def _flush(
+    loader: raw.RawLoader,
+    rows: list[raw.RawRow],
+    rejected: list[raw.QuarantineRow],
+    stats: EndpointStats,
+) -> None:
+    if not rows and not rejected:
+        return
+    batch, bad = list(rows), list(rejected)
+    rows.clear()
+    rejected.clear()
+    stats.add_counts(await loader.load(batch, bad))
+
+
+def _report(run: _Run, spec: EndpointSpec, done: int, total: int, records: int) -> None:
+    if run.progress is not None:
+        run.progress(ProgressEvent(spec.source, spec.endpoint, done, total, records))
+
+
+# --------------------------------------------------------------------------- replay
+async def replay_from_lake(
+    settings: Settings,
+    source: str | None = None,
+    since: date | datetime | None = None,
+    *,
+    endpoint: str | None = None,
+    run_id: str | None = None,
+) -> RunSummary:
+    """Rebuild ``raw.*`` from ``lake.responses`` without calling any API.
+
+    Responses are replayed oldest first with the connectors' own parsers, so the newest
+    version of every record wins, exactly as if the runs had happened again.
+    """
+    summary = RunSummary(run_id or "replay-" + new_run_id(), datetime.now(UTC))
+    targets = resolve_stores(settings)
+    since_at = _as_utc(since)
+    by_endpoint: dict[tuple[str, str], EndpointStats] = {}
+    loaders: dict[tuple[str, str], raw.RawLoader] = {}
+    pending: dict[tuple[str, str], tuple[list[raw.RawRow], list[raw.QuarantineRow]]] = {}
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(targets.mongo_uri, tz_aware=True)
+    try:
+        lake = Lake.connect(mongo, targets.mongo_db)
+        async with await psycopg.AsyncConnection.connect(targets.loader_dsn,
+                                                         autocommit=True) as conn:
+            await raw.ensure_schema(conn)
+            async for document in lake.iter_responses(source=source, endpoint=endpoint,
+                                                      since=since_at):
+                key = (document["source"], document["endpoint"])
+                spec = get_endpoint(*key)
+                stats = by_endpoint.setdefault(key, EndpointStats(*key))
+                loader = loaders.setdefault(key, raw.RawLoader(conn, spec.raw_table,
+                                                               summary.run_id))
+                rows, rejected = pending.setdefault(key, ([], []))
+                page = _replayed_page(spec, document)
+                _collect(spec, page, rows, rejected, stats)
+                if len(rows) >= BATCH_ROWS:
+                    await _flush(loader, rows, rejected, stats)
+            for key, (rows, rejected) in pending.items():
+                await _flush(loaders[key], rows, rejected, by_endpoint[key])
+            for stats in by_endpoint.values():
+                stats.finished_at = datetime.now(UTC)
+                stats.notes.append("replayed from lake.responses")
+                await _record_run(summary.run_id, targets, stats, conn)
+    finally:
+        await mongo.close()
+    summary.endpoints = list(by_endpoint.values())
+    summary.finished_at = datetime.now(UTC)
+    return summary
+
+
+def _replayed_page(spec: EndpointSpec, document: dict[str, Any]) -> _Page:
+    request = PlannedRequest(document["request"]["path"],
+                             dict(document["request"].get("params") or {}))
+    fetched_at = document["fetched_at"]
+    if fetched_at.tzinfo is None:
+        fetched_at = fetched_at.replace(tzinfo=UTC)
+    data = json.loads(document["body"])
+    response = Response(spec.source, spec.endpoint, request.path, request.params,
+                        int(document.get("status", 200)), dict(document.get("headers") or {}),
+                        document["body"], data, fetched_at)
+    body_error = None
+    try:
+        parsed = spec.parse(request.path, request.params, data, fetched_at)
+    except (InvalidRecord, KeyError, TypeError, ValueError) as err:
+        parsed, body_error = ParseResult(), f"unexpected body: {err}"
+    return _Page(request, response, parsed, str(document["_id"]), body_error)

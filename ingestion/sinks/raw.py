@@ -1,0 +1,289 @@
+"""The ``raw`` schema in PostgreSQL: idempotent DDL and the bulk loader.
+
+A batch is loaded in one transaction: COPY into a temporary table, then one
+``INSERT … ON CONFLICT (natural key) DO UPDATE … WHERE record IS DISTINCT FROM excluded.record``
+(duplicates inside the batch collapse first, the last one wins), then ``last_seen_at`` of
+the unchanged rows moves forward. Counts are exact: inserted and updated come back from the
+insert (``xmax = 0`` marks a fresh row), unchanged is the rest of the batch.
+Identifiers go through ``psycopg.sql``; values are always parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ingestion.raw_tables import RAW_TABLES, RawTable
+
+SCHEMA = "raw"
+DDL_LOCK = 727_274_001  # advisory lock serialising concurrent DDL of several runs
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    key: tuple[Any, ...]
+    record_json: str
+    fetched_at: datetime
+    lake_document_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    source: str
+    endpoint: str
+    reason: str
+    record: Any | None  # None when the body was not JSON
+    raw_text: str | None
+    lake_document_id: str | None
+
+
+@dataclass(slots=True)
+class LoadCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+
+    def add(self, other: LoadCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.quarantined += other.quarantined
+
+
+def dumps(record: Any) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _table(table: RawTable) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(table.name))
+
+
+def _keys(table: RawTable, prefix: str | None = None) -> sql.Composable:
+    if prefix is None:
+        return sql.SQL(", ").join(sql.Identifier(k) for k in table.key_names)
+    return sql.SQL(", ").join(sql.Identifier(prefix, k) for k in table.key_names)
+
+
+def table_ddl(table: RawTable) -> sql.Composed:
+    columns = [
+        sql.SQL("{} {} not null").format(sql.Identifier(k.name), sql.SQL(k.pg_type))
+        for k in table.keys
+    ]
+    return sql.SQL(
+        "create table if not exists {table} ({columns}, "
+        "record jsonb not null, fetched_at timestamptz not null, "
+        "first_seen_at timestamptz not null, last_seen_at timestamptz not null, "
+        "run_id text not null, lake_document_id text, "
+        "constraint {pk} primary key ({keys}))"
+    ).format(
+        table=_table(table), columns=sql.SQL(", ").join(columns),
+        pk=sql.Identifier(f"{table.name}_pkey"), keys=_keys(table),
+    )
+
+
+BOOKKEEPING_DDL = (
+    """create table if not exists raw.ingestion_runs (
+        run_id text not null, source text not null, endpoint text not null,
+        started_at timestamptz not null, finished_at timestamptz,
+        status text not null check (status in ('success', 'partial', 'failed')),
+        requests int not null default 0, retries int not null default 0,
+        fetched int not null default 0, inserted int not null default 0,
+        updated int not null default 0, unchanged int not null default 0,
+        quarantined int not null default 0, lake_documents int not null default 0,
+        error text, notes text,
+        primary key (run_id, source, endpoint),
+        constraint fetched_adds_up
+            check (fetched = inserted + updated + unchanged + quarantined))""",
+    """create table if not exists raw.quarantine (
+        quarantine_id bigserial primary key, run_id text not null, source text not null,
+        endpoint text not null, reason text not null, record jsonb, raw_text text,
+        lake_document_id text, quarantined_at timestamptz not null default now())""",
+    "create index if not exists quarantine_by_endpoint on raw.quarantine (source, endpoint)",
+)
+
+
+async def ensure_schema(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Create every raw table and the bookkeeping tables if missing (idempotent)."""
+    async with conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock(%s)", [DDL_LOCK])
+        for table in RAW_TABLES:
+            await conn.execute(table_ddl(table))
+        for statement in BOOKKEEPING_DDL:
+            await conn.execute(statement)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise TypeError(f"not a time: {value!r}")
+
+
+async def cursors(
+    conn: psycopg.AsyncConnection[Any], table: RawTable
+) -> dict[tuple[str, ...], datetime]:
+    """Newest loaded time per series: the last key column, grouped by the others."""
+    *group, time_key = table.key_names
+    group_sql = sql.SQL(", ").join(sql.Identifier(k) for k in group)
+    query = sql.SQL("select {select}max({time}) from {table}{group_by}").format(
+        select=group_sql + sql.SQL(", ") if group else sql.SQL(""),
+        time=sql.Identifier(time_key),
+        table=_table(table),
+        group_by=sql.SQL(" group by ") + group_sql if group else sql.SQL(""),
+    )
+    result: dict[tuple[str, ...], datetime] = {}
+    async with conn.cursor() as cur:
+        await cur.execute(query)
+        for row in await cur.fetchall():
+            *values, newest = row
+            if newest is not None:
+                result[tuple(str(v) for v in values)] = _as_datetime(newest)
+    return result
+
+
+class RawLoader:
+    """Loads batches of one endpoint's records over one connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], table: RawTable, run_id: str) -> None:
+        self.conn = conn
+        self.table = table
+        self.run_id = run_id
+        self.temp = sql.Identifier(f"_load_{table.name}")
+        self._temp_ready = False
+
+    async def _ensure_temp(self) -> None:
+        if self._temp_ready:
+            return
+        columns = [
+            sql.SQL("{} {}").format(sql.Identifier(k.name), sql.SQL(k.pg_type))
+            for k in self.table.keys
+        ]
+        await self.conn.execute(sql.SQL(
+            "create temp table if not exists {temp} (seq int, {columns}, record jsonb, "
+            "fetched_at timestamptz, lake_document_id text) on commit delete rows"
+        ).format(temp=self.temp, columns=sql.SQL(", ").join(columns)))
+        self._temp_ready = True
+
+    async def load(
+        self, rows: Sequence[RawRow], rejected: Sequence[QuarantineRow] = ()
+    ) -> LoadCounts:
+        """Upsert ``rows`` and quarantine ``rejected`` in one transaction; exact counts."""
+        counts = LoadCounts()
+        seen_at = datetime.now(UTC)
+        try:
+            await self._load(rows, rejected, counts, seen_at)
+        except BaseException:
+            self._temp_ready = False  # a rolled-back transaction takes the temp table along
+            raise
+        return counts
+
+    async def _load(
+        self, rows: Sequence[RawRow], rejected: Sequence[QuarantineRow], counts: LoadCounts,
+        seen_at: datetime,
+    ) -> None:
+        async with self.conn.transaction():
+            if rows:
+                await self._ensure_temp()
+                names = sql.SQL(", ").join(
+                    [sql.Identifier("seq"), *(sql.Identifier(k) for k in self.table.key_names),
+                     sql.Identifier("record"), sql.Identifier("fetched_at"),
+                     sql.Identifier("lake_document_id")])
+                async with self.conn.cursor() as cur:
+                    copy_sql = sql.SQL("copy {temp} ({names}) from stdin").format(
+                        temp=self.temp, names=names)
+                    async with cur.copy(copy_sql) as copy:
+                        for seq, row in enumerate(rows):
+                            await copy.write_row(
+                                (seq, *row.key, row.record_json, row.fetched_at,
+                                 row.lake_document_id))
+                    await cur.execute(self._upsert_sql(), {"seen_at": seen_at,
+                                                           "run_id": self.run_id})
+                    fetched = await cur.fetchone()
+                    assert fetched is not None
+                    counts.inserted, counts.updated = int(fetched[0]), int(fetched[1])
+                    counts.unchanged = len(rows) - counts.inserted - counts.updated
+                    await cur.execute(self._touch_sql(), {"seen_at": seen_at})
+            if rejected:
+                await self.quarantine(rejected)
+                counts.quarantined = len(rejected)
+
+    async def quarantine(self, rejected: Sequence[QuarantineRow]) -> None:
+        async with self.conn.cursor() as cur, cur.copy(
+            "copy raw.quarantine (run_id, source, endpoint, reason, record, raw_text, "
+            "lake_document_id) from stdin"
+        ) as copy:
+            for item in rejected:
+                record_json = None if item.record is None else _safe_dumps(item.record)
+                await copy.write_row((
+                    self.run_id, item.source, item.endpoint, item.reason, record_json,
+                    _strip_nul(item.raw_text), item.lake_document_id,
+                ))
+
+    def _upsert_sql(self) -> sql.Composed:
+        keys = _keys(self.table)
+        return sql.SQL(
+            "with batch as ("
+            " select distinct on ({keys}) {keys}, record, fetched_at, lake_document_id"
+            " from {temp} order by {keys}, seq desc"
+            "), written as ("
+            " insert into {table} as t ({keys}, record, fetched_at, first_seen_at,"
+            "  last_seen_at, run_id, lake_document_id)"
+            " select {keys}, record, fetched_at, %(seen_at)s, %(seen_at)s, %(run_id)s,"
+            "  lake_document_id from batch"
+            " on conflict ({keys}) do update set record = excluded.record,"
+            "  fetched_at = excluded.fetched_at, last_seen_at = excluded.last_seen_at,"
+            "  run_id = excluded.run_id, lake_document_id = excluded.lake_document_id"
+            " where t.record is distinct from excluded.record"
+            " returning (xmax = 0) as is_insert"
+            ") select count(*) filter (where is_insert), count(*) filter (where not is_insert)"
+            " from written"
+        ).format(keys=keys, temp=self.temp, table=_table(self.table))
+
+    def _touch_sql(self) -> sql.Composed:
+        match = sql.SQL(" and ").join(
+            sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in self.table.key_names
+        )
+        return sql.SQL(
+            "update {table} as t set last_seen_at = %(seen_at)s from {temp} as s"
+            " where {match} and t.last_seen_at < %(seen_at)s"
+        ).format(table=_table(self.table), temp=self.temp, match=match)
+
+
+def _safe_dumps(record: Any) -> str | None:
+    try:
+        return _strip_nul(dumps(record))
+    except (TypeError, ValueError):
+        return None
+
+
+def _strip_nul(text: str | None) -> str | None:
+    # PostgreSQL text and jsonb cannot hold NUL characters.
+    return None if text is None else text.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd")
+
+
+async def record_run(
+    conn: psycopg.AsyncConnection[Any], row: dict[str, Any]
+) -> None:
+    """Write (or overwrite) the ``raw.ingestion_runs`` row of one run and endpoint."""
+    columns = list(row)
+    query = sql.SQL(
+        "insert into raw.ingestion_runs ({columns}) values ({values}) "
+        "on conflict (run_id, source, endpoint) do update set {updates}"
+    ).format(
+        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        values=sql.SQL(", ").join(sql.Placeholder(c) for c in columns),
+        updates=sql.SQL(", ").join(
+            sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c))
+            for c in columns if c not in ("run_id", "source", "endpoint")
+        ),
+    )
+    async with conn.transaction():
+        await conn.execute(query, row)
