@@ -447,9 +447,9 @@ async def run_simulator(
 ) -> AsyncIterator[RunningSimulator]:
     """Serve the simulator on ``host:port`` (0 = a free port) for the ``async with`` block."""
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=0.5)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     sockets = getattr(site._server, "sockets", None)
     assert sockets, "the simulator did not bind a socket"
