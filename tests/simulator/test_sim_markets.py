@@ -1,0 +1,118 @@
+"""The synthetic markets: deterministic, consistent across exchanges, with a live open candle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from simhelpers import NOW, Http, get_json
+
+from ingestion.simulator import SimulatorConfig, compute_candle, run_simulator
+
+NOW_S = int(NOW.timestamp())
+PATHS = (
+    ("binance", "/api/v3/klines?symbol=ETHUSDT&interval=1h&limit=1000"),
+    ("kraken", "/0/public/OHLC?pair=ETHUSD&interval=1440"),
+    ("coinbase", "/products/SOL-USD/candles?granularity=3600"),
+    ("mercadobitcoin", f"/candles?symbol=BTC-BRL&resolution=1d&to={NOW_S}&countback=100"),
+    ("coingecko", "/coins/markets?vs_currency=usd"),
+    ("fear_greed", "/fng/?limit=30"),
+    ("fx", "/2024-01-01..2024-02-01?from=USD&to=BRL"),
+)
+
+
+async def _bodies(seed: int, http: Http) -> list[bytes]:
+    out = []
+    async with run_simulator(SimulatorConfig(seed=seed, now=NOW)) as sim:
+        for source, path in PATHS:
+            async with http.get(sim.base_urls[source] + path) as resp:
+                assert resp.status == 200
+                out.append(await resp.read())
+    return out
+
+
+async def test_same_seed_same_bytes_other_seed_other_data(http: Http):
+    first, again, other = await _bodies(7, http), await _bodies(7, http), await _bodies(8, http)
+    assert first == again
+    assert all(a != b for a, b in zip(first, other, strict=True))
+
+
+async def test_ohlc_consistent_everywhere(sim, http: Http):
+    b = sim.base_urls
+    _, klines = await get_json(http, b["binance"] + "/api/v3/klines", symbol="DOGEUSDT",
+                               interval="1h", limit="1000")
+    for row in klines:
+        o, h, low, c, v = (float(x) for x in row[1:6])
+        assert low <= min(o, c) <= max(o, c) <= h and v >= 0 and low > 0
+    _, candles = await get_json(http, b["coinbase"] + "/products/BTC-USD/candles",
+                                granularity="86400")
+    for _t, low, h, o, c, v in candles:
+        assert low <= min(o, c) <= max(o, c) <= h and v >= 0
+    _, ohlc = await get_json(http, b["kraken"] + "/0/public/OHLC", pair="XDGUSD", interval="60")
+    for row in ohlc["result"]["XDGUSD"]:
+        o, h, low, c, vwap = (float(x) for x in row[1:6])
+        assert low <= min(o, c) <= max(o, c) <= h and low <= vwap <= h
+
+
+async def test_exchanges_agree_within_a_small_spread(sim, http: Http):
+    b = sim.base_urls
+    _, bn = await get_json(http, b["binance"] + "/api/v3/klines", symbol="BTCUSDT",
+                           interval="1h", limit="200")
+    _, cb = await get_json(http, b["coinbase"] + "/products/BTC-USD/candles", granularity="3600")
+    _, kr = await get_json(http, b["kraken"] + "/0/public/OHLC", pair="XBTUSD", interval="60")
+    coinbase = {r[0] * 1000: r[4] for r in cb}
+    kraken = {r[0] * 1000: float(r[4]) for r in kr["result"]["XXBTZUSD"]}
+    for row in bn:
+        close = float(row[4])
+        assert abs(coinbase[row[0]] / close - 1) < 0.005
+        assert abs(kraken[row[0]] / close - 1) < 0.005
+    _, stable = await get_json(http, b["kraken"] + "/0/public/OHLC", pair="USDTUSD",
+                               interval="1440")
+    assert all(0.99 < float(r[4]) < 1.01 for r in stable["result"]["USDTZUSD"])
+    _, brl = await get_json(http, b["mercadobitcoin"] + "/tickers", symbols="BTC-BRL")
+    _, fx = await get_json(http, b["fx"] + "/latest", **{"from": "USD", "to": "BRL"})
+    premium = float(brl[0]["last"]) / (coinbase[max(coinbase)] * fx["rates"]["BRL"]) - 1
+    assert 0.0 < premium < 0.03
+
+
+async def test_open_candle_moves_with_the_clock_then_freezes(http: Http):
+    hour = datetime(2024, 3, 5, 12, tzinfo=UTC)
+    open_ms = int(hour.timestamp() * 1000)
+    params = {"symbol": "BTCUSDT", "interval": "1h", "startTime": str(open_ms)}
+    async with run_simulator(SimulatorConfig(now=hour + timedelta(minutes=10))) as sim:
+        url = sim.base_urls["binance"] + "/api/v3/klines"
+        seen = []
+        for minutes in (10, 20, 40, 59):
+            sim.set_now(hour + timedelta(minutes=minutes))
+            _, rows = await get_json(http, url, **params)
+            assert len(rows) == 1
+            seen.append(rows[0])
+        assert len({tuple(r) for r in seen}) == 4  # it changes while open
+        assert [float(r[5]) for r in seen] == sorted(float(r[5]) for r in seen)  # volume grows
+        assert all(r[1] == seen[0][1] for r in seen)  # the open never changes
+        closed = []
+        for minutes in (60, 75, 200):
+            sim.set_now(hour + timedelta(minutes=minutes))
+            _, rows = await get_json(http, url, **params)
+            closed.append(rows[0])
+        assert closed[0] == closed[1] == closed[2]  # frozen once closed
+        assert closed[0] != seen[-1]
+        expected = compute_candle("binance", "BTCUSDT", "1h", hour, seed=42)
+        assert expected.is_closed and float(closed[0][4]) == expected.close
+        assert float(closed[0][2]) == expected.high and float(closed[0][3]) == expected.low
+        partial = compute_candle("binance", "BTCUSDT", "1h", hour, now=hour + timedelta(
+            minutes=20))
+        assert not partial.is_closed and float(seen[1][4]) == partial.close
+
+
+async def test_daily_candle_aggregates_the_hourly_ones(sim, http: Http):
+    url = sim.base_urls["binance"] + "/api/v3/klines"
+    day = int(datetime(2024, 2, 1, tzinfo=UTC).timestamp() * 1000)
+    _, hours = await get_json(http, url, symbol="ETHUSDT", interval="1h", startTime=str(day),
+                              limit="24")
+    _, days = await get_json(http, url, symbol="ETHUSDT", interval="1d", startTime=str(day),
+                             limit="1")
+    d = days[0]
+    assert d[1] == hours[0][1] and d[4] == hours[-1][4]
+    assert float(d[2]) == max(float(h[2]) for h in hours)
+    assert float(d[3]) == min(float(h[3]) for h in hours)
+    assert abs(float(d[5]) - sum(float(h[5]) for h in hours)) < 1e-3
