@@ -1,0 +1,57 @@
+"""Asset: candles with volume on one exchange, 1h or 1d, in USD or BRL; returns and drawdown."""
+
+import streamlit as st
+
+from dashboard import charts, data, filters, ui
+
+st.title("Asset")
+ui.require_warehouse()
+choice = filters.sidebar()
+
+known = data.assets()
+asset_ids = list(known["asset_id"]) if not known.empty else list(choice.assets)
+if not asset_ids:
+    ui.empty("assets in dim_assets")
+    st.stop()
+preferred = [a for a in choice.assets if a in asset_ids]
+default_asset = preferred[0] if preferred else asset_ids[0]
+
+pick_asset, pick_exchange, pick_interval = st.columns([2, 2, 1])
+asset_id = pick_asset.selectbox("Asset", asset_ids, index=asset_ids.index(default_asset))
+exchange_ids = data.asset_exchanges(asset_id)
+if not exchange_ids:
+    ui.empty(f"candles for {asset_id}")
+    st.stop()
+exchange_id = pick_exchange.selectbox("Exchange", exchange_ids)
+interval = pick_interval.segmented_control("Interval", ["1h", "1d"], default="1d") or "1d"
+
+candles = data.candles(asset_id, exchange_id, interval, choice.start, choice.end)
+st.subheader(f"{asset_id} on {exchange_id}, {interval} candles in {choice.currency}")
+if candles.empty:
+    ui.empty(
+        f"{interval} candles of {asset_id} on {exchange_id} between "
+        f"{choice.start} and {choice.end}",
+        "pick other dates, or run `make demo`",
+    )
+else:
+    if choice.currency == "BRL" and candles["usd_brl_rate"].isna().any():
+        st.warning("Some candles have no USD→BRL rate yet; those show no BRL price.")
+    title = f"{asset_id}/{choice.currency} — {exchange_id} ({interval})"
+    ui.chart(
+        charts.candlestick(candles, title, choice.currency),
+        ui.latest(candles, "open_at"),
+        key="candles",
+    )
+    with st.expander("Candles table"):
+        ui.table(
+            charts.convert_prices(candles, choice.currency),
+            f"{asset_id} {exchange_id} {interval} {choice.currency}",
+            ui.latest(candles, "open_at"),
+        )
+
+st.subheader("Returns and drawdown")
+returns = data.daily_returns((asset_id,), choice.start, choice.end)
+if returns.empty:
+    ui.empty(f"daily returns for {asset_id}")
+else:
+    ui.chart(charts.returns_and_drawdown(returns), ui.latest(returns, "price_date"), key="returns")

@@ -1,0 +1,83 @@
+"""Market overview: total market cap, BTC/ETH dominance, Fear & Greed, top movers."""
+
+from datetime import timedelta
+
+import streamlit as st
+
+from dashboard import charts, data, filters, metrics, ui
+
+st.title("Market overview")
+ui.require_warehouse()
+choice = filters.sidebar(currency=False)
+
+snapshots = data.market_snapshots(choice.start, choice.end)
+sentiment = data.sentiment(choice.start, choice.end)
+movers = data.top_movers(choice.assets)
+
+market_cap = metrics.kpi(snapshots, "snapshot_at", "total_market_cap_usd")
+btc = metrics.kpi(snapshots, "snapshot_at", "btc_dominance_pct")
+eth = metrics.kpi(snapshots, "snapshot_at", "eth_dominance_pct")
+fear_greed = metrics.kpi(sentiment, "sentiment_date", "fear_greed_value", timedelta(days=1))
+
+cap_tile, btc_tile, eth_tile, fng_tile = st.columns(4, border=True)
+cap_tile.metric(
+    "Total market cap",
+    metrics.format_usd(market_cap.value),
+    None if market_cap.delta is None else f"{metrics.format_usd(market_cap.delta)} 24h",
+)
+btc_tile.metric(
+    "BTC dominance",
+    "-" if btc.value is None else f"{btc.value:.1f}%",
+    None if btc.delta is None else f"{btc.delta:+.2f} pp 24h",
+)
+eth_tile.metric(
+    "ETH dominance",
+    "-" if eth.value is None else f"{eth.value:.1f}%",
+    None if eth.delta is None else f"{eth.delta:+.2f} pp 24h",
+)
+fng_tile.metric(
+    "Fear & Greed",
+    "-" if fear_greed.value is None else f"{fear_greed.value:.0f}",
+    None if fear_greed.delta is None else f"{fear_greed.delta:+.0f} vs yesterday",
+)
+st.caption(
+    f"KPIs {ui.as_of_text(market_cap.as_of)}; Fear & Greed {ui.as_of_text(fear_greed.as_of)}"
+)
+
+st.subheader("Market cap and dominance")
+if snapshots.empty:
+    ui.empty("market snapshots for these dates")
+else:
+    ui.chart(
+        charts.market_cap_history(snapshots), ui.latest(snapshots, "snapshot_at"), key="market_cap"
+    )
+
+gauge, history = st.columns([1, 2])
+with gauge:
+    st.subheader("Fear & Greed")
+    if fear_greed.value is None:
+        ui.empty("Fear & Greed values")
+    else:
+        previous = None if fear_greed.delta is None else fear_greed.value - fear_greed.delta
+        ui.chart(
+            charts.fear_greed_gauge(fear_greed.value, previous),
+            fear_greed.as_of,
+            key="fear_greed_gauge",
+        )
+with history:
+    st.subheader("Fear & Greed history")
+    if sentiment.empty:
+        ui.empty("Fear & Greed history for these dates")
+    else:
+        ui.chart(
+            charts.fear_greed_history(sentiment),
+            ui.latest(sentiment, "sentiment_date"),
+            key="fear_greed_history",
+        )
+
+st.subheader("Top movers, last 24 hours")
+if movers.empty:
+    ui.empty("hourly candles for the chosen assets")
+else:
+    ui.chart(charts.top_movers(movers), ui.latest(movers, "as_of"), key="top_movers")
+    ui.table(movers, "top movers 24h", ui.latest(movers, "as_of"))

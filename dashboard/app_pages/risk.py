@@ -1,0 +1,53 @@
+"""Risk: rolling volatility, the correlation heatmap and a drawdown table."""
+
+import streamlit as st
+
+from dashboard import charts, data, filters, metrics, ui
+
+st.title("Risk")
+ui.require_warehouse()
+choice = filters.sidebar(currency=False)
+if not choice.assets:
+    st.info("Choose at least one asset in the sidebar.")
+    st.stop()
+
+returns = data.daily_returns(choice.assets, choice.start, choice.end)
+
+st.subheader("Rolling volatility")
+window = st.segmented_control("Window", ["7 days", "30 days"], default="30 days") or "30 days"
+column = "volatility_7d_annualised" if window == "7 days" else "volatility_30d_annualised"
+if returns.empty:
+    ui.empty("daily returns for the chosen assets and dates")
+else:
+    ui.chart(charts.volatility(returns, column), ui.latest(returns, "price_date"), key="volatility")
+
+st.subheader("Correlation")
+correlations = data.correlations(choice.assets, choice.end)
+if correlations.empty:
+    ui.empty("30-day correlations for the chosen assets (pick two or more)")
+else:
+    ui.chart(
+        charts.correlation_heatmap(correlations),
+        ui.latest(correlations, "price_date"),
+        key="correlation",
+    )
+
+st.subheader("Drawdowns")
+if returns.empty:
+    ui.empty("daily returns for the chosen assets and dates")
+else:
+    drawdowns = metrics.drawdown_table(returns)
+    ui.table(
+        drawdowns,
+        "drawdowns",
+        ui.latest(returns, "price_date"),
+        column_config={
+            "close_price_usd": st.column_config.NumberColumn("close (USD)", format="$%.2f"),
+            "period_return_pct": st.column_config.NumberColumn("return (%)", format="%.2f"),
+            "current_drawdown_pct": st.column_config.NumberColumn(
+                "drawdown now (%)", format="%.2f"
+            ),
+            "max_drawdown_pct": st.column_config.NumberColumn("max drawdown (%)", format="%.2f"),
+            "volatility_30d_pct": st.column_config.NumberColumn("30d vol (%)", format="%.1f"),
+        },
+    )

@@ -1,0 +1,351 @@
+"""Pure Plotly figure builders: a DataFrame (and a few options) in, a ``go.Figure`` out.
+
+Nothing here queries, caches or touches Streamlit, so every builder is unit-tested on
+plain frames. Column names are the marts' (see ``dashboard/data.py``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+UP = "#16a34a"
+DOWN = "#dc2626"
+NEUTRAL = "#64748b"
+STATUS_COLOURS = {"fresh": UP, "stale": "#f59e0b", "late": "#f59e0b", "missing": DOWN}
+
+# Fear & Greed bands as alternative.me names them.
+FEAR_GREED_BANDS = (
+    (0, 25, "Extreme Fear", "#dc2626"),
+    (25, 46, "Fear", "#f97316"),
+    (46, 55, "Neutral", "#eab308"),
+    (55, 76, "Greed", "#84cc16"),
+    (76, 100, "Extreme Greed", "#16a34a"),
+)
+
+CURRENCY_SYMBOLS = {"USD": "$", "BRL": "R$"}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left"},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right"},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def fear_greed_band(value: float) -> tuple[str, str]:
+    """The band name and colour of a Fear & Greed value (0 to 100)."""
+    for low, high, name, colour in FEAR_GREED_BANDS:
+        if low <= value < high or (high == 100 and value == 100):
+            return name, colour
+    raise ValueError(f"Fear & Greed value out of range: {value}")
+
+
+def fear_greed_gauge(value: float, previous: float | None = None) -> go.Figure:
+    """A 0 to 100 gauge with the five bands; the delta is against ``previous`` when given."""
+    name, colour = fear_greed_band(value)
+    indicator = go.Indicator(
+        mode="gauge+number+delta" if previous is not None else "gauge+number",
+        value=value,
+        delta={"reference": previous} if previous is not None else None,
+        title={"text": name},
+        gauge={
+            "axis": {"range": [0, 100]},
+            "bar": {"color": colour, "thickness": 0.3},
+            "steps": [
+                {"range": [low, high], "color": band_colour, "name": band}
+                for low, high, band, band_colour in FEAR_GREED_BANDS
+            ],
+        },
+    )
+    fig = go.Figure(indicator)
+    fig.update_layout(height=260, margin={"l": 20, "r": 20, "t": 40, "b": 10})
+    return fig
+
+
+def fear_greed_history(frame: pd.DataFrame) -> go.Figure:
+    """Fear & Greed per day (left axis) with BTC's daily return (right axis, bars).
+
+    Expects sentiment_date, fear_greed_value and, optionally, btc_simple_return.
+    """
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(
+            x=frame["sentiment_date"],
+            y=frame["fear_greed_value"],
+            name="Fear & Greed",
+            mode="lines",
+            line={"color": "#7c3aed"},
+        ),
+        secondary_y=False,
+    )
+    if "btc_simple_return" in frame and frame["btc_simple_return"].notna().any():
+        returns = frame["btc_simple_return"] * 100
+        fig.add_trace(
+            go.Bar(
+                x=frame["sentiment_date"],
+                y=returns,
+                name="BTC return (%)",
+                marker_color=[UP if r >= 0 else DOWN for r in returns.fillna(0)],
+                opacity=0.45,
+            ),
+            secondary_y=True,
+        )
+    fig.update_yaxes(title_text="index", range=[0, 100], secondary_y=False)
+    fig.update_yaxes(title_text="BTC return (%)", secondary_y=True, showgrid=False)
+    return _layout(fig, "Fear & Greed and BTC's daily return")
+
+
+def market_cap_history(frame: pd.DataFrame) -> go.Figure:
+    """Total market cap (left axis) with BTC and ETH dominance in % (right axis)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(
+            x=frame["snapshot_at"],
+            y=frame["total_market_cap_usd"],
+            name="Total market cap (USD)",
+            fill="tozeroy",
+            line={"color": "#2563eb"},
+        ),
+        secondary_y=False,
+    )
+    for column, label, colour in (
+        ("btc_dominance_pct", "BTC dominance (%)", "#f7931a"),
+        ("eth_dominance_pct", "ETH dominance (%)", "#627eea"),
+    ):
+        if column in frame:
+            fig.add_trace(
+                go.Scatter(
+                    x=frame["snapshot_at"], y=frame[column], name=label, line={"color": colour}
+                ),
+                secondary_y=True,
+            )
+    fig.update_yaxes(title_text="USD", secondary_y=False)
+    fig.update_yaxes(title_text="dominance (%)", secondary_y=True, showgrid=False)
+    return _layout(fig, "Total market cap and dominance")
+
+
+def top_movers(frame: pd.DataFrame) -> go.Figure:
+    """Horizontal bars of the 24-hour change per asset, best at the top, green up, red down."""
+    ordered = frame.sort_values("change_pct")
+    fig = go.Figure(
+        go.Bar(
+            x=ordered["change_pct"],
+            y=ordered["asset_id"],
+            orientation="h",
+            marker_color=[UP if v >= 0 else DOWN for v in ordered["change_pct"]],
+            text=[f"{v:+.2f}%" for v in ordered["change_pct"]],
+            textposition="auto",
+            name="24h change",
+        )
+    )
+    fig.update_xaxes(title_text="change over 24 h (%)", zeroline=True)
+    return _layout(fig, "Top movers, last 24 hours", height=max(260, 40 * len(frame) + 80))
+
+
+def convert_prices(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """OHLC in ``currency``: USD as is, BRL at the USD→BRL rate in force at each row.
+
+    The rate column ``usd_brl_rate`` is the point-in-time (as-of, carried forward) rate the
+    mart attached to each candle, so history is never converted at today's rate.
+    """
+    if currency == "USD":
+        return frame
+    if currency != "BRL":
+        raise ValueError(f"unsupported currency {currency!r}; use USD or BRL")
+    converted = frame.copy()
+    for column in ("open_price", "high_price", "low_price", "close_price"):
+        converted[column] = converted[column] * converted["usd_brl_rate"]
+    return converted
+
+
+def candlestick(frame: pd.DataFrame, title: str, currency: str = "USD") -> go.Figure:
+    """Candles (top) with volume bars (bottom) sharing the time axis.
+
+    Expects open_at, open_price, high_price, low_price, close_price, volume, and
+    usd_brl_rate when ``currency`` is BRL.
+    """
+    prices = convert_prices(frame, currency)
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.03
+    )
+    fig.add_trace(
+        go.Candlestick(
+            x=prices["open_at"],
+            open=prices["open_price"],
+            high=prices["high_price"],
+            low=prices["low_price"],
+            close=prices["close_price"],
+            name=f"price ({currency})",
+            increasing_line_color=UP,
+            decreasing_line_color=DOWN,
+        ),
+        row=1,
+        col=1,
+    )
+    rising = prices["close_price"] >= prices["open_price"]
+    fig.add_trace(
+        go.Bar(
+            x=prices["open_at"],
+            y=prices["volume"],
+            name="volume",
+            marker_color=[UP if r else DOWN for r in rising],
+            opacity=0.6,
+        ),
+        row=2,
+        col=1,
+    )
+    fig.update_layout(xaxis_rangeslider_visible=False, showlegend=False)
+    fig.update_yaxes(title_text=currency, tickprefix=CURRENCY_SYMBOLS.get(currency, ""), row=1)
+    fig.update_yaxes(title_text="volume", row=2)
+    return _layout(fig, title, height=560)
+
+
+def returns_and_drawdown(frame: pd.DataFrame) -> go.Figure:
+    """Cumulative return (top) and drawdown from the running peak (bottom), one line per asset.
+
+    Expects asset_id, price_date, simple_return, drawdown (a fraction, ≤ 0).
+    """
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        subplot_titles=("cumulative return (%)", "drawdown (%)"),
+    )
+    for asset_id, rows in frame.groupby("asset_id", sort=True):
+        rows = rows.sort_values("price_date")
+        cumulative = ((1 + rows["simple_return"].fillna(0)).cumprod() - 1) * 100
+        fig.add_trace(
+            go.Scatter(
+                x=rows["price_date"], y=cumulative, name=str(asset_id), legendgroup=str(asset_id)
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=rows["price_date"],
+                y=rows["drawdown"] * 100,
+                name=str(asset_id),
+                legendgroup=str(asset_id),
+                showlegend=False,
+                fill="tozeroy",
+            ),
+            row=2,
+            col=1,
+        )
+    return _layout(fig, "Returns and drawdown", height=520)
+
+
+def volatility(frame: pd.DataFrame, column: str = "volatility_30d_annualised") -> go.Figure:
+    """Rolling annualised volatility in %, one line per asset."""
+    window = "7" if "7d" in column else "30"
+    fig = go.Figure()
+    for asset_id, rows in frame.groupby("asset_id", sort=True):
+        rows = rows.sort_values("price_date")
+        fig.add_trace(
+            go.Scatter(x=rows["price_date"], y=rows[column] * 100, name=str(asset_id), mode="lines")
+        )
+    fig.update_yaxes(title_text="annualised volatility (%)")
+    return _layout(fig, f"Rolling {window}-day volatility")
+
+
+def correlation_matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """A symmetric asset-by-asset matrix from pair rows (asset_id, other_asset_id, correlation_30d).
+
+    The diagonal is 1; a pair given once fills both cells.
+    """
+    assets = sorted(set(frame["asset_id"]) | set(frame["other_asset_id"]))
+    matrix = pd.DataFrame(float("nan"), index=assets, columns=assets)
+    for row in frame.itertuples(index=False):
+        matrix.loc[row.asset_id, row.other_asset_id] = row.correlation_30d
+        matrix.loc[row.other_asset_id, row.asset_id] = row.correlation_30d
+    for asset in assets:
+        matrix.loc[asset, asset] = 1.0
+    return matrix
+
+
+def correlation_heatmap(frame: pd.DataFrame) -> go.Figure:
+    """Heatmap of the 30-day return correlations, -1 (red) to +1 (blue), values printed."""
+    matrix = correlation_matrix(frame)
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.to_numpy(),
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            zmin=-1,
+            zmax=1,
+            colorscale="RdBu",
+            text=[[f"{v:.2f}" for v in row] for row in matrix.to_numpy()],
+            texttemplate="%{text}",
+            colorbar={"title": "corr"},
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, "30-day return correlation", height=max(320, 45 * len(matrix) + 120))
+
+
+def spreads(frame: pd.DataFrame) -> go.Figure:
+    """Spread of each exchange against its reference exchange over time, in %.
+
+    Expects open_at, asset_id, exchange_id, reference_exchange_id, spread_pct.
+    """
+    fig = go.Figure()
+    keys = ["asset_id", "exchange_id", "reference_exchange_id"]
+    for (asset_id, exchange_id, reference), rows in frame.groupby(keys, sort=True):
+        rows = rows.sort_values("open_at")
+        fig.add_trace(
+            go.Scatter(
+                x=rows["open_at"],
+                y=rows["spread_pct"],
+                mode="lines",
+                name=f"{asset_id} {exchange_id} vs {reference}",
+            )
+        )
+    fig.add_hline(y=0, line_color=NEUTRAL, line_dash="dot")
+    fig.update_yaxes(title_text="spread (%)")
+    return _layout(fig, "Cross-exchange spreads")
+
+
+def brazil_premium(frame: pd.DataFrame) -> go.Figure:
+    """Premium of Mercado Bitcoin's BRL price over the global USD price times USD/BRL, in %."""
+    fig = go.Figure()
+    for asset_id, rows in frame.groupby("asset_id", sort=True):
+        rows = rows.sort_values("open_at")
+        fig.add_trace(
+            go.Scatter(x=rows["open_at"], y=rows["premium_pct"], mode="lines", name=str(asset_id))
+        )
+    fig.add_hline(y=0, line_color=NEUTRAL, line_dash="dot")
+    fig.update_yaxes(title_text="premium (%)")
+    return _layout(fig, "Brazil premium (Mercado Bitcoin vs global)")
+
+
+def freshness(frame: pd.DataFrame) -> go.Figure:
+    """Hours since the last successful load per source/endpoint, coloured by freshness status.
+
+    Expects source, endpoint, hours_since_success, freshness_status.
+    """
+    ordered = frame.sort_values(["source", "endpoint"], ascending=False)
+    labels = ordered["source"] + " / " + ordered["endpoint"]
+    statuses = ordered["freshness_status"].astype(str).str.lower()
+    fig = go.Figure(
+        go.Bar(
+            x=ordered["hours_since_success"],
+            y=labels,
+            orientation="h",
+            marker_color=[STATUS_COLOURS.get(s, NEUTRAL) for s in statuses],
+            text=statuses,
+            textposition="auto",
+            name="hours since last success",
+        )
+    )
+    fig.update_xaxes(title_text="hours since last successful load")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, "Freshness per source", height=max(280, 28 * len(frame) + 100))

@@ -1,0 +1,416 @@
+"""Every query the dashboard runs, and nothing else.
+
+The dashboard reads the dbt marts (schema ``marts``) only, as the read-only ``reader`` role.
+Each public function returns a :class:`pandas.DataFrame` and is cached for a few minutes
+(``st.cache_data`` with a TTL), keyed by the database it reads, the SQL and its parameters.
+SQL is written here in full; values are always passed as psycopg placeholders and no
+identifier ever comes from user input.
+
+Two kinds of "no data":
+
+* the warehouse cannot be reached, or no mart has been built yet: :func:`warehouse_status`
+  says so and the pages show "No data yet — run ``make demo``";
+* one mart is missing (not built yet) or empty for the chosen filters: its query returns an
+  empty frame, and the page shows an empty state for that chart only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, LiteralString
+
+import pandas as pd
+import psycopg
+import streamlit as st
+
+logger = logging.getLogger(__name__)
+
+TTL_MARKET = timedelta(minutes=5)  # marts are rebuilt at most hourly
+TTL_HEALTH = timedelta(minutes=1)  # the health page should notice a run quickly
+CONNECT_TIMEOUT_SECONDS = 3
+
+MARTS_SCHEMA = "marts"
+
+
+class DataUnavailable(RuntimeError):
+    """The warehouse cannot answer: not reachable, or not configured."""
+
+
+@dataclass(frozen=True)
+class WarehouseStatus:
+    """Whether there is anything to show, and if not, why."""
+
+    ready: bool
+    reason: str  # one line for the empty state when not ready
+    marts: tuple[str, ...] = ()
+
+
+# --- connection -------------------------------------------------------------------------------
+def reader_dsn() -> str:
+    """The read-only ``reader`` role's DSN for the configured warehouse database.
+
+    Built from the settings (environment and ``.env``) exactly as the rest of criptopipe
+    builds it; it never starts a service.
+    """
+    from ingestion.services import Services
+    from ingestion.settings import load_settings
+
+    try:
+        settings = load_settings()
+        return Services(settings).endpoints().role_dsn("reader", settings)
+    except Exception as err:  # missing superuser secret, bad configuration, ...
+        raise DataUnavailable(f"the warehouse is not set up ({err})") from err
+
+
+def _connect(dsn: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(
+            dsn,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            autocommit=True,
+            application_name="criptopipe-dashboard",
+        )
+    except psycopg.OperationalError as err:
+        raise DataUnavailable("the warehouse database is not reachable") from err
+
+
+def _frame(dsn: str, query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Run one read-only query; a mart that does not exist yet reads as an empty frame."""
+    with _connect(dsn) as conn:
+        conn.read_only = True
+        try:
+            cursor = conn.execute(query, params or {})
+        except psycopg.errors.UndefinedTable as err:
+            logger.info("mart not built yet: %s", err.diag.message_primary)
+            return pd.DataFrame()
+        except psycopg.errors.UndefinedColumn as err:
+            # A mart whose contract changed under us: show the gap, do not crash the page.
+            logger.warning("mart column missing: %s", err.diag.message_primary)
+            return pd.DataFrame()
+        columns = [c.name for c in cursor.description or ()]
+        return pd.DataFrame(cursor.fetchall(), columns=columns)
+
+
+@st.cache_data(ttl=TTL_MARKET, show_spinner=False)
+def _cached(dsn: str, query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    return _numeric(_frame(dsn, query, params))
+
+
+@st.cache_data(ttl=TTL_HEALTH, show_spinner=False)
+def _cached_health(
+    dsn: str, query: LiteralString, params: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    return _numeric(_frame(dsn, query, params))
+
+
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """PostgreSQL ``numeric`` arrives as ``Decimal``: make those columns floats for plotting."""
+    from decimal import Decimal
+
+    for column in frame.columns:
+        if (
+            frame[column].dtype == object
+            and frame[column].map(lambda v: isinstance(v, Decimal)).any()
+        ):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def _read(query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    return _cached(reader_dsn(), query, params).copy()
+
+
+def _read_health(query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    return _cached_health(reader_dsn(), query, params).copy()
+
+
+def clear_cache() -> None:
+    """Forget every cached query (the sidebar's "Refresh" button)."""
+    _cached.clear()
+    _cached_health.clear()
+
+
+def _window(start: date, end: date) -> dict[str, datetime]:
+    """Days ``start`` to ``end`` inclusive as a half-open UTC timestamp range."""
+    return {
+        "start": datetime.combine(start, time(), UTC),
+        "end": datetime.combine(end + timedelta(days=1), time(), UTC),
+    }
+
+
+# --- status -----------------------------------------------------------------------------------
+def warehouse_status() -> WarehouseStatus:
+    """Can the dashboard show anything? Not cached: the answer is one cheap catalogue query."""
+    try:
+        dsn = reader_dsn()
+        with _connect(dsn) as conn:
+            rows = conn.execute(
+                """
+                select table_name
+                from information_schema.tables
+                where table_schema = %(schema)s
+                order by table_name
+                """,
+                {"schema": MARTS_SCHEMA},
+            ).fetchall()
+    except DataUnavailable as err:
+        return WarehouseStatus(False, str(err))
+    except psycopg.Error as err:
+        return WarehouseStatus(False, f"the warehouse refused the query ({err.sqlstate})")
+    marts = tuple(row[0] for row in rows)
+    if not marts:
+        return WarehouseStatus(False, "no mart has been built yet")
+    return WarehouseStatus(True, "", marts)
+
+
+# --- dimensions -------------------------------------------------------------------------------
+def assets() -> pd.DataFrame:
+    """Tracked assets: asset_id, asset_name, is_stablecoin."""
+    return _read(
+        """
+        select asset_id, asset_name, is_stablecoin
+        from marts.dim_assets
+        order by asset_id
+        """
+    )
+
+
+def exchanges() -> pd.DataFrame:
+    """Exchanges: exchange_id, exchange_name, quote_currency."""
+    return _read(
+        """
+        select exchange_id, exchange_name, quote_currency
+        from marts.dim_exchanges
+        order by exchange_id
+        """
+    )
+
+
+def data_date_range() -> tuple[date, date] | None:
+    """First and last day with daily candles (the default date range of the filters)."""
+    frame = _read(
+        """
+        select min(open_at)::date as first_day, max(open_at)::date as last_day
+        from marts.fct_candles_daily
+        """
+    )
+    if frame.empty or frame.iloc[0].isna().any():
+        return None
+    return frame.iloc[0]["first_day"], frame.iloc[0]["last_day"]
+
+
+# --- market overview --------------------------------------------------------------------------
+def market_snapshots(start: date, end: date) -> pd.DataFrame:
+    """Global market: snapshot_at, total_market_cap_usd, total_volume_usd, dominance (%)."""
+    return _read(
+        """
+        select snapshot_at, total_market_cap_usd, total_volume_usd,
+               btc_dominance_pct, eth_dominance_pct
+        from marts.fct_market_snapshots
+        where snapshot_at >= %(start)s and snapshot_at < %(end)s
+        order by snapshot_at
+        """,
+        _window(start, end),
+    )
+
+
+def sentiment(start: date, end: date) -> pd.DataFrame:
+    """Fear & Greed per day with BTC's return: sentiment_date, fear_greed_value, ..."""
+    return _read(
+        """
+        select sentiment_date, fear_greed_value, fear_greed_classification, btc_simple_return
+        from marts.fct_sentiment_daily
+        where sentiment_date between %(start)s and %(end)s
+        order by sentiment_date
+        """,
+        {"start": start, "end": end},
+    )
+
+
+def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
+    """Change over the last 24 hours per asset, from the hourly consensus close.
+
+    Columns: asset_id, close_price, close_price_24h_ago, change_pct, as_of.
+    """
+    return _read(
+        """
+        with latest as (
+            select asset_id, max(open_at) as as_of
+            from marts.fct_candles_hourly
+            where asset_id = any(%(assets)s)
+            group by asset_id
+        ),
+
+        prices as (
+            select
+                c.asset_id,
+                c.open_at,
+                avg(c.close_price_usd) as close_price_usd
+            from marts.fct_candles_hourly as c
+            inner join latest as l
+                on c.asset_id = l.asset_id
+                and c.open_at in (l.as_of, l.as_of - interval '24 hours')
+            group by c.asset_id, c.open_at
+        )
+
+        select
+            l.asset_id,
+            now_.close_price_usd as close_price_usd,
+            ago.close_price_usd as close_price_usd_24h_ago,
+            100 * (now_.close_price_usd / nullif(ago.close_price_usd, 0) - 1) as change_pct,
+            l.as_of
+        from latest as l
+        inner join prices as now_ on now_.asset_id = l.asset_id and now_.open_at = l.as_of
+        inner join prices as ago
+            on ago.asset_id = l.asset_id and ago.open_at = l.as_of - interval '24 hours'
+        order by change_pct desc
+        """,
+        {"assets": list(asset_ids)},
+    )
+
+
+# --- asset ------------------------------------------------------------------------------------
+def candles(asset_id: str, exchange_id: str, interval: str, start: date, end: date) -> pd.DataFrame:
+    """OHLCV of one asset on one exchange, with the USD→BRL rate in force at each candle.
+
+    ``interval`` is ``1h`` or ``1d``; it chooses the mart, never a piece of SQL text.
+    Columns: open_at, open_price, high_price, low_price, close_price, volume,
+    quote_currency, usd_brl_rate.
+    """
+    params = {"asset": asset_id, "exchange": exchange_id, **_window(start, end)}
+    if interval == "1h":
+        return _read(
+            """
+            select open_at, open_price_usd as open_price, high_price_usd as high_price,
+                   low_price_usd as low_price, close_price_usd as close_price, volume,
+                   quote_currency, usd_brl_rate
+            from marts.fct_candles_hourly
+            where asset_id = %(asset)s and exchange_id = %(exchange)s
+              and open_at >= %(start)s and open_at < %(end)s
+            order by open_at
+            """,
+            params,
+        )
+    if interval == "1d":
+        return _read(
+            """
+            select open_at, open_price_usd as open_price, high_price_usd as high_price,
+                   low_price_usd as low_price, close_price_usd as close_price, volume,
+                   quote_currency, usd_brl_rate
+            from marts.fct_candles_daily
+            where asset_id = %(asset)s and exchange_id = %(exchange)s
+              and open_at >= %(start)s and open_at < %(end)s
+            order by open_at
+            """,
+            params,
+        )
+    raise ValueError(f"unknown interval {interval!r}; use 1h or 1d")
+
+
+def asset_exchanges(asset_id: str) -> list[str]:
+    """Exchanges that have daily candles for ``asset_id``."""
+    frame = _read(
+        """
+        select distinct exchange_id
+        from marts.fct_candles_daily
+        where asset_id = %(asset)s
+        order by exchange_id
+        """,
+        {"asset": asset_id},
+    )
+    return [] if frame.empty else frame["exchange_id"].tolist()
+
+
+def daily_returns(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
+    """Returns, rolling volatility and drawdown per asset and day."""
+    return _read(
+        """
+        select asset_id, price_date, close_price_usd, simple_return, log_return,
+               volatility_7d_annualised, volatility_30d_annualised, drawdown
+        from marts.fct_daily_returns
+        where asset_id = any(%(assets)s) and price_date between %(start)s and %(end)s
+        order by asset_id, price_date
+        """,
+        {"assets": list(asset_ids), "start": start, "end": end},
+    )
+
+
+# --- cross-exchange ---------------------------------------------------------------------------
+def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
+    """Spread between each pair of exchanges per asset and hour (USD prices)."""
+    return _read(
+        """
+        select asset_id, open_at, exchange_id, reference_exchange_id, close_price_usd,
+               reference_close_price_usd, spread_pct
+        from marts.fct_cross_exchange_spreads
+        where asset_id = any(%(assets)s)
+          and open_at >= %(start)s and open_at < %(end)s
+        order by asset_id, open_at, exchange_id
+        """,
+        {"assets": list(asset_ids), **_window(start, end)},
+    )
+
+
+def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
+    """Premium of the BRL market over the global USD price, at the FX rate of the time."""
+    return _read(
+        """
+        select asset_id, open_at, price_brl, global_price_usd, usd_brl_rate, premium_pct
+        from marts.fct_brazil_premium
+        where asset_id = any(%(assets)s)
+          and open_at >= %(start)s and open_at < %(end)s
+        order by asset_id, open_at
+        """,
+        {"assets": list(asset_ids), **_window(start, end)},
+    )
+
+
+# --- risk -------------------------------------------------------------------------------------
+def correlations(asset_ids: tuple[str, ...], as_of: date) -> pd.DataFrame:
+    """The latest 30-day correlation of each pair of assets on or before ``as_of``."""
+    return _read(
+        """
+        with latest as (
+            select max(price_date) as price_date
+            from marts.fct_asset_correlations
+            where price_date <= %(as_of)s
+        )
+
+        select c.price_date, c.asset_id, c.other_asset_id, c.correlation_30d
+        from marts.fct_asset_correlations as c
+        inner join latest as l on c.price_date = l.price_date
+        where c.asset_id = any(%(assets)s) and c.other_asset_id = any(%(assets)s)
+        order by c.asset_id, c.other_asset_id
+        """,
+        {"assets": list(asset_ids), "as_of": as_of},
+    )
+
+
+# --- data health ------------------------------------------------------------------------------
+def pipeline_health() -> pd.DataFrame:
+    """Per source and endpoint: last success, rows in 24 h, quarantined, freshness status."""
+    return _read_health(
+        """
+        select *
+        from marts.fct_pipeline_health
+        order by source, endpoint
+        """
+    )
+
+
+def quarantine_summary() -> pd.DataFrame:
+    """Quarantined records per source, endpoint and reason."""
+    return _read_health(
+        """
+        select *
+        from marts.fct_quarantine_summary
+        order by record_count desc
+        """
+    )
+
+
+def now_utc() -> datetime:
+    """The time the page was rendered (for "as of" captions of things that are not data)."""
+    return datetime.now(UTC)

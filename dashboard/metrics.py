@@ -1,0 +1,70 @@
+"""Pure calculations behind the KPI tiles and summary tables (no Streamlit, no SQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Kpi:
+    value: float | None
+    delta: float | None  # change against the comparison point, same unit as value
+    as_of: pd.Timestamp | None
+
+
+def kpi(
+    frame: pd.DataFrame,
+    time_column: str,
+    value_column: str,
+    lookback: timedelta = timedelta(hours=24),
+) -> Kpi:
+    """The latest value and its change against the last value at least ``lookback`` older."""
+    if time_column not in frame or value_column not in frame:
+        return Kpi(None, None, None)
+    rows = frame[[time_column, value_column]].dropna().sort_values(time_column)
+    if rows.empty:
+        return Kpi(None, None, None)
+    last = rows.iloc[-1]
+    as_of = pd.Timestamp(last[time_column])
+    earlier = rows[pd.to_datetime(rows[time_column]) <= as_of - lookback]
+    delta = None if earlier.empty else float(last[value_column] - earlier.iloc[-1][value_column])
+    return Kpi(float(last[value_column]), delta, as_of)
+
+
+def drawdown_table(returns: pd.DataFrame) -> pd.DataFrame:
+    """Per asset over the chosen days: latest close, return, current and worst drawdown, vol.
+
+    Expects asset_id, price_date, close_price_usd, simple_return, drawdown,
+    volatility_30d_annualised. Percentages are returned in % (not fractions).
+    """
+    rows = []
+    for asset_id, group in returns.sort_values("price_date").groupby("asset_id", sort=True):
+        last = group.iloc[-1]
+        worst = group.loc[group["drawdown"].idxmin()] if group["drawdown"].notna().any() else None
+        rows.append(
+            {
+                "asset_id": asset_id,
+                "as_of": last["price_date"],
+                "close_price_usd": last["close_price_usd"],
+                "period_return_pct": ((1 + group["simple_return"].fillna(0)).prod() - 1) * 100,
+                "current_drawdown_pct": last["drawdown"] * 100,
+                "max_drawdown_pct": None if worst is None else worst["drawdown"] * 100,
+                "max_drawdown_date": None if worst is None else worst["price_date"],
+                "volatility_30d_pct": last["volatility_30d_annualised"] * 100,
+            }
+        )
+    table = pd.DataFrame(rows)
+    return table.sort_values("max_drawdown_pct") if not table.empty else table
+
+
+def format_usd(value: float | None) -> str:
+    """$1.23T / $45.6B / $789.0M / $12,345.68 for KPI tiles."""
+    if value is None or pd.isna(value):
+        return "-"
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if abs(value) >= size:
+            return f"${value / size:,.2f}{suffix}"
+    return f"${value:,.2f}"

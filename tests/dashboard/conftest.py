@@ -1,0 +1,89 @@
+"""Fixtures of the dashboard tests: which warehouse the app reads, and AppTest drivers.
+
+The app finds its database through the settings, like the rest of criptopipe, so a test
+points it somewhere by setting ``CRIPTOPIPE_POSTGRES_DB`` (or ``CRIPTOPIPE_POSTGRES_DSN``)
+for the duration of the test and clearing the query cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import data
+from ingestion.services import Endpoints, postgres
+from ingestion.settings import Settings
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "streamlit_app.py"
+
+PAGES = {
+    "market_overview": "app_pages/market_overview.py",
+    "asset": "app_pages/asset.py",
+    "cross_exchange": "app_pages/cross_exchange.py",
+    "risk": "app_pages/risk.py",
+    "data_health": "app_pages/data_health.py",
+}
+
+
+@pytest.fixture(scope="session")
+def empty_database(endpoints: Endpoints, settings: Settings) -> Iterator[str]:
+    """A bootstrapped warehouse database (roles, schemas) in which no mart was ever built."""
+    name = f"criptopipe_dash_empty_{os.getpid()}"
+    postgres.drop_database(endpoints.postgres_admin_dsn, name)
+    postgres.bootstrap(endpoints.postgres_admin_dsn, name, settings)
+    yield name
+    postgres.drop_database(endpoints.postgres_admin_dsn, name)
+
+
+@pytest.fixture
+def use_database(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Point the dashboard at a database of the test server."""
+
+    def use(name: str) -> None:
+        monkeypatch.setenv("CRIPTOPIPE_POSTGRES_DB", name)
+        data.clear_cache()
+
+    yield use  # type: ignore[misc]
+    data.clear_cache()
+
+
+def run_page(page: str, timeout: float = 60) -> AppTest:
+    """Run the router, then switch to ``page`` (a key of PAGES) and run it."""
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    at.run()
+    if page != "market_overview":
+        at.switch_page(PAGES[page]).run()
+    return at
+
+
+@pytest.fixture
+def open_page() -> Callable[..., AppTest]:
+    return run_page
+
+
+@pytest.fixture
+def page_text() -> Callable[[AppTest], str]:
+    return visible_text
+
+
+def visible_text(at: AppTest) -> str:
+    """Everything a user reads on the page: markdown, captions, alerts, titles, metrics."""
+    parts: list[str] = []
+    for kind in (
+        "title",
+        "subheader",
+        "header",
+        "markdown",
+        "caption",
+        "info",
+        "warning",
+        "success",
+        "error",
+    ):
+        parts.extend(str(element.value) for element in getattr(at, kind))
+    parts.extend(f"{m.label}: {m.value}" for m in at.metric)
+    return "\n".join(parts)

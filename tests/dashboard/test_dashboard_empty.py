@@ -1,0 +1,38 @@
+"""The dashboard with no data: every page says what to run, and none crashes."""
+
+from __future__ import annotations
+
+import pytest
+
+PAGES = ["market_overview", "asset", "cross_exchange", "risk", "data_health"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_without_marts_shows_what_to_run(
+    page, empty_database, use_database, open_page, page_text
+):
+    use_database(empty_database)
+    at = open_page(page)
+    assert not at.exception, at.exception
+    assert "No data yet — run `make demo`" in page_text(at)
+    assert "no mart has been built yet" in page_text(at)
+    assert not at.get("plotly_chart")
+
+
+def test_unreachable_warehouse_shows_what_to_run(monkeypatch, open_page, page_text):
+    """A fresh machine: nothing listens where the warehouse should be."""
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(
+        "CRIPTOPIPE_POSTGRES_DSN", f"postgresql://postgres:x@127.0.0.1:{port}/postgres"
+    )
+    from dashboard import data
+
+    data.clear_cache()
+    at = open_page("market_overview")
+    assert not at.exception, at.exception
+    assert "No data yet — run `make demo`" in page_text(at)
+    assert "not reachable" in page_text(at)
