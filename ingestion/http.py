@@ -340,6 +340,18 @@ class HttpClient:
         if source == "binance":
             self._binance.observe(headers)
         text = raw.decode("utf-8", errors="replace")
+        data: Any = None
+        not_json: str | None = None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            not_json = f"body is not JSON ({err.msg} at char {err.pos})"
+        # HTML error pages and truncated bodies are kept, never dropped.
+        keep = not_json and text.strip() and (status < 300 or status >= 500)
+        if keep and on_invalid_body is not None:
+            await on_invalid_body(InvalidBody(
+                source, endpoint, path, params, status, kept, text, str(not_json), fetched_at
+            ))
         if status in (429, 418):
             raise _TransientError(
                 f"HTTP {status} (rate limited)", _retry_after_seconds(headers)
@@ -356,16 +368,8 @@ class HttpClient:
             raise _TransientError(f"HTTP {status}", _retry_after_seconds(headers))
         if status >= 400:
             raise RequestError(source, endpoint, request, f"HTTP {status}: {text[:300]}", status)
-        try:
-            data = json.loads(text)
-        except ValueError as err:
-            reason = f"body is not JSON ({err.msg} at char {err.pos})" if isinstance(
-                err, json.JSONDecodeError) else f"body is not JSON ({err})"
-            if on_invalid_body is not None:
-                await on_invalid_body(InvalidBody(
-                    source, endpoint, path, params, status, kept, text, reason, fetched_at
-                ))
-            raise _TransientError(reason) from err
+        if not_json:
+            raise _TransientError(not_json)
         if source == "kraken":
             errors = _kraken_error(data)
             if errors:
