@@ -1,0 +1,283 @@
+"""dbt models, snapshots and seeds as Dagster assets; dbt exposures as dashboard pages.
+
+* ``CriptopipeDbtTranslator`` maps every dbt source to its ingestion asset
+  (``meta.dagster.asset_key``, else ``raw/<source>/<endpoint>`` from the table name
+  ``raw.<source>__<endpoint>``), groups models by layer and turns dbt tests into asset
+  checks (error severity = blocking, so a failed test stops what is downstream).
+* Incremental models are a separate ``@dbt_assets`` on the same daily partitions as the
+  candle ingestion, with a single-run backfill policy: the run's partition window goes to
+  dbt as the vars ``partition_start`` / ``partition_end`` (ISO-8601 UTC, half-open).
+* The manifest is prepared once: a ``dbt parse`` when the project's files changed since the
+  last parse (their hash is kept next to the manifest) — at definition load, never per run
+  or partition. (``prepare_if_dev()`` would re-parse at every ``dagster dev`` start and
+  never for ``criptopipe run``; the hash covers both.)
+"""
+
+
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    FreshnessPolicy,
+    MetadataValue,
+)
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from ingestion.services import Services
+from ingestion.settings import PROJECT_ROOT, load_settings
+from orchestration.partitions import DAILY, SINGLE_RUN
+from orchestration.resources import PostgresResource
+
+logger = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# Our own target directory, so a dbt run of the dbt engineer's never races our manifest.
+DBT_TARGET = Path("target") / "dagster"
+INCREMENTAL = "config.materialized:incremental"
+LAYERS = ("staging", "intermediate", "marts")
+DBT_POOL = "dbt"
+DBT_FRESHNESS = FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=26), warn_window=timedelta(hours=13)
+)
+
+DBT_PROJECT = DbtProject(
+    project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=DBT_TARGET
+)
+
+
+# --------------------------------------------------------------------------- manifest
+def _project_files(project_dir: Path) -> Iterator[Path]:
+    for sub in ("models", "macros", "seeds", "snapshots", "tests", "analyses"):
+        root = project_dir / sub
+        if root.is_dir():
+            yield from sorted(p for p in root.rglob("*") if p.is_file())
+    for name in ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml"):
+        if (project_dir / name).is_file():
+            yield project_dir / name
+
+
+def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    digest = hashlib.sha256()
+    for path in _project_files(project_dir):
+        digest.update(str(path.relative_to(project_dir)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_dbt_profile_env() -> None:
+    """``dbt parse`` renders profiles.yml, whose password has no default: provide the
+    configured values (parsing never connects)."""
+    settings = load_settings()
+    for name, value in Services(settings).endpoints().dbt_env(settings).items():
+        os.environ.setdefault(name, value)
+
+
+def prepare_manifest(project: DbtProject = DBT_PROJECT) -> Path:
+    """A manifest for the current project files: parsed once per change of the files."""
+    if not project.project_dir.joinpath("dbt_project.yml").exists():
+        raise FileNotFoundError(f"no dbt project at {project.project_dir}")
+    stamp = project.project_dir / project.target_path / "criptopipe_project.sha256"
+    current = project_hash(project.project_dir)
+    if (
+        project.manifest_path.exists()
+        and stamp.exists()
+        and stamp.read_text().strip() == current
+    ):
+        return project.manifest_path
+    logger.info("dbt project changed: parsing it into %s", project.manifest_path)
+    ensure_dbt_profile_env()
+    dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(current)
+    return project.manifest_path
+
+
+# --------------------------------------------------------------------------- translator
+def _meta(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = dict(props.get("config", {}).get("meta") or {})
+    meta.update(props.get("meta") or {})
+    return meta
+
+
+class CriptopipeDbtTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            configured = _meta(dbt_resource_props).get("dagster", {}).get("asset_key")
+            if configured:
+                return AssetKey(list(configured))
+            identifier = dbt_resource_props.get("identifier") or dbt_resource_props["name"]
+            if "__" in identifier:  # raw.<source>__<endpoint>
+                source, endpoint = identifier.split("__", 1)
+                return AssetKey(["raw", source, endpoint])
+            return AssetKey(["raw", identifier])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "snapshot":
+            return "snapshots"
+        if resource_type == "seed":
+            return "seeds"
+        fqn = dbt_resource_props.get("fqn") or []
+        for layer in LAYERS:
+            if layer in fqn[1:-1]:
+                return layer
+        return "dbt"
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        tags = dict(super().get_tags(dbt_resource_props))
+        group = self.get_group_name(dbt_resource_props)
+        if group:
+            tags["criptopipe/layer"] = group
+        return tags
+
+
+TRANSLATOR = CriptopipeDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True)
+)
+
+
+# --------------------------------------------------------------------------- assets
+def partition_vars(context: AssetExecutionContext) -> dict[str, str]:
+    window = context.partition_time_window
+    return {
+        "partition_start": window.start.astimezone(UTC).isoformat(),
+        "partition_end": window.end.astimezone(UTC).isoformat(),
+    }
+
+
+def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
+    @dbt_assets(
+        manifest=manifest,
+        project=DBT_PROJECT,
+        dagster_dbt_translator=TRANSLATOR,
+        exclude=INCREMENTAL,
+        name="dbt_models",
+        pool=DBT_POOL,
+    )
+    def dbt_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource
+    ) -> Iterator[Any]:
+        """Views, tables, snapshots and seeds: ``dbt build`` of the selection."""
+        postgres.export_dbt_env()
+        yield from dbt.cli(["build"], context=context).stream()
+
+    assets: list[AssetsDefinition] = [dbt_models]
+
+    manifest_json = json.loads(manifest.read_text())
+    has_incremental = any(
+        node.get("config", {}).get("materialized") == "incremental"
+        for node in manifest_json.get("nodes", {}).values()
+        if node.get("resource_type") == "model"
+    )
+    if has_incremental:
+
+        @dbt_assets(
+            manifest=manifest,
+            project=DBT_PROJECT,
+            dagster_dbt_translator=TRANSLATOR,
+            select=INCREMENTAL,
+            name="dbt_incremental_models",
+            partitions_def=DAILY,
+            backfill_policy=SINGLE_RUN,
+            pool=DBT_POOL,
+        )
+        def dbt_incremental_models(
+            context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource
+        ) -> Iterator[Any]:
+            """Incremental marts for the run's partition window (one dbt run per backfill)."""
+            postgres.export_dbt_env()
+            args = ["build", "--vars", json.dumps(partition_vars(context))]
+            yield from dbt.cli(args, context=context).stream()
+
+        assets.append(dbt_incremental_models)
+    return [a.map_asset_specs(_with_freshness) for a in assets]
+
+
+def _with_freshness(spec: AssetSpec) -> AssetSpec:
+    if spec.freshness_policy is not None:
+        return spec
+    return spec.replace_attributes(freshness_policy=DBT_FRESHNESS)
+
+
+def exposure_specs(manifest: Path, translator: DagsterDbtTranslator = TRANSLATOR) -> list[AssetSpec]:
+    """One asset per dbt exposure (a dashboard page), keyed ``dashboard/<exposure>``."""
+    manifest_json = json.loads(manifest.read_text())
+    nodes = {**manifest_json.get("nodes", {}), **manifest_json.get("sources", {})}
+    specs = []
+    for exposure in manifest_json.get("exposures", {}).values():
+        deps = [
+            translator.get_asset_key(nodes[uid])
+            for uid in exposure.get("depends_on", {}).get("nodes", [])
+            if uid in nodes
+        ]
+        metadata: dict[str, Any] = {"exposure_type": exposure.get("type", "")}
+        if exposure.get("url"):
+            metadata["url"] = MetadataValue.url(exposure["url"])
+        if exposure.get("label"):
+            metadata["label"] = exposure["label"]
+        owner = exposure.get("owner") or {}
+        specs.append(
+            AssetSpec(
+                key=AssetKey(["dashboard", exposure["name"]]),
+                deps=deps,
+                description=exposure.get("description") or f"Dashboard page {exposure['name']}",
+                group_name="dashboard",
+                kinds={"streamlit"},
+                metadata=metadata,
+                owners=[owner["email"]] if owner.get("email") else None,
+                tags={"criptopipe/layer": "dashboard"},
+            )
+        )
+    return specs
+
+
+def load_dbt_definitions() -> tuple[list[AssetsDefinition], list[AssetSpec]]:
+    """dbt assets and dashboard specs, or nothing (with a warning) when no project exists."""
+    try:
+        manifest = prepare_manifest()
+    except FileNotFoundError as err:
+        logger.warning("no dbt assets: %s", err)
+        return [], []
+    return build_dbt_assets(manifest), exposure_specs(manifest)
+
+
+def dbt_executable() -> str:
+    """dbt from this environment's bin directory (the virtualenv need not be activated)."""
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.exists() else "dbt"
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=DBT_PROJECT, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+    )
+
+
+__all__: Sequence[str] = (
+    "DBT_PROJECT",
+    "CriptopipeDbtTranslator",
+    "build_dbt_assets",
+    "dbt_resource",
+    "exposure_specs",
+    "load_dbt_definitions",
+    "prepare_manifest",
+)

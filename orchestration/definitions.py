@@ -1,0 +1,46 @@
+"""criptopipe's one ``Definitions``: API endpoint → raw → dbt staging → marts → dashboard page.
+
+Load it with ``dagster dev -m orchestration.definitions`` (``criptopipe ui`` does so with
+``DAGSTER_HOME`` set) or run everything once with ``criptopipe run``.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions, EnvVar
+
+from orchestration.automation import build_automation
+from orchestration.dbt_assets import dbt_resource, load_dbt_definitions
+from orchestration.ingestion_assets import INGESTION_ASSETS
+from orchestration.resources import (
+    CriptopipeSettings,
+    IngestionResource,
+    MongoResource,
+    PostgresResource,
+)
+
+_dbt_assets, dashboard_pages = load_dbt_definitions()
+dbt_models = [a for a in _dbt_assets if not a.partitions_def]
+dbt_incremental = [a for a in _dbt_assets if a.partitions_def]
+automation = build_automation(dbt_models, dbt_incremental)
+
+# Databases come from CRIPTOPIPE_POSTGRES_DB / CRIPTOPIPE_MONGO_DB, read through Settings
+# (which also reads .env); the optional CRIPTOPIPE_DAGSTER_* variables override them for
+# the Dagster process alone.
+_config = CriptopipeSettings(
+    postgres_db=EnvVar("CRIPTOPIPE_DAGSTER_POSTGRES_DB").get_value(),
+    mongo_db=EnvVar("CRIPTOPIPE_DAGSTER_MONGO_DB").get_value(),
+)
+
+defs = Definitions(
+    assets=[*INGESTION_ASSETS, *_dbt_assets, *dashboard_pages],
+    jobs=automation.jobs,
+    schedules=automation.schedules,
+    sensors=automation.sensors,
+    resources={
+        "config": _config,
+        "postgres": PostgresResource(config=_config),
+        "mongo": MongoResource(config=_config),
+        "ingestion": IngestionResource(config=_config),
+        "dbt": dbt_resource(),
+    },
+)

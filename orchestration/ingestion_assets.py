@@ -1,0 +1,158 @@
+"""Ingestion assets, generated from the connector registry: one asset per API endpoint.
+
+Key ``raw/<source>/<endpoint>``, group ``<source>``, concurrency pool ``<source>`` (so two
+runs never hit one API at once), daily partitions and a single-run backfill policy for the
+time-windowed endpoints, none for snapshots. Adding an API to ``ingestion.connectors.registry``
+adds its asset here without a change in this module.
+"""
+
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Backoff,
+    Failure,
+    FreshnessPolicy,
+    Jitter,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    asset,
+)
+
+from ingestion.connectors.base import EndpointSpec
+from ingestion.connectors.registry import REGISTRY
+from orchestration.partitions import DAILY, SINGLE_RUN
+from orchestration.resources import IngestionResource
+
+# Transient failures (a provider's 5xx burst, a dropped connection) get retried by Dagster
+# on top of the HTTP client's own retries; loading is idempotent, so a retry is safe.
+TRANSIENT_RETRY = RetryPolicy(
+    max_retries=2, delay=20, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
+ACCOUNTING_CHECK = "accounting"
+COUNTS = ("requests", "retries", "fetched", "inserted", "updated", "unchanged", "quarantined",
+          "lake_documents")
+
+
+def cadence_period(cron: str) -> timedelta:
+    """The longest gap between two ticks of a (simple) cron expression: how stale an
+    endpoint may be before one scheduled run is missed."""
+    minute, hour, _dom, _month, dow = cron.split()
+    if minute.startswith("*/"):
+        return timedelta(minutes=int(minute[2:]))
+    if hour == "*":
+        return timedelta(hours=1)
+    if hour.startswith("*/"):
+        return timedelta(hours=int(hour[2:]))
+    if dow != "*":  # business days: Friday to Monday is the longest gap
+        return timedelta(days=3)
+    return timedelta(days=1)
+
+
+def freshness_for(cron: str) -> FreshnessPolicy:
+    """Warn after one missed tick, fail after two (plus a little slack for the run)."""
+    period = cadence_period(cron)
+    slack = max(timedelta(minutes=10), period / 4)
+    return FreshnessPolicy.time_window(
+        fail_window=2 * period + slack, warn_window=period + slack
+    )
+
+
+def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
+    key = AssetKey(list(spec.asset_key))
+    partitioned = spec.is_candles
+    table = spec.raw_table
+
+    @asset(
+        key=key,
+        group_name=spec.source,
+        description=f"{spec.description}\n\nLands in `{table.qualified_name}` "
+        f"(natural key: {', '.join(table.key_names)}) and every response in `lake.responses`.",
+        partitions_def=DAILY if partitioned else None,
+        backfill_policy=SINGLE_RUN if partitioned else None,
+        pool=spec.source,
+        retry_policy=TRANSIENT_RETRY,
+        kinds={"python", "postgres", "mongodb"},
+        tags={"criptopipe/source": spec.source, "criptopipe/layer": "raw",
+              "criptopipe/kind": "candles" if partitioned else "snapshot"},
+        freshness_policy=freshness_for(spec.cadence),
+        metadata={
+            "table": MetadataValue.text(table.qualified_name),
+            "cadence": MetadataValue.text(spec.cadence),
+            **({"history_limit": MetadataValue.text(spec.history_limit)}
+               if spec.history_limit else {}),
+        },
+        check_specs=[AssetCheckSpec(
+            ACCOUNTING_CHECK, asset=key, blocking=True,
+            description="fetched = inserted + updated + unchanged + quarantined",
+        )],
+    )
+    def _ingest(
+        context: AssetExecutionContext, ingestion: IngestionResource
+    ) -> Iterator[MaterializeResult]:
+        start = end = None
+        if partitioned:
+            window = context.partition_time_window
+            start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+            end = min(end, datetime.now(UTC))
+            context.log.info("%s: window %s .. %s", spec.name, start, end)
+        summary = ingestion.run(
+            source=spec.source, endpoint=spec.endpoint, start=start, end=end,
+            run_id=f"dagster-{context.run_id}",
+        )
+        stats = next(s for s in summary.endpoints
+                     if (s.source, s.endpoint) == (spec.source, spec.endpoint))
+        metadata = endpoint_metadata(stats)
+        if partitioned and start is not None and end is not None:
+            metadata["window_start"] = MetadataValue.timestamp(start)
+            metadata["window_end"] = MetadataValue.timestamp(end)
+        if stats.status == "failed":
+            raise Failure(f"{spec.name} failed: {stats.error}", metadata=metadata)
+        accounted = stats.inserted + stats.updated + stats.unchanged + stats.quarantined
+        yield MaterializeResult(
+            metadata=metadata,
+            check_results=[AssetCheckResult(
+                check_name=ACCOUNTING_CHECK,
+                passed=stats.fetched == accounted,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"fetched": stats.fetched, "accounted": accounted},
+            )],
+        )
+        if stats.status == "partial":
+            # Loaded pages stay (loading is idempotent); fail the step so the retry policy
+            # fetches the rest.
+            raise Failure(f"{spec.name} partially failed: {stats.error}", metadata=metadata)
+
+    return _ingest
+
+
+def endpoint_metadata(stats: object) -> dict[str, MetadataValue]:
+    metadata: dict[str, MetadataValue] = {
+        name: MetadataValue.int(int(getattr(stats, name))) for name in COUNTS
+    }
+    metadata["elapsed_seconds"] = MetadataValue.float(round(float(getattr(stats, "elapsed")), 3))
+    metadata["status"] = MetadataValue.text(str(getattr(stats, "status")))
+    notes = getattr(stats, "notes", None)
+    if notes:
+        metadata["notes"] = MetadataValue.md("\n".join(f"- {n}" for n in notes))
+    error = getattr(stats, "error", None)
+    if error:
+        metadata["error"] = MetadataValue.text(str(error))
+    return metadata
+
+
+def build_ingestion_assets(specs: Sequence[EndpointSpec] = REGISTRY) -> list[AssetsDefinition]:
+    return [ingestion_asset(spec) for spec in specs]
+
+
+INGESTION_ASSETS = build_ingestion_assets()
+CANDLE_SPECS = tuple(s for s in REGISTRY if s.is_candles)
+SNAPSHOT_SPECS = tuple(s for s in REGISTRY if not s.is_candles)
