@@ -8,7 +8,8 @@ from __future__ import annotations
 import csv
 import logging
 import sys
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -146,6 +147,171 @@ def simulator(
 
     console.print(f"simulator on http://{host}:{port} (seed {seed}); Ctrl-C stops it")
     serve(port=port, host=host, seed=seed, faults=faults)
+
+
+# --- ingestion ----------------------------------------------------------------------------
+lake_app = typer.Typer(help="Look into the lake (every API response, verbatim) and replay it.",
+                       no_args_is_help=True)
+app.add_typer(lake_app, name="lake")
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as err:
+        err_console.print(f"[red]{option} must be a date like 2024-01-31, got {value!r}[/red]")
+        raise typer.Exit(2) from err
+
+
+@app.command("ingest")
+def ingest(
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Source to ingest (repeatable).")
+    ] = None,
+    endpoint: Annotated[
+        list[str] | None,
+        typer.Option("--endpoint", "-e", help="Endpoint name, e.g. klines (repeatable)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Backfill from this day (YYYY-MM-DD, UTC).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Backfill up to and including this day (default: now).")
+    ] = None,
+    assets: Annotated[
+        str | None, typer.Option(help="Comma-separated assets (default CRIPTOPIPE_ASSETS).")
+    ] = None,
+) -> None:
+    """Fetch from the APIs into the lake and raw.*; incremental unless --start is given."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ingestion.runner import ProgressEvent, run_ingestion
+
+    settings = _settings()
+    start_day, end_day = _parse_day(start, "--start"), _parse_day(end, "--end")
+    if end_day is not None and start_day is None:
+        err_console.print("[red]--end needs --start[/red]")
+        raise typer.Exit(2)
+    asset_list = [a.strip() for a in assets.split(",") if a.strip()] if assets else None
+    progress = Progress(
+        TextColumn("[bold]{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("requests · {task.fields[records]} records"), TimeElapsedColumn(),
+        console=err_console, disable=start_day is None,
+    )
+    totals: dict[str, dict[str, tuple[int, int, int]]] = {}
+    task_ids: dict[str, Any] = {}
+
+    def on_progress(event: ProgressEvent) -> None:
+        per_source = totals.setdefault(event.source, {})
+        per_source[event.endpoint] = (event.requests_done, event.requests_total, event.records)
+        done = sum(v[0] for v in per_source.values())
+        total = sum(v[1] for v in per_source.values())
+        records = sum(v[2] for v in per_source.values())
+        if event.source not in task_ids:
+            task_ids[event.source] = progress.add_task(event.source, total=total, records=0)
+        progress.update(task_ids[event.source], completed=done, total=total, records=records)
+
+    try:
+        with progress:
+            summary = asyncio.run(run_ingestion(
+                settings, sources=source, endpoints=endpoint, start=start_day, end=end_day,
+                assets=asset_list, progress=on_progress,
+            ))
+    except ValueError as err:  # unknown source, endpoint or asset
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    _print_summary(summary)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: Any) -> None:
+    table = Table(title=f"run {summary.run_id}")
+    columns = ("endpoint", "status", "req", "retry", "fetched", "new", "upd", "same", "quar",
+               "lake", "s")
+    for column in columns:
+        left = column in ("endpoint", "status")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
+    table.caption = ("req/retry: HTTP requests and retries; new/upd/same/quar: records inserted, "
+                     "updated, unchanged, quarantined; lake: new lake documents")
+    colours = {"success": "green", "partial": "yellow", "failed": "red"}
+    for e in summary.endpoints:
+        table.add_row(
+            e.name, f"[{colours.get(e.status, 'white')}]{e.status}[/]", str(e.requests),
+            str(e.retries), str(e.fetched), str(e.inserted), str(e.updated), str(e.unchanged),
+            str(e.quarantined), str(e.lake_documents), f"{e.elapsed:.1f}",
+        )
+    # Piped output gets 80 columns by default: too few for the numbers.
+    wide = console if console.width >= 110 else Console(width=110)
+    wide.print(table)
+    for e in summary.endpoints:
+        for note in e.notes:
+            console.print(f"[dim]{e.name}: {note}[/dim]", highlight=False, soft_wrap=True)
+    for e in summary.endpoints:
+        if e.error:
+            err_console.print(f"[red]{e.name} {e.status}:[/red] {e.error}", highlight=False,
+                              soft_wrap=True)
+
+
+@lake_app.command("show")
+def lake_show(
+    source: Annotated[str | None, typer.Option(help="Source of the response.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Endpoint of the response.")] = None,
+    document_id: Annotated[
+        str | None, typer.Option("--id", help="Document id (default: the newest match).")
+    ] = None,
+) -> None:
+    """Print one lake document (the newest matching one) with its body pretty-printed."""
+    import asyncio
+    import json as jsonlib
+
+    from ingestion.runner import open_lake
+
+    async def fetch() -> dict[str, Any] | None:
+        async with open_lake(_settings()) as lake:
+            if document_id:
+                return await lake.get(document_id)
+            return await lake.latest(source=source, endpoint=endpoint)
+
+    try:
+        document = asyncio.run(fetch())
+    except Exception as err:  # bad id, server down
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(1) from err
+    if document is None:
+        err_console.print("no matching document in lake.responses")
+        raise typer.Exit(1)
+    body = document.pop("body", "")
+    meta = Table(show_header=False, box=None)
+    for key, value in document.items():
+        meta.add_row(f"[bold]{key}[/bold]", str(value))
+    console.print(meta)
+    try:
+        console.print_json(jsonlib.dumps(jsonlib.loads(body)))
+    except ValueError:
+        console.print(body, markup=False, highlight=False)
+
+
+@lake_app.command("replay")
+def lake_replay(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only responses fetched on or after this day.")
+    ] = None,
+) -> None:
+    """Rebuild raw.* from the lake without calling any API."""
+    import asyncio
+
+    from ingestion.runner import replay_from_lake
+
+    summary = asyncio.run(replay_from_lake(_settings(), source, _parse_day(since, "--since")))
+    _print_summary(summary)
+    if not summary.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -134,6 +134,18 @@ def resolve_stores(settings: Settings) -> StoreTargets:
     endpoints = Services(settings).endpoints()
     return StoreTargets(endpoints.role_dsn("loader", settings), endpoints.mongo_uri,
                         settings.mongo_db)
+
+
+@contextlib.asynccontextmanager
+async def open_lake(settings: Settings) -> AsyncIterator[Lake]:
+    """The lake of ``settings`` (for reading it, e.g. ``criptopipe lake show``)."""
+    targets = resolve_stores(settings)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(targets.mongo_uri,
+                                                                tz_aware=True)
+    try:
+        yield Lake.connect(client, targets.mongo_db)
+    finally:
+        await client.close()
 
 
 def new_run_id() -> str:

@@ -96,7 +96,7 @@ def plan_market_chart(ctx: PlanContext) -> list[PlannedRequest]:
         if window.start < oldest:
             ctx.notes.append(
                 f"{asset.coingecko_id}: CoinGecko serves {HISTORY_DAYS} days of history; "
-                f"{window.start:%Y-%m-%d} .. {oldest:%Y-%m-%d} cannot be fetched"
+                f"{window.start:%Y-%m-%d} .. {min(oldest, window.end):%Y-%m-%d} cannot be fetched"
             )
         if window.end <= oldest:
             continue

@@ -48,9 +48,10 @@ def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
                 continue
             oldest = floor_time(ctx.now, seconds) - timedelta(seconds=seconds * (OHLC_SERVED - 1))
             if window.start < oldest:
+                lost_to = min(oldest, window.end)
                 ctx.notes.append(
                     f"{asset.kraken_pair} {interval}: Kraken serves only the last {OHLC_SERVED} "
-                    f"candles; {window.start:%Y-%m-%d %H:%M} .. {oldest:%Y-%m-%d %H:%M} "
+                    f"candles; {window.start:%Y-%m-%d %H:%M} .. {lost_to:%Y-%m-%d %H:%M} "
                     "cannot be fetched"
                 )
             if window.end <= oldest:
