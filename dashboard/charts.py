@@ -13,7 +13,8 @@ from plotly.subplots import make_subplots
 UP = "#16a34a"
 DOWN = "#dc2626"
 NEUTRAL = "#64748b"
-STATUS_COLOURS = {"fresh": UP, "stale": "#f59e0b", "late": "#f59e0b", "missing": DOWN}
+# fct_pipeline_health.freshness_status, by the thresholds declared on each dbt source.
+STATUS_COLOURS = {"fresh": UP, "warn": "#f59e0b", "error": DOWN, "never_loaded": NEUTRAL}
 
 # Fear & Greed bands as alternative.me names them.
 FEAR_GREED_BANDS = (
@@ -130,6 +131,24 @@ def market_cap_history(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Total market cap and dominance")
 
 
+def market_caps(frame: pd.DataFrame) -> go.Figure:
+    """Bars of the latest market cap per asset (USD), largest first.
+
+    Expects asset_id, market_cap_usd.
+    """
+    ordered = frame.sort_values("market_cap_usd", ascending=False)
+    fig = go.Figure(
+        go.Bar(
+            x=ordered["asset_id"],
+            y=ordered["market_cap_usd"],
+            marker_color="#2563eb",
+            name="market cap (USD)",
+        )
+    )
+    fig.update_yaxes(title_text="USD", type="log")
+    return _layout(fig, "Market cap by asset (log scale)", height=320)
+
+
 def top_movers(frame: pd.DataFrame) -> go.Figure:
     """Horizontal bars of the 24-hour change per asset, best at the top, green up, red down."""
     ordered = frame.sort_values("change_pct")
@@ -148,19 +167,30 @@ def top_movers(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Top movers, last 24 hours", height=max(260, 40 * len(frame) + 80))
 
 
-def convert_prices(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
-    """OHLC in ``currency``: USD as is, BRL at the USD→BRL rate in force at each row.
+USD_LIKE = ("USD", "USDT", "USDC")
 
-    The rate column ``usd_brl_rate`` is the point-in-time (as-of, carried forward) rate the
-    mart attached to each candle, so history is never converted at today's rate.
+
+def convert_prices(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """OHLC in ``currency`` (USD or BRL), from each row's ``quote_currency``.
+
+    Conversion uses ``usd_brl_rate``, the point-in-time (as-of, carried-forward) rate the mart
+    attached to each candle, so history is never converted at today's rate. USDT and USDC
+    count as USD. A row without a rate gets no converted price (NaN), never a guessed one.
     """
-    if currency == "USD":
-        return frame
-    if currency != "BRL":
+    if currency not in CURRENCY_SYMBOLS:
         raise ValueError(f"unsupported currency {currency!r}; use USD or BRL")
+    quotes = frame["quote_currency"].str.upper()
+    factor = pd.Series(float("nan"), index=frame.index)
+    rate = pd.to_numeric(frame["usd_brl_rate"], errors="coerce")
+    if currency == "USD":
+        factor[quotes.isin(USD_LIKE)] = 1.0
+        factor[quotes == "BRL"] = 1 / rate[quotes == "BRL"]
+    else:
+        factor[quotes == "BRL"] = 1.0
+        factor[quotes.isin(USD_LIKE)] = rate[quotes.isin(USD_LIKE)]
     converted = frame.copy()
     for column in ("open_price", "high_price", "low_price", "close_price"):
-        converted[column] = converted[column] * converted["usd_brl_rate"]
+        converted[column] = converted[column] * factor
     return converted
 
 
@@ -243,7 +273,7 @@ def returns_and_drawdown(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Returns and drawdown", height=520)
 
 
-def volatility(frame: pd.DataFrame, column: str = "volatility_30d_annualised") -> go.Figure:
+def volatility(frame: pd.DataFrame, column: str = "volatility_30d") -> go.Figure:
     """Rolling annualised volatility in %, one line per asset."""
     window = "7" if "7d" in column else "30"
     fig = go.Figure()
@@ -282,7 +312,7 @@ def correlation_heatmap(frame: pd.DataFrame) -> go.Figure:
             zmin=-1,
             zmax=1,
             colorscale="RdBu",
-            text=[[f"{v:.2f}" for v in row] for row in matrix.to_numpy()],
+            text=[["" if pd.isna(v) else f"{v:.2f}" for v in row] for row in matrix.to_numpy()],
             texttemplate="%{text}",
             colorbar={"title": "corr"},
         )
@@ -292,26 +322,41 @@ def correlation_heatmap(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, "30-day return correlation", height=max(320, 45 * len(matrix) + 120))
 
 
-def spreads(frame: pd.DataFrame) -> go.Figure:
-    """Spread of each exchange against its reference exchange over time, in %.
+def spread_range(frame: pd.DataFrame) -> go.Figure:
+    """Per asset and hour, how far apart the dearest and cheapest exchange were, in bps.
 
-    Expects open_at, asset_id, exchange_id, reference_exchange_id, spread_pct.
+    Expects asset_id, open_at, spread_bps (repeated on every exchange row of an hour).
+    """
+    hourly = frame.drop_duplicates(["asset_id", "open_at"])
+    fig = go.Figure()
+    for asset_id, rows in hourly.groupby("asset_id", sort=True):
+        rows = rows.sort_values("open_at")
+        fig.add_trace(
+            go.Scatter(x=rows["open_at"], y=rows["spread_bps"], mode="lines", name=str(asset_id))
+        )
+    fig.update_yaxes(title_text="max - min close (bps)", rangemode="tozero")
+    return _layout(fig, "Spread between the dearest and cheapest exchange")
+
+
+def deviation_from_consensus(frame: pd.DataFrame) -> go.Figure:
+    """Each exchange's close against the consensus (median) USD price, in bps, over time.
+
+    Expects asset_id, open_at, exchange_id, deviation_bps.
     """
     fig = go.Figure()
-    keys = ["asset_id", "exchange_id", "reference_exchange_id"]
-    for (asset_id, exchange_id, reference), rows in frame.groupby(keys, sort=True):
+    for (asset_id, exchange_id), rows in frame.groupby(["asset_id", "exchange_id"], sort=True):
         rows = rows.sort_values("open_at")
         fig.add_trace(
             go.Scatter(
                 x=rows["open_at"],
-                y=rows["spread_pct"],
+                y=rows["deviation_bps"],
                 mode="lines",
-                name=f"{asset_id} {exchange_id} vs {reference}",
+                name=f"{asset_id} {exchange_id}",
             )
         )
     fig.add_hline(y=0, line_color=NEUTRAL, line_dash="dot")
-    fig.update_yaxes(title_text="spread (%)")
-    return _layout(fig, "Cross-exchange spreads")
+    fig.update_yaxes(title_text="deviation from consensus (bps)")
+    return _layout(fig, "Each exchange against the consensus price")
 
 
 def brazil_premium(frame: pd.DataFrame) -> go.Figure:
@@ -328,24 +373,25 @@ def brazil_premium(frame: pd.DataFrame) -> go.Figure:
 
 
 def freshness(frame: pd.DataFrame) -> go.Figure:
-    """Hours since the last successful load per source/endpoint, coloured by freshness status.
+    """Hours since each source endpoint last loaded rows, coloured by its freshness status.
 
-    Expects source, endpoint, hours_since_success, freshness_status.
+    Expects source_name, endpoint_name, hours_since_fetch, freshness_status. An endpoint that
+    never loaded has no bar length, only its status.
     """
-    ordered = frame.sort_values(["source", "endpoint"], ascending=False)
-    labels = ordered["source"] + " / " + ordered["endpoint"]
+    ordered = frame.sort_values(["source_name", "endpoint_name"], ascending=False)
+    labels = ordered["source_name"] + " / " + ordered["endpoint_name"]
     statuses = ordered["freshness_status"].astype(str).str.lower()
     fig = go.Figure(
         go.Bar(
-            x=ordered["hours_since_success"],
+            x=ordered["hours_since_fetch"].fillna(0),
             y=labels,
             orientation="h",
             marker_color=[STATUS_COLOURS.get(s, NEUTRAL) for s in statuses],
             text=statuses,
             textposition="auto",
-            name="hours since last success",
+            name="hours since last load",
         )
     )
-    fig.update_xaxes(title_text="hours since last successful load")
+    fig.update_xaxes(title_text="hours since rows were last loaded", rangemode="tozero")
     fig.update_layout(hovermode="closest")
     return _layout(fig, "Freshness per source", height=max(280, 28 * len(frame) + 100))

@@ -207,7 +207,7 @@ def market_snapshots(start: date, end: date) -> pd.DataFrame:
     return _read(
         """
         select snapshot_at, total_market_cap_usd, total_volume_usd,
-               btc_dominance_pct, eth_dominance_pct
+               btc_dominance_pct, eth_dominance_pct, market_cap_change_pct_24h
         from marts.fct_market_snapshots
         where snapshot_at >= %(start)s and snapshot_at < %(end)s
         order by snapshot_at
@@ -216,11 +216,26 @@ def market_snapshots(start: date, end: date) -> pd.DataFrame:
     )
 
 
-def sentiment(start: date, end: date) -> pd.DataFrame:
-    """Fear & Greed per day with BTC's return: sentiment_date, fear_greed_value, ..."""
+def asset_market_caps(asset_ids: tuple[str, ...]) -> pd.DataFrame:
+    """The latest CoinGecko market data per asset: rank, price, market cap, supply."""
     return _read(
         """
-        select sentiment_date, fear_greed_value, fear_greed_classification, btc_simple_return
+        select asset_id, asset_name, market_cap_rank, current_price_usd, market_cap_usd,
+               circulating_supply, market_data_updated_at
+        from marts.dim_assets
+        where asset_id = any(%(assets)s) and market_cap_usd is not null
+        order by market_cap_usd desc
+        """,
+        {"assets": list(asset_ids)},
+    )
+
+
+def sentiment(start: date, end: date) -> pd.DataFrame:
+    """Fear & Greed per day with BTC's return that day."""
+    return _read(
+        """
+        select sentiment_date, fear_greed_value, fear_greed_classification,
+               btc_close_price_usd, btc_simple_return
         from marts.fct_sentiment_daily
         where sentiment_date between %(start)s and %(end)s
         order by sentiment_date
@@ -230,41 +245,40 @@ def sentiment(start: date, end: date) -> pd.DataFrame:
 
 
 def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
-    """Change over the last 24 hours per asset, from the hourly consensus close.
+    """Change over the last 24 hours per asset, from the latest hourly close in USD.
 
-    Columns: asset_id, close_price, close_price_24h_ago, change_pct, as_of.
+    The price of an hour is the mean close of the exchanges quoting the asset in USD or
+    USDT. Columns: asset_id, close_price_usd, close_price_usd_24h_ago, change_pct, as_of.
     """
     return _read(
         """
-        with latest as (
-            select asset_id, max(open_at) as as_of
+        with hourly as (
+            select asset_id, open_at, avg(close_price) as close_price_usd
             from marts.fct_candles_hourly
-            where asset_id = any(%(assets)s)
-            group by asset_id
+            where asset_id = any(%(assets)s) and quote_currency in ('USD', 'USDT')
+            group by asset_id, open_at
         ),
 
-        prices as (
-            select
-                c.asset_id,
-                c.open_at,
-                avg(c.close_price_usd) as close_price_usd
-            from marts.fct_candles_hourly as c
-            inner join latest as l
-                on c.asset_id = l.asset_id
-                and c.open_at in (l.as_of, l.as_of - interval '24 hours')
-            group by c.asset_id, c.open_at
+        latest as (
+            select asset_id, max(open_at) as as_of
+            from hourly
+            group by asset_id
         )
 
         select
-            l.asset_id,
-            now_.close_price_usd as close_price_usd,
-            ago.close_price_usd as close_price_usd_24h_ago,
-            100 * (now_.close_price_usd / nullif(ago.close_price_usd, 0) - 1) as change_pct,
-            l.as_of
-        from latest as l
-        inner join prices as now_ on now_.asset_id = l.asset_id and now_.open_at = l.as_of
-        inner join prices as ago
-            on ago.asset_id = l.asset_id and ago.open_at = l.as_of - interval '24 hours'
+            latest.asset_id,
+            current_hour.close_price_usd,
+            day_before.close_price_usd as close_price_usd_24h_ago,
+            100 * (current_hour.close_price_usd / day_before.close_price_usd - 1)
+                as change_pct,
+            latest.as_of
+        from latest
+        inner join hourly as current_hour
+            on current_hour.asset_id = latest.asset_id and current_hour.open_at = latest.as_of
+        inner join hourly as day_before
+            on day_before.asset_id = latest.asset_id
+            and day_before.open_at = latest.as_of - interval '24 hours'
+        where day_before.close_price_usd > 0
         order by change_pct desc
         """,
         {"assets": list(asset_ids)},
@@ -272,41 +286,49 @@ def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
 
 
 # --- asset ------------------------------------------------------------------------------------
-def candles(asset_id: str, exchange_id: str, interval: str, start: date, end: date) -> pd.DataFrame:
-    """OHLCV of one asset on one exchange, with the USD→BRL rate in force at each candle.
+# The USD→BRL rate in force on each day, as published (ECB business days): the Brazil
+# premium mart carries the rate it used per hour with its publication date. A candle takes
+# the newest rate published on or before its own day, so history never sees a later rate.
+_CANDLES_WITH_FX = """
+    with fx as (
+        select fx_rate_date, max(usd_brl_rate) as usd_brl_rate
+        from marts.fct_brazil_premium
+        group by fx_rate_date
+    )
 
-    ``interval`` is ``1h`` or ``1d``; it chooses the mart, never a piece of SQL text.
-    Columns: open_at, open_price, high_price, low_price, close_price, volume,
-    quote_currency, usd_brl_rate.
+    select
+        candles.open_at, candles.open_price, candles.high_price, candles.low_price,
+        candles.close_price, candles.volume, candles.quote_currency, candles.is_closed,
+        (
+            select fx.usd_brl_rate
+            from fx
+            where fx.fx_rate_date <= (candles.open_at at time zone 'utc')::date
+            order by fx.fx_rate_date desc
+            limit 1
+        ) as usd_brl_rate
+    from {candles_mart} as candles
+    where candles.asset_id = %(asset)s and candles.exchange_id = %(exchange)s
+      and candles.open_at >= %(start)s and candles.open_at < %(end)s
+    order by candles.open_at
+"""
+_CANDLES_SQL: dict[str, LiteralString] = {
+    "1h": _CANDLES_WITH_FX.replace("{candles_mart}", "marts.fct_candles_hourly"),
+    "1d": _CANDLES_WITH_FX.replace("{candles_mart}", "marts.fct_candles_daily"),
+}
+
+
+def candles(asset_id: str, exchange_id: str, interval: str, start: date, end: date) -> pd.DataFrame:
+    """OHLCV of one asset on one exchange in its quote currency, with the USD→BRL rate in
+    force on each candle's day (so the page can show USD or BRL without a look-ahead).
+
+    ``interval`` (``1h`` or ``1d``) picks one of two fixed statements, never SQL text.
+    Columns: open_at, open/high/low/close_price, volume, quote_currency, is_closed,
+    usd_brl_rate.
     """
+    if interval not in _CANDLES_SQL:
+        raise ValueError(f"unknown interval {interval!r}; use 1h or 1d")
     params = {"asset": asset_id, "exchange": exchange_id, **_window(start, end)}
-    if interval == "1h":
-        return _read(
-            """
-            select open_at, open_price_usd as open_price, high_price_usd as high_price,
-                   low_price_usd as low_price, close_price_usd as close_price, volume,
-                   quote_currency, usd_brl_rate
-            from marts.fct_candles_hourly
-            where asset_id = %(asset)s and exchange_id = %(exchange)s
-              and open_at >= %(start)s and open_at < %(end)s
-            order by open_at
-            """,
-            params,
-        )
-    if interval == "1d":
-        return _read(
-            """
-            select open_at, open_price_usd as open_price, high_price_usd as high_price,
-                   low_price_usd as low_price, close_price_usd as close_price, volume,
-                   quote_currency, usd_brl_rate
-            from marts.fct_candles_daily
-            where asset_id = %(asset)s and exchange_id = %(exchange)s
-              and open_at >= %(start)s and open_at < %(end)s
-            order by open_at
-            """,
-            params,
-        )
-    raise ValueError(f"unknown interval {interval!r}; use 1h or 1d")
+    return _read(_CANDLES_SQL[interval], params)
 
 
 def asset_exchanges(asset_id: str) -> list[str]:
@@ -324,11 +346,11 @@ def asset_exchanges(asset_id: str) -> list[str]:
 
 
 def daily_returns(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """Returns, rolling volatility and drawdown per asset and day."""
+    """Returns, rolling annualised volatility (7 and 30 days) and drawdown per asset and day."""
     return _read(
         """
         select asset_id, price_date, close_price_usd, simple_return, log_return,
-               volatility_7d_annualised, volatility_30d_annualised, drawdown
+               volatility_7d, volatility_30d, running_peak_price_usd, drawdown
         from marts.fct_daily_returns
         where asset_id = any(%(assets)s) and price_date between %(start)s and %(end)s
         order by asset_id, price_date
@@ -339,11 +361,13 @@ def daily_returns(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Data
 
 # --- cross-exchange ---------------------------------------------------------------------------
 def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """Spread between each pair of exchanges per asset and hour (USD prices)."""
+    """Per asset, hour and exchange: the close, its deviation from the consensus USD price
+    (bps) and the spread between the highest and lowest exchange that hour (bps)."""
     return _read(
         """
-        select asset_id, open_at, exchange_id, reference_exchange_id, close_price_usd,
-               reference_close_price_usd, spread_pct
+        select asset_id, open_at, exchange_id, quote_currency, close_price,
+               consensus_close_price_usd, deviation_bps, is_divergent, spread_bps,
+               min_close_price_usd, max_close_price_usd, exchange_count
         from marts.fct_cross_exchange_spreads
         where asset_id = any(%(assets)s)
           and open_at >= %(start)s and open_at < %(end)s
@@ -354,10 +378,11 @@ def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
 
 
 def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """Premium of the BRL market over the global USD price, at the FX rate of the time."""
+    """Premium of the BRL market over the consensus USD price at the FX rate of the time."""
     return _read(
         """
-        select asset_id, open_at, price_brl, global_price_usd, usd_brl_rate, premium_pct
+        select asset_id, open_at, close_price_brl, consensus_close_price_usd, usd_brl_rate,
+               fx_rate_date, consensus_close_price_brl, premium_pct
         from marts.fct_brazil_premium
         where asset_id = any(%(assets)s)
           and open_at >= %(start)s and open_at < %(end)s
@@ -369,18 +394,21 @@ def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Dat
 
 # --- risk -------------------------------------------------------------------------------------
 def correlations(asset_ids: tuple[str, ...], as_of: date) -> pd.DataFrame:
-    """The latest 30-day correlation of each pair of assets on or before ``as_of``."""
+    """The 30-day return correlation of each pair of assets on the last day on or before
+    ``as_of`` that has one (null where the window held too few paired returns)."""
     return _read(
         """
         with latest as (
             select max(price_date) as price_date
             from marts.fct_asset_correlations
             where price_date <= %(as_of)s
+              and asset_id = any(%(assets)s) and other_asset_id = any(%(assets)s)
         )
 
-        select c.price_date, c.asset_id, c.other_asset_id, c.correlation_30d
+        select c.price_date, c.asset_id, c.other_asset_id, c.correlation_30d,
+               c.observation_count
         from marts.fct_asset_correlations as c
-        inner join latest as l on c.price_date = l.price_date
+        inner join latest on c.price_date = latest.price_date
         where c.asset_id = any(%(assets)s) and c.other_asset_id = any(%(assets)s)
         order by c.asset_id, c.other_asset_id
         """,
@@ -390,23 +418,63 @@ def correlations(asset_ids: tuple[str, ...], as_of: date) -> pd.DataFrame:
 
 # --- data health ------------------------------------------------------------------------------
 def pipeline_health() -> pd.DataFrame:
-    """Per source and endpoint: last success, rows in 24 h, quarantined, freshness status."""
+    """Per source endpoint: freshness status, last load and success, rows and runs in 24 h,
+    quarantined records, and hours since the last load (as evaluated by the mart)."""
     return _read_health(
         """
-        select *
+        select
+            source_name, endpoint_name, freshness_status,
+            round(extract(epoch from evaluated_at - last_fetched_at) / 3600, 2)
+                as hours_since_fetch,
+            last_fetched_at, last_success_at, last_run_at, last_run_status,
+            runs_last_24h, failed_runs_last_24h, rows_fetched_last_24h, row_count,
+            quarantined_count, quarantined_last_24h, last_error_message,
+            round(extract(epoch from freshness_warn_after) / 3600, 2) as warn_after_hours,
+            round(extract(epoch from freshness_error_after) / 3600, 2) as error_after_hours,
+            evaluated_at
         from marts.fct_pipeline_health
-        order by source, endpoint
+        order by source_name, endpoint_name
         """
     )
 
 
-def quarantine_summary() -> pd.DataFrame:
+def recent_runs(limit: int = 50) -> pd.DataFrame:
+    """The latest ingestion runs per endpoint with their counts (newest first)."""
+    return _read_health(
+        """
+        select started_at, source_name, endpoint_name, run_status, duration_seconds,
+               request_count, retry_count, fetched_count, inserted_count, updated_count,
+               unchanged_count, quarantined_count, lake_document_count, error_message
+        from marts.fct_ingestion_runs
+        order by started_at desc, source_name, endpoint_name
+        limit %(limit)s
+        """,
+        {"limit": limit},
+    )
+
+
+def lake_documents() -> pd.DataFrame:
+    """Lake documents written per source (responses kept in MongoDB), from the run log."""
+    return _read_health(
+        """
+        select source_name, sum(lake_document_count) as lake_documents,
+               count(*) as runs, max(started_at) as last_run_at
+        from marts.fct_ingestion_runs
+        group by source_name
+        order by source_name
+        """
+    )
+
+
+def quarantine_reasons() -> pd.DataFrame:
     """Quarantined records per source, endpoint and reason."""
     return _read_health(
         """
-        select *
-        from marts.fct_quarantine_summary
-        order by record_count desc
+        select source_name, endpoint_name, quarantine_reason, quarantined_count,
+               quarantined_last_24h, unparsed_body_count, first_quarantined_at,
+               last_quarantined_at
+        from marts.fct_quarantine_reasons
+        order by quarantined_count desc, source_name, endpoint_name
         """
     )
 

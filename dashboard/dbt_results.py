@@ -52,8 +52,9 @@ def parse(document: dict[str, object], path: Path) -> TestResults:
     return TestResults(path, pd.Timestamp(generated) if generated else None, tests)
 
 
-def load(path: Path = RUN_RESULTS) -> TestResults | None:
+def load(path: Path | None = None) -> TestResults | None:
     """The results of the last dbt invocation that ran tests, or None if there is none."""
+    path = path or RUN_RESULTS
     try:
         document = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):

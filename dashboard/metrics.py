@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -12,7 +13,7 @@ import pandas as pd
 class Kpi:
     value: float | None
     delta: float | None  # change against the comparison point, same unit as value
-    as_of: pd.Timestamp | None
+    as_of: Any  # the newest time or date of the series (its "as of"), None when empty
 
 
 def kpi(
@@ -28,17 +29,17 @@ def kpi(
     if rows.empty:
         return Kpi(None, None, None)
     last = rows.iloc[-1]
-    as_of = pd.Timestamp(last[time_column])
-    earlier = rows[pd.to_datetime(rows[time_column]) <= as_of - lookback]
+    cutoff = pd.Timestamp(last[time_column]) - lookback
+    earlier = rows[pd.to_datetime(rows[time_column]) <= cutoff]
     delta = None if earlier.empty else float(last[value_column] - earlier.iloc[-1][value_column])
-    return Kpi(float(last[value_column]), delta, as_of)
+    return Kpi(float(last[value_column]), delta, last[time_column])
 
 
 def drawdown_table(returns: pd.DataFrame) -> pd.DataFrame:
     """Per asset over the chosen days: latest close, return, current and worst drawdown, vol.
 
     Expects asset_id, price_date, close_price_usd, simple_return, drawdown,
-    volatility_30d_annualised. Percentages are returned in % (not fractions).
+    volatility_30d. Percentages are returned in % (not fractions).
     """
     rows = []
     for asset_id, group in returns.sort_values("price_date").groupby("asset_id", sort=True):
@@ -53,7 +54,7 @@ def drawdown_table(returns: pd.DataFrame) -> pd.DataFrame:
                 "current_drawdown_pct": last["drawdown"] * 100,
                 "max_drawdown_pct": None if worst is None else worst["drawdown"] * 100,
                 "max_drawdown_date": None if worst is None else worst["price_date"],
-                "volatility_30d_pct": last["volatility_30d_annualised"] * 100,
+                "volatility_30d_pct": last["volatility_30d"] * 100,
             }
         )
     table = pd.DataFrame(rows)

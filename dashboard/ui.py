@@ -74,9 +74,13 @@ def table(
         )
 
 
-def latest(frame: pd.DataFrame, column: str) -> pd.Timestamp | None:
-    """The newest value of a time column (the "as of" of a chart), or None when empty."""
+def latest(frame: pd.DataFrame, column: str) -> datetime | date | None:
+    """The newest value of a time or date column (the "as of" of a chart), or None."""
     if frame.empty or column not in frame:
         return None
-    value = frame[column].max()
-    return None if pd.isna(value) else pd.Timestamp(value)
+    value = frame[column].dropna().max()
+    if value is None or pd.isna(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value  # type: ignore[no-any-return]

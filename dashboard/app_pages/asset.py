@@ -34,8 +34,15 @@ if candles.empty:
         "pick other dates, or run `make demo`",
     )
 else:
-    if choice.currency == "BRL" and candles["usd_brl_rate"].isna().any():
-        st.warning("Some candles have no USD→BRL rate yet; those show no BRL price.")
+    quote = str(candles["quote_currency"].iloc[-1])
+    if quote != choice.currency and candles["usd_brl_rate"].isna().any():
+        st.warning(
+            f"Some candles have no USD→BRL rate yet; they are not shown in {choice.currency}."
+        )
+    st.caption(
+        f"{exchange_id} quotes {asset_id} in {quote}; other currencies use the USD→BRL rate "
+        "in force on each candle's day (USDT counted as USD)."
+    )
     title = f"{asset_id}/{choice.currency} — {exchange_id} ({interval})"
     ui.chart(
         charts.candlestick(candles, title, choice.currency),

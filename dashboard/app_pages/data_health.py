@@ -1,46 +1,74 @@
-"""Data health: freshness per source, recent loads, quarantined records, dbt test results."""
+"""Data health: freshness per source, recent runs, quarantined records, lake, dbt tests."""
 
 import streamlit as st
 
 from dashboard import charts, data, dbt_results, ui
 
 st.title("Data health")
-ui.require_warehouse()
+status = ui.require_warehouse()
 
 health = data.pipeline_health()
+evaluated_at = ui.latest(health, "evaluated_at")
 
 st.subheader("Freshness per source")
 if health.empty:
     ui.empty("pipeline health (the fct_pipeline_health mart)")
 else:
-    ui.chart(charts.freshness(health), data.now_utc(), key="freshness")
-    ui.table(health, "pipeline health", data.now_utc())
+    counts = health["freshness_status"].value_counts()
+    fresh, warn, error, never = st.columns(4, border=True)
+    fresh.metric("fresh", int(counts.get("fresh", 0)))
+    warn.metric("warn", int(counts.get("warn", 0)))
+    error.metric("error", int(counts.get("error", 0)))
+    never.metric("never loaded", int(counts.get("never_loaded", 0)))
+    ui.chart(charts.freshness(health), evaluated_at, key="freshness")
+    ui.table(
+        health.drop(columns=["evaluated_at"]),
+        "pipeline health",
+        evaluated_at,
+        column_config={"freshness_status": st.column_config.TextColumn("status")},
+    )
+
+st.subheader("Recent runs")
+runs = data.recent_runs()
+if runs.empty:
+    ui.empty("ingestion runs")
+else:
+    ui.table(runs, "recent ingestion runs", ui.latest(runs, "started_at"))
 
 st.subheader("Quarantined records")
-quarantine = data.quarantine_summary()
-if quarantine.empty:
-    st.success(
-        "No quarantined records.", icon="✅"
-    ) if "fct_quarantine_summary" in data.warehouse_status().marts else ui.empty(
-        "quarantine summary mart"
-    )
+quarantine = data.quarantine_reasons()
+if not quarantine.empty:
+    ui.table(quarantine, "quarantine reasons", ui.latest(quarantine, "last_quarantined_at"))
+elif "fct_quarantine_reasons" in status.marts:
+    st.success("Nothing is quarantined.", icon="✅")
 else:
-    ui.table(quarantine, "quarantine summary", data.now_utc())
+    ui.empty("quarantine summary (the fct_quarantine_reasons mart)")
+
+st.subheader("Lake size per source")
+lake = data.lake_documents()
+if lake.empty:
+    ui.empty("lake documents")
+else:
+    st.caption(
+        "Responses kept verbatim in the MongoDB lake, counted from the run log; sizes in "
+        "bytes are not available from the marts."
+    )
+    ui.table(lake, "lake documents per source", ui.latest(lake, "last_run_at"))
 
 st.subheader("Latest dbt test results")
 results = dbt_results.load()
 if results is None:
     ui.empty(
-        "dbt run results (dbt_project/target/run_results.json)", "run `make demo` or `dbt build`"
+        "dbt test results (dbt_project/target/run_results.json)", "run `make demo` or `dbt build`"
     )
 else:
     st.caption(
-        f"From the file {results.path} (not from the warehouse), "
-        f"{ui.as_of_text(results.generated_at)}."
+        f"Read from the file `{results.path.name}` that the last dbt invocation wrote "
+        f"(not from the warehouse), {ui.as_of_text(results.generated_at)}."
     )
-    counts = results.tests["status"].value_counts()
+    outcome = results.tests["status"].value_counts()
     passed, failed, warned = st.columns(3, border=True)
-    passed.metric("passed", int(counts.get("pass", 0)))
-    failed.metric("failed / errored", int(counts.get("fail", 0) + counts.get("error", 0)))
-    warned.metric("warnings", int(counts.get("warn", 0)))
+    passed.metric("passed", int(outcome.get("pass", 0)))
+    failed.metric("failed or errored", int(outcome.get("fail", 0) + outcome.get("error", 0)))
+    warned.metric("warnings", int(outcome.get("warn", 0)))
     ui.table(results.tests, "dbt test results", results.generated_at)

@@ -13,44 +13,57 @@ choice = filters.sidebar(currency=False)
 snapshots = data.market_snapshots(choice.start, choice.end)
 sentiment = data.sentiment(choice.start, choice.end)
 movers = data.top_movers(choice.assets)
+caps = data.asset_market_caps(choice.assets)
 
 market_cap = metrics.kpi(snapshots, "snapshot_at", "total_market_cap_usd")
 btc = metrics.kpi(snapshots, "snapshot_at", "btc_dominance_pct")
 eth = metrics.kpi(snapshots, "snapshot_at", "eth_dominance_pct")
 fear_greed = metrics.kpi(sentiment, "sentiment_date", "fear_greed_value", timedelta(days=1))
+cap_change = metrics.kpi(snapshots, "snapshot_at", "market_cap_change_pct_24h")
 
 cap_tile, btc_tile, eth_tile, fng_tile = st.columns(4, border=True)
 cap_tile.metric(
     "Total market cap",
     metrics.format_usd(market_cap.value),
-    None if market_cap.delta is None else f"{metrics.format_usd(market_cap.delta)} 24h",
+    None if cap_change.value is None else f"{cap_change.value:+.2f}% 24h",
 )
 btc_tile.metric(
     "BTC dominance",
     "-" if btc.value is None else f"{btc.value:.1f}%",
     None if btc.delta is None else f"{btc.delta:+.2f} pp 24h",
+    delta_color="off",
 )
 eth_tile.metric(
     "ETH dominance",
     "-" if eth.value is None else f"{eth.value:.1f}%",
     None if eth.delta is None else f"{eth.delta:+.2f} pp 24h",
+    delta_color="off",
 )
 fng_tile.metric(
     "Fear & Greed",
     "-" if fear_greed.value is None else f"{fear_greed.value:.0f}",
-    None if fear_greed.delta is None else f"{fear_greed.delta:+.0f} vs yesterday",
+    None if fear_greed.delta is None else f"{fear_greed.delta:+.0f} vs the day before",
 )
 st.caption(
-    f"KPIs {ui.as_of_text(market_cap.as_of)}; Fear & Greed {ui.as_of_text(fear_greed.as_of)}"
+    f"Market {ui.as_of_text(market_cap.as_of)}; Fear & Greed {ui.as_of_text(fear_greed.as_of)}"
 )
 
 st.subheader("Market cap and dominance")
 if snapshots.empty:
     ui.empty("market snapshots for these dates")
 else:
+    if len(snapshots) < 2:
+        st.caption(
+            "One snapshot so far: the history grows by one point per ingestion run "
+            "(CoinGecko's /global has no history)."
+        )
     ui.chart(
-        charts.market_cap_history(snapshots), ui.latest(snapshots, "snapshot_at"), key="market_cap"
+        charts.market_cap_history(snapshots),
+        ui.latest(snapshots, "snapshot_at"),
+        key="market_cap",
     )
+if not caps.empty:
+    ui.chart(charts.market_caps(caps), ui.latest(caps, "market_data_updated_at"), key="caps")
 
 gauge, history = st.columns([1, 2])
 with gauge:
@@ -79,5 +92,6 @@ st.subheader("Top movers, last 24 hours")
 if movers.empty:
     ui.empty("hourly candles for the chosen assets")
 else:
-    ui.chart(charts.top_movers(movers), ui.latest(movers, "as_of"), key="top_movers")
-    ui.table(movers, "top movers 24h", ui.latest(movers, "as_of"))
+    movers_as_of = ui.latest(movers, "as_of")
+    ui.chart(charts.top_movers(movers), movers_as_of, key="top_movers")
+    ui.table(movers, "top movers 24h", movers_as_of)

@@ -15,7 +15,7 @@ returns = data.daily_returns(choice.assets, choice.start, choice.end)
 
 st.subheader("Rolling volatility")
 window = st.segmented_control("Window", ["7 days", "30 days"], default="30 days") or "30 days"
-column = "volatility_7d_annualised" if window == "7 days" else "volatility_30d_annualised"
+column = "volatility_7d" if window == "7 days" else "volatility_30d"
 if returns.empty:
     ui.empty("daily returns for the chosen assets and dates")
 else:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data
+from dashboard import data, dbt_results
+from pipeline import Warehouse, build_warehouse, drop_warehouse
 from ingestion.services import Endpoints, postgres
 from ingestion.settings import Settings
 
@@ -87,3 +88,32 @@ def visible_text(at: AppTest) -> str:
         parts.extend(str(element.value) for element in getattr(at, kind))
     parts.extend(f"{m.label}: {m.value}" for m in at.metric)
     return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(
+    endpoints: Endpoints, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Warehouse]:
+    """The demo pipeline run once for the session: simulator → ingestion → dbt build.
+
+    Its own PostgreSQL database and lake, so no other test can truncate it.
+    """
+    warehouse = build_warehouse(
+        base_settings,
+        endpoints,
+        f"criptopipe_dash_demo_{os.getpid()}",
+        tmp_path_factory.mktemp("dashboard_demo"),
+    )
+    yield warehouse
+    drop_warehouse(endpoints, warehouse)
+
+
+@pytest.fixture
+def on_demo_warehouse(
+    demo_warehouse: Warehouse, use_database: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Warehouse:
+    """The dashboard reads the demo warehouse and the dbt results of its build."""
+    use_database(demo_warehouse.database)
+    monkeypatch.setattr(dbt_results, "RUN_RESULTS", demo_warehouse.run_results)
+    return demo_warehouse

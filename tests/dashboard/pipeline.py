@@ -1,0 +1,125 @@
+"""Build a warehouse the way ``make demo`` does: simulator → ingestion → dbt build.
+
+Used by the dashboard tests (a session fixture) and by ``benchmarks/bench_dashboard.py``.
+Everything lands in a database and a lake of its own, so nothing else in the test session
+can truncate it under the dashboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ingestion.services import Endpoints, postgres
+from ingestion.settings import PROJECT_ROOT, SOURCES, Settings
+
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    database: str
+    mongo_db: str
+    settings: Settings
+    run_results: Path  # dbt's run_results.json of the build
+    built_at: datetime
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+async def _ingest(settings: Settings, days: int, assets: tuple[str, ...],
+                  now: datetime) -> Any:
+    from ingestion.runner import run_ingestion
+    from ingestion.simulator import SimulatorConfig, run_simulator
+
+    async with run_simulator(SimulatorConfig(seed=42, now=now)) as sim:
+        update: dict[str, Any] = {f"{s}_base_url": sim.base_urls[s] for s in SOURCES}
+        update.update(
+            http_rate_limits={s: 0 for s in SOURCES},
+            http_backoff_base_seconds=0.01,
+            http_backoff_max_seconds=0.05,
+            assets=assets,
+            start_date=(now - timedelta(days=days)).date(),
+            markets_top_n=max(10, len(assets)),
+        )
+        run_settings = settings.model_copy(update=update)
+        return await run_ingestion(
+            run_settings, start=(now - timedelta(days=days)).date(), end=now, now=now
+        )
+
+
+def build_warehouse(
+    base: Settings,
+    endpoints: Endpoints,
+    name: str,
+    work_dir: Path,
+    *,
+    days: int = 60,
+    assets: tuple[str, ...] = ("BTC", "ETH", "SOL", "XRP"),
+    now: datetime | None = None,
+) -> Warehouse:
+    """A fresh database ``name`` (and lake ``name``) holding ``days`` of simulated history up
+    to ``now`` (default: this hour, so freshness reads as a live demo's would), built by dbt."""
+    from dbt.cli.main import dbtRunner
+
+    now = now or datetime.now(UTC).replace(second=0, microsecond=0)
+    admin = endpoints.postgres_admin_dsn
+    postgres.drop_database(admin, name)
+    postgres.bootstrap(admin, name, base)
+    settings = base.model_copy(update={"postgres_db": name, "mongo_db": name})
+    summary = asyncio.run(_ingest(settings, days, assets, now))
+    failed = [e for e in getattr(summary, "endpoints", []) if getattr(e, "status", "") != "success"]
+    target = work_dir / "dbt_target"
+    db_endpoints = Endpoints(endpoints.postgres_admin_dsn, endpoints.mongo_uri, name)
+    with _environ(db_endpoints.dbt_env(settings)):
+        result = dbtRunner().invoke(
+            [
+                "build",
+                "--project-dir", str(DBT_PROJECT),
+                "--profiles-dir", str(DBT_PROJECT),
+                "--target-path", str(target),
+                "--log-path", str(work_dir / "dbt_logs"),
+                "--vars", f"{{fx_calendar_end_date: '{now.date().isoformat()}'}}",
+                "--quiet",
+            ]
+        )
+    if result.exception is not None:
+        raise RuntimeError(f"dbt build crashed: {result.exception}") from result.exception
+    broken = [
+        f"{r.node.name}: {r.message}"
+        for r in result.result or []
+        if r.node.resource_type in ("model", "seed") and str(r.status) in ("error", "skipped")
+    ]
+    if broken:
+        raise RuntimeError("dbt build left marts unbuilt:\n" + "\n".join(broken))
+    if failed:
+        import logging
+
+        logging.getLogger(__name__).warning("ingestion endpoints not successful: %s", failed)
+    return Warehouse(name, name, settings, target / "run_results.json", now)
+
+
+def drop_warehouse(endpoints: Endpoints, warehouse: Warehouse) -> None:
+    from pymongo import MongoClient
+
+    postgres.drop_database(endpoints.postgres_admin_dsn, warehouse.database)
+    with MongoClient(endpoints.mongo_uri) as client:
+        client.drop_database(warehouse.mongo_db)
