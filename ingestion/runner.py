@@ -46,7 +46,8 @@ from ingestion.symbols import Asset, get_asset
 
 logger = logging.getLogger(__name__)
 
-BATCH_ROWS = 50_000  # records per raw transaction
+BATCH_ROWS = 50_000  # records per raw transaction, at most
+IDLE_FLUSH_ROWS = 500  # write a smaller batch while waiting for the next page
 QUEUE_DEPTH = 32  # fetched-or-fetching pages waiting for the writer, per endpoint
 
 
@@ -354,6 +355,9 @@ async def _ingest_endpoint(
                     await task
                 failed += 1
                 continue
+            if not task.done() and len(pending_rows) >= IDLE_FLUSH_ROWS:
+                # The next page is not here yet: use the wait to write what we have.
+                await _flush(loader, pending_rows, pending_rejected, stats)
             try:
                 page = await task
             except RequestError as err:

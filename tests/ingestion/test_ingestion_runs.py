@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from aiohttp import web
-from conftest import SIM_NOW, settings_for  # type: ignore[import-not-found]
+from ingestion_support import SIM_NOW, settings_for
 from pydantic import SecretStr
 from pymongo import MongoClient
 
