@@ -1,0 +1,34 @@
+with
+
+source as (
+
+    select * from {{ source('coinbase', 'candles') }}
+
+),
+
+renamed as (
+
+    -- Coinbase rows are [time, low, high, open, close, volume]: note the order.
+    select
+        product_id as exchange_symbol,
+        interval,
+        open_time as open_at,
+        open_time + {{ interval_duration('interval') }} as close_at,
+        (record ->> 3)::numeric as open_price,
+        (record ->> 2)::numeric as high_price,
+        (record ->> 1)::numeric as low_price,
+        (record ->> 4)::numeric as close_price,
+        (record ->> 5)::numeric as volume,
+        open_time + {{ interval_duration('interval') }} <= last_seen_at as is_closed,
+        {{ raw_bookkeeping_columns() }}
+    from source
+
+),
+
+final as (
+
+    select * from renamed
+
+)
+
+select * from final
