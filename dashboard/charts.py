@@ -32,8 +32,8 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0, "xanchor": "left"},
         height=height,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right"},
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.08, "x": 0, "xanchor": "left"},
         hovermode="x unified",
     )
     return fig
@@ -338,25 +338,51 @@ def spread_range(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Spread between the dearest and cheapest exchange")
 
 
+EXCHANGE_COLOURS = {
+    "binance": "#f0b90b",
+    "kraken": "#5741d9",
+    "coinbase": "#0052ff",
+    "mercadobitcoin": "#16a34a",
+}
+
+
 def deviation_from_consensus(frame: pd.DataFrame) -> go.Figure:
-    """Each exchange's close against the consensus (median) USD price, in bps, over time.
+    """Each exchange's close against the consensus (median) USD price, in bps, over time:
+    one panel per asset, one colour per exchange.
 
     Expects asset_id, open_at, exchange_id, deviation_bps.
     """
-    fig = go.Figure()
-    for (asset_id, exchange_id), rows in frame.groupby(["asset_id", "exchange_id"], sort=True):
-        rows = rows.sort_values("open_at")
-        fig.add_trace(
-            go.Scatter(
-                x=rows["open_at"],
-                y=rows["deviation_bps"],
-                mode="lines",
-                name=f"{asset_id} {exchange_id}",
+    asset_ids = sorted(frame["asset_id"].unique())
+    fig = make_subplots(
+        rows=len(asset_ids),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.04,
+        subplot_titles=[str(a) for a in asset_ids],
+    )
+    for row, asset_id in enumerate(asset_ids, start=1):
+        rows_of_asset = frame[frame["asset_id"] == asset_id]
+        for exchange_id, rows in rows_of_asset.groupby("exchange_id", sort=True):
+            rows = rows.sort_values("open_at")
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["open_at"],
+                    y=rows["deviation_bps"],
+                    mode="lines",
+                    name=str(exchange_id),
+                    legendgroup=str(exchange_id),
+                    showlegend=row == 1,
+                    line={"color": EXCHANGE_COLOURS.get(str(exchange_id), NEUTRAL), "width": 1},
+                ),
+                row=row,
+                col=1,
             )
-        )
-    fig.add_hline(y=0, line_color=NEUTRAL, line_dash="dot")
-    fig.update_yaxes(title_text="deviation from consensus (bps)")
-    return _layout(fig, "Each exchange against the consensus price")
+        fig.update_yaxes(title_text="bps", row=row, col=1)
+    return _layout(
+        fig,
+        "Each exchange against the consensus price (bps)",
+        height=max(320, 220 * len(asset_ids) + 80),
+    )
 
 
 def brazil_premium(frame: pd.DataFrame) -> go.Figure:
@@ -373,25 +399,48 @@ def brazil_premium(frame: pd.DataFrame) -> go.Figure:
 
 
 def freshness(frame: pd.DataFrame) -> go.Figure:
-    """Hours since each source endpoint last loaded rows, coloured by its freshness status.
+    """How old each source endpoint's newest rows are, against its warn and error thresholds.
 
-    Expects source_name, endpoint_name, hours_since_fetch, freshness_status. An endpoint that
-    never loaded has no bar length, only its status.
+    One row per endpoint: a dot at the hours since rows were last loaded, coloured by its
+    freshness status, and the thresholds as ticks (amber: warn after, red: error after).
+    An endpoint that never loaded shows its status at zero. Expects source_name,
+    endpoint_name, hours_since_fetch, freshness_status; warn_after_hours and
+    error_after_hours when known.
     """
     ordered = frame.sort_values(["source_name", "endpoint_name"], ascending=False)
     labels = ordered["source_name"] + " / " + ordered["endpoint_name"]
     statuses = ordered["freshness_status"].astype(str).str.lower()
-    fig = go.Figure(
-        go.Bar(
+    fig = go.Figure()
+    for column, name, colour in (
+        ("warn_after_hours", "warn after", STATUS_COLOURS["warn"]),
+        ("error_after_hours", "error after", STATUS_COLOURS["error"]),
+    ):
+        if column in ordered:
+            fig.add_trace(
+                go.Scatter(
+                    x=ordered[column],
+                    y=labels,
+                    mode="markers",
+                    name=name,
+                    marker={
+                        "symbol": "line-ns-open",
+                        "size": 18,
+                        "color": colour,
+                        "line": {"width": 3},
+                    },
+                )
+            )
+    fig.add_trace(
+        go.Scatter(
             x=ordered["hours_since_fetch"].fillna(0),
             y=labels,
-            orientation="h",
-            marker_color=[STATUS_COLOURS.get(s, NEUTRAL) for s in statuses],
+            mode="markers+text",
+            marker={"size": 14, "color": [STATUS_COLOURS.get(s, NEUTRAL) for s in statuses]},
             text=statuses,
-            textposition="auto",
+            textposition="middle right",
             name="hours since last load",
         )
     )
     fig.update_xaxes(title_text="hours since rows were last loaded", rangemode="tozero")
     fig.update_layout(hovermode="closest")
-    return _layout(fig, "Freshness per source", height=max(280, 28 * len(frame) + 100))
+    return _layout(fig, "Freshness per source", height=max(280, 30 * len(frame) + 120))

@@ -286,27 +286,18 @@ def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
 
 
 # --- asset ------------------------------------------------------------------------------------
-# The USD→BRL rate in force on each day, as published (ECB business days): the Brazil
-# premium mart carries the rate it used per hour with its publication date. A candle takes
-# the newest rate published on or before its own day, so history never sees a later rate.
+# The USD→BRL rate in force on each candle's day: fct_fx_rates_daily has one row per
+# calendar day, weekends and holidays carrying the last published rate forward, and never a
+# rate published later than its day.
 _CANDLES_WITH_FX = """
-    with fx as (
-        select fx_rate_date, max(usd_brl_rate) as usd_brl_rate
-        from marts.fct_brazil_premium
-        group by fx_rate_date
-    )
-
     select
         candles.open_at, candles.open_price, candles.high_price, candles.low_price,
         candles.close_price, candles.volume, candles.quote_currency, candles.is_closed,
-        (
-            select fx.usd_brl_rate
-            from fx
-            where fx.fx_rate_date <= (candles.open_at at time zone 'utc')::date
-            order by fx.fx_rate_date desc
-            limit 1
-        ) as usd_brl_rate
+        fx.rate as usd_brl_rate, fx.published_rate_date as fx_published_date
     from {candles_mart} as candles
+    left join marts.fct_fx_rates_daily as fx
+        on fx.rate_date = (candles.open_at at time zone 'utc')::date
+        and fx.base_currency = 'USD' and fx.quote_currency = 'BRL'
     where candles.asset_id = %(asset)s and candles.exchange_id = %(exchange)s
       and candles.open_at >= %(start)s and candles.open_at < %(end)s
     order by candles.open_at

@@ -51,12 +51,12 @@ st.caption(
 st.subheader("Market cap and dominance")
 if snapshots.empty:
     ui.empty("market snapshots for these dates")
+elif len(snapshots) < 2:
+    st.caption(
+        "One market snapshot so far: the history grows by one point per ingestion run "
+        "(CoinGecko's /global has no history). The latest values are in the tiles above."
+    )
 else:
-    if len(snapshots) < 2:
-        st.caption(
-            "One snapshot so far: the history grows by one point per ingestion run "
-            "(CoinGecko's /global has no history)."
-        )
     ui.chart(
         charts.market_cap_history(snapshots),
         ui.latest(snapshots, "snapshot_at"),

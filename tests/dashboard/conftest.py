@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pipeline import Warehouse, build_warehouse, drop_warehouse
 from streamlit.testing.v1 import AppTest
 
 from dashboard import data, dbt_results
-from pipeline import Warehouse, build_warehouse, drop_warehouse
 from ingestion.services import Endpoints, postgres
 from ingestion.settings import Settings
 
@@ -110,7 +110,8 @@ def demo_warehouse(
 
 @pytest.fixture
 def on_demo_warehouse(
-    demo_warehouse: Warehouse, use_database: Callable[[str], None],
+    demo_warehouse: Warehouse,
+    use_database: Callable[[str], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Warehouse:
     """The dashboard reads the demo warehouse and the dbt results of its build."""

@@ -45,8 +45,7 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-async def _ingest(settings: Settings, days: int, assets: tuple[str, ...],
-                  now: datetime) -> Any:
+async def _ingest(settings: Settings, days: int, assets: tuple[str, ...], now: datetime) -> Any:
     from ingestion.runner import run_ingestion
     from ingestion.simulator import SimulatorConfig, run_simulator
 
@@ -93,11 +92,16 @@ def build_warehouse(
         result = dbtRunner().invoke(
             [
                 "build",
-                "--project-dir", str(DBT_PROJECT),
-                "--profiles-dir", str(DBT_PROJECT),
-                "--target-path", str(target),
-                "--log-path", str(work_dir / "dbt_logs"),
-                "--vars", f"{{fx_calendar_end_date: '{now.date().isoformat()}'}}",
+                "--project-dir",
+                str(DBT_PROJECT),
+                "--profiles-dir",
+                str(DBT_PROJECT),
+                "--target-path",
+                str(target),
+                "--log-path",
+                str(work_dir / "dbt_logs"),
+                "--vars",
+                f"{{fx_calendar_end_date: '{now.date().isoformat()}'}}",
                 "--quiet",
             ]
         )

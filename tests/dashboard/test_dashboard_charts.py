@@ -1,0 +1,340 @@
+"""The pure figure builders and calculations, on small frames whose answers are known."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from dashboard import charts, dbt_results, metrics
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def hourly(n: int = 3, quote: str = "USDT", rate: float | None = 5.0) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "open_at": [T0 + timedelta(hours=i) for i in range(n)],
+            "open_price": [100.0, 110.0, 105.0][:n],
+            "high_price": [112.0, 115.0, 108.0][:n],
+            "low_price": [99.0, 104.0, 100.0][:n],
+            "close_price": [110.0, 105.0, 107.0][:n],
+            "volume": [1.0, 2.0, 3.0][:n],
+            "quote_currency": [quote] * n,
+            "usd_brl_rate": [rate] * n,
+        }
+    )
+
+
+def test_candlestick_has_prices_and_coloured_volume():
+    fig = charts.candlestick(hourly(), "BTC/USD", "USD")
+    candle, volume = fig.data
+    assert candle.type == "candlestick"
+    assert list(candle.open) == [100.0, 110.0, 105.0]
+    assert list(candle.close) == [110.0, 105.0, 107.0]
+    assert volume.type == "bar" and list(volume.y) == [1.0, 2.0, 3.0]
+    # up candle green, down candle red, by close against open
+    assert list(volume.marker.color) == [charts.UP, charts.DOWN, charts.UP]
+    assert fig.layout.title.text == "BTC/USD"
+    assert fig.layout.yaxis.tickprefix == "$"
+
+
+def test_brl_uses_each_candles_own_rate():
+    frame = hourly()
+    frame["usd_brl_rate"] = [5.0, 5.5, 6.0]  # the rate changed over time
+    fig = charts.candlestick(frame, "BTC/BRL", "BRL")
+    candle = fig.data[0]
+    assert list(candle.close) == pytest.approx([550.0, 577.5, 642.0])
+    assert fig.layout.yaxis.tickprefix == "R$"
+
+
+def test_brl_quoted_candles_convert_to_usd_by_division_and_stay_put_in_brl():
+    frame = hourly(quote="BRL", rate=5.0)
+    assert list(charts.convert_prices(frame, "USD")["close_price"]) == pytest.approx(
+        [22.0, 21.0, 21.4]
+    )
+    assert list(charts.convert_prices(frame, "BRL")["close_price"]) == [110.0, 105.0, 107.0]
+
+
+def test_a_missing_rate_gives_no_price_rather_than_a_wrong_one():
+    converted = charts.convert_prices(hourly(rate=None), "BRL")
+    assert converted["close_price"].isna().all()
+    assert list(charts.convert_prices(hourly(rate=None), "USD")["close_price"]) == [
+        110.0,
+        105.0,
+        107.0,
+    ]
+
+
+def test_unknown_currency_is_refused():
+    with pytest.raises(ValueError, match="EUR"):
+        charts.convert_prices(hourly(), "EUR")
+
+
+@pytest.mark.parametrize(
+    ("value", "band"),
+    [
+        (0, "Extreme Fear"),
+        (24, "Extreme Fear"),
+        (25, "Fear"),
+        (50, "Neutral"),
+        (60, "Greed"),
+        (80, "Extreme Greed"),
+        (100, "Extreme Greed"),
+    ],
+)
+def test_fear_greed_bands(value, band):
+    assert charts.fear_greed_band(value)[0] == band
+
+
+def test_fear_greed_gauge_shows_value_band_and_delta():
+    fig = charts.fear_greed_gauge(72, previous=65)
+    indicator = fig.data[0]
+    assert indicator.value == 72
+    assert indicator.title.text == "Greed"
+    assert indicator.delta.reference == 65
+    assert tuple(indicator.gauge.steps[0].range) == (0, 25)
+    assert charts.fear_greed_gauge(10).data[0].mode == "gauge+number"
+
+
+def test_fear_greed_history_with_btc_return_bars():
+    frame = pd.DataFrame(
+        {
+            "sentiment_date": [date(2025, 3, 1), date(2025, 3, 2)],
+            "fear_greed_value": [40, 60],
+            "btc_simple_return": [-0.02, 0.03],
+        }
+    )
+    line, bars = charts.fear_greed_history(frame).data
+    assert list(line.y) == [40, 60]
+    assert list(bars.y) == pytest.approx([-2.0, 3.0])
+    assert list(bars.marker.color) == [charts.DOWN, charts.UP]
+
+
+def test_top_movers_sorted_best_on_top_and_coloured_by_sign():
+    frame = pd.DataFrame({"asset_id": ["BTC", "ETH", "SOL"], "change_pct": [1.5, -3.0, 4.2]})
+    bar = charts.top_movers(frame).data[0]
+    # horizontal bars draw bottom-up: the last is on top
+    assert list(bar.y) == ["ETH", "BTC", "SOL"]
+    assert list(bar.marker.color) == [charts.DOWN, charts.UP, charts.UP]
+    assert list(bar.text) == ["-3.00%", "+1.50%", "+4.20%"]
+
+
+def test_returns_and_drawdown_compound_returns_per_asset():
+    frame = pd.DataFrame(
+        {
+            "asset_id": ["BTC"] * 3 + ["ETH"] * 3,
+            "price_date": [date(2025, 3, d) for d in (1, 2, 3)] * 2,
+            "simple_return": [None, 0.10, -0.10, None, 0.0, 0.5],
+            "drawdown": [0.0, 0.0, -0.10, 0.0, 0.0, 0.0],
+        }
+    )
+    fig = charts.returns_and_drawdown(frame)
+    btc_return, btc_drawdown, eth_return, _ = fig.data
+    assert list(btc_return.y) == pytest.approx([0.0, 10.0, -1.0])  # 1.1 * 0.9 - 1
+    assert list(btc_drawdown.y) == pytest.approx([0.0, 0.0, -10.0])
+    assert list(eth_return.y) == pytest.approx([0.0, 0.0, 50.0])
+    assert btc_return.name == "BTC" and eth_return.name == "ETH"
+
+
+def test_volatility_in_percent_per_asset_and_window():
+    frame = pd.DataFrame(
+        {
+            "asset_id": ["BTC", "BTC"],
+            "price_date": [date(2025, 3, 1), date(2025, 3, 2)],
+            "volatility_7d": [0.5, 0.6],
+            "volatility_30d": [None, 0.45],
+        }
+    )
+    fig = charts.volatility(frame, "volatility_30d")
+    assert list(fig.data[0].y)[1] == pytest.approx(45.0)
+    assert "30-day" in fig.layout.title.text
+    assert "7-day" in charts.volatility(frame, "volatility_7d").layout.title.text
+
+
+def test_correlation_matrix_is_symmetric_with_unit_diagonal():
+    pairs = pd.DataFrame(
+        {
+            "asset_id": ["BTC", "ETH", "BTC"],
+            "other_asset_id": ["ETH", "BTC", "SOL"],
+            "correlation_30d": [0.8, 0.8, None],  # BTC/SOL: too few observations
+        }
+    )
+    matrix = charts.correlation_matrix(pairs)
+    assert list(matrix.index) == ["BTC", "ETH", "SOL"]
+    assert matrix.loc["BTC", "ETH"] == matrix.loc["ETH", "BTC"] == 0.8
+    assert (matrix.to_numpy().diagonal() == 1).all()
+    assert math.isnan(matrix.loc["BTC", "SOL"]) and math.isnan(matrix.loc["SOL", "BTC"])
+    heatmap = charts.correlation_heatmap(pairs).data[0]
+    assert (heatmap.zmin, heatmap.zmax) == (-1, 1)
+    assert heatmap.text[0][2] == ""  # no number printed where there is no correlation
+    assert heatmap.text[0][1] == "0.80"
+
+
+def test_spread_range_counts_each_hour_once_and_deviation_per_exchange():
+    frame = pd.DataFrame(
+        {
+            "asset_id": ["BTC"] * 4,
+            "open_at": [T0, T0, T0 + timedelta(hours=1), T0 + timedelta(hours=1)],
+            "exchange_id": ["binance", "kraken"] * 2,
+            "deviation_bps": [-5.0, 5.0, -2.0, 2.0],
+            "spread_bps": [10.0, 10.0, 4.0, 4.0],
+        }
+    )
+    (spread,) = charts.spread_range(frame).data
+    assert list(spread.y) == [10.0, 4.0]
+    two_assets = pd.concat([frame, frame.assign(asset_id="ETH", deviation_bps=[1.0, -1.0] * 2)])
+    deviation = charts.deviation_from_consensus(two_assets)
+    # one panel per asset, one trace per exchange in each, the legend once per exchange
+    assert [(t.name, t.yaxis) for t in deviation.data] == [
+        ("binance", "y"),
+        ("kraken", "y"),
+        ("binance", "y2"),
+        ("kraken", "y2"),
+    ]
+    assert [t.showlegend for t in deviation.data] == [True, True, False, False]
+    assert list(deviation.data[1].y) == [5.0, 2.0]
+    assert deviation.data[0].line.color == charts.EXCHANGE_COLOURS["binance"]
+
+
+def test_brazil_premium_one_line_per_asset():
+    frame = pd.DataFrame(
+        {
+            "asset_id": ["BTC", "ETH", "BTC"],
+            "open_at": [T0, T0, T0 + timedelta(hours=1)],
+            "premium_pct": [1.0, 0.5, 1.2],
+        }
+    )
+    fig = charts.brazil_premium(frame)
+    assert [t.name for t in fig.data] == ["BTC", "ETH"]
+    assert list(fig.data[0].y) == [1.0, 1.2]
+
+
+def test_freshness_colours_follow_status():
+    frame = pd.DataFrame(
+        {
+            "source_name": ["binance", "kraken", "fx", "coinbase"],
+            "endpoint_name": ["klines", "ohlc", "rates", "candles"],
+            "hours_since_fetch": [0.5, 5.0, 30.0, None],
+            "freshness_status": ["fresh", "warn", "error", "never_loaded"],
+        }
+    )
+    frame["warn_after_hours"] = 3.0
+    frame["error_after_hours"] = 12.0
+    warn, error, ages = charts.freshness(frame).data
+    colours = dict(zip(ages.y, ages.marker.color, strict=True))
+    assert colours["binance / klines"] == charts.UP
+    assert colours["kraken / ohlc"] == charts.STATUS_COLOURS["warn"]
+    assert colours["fx / rates"] == charts.DOWN
+    assert colours["coinbase / candles"] == charts.NEUTRAL
+    assert dict(zip(ages.y, ages.x, strict=True))["coinbase / candles"] == 0
+    assert dict(zip(ages.y, ages.text, strict=True))["fx / rates"] == "error"
+    assert set(warn.x) == {3.0} and set(error.x) == {12.0}
+
+
+def test_market_cap_history_and_caps():
+    frame = pd.DataFrame(
+        {
+            "snapshot_at": [T0, T0 + timedelta(hours=1)],
+            "total_market_cap_usd": [2e12, 2.1e12],
+            "btc_dominance_pct": [55.0, 56.0],
+            "eth_dominance_pct": [17.0, 16.5],
+        }
+    )
+    fig = charts.market_cap_history(frame)
+    assert [t.name for t in fig.data] == [
+        "Total market cap (USD)",
+        "BTC dominance (%)",
+        "ETH dominance (%)",
+    ]
+    assert fig.data[1].yaxis == "y2"
+    caps = charts.market_caps(
+        pd.DataFrame({"asset_id": ["ETH", "BTC"], "market_cap_usd": [4e11, 1.2e12]})
+    )
+    assert list(caps.data[0].x) == ["BTC", "ETH"]
+
+
+# --- metrics ---------------------------------------------------------------------------------
+def test_kpi_latest_value_and_change_over_24_hours():
+    frame = pd.DataFrame(
+        {
+            "snapshot_at": [T0, T0 + timedelta(hours=12), T0 + timedelta(hours=25)],
+            "value": [10.0, 11.0, 13.0],
+        }
+    )
+    kpi = metrics.kpi(frame, "snapshot_at", "value")
+    assert kpi.value == 13.0
+    assert kpi.delta == 3.0  # against T0, the last point at least 24 h older
+    assert kpi.as_of == T0 + timedelta(hours=25)
+    assert metrics.kpi(frame.head(2), "snapshot_at", "value").delta is None
+    assert metrics.kpi(pd.DataFrame(), "snapshot_at", "value") == metrics.Kpi(None, None, None)
+
+
+def test_drawdown_table():
+    frame = pd.DataFrame(
+        {
+            "asset_id": ["BTC"] * 3,
+            "price_date": [date(2025, 3, d) for d in (1, 2, 3)],
+            "close_price_usd": [100.0, 80.0, 90.0],
+            "simple_return": [None, -0.2, 0.125],
+            "drawdown": [0.0, -0.2, -0.1],
+            "volatility_30d": [None, None, 0.5],
+        }
+    )
+    row = metrics.drawdown_table(frame).iloc[0]
+    assert row["max_drawdown_pct"] == pytest.approx(-20.0)
+    assert row["max_drawdown_date"] == date(2025, 3, 2)
+    assert row["current_drawdown_pct"] == pytest.approx(-10.0)
+    assert row["period_return_pct"] == pytest.approx(-10.0)
+    assert row["volatility_30d_pct"] == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(2.345e12, "$2.35T"), (4.5e10, "$45.00B"), (1.2e6, "$1.20M"), (12.5, "$12.50"), (None, "-")],
+)
+def test_format_usd(value, text):
+    assert metrics.format_usd(value) == text
+
+
+# --- dbt results -----------------------------------------------------------------------------
+def test_dbt_results_keep_tests_and_put_failures_first(tmp_path):
+    document = {
+        "metadata": {"generated_at": "2025-03-01T12:00:00Z"},
+        "results": [
+            {"unique_id": "model.criptopipe.fct_candles_daily", "status": "success"},
+            {
+                "unique_id": "test.criptopipe.not_null_fct_x_id.abc",
+                "status": "pass",
+                "failures": 0,
+                "execution_time": 0.01,
+            },
+            {
+                "unique_id": "test.criptopipe.ohlc_consistency_fct_y.def",
+                "status": "fail",
+                "failures": 3,
+                "message": "Got 3 results",
+                "execution_time": 0.02,
+            },
+            {
+                "unique_id": "unit_test.criptopipe.fct_daily_returns.test_returns",
+                "status": "pass",
+                "failures": 0,
+            },
+        ],
+    }
+    path = tmp_path / "run_results.json"
+    path.write_text(json.dumps(document))
+    results = dbt_results.load(path)
+    assert results is not None
+    assert list(results.tests["test"]) == [
+        "ohlc_consistency_fct_y",
+        "fct_daily_returns",
+        "not_null_fct_x_id",
+    ]
+    assert list(results.tests["kind"]) == ["data test", "unit test", "data test"]
+    assert results.generated_at == pd.Timestamp("2025-03-01T12:00:00Z")
+    assert dbt_results.load(tmp_path / "missing.json") is None
