@@ -58,6 +58,11 @@ def describe_cron(cron: str) -> str:
     return f"weekdays_at_{when}" if dow != "*" else f"daily_at_{when}"
 
 
+def provider_tags(specs: Sequence[EndpointSpec]) -> dict[str, str]:
+    """Run tags naming every API a run calls: the run queue admits one run per provider."""
+    return {f"criptopipe/provider/{s.source}": "1" for s in specs}
+
+
 def asset_key(spec: EndpointSpec) -> AssetKey:
     return AssetKey(list(spec.asset_key))
 
@@ -97,7 +102,7 @@ def build_automation(
             description=f"Ingest {', '.join(s.name for s in group)}, then the dbt models "
             "downstream of them.",
             partitions_def=DAILY if is_candles else None,
-            tags={"criptopipe/kind": kind},
+            tags={"criptopipe/kind": kind, **provider_tags(group)},
         )
         jobs.append(job)
         schedules.append(_schedule(job, cron, partitioned=is_candles))
@@ -117,6 +122,7 @@ def build_automation(
         selection=AssetSelection.assets(*candle_keys) | incremental,
         description="Re-ingest the days the gap sensor found incomplete.",
         partitions_def=DAILY,
+        tags=provider_tags([s for s in specs if s.is_candles]),
     )
     jobs.append(gap_job)
     jobs.append(define_asset_job(
@@ -124,6 +130,7 @@ def build_automation(
         selection=AssetSelection.all(include_sources=False).materializable(),
         description="Every asset once: what `criptopipe run` executes.",
         partitions_def=DAILY,
+        tags=provider_tags(specs),
     ))
     sensors = [build_gap_sensor(gap_job, specs, incremental_keys=dbt_incremental)]
     return Automation(jobs, schedules, sensors)

@@ -2,12 +2,337 @@
 
 ``ingestion`` never imports Dagster or Streamlit, so its CLI (services, symbols, simulator,
 ingest, lake) lives in ``ingestion.cli``; this module mounts it and adds ``run``, ``ui``,
-``dashboard`` and ``demo``.
+``dashboard`` and ``demo``. Dagster itself is imported lazily, after the environment
+(databases, base URLs, ``DAGSTER_HOME``) is set, because the definitions read it at load.
 """
 
 from __future__ import annotations
 
-from ingestion.cli import app
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from ingestion.cli import _settings, app, console, err_console
+from ingestion.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from orchestration.pipeline import RunReport
+
+DEMO_DATABASE = "criptopipe_demo"
+DEFAULT_DAYS = 7
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database", help="Warehouse database (e.g. criptopipe_demo); the lake "
+                 "database follows it (lake_demo)."),
+]
+
+
+def lake_database_for(database: str) -> str:
+    """The lake database that goes with a warehouse database: criptopipe_demo → lake_demo."""
+    if database == "criptopipe":
+        return "lake"
+    if database.startswith("criptopipe_"):
+        return "lake_" + database.removeprefix("criptopipe_")
+    return f"{database}_lake"
+
+
+def _configure(database: str | None, base_urls: dict[str, str] | None = None) -> Settings:
+    """Export the choices to the environment (this process and its children read them
+    through Settings), then read the settings. A simulator needs no politeness: its base
+    URLs come with the client's per-source rate limits turned off."""
+    if database:
+        os.environ["CRIPTOPIPE_POSTGRES_DB"] = database
+        os.environ["CRIPTOPIPE_MONGO_DB"] = lake_database_for(database)
+    if base_urls:
+        from orchestration.simulator import base_url_env
+
+        os.environ.update(base_url_env(base_urls))
+        os.environ["CRIPTOPIPE_HTTP_RATE_LIMITS"] = json.dumps({s: 0 for s in base_urls})
+    settings = _settings()
+    from orchestration.instance import ensure_dagster_home
+
+    ensure_dagster_home(settings)
+    return settings
+
+
+def _services_up(settings: Settings) -> None:
+    from ingestion.services import ServiceError, Services
+
+    try:
+        Services(settings).up(settings.postgres_db)
+    except ServiceError as err:
+        err_console.print(f"[red]services:[/red] {err}")
+        raise typer.Exit(1) from err
+
+
+@contextlib.contextmanager
+def _maybe_simulator(enabled: bool, url: str | None) -> Iterator[dict[str, str] | None]:
+    if url:
+        from ingestion.simulator import simulator_base_urls
+
+        yield simulator_base_urls(url)
+        return
+    if not enabled:
+        yield None
+        return
+    from orchestration.simulator import background_simulator
+
+    with background_simulator() as sim:
+        console.print(f"simulator: serving every API offline on {sim.root}", highlight=False)
+        yield sim.base_urls
+
+
+# --- run ------------------------------------------------------------------------------------
+@app.command("run")
+def run(
+    start: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help=f"First day of candles (default: {DEFAULT_DAYS} "
+                     "days ago, not before CRIPTOPIPE_START_DATE)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last day of candles, included (default: today)."),
+    ] = None,
+    simulator: Annotated[
+        bool, typer.Option("--simulator", help="Serve every API from the in-process simulator.")
+    ] = False,
+    simulator_url: Annotated[
+        str | None,
+        typer.Option(help="Use a running simulator (criptopipe simulator) at this root URL."),
+    ] = None,
+    database: DatabaseOption = None,
+    all_checks: Annotated[
+        bool, typer.Option("--all-checks", help="Name every passed check, not only a count.")
+    ] = False,
+) -> None:
+    """Materialize every asset once, in this process: ingestion, dbt build, checks.
+
+    Candles and incremental marts cover the days --start … --end in one run (a single-run
+    backfill). Prints a table per asset and per check; exits non-zero if anything failed.
+    """
+    with _maybe_simulator(simulator, simulator_url) as base_urls:
+        settings = _configure(database, base_urls)
+        first, last = _day_range(settings, start, end)
+        _services_up(settings)
+        started = time.monotonic()
+        console.print(
+            f"running every asset: candles {first} … {last}; warehouse "
+            f"[bold]{settings.postgres_db}[/bold], lake [bold]{settings.mongo_db}[/bold]",
+            highlight=False,
+        )
+        report = _run_everything(first, last)
+    _print_report(report, time.monotonic() - started, verbose_checks=all_checks)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _day_range(settings: Settings, start: datetime | None, end: datetime | None) -> tuple[date, date]:
+    today = datetime.now(UTC).date()
+    last = end.date() if end else today
+    first = start.date() if start else max(settings.start_date, last - timedelta(days=DEFAULT_DAYS - 1))
+    if first < settings.start_date:
+        err_console.print(
+            f"[red]--start {first} is before CRIPTOPIPE_START_DATE {settings.start_date}[/red]"
+        )
+        raise typer.Exit(2)
+    if first > last:
+        err_console.print(f"[red]--start {first} is after --end {last}[/red]")
+        raise typer.Exit(2)
+    return first, last
+
+
+def _run_everything(first: date, last: date) -> RunReport:
+    from dagster import DagsterInstance
+
+    from orchestration.automation import ALL_ASSETS_JOB
+    from orchestration.definitions import defs
+    from orchestration.pipeline import report, run_job
+
+    with DagsterInstance.get() as instance:
+        result = run_job(defs, ALL_ASSETS_JOB, start=first, end=last, instance=instance)
+        return report(result)
+
+
+def _print_report(report: RunReport, seconds: float, verbose_checks: bool = False) -> None:
+    from orchestration.pipeline import CheckOutcome
+
+    table = Table(title=f"assets (run {report.run_id})")
+    for column in ("asset", "status", "key figures"):
+        table.add_column(column, overflow="fold")
+    colours = {"materialized": "green", "failed": "red", "skipped": "yellow"}
+    for outcome in report.assets:
+        figures = " · ".join(f"{k} {v}" for k, v in outcome.figures.items())
+        colour = colours.get(outcome.status, "white")
+        table.add_row(outcome.key, f"[{colour}]{outcome.status}[/{colour}]", figures)
+    console.print(table)
+    checks = Table(title="checks (dbt tests and ingestion accounting)")
+    for column in ("asset", "passed", "failed"):
+        checks.add_column(column, overflow="fold")
+    by_asset: dict[str, list[CheckOutcome]] = {}
+    for check in report.checks:
+        by_asset.setdefault(check.asset, []).append(check)
+    for asset, outcomes in by_asset.items():
+        passed = [c for c in outcomes if c.passed]
+        failed = [c for c in outcomes if not c.passed]
+        checks.add_row(
+            asset,
+            f"[green]{len(passed)}[/green]" if not verbose_checks else
+            "\n".join(c.name for c in passed),
+            "\n".join(f"[red]{c.name}[/red] ({c.severity.lower()})" for c in failed) or "-",
+        )
+    console.print(checks)
+    for failure in report.failures:
+        err_console.print(f"[red]failed:[/red] {failure}", highlight=False)
+    passed = sum(c.passed for c in report.checks)
+    done = sum(a.status == "materialized" for a in report.assets)
+    word = "[green]success[/green]" if report.ok else "[red]FAILED[/red]"
+    console.print(
+        f"{word}: {done}/{len(report.assets)} assets materialized, "
+        f"{passed}/{len(report.checks)} checks passed in {seconds:.1f} s",
+    )
+
+
+# --- ui ---------------------------------------------------------------------------------------
+def _bin(name: str) -> str:
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else name
+
+
+def dagster_dev_command(host: str, port: int) -> list[str]:
+    return [_bin("dagster"), "dev", "-m", "orchestration.definitions", "-h", host, "-p", str(port)]
+
+
+@app.command("ui")
+def ui(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default CRIPTOPIPE_DAGSTER_PORT).")] = None,
+    database: DatabaseOption = None,
+    simulator_url: Annotated[
+        str | None, typer.Option(help="Point every base URL at a running simulator.")
+    ] = None,
+) -> None:
+    """Start the Dagster UI (webserver and daemon) on the project's definitions."""
+    base_urls = None
+    if simulator_url:
+        from ingestion.simulator import simulator_base_urls
+
+        base_urls = simulator_base_urls(simulator_url)
+    settings = _configure(database, base_urls)
+    _services_up(settings)
+    port = port or settings.dagster_port
+    console.print(f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
+                  highlight=False)
+    _wait([subprocess.Popen(dagster_dev_command(host, port), cwd=PROJECT_ROOT)])
+
+
+def _wait(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Wait for the children; Ctrl-C stops them all."""
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+# --- dashboard and demo -----------------------------------------------------------------------
+def dashboard_command(settings: Settings, host: str = "127.0.0.1") -> list[str]:
+    return [
+        _bin("streamlit"), "run", str(PROJECT_ROOT / "dashboard" / "streamlit_app.py"),
+        "--server.address", host, "--server.port", str(settings.dashboard_port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]
+
+
+@app.command("dashboard")
+def dashboard(database: DatabaseOption = None) -> None:
+    """Start the Streamlit dashboard (reads the marts with the read-only role)."""
+    settings = _configure(database)
+    _services_up(settings)
+    console.print(f"dashboard: http://127.0.0.1:{settings.dashboard_port}", highlight=False)
+    _wait([subprocess.Popen(dashboard_command(settings), cwd=PROJECT_ROOT)])
+
+
+@app.command("demo")
+def demo(
+    days: Annotated[int, typer.Option(help="Days of candles to load.")] = DEFAULT_DAYS,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the Dagster UI and the dashboard.")
+    ] = True,
+    simulator_port: Annotated[int, typer.Option(help="Port of the demo's simulator.")] = 8765,
+) -> None:
+    """The offline demo: a simulator, the whole pipeline into criptopipe_demo / lake_demo,
+    then the Dagster UI and the dashboard on that data."""
+    from ingestion.simulator import simulator_base_urls
+
+    simulator = subprocess.Popen(
+        [_bin("criptopipe"), "simulator", "--port", str(simulator_port)], cwd=PROJECT_ROOT
+    )
+    root = f"http://127.0.0.1:{simulator_port}"
+    try:
+        _wait_http(f"{root}/_admin/health", simulator)
+        settings = _configure(DEMO_DATABASE, simulator_base_urls(root))
+        last = datetime.now(UTC).date()
+        first = max(settings.start_date, last - timedelta(days=days - 1))
+        _services_up(settings)
+        started = time.monotonic()
+        console.print(f"demo: candles {first} … {last} from the simulator into "
+                      f"{settings.postgres_db} / {settings.mongo_db}", highlight=False)
+        report = _run_everything(first, last)
+        _print_report(report, time.monotonic() - started)
+        if not serve:
+            if not report.ok:
+                raise typer.Exit(1)
+            return
+        port = settings.dagster_port
+        console.print(f"Dagster UI: http://127.0.0.1:{port}", highlight=False)
+        console.print(f"dashboard:  http://127.0.0.1:{settings.dashboard_port}", highlight=False)
+        console.print("Ctrl-C stops everything.")
+        _wait([
+            subprocess.Popen(dagster_dev_command("127.0.0.1", port), cwd=PROJECT_ROOT),
+            subprocess.Popen(dashboard_command(settings), cwd=PROJECT_ROOT),
+        ])
+    finally:
+        if simulator.poll() is None:
+            simulator.terminate()
+            simulator.wait(10)
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise typer.Exit(1)
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - local URL
+                return
+        except OSError:
+            time.sleep(0.3)
+    err_console.print(f"[red]{url} did not answer within {timeout:.0f} s[/red]")
+    raise typer.Exit(1)
 
 
 def main() -> None:

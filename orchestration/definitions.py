@@ -6,7 +6,15 @@ Load it with ``dagster dev -m orchestration.definitions`` (``criptopipe ui`` doe
 
 from __future__ import annotations
 
-from dagster import Definitions, EnvVar
+import warnings
+
+from dagster import BetaWarning, Definitions, EnvVar, PreviewWarning
+
+# Single-run backfill policies and source-free selections are "beta" in Dagster 1.13; we
+# rely on them on purpose, so their warnings are noise in every run's output.
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
+
 
 from orchestration.automation import build_automation
 from orchestration.dbt_assets import dbt_resource, load_dbt_definitions

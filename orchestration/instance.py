@@ -17,11 +17,11 @@ DAGSTER_YAML = """\
 # Written by criptopipe (orchestration/instance.py); edit freely, it is not overwritten.
 telemetry:
   enabled: false
-run_queue:
-  max_concurrent_runs: 4
-  tag_concurrency_limits:
-{tag_limits}
 concurrency:
+  runs:
+    max_concurrent_runs: 4
+    tag_concurrency_limits:
+{tag_limits}
   pools:
     # Every pool (one per API provider, plus dbt) runs one step at a time across all runs.
     default_limit: 1
@@ -43,18 +43,15 @@ retention:
 
 def dagster_yaml() -> str:
     limits = [
-        "    # One backfill of candles and one gap repair at a time.",
-        "    - key: dagster/backfill",
-        "      limit: 1",
-        "    - key: criptopipe/trigger",
-        "      value: candle_gap_sensor",
-        "      limit: 1",
+        "      # One backfill and one gap repair at a time; one run per API provider.",
+        "      - key: dagster/backfill",
+        "        limit: 1",
+        "      - key: criptopipe/trigger",
+        "        value: candle_gap_sensor",
+        "        limit: 1",
     ]
     for source in sources():
-        limits += [
-            f"    - key: criptopipe/provider/{source}",
-            "      limit: 1",
-        ]
+        limits += [f"      - key: criptopipe/provider/{source}", "        limit: 1"]
     return DAGSTER_YAML.format(tag_limits="\n".join(limits))
 
 
