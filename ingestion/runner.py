@@ -47,7 +47,7 @@ from ingestion.symbols import Asset, get_asset
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 50_000  # records per raw transaction, at most
-IDLE_FLUSH_ROWS = 500  # write a smaller batch while waiting for the next page
+IDLE_FLUSH_ROWS = 2_000  # write a smaller batch while waiting for the next page
 QUEUE_DEPTH = 32  # fetched-or-fetching pages waiting for the writer, per endpoint
 
 

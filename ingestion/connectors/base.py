@@ -10,7 +10,8 @@ the lake with exactly the same code.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -194,9 +195,12 @@ def utc_from_millis(value: Any) -> datetime:
     return check_time(millis / 1000.0)
 
 
+_EARLIEST_S = EARLIEST_VALID.timestamp()
+_SLACK_S = FUTURE_SLACK.total_seconds()
+
+
 def check_time(seconds: float) -> datetime:
-    upper = datetime.now(UTC) + FUTURE_SLACK
-    if not EARLIEST_VALID.timestamp() <= seconds <= upper.timestamp():
+    if not _EARLIEST_S <= seconds <= time.time() + _SLACK_S:
         raise InvalidRecord(f"impossible timestamp {seconds!r} (epoch seconds)")
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -225,6 +229,20 @@ def check_numeric(name: str, value: Any, *, positive: bool = False) -> None:
         raise InvalidRecord(f"{name} {value!r} is not finite")
     if positive and number <= 0:
         raise InvalidRecord(f"{name} {value!r} is not positive")
+
+
+def check_numbers(names: Sequence[str], values: Sequence[Any]) -> None:
+    """:func:`check_numeric` for several values, with a fast path for the common case."""
+    try:
+        if all(map(math.isfinite, map(float, values))) and not any(
+                isinstance(v, bool) for v in values):
+            return
+    except (TypeError, ValueError):
+        pass
+    for name, value in zip(names, values, strict=False):
+        check_numeric(name, value)
+    if len(values) < len(names):
+        raise InvalidRecord(f"{names[len(values)]} is missing")
 
 
 def require_text(name: str, value: Any) -> str:

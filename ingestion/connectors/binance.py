@@ -20,6 +20,7 @@ from ingestion.connectors.base import (
     PlanContext,
     PlannedRequest,
     Record,
+    check_numbers,
     check_numeric,
     intervals,
     paged_windows,
@@ -30,6 +31,8 @@ from ingestion.connectors.base import (
 
 SOURCE = "binance"
 KLINES_CAP = 1000
+KLINE_NUMBERS = ("open", "high", "low", "close", "volume")
+
 
 
 def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
@@ -65,8 +68,7 @@ def parse_klines(
     def build(row: Any) -> Record:
         if not isinstance(row, list) or len(row) < 6:
             raise InvalidRecord(f"kline is not an array of 12 fields: {row!r:.80}")
-        for name, value in zip(("open", "high", "low", "close", "volume"), row[1:6], strict=True):
-            check_numeric(name, value)
+        check_numbers(KLINE_NUMBERS, row[1:6])
         return Record((symbol, interval, utc_from_millis(row[0])), row)
 
     for row in body:

@@ -18,7 +18,7 @@ from ingestion.connectors.base import (
     PlanContext,
     PlannedRequest,
     Record,
-    check_numeric,
+    check_numbers,
     intervals,
     paged_windows,
     utc_from_seconds,
@@ -27,6 +27,8 @@ from ingestion.connectors.base import (
 SOURCE = "coinbase"
 CANDLES_CAP = 300
 GRANULARITY_TO_INTERVAL = {str(s): i for i, s in INTERVAL_SECONDS.items()}
+CANDLE_NUMBERS = ("low", "high", "open", "close", "volume")
+
 
 
 def _iso(t: datetime) -> str:
@@ -60,8 +62,7 @@ def parse_candles(
     def build(row: Any) -> Record:
         if not isinstance(row, list) or len(row) < 6:
             raise InvalidRecord(f"candle is not an array of 6 numbers: {row!r:.80}")
-        for name, value in zip(("low", "high", "open", "close", "volume"), row[1:6], strict=True):
-            check_numeric(name, value)
+        check_numbers(CANDLE_NUMBERS, row[1:6])
         return Record((product_id, interval, utc_from_seconds(row[0])), row)
 
     for row in body:

@@ -20,6 +20,7 @@ from ingestion.connectors.base import (
     PlanContext,
     PlannedRequest,
     Record,
+    check_numbers,
     check_numeric,
     floor_time,
     intervals,
@@ -30,6 +31,8 @@ from ingestion.connectors.base import (
 SOURCE = "kraken"
 OHLC_SERVED = 720  # candles Kraken keeps per pair and interval
 MINUTES_TO_INTERVAL = {str(s // 60): i for i, s in INTERVAL_SECONDS.items()}
+OHLC_NUMBERS = ("open", "high", "low", "close", "vwap", "volume")
+
 
 
 def _results(body: Any) -> dict[str, Any]:
@@ -76,9 +79,7 @@ def parse_ohlc(
     def build(pair: str, row: Any) -> Record:
         if not isinstance(row, list) or len(row) < 7:
             raise InvalidRecord(f"OHLC row is not an array of 8 fields: {row!r:.80}")
-        for name, value in zip(("open", "high", "low", "close", "vwap", "volume"), row[1:7],
-                               strict=True):
-            check_numeric(name, value)
+        check_numbers(OHLC_NUMBERS, row[1:7])
         return Record((pair, interval, utc_from_seconds(row[0])), row)
 
     for pair, rows in _results(body).items():

@@ -19,6 +19,7 @@ from ingestion.connectors.base import (
     PlanContext,
     PlannedRequest,
     Record,
+    check_numbers,
     check_numeric,
     intervals,
     paged_windows,
@@ -30,6 +31,8 @@ from ingestion.connectors.base import (
 SOURCE = "mercadobitcoin"
 CANDLES_PAGE = 1000
 COLUMNS = ("t", "o", "h", "l", "c", "v")
+CANDLE_NUMBERS = ("o", "h", "l", "c", "v")
+
 
 
 def plan_tickers(ctx: PlanContext) -> list[PlannedRequest]:
@@ -81,8 +84,7 @@ def parse_candles(
     result = ParseResult()
 
     def build(candle: dict[str, Any]) -> Record:
-        for name in ("o", "h", "l", "c", "v"):
-            check_numeric(name, candle.get(name))
+        check_numbers(CANDLE_NUMBERS, [candle.get(name) for name in CANDLE_NUMBERS])
         return Record((symbol, interval, utc_from_seconds(candle.get("t"))), candle)
 
     for i in range(len(columns[0])):

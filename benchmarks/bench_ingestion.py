@@ -1,0 +1,186 @@
+"""Ingestion throughput: simulator → HTTP → lake (MongoDB) + raw (PostgreSQL), end to end.
+
+One year of hourly candles for 10 assets on the four exchanges (Binance, Coinbase, Kraken,
+Mercado Bitcoin; Kraken serves only its last 720, and an exchange that does not list an
+asset is skipped), landed with ``run_ingestion``; then the very same rows loaded into
+PostgreSQL with nothing but COPY, as the ceiling. Prints both rates and their ratio.
+
+    uv run python benchmarks/bench_ingestion.py [--days 365] [--assets BTC,ETH,...]
+
+Uses its own databases (``criptopipe_bench`` / ``lake_bench``), dropped and recreated.
+Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from pymongo import MongoClient
+
+from ingestion.connectors.base import PlanContext
+from ingestion.connectors.registry import select
+from ingestion.http import HttpClient
+from ingestion.raw_tables import get_table
+from ingestion.runner import resolve_stores, run_ingestion
+from ingestion.services import Services, postgres
+from ingestion.settings import SOURCES, load_settings
+from ingestion.simulator import simulator_base_urls
+from ingestion.symbols import get_asset
+
+NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
+ASSETS = "BTC,ETH,SOL,XRP,ADA,DOGE,LTC,LINK,DOT,USDC"
+CANDLE_TABLES = ("binance__klines", "coinbase__candles", "kraken__ohlc",
+                 "mercadobitcoin__candles")
+
+
+@contextlib.contextmanager
+def simulator_process() -> Iterator[dict[str, str]]:
+    """The simulator in its own process, as a remote API would be (its CPU is not ours)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingestion.simulator", "--port", str(port), "--seed", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(root + "/_admin/health", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        request = urllib.request.Request(
+            root + "/_admin/clock", data=json.dumps({"now": NOW.isoformat()}).encode(),
+            headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=5).close()
+        yield simulator_base_urls(root)
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def main(days: int, assets: list[str]) -> None:
+    base = load_settings()
+    services = Services(base)
+    services.up()
+    admin = services.postgres_admin_dsn()
+    postgres.drop_database(admin, "criptopipe_bench")
+    postgres.bootstrap(admin, "criptopipe_bench", base)
+    with MongoClient(services.mongo_uri()) as client:
+        client.drop_database("lake_bench")
+
+    with simulator_process() as base_urls:
+        settings = base.model_copy(update={
+            **{f"{s}_base_url": base_urls[s] for s in SOURCES},
+            "postgres_db": "criptopipe_bench", "mongo_db": "lake_bench",
+            "http_rate_limits": {s: 0 for s in SOURCES}, "candle_intervals": ("1h",),
+        })
+        started, cpu_started = time.perf_counter(), time.process_time()
+        summary = await run_ingestion(
+            settings, sources=["binance", "coinbase", "kraken", "mercadobitcoin"],
+            endpoints=["klines", "candles", "ohlc"], assets=assets,
+            start=NOW - timedelta(days=days), end=NOW, now=NOW)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+
+        fetch_seconds, fetch_records = await fetch_only(settings, assets, days)
+
+    landed = summary.total("inserted") + summary.total("updated") + summary.total("unchanged")
+    print(f"run {summary.run_id}: {len(assets)} assets, {days} days of 1h candles")
+    for e in summary.endpoints:
+        print(f"  {e.name:<24} {e.status:<8} requests {e.requests:>5}  records {e.fetched:>7}"
+              f"  lake docs {e.lake_documents:>5}  {e.elapsed:6.2f}s")
+        for note in e.notes[:2]:
+            print(f"    note: {note}")
+    pipeline_rate = landed / elapsed
+
+    dsn = resolve_stores(settings).loader_dsn
+    copy_rows, copy_seconds = await bare_copy(dsn)
+    copy_rate = copy_rows / copy_seconds
+    print()
+    print(f"end to end (HTTP + lake + raw): {landed:>8} records in {elapsed:6.2f}s "
+          f"= {pipeline_rate:>9,.0f} records/s")
+    print(f"bare COPY of the same rows:     {copy_rows:>8} rows    in {copy_seconds:6.2f}s "
+          f"= {copy_rate:>9,.0f} rows/s")
+    print(f"fetch and parse only (no lake, no raw): {fetch_records:>8} records in "
+          f"{fetch_seconds:6.2f}s = {fetch_records / fetch_seconds:>9,.0f} records/s "
+          "(the sources' own pace)")
+    print(f"pipeline process CPU: {cpu:.2f}s of {elapsed:.2f}s wall "
+          f"(the rest is waiting on the simulator, MongoDB and PostgreSQL)")
+    print(f"ratio: the pipeline lands at {pipeline_rate / copy_rate:.1%} of the COPY ceiling")
+
+
+async def fetch_only(settings: Any, assets: list[str], days: int) -> tuple[float, int]:
+    """The same requests through the same client and parsers, stored nowhere."""
+    specs = select(["binance", "coinbase", "kraken", "mercadobitcoin"],
+                   ["klines", "candles", "ohlc"])
+    ctx = PlanContext(settings, tuple(get_asset(a) for a in assets), NOW,
+                      NOW - timedelta(days=days), NOW, {})
+    started = time.perf_counter()
+    async with HttpClient(settings) as http:
+        async def one(spec: Any, request: Any) -> int:
+            response = await http.get_json(spec.source, spec.endpoint, request.path,
+                                           request.params)
+            return len(spec.parse(request.path, request.params, response.data,
+                                  response.fetched_at).records)
+
+        counts = await asyncio.gather(*(one(spec, r) for spec in specs for r in spec.plan(ctx)))
+    return time.perf_counter() - started, sum(counts)
+
+
+async def bare_copy(dsn: str) -> tuple[int, float]:
+    """The ceiling: the rows the run landed, already in COPY format, sent by COPY alone.
+
+    The text is taken out with ``COPY … TO STDOUT`` first (not timed); the timed part is
+    only ``COPY … FROM STDIN`` into fresh tables shaped like the raw ones (same keys).
+    """
+    payloads: dict[str, bytes] = {}
+    total = 0
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        for name in CANDLE_TABLES:
+            chunks: list[bytes] = []
+            async with conn.cursor() as cur, cur.copy(
+                sql.SQL("copy {} to stdout").format(sql.Identifier("raw", name))
+            ) as copy:
+                async for data in copy:
+                    chunks.append(bytes(data))
+            payloads[name] = b"".join(chunks)
+            total += payloads[name].count(b"\n")
+        started = time.perf_counter()
+        for name, payload in payloads.items():
+            target = sql.Identifier("raw", f"bench_copy_{name}")
+            await conn.execute(sql.SQL("drop table if exists {}").format(target))
+            await conn.execute(sql.SQL("create table {} (like {} including all)").format(
+                target, sql.Identifier("raw", get_table(*name.split("__")).name)))
+            async with conn.cursor() as cur, cur.copy(
+                sql.SQL("copy {} from stdin").format(target)
+            ) as copy:
+                for offset in range(0, len(payload), 1 << 20):
+                    await copy.write(payload[offset:offset + (1 << 20)])
+        seconds = time.perf_counter() - started
+        for name in payloads:
+            await conn.execute(sql.SQL("drop table {}").format(
+                sql.Identifier("raw", f"bench_copy_{name}")))
+    return total, seconds
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--assets", default=ASSETS)
+    args = parser.parse_args()
+    asyncio.run(main(args.days, [a.strip() for a in args.assets.split(",") if a.strip()]))
