@@ -31,9 +31,9 @@ calendar_end as (
         greatest(
             (select max(rates.rate_date) from rates),
             {% if calendar_end_date -%}
-                '{{ calendar_end_date }}'::date
+            '{{ calendar_end_date }}'::date
             {%- else -%}
-                (now() at time zone 'utc')::date
+            (now() at time zone 'utc')::date
             {%- endif %}
         ) as last_calendar_date
 

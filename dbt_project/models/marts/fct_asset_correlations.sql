@@ -35,7 +35,7 @@ rolling as (
         asset_id,
         other_asset_id,
         price_date,
-        corr(log_return, other_log_return) over last_30_days as correlation,
+        corr(log_return, other_log_return) over last_30_days as rolling_correlation,
         count(*) over last_30_days as observation_count
     from paired
     window last_30_days as (
@@ -54,7 +54,7 @@ final as (
         price_date,
         case
             when observation_count >= {{ var('correlation_min_observations') }}
-                then round(correlation::numeric, 8)
+                then round(rolling_correlation::numeric, 8)
         end as correlation_30d,
         observation_count
     from rolling

@@ -22,10 +22,10 @@ candles as (
     where
         interval = '1d'
         {% if is_incremental() %}
-            and last_seen_at >= (
-                select max(existing.last_seen_at) - interval '{{ var("candles_lookback") }}'
-                from {{ this }} as existing
-            )
+        and last_seen_at >= (
+            select max(already_loaded.last_seen_at) - '{{ var("candles_lookback") }}'::interval
+            from {{ this }} as already_loaded
+        )
         {% endif %}
 
 ),

@@ -39,7 +39,7 @@ last_runs as (
         run_status as last_run_status,
         error_message as last_error_message
     from runs
-    order by source_name, endpoint_name, started_at desc
+    order by source_name asc, endpoint_name asc, started_at desc
 
 ),
 

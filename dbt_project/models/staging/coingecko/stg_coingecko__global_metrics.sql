@@ -28,7 +28,7 @@ deduplicated as (
     -- the newest version of each natural key (the loader keeps one, this keeps it so)
     select distinct on (updated_at) *
     from renamed
-    order by updated_at, last_seen_at desc, fetched_at desc
+    order by updated_at asc, last_seen_at desc, fetched_at desc
 
 ),
 

@@ -40,7 +40,7 @@ deduplicated as (
     -- the newest version of each natural key (the loader keeps one, this keeps it so)
     select distinct on (coin_id, vs_currency, last_updated_at) *
     from renamed
-    order by coin_id, vs_currency, last_updated_at, last_seen_at desc, fetched_at desc
+    order by coin_id asc, vs_currency asc, last_updated_at asc, last_seen_at desc, fetched_at desc
 
 ),
 

@@ -30,7 +30,7 @@ deduplicated as (
     -- the newest version of each natural key (the loader keeps one, this keeps it so)
     select distinct on (exchange_symbol, ticker_at) *
     from renamed
-    order by exchange_symbol, ticker_at, last_seen_at desc, fetched_at desc
+    order by exchange_symbol asc, ticker_at asc, last_seen_at desc, fetched_at desc
 
 ),
 
