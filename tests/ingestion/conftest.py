@@ -4,14 +4,17 @@ clean ``raw`` schema and lake before each test (real PostgreSQL and MongoDB-prot
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
-from ingestion_support import SIM_NOW, settings_for
+from ingestion_support import SIM_NOW, admin, free_port, settings_for
 from pymongo import MongoClient
 
-from ingestion.settings import Settings
+from ingestion.settings import PROJECT_ROOT, Settings
 from ingestion.simulator import RunningSimulator, SimulatorConfig, run_simulator
 
 
@@ -42,3 +45,24 @@ def sim_settings(
     settings: Settings, sim: RunningSimulator, clean_stores: None, mongo_db_name: str
 ) -> Settings:
     return settings_for(settings, sim.base_urls)
+
+
+@pytest.fixture
+def simulator_process() -> Iterator[str]:
+    port = free_port()
+    root = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingestion.simulator", "--port", str(port), "--seed", "11"],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                admin(root, "/_admin/health")
+                break
+            except OSError:
+                time.sleep(0.1)
+        admin(root, "/_admin/clock", {"now": SIM_NOW.isoformat()})
+        yield root
+    finally:
+        process.kill()
+        process.wait()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingestion.settings import SOURCES, Settings
+from ingestion.simulator import simulator_base_urls
 
 # The simulated clock: mid-hour, so every 1h series ends with an open candle.
 SIM_NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
@@ -26,3 +31,38 @@ def settings_for(base: Settings, base_urls: dict[str, str], **overrides: Any) ->
     )
     update.update(overrides)
     return base.model_copy(update=update)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def admin(root: str, path: str, payload: Any | None = None) -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(root + path, data=data,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def simulator_env(settings: Settings, root: str, **extra: str) -> dict[str, str]:
+    """Environment for a criptopipe process run against the simulator at ``root``."""
+    env = dict(os.environ)
+    for source, url in simulator_base_urls(root).items():
+        env[f"CRIPTOPIPE_{source.upper()}_BASE_URL"] = url
+    env.update({
+        "CRIPTOPIPE_POSTGRES_DB": settings.postgres_db,
+        "CRIPTOPIPE_MONGO_DB": settings.mongo_db,
+        "CRIPTOPIPE_HTTP_RATE_LIMITS": json.dumps({s: 0 for s in SOURCES}),
+        "CRIPTOPIPE_ASSETS": "BTC,ETH",
+        "CRIPTOPIPE_CANDLE_INTERVALS": "1h",
+        "CRIPTOPIPE_START_DATE": (SIM_NOW - timedelta(days=3)).date().isoformat(),
+        "CRIPTOPIPE_HTTP_BACKOFF_BASE_SECONDS": "0.01",
+        "CRIPTOPIPE_HTTP_BACKOFF_MAX_SECONDS": "0.05",
+        "CRIPTOPIPE_HTTP_MAX_RETRIES": "2",
+    })
+    env.pop("CRIPTOPIPE_COINGECKO_API_KEY", None)
+    env.update(extra)
+    return env

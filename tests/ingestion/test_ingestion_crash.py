@@ -6,24 +6,18 @@ the kill leaves whatever the killed process had committed, and nothing else.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-import pytest
-from ingestion_support import SIM_NOW
+from ingestion_support import SIM_NOW, admin, simulator_env
 
-from ingestion.settings import PROJECT_ROOT, SOURCES, Settings
-from ingestion.simulator import simulator_base_urls
+from ingestion.settings import PROJECT_ROOT, Settings
 
 DAYS = 120
 TABLES = {  # raw table -> (simulator endpoint, how the simulator keys a record)
@@ -41,57 +35,6 @@ summary = asyncio.run(run_ingestion(
     endpoints=["klines", "candles"], now=datetime.fromisoformat(sys.argv[1])))
 sys.exit(0 if summary.ok else 1)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _admin(root: str, path: str, payload: Any | None = None) -> Any:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(root + path, data=data,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-@pytest.fixture
-def simulator_process() -> Iterator[str]:
-    port = _free_port()
-    root = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ingestion.simulator", "--port", str(port), "--seed", "11"],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                _admin(root, "/_admin/health")
-                break
-            except OSError:
-                time.sleep(0.1)
-        _admin(root, "/_admin/clock", {"now": SIM_NOW.isoformat()})
-        yield root
-    finally:
-        process.kill()
-        process.wait()
-
-
-def _env(settings: Settings, root: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for source, url in simulator_base_urls(root).items():
-        env[f"CRIPTOPIPE_{source.upper()}_BASE_URL"] = url
-    env.update({
-        "CRIPTOPIPE_POSTGRES_DB": settings.postgres_db,
-        "CRIPTOPIPE_MONGO_DB": settings.mongo_db,
-        "CRIPTOPIPE_HTTP_RATE_LIMITS": json.dumps({s: 0 for s in SOURCES}),
-        "CRIPTOPIPE_ASSETS": "BTC,ETH",
-        "CRIPTOPIPE_CANDLE_INTERVALS": "1h",
-        "CRIPTOPIPE_START_DATE": (SIM_NOW - timedelta(days=DAYS)).date().isoformat(),
-        "CRIPTOPIPE_HTTP_BACKOFF_BASE_SECONDS": "0.01",
-    })
-    return env
 
 
 def _loaded(dsn: str) -> int:
@@ -129,9 +72,10 @@ def test_a_run_killed_mid_load_then_rerun_matches_the_ground_truth(
     settings: Settings, simulator_process: str, clean_stores: None, loader_dsn: str,
 ) -> None:
     root = simulator_process
-    env = _env(settings, root)
+    env = simulator_env(settings, root, CRIPTOPIPE_START_DATE=(
+        SIM_NOW - timedelta(days=DAYS)).date().isoformat())
     # Slow every answer a little so the kill lands while pages are still being loaded.
-    _admin(root, "/_admin/faults", {"spec": "*:latency:p=1,delay=0.1"})
+    admin(root, "/_admin/faults", {"spec": "*:latency:p=1,delay=0.1"})
     command = [sys.executable, "-c", RUN, SIM_NOW.isoformat()]
     victim = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -146,14 +90,14 @@ def test_a_run_killed_mid_load_then_rerun_matches_the_ground_truth(
     loaded_at_kill = _loaded(loader_dsn)
     assert loaded_at_kill > 0
 
-    _admin(root, "/_admin/faults", {"spec": ""})
+    admin(root, "/_admin/faults", {"spec": ""})
     rerun = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                            timeout=300, check=False)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert _loaded(loader_dsn) > loaded_at_kill
 
     for table, (source, endpoint) in TABLES.items():
-        truth = _admin(root, f"/_admin/ground_truth?source={source}&endpoint={endpoint}")
+        truth = admin(root, f"/_admin/ground_truth?source={source}&endpoint={endpoint}")
         expected = {tuple(item["key"]): item["record"] for item in truth["records"]}
         loaded = _raw_keys(loader_dsn, table)
         assert set(loaded) == set(expected), table  # nothing missing, nothing extra
