@@ -145,8 +145,8 @@ def market_caps(frame: pd.DataFrame) -> go.Figure:
             name="market cap (USD)",
         )
     )
-    fig.update_yaxes(title_text="USD", type="log")
-    return _layout(fig, "Market cap by asset (log scale)", height=320)
+    fig.update_yaxes(title_text="USD")
+    return _layout(fig, "Market cap by asset", height=320)
 
 
 def top_movers(frame: pd.DataFrame) -> go.Figure:

@@ -17,13 +17,18 @@ preferred = [a for a in choice.assets if a in asset_ids]
 default_asset = preferred[0] if preferred else asset_ids[0]
 
 pick_asset, pick_exchange, pick_interval = st.columns([2, 2, 1])
-asset_id = pick_asset.selectbox("Asset", asset_ids, index=asset_ids.index(default_asset))
+asset_id = pick_asset.selectbox(
+    "Asset", asset_ids, index=asset_ids.index(default_asset), key="asset.asset_id"
+)
 exchange_ids = data.asset_exchanges(asset_id)
 if not exchange_ids:
     ui.empty(f"candles for {asset_id}")
     st.stop()
-exchange_id = pick_exchange.selectbox("Exchange", exchange_ids)
-interval = pick_interval.segmented_control("Interval", ["1h", "1d"], default="1d") or "1d"
+exchange_id = pick_exchange.selectbox("Exchange", exchange_ids, key="asset.exchange_id")
+interval = (
+    pick_interval.segmented_control("Interval", ["1h", "1d"], default="1d", key="asset.interval")
+    or "1d"
+)
 
 candles = data.candles(asset_id, exchange_id, interval, choice.start, choice.end)
 st.subheader(f"{asset_id} on {exchange_id}, {interval} candles in {choice.currency}")

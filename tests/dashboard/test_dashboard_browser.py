@@ -90,7 +90,7 @@ def browser():
 
 @pytest.mark.parametrize("page_name", PAGES)
 def test_page_in_browser(page_name, dashboard_url, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
     try:
         page.goto(f"{dashboard_url}/{page_name}", wait_until="domcontentloaded")
         page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=30_000)

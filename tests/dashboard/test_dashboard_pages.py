@@ -35,3 +35,39 @@ def test_every_table_has_a_csv_download(on_demo_warehouse, open_page):
     for page in PAGES:
         at = open_page(page)
         assert len(at.get("download_button")) >= len(at.dataframe), page
+
+
+def test_sidebar_filters_persist_across_pages(on_demo_warehouse, open_page):
+    at = open_page("risk")
+    at.multiselect(key="_filter.assets").set_value(["ETH", "XRP"]).run()
+    assert not at.exception
+    at.switch_page("app_pages/cross_exchange.py").run()
+    assert at.multiselect(key="_filter.assets").value == ["ETH", "XRP"]
+    spreads_table = at.dataframe[0].value
+    assert set(spreads_table["asset_id"]) == {"ETH", "XRP"}
+
+
+def test_asset_page_switches_currency_at_the_point_in_time_rate(on_demo_warehouse, open_page):
+    at = open_page("asset")
+    usd = at.dataframe[0].value
+    at.segmented_control(key="_filter.currency").set_value("BRL").run()
+    assert not at.exception
+    brl = at.dataframe[0].value
+    assert len(brl) == len(usd) > 0
+    ratio = (brl["close_price"] / usd["close_price"]).round(6)
+    # every candle is converted at the USD→BRL rate of its own day, not one rate for all
+    assert (ratio == brl["usd_brl_rate"].astype(float).round(6)).all()
+    assert 3 < ratio.min() <= ratio.max() < 8
+
+
+def test_asset_page_exchange_and_interval(on_demo_warehouse, open_page):
+    at = open_page("asset")
+    exchange = at.selectbox(key="asset.exchange_id")
+    assert "mercadobitcoin" in exchange.options
+    exchange.set_value("mercadobitcoin").run()
+    at.segmented_control(key="asset.interval").set_value("1h").run()
+    assert not at.exception
+    candles = at.dataframe[0].value
+    assert set(candles["quote_currency"]) == {"BRL"}
+    gaps = candles["open_at"].diff().dropna()
+    assert (gaps == gaps.min()).mean() > 0.9 and gaps.min().total_seconds() == 3600

@@ -1,0 +1,126 @@
+"""Dashboard page load time, p50/p95, on the demo dataset and on one ten times larger.
+
+Each dataset is built the way ``make demo`` builds it (simulator → ingestion → dbt build)
+in a database of its own, then every page is run through Streamlit's AppTest, which runs the
+page script exactly as the server does (queries, pandas, figure building, element tree;
+not the browser's drawing). Two timings per page:
+
+* cold: the query cache emptied before each run (a first visit, or after the TTL);
+* warm: the cache kept (every later visit within the TTL).
+
+And two filter settings: the default date range (the last 90 days) and the whole history.
+
+    uv run python benchmarks/bench_dashboard.py            # demo (60 days) and 10x (600 days)
+    uv run python benchmarks/bench_dashboard.py --runs 20 --keep
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
+
+from pipeline import build_warehouse, drop_warehouse  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from dashboard import data, filters  # noqa: E402
+from ingestion.services import Services  # noqa: E402
+from ingestion.settings import load_settings  # noqa: E402
+
+APP = ROOT / "dashboard" / "streamlit_app.py"
+PAGES = {
+    "market_overview": None,
+    "asset": "app_pages/asset.py",
+    "cross_exchange": "app_pages/cross_exchange.py",
+    "risk": "app_pages/risk.py",
+    "data_health": "app_pages/data_health.py",
+}
+ASSETS = ("BTC", "ETH", "SOL", "XRP")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def time_page(page: str, runs: int, *, cold: bool, whole_history: bool) -> list[float]:
+    timings: list[float] = []
+    span = data.data_date_range()
+    for _ in range(runs):
+        at = AppTest.from_file(str(APP), default_timeout=120)
+        if whole_history and span:
+            at.session_state[filters.DATES_KEY] = span
+        at.session_state[filters.ASSETS_KEY] = list(ASSETS)
+        at.run()  # the router's first run lands on the market overview
+        if PAGES[page]:
+            at.switch_page(PAGES[page])
+        if cold:
+            data.clear_cache()
+        started = time.perf_counter()
+        at.run()
+        timings.append((time.perf_counter() - started) * 1000)
+        if at.exception:
+            raise RuntimeError(f"{page}: {at.exception[0].value}")
+    return timings
+
+
+def bench_dataset(label: str, database: str, runs: int) -> None:
+    os.environ["CRIPTOPIPE_POSTGRES_DB"] = database
+    data.clear_cache()
+    span = data.data_date_range()
+    print(f"\n## {label}: database {database}, daily candles {span[0]} .. {span[1]}")
+    print(
+        f"{'page':<16}{'filters':<10}{'cold p50':>10}{'cold p95':>10}"
+        f"{'warm p50':>10}{'warm p95':>10}   (ms, {runs} runs)"
+    )
+    for whole in (False, True):
+        for page in PAGES:
+            cold = time_page(page, runs, cold=True, whole_history=whole)
+            warm = time_page(page, runs, cold=False, whole_history=whole)
+            print(
+                f"{page:<16}{'all' if whole else '90 days':<10}"
+                f"{statistics.median(cold):>10.0f}{_percentile(cold, 0.95):>10.0f}"
+                f"{statistics.median(warm):>10.0f}{_percentile(warm, 0.95):>10.0f}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="runs per page and mode")
+    parser.add_argument("--days", type=int, default=60, help="history of the demo dataset")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    args = parser.parse_args()
+
+    settings = load_settings()
+    services = Services(settings)
+    services.up()
+    endpoints = services.endpoints()
+    work = Path(tempfile.mkdtemp(prefix="bench_dashboard_"))
+    datasets = [("demo", args.days), ("10x", args.days * 10)]
+    for label, days in datasets:
+        name = f"criptopipe_bench_dashboard_{label}"
+        started = time.perf_counter()
+        warehouse = build_warehouse(
+            settings, endpoints, name, work / label, days=days, assets=ASSETS
+        )
+        print(
+            f"built {label} ({days} days x {len(ASSETS)} assets) in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
+        try:
+            bench_dataset(f"{label} ({days} days)", name, args.runs)
+        finally:
+            if not args.keep:
+                drop_warehouse(endpoints, warehouse)
+
+
+if __name__ == "__main__":
+    main()
