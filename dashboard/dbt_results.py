@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,10 +24,10 @@ class TestResults:
     tests: pd.DataFrame  # test, model, status, failures, message, execution_time_s
 
 
-def parse(document: dict[str, object], path: Path) -> TestResults:
+def parse(document: dict[str, Any], path: Path) -> TestResults:
     """The test rows of one run_results document (models and seeds are left out)."""
     rows = []
-    for result in document.get("results", []) or []:  # type: ignore[union-attr]
+    for result in document.get("results") or []:
         unique_id = str(result.get("unique_id", ""))
         if not unique_id.startswith(("test.", "unit_test.")):
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -54,7 +55,7 @@ def table(
     frame: pd.DataFrame,
     name: str,
     as_of: datetime | date | pd.Timestamp | None = None,
-    column_config: dict[str, object] | None = None,
+    column_config: dict[str, Any] | None = None,
 ) -> None:
     """A table with a CSV download of exactly what is shown."""
     st.dataframe(frame, width="stretch", hide_index=True, column_config=column_config)
@@ -83,4 +84,4 @@ def latest(frame: pd.DataFrame, column: str) -> datetime | date | None:
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
-    return value  # type: ignore[no-any-return]
+    return value
