@@ -19,7 +19,7 @@ from ingestion_support import SIM_NOW, admin, simulator_env
 
 from ingestion.settings import PROJECT_ROOT, Settings
 
-DAYS = 120
+DAYS = 60
 TABLES = {  # raw table -> (simulator endpoint, how the simulator keys a record)
     "binance__klines": ("binance", "/api/v3/klines"),
     "coinbase__candles": ("coinbase", "/products/{id}/candles"),
