@@ -37,7 +37,6 @@ from psycopg import sql
 
 from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import REGISTRY
-from orchestration.partitions import DAILY
 from orchestration.resources import PostgresResource
 
 # How far back the sensor looks, from the newest loaded candle. Kraken serves only its last
@@ -60,7 +59,7 @@ def describe_cron(cron: str) -> str:
 
 def provider_tags(specs: Sequence[EndpointSpec]) -> dict[str, str]:
     """Run tags naming every API a run calls: the run queue admits one run per provider."""
-    return {f"criptopipe/provider/{s.source}": "1" for s in specs}
+    return {f"criptopipe.provider/{s.source}": "1" for s in specs}
 
 
 def asset_key(spec: EndpointSpec) -> AssetKey:
@@ -101,7 +100,6 @@ def build_automation(
             selection=loaded | (loaded.downstream() & follow),
             description=f"Ingest {', '.join(s.name for s in group)}, then the dbt models "
             "downstream of them.",
-            partitions_def=DAILY if is_candles else None,
             tags={"criptopipe/kind": kind, **provider_tags(group)},
         )
         jobs.append(job)
@@ -111,7 +109,6 @@ def build_automation(
         "dbt_daily_build",
         selection=unpartitioned_dbt | incremental,
         description="The whole dbt project: seeds, snapshots, models and tests.",
-        partitions_def=DAILY if dbt_incremental else None,
     )
     jobs.append(dbt_job)
     schedules.append(_schedule(dbt_job, "0 1 * * *", partitioned=bool(dbt_incremental),
@@ -121,7 +118,6 @@ def build_automation(
         GAP_JOB,
         selection=AssetSelection.assets(*candle_keys) | incremental,
         description="Re-ingest the days the gap sensor found incomplete.",
-        partitions_def=DAILY,
         tags=provider_tags([s for s in specs if s.is_candles]),
     )
     jobs.append(gap_job)
@@ -129,7 +125,6 @@ def build_automation(
         ALL_ASSETS_JOB,
         selection=AssetSelection.all(include_sources=False).materializable(),
         description="Every asset once: what `criptopipe run` executes.",
-        partitions_def=DAILY,
         tags=provider_tags(specs),
     ))
     sensors = [build_gap_sensor(gap_job, specs, incremental_keys=dbt_incremental)]

@@ -106,7 +106,7 @@ def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
             context.log.info("%s: window %s .. %s", spec.name, start, end)
         summary = ingestion.run(
             source=spec.source, endpoint=spec.endpoint, start=start, end=end,
-            run_id=f"dagster-{context.run_id}",
+            run_id=f"dagster-{context.run.run_id}",
         )
         stats = next(s for s in summary.endpoints
                      if (s.source, s.endpoint) == (spec.source, spec.endpoint))

@@ -51,7 +51,7 @@ def dagster_yaml() -> str:
         "        limit: 1",
     ]
     for source in sources():
-        limits += [f"      - key: criptopipe/provider/{source}", "        limit: 1"]
+        limits += [f"      - key: criptopipe.provider/{source}", "        limit: 1"]
     return DAGSTER_YAML.format(tag_limits="\n".join(limits))
 
 

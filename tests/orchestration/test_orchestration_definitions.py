@@ -1,0 +1,115 @@
+"""The whole ``Definitions`` loads, and its asset graph runs from every API endpoint to a
+dashboard page through staging and marts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from dagster import AssetKey, DailyPartitionsDefinition
+from dagster._core.definitions.backfill_policy import BackfillPolicyType
+
+from ingestion.connectors.registry import REGISTRY, sources
+from orchestration.automation import describe_cron
+from orchestration.ingestion_assets import cadence_period
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from orchestration.definitions import defs
+
+    return defs
+
+
+@pytest.fixture(scope="module")
+def graph(defs):
+    return defs.resolve_asset_graph()
+
+
+def _downstream(graph, key: AssetKey) -> set[AssetKey]:
+    seen: set[AssetKey] = set()
+    todo = [key]
+    while todo:
+        for child in graph.get(todo.pop()).child_keys:
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return seen
+
+
+def test_every_registry_endpoint_is_an_asset_in_its_source_group(graph) -> None:
+    for spec in REGISTRY:
+        node = graph.get(AssetKey(["raw", spec.source, spec.endpoint]))
+        assert node.group_name == spec.source
+        assert node.is_materializable
+        if spec.is_candles:
+            assert isinstance(node.partitions_def, DailyPartitionsDefinition)
+            assert node.backfill_policy.policy_type == BackfillPolicyType.SINGLE_RUN
+        else:
+            assert node.partitions_def is None
+        assert node.pools == {spec.source}
+        assert node.freshness_policy is not None
+
+
+def test_every_source_reaches_a_mart_and_a_dashboard_page(graph) -> None:
+    pages = {k for k in graph.get_all_asset_keys() if k.path[0] == "dashboard"}
+    assert {p.path[1] for p in pages} >= {
+        "market_overview", "asset", "cross_exchange", "risk", "data_health"
+    }
+    for source in sources():
+        raw_keys = [AssetKey(["raw", s.source, s.endpoint]) for s in REGISTRY if s.source == source]
+        reached = set().union(*(_downstream(graph, k) for k in raw_keys))
+        layers = {graph.get(k).group_name for k in reached}
+        assert {"staging", "marts", "dashboard"} <= layers, (source, layers)
+        # and there is a path that goes through them in order: raw → staging → mart → page
+        staging = [k for k in reached if graph.get(k).group_name == "staging"]
+        assert any(
+            any(graph.get(m).group_name == "marts" and (_downstream(graph, m) & pages)
+                for m in _downstream(graph, s))
+            for s in staging
+        ), f"no raw → staging → mart → page path for {source}"
+
+
+def test_dbt_sources_map_to_ingestion_assets_not_stubs(graph) -> None:
+    raw_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}
+    registry_keys = {AssetKey(list(s.asset_key)) for s in REGISTRY}
+    bookkeeping = {AssetKey(["raw", "ingestion_runs"]), AssetKey(["raw", "quarantine"])}
+    assert raw_keys - registry_keys <= bookkeeping
+    for key in registry_keys:
+        children = graph.get(key).child_keys
+        assert any(graph.get(c).group_name == "staging" for c in children), key
+
+
+def test_dbt_layers_tests_and_partitions(defs, graph) -> None:
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert {"staging", "intermediate", "marts", "seeds", "snapshots", "dashboard"} <= groups
+    # dbt tests are asset checks; error-severity ones block what is downstream
+    checks = [graph.get_check_spec(k) for k in graph.asset_check_keys]
+    dbt_checks = [c for c in checks if c.asset_key.path[0] in ("staging", "intermediate", "marts")]
+    assert len(dbt_checks) > 50
+    assert any(c.blocking for c in dbt_checks)
+    # incremental marts share the ingestion partitions and backfill in one run
+    incremental = [
+        graph.get(k) for k in graph.get_all_asset_keys()
+        if graph.get(k).is_materializable and graph.get(k).group_name == "marts"
+        and graph.get(k).partitions_def is not None
+    ]
+    for node in incremental:
+        assert node.partitions_def == graph.get(AssetKey(["raw", "binance", "klines"])).partitions_def
+        assert node.backfill_policy.policy_type == BackfillPolicyType.SINGLE_RUN
+
+
+def test_automation(defs) -> None:
+    schedules = {s.name: s for s in defs.schedules}
+    crons = {s.cron_schedule for s in schedules.values()}
+    assert "*/15 * * * *" in crons  # market snapshots
+    assert any(c.split()[1] == "*" and not c.startswith("*/") for c in crons)  # hourly candles
+    assert "dbt_daily_build_schedule" in schedules
+    assert {s.name for s in defs.sensors} == {"candle_gap_sensor"}
+    assert describe_cron("*/15 * * * *") == "every_15_minutes"
+    assert cadence_period("0 17 * * 1-5") == timedelta(days=3)
+
+
+def test_resources_are_configurable(defs) -> None:
+    resources = defs.resources
+    assert {"postgres", "mongo", "ingestion", "dbt"} <= set(resources)
