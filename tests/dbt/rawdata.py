@@ -33,48 +33,11 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ingestion.raw_tables import RAW_TABLES, RawTable, get_table
+from ingestion.raw_tables import RAW_TABLES, get_table
+from ingestion.sinks.raw import BOOKKEEPING_DDL, table_ddl
 from ingestion.symbols import BY_ID, EXCHANGE_QUOTES, exchange_symbol
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-
-BOOKKEEPING_DDL = (
-    """
-    create table if not exists raw.ingestion_runs (
-        run_id text not null,
-        source text not null,
-        endpoint text not null,
-        started_at timestamptz not null,
-        finished_at timestamptz,
-        status text not null,
-        requests integer not null default 0,
-        retries integer not null default 0,
-        fetched integer not null default 0,
-        inserted integer not null default 0,
-        updated integer not null default 0,
-        unchanged integer not null default 0,
-        quarantined integer not null default 0,
-        lake_documents integer not null default 0,
-        error text,
-        notes text,
-        primary key (run_id, source, endpoint)
-    )
-    """,
-    """
-    create table if not exists raw.quarantine (
-        quarantine_id bigserial primary key,
-        run_id text,
-        source text not null,
-        endpoint text not null,
-        reason text not null,
-        record jsonb,
-        raw_text text,
-        lake_document_id text,
-        quarantined_at timestamptz not null
-    )
-    """,
-)
-
 
 @dataclass(frozen=True, slots=True)
 class RawRow:
@@ -105,25 +68,9 @@ class RawBatch:
 # --------------------------------------------------------------------------- DDL / load
 
 
-def table_ddl(table: RawTable) -> sql.Composed:
-    keys = [
-        sql.SQL("{} {} not null").format(sql.Identifier(k.name), sql.SQL(k.pg_type))
-        for k in table.keys
-    ]
-    return sql.SQL(
-        "create table if not exists raw.{name} ({keys}, record jsonb not null, "
-        "fetched_at timestamptz not null, first_seen_at timestamptz not null, "
-        "last_seen_at timestamptz not null, run_id text not null, lake_document_id text, "
-        "primary key ({pk}))"
-    ).format(
-        name=sql.Identifier(table.name),
-        keys=sql.SQL(", ").join(keys),
-        pk=sql.SQL(", ").join(sql.Identifier(k) for k in table.key_names),
-    )
-
-
 def create_raw_tables(loader_dsn: str) -> None:
-    """Create every raw table of the contract (as ``loader``, owner of schema raw)."""
+    """Create every raw table of the contract (as ``loader``, owner of schema raw), with the
+    raw loader's own DDL so the tables are exactly the ones ingestion creates."""
     with psycopg.connect(loader_dsn, autocommit=True) as conn:
         for table in RAW_TABLES:
             conn.execute(table_ddl(table))

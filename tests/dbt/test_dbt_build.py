@@ -1,0 +1,211 @@
+"""``dbt build`` on hand-made raw data: zero errors, then what the marts hold.
+
+The raw tables are loaded from ``rawdata`` (the saved real responses plus a small
+synthetic market up to the current hour), as the ``loader`` role, into a database of
+this module's own; dbt runs as ``transformer``; the dashboard's ``reader`` role reads.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+import rawdata
+from dbt_helpers import DbtDatabase, DbtResult
+
+
+@pytest.fixture(scope="module")
+def built(dbt_db: DbtDatabase) -> Iterator[DbtResult]:
+    rawdata.load_all(dbt_db.loader_dsn, days=40)
+    yield dbt_db.dbt("build")
+
+
+def _rows(dsn: str, query: str, params: object = None) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
+def test_build_has_no_errors_and_ran_every_kind_of_node(built: DbtResult) -> None:
+    assert built.not_passing() == []
+    ids = [r["unique_id"] for r in built.run_results()]
+    kinds = {i.split(".")[0] for i in ids}
+    assert {"seed", "model", "test", "unit_test", "snapshot"} <= kinds
+    assert sum(i.startswith("unit_test.") for i in ids) >= 9
+    assert "test.criptopipe.assert_daily_returns_no_lookahead" in ids
+    assert "test.criptopipe.assert_exchanges_within_divergence_threshold" in ids
+
+
+def test_models_land_in_their_own_schemas(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    schemas = dict(_rows(dbt_db.transformer_dsn, """
+        select table_name, table_schema from information_schema.tables
+        where table_schema in ('staging', 'intermediate', 'marts', 'snapshots', 'seeds')
+    """))
+    assert schemas["stg_binance__klines"] == "staging"
+    assert schemas["int_candles_unioned"] == "intermediate"
+    assert schemas["fct_candles_hourly"] == "marts"
+    assert schemas["snap_asset_metadata"] == "snapshots"
+    assert schemas["symbol_map"] == "seeds"
+
+
+def test_reader_role_reads_every_mart(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    marts = [r[0] for r in _rows(dbt_db.transformer_dsn,
+             "select table_name from information_schema.tables where table_schema = 'marts'")]
+    assert len(marts) == 14
+    with psycopg.connect(dbt_db.reader_dsn) as conn:
+        for mart in marts:
+            conn.execute(f'select * from marts."{mart}" limit 1')  # noqa: S608 - names from the catalog
+
+
+def test_prices_are_parsed_exactly_from_the_json_text(dbt_db: DbtDatabase,
+                                                      built: DbtResult) -> None:
+    # binance/klines_1d.json: [1609459200000, "28923.63000000", …, "54182.92501100", …]
+    [(open_price, volume, close_at)] = _rows(dbt_db.reader_dsn, """
+        select open_price, volume, close_at from marts.fct_candles_daily
+        where exchange_id = 'binance' and asset_id = 'BTC' and open_at = '2021-01-01T00:00Z'
+    """)
+    assert str(open_price) == "28923.63000000"
+    assert str(volume) == "54182.92501100"
+    assert close_at == datetime(2021, 1, 2, tzinfo=UTC)
+    # coinbase/candles_86400.json: [1669248000, low 1180.78, high 1217.2, open 1184.67, …]
+    [(low, high, open_)] = _rows(dbt_db.reader_dsn, """
+        select low_price, high_price, open_price from marts.fct_candles_daily
+        where exchange_id = 'coinbase' and open_at = '2022-11-24T00:00Z'
+    """)
+    assert (low, high, open_) == (Decimal("1180.78"), Decimal("1217.2"), Decimal("1184.67"))
+
+
+def test_kraken_xbt_is_btc(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    # kraken/ohlc_60.json answers with the result key XXBTZUSD
+    [(count, quote)] = _rows(dbt_db.reader_dsn, """
+        select count(*), min(quote_currency) from marts.fct_candles_hourly
+        where exchange_id = 'kraken' and asset_id = 'BTC'
+          and open_at between '2023-12-05T13:00Z' and '2023-12-05T22:00Z'
+    """)
+    assert (count, quote) == (10, "USD")
+
+
+def test_open_candle_is_flagged_and_closed_ones_are_final(dbt_db: DbtDatabase,
+                                                          built: DbtResult) -> None:
+    rows = _rows(dbt_db.reader_dsn, """
+        select is_closed, count(*) from marts.fct_candles_hourly
+        where open_at >= date_trunc('hour', now()) - interval '3 hours'
+        group by is_closed
+    """)
+    flags = dict(rows)
+    assert flags[False] > 0 and flags[True] > 0
+
+
+def test_fx_rate_is_carried_over_weekends_and_never_back(dbt_db: DbtDatabase,
+                                                         built: DbtResult) -> None:
+    rows = _rows(dbt_db.reader_dsn, """
+        select rate_date, rate, published_rate_date, is_carried_forward
+        from marts.fct_fx_rates_daily where quote_currency = 'BRL' order by rate_date
+    """)
+    first_published = min(r[2] for r in rows)
+    assert rows[0][0] == first_published  # nothing before the first published rate
+    for rate_date, _, published, carried in rows:
+        assert published <= rate_date
+        assert carried == (published != rate_date)
+        if rate_date.weekday() >= 5:
+            assert carried
+
+
+def test_brazil_premium_uses_the_as_of_rate(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    rows = _rows(dbt_db.reader_dsn, """
+        select p.premium_pct, p.close_price_brl, p.consensus_close_price_usd, p.usd_brl_rate,
+               f.rate
+        from marts.fct_brazil_premium as p
+        inner join marts.fct_fx_rates_daily as f
+            on f.rate_date = (p.open_at at time zone 'utc')::date and f.quote_currency = 'BRL'
+    """)
+    assert rows
+    for premium, brl, usd, rate, as_of_rate in rows:
+        assert rate == as_of_rate
+        expected = (brl / (usd * rate) - 1) * 100
+        assert abs(premium - expected) < Decimal("0.000001")
+    # the synthetic Mercado Bitcoin market trades about 1 % over the world price
+    assert 0 < sum(r[0] for r in rows) / len(rows) < 3
+
+
+def test_daily_returns_volatility_and_correlations(dbt_db: DbtDatabase,
+                                                   built: DbtResult) -> None:
+    [(days, vol7, vol30, drawdown_max)] = _rows(dbt_db.reader_dsn, """
+        select count(*), count(volatility_7d), count(volatility_30d), max(drawdown)
+        from marts.fct_daily_returns where asset_id = 'BTC'
+          and price_date >= current_date - 45
+    """)
+    assert days >= 39 and vol7 >= days - 7 and vol30 >= days - 30 > 0
+    assert drawdown_max == 0
+    [(pairs, with_value)] = _rows(dbt_db.reader_dsn, """
+        select count(distinct (asset_id, other_asset_id)), count(correlation_30d)
+        from marts.fct_asset_correlations
+    """)
+    assert pairs == 5 * 4 and with_value > 0
+
+
+def test_pipeline_health_covers_every_endpoint(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    rows = _rows(dbt_db.reader_dsn, """
+        select source_name, endpoint_name, freshness_status, last_run_status,
+               quarantined_count, freshness_warn_after
+        from marts.fct_pipeline_health
+    """)
+    assert len(rows) == 12
+    assert {r[2] for r in rows} == {"fresh"}
+    by_key = {(r[0], r[1]): r for r in rows}
+    assert by_key[("kraken", "ohlc")][3] == "success"  # the newest run, after a failed one
+    assert by_key[("coingecko", "markets")][4] == 2
+    assert by_key[("fx", "rates")][5] == timedelta(days=4)
+    reasons = _rows(dbt_db.reader_dsn, """
+        select quarantine_reason, unparsed_body_count from marts.fct_quarantine_reasons
+        where source_name = 'coingecko' and endpoint_name = 'markets' order by 1
+    """)
+    assert reasons == [("body is not JSON", 1), ("non-numeric price", 0)]
+
+
+def test_source_freshness_runs(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    result = dbt_db.dbt("source", "freshness")
+    sources = json.loads((result.target_path / "sources.json").read_text())["results"]
+    statuses = {r["unique_id"].split(".", 2)[2]: r["status"] for r in sources}
+    # every raw table and the run log; quarantine has no freshness (no rows is good news)
+    assert len(statuses) == 13 and "ingestion.quarantine" not in statuses
+    assert set(statuses.values()) == {"pass"}, statuses
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_docs_generate_and_serve(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    dbt_db.dbt("docs", "generate")
+    catalog = json.loads((dbt_db.work_dir / "target" / "catalog.json").read_text())
+    assert "model.criptopipe.fct_candles_hourly" in catalog["nodes"]
+    port = _free_port()
+    server = dbt_db.popen("docs", "serve", "--port", str(port), "--host", "127.0.0.1",
+                          "--no-browser")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html",  # noqa: S310
+                                            timeout=2) as response:
+                    body = response.read().decode()
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    output = server.stdout.read() if server.stdout else ""
+                    raise AssertionError(f"dbt docs serve did not answer:\n{output}") from None
+                time.sleep(0.3)
+        assert response.status == 200
+        assert "dbt" in body.lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -1,0 +1,69 @@
+"""The dbt project agrees with the Python side: seeds, raw contract, sources (no database)."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import yaml
+from dbt_helpers import DBT_PROJECT
+
+from ingestion.raw_tables import RAW_TABLES
+from ingestion.symbols import CATALOGUE, symbol_map_rows
+
+
+def _csv(name: str) -> list[dict[str, str]]:
+    with (DBT_PROJECT / "seeds" / name).open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_symbol_map_seed_equals_the_catalogue() -> None:
+    assert _csv("symbol_map.csv") == symbol_map_rows()
+
+
+def test_assets_seed_equals_the_catalogue() -> None:
+    expected = [
+        {"asset_id": a.asset_id, "coingecko_id": a.coingecko_id, "asset_name": a.name,
+         "is_stablecoin": str(a.is_stablecoin).lower()}
+        for a in CATALOGUE
+    ]
+    assert _csv("assets.csv") == expected
+
+
+def _sources() -> dict[tuple[str, str], dict]:
+    tables: dict[tuple[str, str], dict] = {}
+    for path in (DBT_PROJECT / "models" / "staging").glob("*/_*__sources.yml"):
+        for source in yaml.safe_load(path.read_text())["sources"]:
+            for table in source["tables"]:
+                merged = {**source.get("config", {}), **table.get("config", {})}
+                tables[(source["name"], table["name"])] = {**table, "config": merged,
+                                                           "schema": source["schema"]}
+    return tables
+
+
+def test_every_raw_table_is_a_source_linked_to_its_ingestion_asset() -> None:
+    sources = _sources()
+    for table in RAW_TABLES:
+        declared = sources[(table.source, table.endpoint)]
+        assert declared["schema"] == "raw"
+        assert declared["identifier"] == table.name
+        assert declared["config"]["loaded_at_field"] == table.loaded_at_field
+        assert declared["config"]["meta"]["dagster"]["asset_key"] == list(table.asset_key)
+        assert declared["config"]["freshness"]["warn_after"]["count"] > 0
+        columns = [c["name"] for c in declared["columns"]]
+        assert columns[: len(table.key_names)] == list(table.key_names)
+    assert {("ingestion", "ingestion_runs"), ("ingestion", "quarantine")} <= set(sources)
+
+
+def test_daily_sources_tolerate_their_cadence() -> None:
+    sources = _sources()
+    fx = sources[("fx", "rates")]["config"]["freshness"]["warn_after"]
+    assert (fx["count"], fx["period"]) == (4, "day")  # no ECB rates on weekends
+    fng = sources[("fear_greed", "fng")]["config"]["freshness"]["warn_after"]
+    assert fng["period"] == "hour" and fng["count"] >= 24
+
+
+def test_raw_endpoints_macro_lists_the_contract() -> None:
+    text = (DBT_PROJECT / "macros" / "raw_endpoints.sql").read_text()
+    listed = re.findall(r"\('(\w+)', '(\w+)', 'stg_\w+'\)", text)
+    assert sorted(listed) == sorted((t.source, t.endpoint) for t in RAW_TABLES)
