@@ -255,7 +255,8 @@ class RawLoader:
                     assert fetched is not None
                     counts.inserted, counts.updated = int(fetched[0]), int(fetched[1])
                     counts.unchanged = len(rows) - counts.inserted - counts.updated
-                    await cur.execute(self._touch_sql(), {"seen_at": seen_at})
+                    if counts.unchanged:  # rows seen again: move their last_seen_at
+                        await cur.execute(self._touch_sql(), {"seen_at": seen_at})
             if rejected:
                 await self.quarantine(rejected)
                 counts.quarantined = len(rejected)
