@@ -24,6 +24,7 @@ from typing import Any, LiteralString
 import pandas as pd
 import psycopg
 import streamlit as st
+from psycopg.types.numeric import FloatLoader
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def reader_dsn() -> str:
 
 def _connect(dsn: str) -> psycopg.Connection[Any]:
     try:
-        return psycopg.connect(
+        conn = psycopg.connect(
             dsn,
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
             autocommit=True,
@@ -74,6 +75,10 @@ def _connect(dsn: str) -> psycopg.Connection[Any]:
         )
     except psycopg.OperationalError as err:
         raise DataUnavailable("the warehouse database is not reachable") from err
+    # Charts want floats: load PostgreSQL numeric as float directly instead of Decimal
+    # (exact money arithmetic happens in dbt; here it is display only, and much faster).
+    conn.adapters.register_loader("numeric", FloatLoader)
+    return conn
 
 
 def _frame(dsn: str, query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:

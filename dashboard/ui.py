@@ -67,7 +67,8 @@ def table(
     with right:
         st.download_button(
             "Download CSV",
-            data=frame.to_csv(index=False).encode("utf-8"),
+            # made on click, not on every run of the page: tables can be large
+            data=lambda: frame.to_csv(index=False),
             file_name=f"{slug}.csv",
             mime="text/csv",
             key=f"download_{slug}",
