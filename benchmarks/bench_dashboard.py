@@ -76,10 +76,11 @@ def bench_dataset(label: str, database: str, runs: int) -> None:
     os.environ["CRIPTOPIPE_POSTGRES_DB"] = database
     data.clear_cache()
     span = data.data_date_range()
-    print(f"\n## {label}: database {database}, daily candles {span[0]} .. {span[1]}")
+    print(f"\n## {label}: database {database}, daily candles {span[0]} .. {span[1]}", flush=True)
     print(
         f"{'page':<16}{'filters':<10}{'cold p50':>10}{'cold p95':>10}"
-        f"{'warm p50':>10}{'warm p95':>10}   (ms, {runs} runs)"
+        f"{'warm p50':>10}{'warm p95':>10}   (ms, {runs} runs)",
+        flush=True,
     )
     for whole in (False, True):
         for page in PAGES:
@@ -88,7 +89,8 @@ def bench_dataset(label: str, database: str, runs: int) -> None:
             print(
                 f"{page:<16}{'all' if whole else '90 days':<10}"
                 f"{statistics.median(cold):>10.0f}{_percentile(cold, 0.95):>10.0f}"
-                f"{statistics.median(warm):>10.0f}{_percentile(warm, 0.95):>10.0f}"
+                f"{statistics.median(warm):>10.0f}{_percentile(warm, 0.95):>10.0f}",
+                flush=True,
             )
 
 
@@ -113,7 +115,8 @@ def main() -> None:
         )
         print(
             f"built {label} ({days} days x {len(ASSETS)} assets) in "
-            f"{time.perf_counter() - started:.0f} s"
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
         )
         try:
             bench_dataset(f"{label} ({days} days)", name, args.runs)
