@@ -126,6 +126,9 @@ class InvalidBody:
 
 
 InvalidBodyHandler = Callable[[InvalidBody], Awaitable[None]]
+# A JSON body that ``get_json`` will not return (HTTP 4xx/5xx, 429, Kraken's error in a 200):
+# handed over before the request is retried or fails, so the lake keeps it too.
+ErrorBodyHandler = Callable[["Response"], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -287,10 +290,14 @@ class HttpClient:
         params: Mapping[str, str] | None = None,
         *,
         on_invalid_body: InvalidBodyHandler | None = None,
+        on_error_body: ErrorBodyHandler | None = None,
     ) -> Response:
         """GET ``base_url(source) + path`` and return the parsed JSON response.
 
-        Retries transient failures; raises :class:`RequestError` when it gives up.
+        Retries transient failures; raises :class:`RequestError` when it gives up. Every
+        other body received on the way is handed over first: not JSON to
+        ``on_invalid_body``, JSON error bodies (4xx, 5xx, 429, Kraken errors) to
+        ``on_error_body``.
         """
         params = dict(params or {})
         request = describe_request(path, params)
@@ -302,7 +309,8 @@ class HttpClient:
                 counter.retries += 1
             counter.requests += 1
             try:
-                return await self._attempt(source, endpoint, path, params, on_invalid_body)
+                return await self._attempt(source, endpoint, path, params, on_invalid_body,
+                                           on_error_body)
             except _TransientError as err:
                 last_cause = err.cause
                 if attempt == max_retries:
@@ -331,6 +339,7 @@ class HttpClient:
         path: str,
         params: dict[str, str],
         on_invalid_body: InvalidBodyHandler | None,
+        on_error_body: ErrorBodyHandler | None = None,
     ) -> Response:
         url = self.settings.base_url(source) + path
         request = describe_request(path, params)
@@ -347,11 +356,14 @@ class HttpClient:
         except json.JSONDecodeError as err:
             not_json = f"body is not JSON ({err.msg} at char {err.pos})"
         # HTML error pages and truncated bodies are kept, never dropped.
-        keep = not_json and text.strip() and (status < 300 or status >= 500)
-        if keep and on_invalid_body is not None:
+        if not_json and text.strip() and on_invalid_body is not None:
             await on_invalid_body(InvalidBody(
                 source, endpoint, path, params, status, kept, text, str(not_json), fetched_at
             ))
+        response = Response(source, endpoint, path, params, status, kept, text, data, fetched_at)
+        is_error = status >= 400 or (source == "kraken" and bool(_kraken_error(data)))
+        if not not_json and is_error and on_error_body is not None:
+            await on_error_body(response)  # error bodies are kept too, with their status
         if status in (429, 418):
             raise _TransientError(
                 f"HTTP {status} (rate limited)", _retry_after_seconds(headers)
@@ -378,7 +390,7 @@ class HttpClient:
                 raise RequestError(
                     source, endpoint, request, f"Kraken error {', '.join(errors)}", status
                 )
-        return Response(source, endpoint, path, params, status, kept, text, data, fetched_at)
+        return response
 
     async def _request(
         self, source: str, url: str, params: dict[str, str]

@@ -6,8 +6,12 @@ never imports Dagster). For each selected endpoint, concurrently:
 1. derive incremental cursors from what ``raw.*`` holds (or take the explicit window),
 2. plan the requests (pages by each API's cap; provider history limits become notes),
 3. a producer starts fetch tasks and hands them, in plan order, through a bounded queue
-   to the writer; each fetch stores its response in the lake and parses it,
-4. the writer loads batches into ``raw.*`` (one transaction each) while fetching goes on.
+   to the writer; each fetch parses its response and hands the lake document to the
+   run's :class:`~ingestion.sinks.lake.LakeWriter`, which writes in batches from its own
+   task (error bodies too: 4xx, 5xx, 429),
+4. the writer loads batches into ``raw.*`` (one transaction each) while fetching and
+   lake writes go on; a batch commits only once the lake has acknowledged every document
+   its rows point at, so no raw row ever names a document that was never written.
 
 Pages of a series are loaded in order and a series stops at its first failed page, so the
 newest loaded record always ends a gap-free prefix: a rerun (or a run killed half-way)
@@ -41,7 +45,7 @@ from ingestion.connectors.registry import get_endpoint, select
 from ingestion.http import HttpClient, InvalidBody, RequestError, Response
 from ingestion.settings import Settings
 from ingestion.sinks import raw
-from ingestion.sinks.lake import Lake
+from ingestion.sinks.lake import Lake, LakeWriter, StoredResponse, response_document
 from ingestion.symbols import Asset, get_asset
 
 logger = logging.getLogger(__name__)
@@ -175,6 +179,7 @@ class _Run:
     targets: StoreTargets
     http: HttpClient
     lake: Lake
+    lake_writer: LakeWriter
     assets: tuple[Asset, ...]
     now: datetime
     start: datetime | None
@@ -189,6 +194,7 @@ class _Page:
     parsed: ParseResult
     lake_document_id: str
     body_error: str | None = None
+    lake_ack: asyncio.Future[StoredResponse] | None = None  # None: already in the lake
 
 
 async def run_ingestion(
@@ -227,8 +233,10 @@ async def run_ingestion(
             await raw.ensure_schema(conn)
         client = http if http is not None else await stack.enter_async_context(
             HttpClient(settings))
-        run = _Run(settings, summary.run_id, targets, client, lake, _assets(settings, assets),
-                   now or datetime.now(UTC), start_at, end_at, progress)
+        writer = await stack.enter_async_context(LakeWriter(lake))
+        run = _Run(settings, summary.run_id, targets, client, lake, writer,
+                   _assets(settings, assets), now or datetime.now(UTC), start_at, end_at,
+                   progress)
         summary.endpoints = list(await asyncio.gather(*(_run_endpoint(run, s) for s in specs)))
     summary.finished_at = datetime.now(UTC)
     logger.info("run %s finished: %d endpoints, %d failed", summary.run_id,
@@ -243,7 +251,8 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
     requests_before, retries_before = counter.requests, counter.retries
     conn: psycopg.AsyncConnection[Any] | None = None
     try:
-        conn = await psycopg.AsyncConnection.connect(run.targets.loader_dsn, autocommit=True)
+        conn = await psycopg.AsyncConnection.connect(
+            run.targets.loader_dsn, autocommit=True, application_name=loader_name(spec))
         await _ingest_endpoint(run, spec, conn, stats)
     except Exception as err:  # one endpoint's failure is reported, never propagated
         logger.exception("%s failed", spec.name)
@@ -285,6 +294,11 @@ async def _record_run(
                          stats.endpoint)
 
 
+def loader_name(spec: EndpointSpec) -> str:
+    """The ``application_name`` of an endpoint's loader connection (``pg_stat_activity``)."""
+    return f"criptopipe {spec.name}"
+
+
 def _join(first: str | None, second: str) -> str:
     return second if not first else f"{first}\n{second}"
 
@@ -303,6 +317,20 @@ async def _ingest_endpoint(
     loader = raw.RawLoader(conn, table, run.run_id)
     pending_rows: list[raw.RawRow] = []
     pending_rejected: list[raw.QuarantineRow] = []
+    # (computed lake id, its write) of the pages in the batch: the commit waits for them
+    pending_acks: list[tuple[str, asyncio.Future[StoredResponse]]] = []
+    lake_acks: list[asyncio.Future[StoredResponse]] = []  # every lake write of the endpoint
+
+    def to_lake(response: Response, record_count: int, first: datetime | None = None,
+                last: datetime | None = None) -> tuple[str, asyncio.Future[StoredResponse]]:
+        document = response_document(response, run_id=run.run_id, record_count=record_count,
+                                     records_from=first, records_to=last)
+        ack = run.lake_writer.submit(document)
+        lake_acks.append(ack)
+        return str(document["_id"]), ack
+
+    async def on_error_body(response: Response) -> None:
+        to_lake(response, 0)
 
     async def on_invalid_body(invalid: InvalidBody) -> None:
         document_id = await run.lake.store_invalid(invalid, run_id=run.run_id)
@@ -315,7 +343,7 @@ async def _ingest_endpoint(
     async def fetch(request: PlannedRequest) -> _Page:
         response = await run.http.get_json(
             spec.source, spec.endpoint, request.path, request.params,
-            on_invalid_body=on_invalid_body)
+            on_invalid_body=on_invalid_body, on_error_body=on_error_body)
         body_error = None
         try:
             parsed = spec.parse(request.path, request.params, response.data,
@@ -323,12 +351,8 @@ async def _ingest_endpoint(
         except (InvalidRecord, KeyError, TypeError, ValueError) as err:
             parsed, body_error = ParseResult(), f"unexpected body: {err}"
         first, last = parsed.time_range
-        stored = await run.lake.store_response(
-            response, run_id=run.run_id, record_count=len(parsed.records),
-            records_from=first, records_to=last)
-        if stored.is_new:
-            stats.lake_documents += 1
-        return _Page(request, response, parsed, stored.document_id, body_error)
+        document_id, ack = to_lake(response, len(parsed.records), first, last)
+        return _Page(request, response, parsed, document_id, body_error, ack)
 
     queue: asyncio.Queue[tuple[PlannedRequest, asyncio.Task[_Page]] | None] = asyncio.Queue(
         maxsize=QUEUE_DEPTH)
@@ -339,6 +363,11 @@ async def _ingest_endpoint(
                 await queue.put((request, asyncio.create_task(fetch(request))))
         finally:
             await queue.put(None)
+
+    async def flush() -> None:
+        acks = list(pending_acks)
+        pending_acks.clear()
+        await _flush(spec, loader, pending_rows, pending_rejected, stats, acks)
 
     producer = asyncio.create_task(produce())
     failed_groups: dict[str, str] = {}
@@ -357,7 +386,7 @@ async def _ingest_endpoint(
                 continue
             if not task.done() and len(pending_rows) >= IDLE_FLUSH_ROWS:
                 # The next page is not here yet: use the wait to write what we have.
-                await _flush(loader, pending_rows, pending_rejected, stats)
+                await flush()
             try:
                 page = await task
             except RequestError as err:
@@ -368,10 +397,12 @@ async def _ingest_endpoint(
                 continue
             done += 1
             _collect(spec, page, pending_rows, pending_rejected, stats)
+            if page.lake_ack is not None:
+                pending_acks.append((page.lake_document_id, page.lake_ack))
             if len(pending_rows) >= BATCH_ROWS:
-                await _flush(loader, pending_rows, pending_rejected, stats)
+                await flush()
             _report(run, spec, done + failed, len(requests), stats.fetched)
-        await _flush(loader, pending_rows, pending_rejected, stats)
+        await flush()
     finally:
         producer.cancel()
         while not queue.empty():
@@ -380,6 +411,7 @@ async def _ingest_endpoint(
                 item[1].cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await producer
+        await _count_lake_documents(lake_acks, stats)
     for group in failed_groups:
         stats.notes.append(f"{group}: stopped at the first failed page; the next run resumes "
                            "from the newest loaded record")
@@ -405,9 +437,17 @@ def _collect(
     for record in page.parsed.records:
         try:
             record_json = raw.dumps(record.record)
-        except ValueError as err:  # NaN or Infinity cannot go into jsonb
-            rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, f"not JSON: {err}",
-                                              None, repr(record.record), page.lake_document_id))
+        except ValueError:  # NaN or Infinity cannot go into jsonb
+            rejected.append(raw.QuarantineRow(
+                spec.source, spec.endpoint,
+                "a number is NaN or Infinity, which JSON and jsonb cannot store",
+                None, repr(record.record), page.lake_document_id))
+            stats.fetched += 1
+            continue
+        problem = raw.jsonb_problem(record.key, record_json)
+        if problem is not None:
+            rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, problem,
+                                              record.record, None, page.lake_document_id))
             stats.fetched += 1
             continue
         rows.append(raw.RawRow(record.key, record_json, page.response.fetched_at,
@@ -419,17 +459,52 @@ def _collect(
 
 
 async def _flush(
+    spec: EndpointSpec,
     loader: raw.RawLoader,
     rows: list[raw.RawRow],
     rejected: list[raw.QuarantineRow],
     stats: EndpointStats,
+    lake_acks: Sequence[tuple[str, asyncio.Future[StoredResponse]]] = (),
 ) -> None:
+    """Load one batch; it commits only after the lake acknowledged ``lake_acks``."""
     if not rows and not rejected:
         return
     batch, bad = list(rows), list(rejected)
     rows.clear()
     rejected.clear()
-    stats.add_counts(await loader.load(batch, bad))
+
+    async def lake_written() -> dict[str, str]:
+        # Raises (rolling the batch back) when a lake write failed. Returns the documents
+        # an older lake holds under another _id, for the rows to point at those.
+        stored = await asyncio.gather(*(ack for _, ack in lake_acks))
+        return {computed: result.document_id
+                for (computed, _), result in zip(lake_acks, stored, strict=True)
+                if computed != result.document_id}
+
+    try:
+        counts = await loader.load(batch, bad, before_commit=lake_written if lake_acks
+                                   else None)
+    except psycopg.OperationalError as err:
+        raise raw.LoadError(
+            f"{spec.name}: lost the PostgreSQL connection while loading {len(batch)} records "
+            f"into {spec.raw_table.qualified_name} ({str(err).strip() or type(err).__name__}); "
+            "that batch was rolled back, earlier batches are kept, and a rerun resumes from "
+            "the newest loaded record") from err
+    stats.add_counts(counts)
+
+
+async def _count_lake_documents(
+    acks: Sequence[asyncio.Future[StoredResponse]], stats: EndpointStats
+) -> None:
+    """Wait for the endpoint's lake writes; count new documents, report failed writes."""
+    results = await asyncio.gather(*acks, return_exceptions=True)
+    stats.lake_documents += sum(
+        1 for r in results if isinstance(r, StoredResponse) and r.is_new)
+    errors = {f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)
+              and not isinstance(r, asyncio.CancelledError)}
+    for error in sorted(errors):
+        stats.status = "failed"
+        stats.error = _join(stats.error, f"{stats.name}: lake write failed: {error}")
 
 
 def _report(run: _Run, spec: EndpointSpec, done: int, total: int, records: int) -> None:
@@ -474,9 +549,10 @@ async def replay_from_lake(
                 page = _replayed_page(spec, document)
                 _collect(spec, page, rows, rejected, stats)
                 if len(rows) >= BATCH_ROWS:
-                    await _flush(loader, rows, rejected, stats)
+                    await _flush(spec, loader, rows, rejected, stats)
             for key, (rows, rejected) in pending.items():
-                await _flush(loaders[key], rows, rejected, by_endpoint[key])
+                await _flush(get_endpoint(*key), loaders[key], rows, rejected,
+                             by_endpoint[key])
             for stats in by_endpoint.values():
                 stats.finished_at = datetime.now(UTC)
                 stats.notes.append("replayed from lake.responses")

@@ -1,36 +1,56 @@
 """The lake: every HTTP response body, verbatim, in MongoDB ``lake.responses``.
 
-One document per response with a JSON body: source, endpoint, request {path, params}
-(never a key), status, selected headers, ``fetched_at`` (UTC), ``run_id``, record count and
-the time range the records cover, ``body`` (the JSON text as received) and ``body_sha256``.
-A unique index on (source, endpoint, request, body_sha256) makes storing an identical
-response again a no-op. Bodies that are not JSON go to ``lake.quarantine``.
+One document per response with a JSON body, error responses included (4xx, 5xx, 429 and
+Kraken's errors inside a 200, with their status and a record count of 0): source,
+endpoint, request {path, params} (never a key), status, selected headers, ``fetched_at``
+(UTC), ``run_id``, record count and the time range the records cover, ``body`` (the JSON
+text as received) and ``body_sha256``. A unique index on (source, endpoint, request,
+body_sha256) makes storing an identical response again a no-op. Bodies that are not JSON
+go to ``lake.quarantine``.
+
+The ``_id`` of a response document is computed here, not by the server: it is a hash of
+that same identity (:func:`document_id`), so ``raw.*`` rows can name their document before
+it is written, and writing an identical response again hits the same ``_id``.
+:class:`LakeWriter` writes documents in batches from its own task; callers get a future
+that resolves once the server has acknowledged the document.
 
 Only the standard MongoDB API is used, and nothing FerretDB v1 rejects: the body is text.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import InvalidId
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ingestion.http import InvalidBody, Response
+
+logger = logging.getLogger(__name__)
 
 RESPONSES = "responses"
 QUARANTINE = "quarantine"
 
 
+DUPLICATE_KEY = 11000
+WRITE_BATCH_DOCUMENTS = 64  # per insert_many, at most
+WRITE_BATCH_BYTES = 8 << 20  # body bytes per insert_many, at most (one can be bigger)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
-    document_id: str  # ObjectId hex
+    document_id: str  # the document's _id: 32 hex digits (an ObjectId's hex in older lakes)
     is_new: bool
 
 
@@ -41,6 +61,46 @@ def body_sha256(text: str) -> str:
 def request_doc(path: str, params: dict[str, str]) -> dict[str, Any]:
     # Key order is part of equality for embedded documents: always path, then sorted params.
     return {"path": path, "params": {k: params[k] for k in sorted(params)}}
+
+
+def document_id(source: str, endpoint: str, path: str, params: dict[str, str],
+                sha256: str) -> str:
+    """The ``_id`` of a response: a hash of its identity (the unique index's fields)."""
+    identity = json.dumps([source, endpoint, request_doc(path, params), sha256],
+                          separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+
+
+def response_document(
+    response: Response,
+    *,
+    run_id: str,
+    record_count: int,
+    records_from: datetime | None = None,
+    records_to: datetime | None = None,
+) -> dict[str, Any]:
+    """The ``lake.responses`` document of ``response``, ``_id`` included."""
+    sha = body_sha256(response.text)
+    return {
+        "_id": document_id(response.source, response.endpoint, response.path,
+                           response.params, sha),
+        "source": response.source,
+        "endpoint": response.endpoint,
+        "request": request_doc(response.path, response.params),
+        "body_sha256": sha,
+        "status": response.status,
+        "headers": response.headers,
+        "fetched_at": response.fetched_at,
+        "run_id": run_id,
+        "record_count": record_count,
+        "records_from": records_from,
+        "records_to": records_to,
+        "body": response.text,
+    }
+
+
+def _identity(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: document[k] for k in ("source", "endpoint", "request", "body_sha256")}
 
 
 class Lake:
@@ -73,37 +133,54 @@ class Lake:
         *,
         run_id: str,
         record_count: int,
-        records_from: datetime | None,
-        records_to: datetime | None,
+        records_from: datetime | None = None,
+        records_to: datetime | None = None,
     ) -> StoredResponse:
         """Insert the response; an identical one already stored is returned instead."""
-        sha = body_sha256(response.text)
-        identity = {
-            "source": response.source,
-            "endpoint": response.endpoint,
-            "request": request_doc(response.path, response.params),
-            "body_sha256": sha,
-        }
-        document = {
-            **identity,
-            "status": response.status,
-            "headers": response.headers,
-            "fetched_at": response.fetched_at,
-            "run_id": run_id,
-            "record_count": record_count,
-            "records_from": records_from,
-            "records_to": records_to,
-            "body": response.text,
-        }
+        document = response_document(response, run_id=run_id, record_count=record_count,
+                                     records_from=records_from, records_to=records_to)
+        return (await self.store_many([document]))[0]
+
+    async def store_many(self, documents: list[dict[str, Any]]) -> list[StoredResponse]:
+        """Insert documents made by :func:`response_document` in one unordered batch.
+
+        Documents already stored (same identity) are not written again; the result says,
+        for each, which ``_id`` holds it and whether it is new.
+        """
+        if not documents:
+            return []
+        duplicates: set[int] = set()
         try:
-            result = await self.responses.insert_one(document)
-            return StoredResponse(str(result.inserted_id), True)
-        except DuplicateKeyError:
-            existing = await self.responses.find_one(identity, {"_id": 1})
+            await self.responses.insert_many(documents, ordered=False)
+        except BulkWriteError as err:
+            errors = err.details.get("writeErrors", [])
+            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if others:
+                raise
+            duplicates = {int(e["index"]) for e in errors}
+        results = [StoredResponse(str(d["_id"]), i not in duplicates)
+                   for i, d in enumerate(documents)]
+        if duplicates:
+            await self._resolve_duplicates(documents, duplicates, results)
+        return results
+
+    async def _resolve_duplicates(
+        self, documents: list[dict[str, Any]], duplicates: set[int],
+        results: list[StoredResponse],
+    ) -> None:
+        """Which ``_id`` holds each duplicate: ours, or (older lakes) a server ObjectId."""
+        ids = [documents[i]["_id"] for i in duplicates]
+        found = {d["_id"] async for d in self.responses.find({"_id": {"$in": ids}}, {"_id": 1})}
+        for i in duplicates:
+            if documents[i]["_id"] in found:
+                continue
+            existing = await self.responses.find_one(_identity(documents[i]), {"_id": 1})
             if existing is None:  # deleted in between: store it after all
-                result = await self.responses.insert_one(document)
-                return StoredResponse(str(result.inserted_id), True)
-            return StoredResponse(str(existing["_id"]), False)
+                with contextlib.suppress(DuplicateKeyError):
+                    await self.responses.insert_one(documents[i])
+                results[i] = StoredResponse(str(documents[i]["_id"]), True)
+            else:
+                results[i] = StoredResponse(str(existing["_id"]), False)
 
     async def store_invalid(self, invalid: InvalidBody, *, run_id: str) -> str:
         """Keep a body that is not JSON, with the reason; returns the document id."""
@@ -138,7 +215,11 @@ class Lake:
             yield document
 
     async def get(self, document_id: str) -> dict[str, Any] | None:
-        return await self.responses.find_one({"_id": ObjectId(document_id)})
+        """The document with this ``_id`` (computed hex, or an older lake's ObjectId)."""
+        ids: list[Any] = [document_id]
+        with contextlib.suppress(InvalidId, TypeError):
+            ids.append(ObjectId(document_id))
+        return await self.responses.find_one({"_id": {"$in": ids}})
 
     async def latest(
         self, *, source: str | None = None, endpoint: str | None = None
@@ -149,3 +230,75 @@ class Lake:
         if endpoint:
             query["endpoint"] = endpoint
         return await self.responses.find_one(query, sort=[("fetched_at", -1), ("_id", -1)])
+
+
+class LakeWriter:
+    """Writes response documents from its own task, in batches, while the run goes on.
+
+    ``submit`` queues a document and returns a future that resolves to its
+    :class:`StoredResponse` once the server has acknowledged the batch holding it (or
+    raises what the write raised). Whatever is queued while a batch is being written
+    becomes the next batch, so a slow server gets bigger batches, never a longer queue of
+    small ones. Use as ``async with LakeWriter(lake) as writer``; leaving waits for every
+    queued document.
+    """
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[StoredResponse]]
+                                   | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LakeWriter:
+        self._task = asyncio.create_task(self._run(), name="lake-writer")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._task is None:
+            return
+        await self._queue.put(None)
+        task, self._task = self._task, None
+        await task
+
+    def submit(self, document: dict[str, Any]) -> asyncio.Future[StoredResponse]:
+        if self._task is None:
+            raise RuntimeError("LakeWriter is not running: use it as an async context manager")
+        future: asyncio.Future[StoredResponse] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((document, future))
+        return future
+
+    async def _run(self) -> None:
+        closing = False
+        while not closing:
+            item = await self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            size = len(item[0].get("body", ""))
+            while (not self._queue.empty() and len(batch) < WRITE_BATCH_DOCUMENTS
+                   and size < WRITE_BATCH_BYTES):
+                following = self._queue.get_nowait()
+                if following is None:
+                    closing = True
+                    break
+                batch.append(following)
+                size += len(following[0].get("body", ""))
+            await self._write(batch)
+
+    async def _write(
+        self, batch: list[tuple[dict[str, Any], asyncio.Future[StoredResponse]]]
+    ) -> None:
+        try:
+            results = await self.lake.store_many([document for document, _ in batch])
+        except Exception as err:  # every waiter learns why; the writer goes on
+            logger.warning("lake write of %d documents failed: %s", len(batch), err)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)

@@ -5,13 +5,17 @@ A batch is loaded in one transaction: COPY into a temporary table, then one
 (duplicates inside the batch collapse first, the last one wins), then ``last_seen_at`` of
 the unchanged rows moves forward. Counts are exact: inserted and updated come back from the
 insert (``xmax = 0`` marks a fresh row), unchanged is the rest of the batch.
+A record PostgreSQL refuses (a NUL character, which jsonb and text cannot hold) does not
+sink its batch: the batch is split until the refused rows are found, and those go to
+``raw.quarantine`` with PostgreSQL's reason; the rest loads in the same transaction.
 Identifiers go through ``psycopg.sql``; values are always parameters.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -101,11 +105,31 @@ def copy_text(rows: Sequence[RawRow], first: int, count: int) -> str:
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# \u0000 in JSON text that is an escape, not an escaped backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def dumps(record: Any) -> str:
     """Compact JSON text of a record (NaN and Infinity refused: jsonb cannot hold them)."""
     return _ENCODER.encode(record)
+
+
+def jsonb_problem(key: Sequence[Any], record_json: str) -> str | None:
+    """Why PostgreSQL would refuse this row (a NUL character in a string), or None."""
+    if "\\u0000" in record_json and _NUL_ESCAPE.search(record_json):
+        return "a string holds a NUL character (\\u0000), which jsonb cannot store"
+    if any(isinstance(v, str) and "\x00" in v for v in key):
+        return "a key holds a NUL character, which PostgreSQL text cannot store"
+    return None
+
+
+class LoadError(Exception):
+    """A batch could not be loaded (the connection went away, the server refused it)."""
+
+
+# Before a batch commits: wait for whatever must be durable first (the lake documents the
+# rows point at) and return the lake ids to correct, computed id -> stored id.
+BeforeCommit = Callable[[], Awaitable[Mapping[str, str]]]
 
 
 def _table(table: RawTable) -> sql.Composed:
@@ -205,6 +229,7 @@ class RawLoader:
         self.run_id = run_id
         self.temp = sql.Identifier(f"_load_{table.name}")
         self._temp_ready = False
+        self._temp_dirty = False
 
     async def _ensure_temp(self) -> None:
         if self._temp_ready:
@@ -220,46 +245,97 @@ class RawLoader:
         self._temp_ready = True
 
     async def load(
-        self, rows: Sequence[RawRow], rejected: Sequence[QuarantineRow] = ()
+        self, rows: Sequence[RawRow], rejected: Sequence[QuarantineRow] = (),
+        *, before_commit: BeforeCommit | None = None,
     ) -> LoadCounts:
-        """Upsert ``rows`` and quarantine ``rejected`` in one transaction; exact counts."""
+        """Upsert ``rows`` and quarantine ``rejected`` in one transaction; exact counts.
+
+        ``before_commit`` runs inside the transaction, after the writes and before the
+        commit: a failure there rolls the whole batch back.
+        """
         counts = LoadCounts()
         seen_at = datetime.now(UTC)
         try:
-            await self._load(rows, rejected, counts, seen_at)
+            await self._load(rows, list(rejected), counts, seen_at, before_commit)
         except BaseException:
             self._temp_ready = False  # a rolled-back transaction takes the temp table along
             raise
         return counts
 
     async def _load(
-        self, rows: Sequence[RawRow], rejected: Sequence[QuarantineRow], counts: LoadCounts,
-        seen_at: datetime,
+        self, rows: Sequence[RawRow], rejected: list[QuarantineRow], counts: LoadCounts,
+        seen_at: datetime, before_commit: BeforeCommit | None,
     ) -> None:
         async with self.conn.transaction():
+            self._temp_dirty = False
             if rows:
                 await self._ensure_temp()
-                names = sql.SQL(", ").join(
-                    [sql.Identifier("seq"), *(sql.Identifier(k) for k in self.table.key_names),
-                     sql.Identifier("record"), sql.Identifier("fetched_at"),
-                     sql.Identifier("lake_document_id")])
-                async with self.conn.cursor() as cur:
-                    copy_sql = sql.SQL("copy {temp} ({names}) from stdin").format(
-                        temp=self.temp, names=names)
-                    async with cur.copy(copy_sql) as copy:
-                        for first in range(0, len(rows), COPY_CHUNK_ROWS):
-                            await copy.write(copy_text(rows, first, COPY_CHUNK_ROWS))
-                    await cur.execute(self._upsert_sql(), {"seen_at": seen_at,
-                                                           "run_id": self.run_id})
-                    fetched = await cur.fetchone()
-                    assert fetched is not None
-                    counts.inserted, counts.updated = int(fetched[0]), int(fetched[1])
-                    counts.unchanged = len(rows) - counts.inserted - counts.updated
-                    if counts.unchanged:  # rows seen again: move their last_seen_at
-                        await cur.execute(self._touch_sql(), {"seen_at": seen_at})
+                await self._upsert_isolating_refused(rows, rejected, counts, seen_at)
+            if before_commit is not None:
+                moved = await before_commit()
+                if moved:
+                    await self._repoint(moved)
+                    rejected = [_repointed(item, moved) for item in rejected]
             if rejected:
                 await self.quarantine(rejected)
                 counts.quarantined = len(rejected)
+
+    async def _upsert_isolating_refused(
+        self, rows: Sequence[RawRow], rejected: list[QuarantineRow], counts: LoadCounts,
+        seen_at: datetime,
+    ) -> None:
+        """Upsert under a savepoint; when PostgreSQL refuses a value, halve and retry."""
+        try:
+            async with self.conn.transaction():  # a savepoint
+                await self._upsert(rows, counts, seen_at)
+        except psycopg.errors.DataError as err:
+            if len(rows) == 1:
+                row = rows[0]
+                rejected.append(QuarantineRow(
+                    self.table.source, self.table.endpoint,
+                    f"PostgreSQL refused the record: {err.diag.message_primary or err}",
+                    None, row.record_json, row.lake_document_id))
+                return
+            middle = len(rows) // 2
+            await self._upsert_isolating_refused(rows[:middle], rejected, counts, seen_at)
+            await self._upsert_isolating_refused(rows[middle:], rejected, counts, seen_at)
+
+    async def _upsert(self, rows: Sequence[RawRow], counts: LoadCounts,
+                      seen_at: datetime) -> None:
+        names = sql.SQL(", ").join(
+            [sql.Identifier("seq"), *(sql.Identifier(k) for k in self.table.key_names),
+             sql.Identifier("record"), sql.Identifier("fetched_at"),
+             sql.Identifier("lake_document_id")])
+        async with self.conn.cursor() as cur:
+            if self._temp_dirty:  # an earlier part of this batch is still in there
+                await cur.execute(sql.SQL("delete from {}").format(self.temp))
+            copy_sql = sql.SQL("copy {temp} ({names}) from stdin").format(
+                temp=self.temp, names=names)
+            async with cur.copy(copy_sql) as copy:
+                for first in range(0, len(rows), COPY_CHUNK_ROWS):
+                    await copy.write(copy_text(rows, first, COPY_CHUNK_ROWS))
+            await cur.execute(self._upsert_sql(), {"seen_at": seen_at, "run_id": self.run_id})
+            fetched = await cur.fetchone()
+            assert fetched is not None
+            inserted, updated = int(fetched[0]), int(fetched[1])
+            counts.inserted += inserted
+            counts.updated += updated
+            unchanged = len(rows) - inserted - updated
+            counts.unchanged += unchanged
+            if unchanged:  # rows seen again: move their last_seen_at
+                await cur.execute(self._touch_sql(), {"seen_at": seen_at})
+            self._temp_dirty = True
+
+    async def _repoint(self, moved: Mapping[str, str]) -> None:
+        """Rows of this batch name a lake document that an older lake holds under another
+        ``_id`` (a server-made ObjectId): point them at that one."""
+        await self.conn.execute(
+            sql.SQL(
+                "update {table} as t set lake_document_id = m.stored"
+                " from unnest(%s::text[], %s::text[]) as m (computed, stored)"
+                " where t.lake_document_id = m.computed and t.run_id = %s"
+            ).format(table=_table(self.table)),
+            [list(moved), list(moved.values()), self.run_id])
 
     async def quarantine(self, rejected: Sequence[QuarantineRow]) -> None:
         async with self.conn.cursor() as cur, cur.copy(
@@ -301,6 +377,13 @@ class RawLoader:
             "update {table} as t set last_seen_at = %(seen_at)s from {temp} as s"
             " where {match} and t.last_seen_at < %(seen_at)s"
         ).format(table=_table(self.table), temp=self.temp, match=match)
+
+
+def _repointed(item: QuarantineRow, moved: Mapping[str, str]) -> QuarantineRow:
+    if item.lake_document_id is None or item.lake_document_id not in moved:
+        return item
+    return QuarantineRow(item.source, item.endpoint, item.reason, item.record, item.raw_text,
+                         moved[item.lake_document_id])
 
 
 def _safe_dumps(record: Any) -> str | None:
