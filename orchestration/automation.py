@@ -7,7 +7,6 @@ hourly candles loaded per series and day with the 24 a complete day has, and req
 exactly the daily partitions that miss some.
 """
 
-
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -111,8 +110,9 @@ def build_automation(
         description="The whole dbt project: seeds, snapshots, models and tests.",
     )
     jobs.append(dbt_job)
-    schedules.append(_schedule(dbt_job, "0 1 * * *", partitioned=bool(dbt_incremental),
-                               yesterday=True))
+    schedules.append(
+        _schedule(dbt_job, "0 1 * * *", partitioned=bool(dbt_incremental), yesterday=True)
+    )
 
     gap_job = define_asset_job(
         GAP_JOB,
@@ -121,12 +121,14 @@ def build_automation(
         tags=provider_tags([s for s in specs if s.is_candles]),
     )
     jobs.append(gap_job)
-    jobs.append(define_asset_job(
-        ALL_ASSETS_JOB,
-        selection=AssetSelection.all(include_sources=False).materializable(),
-        description="Every asset once: what `criptopipe run` executes.",
-        tags=provider_tags(specs),
-    ))
+    jobs.append(
+        define_asset_job(
+            ALL_ASSETS_JOB,
+            selection=AssetSelection.all(include_sources=False).materializable(),
+            description="Every asset once: what `criptopipe run` executes.",
+            tags=provider_tags(specs),
+        )
+    )
     sensors = [build_gap_sensor(gap_job, specs, incremental_keys=dbt_incremental)]
     return Automation(jobs, schedules, sensors)
 
@@ -172,7 +174,9 @@ def hourly_candle_tables(specs: Sequence[EndpointSpec] = REGISTRY) -> list[Hourl
     return tables
 
 
-def find_gaps(conn: object, table: HourlyTable, lookback_days: int = GAP_LOOKBACK_DAYS) -> list[date]:
+def find_gaps(
+    conn: object, table: HourlyTable, lookback_days: int = GAP_LOOKBACK_DAYS
+) -> list[date]:
     """Days with fewer than 24 hourly candles for some series, between each series' first
     loaded day and the last complete day of the table (both from what is loaded)."""
     raw = table.spec.raw_table
@@ -260,12 +264,14 @@ def build_gap_sensor(
         for partition_key, keys in gaps.items():
             names = ",".join(sorted(k.to_user_string() for k in keys))
             context.log.info("gap on %s in %s", partition_key, names)
-            requests.append(RunRequest(
-                run_key=f"gap:{partition_key}:{names}:{datetime.now(UTC).date()}",
-                partition_key=partition_key,
-                asset_selection=[*keys, *follow],
-                tags={"criptopipe/trigger": "candle_gap_sensor"},
-            ))
+            requests.append(
+                RunRequest(
+                    run_key=f"gap:{partition_key}:{names}:{datetime.now(UTC).date()}",
+                    partition_key=partition_key,
+                    asset_selection=[*keys, *follow],
+                    tags={"criptopipe/trigger": "candle_gap_sensor"},
+                )
+            )
         return SensorResult(run_requests=requests)
 
     return candle_gap_sensor

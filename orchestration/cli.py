@@ -34,8 +34,10 @@ DEFAULT_DAYS = 7
 
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database", help="Warehouse database (e.g. criptopipe_demo); the lake "
-                 "database follows it (lake_demo)."),
+    typer.Option(
+        "--database",
+        help="Warehouse database (e.g. criptopipe_demo); the lake database follows it (lake_demo).",
+    ),
 ]
 
 
@@ -99,8 +101,11 @@ def _maybe_simulator(enabled: bool, url: str | None) -> Iterator[dict[str, str] 
 def run(
     start: Annotated[
         datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help=f"First day of candles (default: {DEFAULT_DAYS} "
-                     "days ago, not before CRIPTOPIPE_START_DATE)."),
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help=f"First day of candles (default: {DEFAULT_DAYS} "
+            "days ago, not before CRIPTOPIPE_START_DATE).",
+        ),
     ] = None,
     end: Annotated[
         datetime | None,
@@ -139,10 +144,14 @@ def run(
         raise typer.Exit(1)
 
 
-def _day_range(settings: Settings, start: datetime | None, end: datetime | None) -> tuple[date, date]:
+def _day_range(
+    settings: Settings, start: datetime | None, end: datetime | None
+) -> tuple[date, date]:
     today = datetime.now(UTC).date()
     last = end.date() if end else today
-    first = start.date() if start else max(settings.start_date, last - timedelta(days=DEFAULT_DAYS - 1))
+    first = (
+        start.date() if start else max(settings.start_date, last - timedelta(days=DEFAULT_DAYS - 1))
+    )
     if first < settings.start_date:
         err_console.print(
             f"[red]--start {first} is before CRIPTOPIPE_START_DATE {settings.start_date}[/red]"
@@ -189,19 +198,20 @@ def _print_report(report: RunReport, seconds: float, verbose_checks: bool = Fals
         failed = [c for c in outcomes if not c.passed]
         checks.add_row(
             asset,
-            f"[green]{len(passed)}[/green]" if not verbose_checks else
-            "\n".join(c.name for c in passed),
+            f"[green]{len(passed)}[/green]"
+            if not verbose_checks
+            else "\n".join(c.name for c in passed),
             "\n".join(f"[red]{c.name}[/red] ({c.severity.lower()})" for c in failed) or "-",
         )
     console.print(checks)
     for failure in report.failures:
         err_console.print(f"[red]failed:[/red] {failure}", highlight=False)
-    passed = sum(c.passed for c in report.checks)
+    passed_count = sum(c.passed for c in report.checks)
     done = sum(a.status == "materialized" for a in report.assets)
     word = "[green]success[/green]" if report.ok else "[red]FAILED[/red]"
     console.print(
         f"{word}: {done}/{len(report.assets)} assets materialized, "
-        f"{passed}/{len(report.checks)} checks passed in {seconds:.1f} s",
+        f"{passed_count}/{len(report.checks)} checks passed in {seconds:.1f} s",
     )
 
 
@@ -218,7 +228,9 @@ def dagster_dev_command(host: str, port: int) -> list[str]:
 @app.command("ui")
 def ui(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="Port (default CRIPTOPIPE_DAGSTER_PORT).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default CRIPTOPIPE_DAGSTER_PORT).")
+    ] = None,
     database: DatabaseOption = None,
     simulator_url: Annotated[
         str | None, typer.Option(help="Point every base URL at a running simulator.")
@@ -233,8 +245,10 @@ def ui(
     settings = _configure(database, base_urls)
     _services_up(settings)
     port = port or settings.dagster_port
-    console.print(f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
-                  highlight=False)
+    console.print(
+        f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
+        highlight=False,
+    )
     _wait([subprocess.Popen(dagster_dev_command(host, port), cwd=PROJECT_ROOT)])
 
 
@@ -259,9 +273,17 @@ def _wait(processes: list[subprocess.Popen[bytes]]) -> None:
 # --- dashboard and demo -----------------------------------------------------------------------
 def dashboard_command(settings: Settings, host: str = "127.0.0.1") -> list[str]:
     return [
-        _bin("streamlit"), "run", str(PROJECT_ROOT / "dashboard" / "streamlit_app.py"),
-        "--server.address", host, "--server.port", str(settings.dashboard_port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        _bin("streamlit"),
+        "run",
+        str(PROJECT_ROOT / "dashboard" / "streamlit_app.py"),
+        "--server.address",
+        host,
+        "--server.port",
+        str(settings.dashboard_port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
 
 
@@ -297,8 +319,11 @@ def demo(
         first = max(settings.start_date, last - timedelta(days=days - 1))
         _services_up(settings)
         started = time.monotonic()
-        console.print(f"demo: candles {first} … {last} from the simulator into "
-                      f"{settings.postgres_db} / {settings.mongo_db}", highlight=False)
+        console.print(
+            f"demo: candles {first} … {last} from the simulator into "
+            f"{settings.postgres_db} / {settings.mongo_db}",
+            highlight=False,
+        )
         report = _run_everything(first, last)
         _print_report(report, time.monotonic() - started)
         if not serve:
@@ -309,10 +334,12 @@ def demo(
         console.print(f"Dagster UI: http://127.0.0.1:{port}", highlight=False)
         console.print(f"dashboard:  http://127.0.0.1:{settings.dashboard_port}", highlight=False)
         console.print("Ctrl-C stops everything.")
-        _wait([
-            subprocess.Popen(dagster_dev_command("127.0.0.1", port), cwd=PROJECT_ROOT),
-            subprocess.Popen(dashboard_command(settings), cwd=PROJECT_ROOT),
-        ])
+        _wait(
+            [
+                subprocess.Popen(dagster_dev_command("127.0.0.1", port), cwd=PROJECT_ROOT),
+                subprocess.Popen(dashboard_command(settings), cwd=PROJECT_ROOT),
+            ]
+        )
     finally:
         if simulator.poll() is None:
             simulator.terminate()
@@ -327,7 +354,7 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0
         if process.poll() is not None:
             raise typer.Exit(1)
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - local URL
+            with urllib.request.urlopen(url, timeout=2):
                 return
         except OSError:
             time.sleep(0.3)

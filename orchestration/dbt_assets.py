@@ -13,7 +13,6 @@
   never for ``criptopipe run``; the hash covers both.)
 """
 
-
 import hashlib
 import json
 import logging
@@ -96,11 +95,7 @@ def prepare_manifest(project: DbtProject = DBT_PROJECT) -> Path:
         raise FileNotFoundError(f"no dbt project at {project.project_dir}")
     stamp = project.project_dir / project.target_path / "criptopipe_project.sha256"
     current = project_hash(project.project_dir)
-    if (
-        project.manifest_path.exists()
-        and stamp.exists()
-        and stamp.read_text().strip() == current
-    ):
+    if project.manifest_path.exists() and stamp.exists() and stamp.read_text().strip() == current:
         return project.manifest_path
     logger.info("dbt project changed: parsing it into %s", project.manifest_path)
     ensure_dbt_profile_env()
@@ -218,7 +213,9 @@ def _with_freshness(spec: AssetSpec) -> AssetSpec:
     return spec.replace_attributes(freshness_policy=DBT_FRESHNESS)
 
 
-def exposure_specs(manifest: Path, translator: DagsterDbtTranslator = TRANSLATOR) -> list[AssetSpec]:
+def exposure_specs(
+    manifest: Path, translator: DagsterDbtTranslator = TRANSLATOR
+) -> list[AssetSpec]:
     """One asset per dbt exposure (a dashboard page), keyed ``dashboard/<exposure>``."""
     manifest_json = json.loads(manifest.read_text())
     nodes = {**manifest_json.get("nodes", {}), **manifest_json.get("sources", {})}

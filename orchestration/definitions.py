@@ -16,10 +16,10 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
 
-from orchestration.automation import build_automation
-from orchestration.dbt_assets import dbt_resource, load_dbt_definitions
-from orchestration.ingestion_assets import INGESTION_ASSETS
-from orchestration.resources import (
+from orchestration.automation import build_automation  # noqa: E402
+from orchestration.dbt_assets import dbt_resource, load_dbt_definitions  # noqa: E402
+from orchestration.ingestion_assets import INGESTION_ASSETS  # noqa: E402
+from orchestration.resources import (  # noqa: E402
     CriptopipeSettings,
     IngestionResource,
     MongoResource,

@@ -6,7 +6,6 @@ time-windowed endpoints, none for snapshots. Adding an API to ``ingestion.connec
 adds its asset here without a change in this module.
 """
 
-
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +28,7 @@ from dagster import (
 
 from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import REGISTRY
+from ingestion.runner import EndpointStats
 from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.resources import IngestionResource
 
@@ -38,8 +38,16 @@ TRANSIENT_RETRY = RetryPolicy(
     max_retries=2, delay=20, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
 ACCOUNTING_CHECK = "accounting"
-COUNTS = ("requests", "retries", "fetched", "inserted", "updated", "unchanged", "quarantined",
-          "lake_documents")
+COUNTS = (
+    "requests",
+    "retries",
+    "fetched",
+    "inserted",
+    "updated",
+    "unchanged",
+    "quarantined",
+    "lake_documents",
+)
 
 
 def cadence_period(cron: str) -> timedelta:
@@ -61,9 +69,7 @@ def freshness_for(cron: str) -> FreshnessPolicy:
     """Warn after one missed tick, fail after two (plus a little slack for the run)."""
     period = cadence_period(cron)
     slack = max(timedelta(minutes=10), period / 4)
-    return FreshnessPolicy.time_window(
-        fail_window=2 * period + slack, warn_window=period + slack
-    )
+    return FreshnessPolicy.time_window(fail_window=2 * period + slack, warn_window=period + slack)
 
 
 def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
@@ -81,19 +87,29 @@ def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
         pool=spec.source,
         retry_policy=TRANSIENT_RETRY,
         kinds={"python", "postgres", "mongodb"},
-        tags={"criptopipe/source": spec.source, "criptopipe/layer": "raw",
-              "criptopipe/kind": "candles" if partitioned else "snapshot"},
+        tags={
+            "criptopipe/source": spec.source,
+            "criptopipe/layer": "raw",
+            "criptopipe/kind": "candles" if partitioned else "snapshot",
+        },
         freshness_policy=freshness_for(spec.cadence),
         metadata={
             "table": MetadataValue.text(table.qualified_name),
             "cadence": MetadataValue.text(spec.cadence),
-            **({"history_limit": MetadataValue.text(spec.history_limit)}
-               if spec.history_limit else {}),
+            **(
+                {"history_limit": MetadataValue.text(spec.history_limit)}
+                if spec.history_limit
+                else {}
+            ),
         },
-        check_specs=[AssetCheckSpec(
-            ACCOUNTING_CHECK, asset=key, blocking=True,
-            description="fetched = inserted + updated + unchanged + quarantined",
-        )],
+        check_specs=[
+            AssetCheckSpec(
+                ACCOUNTING_CHECK,
+                asset=key,
+                blocking=True,
+                description="fetched = inserted + updated + unchanged + quarantined",
+            )
+        ],
     )
     def _ingest(
         context: AssetExecutionContext, ingestion: IngestionResource
@@ -105,11 +121,15 @@ def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
             end = min(end, datetime.now(UTC))
             context.log.info("%s: window %s .. %s", spec.name, start, end)
         summary = ingestion.run(
-            source=spec.source, endpoint=spec.endpoint, start=start, end=end,
+            source=spec.source,
+            endpoint=spec.endpoint,
+            start=start,
+            end=end,
             run_id=f"dagster-{context.run.run_id}",
         )
-        stats = next(s for s in summary.endpoints
-                     if (s.source, s.endpoint) == (spec.source, spec.endpoint))
+        stats = next(
+            s for s in summary.endpoints if (s.source, s.endpoint) == (spec.source, spec.endpoint)
+        )
         metadata = endpoint_metadata(stats)
         if partitioned and start is not None and end is not None:
             metadata["window_start"] = MetadataValue.timestamp(start)
@@ -119,12 +139,14 @@ def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
         accounted = stats.inserted + stats.updated + stats.unchanged + stats.quarantined
         yield MaterializeResult(
             metadata=metadata,
-            check_results=[AssetCheckResult(
-                check_name=ACCOUNTING_CHECK,
-                passed=stats.fetched == accounted,
-                severity=AssetCheckSeverity.ERROR,
-                metadata={"fetched": stats.fetched, "accounted": accounted},
-            )],
+            check_results=[
+                AssetCheckResult(
+                    check_name=ACCOUNTING_CHECK,
+                    passed=stats.fetched == accounted,
+                    severity=AssetCheckSeverity.ERROR,
+                    metadata={"fetched": stats.fetched, "accounted": accounted},
+                )
+            ],
         )
         if stats.status == "partial":
             # Loaded pages stay (loading is idempotent); fail the step so the retry policy
@@ -134,18 +156,17 @@ def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
     return _ingest
 
 
-def endpoint_metadata(stats: object) -> dict[str, MetadataValue]:
+def endpoint_metadata(stats: EndpointStats) -> dict[str, MetadataValue]:
+    """What one endpoint's run did, as materialization metadata (numbers plot in the UI)."""
     metadata: dict[str, MetadataValue] = {
         name: MetadataValue.int(int(getattr(stats, name))) for name in COUNTS
     }
-    metadata["elapsed_seconds"] = MetadataValue.float(round(float(getattr(stats, "elapsed")), 3))
-    metadata["status"] = MetadataValue.text(str(getattr(stats, "status")))
-    notes = getattr(stats, "notes", None)
-    if notes:
-        metadata["notes"] = MetadataValue.md("\n".join(f"- {n}" for n in notes))
-    error = getattr(stats, "error", None)
-    if error:
-        metadata["error"] = MetadataValue.text(str(error))
+    metadata["elapsed_seconds"] = MetadataValue.float(round(stats.elapsed, 3))
+    metadata["status"] = MetadataValue.text(stats.status)
+    if stats.notes:
+        metadata["notes"] = MetadataValue.md("\n".join(f"- {n}" for n in stats.notes))
+    if stats.error:
+        metadata["error"] = MetadataValue.text(stats.error)
     return metadata
 
 

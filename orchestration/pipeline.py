@@ -24,8 +24,16 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-INGESTION_FIGURES = ("fetched", "inserted", "updated", "unchanged", "quarantined", "requests",
-                     "retries", "lake_documents")
+INGESTION_FIGURES = (
+    "fetched",
+    "inserted",
+    "updated",
+    "unchanged",
+    "quarantined",
+    "requests",
+    "retries",
+    "lake_documents",
+)
 
 
 @dataclass
@@ -58,9 +66,7 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return self.success and not any(
-            c.severity == "ERROR" for c in self.failed_checks
-        )
+        return self.success and not any(c.severity == "ERROR" for c in self.failed_checks)
 
 
 def partition_tags(start: date, end: date) -> dict[str, str]:

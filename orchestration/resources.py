@@ -8,6 +8,7 @@ can be fed from an environment variable with ``EnvVar`` in ``definitions.py``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +17,7 @@ import psycopg
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
+from ingestion.runner import RunSummary
 from ingestion.services import Endpoints, Services
 from ingestion.settings import Settings, load_settings
 
@@ -104,9 +106,7 @@ class IngestionResource(ConfigurableResource):
         start: date | datetime | None = None,
         end: date | datetime | None = None,
         run_id: str | None = None,
-    ) -> Any:
-        import asyncio
-
+    ) -> RunSummary:
         from ingestion.runner import run_ingestion
 
         settings = self.config.get()

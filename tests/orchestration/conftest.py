@@ -19,9 +19,10 @@ from ingestion.settings import SOURCES, Settings
 from orchestration.simulator import background_simulator, base_url_env
 
 
-
 @pytest.fixture(scope="session")
-def orch_settings(services: Services, base_settings: Settings, test_db_name: str) -> Iterator[Settings]:
+def orch_settings(
+    services: Services, base_settings: Settings, test_db_name: str
+) -> Iterator[Settings]:
     database = f"{test_db_name}_orch"
     lake = f"lake_{database.removeprefix('criptopipe_')}"
     admin = services.postgres_admin_dsn()

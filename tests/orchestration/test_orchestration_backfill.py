@@ -34,8 +34,11 @@ def defs(orch_env: dict[str, str]) -> Any:
 
 @pytest.fixture(scope="module")
 def loader(orch_settings: Settings, orch_env: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
-    dsn = Services(orch_settings).endpoints(orch_settings.postgres_db).role_dsn(
-        "loader", orch_settings)
+    dsn = (
+        Services(orch_settings)
+        .endpoints(orch_settings.postgres_db)
+        .role_dsn("loader", orch_settings)
+    )
     with psycopg.connect(dsn, autocommit=True) as conn:
         yield conn
 
@@ -45,8 +48,9 @@ def backfill(defs: Any, orch_env: dict[str, str]) -> Any:
     """One run over the three partitions: every time-windowed endpoint and the
     incremental marts."""
     with DagsterInstance.ephemeral() as instance:
-        result = run_job(defs, GAP_JOB, start=FIRST, end=LAST, instance=instance,
-                         asset_selection=CANDLE_KEYS)
+        result = run_job(
+            defs, GAP_JOB, start=FIRST, end=LAST, instance=instance, asset_selection=CANDLE_KEYS
+        )
         runs = instance.get_runs()
         return result, report(result), len(runs)
 
@@ -62,7 +66,9 @@ def test_backfill_of_three_days_is_one_run(backfill: Any) -> None:
     klines = next(a for a in outcome.assets if a.key == "raw/binance/klines")
     assert klines.figures["fetched"] > 0
     assert klines.figures["fetched"] == (
-        klines.figures["inserted"] + klines.figures["updated"] + klines.figures["unchanged"]
+        klines.figures["inserted"]
+        + klines.figures["updated"]
+        + klines.figures["unchanged"]
         + klines.figures["quarantined"]
     )
 
@@ -93,10 +99,13 @@ def test_backfill_loads_exactly_the_candles_of_those_days(
         truth = simulator.state.ground_truth(table.spec.source, _sim_endpoint(simulator, table))
         served = {(_series_of(k), _interval_of(k), _time_of(k)) for k in truth}
         served_inside = {k for k in served if start <= k[2] < end}
-        loaded = set(loader.execute(
-            f"select {table.series_column}, interval, open_time from raw.{raw.name} "
-            "where open_time >= %s and open_time < %s", (start, end),
-        ).fetchall())
+        loaded = set(
+            loader.execute(
+                f"select {table.series_column}, interval, open_time from raw.{raw.name} "
+                "where open_time >= %s and open_time < %s",
+                (start, end),
+            ).fetchall()
+        )
         assert loaded == served_inside, raw.name
 
 
@@ -135,11 +144,15 @@ def _sim_endpoint(simulator: Any, table: Any) -> str:
 
 
 def test_gap_sensor_requests_exactly_the_affected_partitions(
-    backfill: Any, defs: Any, loader: psycopg.Connection[Any], orch_settings: Settings,
+    backfill: Any,
+    defs: Any,
+    loader: psycopg.Connection[Any],
+    orch_settings: Settings,
 ) -> None:
     sensor = next(s for s in defs.sensors if s.name == "candle_gap_sensor")
-    config = CriptopipeSettings(postgres_db=orch_settings.postgres_db,
-                                mongo_db=orch_settings.mongo_db)
+    config = CriptopipeSettings(
+        postgres_db=orch_settings.postgres_db, mongo_db=orch_settings.mongo_db
+    )
     postgres = PostgresResource(config=config)
     with build_sensor_context(resources={"postgres": postgres}, definitions=defs) as context:
         before = sensor.evaluate_tick(context)

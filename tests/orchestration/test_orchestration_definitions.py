@@ -54,7 +54,11 @@ def test_every_registry_endpoint_is_an_asset_in_its_source_group(graph) -> None:
 def test_every_source_reaches_a_mart_and_a_dashboard_page(graph) -> None:
     pages = {k for k in graph.get_all_asset_keys() if k.path[0] == "dashboard"}
     assert {p.path[1] for p in pages} >= {
-        "market_overview", "asset", "cross_exchange", "risk", "data_health"
+        "market_overview",
+        "asset",
+        "cross_exchange",
+        "risk",
+        "data_health",
     }
     for source in sources():
         raw_keys = [AssetKey(["raw", s.source, s.endpoint]) for s in REGISTRY if s.source == source]
@@ -64,8 +68,10 @@ def test_every_source_reaches_a_mart_and_a_dashboard_page(graph) -> None:
         # and there is a path that goes through them in order: raw → staging → mart → page
         staging = [k for k in reached if graph.get(k).group_name == "staging"]
         assert any(
-            any(graph.get(m).group_name == "marts" and (_downstream(graph, m) & pages)
-                for m in _downstream(graph, s))
+            any(
+                graph.get(m).group_name == "marts" and (_downstream(graph, m) & pages)
+                for m in _downstream(graph, s)
+            )
             for s in staging
         ), f"no raw → staging → mart → page path for {source}"
 
@@ -90,12 +96,16 @@ def test_dbt_layers_tests_and_partitions(defs, graph) -> None:
     assert any(c.blocking for c in dbt_checks)
     # incremental marts share the ingestion partitions and backfill in one run
     incremental = [
-        graph.get(k) for k in graph.get_all_asset_keys()
-        if graph.get(k).is_materializable and graph.get(k).group_name == "marts"
+        graph.get(k)
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).is_materializable
+        and graph.get(k).group_name == "marts"
         and graph.get(k).partitions_def is not None
     ]
     for node in incremental:
-        assert node.partitions_def == graph.get(AssetKey(["raw", "binance", "klines"])).partitions_def
+        assert (
+            node.partitions_def == graph.get(AssetKey(["raw", "binance", "klines"])).partitions_def
+        )
         assert node.backfill_policy.policy_type == BackfillPolicyType.SINGLE_RUN
 
 

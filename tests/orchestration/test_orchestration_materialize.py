@@ -24,8 +24,9 @@ def test_whole_graph_materializes_and_every_check_passes(orch_env: dict[str, str
     }
     last = datetime.now(UTC).date()
     with DagsterInstance.ephemeral() as instance:
-        result = run_job(defs, ALL_ASSETS_JOB, start=last - timedelta(days=2), end=last,
-                         instance=instance)
+        result = run_job(
+            defs, ALL_ASSETS_JOB, start=last - timedelta(days=2), end=last, instance=instance
+        )
         outcome: Any = report(result)
         assert len(instance.get_runs()) == 1
     assert result.success, outcome.failures

@@ -20,8 +20,14 @@ from orchestration.instance import dagster_yaml
 
 SCREENSHOTS = PROJECT_ROOT / "tests" / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _free_port() -> int:
@@ -32,10 +38,11 @@ def _free_port() -> int:
 
 def _graphql(url: str, query: str) -> dict:
     request = urllib.request.Request(
-        f"{url}/graphql", data=json.dumps({"query": query}).encode(),
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - local
+    with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
 
@@ -47,10 +54,11 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     executable = Path(sys.executable).parent / "dagster-webserver"
     log = (home / "webserver.log").open("wb")
     process = subprocess.Popen(
-        [str(executable), "-m", "orchestration.definitions", "-h", "127.0.0.1",
-         "-p", str(port)],
-        cwd=PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)},
-        stdout=log, stderr=subprocess.STDOUT,
+        [str(executable), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -58,7 +66,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         while True:
             assert process.poll() is None, (home / "webserver.log").read_text()[-3000:]
             try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2):  # noqa: S310
+                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
                     break
             except OSError:
                 if time.monotonic() > deadline:
@@ -103,7 +111,8 @@ def test_lineage_screenshot(webserver: str) -> None:
         page.goto(
             f"{webserver}/assets/dashboard/market_overview"
             "?view=lineage&lineageScope=upstream&lineageDepth=6",
-            wait_until="networkidle", timeout=120_000,
+            wait_until="networkidle",
+            timeout=120_000,
         )
         page.wait_for_timeout(2000)
         skip = page.get_by_role("button", name="Skip")  # first-visit newsletter dialog
