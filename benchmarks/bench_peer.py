@@ -87,7 +87,7 @@ async def load_criptopipe(settings: Settings, assets: list[str], days: int) -> t
     started = time.perf_counter()
     summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
                                   assets=assets, start=NOW - timedelta(days=days),
-                                  end=NOW - timedelta(hours=1), now=NOW)
+                                  end=NOW, now=NOW)
     seconds = time.perf_counter() - started
     if not summary.ok:
         raise SystemExit(f"criptopipe run failed: {[e.error for e in summary.failed]}")
@@ -223,7 +223,8 @@ async def incremental_cost(services: Services, base: Settings, base_urls: dict[s
     hour_ingest_seconds = time.perf_counter() - started
     models = ("fct_candles_hourly", "fct_candles_daily")
     incremental_seconds = dbt(services, settings, ["build", "--select", *models], work)
-    with psycopg.connect(resolve_stores(settings).loader_dsn) as conn:
+    transformer = services.endpoints(database).role_dsn("transformer", settings)
+    with psycopg.connect(transformer) as conn:
         row = conn.execute(
             "select count(*) from marts.fct_candles_hourly").fetchone()
     return {
