@@ -80,7 +80,7 @@ class DbtDatabase:
             "--target-path", str(target), "--log-path", str(self.work_dir / "logs"),
         ]
         started = time.perf_counter()
-        done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        done = subprocess.run(
             command, env=self.env(), capture_output=True, text=True, timeout=timeout,
             check=False,
         )
@@ -98,7 +98,7 @@ class DbtDatabase:
             "--target-path", str(self.work_dir / "target"),
             "--log-path", str(self.work_dir / "logs"),
         ]
-        return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        return subprocess.Popen(
             command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,
         )

@@ -408,7 +408,7 @@ def synthetic_rows(
             a = BY_ID[asset]
             price = paths[asset][idx]
             supply = 1e9 if asset != "BTC" else 19_700_000 + 450 * k
-            rec = {
+            market = {
                 "id": a.coingecko_id, "symbol": asset.lower(), "name": a.name,
                 "current_price": _num(price, 6), "market_cap": _num(price * supply, 0),
                 "market_cap_rank": rank, "fully_diluted_valuation": None,
@@ -423,7 +423,7 @@ def synthetic_rows(
                 "atl": _num(price * 0.01, 6), "atl_date": "2013-07-06T00:00:00.000Z",
                 "roi": None, "last_updated": at.isoformat().replace("+00:00", ".000Z"),
             }
-            add(RawRow("coingecko__markets", (a.coingecko_id, "usd", at), rec,
+            add(RawRow("coingecko__markets", (a.coingecko_id, "usd", at), market,
                        at + timedelta(minutes=1)))
         for asset in assets:
             a = BY_ID[asset]
@@ -462,25 +462,27 @@ def synthetic_rows(
             day_start = datetime.combine(first_day + timedelta(days=i), datetime.min.time(), UTC)
             price = paths[asset][min(i * 24, hours - 1)]
             ms = int(day_start.timestamp() * 1000)
-            rec = {"prices": [ms, _num(price, 6)], "market_caps": [ms, _num(price * 1e9, 0)],
-                   "total_volumes": [ms, _num(price * 3e7, 0)]}
-            add(RawRow("coingecko__market_chart", (a.coingecko_id, "usd", day_start), rec,
+            point = {"prices": [ms, _num(price, 6)], "market_caps": [ms, _num(price * 1e9, 0)],
+                     "total_volumes": [ms, _num(price * 3e7, 0)]}
+            add(RawRow("coingecko__market_chart", (a.coingecko_id, "usd", day_start), point,
                        loaded))
 
     counts: dict[str, int] = {}
     for row in batch.rows:
         counts[row.table] = counts.get(row.table, 0) + 1
-    for table in RAW_TABLES:
-        n = counts.get(table.name, 0)
+    for raw_table in RAW_TABLES:
+        n = counts.get(raw_table.name, 0)
         batch.runs.append({
-            "run_id": "handmade-1", "source": table.source, "endpoint": table.endpoint,
-            "started_at": now - timedelta(minutes=5), "finished_at": now,
+            "run_id": "handmade-1", "source": raw_table.source,
+            "endpoint": raw_table.endpoint, "started_at": now - timedelta(minutes=5),
+            "finished_at": now,
             "status": "success", "requests": 3, "retries": 0, "fetched": n + 1,
             "inserted": n, "updated": 0, "unchanged": 0, "quarantined": 1, "error": None,
         })
         batch.quarantine.append({
-            "run_id": "handmade-1", "source": table.source, "endpoint": table.endpoint,
-            "reason": "non-numeric price", "record": {"o": "n/a"}, "raw_text": None,
+            "run_id": "handmade-1", "source": raw_table.source,
+            "endpoint": raw_table.endpoint, "reason": "non-numeric price",
+            "record": {"o": "n/a"}, "raw_text": None,
             "quarantined_at": now - timedelta(minutes=4),
         })
     batch.runs.append({
@@ -522,7 +524,7 @@ def main() -> None:
     parser.add_argument("--assets", default=",".join(SMALL_ASSETS))
     args = parser.parse_args()
     batch = load_all(args.dsn, days=args.days, assets=args.assets.split(","))
-    print(f"loaded {len(batch.rows)} raw rows")  # noqa: T201
+    print(f"loaded {len(batch.rows)} raw rows")
 
 
 if __name__ == "__main__":

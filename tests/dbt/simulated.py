@@ -42,5 +42,6 @@ def ingest(db: DbtDatabase, *, days: int, assets: tuple[str, ...], now: datetime
 
 
 def drop_lake(db: DbtDatabase) -> None:
+    client: MongoClient[dict[str, Any]]
     with MongoClient(db.endpoints.mongo_uri) as client:
         client.drop_database(db.settings.mongo_db)

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
@@ -27,9 +28,15 @@ def built(dbt_db: DbtDatabase) -> Iterator[DbtResult]:
     yield dbt_db.dbt("build")
 
 
-def _rows(dsn: str, query: str, params: object = None) -> list[tuple]:
+@pytest.fixture(scope="module")
+def docs(dbt_db: DbtDatabase, built: DbtResult) -> DbtResult:
+    """``dbt docs generate`` after the build: manifest.json and catalog.json."""
+    return dbt_db.dbt("docs", "generate")
+
+
+def _rows(dsn: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query, params).fetchall()
 
 
 def test_build_has_no_errors_and_ran_every_kind_of_node(built: DbtResult) -> None:
@@ -60,7 +67,7 @@ def test_reader_role_reads_every_mart(dbt_db: DbtDatabase, built: DbtResult) -> 
     assert len(marts) == 14
     with psycopg.connect(dbt_db.reader_dsn) as conn:
         for mart in marts:
-            conn.execute(f'select * from marts."{mart}" limit 1')  # noqa: S608 - names from the catalog
+            conn.execute(f'select * from marts."{mart}" limit 1')
 
 
 def test_prices_are_parsed_exactly_from_the_json_text(dbt_db: DbtDatabase,
@@ -184,9 +191,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_docs_generate_and_serve(dbt_db: DbtDatabase, built: DbtResult) -> None:
-    dbt_db.dbt("docs", "generate")
-    catalog = json.loads((dbt_db.work_dir / "target" / "catalog.json").read_text())
+def test_docs_generate_and_serve(dbt_db: DbtDatabase, docs: DbtResult) -> None:
+    catalog = json.loads((docs.target_path / "catalog.json").read_text())
     assert "model.criptopipe.fct_candles_hourly" in catalog["nodes"]
     port = _free_port()
     server = dbt_db.popen("docs", "serve", "--port", str(port), "--host", "127.0.0.1",
@@ -195,7 +201,7 @@ def test_docs_generate_and_serve(dbt_db: DbtDatabase, built: DbtResult) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html",  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html",
                                             timeout=2) as response:
                     body = response.read().decode()
                     break
@@ -209,3 +215,21 @@ def test_docs_generate_and_serve(dbt_db: DbtDatabase, built: DbtResult) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_every_model_and_column_is_documented(docs: DbtResult) -> None:
+    target = docs.target_path
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    missing: list[str] = []
+    for unique_id, node in {**manifest["nodes"], **manifest["sources"]}.items():
+        if node["resource_type"] not in ("model", "snapshot", "seed", "source"):
+            continue
+        if not node.get("description", "").strip():
+            missing.append(unique_id)
+        documented = {name for name, col in node["columns"].items()
+                      if col.get("description", "").strip()}
+        built_columns = (catalog["nodes"].get(unique_id) or catalog["sources"].get(unique_id)
+                         or {"columns": {}})["columns"]
+        missing += [f"{unique_id}.{c}" for c in built_columns if c not in documented]
+    assert missing == []

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -34,9 +35,9 @@ def first_build(dbt_db: DbtDatabase) -> Iterator[DbtDatabase]:
     yield dbt_db
 
 
-def _one(dsn: str, query: str, params: object = None) -> tuple:
+def _one(dsn: str, query: str, params: Any = None) -> tuple[Any, ...]:
     with psycopg.connect(dsn) as conn:
-        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query, params).fetchone()
     assert row is not None
     return tuple(row)
 
@@ -131,18 +132,18 @@ def test_incremental_build_equals_full_refresh(first_build: DbtDatabase) -> None
         conn.execute("create schema if not exists scratch")
         for mart in INCREMENTAL_MARTS:
             conn.execute(f"drop table if exists scratch.{mart}")
-            conn.execute(f"create table scratch.{mart} as select * from marts.{mart}")  # noqa: S608
+            conn.execute(f"create table scratch.{mart} as select * from marts.{mart}")
 
     db.dbt("build", "--full-refresh", "--select", *INCREMENTAL_MARTS)
 
     with psycopg.connect(db.transformer_dsn) as conn:
         for mart in INCREMENTAL_MARTS:
-            (full,) = conn.execute(f"select count(*) from marts.{mart}").fetchone() or (0,)  # noqa: S608
+            (full,) = conn.execute(f"select count(*) from marts.{mart}").fetchone() or (0,)
             assert full > 0
             for left, right in ((f"marts.{mart}", f"scratch.{mart}"),
                                 (f"scratch.{mart}", f"marts.{mart}")):
                 diff = conn.execute(
-                    f"select * from {left} except all select * from {right} limit 5"  # noqa: S608
+                    f"select * from {left} except all select * from {right} limit 5"
                 ).fetchall()
                 assert diff == [], f"{mart}: rows in {left} but not in {right}: {diff}"
 

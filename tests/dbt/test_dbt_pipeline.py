@@ -35,7 +35,7 @@ def test_build_passes_on_ingested_data(pipeline_build: DbtResult) -> None:
 def test_marts_hold_every_exchange_and_source(dbt_db: DbtDatabase,
                                               pipeline_build: DbtResult) -> None:
     with psycopg.connect(dbt_db.reader_dsn) as conn:
-        exchanges = dict(conn.execute("""
+        exchanges: dict[str, int] = dict(conn.execute("""
             select exchange_id, count(distinct asset_id) from marts.fct_candles_hourly
             group by exchange_id
         """).fetchall())

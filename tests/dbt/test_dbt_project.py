@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import re
+from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from dbt_helpers import DBT_PROJECT
 
 from ingestion.raw_tables import RAW_TABLES
@@ -30,8 +31,8 @@ def test_assets_seed_equals_the_catalogue() -> None:
     assert _csv("assets.csv") == expected
 
 
-def _sources() -> dict[tuple[str, str], dict]:
-    tables: dict[tuple[str, str], dict] = {}
+def _sources() -> dict[tuple[str, str], dict[str, Any]]:
+    tables: dict[tuple[str, str], dict[str, Any]] = {}
     for path in (DBT_PROJECT / "models" / "staging").glob("*/_*__sources.yml"):
         for source in yaml.safe_load(path.read_text())["sources"]:
             for table in source["tables"]:
