@@ -272,19 +272,9 @@ def _wait(processes: list[subprocess.Popen[bytes]]) -> None:
 
 # --- dashboard and demo -----------------------------------------------------------------------
 def dashboard_command(settings: Settings, host: str = "127.0.0.1") -> list[str]:
-    return [
-        _bin("streamlit"),
-        "run",
-        str(PROJECT_ROOT / "dashboard" / "streamlit_app.py"),
-        "--server.address",
-        host,
-        "--server.port",
-        str(settings.dashboard_port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    from dashboard.server import command
+
+    return [*command(settings.dashboard_port), "--server.address", host]
 
 
 @app.command("dashboard")
