@@ -245,6 +245,9 @@ class EmbeddedPostgres:
         """Stop the server if it runs; False when it was not running."""
         if self.pid() is None:
             return False
+        # Parent folders may have lost their search bit since start (pytest resets its
+        # tmp root to 0700, for one): the server's own user must reach the data dir again.
+        self._prepare_root_permissions()
         self._run(
             [str(self.bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
             timeout=90,

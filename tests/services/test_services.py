@@ -86,6 +86,9 @@ def test_up_is_idempotent_and_down_keeps_data(own_services: Services) -> None:
     with MongoClient(own_services.mongo_uri()) as client:
         client.keep.me.insert_one({"n": 42})
 
+    # a parent folder losing its search bit (pytest resets its tmp root to 0700 whenever
+    # another session starts) must not stop `down` from reaching the data dir
+    own_services.settings.home.parent.chmod(0o700)
     assert own_services.down() == {"postgres": "stopped", "mongo": "stopped"}
     pg_status, mongo_status = own_services.status()
     assert not pg_status.running and not mongo_status.running
