@@ -411,6 +411,7 @@ async def _ingest_endpoint(
                 item[1].cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await producer
+        _unlanded(stats, len(pending_rows) + len(pending_rejected))  # left by a failure
         await _count_lake_documents(lake_acks, stats)
     for group in failed_groups:
         stats.notes.append(f"{group}: stopped at the first failed page; the next run resumes "
@@ -442,19 +443,18 @@ def _collect(
                 spec.source, spec.endpoint,
                 "a number is NaN or Infinity, which JSON and jsonb cannot store",
                 None, repr(record.record), page.lake_document_id))
-            stats.fetched += 1
             continue
-        problem = raw.jsonb_problem(record.key, record_json)
+        problem = raw.jsonb_problem(record_json)
         if problem is not None:
             rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, problem,
                                               record.record, None, page.lake_document_id))
-            stats.fetched += 1
             continue
         rows.append(raw.RawRow(record.key, record_json, page.response.fetched_at,
                                page.lake_document_id))
     for item in page.parsed.rejected:
         rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, item.reason, item.record,
                                           None, page.lake_document_id))
+    # Records rejected above, on their way to raw.*, are among the records counted here.
     stats.fetched += len(page.parsed.records) + len(page.parsed.rejected)
 
 
@@ -472,7 +472,29 @@ async def _flush(
     batch, bad = list(rows), list(rejected)
     rows.clear()
     rejected.clear()
+    try:
+        stats.add_counts(await _load(spec, loader, batch, bad, lake_acks))
+    except BaseException:
+        # Rolled back: these records were fetched but not landed (a rerun fetches them
+        # again), so they leave the run's count and fetched = inserted + … still holds.
+        _unlanded(stats, len(batch) + len(bad))
+        raise
 
+
+def _unlanded(stats: EndpointStats, records: int) -> None:
+    if records:
+        stats.fetched -= records
+        stats.notes.append(f"{records} fetched records were not landed (run stopped); "
+                           "they are not counted as fetched")
+
+
+async def _load(
+    spec: EndpointSpec,
+    loader: raw.RawLoader,
+    batch: list[raw.RawRow],
+    bad: list[raw.QuarantineRow],
+    lake_acks: Sequence[tuple[str, asyncio.Future[StoredResponse]]],
+) -> raw.LoadCounts:
     async def lake_written() -> dict[str, str]:
         # Raises (rolling the batch back) when a lake write failed. Returns the documents
         # an older lake holds under another _id, for the rows to point at those.
@@ -482,15 +504,14 @@ async def _flush(
                 if computed != result.document_id}
 
     try:
-        counts = await loader.load(batch, bad, before_commit=lake_written if lake_acks
-                                   else None)
+        return await loader.load(batch, bad, before_commit=lake_written if lake_acks
+                                 else None)
     except psycopg.OperationalError as err:
         raise raw.LoadError(
             f"{spec.name}: lost the PostgreSQL connection while loading {len(batch)} records "
             f"into {spec.raw_table.qualified_name} ({str(err).strip() or type(err).__name__}); "
             "that batch was rolled back, earlier batches are kept, and a rerun resumes from "
             "the newest loaded record") from err
-    stats.add_counts(counts)
 
 
 async def _count_lake_documents(

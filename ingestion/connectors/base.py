@@ -234,8 +234,7 @@ def check_numeric(name: str, value: Any, *, positive: bool = False) -> None:
 def check_numbers(names: Sequence[str], values: Sequence[Any]) -> None:
     """:func:`check_numeric` for several values, with a fast path for the common case."""
     try:
-        if all(map(math.isfinite, map(float, values))) and not any(
-                isinstance(v, bool) for v in values):
+        if all(map(math.isfinite, map(float, values))) and bool not in map(type, values):
             return
     except (TypeError, ValueError):
         pass

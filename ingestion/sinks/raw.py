@@ -2,7 +2,8 @@
 
 A batch is loaded in one transaction: COPY into a temporary table, then one
 ``INSERT … ON CONFLICT (natural key) DO UPDATE … WHERE record IS DISTINCT FROM excluded.record``
-(duplicates inside the batch collapse first, the last one wins), then ``last_seen_at`` of
+(duplicates inside the batch collapse first, in Python, the last one wins: no sort in the
+server), then ``last_seen_at`` of
 the unchanged rows moves forward. Counts are exact: inserted and updated come back from the
 insert (``xmax = 0`` marks a fresh row), unchanged is the rest of the batch.
 A record PostgreSQL refuses (a NUL character, which jsonb and text cannot hold) does not
@@ -85,7 +86,7 @@ def _copy_value(value: Any) -> str:
 
 
 def copy_text(rows: Sequence[RawRow], first: int, count: int) -> str:
-    """Rows ``first`` .. ``first + count`` as COPY text: seq, keys, record, fetched_at, lake id.
+    """Rows ``first`` .. ``first + count`` as COPY text: keys, record, fetched_at, lake id.
 
     Built by hand because it is the loader's hot loop: JSON text needs only its backslashes
     doubled (json.dumps escapes every control character), and the per-page columns are
@@ -93,14 +94,14 @@ def copy_text(rows: Sequence[RawRow], first: int, count: int) -> str:
     """
     lines: list[str] = []
     suffix, page = "", None
-    for seq in range(first, min(first + count, len(rows))):
-        row = rows[seq]
+    for index in range(first, min(first + count, len(rows))):
+        row = rows[index]
         if (row.fetched_at, row.lake_document_id) != page:
             page = (row.fetched_at, row.lake_document_id)
             suffix = "\t" + row.fetched_at.isoformat() + "\t" + _copy_value(
                 row.lake_document_id) + "\n"
         keys = "\t".join([_copy_value(v) for v in row.key])
-        lines.append(f"{seq}\t{keys}\t{row.record_json.replace(chr(92), chr(92) * 2)}{suffix}")
+        lines.append(f"{keys}\t{row.record_json.replace(chr(92), chr(92) * 2)}{suffix}")
     return "".join(lines)
 
 
@@ -114,12 +115,14 @@ def dumps(record: Any) -> str:
     return _ENCODER.encode(record)
 
 
-def jsonb_problem(key: Sequence[Any], record_json: str) -> str | None:
-    """Why PostgreSQL would refuse this row (a NUL character in a string), or None."""
+def jsonb_problem(record_json: str) -> str | None:
+    """Why jsonb would refuse this JSON text (a NUL character in a string), or None.
+
+    The loader finds any other value PostgreSQL refuses by itself (see ``RawLoader``);
+    this is the common case, caught early with a clear reason.
+    """
     if "\\u0000" in record_json and _NUL_ESCAPE.search(record_json):
         return "a string holds a NUL character (\\u0000), which jsonb cannot store"
-    if any(isinstance(v, str) and "\x00" in v for v in key):
-        return "a key holds a NUL character, which PostgreSQL text cannot store"
     return None
 
 
@@ -239,7 +242,7 @@ class RawLoader:
             for k in self.table.keys
         ]
         await self.conn.execute(sql.SQL(
-            "create temp table if not exists {temp} (seq int, {columns}, record jsonb, "
+            "create temp table if not exists {temp} ({columns}, record jsonb, "
             "fetched_at timestamptz, lake_document_id text) on commit delete rows"
         ).format(temp=self.temp, columns=sql.SQL(", ").join(columns)))
         self._temp_ready = True
@@ -303,17 +306,18 @@ class RawLoader:
     async def _upsert(self, rows: Sequence[RawRow], counts: LoadCounts,
                       seen_at: datetime) -> None:
         names = sql.SQL(", ").join(
-            [sql.Identifier("seq"), *(sql.Identifier(k) for k in self.table.key_names),
+            [*(sql.Identifier(k) for k in self.table.key_names),
              sql.Identifier("record"), sql.Identifier("fetched_at"),
              sql.Identifier("lake_document_id")])
+        unique = _last_per_key(rows)
         async with self.conn.cursor() as cur:
             if self._temp_dirty:  # an earlier part of this batch is still in there
                 await cur.execute(sql.SQL("delete from {}").format(self.temp))
             copy_sql = sql.SQL("copy {temp} ({names}) from stdin").format(
                 temp=self.temp, names=names)
             async with cur.copy(copy_sql) as copy:
-                for first in range(0, len(rows), COPY_CHUNK_ROWS):
-                    await copy.write(copy_text(rows, first, COPY_CHUNK_ROWS))
+                for first in range(0, len(unique), COPY_CHUNK_ROWS):
+                    await copy.write(copy_text(unique, first, COPY_CHUNK_ROWS))
             await cur.execute(self._upsert_sql(), {"seen_at": seen_at, "run_id": self.run_id})
             fetched = await cur.fetchone()
             assert fetched is not None
@@ -352,14 +356,11 @@ class RawLoader:
     def _upsert_sql(self) -> sql.Composed:
         keys = _keys(self.table)
         return sql.SQL(
-            "with batch as ("
-            " select distinct on ({keys}) {keys}, record, fetched_at, lake_document_id"
-            " from {temp} order by {keys}, seq desc"
-            "), written as ("
+            "with written as ("
             " insert into {table} as t ({keys}, record, fetched_at, first_seen_at,"
             "  last_seen_at, run_id, lake_document_id)"
             " select {keys}, record, fetched_at, %(seen_at)s, %(seen_at)s, %(run_id)s,"
-            "  lake_document_id from batch"
+            "  lake_document_id from {temp}"
             " on conflict ({keys}) do update set record = excluded.record,"
             "  fetched_at = excluded.fetched_at, last_seen_at = excluded.last_seen_at,"
             "  run_id = excluded.run_id, lake_document_id = excluded.lake_document_id"
@@ -377,6 +378,12 @@ class RawLoader:
             "update {table} as t set last_seen_at = %(seen_at)s from {temp} as s"
             " where {match} and t.last_seen_at < %(seen_at)s"
         ).format(table=_table(self.table), temp=self.temp, match=match)
+
+
+def _last_per_key(rows: Sequence[RawRow]) -> Sequence[RawRow]:
+    """One row per natural key, the last one (a batch rarely holds a key twice)."""
+    by_key = {row.key: row for row in rows}
+    return rows if len(by_key) == len(rows) else list(by_key.values())
 
 
 def _repointed(item: QuarantineRow, moved: Mapping[str, str]) -> QuarantineRow:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from ingestion.raw_tables import RAW_TABLES, get_table
 from ingestion.sinks import raw
@@ -76,3 +77,46 @@ async def test_cursors_are_the_newest_time_per_series(
         assert cursors == {("BTCUSDT", "1h"): T0 + timedelta(hours=5),
                            ("ETHUSDT", "1h"): T0 + timedelta(hours=3)}
         assert await raw.cursors(conn, get_table("fear_greed", "fng")) == {}
+
+
+async def test_rows_postgresql_refuses_are_quarantined_and_the_rest_of_the_batch_loads(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    table = get_table("binance", "klines")
+    nul_in_json = raw.RawRow(("BTCUSDT", "1h", T0 + timedelta(hours=3)),
+                             '["nul \\u0000 here"]', T0, "b" * 32)
+    nul_in_key = raw.RawRow(("BTC\x00USDT", "1h", T0), '["fine"]', T0, "c" * 32)
+    good = [_row("BTCUSDT", hour, [hour]) for hour in range(3)]
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await raw.ensure_schema(conn)
+        counts = await raw.RawLoader(conn, table, "run-1").load(
+            [good[0], nul_in_json, good[1], nul_in_key, good[2]])
+        assert (counts.inserted, counts.quarantined) == (3, 2)
+        cur = await conn.execute("select record from raw.binance__klines order by open_time")
+        assert [r[0] for r in await cur.fetchall()] == [[0], [1], [2]]
+        cur = await conn.execute(
+            "select reason, raw_text, lake_document_id from raw.quarantine order by 3")
+        refused = await cur.fetchall()
+    assert [r[2] for r in refused] == ["b" * 32, "c" * 32]
+    assert all(r[0].startswith("PostgreSQL refused the record: ") for r in refused)
+    assert "\\ufffd here" in refused[0][1]  # kept, with the NUL made visible
+
+
+async def test_a_failing_before_commit_rolls_the_whole_batch_back(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    async def lake_write_failed() -> dict[str, str]:
+        raise ConnectionError("lake unreachable")
+
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await raw.ensure_schema(conn)
+        loader = raw.RawLoader(conn, get_table("binance", "klines"), "run-1")
+        with pytest.raises(ConnectionError):
+            await loader.load([_row("BTCUSDT", 0, [0])],
+                              [raw.QuarantineRow("binance", "klines", "bad", {}, None, None)],
+                              before_commit=lake_write_failed)
+        cur = await conn.execute("select (select count(*) from raw.binance__klines),"
+                                 " (select count(*) from raw.quarantine)")
+        assert await cur.fetchone() == (0, 0)
+        # The loader is usable again afterwards.
+        assert (await loader.load([_row("BTCUSDT", 0, [0])])).inserted == 1

@@ -1,0 +1,203 @@
+"""Landing contracts under stress, on the real servers: error bodies in the lake, records
+jsonb cannot hold, and a PostgreSQL connection that goes away in the middle of a load."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from aiohttp import web
+from ingestion_support import SIM_NOW
+from pymongo import MongoClient
+
+from ingestion.http import HttpClient
+from ingestion.runner import run_ingestion
+from ingestion.settings import Settings
+from ingestion.simulator import FaultPlan, RunningSimulator
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def query(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def lake_docs(mongo_uri: str, db: str, **where: Any) -> list[dict[str, Any]]:
+    with MongoClient(mongo_uri, tz_aware=True) as client:
+        return list(client[db]["responses"].find(where))
+
+
+@pytest.fixture
+async def stand_in() -> AsyncIterator[Callable[[str, Handler], Awaitable[str]]]:
+    """Serve one handler on a path of a fresh local server; returns the server's root URL."""
+    runners: list[web.AppRunner] = []
+
+    async def serve(path: str, handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_get(path, handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()
+
+
+# --------------------------------------------------------------------------- error bodies
+async def test_json_error_bodies_are_kept_in_the_lake_with_their_status(
+    sim: RunningSimulator, sim_settings: Settings, stand_in: Any, mongo_uri: str,
+    mongo_db_name: str,
+) -> None:
+    invalid_symbol = (FIXTURES / "binance" / "error_400_invalid_symbol.json").read_bytes()
+
+    async def bad_symbol(request: web.Request) -> web.Response:
+        return web.Response(status=400, body=invalid_symbol, content_type="application/json")
+
+    binance = await stand_in("/api/v3/klines", bad_symbol)
+    settings = sim_settings.model_copy(update={"binance_base_url": binance,
+                                               "assets": ("BTC",), "candle_intervals": ("1h",)})
+    sim.set_faults(FaultPlan.parse("coingecko:rate_limit:first=1,retry_after=1"))
+    summary = await run_ingestion(settings, sources=["binance", "coingecko"],
+                                  endpoints=["klines", "global"], now=SIM_NOW)
+    by_name = {e.name: e for e in summary.endpoints}
+    assert by_name["binance/klines"].status == "failed"
+    assert "HTTP 400" in str(by_name["binance/klines"].error)
+    assert by_name["coingecko/global"].status == "success"
+
+    (rejected,) = lake_docs(mongo_uri, mongo_db_name, source="binance")
+    assert rejected["status"] == 400 and rejected["record_count"] == 0
+    assert rejected["body"].encode() == invalid_symbol  # byte for byte
+    assert json.loads(rejected["body"])["code"] == -1121
+    assert rejected["request"]["params"]["symbol"] == "BTCUSDT"
+    statuses = sorted((d["status"], d["record_count"])
+                      for d in lake_docs(mongo_uri, mongo_db_name, source="coingecko"))
+    assert statuses == [(200, 1), (429, 0)]
+    limited = lake_docs(mongo_uri, mongo_db_name, source="coingecko", status=429)[0]
+    assert json.loads(limited["body"])["status"]["error_code"] == 429
+    assert limited["headers"]["retry-after"] == "1"
+    assert by_name["binance/klines"].lake_documents == 1
+    assert by_name["coingecko/global"].lake_documents == 2
+
+    # The same error again is the same document: the unique index makes it a no-op.
+    again = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                now=SIM_NOW)
+    assert again.endpoints[0].lake_documents == 0
+    assert len(lake_docs(mongo_uri, mongo_db_name, source="binance")) == 1
+
+
+async def test_kraken_errors_inside_a_200_are_kept_too(
+    sim: RunningSimulator, sim_settings: Settings, mongo_uri: str, mongo_db_name: str,
+) -> None:
+    sim.set_faults(FaultPlan.parse("kraken:rate_limit:first=1"))
+    summary = await run_ingestion(sim_settings, sources=["kraken"], endpoints=["ticker"],
+                                  now=SIM_NOW)
+    assert summary.ok
+    docs = lake_docs(mongo_uri, mongo_db_name, source="kraken")
+    errors = [d for d in docs if json.loads(d["body"]).get("error")]
+    assert len(docs) == 2 and len(errors) == 1
+    assert errors[0]["status"] == 200 and errors[0]["record_count"] == 0
+    assert json.loads(errors[0]["body"])["error"] == ["EAPI:Rate limit exceeded"]
+
+
+# --------------------------------------------------------------------------- jsonb limits
+TICKERS_JSONB_CANNOT_HOLD = (
+    '[{"pair":"BTC-BRL","last":"345000.0","date":1740830000,"note":"fine"},'
+    '{"pair":"ETH-BRL","last":"19000.0","date":1740830000,"note":"nul \\u0000 inside"},'
+    '{"pair":"SOL-BRL","last":"900.0","date":1740830000,"vol":NaN},'
+    '{"pair":"XRP-BRL","last":"14.0","date":1740830000,"note":"escaped \\\\u0000 is text"}]'
+)
+
+
+async def test_records_jsonb_cannot_hold_are_quarantined_and_the_rest_loads(
+    sim_settings: Settings, stand_in: Any, loader_dsn: str,
+) -> None:
+    async def tickers(request: web.Request) -> web.Response:
+        return web.Response(text=TICKERS_JSONB_CANNOT_HOLD, content_type="application/json")
+
+    root = await stand_in("/api/v4/tickers", tickers)
+    settings = sim_settings.model_copy(update={"mercadobitcoin_base_url": root + "/api/v4"})
+    summary = await run_ingestion(settings, sources=["mercadobitcoin"], endpoints=["tickers"],
+                                  now=SIM_NOW)
+    (stats,) = summary.endpoints
+    assert (stats.fetched, stats.inserted, stats.quarantined) == (4, 2, 2)
+    assert stats.status == "success"
+    loaded = query(loader_dsn, "select pair, record ->> 'note' from raw.mercadobitcoin__tickers "
+                               "order by pair")
+    assert loaded == [("BTC-BRL", "fine"), ("XRP-BRL", "escaped \\u0000 is text")]
+    quarantined = query(loader_dsn, "select reason, record ->> 'pair', raw_text "
+                                    "from raw.quarantine order by quarantine_id")
+    assert len(quarantined) == 2
+    nul, nan = quarantined
+    assert "NUL character" in nul[0] and nul[1] == "ETH-BRL"
+    assert "NaN" in nan[0] and "SOL-BRL" in nan[2]
+
+
+# --------------------------------------------------------------------------- lost database
+async def test_a_connection_killed_mid_load_names_the_endpoint_keeps_what_was_committed(
+    sim: RunningSimulator, sim_settings: Settings, loader_dsn: str, admin_dsn: str,
+) -> None:
+    settings = sim_settings.model_copy(update={
+        "assets": ("BTC", "ETH", "BNB"), "candle_intervals": ("1h",), "http_max_retries": 0,
+        "start_date": (SIM_NOW - timedelta(days=200)).date()})
+    # One slow request at a time: the loader commits page after page while the kill lands.
+    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.15"))
+    committed_at_kill = 0
+
+    async def kill_the_loader_once_rows_are_in() -> None:
+        nonlocal committed_at_kill
+        async with await psycopg.AsyncConnection.connect(admin_dsn, autocommit=True) as admin:
+            while True:
+                cur = await admin.execute("select count(*) from raw.binance__klines")
+                row = await cur.fetchone()
+                if row and row[0] > 0:
+                    committed_at_kill = int(row[0])
+                    cur = await admin.execute(
+                        "select pg_terminate_backend(pid) from pg_stat_activity "
+                        "where application_name = 'criptopipe binance/klines'")
+                    assert [r[0] for r in await cur.fetchall()] == [True]
+                    return
+                await asyncio.sleep(0.02)
+
+    async with HttpClient(settings, concurrency_per_host=1) as http:
+        killer = asyncio.create_task(kill_the_loader_once_rows_are_in())
+        summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                      now=SIM_NOW, http=http)
+        await killer
+    (stats,) = summary.endpoints
+    assert stats.status == "failed"
+    assert "binance/klines: lost the PostgreSQL connection" in str(stats.error)
+    assert "raw.binance__klines" in str(stats.error)
+    after_kill = query(loader_dsn, "select count(*) from raw.binance__klines")[0][0]
+    assert 0 < committed_at_kill <= after_kill < 3 * (200 * 24 + 13)
+    # The failed run is still on record (over a fresh connection).
+    runs = query(loader_dsn, "select status, error from raw.ingestion_runs where run_id = %s",
+                 [summary.run_id])
+    assert runs[0][0] == "failed" and "lost the PostgreSQL connection" in runs[0][1]
+
+    sim.set_faults(FaultPlan())
+    rerun = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                now=SIM_NOW)
+    assert rerun.ok, rerun.endpoints[0].error
+    total, distinct, per_symbol = query(
+        loader_dsn, "select count(*), count(distinct (symbol, interval, open_time)), "
+                    "count(*) filter (where symbol = 'BTCUSDT') from raw.binance__klines")[0]
+    assert total == distinct == 3 * per_symbol  # no duplicates, every series complete
+    truth = sim.state.ground_truth("binance", "/api/v3/klines")
+    hours = {k for k in truth if k[0] == "BTCUSDT" and k[1] == "1h"}
+    assert per_symbol == len(hours)
+    hours_loaded = query(loader_dsn, "select max(open_time) - min(open_time), count(*) "
+                                     "from raw.binance__klines where symbol = 'ETHUSDT'")[0]
+    assert hours_loaded[0] == timedelta(hours=hours_loaded[1] - 1)  # no gap
