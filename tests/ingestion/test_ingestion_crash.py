@@ -19,7 +19,7 @@ from ingestion_support import SIM_NOW, admin, simulator_env
 
 from ingestion.settings import PROJECT_ROOT, Settings
 
-DAYS = 60
+DAYS = 120  # enough pages for several waves of requests per source
 TABLES = {  # raw table -> (simulator endpoint, how the simulator keys a record)
     "binance__klines": ("binance", "/api/v3/klines"),
     "coinbase__candles": ("coinbase", "/products/{id}/candles"),
@@ -74,8 +74,9 @@ def test_a_run_killed_mid_load_then_rerun_matches_the_ground_truth(
     root = simulator_process
     env = simulator_env(settings, root, CRIPTOPIPE_START_DATE=(
         SIM_NOW - timedelta(days=DAYS)).date().isoformat())
-    # Slow every answer a little so the kill lands while pages are still being loaded.
-    admin(root, "/_admin/faults", {"spec": "*:latency:p=1,delay=0.1"})
+    # Slow every answer so pages arrive in waves (8 requests at a time per source): the
+    # kill lands after the first wave is committed, while later waves are still coming.
+    admin(root, "/_admin/faults", {"spec": "*:latency:p=1,delay=0.5"})
     command = [sys.executable, "-c", RUN, SIM_NOW.isoformat()]
     victim = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

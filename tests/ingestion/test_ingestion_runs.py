@@ -245,7 +245,7 @@ async def test_replay_rebuilds_raw_from_the_lake_without_calling_any_api(
     tables = ("binance__klines", "binance__ticker_24hr", "mercadobitcoin__candles",
               "mercadobitcoin__tickers", "fx__rates")
     def records(table: str) -> list[tuple[Any, ...]]:
-        return query(loader_dsn, f"select record from raw.{table} order by 1::text")
+        return query(loader_dsn, f"select record from raw.{table} order by record::text")
 
     snapshot = {t: records(t) for t in tables}
     with psycopg.connect(loader_dsn, autocommit=True) as conn:
