@@ -94,11 +94,12 @@ def upsert(loader_dsn: str, batch: RawBatch) -> None:
     ``last_seen_at`` always moves; ``fetched_at`` and ``record`` only when the record
     differs, as in the contract.
     """
-    by_table: dict[str, list[RawRow]] = {}
-    for row in batch.rows:
-        by_table.setdefault(row.table, []).append(row)
+    by_table: dict[str, dict[tuple[Any, ...], RawRow]] = {}
+    for row in batch.rows:  # one row per natural key and batch: the last one wins
+        by_table.setdefault(row.table, {})[row.keys] = row
     with psycopg.connect(loader_dsn) as conn, conn.cursor() as cur:
-        for name, rows in by_table.items():
+        for name, keyed_rows in by_table.items():
+            rows = list(keyed_rows.values())
             table = get_table(*name.split("__", 1))
             cols = [*table.key_names, "record", "fetched_at", "first_seen_at",
                     "last_seen_at", "run_id", "lake_document_id"]
@@ -132,6 +133,11 @@ def upsert(loader_dsn: str, batch: RawBatch) -> None:
                 )
             )
             cur.execute("drop table _load")
+        conn.commit()
+        # like a loader should after a bulk load: fresh planner statistics (autovacuum's
+        # analyze may come minutes later, and dbt's first build would plan blind)
+        for name in by_table:
+            cur.execute(sql.SQL("analyze raw.{}").format(sql.Identifier(name)))
         for run in batch.runs:
             cur.execute(
                 "insert into raw.ingestion_runs (run_id, source, endpoint, started_at, "

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import rawdata
-from dbt_helpers import DbtDatabase, DbtResult
+from dbt_helpers import DBT_PROJECT, DbtDatabase, DbtResult
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +236,15 @@ def test_every_model_and_column_is_documented(docs: DbtResult) -> None:
                          or {"columns": {}})["columns"]
         missing += [f"{unique_id}.{c}" for c in built_columns if c not in documented]
     assert missing == []
+
+
+def test_sqlfluff_lint_passes(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    # The dbt templater compiles the project against the warehouse (incremental models
+    # ask whether their table exists), so it runs with this module's dbt environment.
+    sqlfluff = Path(sys.executable).parent / "sqlfluff"
+    done = subprocess.run(  # fixed argv, no shell
+        [str(sqlfluff), "lint", "dbt_project/models", "--nocolor"],
+        cwd=DBT_PROJECT.parent, env=dbt_db.env(), capture_output=True, text=True,
+        timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

@@ -2,6 +2,7 @@
     config(
         materialized='table',
         indexes=[{'columns': ['asset_id', 'interval', 'open_at']}],
+        post_hook='analyze {{ this }}',
     )
 }}
 
