@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -89,6 +90,7 @@ async def main(days: int, assets: list[str]) -> None:
             "postgres_db": "criptopipe_bench", "mongo_db": "lake_bench",
             "http_rate_limits": {s: 0 for s in SOURCES}, "candle_intervals": ("1h",),
         })
+        load_before = os.getloadavg()
         started, cpu_started = time.perf_counter(), time.process_time()
         summary = await run_ingestion(
             settings, sources=["binance", "coinbase", "kraken", "mercadobitcoin"],
@@ -96,6 +98,7 @@ async def main(days: int, assets: list[str]) -> None:
             start=NOW - timedelta(days=days), end=NOW, now=NOW)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        load_after = os.getloadavg()
 
         fetch_seconds, fetch_records = await fetch_only(settings, assets, days)
 
@@ -121,6 +124,13 @@ async def main(days: int, assets: list[str]) -> None:
           "(the sources' own pace)")
     print(f"pipeline process CPU: {cpu:.2f}s of {elapsed:.2f}s wall "
           f"(the rest is waiting on the simulator, MongoDB and PostgreSQL)")
+    with MongoClient(services.mongo_uri()) as client:
+        lake_bytes = sum(len(d["body"]) for d in client["lake_bench"]["responses"].find(
+            {}, {"body": 1}))
+    print(f"lake: {summary.total('lake_documents')} documents, {lake_bytes / 1e6:.1f} MB of "
+          f"bodies (FerretDB or MongoDB at {services.mongo_uri().split('@')[-1]})")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before the run, "
+          f"{load_after[0]:.2f} after (other processes share these CPUs)")
     print(f"ratio: the pipeline lands at {pipeline_rate / copy_rate:.1%} of the COPY ceiling")
 
 

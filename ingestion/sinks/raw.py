@@ -19,6 +19,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import psycopg
@@ -110,9 +111,16 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
+# The C encoder behind _ENCODER, made once (JSONEncoder.encode makes one on every call).
+_C_ENCODE = None if c_make_encoder is None else c_make_encoder(
+    None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False)
+
+
 def dumps(record: Any) -> str:
     """Compact JSON text of a record (NaN and Infinity refused: jsonb cannot hold them)."""
-    return _ENCODER.encode(record)
+    if _C_ENCODE is None or isinstance(record, str | int | float):
+        return _ENCODER.encode(record)
+    return "".join(_C_ENCODE(record, 0))
 
 
 def jsonb_problem(record_json: str) -> str | None:

@@ -1,0 +1,89 @@
+"""The lake on the real MongoDB-protocol server: computed ``_id``s, batched writes that
+tolerate duplicates, and raw rows that always name a document that exists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from bson import ObjectId
+from ingestion_support import SIM_NOW
+from pymongo import AsyncMongoClient, MongoClient
+
+from ingestion.http import Response
+from ingestion.runner import run_ingestion
+from ingestion.settings import Settings
+from ingestion.sinks.lake import Lake, LakeWriter, document_id, response_document
+
+
+def _response(body: str, status: int = 200) -> Response:
+    return Response("binance", "klines", "/api/v3/klines", {"symbol": "BTCUSDT", "limit": "2"},
+                    status, {}, body, None, datetime(2025, 1, 1, tzinfo=UTC))
+
+
+async def test_identical_responses_share_one_document_and_changed_ones_add_history(
+    mongo_uri: str, mongo_db_name: str, clean_stores: None,
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        lake = Lake.connect(client, mongo_db_name)
+        await lake.ensure_indexes()
+        first = response_document(_response("[1]"), run_id="r1", record_count=1)
+        again = response_document(_response("[1]"), run_id="r2", record_count=1)
+        changed = response_document(_response("[2]"), run_id="r2", record_count=1)
+        assert first["_id"] == again["_id"] != changed["_id"]
+        # The id does not depend on the order params were given in.
+        assert document_id("binance", "klines", "/api/v3/klines",
+                           {"limit": "2", "symbol": "BTCUSDT"},
+                           first["body_sha256"]) == first["_id"]
+        async with LakeWriter(lake) as writer:
+            acks = [writer.submit(d) for d in (first, again, changed)]
+            stored = [await ack for ack in acks]
+        assert [s.is_new for s in stored] == [True, False, True]
+        assert [s.document_id for s in stored] == [first["_id"], first["_id"], changed["_id"]]
+        assert await lake.responses.count_documents({}) == 2
+        assert (await lake.get(first["_id"]) or {})["run_id"] == "r1"  # the first one stays
+    finally:
+        await client.close()
+
+
+async def test_rows_point_at_the_document_an_older_lake_stored_under_an_objectid(
+    sim_settings: Settings, loader_dsn: str, mongo_uri: str, mongo_db_name: str,
+) -> None:
+    await run_ingestion(sim_settings, sources=["fx"], now=SIM_NOW)
+    # Make the lake look like one written before ids were computed: same identity and
+    # body, server-made ObjectId.
+    legacy = ObjectId()
+    with MongoClient(mongo_uri) as client:
+        responses = client[mongo_db_name]["responses"]
+        (document,) = list(responses.find({"source": "fx"}))
+        responses.delete_one({"_id": document["_id"]})
+        responses.insert_one({**document, "_id": legacy})
+    with psycopg.connect(loader_dsn, autocommit=True) as conn:
+        conn.execute("truncate raw.fx__rates")
+    summary = await run_ingestion(sim_settings, sources=["fx"], now=SIM_NOW)
+    assert summary.ok and summary.endpoints[0].lake_documents == 0
+    with psycopg.connect(loader_dsn) as conn:
+        pointers = conn.execute("select distinct lake_document_id from raw.fx__rates").fetchall()
+    assert pointers == [(str(legacy),)]
+    client2: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        found = await Lake.connect(client2, mongo_db_name).get(str(legacy))
+        assert found is not None and found["source"] == "fx"
+    finally:
+        await client2.close()
+
+
+async def test_every_raw_row_names_a_lake_document_that_exists(
+    sim_settings: Settings, loader_dsn: str, mongo_uri: str, mongo_db_name: str,
+) -> None:
+    await run_ingestion(sim_settings, sources=["binance", "coinbase"], now=SIM_NOW)
+    with psycopg.connect(loader_dsn) as conn:
+        pointers = {r[0] for r in conn.execute(
+            "select lake_document_id from raw.binance__klines union "
+            "select lake_document_id from raw.binance__ticker_24hr union "
+            "select lake_document_id from raw.coinbase__candles").fetchall()}
+    with MongoClient(mongo_uri) as client:
+        ids = {d["_id"] for d in client[mongo_db_name]["responses"].find({}, {"_id": 1})}
+    assert pointers and pointers <= ids
