@@ -165,6 +165,11 @@ def _kraken_error(data: Any) -> list[str]:
 KRAKEN_TRANSIENT = ("EAPI:Rate limit exceeded", "EService:Unavailable", "EService:Busy")
 
 
+def is_error_body(source: str, status: int, data: Any) -> bool:
+    """An API error rather than data: HTTP 4xx/5xx, or Kraken's ``error`` list in a 200."""
+    return status >= 400 or (source == "kraken" and bool(_kraken_error(data)))
+
+
 # --------------------------------------------------------------------------- rate limits
 class TokenBucket:
     """``rate_per_minute`` requests a minute, bursts of up to ``burst``."""
@@ -361,8 +366,7 @@ class HttpClient:
                 source, endpoint, path, params, status, kept, text, str(not_json), fetched_at
             ))
         response = Response(source, endpoint, path, params, status, kept, text, data, fetched_at)
-        is_error = status >= 400 or (source == "kraken" and bool(_kraken_error(data)))
-        if not not_json and is_error and on_error_body is not None:
+        if not not_json and is_error_body(source, status, data) and on_error_body is not None:
             await on_error_body(response)  # error bodies are kept too, with their status
         if status in (429, 418):
             raise _TransientError(

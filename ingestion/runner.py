@@ -42,7 +42,7 @@ from ingestion.connectors.base import (
     PlannedRequest,
 )
 from ingestion.connectors.registry import get_endpoint, select
-from ingestion.http import HttpClient, InvalidBody, RequestError, Response
+from ingestion.http import HttpClient, InvalidBody, RequestError, Response, is_error_body
 from ingestion.settings import Settings
 from ingestion.sinks import raw
 from ingestion.sinks.lake import Lake, LakeWriter, StoredResponse, response_document
@@ -562,6 +562,8 @@ async def replay_from_lake(
             async for document in lake.iter_responses(source=source, endpoint=endpoint,
                                                       since=since_at):
                 key = (document["source"], document["endpoint"])
+                if _is_error_document(document):
+                    continue  # an API error kept for the record: it never held records
                 spec = get_endpoint(*key)
                 stats = by_endpoint.setdefault(key, EndpointStats(*key))
                 loader = loaders.setdefault(key, raw.RawLoader(conn, spec.raw_table,
@@ -583,6 +585,18 @@ async def replay_from_lake(
     summary.endpoints = list(by_endpoint.values())
     summary.finished_at = datetime.now(UTC)
     return summary
+
+
+def _is_error_document(document: dict[str, Any]) -> bool:
+    status = int(document.get("status", 200))
+    if status >= 400:
+        return True
+    if document["source"] != "kraken":
+        return False
+    try:
+        return is_error_body("kraken", status, json.loads(document["body"]))
+    except ValueError:
+        return False
 
 
 def _replayed_page(spec: EndpointSpec, document: dict[str, Any]) -> _Page:

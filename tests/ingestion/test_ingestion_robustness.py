@@ -17,7 +17,7 @@ from ingestion_support import SIM_NOW
 from pymongo import MongoClient
 
 from ingestion.http import HttpClient
-from ingestion.runner import run_ingestion
+from ingestion.runner import replay_from_lake, run_ingestion
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
 
@@ -201,3 +201,21 @@ async def test_a_connection_killed_mid_load_names_the_endpoint_keeps_what_was_co
     hours_loaded = query(loader_dsn, "select max(open_time) - min(open_time), count(*) "
                                      "from raw.binance__klines where symbol = 'ETHUSDT'")[0]
     assert hours_loaded[0] == timedelta(hours=hours_loaded[1] - 1)  # no gap
+
+
+async def test_replay_skips_the_error_responses_the_lake_keeps(
+    sim: RunningSimulator, sim_settings: Settings, loader_dsn: str, mongo_uri: str,
+    mongo_db_name: str,
+) -> None:
+    sim.set_faults(FaultPlan.parse(
+        "coingecko:rate_limit:first=1,retry_after=1 ; kraken:rate_limit:first=1"))
+    await run_ingestion(sim_settings, sources=["coingecko", "kraken"],
+                        endpoints=["global", "ticker"], now=SIM_NOW)
+    assert len(lake_docs(mongo_uri, mongo_db_name)) == 4  # two errors, two answers
+    with psycopg.connect(loader_dsn, autocommit=True) as conn:
+        conn.execute("truncate raw.coingecko__global, raw.kraken__ticker")
+    summary = await replay_from_lake(sim_settings)
+    assert summary.ok
+    assert {e.name: (e.fetched, e.quarantined) for e in summary.endpoints} == {
+        "coingecko/global": (1, 0), "kraken/ticker": (2, 0)}  # BNB is not on Kraken
+    assert query(loader_dsn, "select count(*) from raw.quarantine") == [(0,)]
