@@ -9,7 +9,10 @@ bookkeeping columns:
 ``first_seen_at``      when the record was first loaded
 ``last_seen_at``       when the record was last seen in a response (changed or not)
 ``run_id``             the ingestion run that last wrote the record
-``lake_document_id``   the ``_id`` (hex) of the ``lake.responses`` document it came from
+``lake_document_id``   the ``_id`` of the ``lake.responses`` document it came from: 32 hex
+                       digits computed from the response's identity (an ObjectId's hex in
+                       lakes written before ids were computed); the row commits only after
+                       that document is stored, so it always exists
 
 Asset keys in Dagster are ``raw/<source>/<endpoint>``; the table is ``raw.<source>__<endpoint>``.
 """
