@@ -1,5 +1,5 @@
 -- No lookahead in fct_daily_returns: recompute every metric from the daily prices
--- truncated at two cutoffs (the middle of the history and the day before the last)
+-- truncated at two cutoffs (two weeks and one day before the newest day)
 -- and compare with the mart. A value that used a later day (a centred window, a peak
 -- over the whole history, a lead()) differs on the truncated history and fails here.
 
@@ -20,7 +20,7 @@ published as (
 cutoffs as (
 
     select
-        min(price_date) + (max(price_date) - min(price_date)) / 2 as middle_cutoff_date,
+        max(price_date) - 14 as middle_cutoff_date,
         max(price_date) - 1 as late_cutoff_date
     from daily_prices
 

@@ -2,6 +2,7 @@
     30-day rolling Pearson correlation of daily log returns for every ordered pair of
     assets (both A-B and B-A, so a heatmap needs no mirroring), over the days both have a
     return; null until the window holds var correlation_min_observations paired returns.
+    The computation is macros/rolling_return_correlations.sql.
 #}
 
 with
@@ -9,55 +10,18 @@ with
 daily_returns as (
 
     select * from {{ ref('fct_daily_returns') }}
-    where log_return is not null
 
 ),
 
-paired as (
+correlations as (
 
-    select
-        asset_returns.asset_id,
-        other_returns.asset_id as other_asset_id,
-        asset_returns.price_date,
-        asset_returns.log_return,
-        other_returns.log_return as other_log_return
-    from daily_returns as asset_returns
-    inner join daily_returns as other_returns
-        on
-            asset_returns.price_date = other_returns.price_date
-            and asset_returns.asset_id <> other_returns.asset_id
-
-),
-
-rolling as (
-
-    select
-        asset_id,
-        other_asset_id,
-        price_date,
-        corr(log_return, other_log_return) over last_30_days as rolling_correlation,
-        count(*) over last_30_days as observation_count
-    from paired
-    window last_30_days as (
-        partition by asset_id, other_asset_id
-        order by price_date
-        range between interval '29 days' preceding and current row
-    )
+    {{ rolling_return_correlations('daily_returns') }}
 
 ),
 
 final as (
 
-    select
-        asset_id,
-        other_asset_id,
-        price_date,
-        case
-            when observation_count >= {{ var('correlation_min_observations') }}
-                then round(rolling_correlation::numeric, 8)
-        end as correlation_30d,
-        observation_count
-    from rolling
+    select * from correlations
 
 )
 
