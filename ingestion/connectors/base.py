@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingestion.raw_tables import RawTable, get_table
 from ingestion.settings import Settings
@@ -32,9 +32,11 @@ class InvalidRecord(ValueError):
     """A record that fails validation; the message is the quarantine reason."""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One record: natural-key values (in the raw table's key order) and the record as sent."""
+class Record(NamedTuple):
+    """One record: natural-key values (in the raw table's key order) and the record as sent.
+
+    A named tuple, not a frozen dataclass: one is made per record, and a frozen dataclass
+    takes about three times as long to build."""
 
     key: tuple[KeyValue, ...]
     record: Any
