@@ -39,11 +39,10 @@ test: services browser-deps ## The whole offline suite against real PostgreSQL +
 test-fast: services ## The quick default suite (no chaos, browser or slow tests)
 	$(RUN) pytest $(PYTEST_ARGS)
 
-lint: install ## ruff, mypy and sqlfluff
+lint: services ## ruff, mypy and sqlfluff (its dbt templater needs the database)
 	$(RUN) ruff check .
-	$(RUN) ruff format --check ingestion orchestration dashboard
 	$(RUN) mypy ingestion orchestration dashboard
-	$(RUN) sqlfluff lint dbt_project/models
+	eval "$$($(RUN) criptopipe dbt-env)" && $(RUN) sqlfluff lint dbt_project/models
 
 demo: services ## Run the whole pipeline offline against the simulator, then start the UIs
 	$(RUN) criptopipe demo

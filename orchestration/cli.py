@@ -270,6 +270,41 @@ def _wait(processes: list[subprocess.Popen[bytes]]) -> None:
                 process.kill()
 
 
+# --- dbt ---------------------------------------------------------------------------------
+def _dbt_environment(settings: Settings) -> dict[str, str]:
+    from ingestion.services import Services
+
+    return {
+        **Services(settings).endpoints().dbt_env(settings),
+        "DBT_PROJECT_DIR": str(PROJECT_ROOT / "dbt_project"),
+        "DBT_PROFILES_DIR": str(PROJECT_ROOT / "dbt_project"),
+    }
+
+
+@app.command(
+    "dbt",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def dbt(ctx: typer.Context, database: DatabaseOption = None) -> None:
+    """Run dbt on the warehouse with criptopipe's profile, e.g. `criptopipe dbt build`,
+    `criptopipe dbt docs generate`, `criptopipe dbt docs serve --port 8080`."""
+    settings = _configure(database)
+    env = {**os.environ, **_dbt_environment(settings)}
+    result = subprocess.run([_bin("dbt"), *ctx.args], env=env, cwd=PROJECT_ROOT, check=False)
+    raise typer.Exit(result.returncode)
+
+
+@app.command("dbt-env")
+def dbt_env(database: DatabaseOption = None) -> None:
+    """Print the environment dbt needs as shell exports: `eval "$(criptopipe dbt-env)"`,
+    then plain `dbt build` (or sqlfluff) works from any directory."""
+    import shlex
+
+    settings = _configure(database)
+    for name, value in _dbt_environment(settings).items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
+
+
 # --- dashboard and demo -----------------------------------------------------------------------
 def dashboard_command(settings: Settings, host: str = "127.0.0.1") -> list[str]:
     from dashboard.server import command
