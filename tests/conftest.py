@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from ingestion.services import Endpoints, Services, postgres
-from ingestion.settings import PROJECT_ROOT, Settings, load_settings
+from ingestion.settings import Settings, load_settings
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real saved API responses
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ Mercado Bitcoin's zipped ``{"t","o",…}`` strings, Frankfurter rates unpivoted,
 
 Two kinds of rows:
 
-* ``fixture_rows()``: the saved real responses of ``/work/shared/fixtures`` (via
+* ``fixture_rows()``: the saved real responses in ``tests/fixtures`` (via
   ``tests/conftest.SHARED_FIXTURES``), one raw row per record, at their real timestamps;
 * ``synthetic_rows()``: a small deterministic market (random walks per asset, consistent
   across exchanges with a few basis points of noise, a Brazil premium, ECB business-day FX)
@@ -37,7 +37,7 @@ from ingestion.raw_tables import RAW_TABLES, get_table
 from ingestion.sinks.raw import BOOKKEEPING_DDL, table_ddl
 from ingestion.symbols import BY_ID, EXCHANGE_QUOTES, exchange_symbol
 
-SHARED_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SHARED_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures
 
 @dataclass(frozen=True, slots=True)
 class RawRow:

@@ -9,13 +9,13 @@ from typing import Any
 
 import aiohttp
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures
 # A fixed clock in the middle of an hour: 2024-03-05 12:30:15 UTC (a Tuesday).
 NOW = datetime(2024, 3, 5, 12, 30, 15, tzinfo=UTC)
 
 
 def sample(name: str) -> Any:
-    """A real API response saved under shared/fixtures (e.g. "binance/klines_1d.json")."""
+    """A real API response saved under tests/fixtures (e.g. "binance/klines_1d.json")."""
     return json.loads((SAMPLES / name).read_text())
 
 
