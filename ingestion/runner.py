@@ -273,6 +273,14 @@ async def _record_run(
     run_id: str, targets: StoreTargets, stats: EndpointStats,
     conn: psycopg.AsyncConnection[Any] | None,
 ) -> None:
+    """Write the run's ``raw.ingestion_runs`` row; every endpoint of every run gets one.
+
+    ``conn`` (the endpoint's loader connection) is tried first. PostgreSQL may have gone
+    away under it (a restart, a terminated backend) without psycopg knowing yet: then the
+    row is written over a fresh connection, retried while the server comes back (the write
+    is an upsert, so a retry after an unacknowledged commit is harmless). Only when that
+    fails too is the row given up, logged as an error with every number it held.
+    """
     row = {
         "run_id": run_id, "source": stats.source, "endpoint": stats.endpoint,
         "started_at": stats.started_at, "finished_at": stats.finished_at,
@@ -282,16 +290,57 @@ async def _record_run(
         "lake_documents": stats.lake_documents, "error": stats.error,
         "notes": "\n".join(stats.notes) or None,
     }
-    try:
-        if conn is None or conn.closed:
-            async with await psycopg.AsyncConnection.connect(
-                    targets.loader_dsn, autocommit=True) as fresh:
-                await raw.record_run(fresh, row)
-        else:
+    failure: BaseException | None = None
+    if conn is not None and not conn.closed:
+        try:
             await raw.record_run(conn, row)
-    except Exception:
-        logger.exception("could not record run %s of %s/%s", run_id, stats.source,
-                         stats.endpoint)
+            return
+        except psycopg.OperationalError as err:  # the connection is gone: use a new one
+            failure = err
+            logger.warning("%s: lost the loader connection before recording run %s (%s); "
+                           "recording it over a fresh connection", stats.name, run_id,
+                           str(err).strip() or type(err).__name__)
+        except Exception as err:
+            failure = err  # not a lost connection: a new one would fail the same way
+    if failure is None or isinstance(failure, psycopg.OperationalError):
+        failure = await _record_run_fresh(targets, stats, row)
+    if failure is not None:
+        logger.error(
+            "could not record run %s of %s in raw.ingestion_runs: %s: %s; "
+            "the row that is missing: %s", run_id, stats.name, type(failure).__name__,
+            str(failure).strip(), json.dumps(row, default=str), exc_info=failure)
+
+
+RECORD_RUN_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # ~60 s: a restart
+
+
+async def _record_run_fresh(
+    targets: StoreTargets, stats: EndpointStats, row: dict[str, Any]
+) -> BaseException | None:
+    """Write ``row`` over new connections while PostgreSQL refuses them; the last error."""
+    failure: BaseException | None = None
+    for attempt, delay in enumerate((0.0, *RECORD_RUN_RETRY_DELAYS)):
+        if attempt:
+            logger.warning("%s: recording run %s failed (%s); retry %d/%d in %.1fs",
+                           stats.name, row["run_id"], str(failure).strip(), attempt,
+                           len(RECORD_RUN_RETRY_DELAYS), delay)
+            await asyncio.sleep(delay)
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                    targets.loader_dsn, autocommit=True, connect_timeout=10,
+                    application_name=bookkeeping_name(stats)) as fresh:
+                await raw.record_run(fresh, row)
+            return None
+        except psycopg.OperationalError as err:  # refused, or lost again: try again
+            failure = err
+        except Exception as err:  # the server refused the row itself: retrying won't help
+            return err
+    return failure
+
+
+def bookkeeping_name(stats: EndpointStats) -> str:
+    """The ``application_name`` of a fresh connection that records an endpoint's run."""
+    return f"criptopipe {stats.name} bookkeeping"
 
 
 def loader_name(spec: EndpointSpec) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -14,10 +15,16 @@ import psycopg
 import pytest
 from aiohttp import web
 from ingestion_support import SIM_NOW
+from psycopg import sql
 from pymongo import MongoClient
 
 from ingestion.http import HttpClient
-from ingestion.runner import replay_from_lake, run_ingestion
+from ingestion.runner import (
+    RECORD_RUN_RETRY_DELAYS,
+    ProgressEvent,
+    replay_from_lake,
+    run_ingestion,
+)
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
 
@@ -201,6 +208,94 @@ async def test_a_connection_killed_mid_load_names_the_endpoint_keeps_what_was_co
     hours_loaded = query(loader_dsn, "select max(open_time) - min(open_time), count(*) "
                                      "from raw.binance__klines where symbol = 'ETHUSDT'")[0]
     assert hours_loaded[0] == timedelta(hours=hours_loaded[1] - 1)  # no gap
+
+
+class DatabaseOutage:
+    """What a PostgreSQL restart does to a run, on the shared server (which cannot restart):
+    once the endpoint's rows are committed, its loader connection is terminated and the
+    database refuses the loader's new connections for ``seconds`` (forever if None)."""
+
+    def __init__(self, admin_dsn: str, endpoint: str, seconds: float | None) -> None:
+        self.admin_dsn = admin_dsn
+        self.endpoint = endpoint
+        self.seconds = seconds
+        self.terminated = False
+        self.reopened = threading.Event()
+
+    def _set_limit(self, limit: int) -> None:
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            database = conn.info.dbname
+            conn.execute(sql.SQL("alter database {} connection limit {}").format(
+                sql.Identifier(database), sql.Literal(limit)))
+
+    def reopen(self) -> None:
+        self._set_limit(-1)
+        self.reopened.set()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        """A progress callback: the endpoint's last event comes after its final commit."""
+        source, endpoint = self.endpoint.split("/")
+        if self.terminated or (event.source, event.endpoint) != (source, endpoint) or \
+                event.requests_done < event.requests_total:
+            return
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            row = conn.execute(sql.SQL("select count(*) from {}").format(
+                sql.Identifier("raw", f"{source}__{endpoint}"))).fetchone()
+            if not row or row[0] == 0:
+                return  # the last page is in, but not yet committed
+            self._set_limit(0)
+            killed = conn.execute(
+                "select pg_terminate_backend(pid, 5000) from pg_stat_activity "
+                "where application_name = %s", [f"criptopipe {self.endpoint}"]).fetchall()
+        assert killed == [(True,)]
+        self.terminated = True
+        if self.seconds is not None:
+            threading.Timer(self.seconds, self.reopen).start()
+
+
+async def test_a_run_whose_connection_died_after_its_load_is_still_recorded(
+    sim_settings: Settings, loader_dsn: str, admin_dsn: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The endpoint loads everything, then PostgreSQL "restarts": its connection is dead
+    # (psycopg does not know yet) and new connections are refused for a moment.
+    outage = DatabaseOutage(admin_dsn, "fear_greed/fng", seconds=1.5)
+    try:
+        summary = await run_ingestion(sim_settings, sources=["fear_greed"], now=SIM_NOW,
+                                      progress=outage)
+    finally:
+        outage.reopen()
+    assert outage.terminated
+    (stats,) = summary.endpoints
+    assert stats.status == "success" and stats.inserted > 0
+    runs = query(loader_dsn, "select status, fetched, inserted from raw.ingestion_runs "
+                             "where run_id = %s", [summary.run_id])
+    assert runs == [("success", stats.fetched, stats.inserted)]
+    assert "lost the loader connection before recording run" in caplog.text
+    assert "could not record run" not in caplog.text
+
+
+async def test_a_run_that_cannot_be_recorded_says_so_with_its_numbers(
+    sim_settings: Settings, loader_dsn: str, admin_dsn: str,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("ingestion.runner.RECORD_RUN_RETRY_DELAYS", (0.05, 0.05))
+    assert sum(RECORD_RUN_RETRY_DELAYS) > 30  # a real restart is waited out
+    outage = DatabaseOutage(admin_dsn, "fear_greed/fng", seconds=None)
+    try:
+        summary = await run_ingestion(sim_settings, sources=["fear_greed"], now=SIM_NOW,
+                                      progress=outage)
+    finally:
+        outage.reopen()
+    (stats,) = summary.endpoints
+    assert stats.status == "success" and stats.inserted > 0  # the data itself is in
+    assert query(loader_dsn, "select count(*) from raw.ingestion_runs where run_id = %s",
+                 [summary.run_id]) == [(0,)]
+    (error,) = [r for r in caplog.records if "could not record run" in r.getMessage()]
+    assert error.levelname == "ERROR"
+    assert summary.run_id in error.getMessage()
+    assert f'"inserted": {stats.inserted}' in error.getMessage()
+    assert "too many connections" in error.getMessage()
 
 
 async def test_replay_skips_the_error_responses_the_lake_keeps(
