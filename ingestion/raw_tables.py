@@ -35,6 +35,9 @@ class RawTable:
     keys: tuple[KeyColumn, ...]
     record_shape: str  # what one ``record`` holds, for humans and dbt authors
     loaded_at_field: str = "fetched_at"
+    # OHLC candles: dbt's incremental candle marts select the rows seen since their last
+    # build (``last_seen_at > …``), so these tables carry an index on ``last_seen_at``.
+    is_candles: bool = False
 
     @property
     def name(self) -> str:
@@ -79,6 +82,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         (_k("symbol"), _k("interval"), _k("open_time", "timestamptz")),
         "one kline row, the 12-element array as sent: [open ms, o, h, l, c, volume, close ms, "
         "quote volume, trades, taker base, taker quote, ignore] (prices as strings)",
+        is_candles=True,
     ),
     RawTable(
         "binance", "ticker_24hr",
@@ -90,6 +94,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         (_k("pair"), _k("interval"), _k("open_time", "timestamptz")),
         "one OHLC row as sent: [time s, o, h, l, c, vwap, volume, count]; `pair` is Kraken's "
         "result key (XXBTZUSD); interval is '1h' or '1d'",
+        is_candles=True,
     ),
     RawTable(
         "kraken", "ticker",
@@ -102,6 +107,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         (_k("product_id"), _k("interval"), _k("open_time", "timestamptz")),
         "one candle row as sent: [time s, low, high, open, close, volume] (numbers); "
         "interval is '1h' (3600) or '1d' (86400)",
+        is_candles=True,
     ),
     RawTable(
         "fear_greed", "fng",
@@ -125,6 +131,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         (_k("symbol"), _k("interval"), _k("open_time", "timestamptz")),
         'one candle zipped from the parallel arrays: {"t": s, "o": "…", "h": "…", "l": "…", '
         '"c": "…", "v": "…"} (strings as sent); interval is \'1h\' or \'1d\'',
+        is_candles=True,
     ),
 )
 

@@ -43,6 +43,7 @@ from ingestion.connectors.base import (
 )
 from ingestion.connectors.registry import get_endpoint, select
 from ingestion.http import HttpClient, InvalidBody, RequestError, Response, is_error_body
+from ingestion.raw_tables import RawTable
 from ingestion.settings import Settings
 from ingestion.sinks import raw
 from ingestion.sinks.lake import Lake, LakeWriter, StoredResponse, response_document
@@ -469,7 +470,26 @@ async def _ingest_endpoint(
         stats.status = "failed" if done == 0 else "partial"
     elif stats.quarantined and stats.quarantined == stats.fetched and stats.fetched:
         stats.status = "partial"
+    await _analyze(conn, spec.raw_table, stats)
     _report(run, spec, done + failed, len(requests), stats.fetched)
+
+
+async def _analyze(
+    conn: psycopg.AsyncConnection[Any], table: RawTable, stats: EndpointStats
+) -> None:
+    """Refresh the planner's statistics of ``table`` after a load that changed much of it.
+
+    The data is in either way, so a failure here is a note, not a failed endpoint.
+    """
+    rows_written = stats.inserted + stats.updated + stats.unchanged  # unchanged: touched
+    try:
+        if await raw.analyze_if_stale(conn, table, rows_written):
+            logger.info("%s: analyzed %s after writing %d rows", stats.name,
+                        table.qualified_name, rows_written)
+    except psycopg.Error as err:
+        logger.warning("%s: could not analyze %s: %s", stats.name, table.qualified_name,
+                       str(err).strip())
+        stats.notes.append(f"analyze {table.qualified_name} failed: {str(err).strip()}")
 
 
 def _collect(
@@ -625,7 +645,9 @@ async def replay_from_lake(
             for key, (rows, rejected) in pending.items():
                 await _flush(get_endpoint(*key), loaders[key], rows, rejected,
                              by_endpoint[key])
-            for stats in by_endpoint.values():
+            for (source_name, endpoint_name), stats in by_endpoint.items():
+                await _analyze(conn, get_endpoint(source_name, endpoint_name).raw_table,
+                               stats)
                 stats.finished_at = datetime.now(UTC)
                 stats.notes.append("replayed from lake.responses")
                 await _record_run(summary.run_id, targets, stats, conn)

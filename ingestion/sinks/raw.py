@@ -172,6 +172,14 @@ def table_ddl(table: RawTable) -> sql.Composed:
     )
 
 
+def index_ddl(table: RawTable) -> list[sql.Composed]:
+    """Secondary indexes of a raw table: ``last_seen_at`` on candle tables."""
+    if not table.is_candles:
+        return []
+    return [sql.SQL("create index if not exists {name} on {table} (last_seen_at)").format(
+        name=sql.Identifier(f"{table.name}_last_seen_at"), table=_table(table))]
+
+
 BOOKKEEPING_DDL = (
     """create table if not exists raw.ingestion_runs (
         run_id text not null, source text not null, endpoint text not null,
@@ -199,8 +207,38 @@ async def ensure_schema(conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute("select pg_advisory_xact_lock(%s)", [DDL_LOCK])
         for table in RAW_TABLES:
             await conn.execute(table_ddl(table))
+            for index in index_ddl(table):
+                await conn.execute(index)
         for statement in BOOKKEEPING_DDL:
             await conn.execute(statement)
+
+
+# A load that wrote this many rows, or this share of the table, leaves the planner's
+# statistics stale (autovacuum's analyze comes later, if at all, and a dbt build may run
+# first): the loader analyzes the table itself.
+ANALYZE_MIN_ROWS = 10_000
+ANALYZE_MIN_SHARE = 0.10
+
+
+async def analyze_if_stale(
+    conn: psycopg.AsyncConnection[Any], table: RawTable, rows_written: int
+) -> bool:
+    """``analyze`` ``table`` when ``rows_written`` made its statistics stale; True if done.
+
+    Stale: at least :data:`ANALYZE_MIN_ROWS` rows, or more than :data:`ANALYZE_MIN_SHARE`
+    of the rows the statistics know of (a table never analyzed knows of none).
+    """
+    if rows_written <= 0:
+        return False
+    if rows_written < ANALYZE_MIN_ROWS:
+        cur = await conn.execute(
+            "select reltuples from pg_class where oid = %s::regclass", [table.qualified_name])
+        row = await cur.fetchone()
+        known_rows = max(float(row[0]), 0.0) if row else 0.0
+        if rows_written <= ANALYZE_MIN_SHARE * known_rows:
+            return False
+    await conn.execute(sql.SQL("analyze {}").format(_table(table)))
+    return True
 
 
 def _as_datetime(value: Any) -> datetime:

@@ -276,3 +276,30 @@ async def test_backfill_by_dates_covers_whole_days(
 def test_settings_for_points_every_source_at_the_simulator(sim_settings: Settings) -> None:
     assert all(url.startswith("http://127.0.0.1:") for url in sim_settings.base_urls().values())
     assert settings_for(sim_settings, sim_settings.base_urls()).http_max_retries == 3
+
+
+async def test_a_bulk_load_leaves_its_raw_table_analyzed(
+    sim_settings: Settings, loader_dsn: str
+) -> None:
+    # 3 assets x 200 days of hourly candles: well over the 10k rows that call for statistics.
+    settings = sim_settings.model_copy(update={
+        "candle_intervals": ("1h",), "start_date": (SIM_NOW - timedelta(days=200)).date()})
+    started = datetime.now(UTC)
+    summary = await run_ingestion(settings, sources=["binance", "fear_greed"],
+                                  endpoints=["klines", "fng"], now=SIM_NOW)
+    assert summary.ok
+    klines = next(e for e in summary.endpoints if e.name == "binance/klines")
+    assert klines.inserted > 10_000
+    analyzed = dict(query(loader_dsn, "select relname, last_analyze from pg_stat_user_tables"
+                                      " where schemaname = 'raw'"))
+    assert analyzed["binance__klines"] is not None and analyzed["binance__klines"] > started
+    planned = query(loader_dsn, "select reltuples from pg_class"
+                                " where oid = 'raw.binance__klines'::regclass")[0][0]
+    assert planned == klines.inserted  # the planner knows the table's size
+    # A rerun of the newest hours writes a sliver of the table: no analyze.
+    again = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                now=SIM_NOW)
+    assert again.ok and 0 < again.total("inserted") + again.total("unchanged") < 1_000
+    later = query(loader_dsn, "select last_analyze from pg_stat_user_tables"
+                              " where schemaname = 'raw' and relname = 'binance__klines'")
+    assert later == [(analyzed["binance__klines"],)]

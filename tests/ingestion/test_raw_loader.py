@@ -120,3 +120,57 @@ async def test_a_failing_before_commit_rolls_the_whole_batch_back(
         assert await cur.fetchone() == (0, 0)
         # The loader is usable again afterwards.
         assert (await loader.load([_row("BTCUSDT", 0, [0])])).inserted == 1
+
+
+async def test_candle_tables_are_indexed_on_last_seen_at(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await raw.ensure_schema(conn)
+        await raw.ensure_schema(conn)  # idempotent
+        cur = await conn.execute(
+            "select tablename, indexdef from pg_indexes where schemaname = 'raw'"
+            " and indexdef like '%%(last_seen_at)'")
+        indexed = {name: definition for name, definition in await cur.fetchall()}
+    candles = {t.name for t in RAW_TABLES if t.is_candles}
+    assert candles == {"binance__klines", "kraken__ohlc", "coinbase__candles",
+                       "mercadobitcoin__candles"}
+    assert set(indexed) == candles
+    assert all("btree" in definition for definition in indexed.values())
+
+
+async def _last_analyze(conn: psycopg.AsyncConnection[tuple[object, ...]],
+                        table: str) -> object:
+    cur = await conn.execute("select last_analyze from pg_stat_user_tables"
+                             " where schemaname = 'raw' and relname = %s", [table])
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def test_a_load_that_changed_much_of_a_table_analyzes_it(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    table = get_table("binance", "klines")
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await raw.ensure_schema(conn)
+        loader = raw.RawLoader(conn, table, "run-1")
+        await loader.load([_row("BTCUSDT", h, [h]) for h in range(1000)])
+        # Statistics that know nothing of the table are stale whatever was written.
+        assert await raw.analyze_if_stale(conn, table, 1000)
+        analyzed = await _last_analyze(conn, table.name)
+        assert analyzed is not None
+        cur = await conn.execute("select reltuples from pg_class where oid = %s::regclass",
+                                 [table.qualified_name])
+        assert await cur.fetchone() == (1000.0,)
+        # 5% of the table: left to autovacuum.
+        await loader.load([_row("BTCUSDT", 1000 + h, [h]) for h in range(50)])
+        assert not await raw.analyze_if_stale(conn, table, 50)
+        assert await _last_analyze(conn, table.name) == analyzed
+        # 20%: analyzed.
+        await loader.load([_row("ETHUSDT", h, [h]) for h in range(200)])
+        assert await raw.analyze_if_stale(conn, table, 200)
+        assert await _last_analyze(conn, table.name) > analyzed  # type: ignore[operator]
+        cur = await conn.execute("select reltuples from pg_class where oid = %s::regclass",
+                                 [table.qualified_name])
+        assert await cur.fetchone() == (1250.0,)
