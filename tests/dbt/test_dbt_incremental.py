@@ -3,12 +3,15 @@
 Build, then change raw the way later ingestion runs do — the open candle closes with
 new values, an exchange corrects an old candle, an older range is backfilled — build
 again incrementally, and require the incremental tables to equal a ``--full-refresh``
-build row for row. The snapshot must add a version when a supply figure changes and
-only then.
+build row for row. Dagster's partitioned runs (vars ``partition_start`` /
+``partition_end``) rebuild exactly their window: an old range backfilled long after its
+raw rows arrived, and one day without touching the others. The snapshot must add a
+version when a supply figure changes and only then.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -128,24 +131,160 @@ def test_incremental_build_equals_full_refresh(first_build: DbtDatabase) -> None
         before + backfilled
     )
 
+    _assert_equals_full_refresh(db)
+
+
+def _copy_marts(db: DbtDatabase) -> None:
+    """The incremental marts as they are now, into scratch.<mart>."""
     with psycopg.connect(db.transformer_dsn, autocommit=True) as conn:
         conn.execute("create schema if not exists scratch")
         for mart in INCREMENTAL_MARTS:
             conn.execute(f"drop table if exists scratch.{mart}")
             conn.execute(f"create table scratch.{mart} as select * from marts.{mart}")
 
-    db.dbt("build", "--full-refresh", "--select", *INCREMENTAL_MARTS)
 
+def _assert_same_rows(conn: psycopg.Connection[Any], mart: str, where: str = "true",
+                      params: Any = None) -> None:
+    """marts.<mart> and scratch.<mart> hold the same rows (those matching ``where``)."""
+    for left, right in ((f"marts.{mart}", f"scratch.{mart}"),
+                        (f"scratch.{mart}", f"marts.{mart}")):
+        diff = conn.execute(
+            f"select * from {left} where {where} except all "
+            f"select * from {right} where {where} limit 5", (params or []) * 2
+        ).fetchall()
+        assert diff == [], f"{mart}: rows in {left} but not in {right}: {diff}"
+
+
+def _assert_equals_full_refresh(db: DbtDatabase) -> None:
+    """The incremental marts as built equal a --full-refresh build, row for row."""
+    _copy_marts(db)
+    db.dbt("build", "--full-refresh", "--select", *INCREMENTAL_MARTS)
     with psycopg.connect(db.transformer_dsn) as conn:
         for mart in INCREMENTAL_MARTS:
             (full,) = conn.execute(f"select count(*) from marts.{mart}").fetchone() or (0,)
             assert full > 0
-            for left, right in ((f"marts.{mart}", f"scratch.{mart}"),
-                                (f"scratch.{mart}", f"marts.{mart}")):
-                diff = conn.execute(
-                    f"select * from {left} except all select * from {right} limit 5"
-                ).fetchall()
-                assert diff == [], f"{mart}: rows in {left} but not in {right}: {diff}"
+            _assert_same_rows(conn, mart)
+
+
+def _partition_vars(start: datetime, end: datetime) -> str:
+    """The --vars Dagster passes for the partitions [start, end) (orchestration.dbt_assets)."""
+    return json.dumps({"partition_start": start.isoformat(), "partition_end": end.isoformat()})
+
+
+def _backfill_binance_eth(loader_dsn: str, start: datetime, days: int,
+                          seen_at: datetime) -> int:
+    """``days`` days of Binance ETH hourly and daily candles from ``start``, as a loader
+    run at ``seen_at`` writes them. Returns the hourly candles written."""
+    hourly = [
+        rawdata.Candle(start + timedelta(hours=i), 2000 + i, 2010 + i, 1990 + i, 2005 + i, 7.25)
+        for i in range(24 * days)
+    ]
+    rows = [
+        rawdata.RawRow("binance__klines", ("ETHUSDT", interval, c.open_at),
+                       rawdata.candle_record("binance", c, interval), seen_at)
+        for interval, candles in (("1h", hourly), ("1d", rawdata._daily(hourly)))
+        for c in candles
+    ]
+    rawdata.upsert(loader_dsn, rawdata.RawBatch(rows=rows))
+    return len(hourly)
+
+
+def _set_binance_volume(loader_dsn: str, symbol: str, interval: str, open_at: datetime,
+                        volume: str, seen_at: datetime) -> None:
+    """Binance republishes one candle with another volume (a later loader run)."""
+    with psycopg.connect(loader_dsn) as conn:
+        updated = conn.execute(
+            "update raw.binance__klines set record = jsonb_set(record, '{5}', %s), "
+            "fetched_at = %s, last_seen_at = %s, run_id = 'later' "
+            "where symbol = %s and interval = %s and open_time = %s",
+            [Jsonb(volume), seen_at, seen_at, symbol, interval, open_at],
+        ).rowcount
+    assert updated == 1
+
+
+def _mart_volume(db: DbtDatabase, mart: str, asset_id: str, open_at: datetime) -> Decimal:
+    return Decimal(_one(db.reader_dsn, f"""
+        select volume from marts.{mart}
+        where exchange_id = 'binance' and asset_id = %s and open_at = %s
+    """, [asset_id, open_at])[0])
+
+
+def test_partition_backfill_of_an_old_range_equals_full_refresh(
+        first_build: DbtDatabase) -> None:
+    """Dagster backfills two old days: raw got them three days ago (older than the
+    lookback of a plain run), the partitioned build picks exactly them up."""
+    db = first_build
+    db.dbt("build", "--full-refresh", "--select", *INCREMENTAL_MARTS)
+    start = (OPEN_HOUR - timedelta(days=90)).replace(hour=0)
+    end = start + timedelta(days=2)
+    backfilled = _backfill_binance_eth(db.loader_dsn, start, 2, seen_at=T0 - timedelta(days=3))
+    in_range = """
+        select count(*) from marts.fct_candles_hourly
+        where exchange_id = 'binance' and asset_id = 'ETH' and open_at >= %s and open_at < %s
+    """
+
+    plain = db.dbt("build", "--select", *INCREMENTAL_MARTS)
+    assert plain.not_passing() == []
+    assert _one(db.reader_dsn, in_range, [start, end]) == (0,), "seen before the lookback"
+
+    partitioned = db.dbt("build", "--select", *INCREMENTAL_MARTS,
+                         "--vars", _partition_vars(start, end))
+    assert partitioned.not_passing() == []
+    compiled = (partitioned.target_path / "compiled" / "criptopipe" / "models" / "marts"
+                / "fct_candles_daily.sql").read_text()
+    assert start.isoformat() in compiled and end.isoformat() in compiled
+    assert _one(db.reader_dsn, in_range, [start, end]) == (backfilled,)
+    assert _one(db.reader_dsn, """
+        select count(*) from marts.fct_candles_daily
+        where exchange_id = 'binance' and asset_id = 'ETH' and open_at >= %s and open_at < %s
+    """, [start, end]) == (2,)
+
+    _assert_equals_full_refresh(db)
+
+
+def test_partition_build_of_one_day_leaves_other_days_untouched(
+        first_build: DbtDatabase) -> None:
+    """Raw changes on two days; the build for one day's partition takes that day's
+    change and leaves the other day (and every other row) exactly as it was."""
+    db = first_build
+    db.dbt("build", "--full-refresh", "--select", *INCREMENTAL_MARTS)
+    _copy_marts(db)
+    day = (OPEN_HOUR - timedelta(days=20)).replace(hour=0)
+    other_day = day - timedelta(days=1)
+    seen_at = LATER + timedelta(hours=1)
+    for open_at in (day, other_day):
+        _set_binance_volume(db.loader_dsn, "BTCUSDT", "1h", open_at + timedelta(hours=12),
+                            "777.00000000", seen_at)
+        _set_binance_volume(db.loader_dsn, "BTCUSDT", "1d", open_at, "8888.00000000", seen_at)
+    other_day_before = (
+        _mart_volume(db, "fct_candles_hourly", "BTC", other_day + timedelta(hours=12)),
+        _mart_volume(db, "fct_candles_daily", "BTC", other_day),
+    )
+
+    result = db.dbt("build", "--select", *INCREMENTAL_MARTS,
+                    "--vars", _partition_vars(day, day + timedelta(days=1)))
+    assert result.not_passing() == []
+
+    assert _mart_volume(db, "fct_candles_hourly", "BTC", day + timedelta(hours=12)) == (
+        Decimal("777.00000000"))
+    assert _mart_volume(db, "fct_candles_daily", "BTC", day) == Decimal("8888.00000000")
+    assert (
+        _mart_volume(db, "fct_candles_hourly", "BTC", other_day + timedelta(hours=12)),
+        _mart_volume(db, "fct_candles_daily", "BTC", other_day),
+    ) == other_day_before
+    with psycopg.connect(db.transformer_dsn) as conn:
+        for mart in INCREMENTAL_MARTS:
+            _assert_same_rows(conn, mart, "not (open_at >= %s and open_at < %s)",
+                              [day, day + timedelta(days=1)])
+            # inside the day: the same candles, one of them with the new volume
+            (changed,) = conn.execute(f"""
+                select count(*) from (
+                    select * from marts.{mart} where open_at >= %s and open_at < %s
+                    except all
+                    select * from scratch.{mart} where open_at >= %s and open_at < %s
+                ) as changed
+            """, [day, day + timedelta(days=1)] * 2).fetchone() or (None,)
+            assert changed == 1
 
 
 def _add_market_row(loader_dsn: str, coin_id: str, at: datetime, **changes: object) -> None:

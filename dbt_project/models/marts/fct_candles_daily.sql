@@ -8,10 +8,9 @@
 }}
 
 {#
-    Incremental on the loader's clock, not on open time: a run re-reads every candle
-    whose raw row was seen (last_seen_at) since the newest one already here, minus a
-    lookback (var candles_lookback). A candle that closed or changed since, and an older
-    range backfilled today, both carry a new last_seen_at, so both are picked up.
+    Incremental: a plain run re-reads the candles whose raw rows were seen lately (var
+    candles_lookback), a Dagster partition run exactly the candles opening in its window
+    (vars partition_start / partition_end); see macros/incremental_candles.sql.
 #}
 
 with
@@ -21,12 +20,7 @@ candles as (
     select * from {{ ref('int_candles_unioned') }}
     where
         interval = '1d'
-        {% if is_incremental() %}
-        and last_seen_at >= (
-            select max(already_loaded.last_seen_at) - '{{ var("candles_lookback") }}'::interval
-            from {{ this }} as already_loaded
-        )
-        {% endif %}
+        {{ incremental_candles_condition() }}
 
 ),
 

@@ -1,0 +1,53 @@
+{#
+    Which candles an incremental run of fct_candles_hourly / fct_candles_daily re-reads
+    (an `and …` condition on int_candles_unioned), deleting and re-inserting them on the key:
+
+    * with the vars partition_start and partition_end (ISO-8601, the half-open window
+      Dagster passes for a partition or a backfill of a range of partitions): exactly the
+      candles that open in [partition_start, partition_end), however long ago their raw
+      rows were seen. A backfill of an old range rebuilds that range and no other: Dagster
+      ingests a candle partition by fetching exactly its window, so what a partition's
+      load changed is what its dbt run rebuilds, and other partitions stay as their own
+      last run left them.
+    * without them (a plain `dbt build`): every candle whose raw row was seen since the
+      newest last_seen_at already loaded, minus var candles_lookback. A candle that
+      closed or was corrected since, and a range backfilled outside Dagster, carry a new
+      last_seen_at and are picked up.
+
+    A first build and --full-refresh read everything, whatever the vars say.
+#}
+{% macro incremental_candles_condition() -%}
+    {%- set partition_start = var('partition_start', none) -%}
+    {%- set partition_end = var('partition_end', none) -%}
+    {%- if is_incremental() -%}
+        {%- if partition_start or partition_end -%}
+            and open_at >= {{ utc_timestamp_literal('partition_start', partition_start) }}
+            and open_at < {{ utc_timestamp_literal('partition_end', partition_end) }}
+        {%- else -%}
+            and last_seen_at >= (
+                select max(already_loaded.last_seen_at) - '{{ var("candles_lookback") }}'::interval
+                from {{ this }} as already_loaded
+            )
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#
+    A var holding an ISO-8601 timestamp as a timestamptz literal; a missing or malformed
+    value stops the run (the value is parsed, so nothing but a timestamp reaches the SQL).
+    A timestamp without an offset is taken as UTC.
+#}
+{% macro utc_timestamp_literal(var_name, value) -%}
+    {%- if not value -%}
+        {{ exceptions.raise_compiler_error(
+            "var " ~ var_name ~ " is required with partition_start / partition_end"
+        ) }}
+    {%- endif -%}
+    {%- set text = (value | string | trim).replace('Z', '+00:00') -%}
+    {%- set parsed = modules.datetime.datetime.fromisoformat(text) -%}
+    {%- if parsed.tzinfo is none -%}
+        {%- set parsed = parsed.replace(tzinfo=modules.pytz.utc) -%}
+    {%- endif -%}
+    '{{ parsed.isoformat() }}'::timestamptz
+{%- endmacro %}
