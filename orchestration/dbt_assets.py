@@ -81,12 +81,16 @@ def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
     return digest.hexdigest()
 
 
-def ensure_dbt_profile_env() -> None:
-    """``dbt parse`` renders profiles.yml, whose password has no default: provide the
-    configured values (parsing never connects)."""
+def ensure_dbt_profile_env() -> dict[str, str]:
+    """``dbt parse`` renders profiles.yml: provide the configured values (parsing never
+    connects). Returns them."""
     settings = load_settings()
-    for name, value in Services(settings).endpoints().dbt_env(settings).items():
-        os.environ.setdefault(name, value)
+    values = Services(settings).endpoints().dbt_env(settings)
+    os.environ.update(values)  # the same values the dbt resource exports at run time
+    # dagster-dbt seeds each run's target folder with the partial-parse file found under
+    # DBT_TARGET_PATH: point it at the folder our parse writes, so runs reuse that parse.
+    os.environ["DBT_TARGET_PATH"] = str(DBT_PROJECT_DIR / DBT_TARGET)
+    return values
 
 
 def prepare_manifest(project: DbtProject = DBT_PROJECT) -> Path:
@@ -94,11 +98,15 @@ def prepare_manifest(project: DbtProject = DBT_PROJECT) -> Path:
     if not project.project_dir.joinpath("dbt_project.yml").exists():
         raise FileNotFoundError(f"no dbt project at {project.project_dir}")
     stamp = project.project_dir / project.target_path / "criptopipe_project.sha256"
-    current = project_hash(project.project_dir)
+    # dbt's partial parsing (which every run reuses) is only valid for the profile it was
+    # made with: a change of warehouse database must re-parse too, once.
+    profile = sorted(ensure_dbt_profile_env().items())
+    current = hashlib.sha256(
+        (project_hash(project.project_dir) + repr(profile)).encode()
+    ).hexdigest()
     if project.manifest_path.exists() and stamp.exists() and stamp.read_text().strip() == current:
         return project.manifest_path
-    logger.info("dbt project changed: parsing it into %s", project.manifest_path)
-    ensure_dbt_profile_env()
+    logger.info("dbt project or profile changed: parsing it into %s", project.manifest_path)
     dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current)
