@@ -286,8 +286,11 @@ def _dbt_environment(settings: Settings) -> dict[str, str]:
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def dbt(ctx: typer.Context, database: DatabaseOption = None) -> None:
-    """Run dbt on the warehouse with criptopipe's profile, e.g. `criptopipe dbt build`,
-    `criptopipe dbt docs generate`, `criptopipe dbt docs serve --port 8080`."""
+    """Run dbt on the warehouse with criptopipe's profile.
+
+    Examples: `criptopipe dbt build`, `criptopipe dbt docs generate`,
+    `criptopipe dbt docs serve --port 8080`.
+    """
     settings = _configure(database)
     env = {**os.environ, **_dbt_environment(settings)}
     result = subprocess.run([_bin("dbt"), *ctx.args], env=env, cwd=PROJECT_ROOT, check=False)
@@ -296,8 +299,11 @@ def dbt(ctx: typer.Context, database: DatabaseOption = None) -> None:
 
 @app.command("dbt-env")
 def dbt_env(database: DatabaseOption = None) -> None:
-    """Print the environment dbt needs as shell exports: `eval "$(criptopipe dbt-env)"`,
-    then plain `dbt build` (or sqlfluff) works from any directory."""
+    """Print the environment dbt needs as shell exports.
+
+    `eval "$(criptopipe dbt-env)"`, then plain `dbt build` or `sqlfluff lint` work from any
+    directory. (It prints the transformer role's password: it is meant for your shell.)
+    """
     import shlex
 
     settings = _configure(database)
@@ -329,8 +335,11 @@ def demo(
     ] = True,
     simulator_port: Annotated[int, typer.Option(help="Port of the demo's simulator.")] = 8765,
 ) -> None:
-    """The offline demo: a simulator, the whole pipeline into criptopipe_demo / lake_demo,
-    then the Dagster UI and the dashboard on that data."""
+    """The offline demo: simulator, whole pipeline, then the Dagster UI and the dashboard.
+
+    Data goes to its own databases (criptopipe_demo / lake_demo), never mixed with live data.
+    A second run is incremental.
+    """
     from ingestion.simulator import simulator_base_urls
 
     simulator = subprocess.Popen(
