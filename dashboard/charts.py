@@ -131,6 +131,23 @@ def market_cap_history(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Total market cap and dominance")
 
 
+def market_cap_by_asset_history(frame: pd.DataFrame) -> go.Figure:
+    """Daily market cap per asset, stacked: the tracked part of the market over time."""
+    fig = go.Figure()
+    for asset_id, rows in frame.groupby("asset_id", sort=False):
+        fig.add_trace(
+            go.Scatter(
+                x=rows["price_date"],
+                y=rows["market_cap_usd"],
+                name=str(asset_id),
+                stackgroup="market_cap",
+                mode="lines",
+            )
+        )
+    fig.update_yaxes(title_text="USD")
+    return _layout(fig, "Market cap of the tracked assets, daily")
+
+
 def market_caps(frame: pd.DataFrame) -> go.Figure:
     """Bars of the latest market cap per asset (USD), largest first.
 

@@ -221,6 +221,21 @@ def market_snapshots(start: date, end: date) -> pd.DataFrame:
     )
 
 
+def market_cap_daily(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
+    """Daily market cap per tracked asset (CoinGecko market_chart): the history line."""
+    return _read(
+        """
+        select price_date, asset_id, market_cap_usd, price_usd, volume_usd,
+               market_cap_share_pct, is_closed, observed_at
+        from marts.fct_market_cap_daily
+        where asset_id = any(%(assets)s)
+          and price_date >= %(start)s::date and price_date < %(end)s::date
+        order by price_date, asset_id
+        """,
+        {"assets": list(asset_ids), **_window(start, end)},
+    )
+
+
 def asset_market_caps(asset_ids: tuple[str, ...]) -> pd.DataFrame:
     """The latest CoinGecko market data per asset: rank, price, market cap, supply."""
     return _read(

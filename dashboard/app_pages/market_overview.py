@@ -14,6 +14,7 @@ snapshots = data.market_snapshots(choice.start, choice.end)
 sentiment = data.sentiment(choice.start, choice.end)
 movers = data.top_movers(choice.assets)
 caps = data.asset_market_caps(choice.assets)
+cap_history = data.market_cap_daily(choice.assets, choice.start, choice.end)
 
 market_cap = metrics.kpi(snapshots, "snapshot_at", "total_market_cap_usd")
 btc = metrics.kpi(snapshots, "snapshot_at", "btc_dominance_pct")
@@ -49,12 +50,20 @@ st.caption(
 )
 
 st.subheader("Market cap and dominance")
+if cap_history.empty:
+    ui.empty("daily market caps (CoinGecko market_chart) for these assets and dates")
+else:
+    ui.chart(
+        charts.market_cap_by_asset_history(cap_history),
+        ui.latest(cap_history, "observed_at"),
+        key="market_cap_daily",
+    )
 if snapshots.empty:
     ui.empty("market snapshots for these dates")
 elif len(snapshots) < 2:
     st.caption(
-        "One market snapshot so far: the history grows by one point per ingestion run "
-        "(CoinGecko's /global has no history). The latest values are in the tiles above."
+        "Total market cap and dominance come from CoinGecko's /global, which has no history: "
+        "that chart grows by one point per ingestion run. The latest values are in the tiles."
     )
 else:
     ui.chart(

@@ -257,6 +257,21 @@ def test_market_cap_history_and_caps():
     assert list(caps.data[0].x) == ["BTC", "ETH"]
 
 
+def test_market_cap_by_asset_history_stacks_one_trace_per_asset():
+    days = [T0.date(), (T0 + timedelta(days=1)).date()]
+    frame = pd.DataFrame(
+        {
+            "price_date": days * 2,
+            "asset_id": ["BTC", "BTC", "ETH", "ETH"],
+            "market_cap_usd": [1.2e12, 1.3e12, 4e11, 3.9e11],
+        }
+    )
+    fig = charts.market_cap_by_asset_history(frame)
+    assert [t.name for t in fig.data] == ["BTC", "ETH"]
+    assert {t.stackgroup for t in fig.data} == {"market_cap"}
+    assert list(fig.data[1].y) == [4e11, 3.9e11]
+
+
 # --- metrics ---------------------------------------------------------------------------------
 def test_kpi_latest_value_and_change_over_24_hours():
     frame = pd.DataFrame(

@@ -26,6 +26,8 @@ def test_market_overview_kpis(on_demo_warehouse, open_page):
     assert metrics["Total market cap"][-1] in "TBM"
     assert 0 < float(metrics["BTC dominance"].rstrip("%")) < 100
     assert 0 <= float(metrics["Fear & Greed"]) <= 100
+    history = [c for c in at.get("plotly_chart") if "tracked assets, daily" in c.proto.spec]
+    assert history, "the daily market-cap history chart is shown"
     movers = at.dataframe[0].value
     assert set(movers["asset_id"]) == {"BTC", "ETH", "SOL"}  # the default asset filter
     assert movers["change_pct"].is_monotonic_decreasing
