@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from orchestration.pipeline import RunReport
 
 DEMO_DATABASE = "criptopipe_demo"
-DEFAULT_DAYS = 7
+DEFAULT_DAYS = 7  # `criptopipe run` without --start
+DEMO_DAYS = 90  # the offline demo: enough history for 30-day volatility and correlations
 
 DatabaseOption = Annotated[
     str | None,
@@ -329,7 +330,7 @@ def dashboard(database: DatabaseOption = None) -> None:
 
 @app.command("demo")
 def demo(
-    days: Annotated[int, typer.Option(help="Days of candles to load.")] = DEFAULT_DAYS,
+    days: Annotated[int, typer.Option(help="Days of candles to load.")] = DEMO_DAYS,
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the Dagster UI and the dashboard.")
     ] = True,
