@@ -50,6 +50,13 @@ class Rejected:
     record: Any
 
 
+def _as_instant(value: date) -> datetime:
+    """A datetime as is; a date as its UTC midnight."""
+    if isinstance(value, datetime):
+        return value
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
 @dataclass(slots=True)
 class ParseResult:
     records: list[Record] = field(default_factory=list)
@@ -66,15 +73,12 @@ class ParseResult:
 
     @property
     def time_range(self) -> tuple[datetime | None, datetime | None]:
-        times = [t for r in self.records for t in r.key if isinstance(t, datetime)]
-        times += [
-            datetime(t.year, t.month, t.day, tzinfo=UTC)
-            for r in self.records for t in r.key
-            if isinstance(t, date) and not isinstance(t, datetime)
-        ]
+        # One pass over the keys (this runs for every page). Every raw table has one time
+        # key, so a page's times are all datetimes or all dates: compare, then convert.
+        times = [t for r in self.records for t in r.key if isinstance(t, date)]
         if not times:
             return None, None
-        return min(times), max(times)
+        return _as_instant(min(times)), _as_instant(max(times))
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,18 +93,24 @@ def copy_text(rows: Sequence[RawRow], first: int, count: int) -> str:
 
     Built by hand because it is the loader's hot loop: JSON text needs only its backslashes
     doubled (json.dumps escapes every control character), and the per-page columns are
-    formatted once per page.
+    formatted once per page, and so are the key columns before the last (the series:
+    symbol, interval), which repeat on every row of a series.
     """
     lines: list[str] = []
     suffix, page = "", None
+    series: dict[tuple[Any, ...], str] = {}
     for index in range(first, min(first + count, len(rows))):
         row = rows[index]
         if (row.fetched_at, row.lake_document_id) != page:
             page = (row.fetched_at, row.lake_document_id)
             suffix = "\t" + row.fetched_at.isoformat() + "\t" + _copy_value(
                 row.lake_document_id) + "\n"
-        keys = "\t".join([_copy_value(v) for v in row.key])
-        lines.append(f"{keys}\t{row.record_json.replace(chr(92), chr(92) * 2)}{suffix}")
+        key = row.key
+        head = series.get(key[:-1])
+        if head is None:
+            head = series[key[:-1]] = "".join([_copy_value(v) + "\t" for v in key[:-1]])
+        lines.append(f"{head}{_copy_value(key[-1])}\t"
+                     f"{row.record_json.replace(chr(92), chr(92) * 2)}{suffix}")
     return "".join(lines)
 
 
