@@ -9,7 +9,9 @@ runs again, incrementally.
 
     uv run python benchmarks/bench_dbt.py [--days 40] [--factor 10] [--threads 4]
 
-Uses its own database (``criptopipe_bench_dbt``), dropped and recreated. Prints figures.
+Also prints the slowest nodes of the 10x build (``run_results.json``), where to look first
+when a build slows down. Uses its own database (``criptopipe_bench_dbt``), dropped and
+recreated. Prints figures.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def main() -> None:
     db = create_database(services.postgres_admin_dsn(), services.mongo_uri(), DATABASE,
                          settings, work)
     figures: list[tuple[str, int, float]] = []
+    slowest: list[tuple[str, float]] = []
     try:
         rawdata.create_raw_tables(db.loader_dsn)
         db.dbt("parse")  # parse once, so every figure below is the build itself
@@ -108,6 +111,10 @@ def main() -> None:
             build = db.dbt("build", "--full-refresh", "--threads", str(args.threads))
             assert not build.not_passing(), build.not_passing()
             figures.append((f"dbt build, {label} dataset ({days} days)", rows, build.seconds))
+        slowest = sorted(
+            ((r["unique_id"], float(r["execution_time"])) for r in build.run_results()),
+            key=lambda node: -node[1],
+        )[:8]
         written = add_one_hour(db, now)
         incremental = db.dbt("build", "--threads", str(args.threads))
         assert not incremental.not_passing(), incremental.not_passing()
@@ -124,6 +131,9 @@ def main() -> None:
         print(f"{what:<55} {rows:>10} {seconds:>9.1f}")
     print("rows: raw rows loaded (builds) or candle rows the new hour wrote (incremental);")
     print("seconds: wall time of the dbt process, start-up and manifest load included")
+    print(f"slowest nodes of the {args.factor}x build (run_results.json execution_time):")
+    for unique_id, seconds in slowest:
+        print(f"  {seconds:7.2f}  {unique_id}")
 
 
 if __name__ == "__main__":
