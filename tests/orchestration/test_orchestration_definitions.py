@@ -102,6 +102,7 @@ def test_dbt_layers_tests_and_partitions(defs, graph) -> None:
         and graph.get(k).group_name == "marts"
         and graph.get(k).partitions_def is not None
     ]
+    assert incremental, "no partitioned (incremental) mart"
     for node in incremental:
         assert (
             node.partitions_def == graph.get(AssetKey(["raw", "binance", "klines"])).partitions_def

@@ -40,14 +40,17 @@ async def test_ohlc_consistent_everywhere(sim, http: Http):
     b = sim.base_urls
     _, klines = await get_json(http, b["binance"] + "/api/v3/klines", symbol="DOGEUSDT",
                                interval="1h", limit="1000")
+    assert klines
     for row in klines:
         o, h, low, c, v = (float(x) for x in row[1:6])
         assert low <= min(o, c) <= max(o, c) <= h and v >= 0 and low > 0
     _, candles = await get_json(http, b["coinbase"] + "/products/BTC-USD/candles",
                                 granularity="86400")
+    assert candles
     for _t, low, h, o, c, v in candles:
         assert low <= min(o, c) <= max(o, c) <= h and v >= 0
     _, ohlc = await get_json(http, b["kraken"] + "/0/public/OHLC", pair="XDGUSD", interval="60")
+    assert ohlc["result"]["XDGUSD"]
     for row in ohlc["result"]["XDGUSD"]:
         o, h, low, c, vwap = (float(x) for x in row[1:6])
         assert low <= min(o, c) <= max(o, c) <= h and low <= vwap <= h
