@@ -410,7 +410,12 @@ async def _ingest_endpoint(
     async def produce() -> None:
         try:
             for request in requests:
-                await queue.put((request, asyncio.create_task(fetch(request))))
+                task = asyncio.create_task(fetch(request))
+                try:
+                    await queue.put((request, task))
+                except BaseException:  # cancelled while the queue was full: not handed over
+                    task.cancel()
+                    raise
         finally:
             await queue.put(None)
 

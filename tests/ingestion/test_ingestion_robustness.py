@@ -314,3 +314,25 @@ async def test_replay_skips_the_error_responses_the_lake_keeps(
     assert {e.name: (e.fetched, e.quarantined) for e in summary.endpoints} == {
         "coingecko/global": (1, 0), "kraken/ticker": (2, 0)}  # BNB is not on Kraken
     assert query(loader_dsn, "select count(*) from raw.quarantine") == [(0,)]
+
+
+async def test_an_endpoint_that_stops_early_leaves_no_fetch_running(
+    sim: RunningSimulator, sim_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The writer stops on the first page while the producer waits on a full queue: the
+    # fetch it had already started must not keep requesting after the endpoint failed.
+    monkeypatch.setattr("ingestion.runner.QUEUE_DEPTH", 1)
+    sim.set_faults(FaultPlan.parse("binance:latency:skip=1,first=100,delay=0.8"))
+
+    def stop_at_first_page(event: ProgressEvent) -> None:
+        if event.requests_done:
+            raise RuntimeError("stop")
+
+    start = SIM_NOW - timedelta(days=60)
+    summary = await run_ingestion(sim_settings, sources=["binance"], endpoints=["klines"],
+                                  start=start, end=SIM_NOW, now=SIM_NOW,
+                                  progress=stop_at_first_page)
+    assert summary.endpoints[0].status == "failed"
+    running = [t for t in asyncio.all_tasks()
+               if not t.done() and t.get_coro().__qualname__.endswith(".fetch")]  # type: ignore[union-attr]
+    assert running == []
