@@ -20,9 +20,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ingestion.settings import SOURCES
 from ingestion.symbols import CATALOGUE
-
-SOURCES = ("coingecko", "binance", "kraken", "coinbase", "fear_greed", "fx", "mercadobitcoin")
 
 FAULT_KINDS = (
     "latency",  # answer normally after `delay` seconds
