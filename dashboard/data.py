@@ -100,27 +100,14 @@ def _frame(dsn: str, query: LiteralString, params: dict[str, Any] | None = None)
 
 @st.cache_data(ttl=TTL_MARKET, show_spinner=False)
 def _cached(dsn: str, query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    return _numeric(_frame(dsn, query, params))
+    return _frame(dsn, query, params)
 
 
 @st.cache_data(ttl=TTL_HEALTH, show_spinner=False)
 def _cached_health(
     dsn: str, query: LiteralString, params: dict[str, Any] | None = None
 ) -> pd.DataFrame:
-    return _numeric(_frame(dsn, query, params))
-
-
-def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
-    """PostgreSQL ``numeric`` arrives as ``Decimal``: make those columns floats for plotting."""
-    from decimal import Decimal
-
-    for column in frame.columns:
-        if (
-            frame[column].dtype == object
-            and frame[column].map(lambda v: isinstance(v, Decimal)).any()
-        ):
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
+    return _frame(dsn, query, params)
 
 
 def _read(query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
