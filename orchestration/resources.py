@@ -58,22 +58,25 @@ class PostgresResource(ConfigurableResource):
     def settings(self) -> Settings:
         return self.config.get()
 
-    def endpoints(self) -> Endpoints:
-        services = Services(self.settings)
+    def endpoints(self, settings: Settings | None = None) -> Endpoints:
+        settings = settings or self.settings
+        services = Services(settings)
         if self.start_services and not self._ready:
-            services.up(self.settings.postgres_db)
+            services.up(settings.postgres_db)
             self._ready = True
-        return services.endpoints(self.settings.postgres_db)
+        return services.endpoints(settings.postgres_db)
 
     def dsn(self, role: str = "loader") -> str:
-        return self.endpoints().role_dsn(role, self.settings)
+        settings = self.settings
+        return self.endpoints(settings).role_dsn(role, settings)
 
     def connect(self, role: str = "loader") -> psycopg.Connection[Any]:
         return psycopg.connect(self.dsn(role), autocommit=True)
 
     def dbt_env(self) -> dict[str, str]:
         """The ``CRIPTOPIPE_DBT_*`` variables ``dbt_project/profiles.yml`` reads."""
-        return self.endpoints().dbt_env(self.settings)
+        settings = self.settings
+        return self.endpoints(settings).dbt_env(settings)
 
     def export_dbt_env(self) -> None:
         """dbt reads its profile from the process environment (``DbtCliResource`` passes
