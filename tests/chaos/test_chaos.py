@@ -35,7 +35,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
+from netutil import free_port
 from psycopg import sql
 from pymongo import MongoClient
 
@@ -103,17 +103,11 @@ sys.exit(0 if summary.ok else 1)
 
 
 # ----------------------------------------------------------------------------- helpers
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Simulator:
     """``python -m ingestion.simulator`` in its own process, driven over /_admin."""
 
     def __init__(self, faults: str | None) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "ingestion.simulator", "--port", str(self.port),
                    "--seed", str(SEED)]
@@ -161,7 +155,7 @@ def private_services(base_settings: Settings) -> Iterator[Services]:
     """
     home = Path(tempfile.mkdtemp(prefix="criptopipe-chaos-"))
     settings = base_settings.model_copy(update={
-        "home": home / "state", "postgres_port": _free_port(), "mongo_port": _free_port(),
+        "home": home / "state", "postgres_port": free_port(), "mongo_port": free_port(),
         "postgres_dsn": None, "mongo_uri": None, "postgres_db": "chaos_a",
     })
     services = Services(settings)

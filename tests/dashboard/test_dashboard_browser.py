@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from netutil import free_port
 
 from dashboard.server import command
 
@@ -32,12 +32,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PAGES = ["market_overview", "asset", "cross_exchange", "risk", "data_health"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -54,7 +48,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 6
 
 @pytest.fixture(scope="module")
 def dashboard_url(demo_warehouse, tmp_path_factory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CRIPTOPIPE_POSTGRES_DB": demo_warehouse.database,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from netutil import free_port
 
 PAGES = ["market_overview", "asset", "cross_exchange", "risk", "data_health"]
 
@@ -21,13 +22,8 @@ def test_page_without_marts_shows_what_to_run(
 
 def test_unreachable_warehouse_shows_what_to_run(monkeypatch, open_page, page_text):
     """A fresh machine: nothing listens where the warehouse should be."""
-    import socket
-
-    with socket.socket() as probe:  # a port that was free a moment ago
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     monkeypatch.setenv(
-        "CRIPTOPIPE_POSTGRES_DSN", f"postgresql://postgres:x@127.0.0.1:{port}/postgres"
+        "CRIPTOPIPE_POSTGRES_DSN", f"postgresql://postgres:x@127.0.0.1:{free_port()}/postgres"
     )
     from dashboard import data
 

@@ -8,7 +8,6 @@ this module's own; dbt runs as ``transformer``; the dashboard's ``reader`` role 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import psycopg
 import pytest
 import rawdata
 from dbt_helpers import DBT_PROJECT, DbtDatabase, DbtResult
+from netutil import free_port
 
 
 @pytest.fixture(scope="module")
@@ -188,16 +188,10 @@ def test_source_freshness_runs(dbt_db: DbtDatabase, built: DbtResult) -> None:
     assert set(statuses.values()) == {"pass"}, statuses
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_docs_generate_and_serve(dbt_db: DbtDatabase, docs: DbtResult) -> None:
     catalog = json.loads((docs.target_path / "catalog.json").read_text())
     assert "model.criptopipe.fct_candles_hourly" in catalog["nodes"]
-    port = _free_port()
+    port = free_port()
     server = dbt_db.popen("docs", "serve", "--port", str(port), "--host", "127.0.0.1",
                           "--no-browser")
     try:

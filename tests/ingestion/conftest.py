@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
-from ingestion_support import SIM_NOW, admin, free_port, settings_for
+from ingestion_support import SIM_NOW, admin, settings_for
+from netutil import free_port
 from pymongo import MongoClient
 
 from ingestion.settings import PROJECT_ROOT, Settings

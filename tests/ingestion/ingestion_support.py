@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,12 +30,6 @@ def settings_for(base: Settings, base_urls: dict[str, str], **overrides: Any) ->
     )
     update.update(overrides)
     return base.model_copy(update=update)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def admin(root: str, path: str, payload: Any | None = None) -> Any:

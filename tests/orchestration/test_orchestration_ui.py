@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from netutil import free_port
 
 from ingestion.settings import PROJECT_ROOT
 from orchestration.instance import dagster_yaml
@@ -30,12 +30,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _graphql(url: str, query: str) -> dict:
     request = urllib.request.Request(
         f"{url}/graphql",
@@ -50,7 +44,7 @@ def _graphql(url: str, query: str) -> dict:
 def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text(dagster_yaml())
-    port = _free_port()
+    port = free_port()
     executable = Path(sys.executable).parent / "dagster-webserver"
     log = (home / "webserver.log").open("wb")
     process = subprocess.Popen(

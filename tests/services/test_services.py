@@ -9,16 +9,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from netutil import free_port
 from pymongo import MongoClient
 
 from ingestion.services import ServiceError, Services, postgres
 from ingestion.settings import Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_shared_servers_answer(admin_dsn: str, mongo_uri: str) -> None:
@@ -61,8 +56,8 @@ def own_services(tmp_path: Path, base_settings: Settings) -> Iterator[Services]:
     settings = base_settings.model_copy(
         update={
             "home": tmp_path / "state",
-            "postgres_port": _free_port(),
-            "mongo_port": _free_port(),
+            "postgres_port": free_port(),
+            "mongo_port": free_port(),
             "postgres_dsn": None,
             "mongo_uri": None,
             "postgres_db": "svc_test",
@@ -141,7 +136,7 @@ def test_wrong_dsn_is_a_clear_error_without_the_password(
     settings = base_settings.model_copy(
         update={
             "home": tmp_path,
-            "postgres_dsn": SecretStr(f"postgresql://someone:hunter2@127.0.0.1:{_free_port()}/x"),
+            "postgres_dsn": SecretStr(f"postgresql://someone:hunter2@127.0.0.1:{free_port()}/x"),
         }
     )
     with pytest.raises(ServiceError) as excinfo:
