@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ingestion.services._process import ServiceError, pid_running, port_is_free, wait_for_port
 from ingestion.settings import Settings
@@ -51,9 +52,14 @@ class PostgresStatus:
 def mask_dsn(dsn: str) -> str:
     """The DSN with its password replaced by ``***`` (for messages and logs)."""
     if "://" not in dsn:
-        return " ".join(
-            "password=***" if part.startswith("password=") else part for part in dsn.split()
-        )
+        # libpq's own parser: values may be quoted and hold spaces, "=" may have spaces.
+        try:
+            params = conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError:
+            return "<a connection string that does not parse>"
+        if "password" in params:
+            params["password"] = "***"
+        return make_conninfo(**params)
     parts = urlsplit(dsn)
     if parts.password is None:
         return dsn
@@ -64,8 +70,7 @@ def mask_dsn(dsn: str) -> str:
 def with_database(dsn: str, database: str) -> str:
     """The same server and credentials, another database."""
     if "://" not in dsn:
-        kept = [part for part in dsn.split() if not part.startswith("dbname=")]
-        return " ".join([*kept, f"dbname={database}"])
+        return make_conninfo(dsn, dbname=database)
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path=f"/{database}"))
 
@@ -73,12 +78,11 @@ def with_database(dsn: str, database: str) -> str:
 def role_dsn(admin_dsn: str, role: str, password: str, database: str) -> str:
     """A DSN for ``role`` on the server of ``admin_dsn``."""
     if "://" not in admin_dsn:
-        kept = [p for p in admin_dsn.split() if not p.startswith(("user=", "password=", "dbname="))]
-        return " ".join([*kept, f"user={role}", f"password={password}", f"dbname={database}"])
+        return make_conninfo(admin_dsn, user=role, password=password, dbname=database)
     parts = urlsplit(admin_dsn)
     host = parts.hostname or HOST
     port = f":{parts.port}" if parts.port else ""
-    netloc = f"{quote(role)}:{quote(password)}@{host}{port}"
+    netloc = f"{quote(role, safe='')}:{quote(password, safe='')}@{host}{port}"
     return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}"))
 
 

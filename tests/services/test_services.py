@@ -146,3 +146,20 @@ def test_wrong_dsn_is_a_clear_error_without_the_password(
     assert "someone:***@" in message
     assert "hunter2" not in message
     assert list(tmp_path.iterdir()) == []  # nothing created beside the state dir itself
+
+
+def test_dsns_are_masked_and_rebuilt_by_libpq_rules() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    # keyword DSNs may quote values and put spaces around "="
+    for dsn in ("host=127.0.0.1 password = hunter2 user=postgres",
+                "host=127.0.0.1 password='hunter2 x' user=postgres"):
+        masked = postgres.mask_dsn(dsn)
+        assert "hunter2" not in masked and "password=***" in masked, masked
+    keyword = postgres.role_dsn("host=127.0.0.1 password='a b' user=postgres dbname=x",
+                                "reader", "p w", "db")
+    assert conninfo_to_dict(keyword) == {
+        "host": "127.0.0.1", "user": "reader", "password": "p w", "dbname": "db"}
+    url = postgres.role_dsn("postgresql://postgres:x@127.0.0.1:5/postgres", "reader",
+                            "p/w@x", "db")
+    assert conninfo_to_dict(url)["password"] == "p/w@x"
