@@ -59,7 +59,7 @@ def mask_dsn(dsn: str) -> str:
             return "<a connection string that does not parse>"
         if "password" in params:
             params["password"] = "***"
-        return make_conninfo(**params)
+        return make_conninfo("", **params)
     parts = urlsplit(dsn)
     if parts.password is None:
         return dsn
