@@ -34,18 +34,12 @@ class Endpoints:
 
     def dbt_env(self, settings: Settings) -> dict[str, str]:
         """Environment variables that ``dbt_project/profiles.yml`` reads (role ``transformer``)."""
-        from urllib.parse import urlsplit
+        from psycopg.conninfo import conninfo_to_dict
 
-        dsn = self.role_dsn("transformer", settings)
-        if "://" in dsn:
-            parts = urlsplit(dsn)
-            host, port = parts.hostname or postgres.HOST, str(parts.port or 5432)
-        else:
-            fields = dict(p.split("=", 1) for p in dsn.split() if "=" in p)
-            host, port = fields.get("host", postgres.HOST), fields.get("port", "5432")
+        params = conninfo_to_dict(self.role_dsn("transformer", settings))
         return {
-            "CRIPTOPIPE_DBT_HOST": host,
-            "CRIPTOPIPE_DBT_PORT": port,
+            "CRIPTOPIPE_DBT_HOST": str(params.get("host") or postgres.HOST),
+            "CRIPTOPIPE_DBT_PORT": str(params.get("port") or 5432),
             "CRIPTOPIPE_DBT_USER": "transformer",
             "CRIPTOPIPE_DBT_PASSWORD": settings.transformer_password.get_secret_value(),
             "CRIPTOPIPE_DBT_DBNAME": self.database,
