@@ -208,6 +208,12 @@ def find_gaps(
                    count(*) as hours
             from {table}
             where interval = '1h'
+              -- only the look-back window is compared: don't count the whole history
+              and open_time >= (
+                  select (date_trunc('day', loaded_until at time zone 'UTC')
+                          - make_interval(days => %(lookback)s)) at time zone 'UTC'
+                  from bounds
+              )
             group by 1, 2
         )
         select distinct days.day
