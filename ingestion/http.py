@@ -360,6 +360,8 @@ class HttpClient:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             not_json = f"body is not JSON ({err.msg} at char {err.pos})"
+        except (ValueError, RecursionError) as err:  # e.g. nested deeper than Python goes
+            not_json = f"body is not JSON that can be read ({type(err).__name__}: {err})"
         # HTML error pages and truncated bodies are kept, never dropped.
         if not_json and text.strip() and on_invalid_body is not None:
             await on_invalid_body(InvalidBody(

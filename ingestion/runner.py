@@ -36,13 +36,22 @@ from pymongo import AsyncMongoClient
 
 from ingestion.connectors.base import (
     EndpointSpec,
-    InvalidRecord,
+    ParsedPage,
     ParseResult,
     PlanContext,
     PlannedRequest,
+    error_reason,
+    parse_page,
 )
 from ingestion.connectors.registry import get_endpoint, select
-from ingestion.http import HttpClient, InvalidBody, RequestError, Response, is_error_body
+from ingestion.http import (
+    HttpClient,
+    InvalidBody,
+    RequestError,
+    Response,
+    describe_request,
+    is_error_body,
+)
 from ingestion.raw_tables import RawTable
 from ingestion.settings import Settings
 from ingestion.sinks import raw
@@ -371,16 +380,9 @@ async def _ingest_endpoint(
     pending_acks: list[tuple[str, asyncio.Future[StoredResponse]]] = []
     lake_acks: list[asyncio.Future[StoredResponse]] = []  # every lake write of the endpoint
 
-    def to_lake(response: Response, record_count: int, first: datetime | None = None,
-                last: datetime | None = None) -> tuple[str, asyncio.Future[StoredResponse]]:
-        document = response_document(response, run_id=run.run_id, record_count=record_count,
-                                     records_from=first, records_to=last)
-        ack = run.lake_writer.submit(document)
-        lake_acks.append(ack)
-        return str(document["_id"]), ack
-
     async def on_error_body(response: Response) -> None:
-        to_lake(response, 0)
+        document = response_document(response, run_id=run.run_id, record_count=0)
+        lake_acks.append(run.lake_writer.submit(document))
 
     async def on_invalid_body(invalid: InvalidBody) -> None:
         document_id = await run.lake.store_invalid(invalid, run_id=run.run_id)
@@ -394,15 +396,19 @@ async def _ingest_endpoint(
         response = await run.http.get_json(
             spec.source, spec.endpoint, request.path, request.params,
             on_invalid_body=on_invalid_body, on_error_body=on_error_body)
-        body_error = None
+        # The lake gets the body whatever parsing makes of it: the document is made
+        # first and handed to the writer however parsing ends.
+        document = response_document(response, run_id=run.run_id, record_count=0)
+        page = ParsedPage(ParseResult(), "not parsed")
         try:
-            parsed = spec.parse(request.path, request.params, response.data,
-                                response.fetched_at)
-        except (InvalidRecord, KeyError, TypeError, ValueError) as err:
-            parsed, body_error = ParseResult(), f"unexpected body: {err}"
-        first, last = parsed.time_range
-        document_id, ack = to_lake(response, len(parsed.records), first, last)
-        return _Page(request, response, parsed, document_id, body_error, ack)
+            page = parse_page(spec, request.path, request.params, response.data,
+                              response.fetched_at)
+            document.update(record_count=len(page.result.records), records_from=page.first,
+                            records_to=page.last)
+        finally:
+            ack = run.lake_writer.submit(document)
+            lake_acks.append(ack)
+        return _Page(request, response, page.result, str(document["_id"]), page.error, ack)
 
     queue: asyncio.Queue[tuple[PlannedRequest, asyncio.Task[_Page]] | None] = asyncio.Queue(
         maxsize=QUEUE_DEPTH)
@@ -505,9 +511,13 @@ def _collect(
     stats: EndpointStats,
 ) -> None:
     if page.body_error is not None:
+        # The page as a whole: its body is in the lake (lake_document_id), the reason here.
         rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, page.body_error,
-                                          page.response.data, None, page.lake_document_id))
+                                          None, None, page.lake_document_id))
         stats.fetched += 1
+        stats.notes.append(f"GET {describe_request(page.request.path, page.request.params)}: "
+                           f"page quarantined ({page.body_error}); its body is lake "
+                           f"document {page.lake_document_id}")
         return
     for record in page.parsed.records:
         try:
@@ -516,7 +526,12 @@ def _collect(
             rejected.append(raw.QuarantineRow(
                 spec.source, spec.endpoint,
                 "a number is NaN or Infinity, which JSON and jsonb cannot store",
-                None, repr(record.record), page.lake_document_id))
+                None, repr(record.record)[:10_000], page.lake_document_id))
+            continue
+        except Exception as err:  # e.g. nested deeper than the encoder goes
+            rejected.append(raw.QuarantineRow(
+                spec.source, spec.endpoint, f"record cannot be stored as JSON: "
+                f"{error_reason(err)}", None, None, page.lake_document_id))
             continue
         problem = raw.jsonb_problem(record_json)
         if problem is not None:
@@ -635,16 +650,15 @@ async def replay_from_lake(
             await raw.ensure_schema(conn)
             async for document in lake.iter_responses(source=source, endpoint=endpoint,
                                                       since=since_at):
-                key = (document["source"], document["endpoint"])
-                if _is_error_document(document):
+                spec = _replayed_spec(document)
+                if spec is None or _is_error_document(document):
                     continue  # an API error kept for the record: it never held records
-                spec = get_endpoint(*key)
+                key = (spec.source, spec.endpoint)
                 stats = by_endpoint.setdefault(key, EndpointStats(*key))
                 loader = loaders.setdefault(key, raw.RawLoader(conn, spec.raw_table,
                                                                summary.run_id))
                 rows, rejected = pending.setdefault(key, ([], []))
-                page = _replayed_page(spec, document)
-                _collect(spec, page, rows, rejected, stats)
+                _collect(spec, _replayed_page(spec, document), rows, rejected, stats)
                 if len(rows) >= BATCH_ROWS:
                     await _flush(spec, loader, rows, rejected, stats)
             for key, (rows, rejected) in pending.items():
@@ -663,31 +677,55 @@ async def replay_from_lake(
     return summary
 
 
+def _replayed_spec(document: dict[str, Any]) -> EndpointSpec | None:
+    """The endpoint a lake document belongs to; None (logged) for one no connector has."""
+    try:
+        return get_endpoint(str(document["source"]), str(document["endpoint"]))
+    except (KeyError, ValueError) as err:
+        logger.warning("lake document %s skipped: %s", document.get("_id"), error_reason(err))
+        return None
+
+
 def _is_error_document(document: dict[str, Any]) -> bool:
-    status = int(document.get("status", 200))
+    try:
+        status = int(document.get("status", 200))
+    except (TypeError, ValueError):
+        return False  # replayed, and quarantined there if the rest is as odd
     if status >= 400:
         return True
     if document["source"] != "kraken":
         return False
     try:
         return is_error_body("kraken", status, json.loads(document["body"]))
-    except ValueError:
+    except (TypeError, ValueError, RecursionError):
         return False
 
 
 def _replayed_page(spec: EndpointSpec, document: dict[str, Any]) -> _Page:
-    request = PlannedRequest(document["request"]["path"],
-                             dict(document["request"].get("params") or {}))
-    fetched_at = document["fetched_at"]
-    if fetched_at.tzinfo is None:
-        fetched_at = fetched_at.replace(tzinfo=UTC)
-    data = json.loads(document["body"])
-    response = Response(spec.source, spec.endpoint, request.path, request.params,
-                        int(document.get("status", 200)), dict(document.get("headers") or {}),
-                        document["body"], data, fetched_at)
-    body_error = None
+    """The page a lake document holds, as the run that fetched it saw it; never raises.
+
+    A document that cannot be read (a body that is not JSON, a field missing) becomes a
+    page quarantined with the reason, like a body its parser rejects."""
+    document_id = str(document.get("_id"))
+    request = PlannedRequest("?", {})
+    fetched_at = datetime.now(UTC)
     try:
-        parsed = spec.parse(request.path, request.params, data, fetched_at)
-    except (InvalidRecord, KeyError, TypeError, ValueError) as err:
-        parsed, body_error = ParseResult(), f"unexpected body: {err}"
-    return _Page(request, response, parsed, str(document["_id"]), body_error)
+        stored = document["request"]
+        request = PlannedRequest(str(stored["path"]),
+                                 {str(k): str(v) for k, v in (stored.get("params") or {}).items()})
+        fetched_at = document["fetched_at"]
+        if not isinstance(fetched_at, datetime):
+            raise TypeError(f"fetched_at is {fetched_at!r}, not a time")
+        if fetched_at.tzinfo is None:
+            fetched_at = fetched_at.replace(tzinfo=UTC)
+        text = document["body"]
+        data = json.loads(text)
+    except Exception as err:
+        response = Response(spec.source, spec.endpoint, request.path, request.params, 0, {},
+                            "", None, fetched_at)
+        return _Page(request, response, ParseResult(), document_id,
+                     f"lake document cannot be replayed: {error_reason(err)}")
+    response = Response(spec.source, spec.endpoint, request.path, request.params,
+                        200, {}, text, data, fetched_at)
+    page = parse_page(spec, request.path, request.params, data, fetched_at)
+    return _Page(request, response, page.result, document_id, page.error)

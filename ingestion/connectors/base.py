@@ -63,13 +63,14 @@ class ParseResult:
     rejected: list[Rejected] = field(default_factory=list)
 
     def add(self, raw: Any, build: Callable[..., Record], *args: Any) -> None:
-        """Append ``build(*args)``, or reject ``raw`` when it raises (KeyError, ValueError…)."""
+        """Append ``build(*args)``, or reject ``raw`` with the reason when it raises.
+
+        Any exception: a record of an unexpected shape (``null`` where an object was,
+        a list where a number was…) is that record's problem, never the page's."""
         try:
             self.records.append(build(*args))
-        except (InvalidRecord, KeyError, IndexError, TypeError, ValueError) as err:
-            reason = str(err) if isinstance(err, InvalidRecord) else (
-                f"{type(err).__name__}: {err}")
-            self.rejected.append(Rejected(reason, raw))
+        except Exception as err:
+            self.rejected.append(Rejected(error_reason(err), raw))
 
     @property
     def time_range(self) -> tuple[datetime | None, datetime | None]:
@@ -79,6 +80,41 @@ class ParseResult:
         if not times:
             return None, None
         return _as_instant(min(times)), _as_instant(max(times))
+
+
+def error_reason(err: BaseException) -> str:
+    """A quarantine reason: an :class:`InvalidRecord`'s message, else type and message."""
+    if isinstance(err, InvalidRecord):
+        return str(err)
+    return f"{type(err).__name__}: {err}"[:500]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPage:
+    """What :func:`parse_page` made of one body: the records, or why the page failed."""
+
+    result: ParseResult
+    error: str | None = None  # the page's quarantine reason (the body is in the lake)
+    first: datetime | None = None  # the time range its records cover
+    last: datetime | None = None
+
+
+def parse_page(
+    spec: EndpointSpec, path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParsedPage:
+    """Parse one response body with ``spec``'s parser; never raises.
+
+    Whatever a body holds, the outcome is records and rejected records, or — when the
+    page as a whole is not what the parser expects (any exception outside one record) —
+    an empty result and the page's reason, for ``raw.quarantine``. So nothing a response
+    contains can end an endpoint's run, and ``lake replay`` goes past any stored body.
+    """
+    try:
+        result = spec.parse(path, params, body, fetched_at)
+        first, last = result.time_range
+    except Exception as err:
+        return ParsedPage(ParseResult(), f"unexpected body: {error_reason(err)}")
+    return ParsedPage(result, None, first, last)
 
 
 @dataclass(frozen=True, slots=True)

@@ -450,7 +450,7 @@ def _repointed(item: QuarantineRow, moved: Mapping[str, str]) -> QuarantineRow:
 def _safe_dumps(record: Any) -> str | None:
     try:
         return _strip_nul(dumps(record))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import psycopg
 import pytest
+from aiohttp import web
 from ingestion_support import SIM_NOW, admin, settings_for
 from netutil import free_port
 from pymongo import MongoClient
@@ -67,3 +68,27 @@ def simulator_process() -> Iterator[str]:
     finally:
         process.kill()
         process.wait()
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@pytest.fixture
+async def stand_in() -> AsyncIterator[Callable[[str, Handler], Awaitable[str]]]:
+    """Serve one handler on a path of a fresh local server; returns the server's root URL."""
+    runners: list[web.AppRunner] = []
+
+    async def serve(path: str, handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_get(path, handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()

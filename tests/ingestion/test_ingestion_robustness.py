@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,27 +40,6 @@ def query(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
 def lake_docs(mongo_uri: str, db: str, **where: Any) -> list[dict[str, Any]]:
     with MongoClient(mongo_uri, tz_aware=True) as client:
         return list(client[db]["responses"].find(where))
-
-
-@pytest.fixture
-async def stand_in() -> AsyncIterator[Callable[[str, Handler], Awaitable[str]]]:
-    """Serve one handler on a path of a fresh local server; returns the server's root URL."""
-    runners: list[web.AppRunner] = []
-
-    async def serve(path: str, handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_get(path, handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return f"http://127.0.0.1:{port}"
-
-    yield serve
-    for runner in runners:
-        await runner.cleanup()
 
 
 # --------------------------------------------------------------------------- error bodies

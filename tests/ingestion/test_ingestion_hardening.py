@@ -1,0 +1,117 @@
+"""Ingestion hardening on the real servers: no response crashes an endpoint, the lake gets
+every body whether or not it parses, and ``lake replay`` goes past any stored body."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiohttp import web
+from ingestion_support import SIM_NOW
+from pymongo import MongoClient
+
+from ingestion.runner import replay_from_lake, run_ingestion
+from ingestion.settings import Settings
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def query(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def lake(mongo_uri: str, db: str, collection: str = "responses") -> Any:
+    return MongoClient(mongo_uri, tz_aware=True)[db][collection]
+
+
+def markets_with_a_null() -> bytes:
+    """The real /coins/markets sample with one ``null`` element (the issue's first crash)."""
+    coins = json.loads((FIXTURES / "coingecko" / "coins_markets.json").read_bytes())
+    for coin in coins:  # recent enough to be possible at the simulated time
+        coin["last_updated"] = "2025-03-01T12:00:00.000Z"
+    return json.dumps([coins[0], None, *coins[1:]]).encode()
+
+
+async def test_a_null_element_quarantines_one_record_and_keeps_the_body(
+    sim_settings: Settings, stand_in: Any, loader_dsn: str, mongo_uri: str,
+    mongo_db_name: str,
+) -> None:
+    body = markets_with_a_null()
+
+    async def markets(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    root = await stand_in("/coins/markets", markets)
+    settings = sim_settings.model_copy(update={"coingecko_base_url": root})
+    summary = await run_ingestion(settings, sources=["coingecko"], endpoints=["markets"],
+                                  now=SIM_NOW)
+    (stats,) = summary.endpoints
+    assert stats.status == "success", stats.error
+    assert (stats.fetched, stats.inserted, stats.quarantined) == (7, 6, 1)
+    (document,) = lake(mongo_uri, mongo_db_name).find({"source": "coingecko"})
+    assert document["body"].encode() == body
+    assert document["body_sha256"] == hashlib.sha256(body).hexdigest()
+    (reason, record, document_id), = query(
+        loader_dsn, "select reason, record, lake_document_id from raw.quarantine")
+    assert reason.startswith("AttributeError") and record is None
+    assert document_id == document["_id"]
+
+
+async def test_a_page_its_parser_rejects_is_quarantined_and_the_run_goes_on(
+    sim_settings: Settings, stand_in: Any, loader_dsn: str, mongo_uri: str,
+    mongo_db_name: str,
+) -> None:
+    body = b'{"data": {"total_market_cap": "not an object"}}'
+
+    async def odd_global(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    root = await stand_in("/global", odd_global)
+    settings = sim_settings.model_copy(update={"fear_greed_base_url": root,
+                                               "coingecko_base_url": root})
+    summary = await run_ingestion(settings, sources=["coingecko"], endpoints=["global"],
+                                  now=SIM_NOW)
+    (stats,) = summary.endpoints
+    assert (stats.fetched, stats.quarantined) == (1, 1)
+    (document,) = lake(mongo_uri, mongo_db_name).find({"source": "coingecko"})
+    assert document["body"].encode() == body and document["record_count"] == 0
+    (reason, document_id), = query(loader_dsn,
+                                   "select reason, lake_document_id from raw.quarantine")
+    assert "total_market_cap" in reason and document_id == document["_id"]
+
+
+async def test_replay_goes_past_bodies_it_cannot_read(
+    sim_settings: Settings, loader_dsn: str, mongo_uri: str, mongo_db_name: str,
+) -> None:
+    summary = await run_ingestion(sim_settings, sources=["fear_greed"], now=SIM_NOW)
+    assert summary.ok
+    loaded = query(loader_dsn, "select count(*) from raw.fear_greed__fng")[0][0]
+    responses = lake(mongo_uri, mongo_db_name)
+    good = responses.find_one({"source": "fear_greed"})
+    at = datetime(2025, 3, 1, 13, tzinfo=UTC)
+    base = {k: good[k] for k in ("source", "endpoint", "request", "status", "headers")}
+    responses.insert_many([
+        {**base, "_id": "a" * 32, "body_sha256": "a", "fetched_at": at, "body": "{not json"},
+        {**base, "_id": "b" * 32, "body_sha256": "b", "fetched_at": at,
+         "body": '{"data": [null, {"value": "x", "timestamp": "1"}]}'},
+        {**base, "_id": "c" * 32, "body_sha256": "c", "fetched_at": at, "body": "[]"},
+        {**{k: v for k, v in base.items() if k != "request"}, "_id": "d" * 32,
+         "body_sha256": "d", "fetched_at": at, "body": "{}"},
+        {**base, "source": "nobody", "_id": "e" * 32, "body_sha256": "e", "fetched_at": at,
+         "body": "{}"},
+    ])
+    replayed = await replay_from_lake(sim_settings)  # "nobody" has no connector: skipped
+    (stats,) = replayed.endpoints
+    assert stats.fetched == loaded + 5  # 3 odd pages and 2 odd records of one page
+    assert stats.quarantined == 5 and stats.unchanged == loaded
+    reasons = dict(query(loader_dsn, "select lake_document_id, string_agg(reason, ' | ') "
+                                     "from raw.quarantine group by 1"))
+    assert "not JSON" in reasons["a" * 32] or "Expecting" in reasons["a" * 32]
+    assert "AttributeError" in reasons["b" * 32] and "value 'x'" in reasons["b" * 32]
+    assert reasons["c" * 32].startswith("unexpected body")
+    assert "KeyError: 'request'" in reasons["d" * 32]
