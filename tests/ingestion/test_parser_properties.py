@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -231,42 +232,52 @@ def test_the_seed_bodies_parse_cleanly(source: str, endpoint: str) -> None:
         assert page.error is None and page.result.records and not page.result.rejected
 
 
-@pytest.mark.parametrize(("source", "endpoint"), ENDPOINTS, ids=IDS)
-def test_mutated_real_payloads_never_crash_a_parser(source: str, endpoint: str) -> None:
+BodyMaker = Callable[[random.Random], tuple[str, dict[str, str], Any]]
+
+
+def fuzz(source: str, endpoint: str, make: Callable[[list[Any], list[str]], BodyMaker]) -> None:
+    """Check :data:`EXAMPLES` x :data:`BODIES_PER_EXAMPLE` bodies from ``make(seeds, keys)``."""
     spec = get_endpoint(source, endpoint)
     seeds = SEEDS[(source, endpoint)]
-    vocabulary = sorted(set().union(*(_keys_of(body) for _, _, body in seeds)))
-    mutators = [(path, params, Mutator(body, vocabulary)) for path, params, body in seeds]
+    body_of = make(seeds, sorted(set().union(*(_keys_of(body) for _, _, body in seeds))))
 
     @FUZZ
     @given(seed=st.integers(0, 2**64))
     def run(seed: int) -> None:
         rng = random.Random(seed)  # Hypothesis' own random draws are far slower
         for _ in range(BODIES_PER_EXAMPLE):
-            path, params, mutator = rng.choice(mutators)
-            check_page(spec, path, params, mutator(rng))
+            check_page(spec, *body_of(rng))
 
     run()
+
+
+@pytest.mark.parametrize(("source", "endpoint"), ENDPOINTS, ids=IDS)
+def test_mutated_real_payloads_never_crash_a_parser(source: str, endpoint: str) -> None:
+    def make(seeds: list[Any], vocabulary: list[str]) -> BodyMaker:
+        mutators = [(path, params, Mutator(body, vocabulary)) for path, params, body in seeds]
+
+        def body_of(rng: random.Random) -> tuple[str, dict[str, str], Any]:
+            path, params, mutator = rng.choice(mutators)
+            return path, params, mutator(rng)
+
+        return body_of
+
+    fuzz(source, endpoint, make)
 
 
 @pytest.mark.parametrize(("source", "endpoint"), ENDPOINTS, ids=IDS)
 def test_arbitrary_json_never_crashes_a_parser(source: str, endpoint: str) -> None:
-    spec = get_endpoint(source, endpoint)
-    seeds = SEEDS[(source, endpoint)]
-    vocabulary = sorted(set().union(*(_keys_of(body) for _, _, body in seeds)))
-
-    @FUZZ
-    @given(seed=st.integers(0, 2**64))
-    def run(seed: int) -> None:
-        rng = random.Random(seed)  # Hypothesis' own random draws are far slower
-        for _ in range(BODIES_PER_EXAMPLE):
+    def make(seeds: list[Any], vocabulary: list[str]) -> BodyMaker:
+        def body_of(rng: random.Random) -> tuple[str, dict[str, str], Any]:
             path, params, _ = rng.choice(seeds)
             params = dict(params)
             if params and rng.random() < 0.1:  # a stored request with an odd parameter
                 params[rng.choice(sorted(params))] = rng.choice(["", "x", "7", "-1"])
-            check_page(spec, path, params, random_json(rng, vocabulary))
+            return path, params, random_json(rng, vocabulary)
 
-    run()
+        return body_of
+
+    fuzz(source, endpoint, make)
 
 
 def test_one_null_element_quarantines_that_record_only() -> None:
