@@ -349,7 +349,10 @@ class HttpClient:
         url = self.settings.base_url(source) + path
         request = describe_request(path, params)
         status, headers, raw = await self._request(source, url, params)
-        fetched_at = datetime.now(UTC)
+        # Milliseconds, as BSON dates hold them: raw.* and the lake name the same instant,
+        # so a replay of the lake rebuilds raw.* exactly.
+        now = datetime.now(UTC)
+        fetched_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
         kept = {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
         if source == "binance":
             self._binance.observe(headers)

@@ -194,6 +194,15 @@ class Settings(BaseSettings):
         return Path.home() / ".cache" / "criptopipe"
 
 
+def lake_database_for(database: str) -> str:
+    """The lake database that goes with a warehouse database: criptopipe_demo → lake_demo."""
+    if database == "criptopipe":
+        return "lake"
+    if database.startswith("criptopipe_"):
+        return "lake_" + database.removeprefix("criptopipe_")
+    return f"{database}_lake"
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings once (environment, then ``.env``), with explicit overrides on top."""
     return Settings(**overrides)  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ import typer
 from rich.table import Table
 
 from ingestion.cli import _settings, app, console, err_console
-from ingestion.settings import PROJECT_ROOT, Settings
+from ingestion.settings import PROJECT_ROOT, Settings, lake_database_for
 
 if TYPE_CHECKING:
     from orchestration.pipeline import RunReport
@@ -40,15 +40,6 @@ DatabaseOption = Annotated[
         help="Warehouse database (e.g. criptopipe_demo); the lake database follows it (lake_demo).",
     ),
 ]
-
-
-def lake_database_for(database: str) -> str:
-    """The lake database that goes with a warehouse database: criptopipe_demo → lake_demo."""
-    if database == "criptopipe":
-        return "lake"
-    if database.startswith("criptopipe_"):
-        return "lake_" + database.removeprefix("criptopipe_")
-    return f"{database}_lake"
 
 
 def _configure(database: str | None, base_urls: dict[str, str] | None = None) -> Settings:

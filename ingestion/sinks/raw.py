@@ -2,8 +2,8 @@
 
 A batch is loaded in one transaction: COPY into a temporary table, then one
 ``INSERT … ON CONFLICT (natural key) DO UPDATE … WHERE record IS DISTINCT FROM excluded.record``
-(duplicates inside the batch collapse first, in Python, the last one wins: no sort in the
-server), then ``last_seen_at`` of
+(duplicates inside the batch collapse first, in Python, as if loaded one after the
+other: no sort in the server), then ``last_seen_at`` of
 the unchanged rows moves forward. Counts are exact: inserted and updated come back from the
 insert (``xmax = 0`` marks a fresh row), unchanged is the rest of the batch.
 A record PostgreSQL refuses (a NUL character, which jsonb and text cannot hold) does not
@@ -435,9 +435,19 @@ class RawLoader:
 
 
 def _last_per_key(rows: Sequence[RawRow]) -> Sequence[RawRow]:
-    """One row per natural key, the last one (a batch rarely holds a key twice)."""
+    """One row per natural key, as if the rows were loaded one after the other: a later
+    row replaces an earlier one only when its record differs, so an unchanged record keeps
+    the fetch (and lake document) that first brought it, as it does across batches. A
+    replay of the lake, whose batches hold many fetches, then rebuilds raw.* exactly."""
     by_key = {row.key: row for row in rows}
-    return rows if len(by_key) == len(rows) else list(by_key.values())
+    if len(by_key) == len(rows):  # the usual batch: no key twice
+        return rows
+    by_key.clear()
+    for row in rows:
+        kept = by_key.get(row.key)
+        if kept is None or kept.record_json != row.record_json:
+            by_key[row.key] = row
+    return list(by_key.values())
 
 
 def _repointed(item: QuarantineRow, moved: Mapping[str, str]) -> QuarantineRow:

@@ -65,6 +65,34 @@ async def test_counts_are_exact_and_duplicates_in_a_batch_collapse_last_wins(
     assert [r[3] for r in rows] == [True, True, False]  # but was seen again
 
 
+async def test_an_unchanged_record_later_in_a_batch_keeps_the_first_fetch(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    # A batch that holds two fetches of one record (a replay of the lake does) ends as
+    # loading them one batch each would: the unchanged second fetch moves nothing, a
+    # changed third one wins.
+    table = get_table("binance", "klines")
+
+    def fetched(symbol: str, hour: int, record: object, minute: int) -> raw.RawRow:
+        return raw.RawRow((symbol, "1h", T0 + timedelta(hours=hour)), raw.dumps(record),
+                          T0 + timedelta(minutes=minute), f"doc-{minute}")
+
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await raw.ensure_schema(conn)
+        counts = await raw.RawLoader(conn, table, "run-1").load([
+            fetched("ETHUSDT", 0, ["same"], 1), fetched("ETHUSDT", 0, ["same"], 2),
+            fetched("ETHUSDT", 1, ["old"], 1), fetched("ETHUSDT", 1, ["old"], 2),
+            fetched("ETHUSDT", 1, ["new"], 3),
+        ])
+        cur = await conn.execute(
+            "select record, fetched_at, lake_document_id from raw.binance__klines"
+            " where symbol = 'ETHUSDT' order by open_time")
+        rows = await cur.fetchall()
+    assert (counts.inserted, counts.unchanged) == (2, 3)
+    assert rows == [(["same"], T0 + timedelta(minutes=1), "doc-1"),
+                    (["new"], T0 + timedelta(minutes=3), "doc-3")]
+
+
 async def test_cursors_are_the_newest_time_per_series(
     loader_dsn: str, clean_stores: None
 ) -> None:
