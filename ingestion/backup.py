@@ -154,6 +154,21 @@ def _run_tool(args: list[str], dsn: str, on_line: Callable[[str], None]) -> None
         )
 
 
+def _table_counter(marker: str, total: int,
+                   progress: ProgressCallback) -> Callable[[str], None]:
+    """A ``--verbose`` line handler that counts the tables a tool says it is at."""
+    done = 0
+    progress(Progress("warehouse", 0, total, "tables"))
+
+    def on_line(line: str) -> None:
+        nonlocal done
+        if marker in line:
+            done += 1
+            progress(Progress("warehouse", min(done, total), total, "tables"))
+
+    return on_line
+
+
 def _count_tables(dsn: str) -> int:
     with psycopg.connect(dsn, connect_timeout=10) as conn:
         row = conn.execute(
@@ -254,15 +269,7 @@ def _dump_warehouse(dsn: str, dump: Path, progress: ProgressCallback) -> dict[st
         raise BackupError(f"{tool} is older than the server (PostgreSQL {server}): "
                           "pg_dump must be at least the server's major version")
     total = _count_tables(dsn)
-    done = 0
-    progress(Progress("warehouse", 0, total, "tables"))
-
-    def on_line(line: str) -> None:
-        nonlocal done
-        if "dumping contents of table" in line:
-            done += 1
-            progress(Progress("warehouse", min(done, total), total, "tables"))
-
+    on_line = _table_counter("dumping contents of table", total, progress)
     _run_tool([tool, "--format=custom", "--verbose", f"--file={dump}"], dsn, on_line)
     progress(Progress("warehouse", total, total, "tables"))
     return {
@@ -422,15 +429,7 @@ def _restore_warehouse(dsn: str, dump: Path, total: int, progress: ProgressCallb
         if not ((m := re.match(r"^\d+; \d+ \d+ SCHEMA - (\S+) ", line))
                 and m.group(1) in existing)
     ]
-    done = 0
-    progress(Progress("warehouse", 0, total, "tables"))
-
-    def on_line(line: str) -> None:
-        nonlocal done
-        if "processing data for table" in line:
-            done += 1
-            progress(Progress("warehouse", min(done, total), total, "tables"))
-
+    on_line = _table_counter("processing data for table", total, progress)
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as toc:
         toc.write("\n".join(kept) + "\n")
     try:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 import logging
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,6 +28,8 @@ app = typer.Typer(
 services_app = typer.Typer(help="Start, stop and inspect the local PostgreSQL and MongoDB.",
                            no_args_is_help=True)
 app.add_typer(services_app, name="services")
+
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -352,6 +355,25 @@ def _progress_printer() -> tuple[Any, Any]:
     return display, on_progress
 
 
+def _with_progress(verb: str, action: Callable[..., T], database: str | None,
+                   directory: Path) -> T:
+    """Run ``backup``/``restore`` with a progress display; a ``BackupError`` exits 1."""
+    from ingestion.backup import BackupError
+
+    settings = _database_settings(database)
+    display, on_progress = _progress_printer()
+    try:
+        with display:
+            return action(settings, directory, on_progress)
+    except BackupError as err:
+        err_console.print(f"[red]{verb} failed:[/red] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from err
+
+
+def _documents(summary: Any) -> str:
+    return ", ".join(f"{n} {name}" for name, n in summary.documents.items())
+
+
 @app.command("backup")
 def backup_command(
     directory: Annotated[
@@ -365,21 +387,13 @@ def backup_command(
     written last, manifest.json with counts and checksums. `criptopipe restore DIR` brings
     it back into empty servers.
     """
-    from ingestion.backup import BackupError, backup
+    from ingestion.backup import backup
 
-    settings = _database_settings(database)
-    display, on_progress = _progress_printer()
-    try:
-        with display:
-            summary = backup(settings, directory, on_progress)
-    except BackupError as err:
-        err_console.print(f"[red]backup failed:[/red] {err}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from err
-    documents = ", ".join(f"{n} {name}" for name, n in summary.documents.items())
+    summary = _with_progress("backup", backup, database, directory)
     console.print(
         f"backup of {summary.warehouse_database} ({summary.warehouse_bytes / 1e6:.1f} MB "
-        f"dump) and lake {summary.lake_database} ({documents}) in {summary.directory} "
-        f"({summary.seconds:.1f} s)",
+        f"dump) and lake {summary.lake_database} ({_documents(summary)}) in "
+        f"{summary.directory} ({summary.seconds:.1f} s)",
         highlight=False, soft_wrap=True,
     )
 
@@ -395,20 +409,12 @@ def restore_command(
     `criptopipe services up` does, restores the dump in one transaction, then the lake
     documents and their indexes. Refuses targets that already hold data.
     """
-    from ingestion.backup import BackupError, restore
+    from ingestion.backup import restore
 
-    settings = _database_settings(database)
-    display, on_progress = _progress_printer()
-    try:
-        with display:
-            summary = restore(settings, directory, on_progress)
-    except BackupError as err:
-        err_console.print(f"[red]restore failed:[/red] {err}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from err
-    documents = ", ".join(f"{n} {name}" for name, n in summary.documents.items())
+    summary = _with_progress("restore", restore, database, directory)
     console.print(
         f"restored {directory} into {summary.warehouse_database} and lake "
-        f"{summary.lake_database} ({documents}) in {summary.seconds:.1f} s. Next: "
+        f"{summary.lake_database} ({_documents(summary)}) in {summary.seconds:.1f} s. Next: "
         "`criptopipe dbt build` rebuilds the marts; `criptopipe lake replay` loads any lake "
         "responses newer than raw.",
         highlight=False, soft_wrap=True,
