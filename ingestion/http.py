@@ -3,9 +3,16 @@
 ``HttpClient.get_json`` is the only way connectors talk to an API. One ``_request`` does
 all I/O under ``asyncio.timeout``; everything around it decides whether to try again:
 
-* transient failures are retried (connection errors, timeouts, 5xx, 429 and 418 with
-  ``Retry-After``, Kraken's ``EAPI:Rate limit exceeded`` inside an HTTP 200, bodies that are
-  not JSON) with exponential backoff and full jitter, at most ``http_max_retries`` times;
+* transient failures are retried (connection errors, timeouts, 5xx, 429, Kraken's
+  ``EAPI:Rate limit exceeded`` inside an HTTP 200, bodies that are not JSON) with
+  exponential backoff and full jitter, at most ``http_max_retries`` times;
+* a 429 pauses the whole host (every slot of its semaphore), not only the request that got
+  it; ``Retry-After`` (seconds or an HTTP date) wins over the backoff, never less than
+  ``http_retry_after_min_seconds`` and with jitter, so the paused requests do not all come
+  back in the same instant. A wait longer than ``http_retry_after_max_seconds`` is not
+  sat out: the request fails, and so do the host's other requests until the time is up;
+* HTTP 418 (Binance's IP ban) is never retried: the source is banned for the rest of the
+  run, every later request to it fails at once with :class:`BannedError`;
 * anything else (400, 404, 451, API errors) fails at once with a :class:`RequestError` that
   names source, endpoint, request and cause.
 
@@ -20,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,7 +57,7 @@ COINGECKO_DEMO_RATE = 30.0  # with a demo key
 CONCURRENCY_PER_HOST = 8
 BINANCE_WEIGHT_BUDGET = 1200  # the smallest published per-minute budget (current: 6000)
 BINANCE_WEIGHT_SLOWDOWN = 0.8  # start slowing down at 80% of the budget
-MAX_RETRY_AFTER_SECONDS = 300.0
+RETRY_AFTER_JITTER = 0.1  # up to +10 % on a server-given wait, so waiters spread out
 KEPT_HEADERS = (
     "content-type",
     "date",
@@ -85,13 +94,23 @@ class RegionBlockedError(RequestError):
     """HTTP 451: the API refuses this region (Binance). Not retried."""
 
 
+class BannedError(RequestError):
+    """HTTP 418: the API banned this IP (Binance). Not retried; the source stops for the run."""
+
+
+class BodyTooLargeError(RequestError):
+    """A body over ``http_max_body_bytes`` (after decompression). Not retried."""
+
+
 class _TransientError(Exception):
     """Internal: a failure worth another attempt, with the server's wait if it gave one."""
 
-    def __init__(self, cause: str, retry_after: float | None = None) -> None:
+    def __init__(self, cause: str, retry_after: float | None = None, *,
+                 pauses_host: bool = False) -> None:
         super().__init__(cause)
         self.cause = cause
         self.retry_after = retry_after
+        self.pauses_host = pauses_host  # a rate limit: every request to the host waits
 
 
 # --------------------------------------------------------------------------- data
@@ -144,14 +163,35 @@ def describe_request(path: str, params: Mapping[str, str]) -> str:
     return path + "?" + "&".join(f"{k}={v}" for k, v in params.items())
 
 
-def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds from now: delta-seconds or an HTTP date (RFC 9110)."""
     value = headers.get("Retry-After") or headers.get("retry-after")
     if not value:
         return None
+    value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC by the RFC
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
         return None
+    return max(0.0, seconds)
+
+
+def _ban_cause(source: str, headers: Mapping[str, str]) -> str:
+    wait = retry_after_seconds(headers)
+    until = ""
+    if wait is not None:
+        at = datetime.now(UTC) + timedelta(seconds=wait)
+        until = f" for {wait:.0f}s (until {at:%Y-%m-%d %H:%M:%S} UTC)"
+    return (f"HTTP 418: {source} banned this IP{until}; no more {source} requests this run "
+            "(not retried: every request during a ban extends it)")
 
 
 def _kraken_error(data: Any) -> list[str]:
@@ -228,8 +268,16 @@ class BinanceWeight:
 # --------------------------------------------------------------------------- client
 @dataclass(slots=True)
 class _Host:
+    name: str
     semaphore: asyncio.Semaphore
     bucket: TokenBucket
+    paused_until: float = 0.0  # time.monotonic(): no request starts before (a 429's wait)
+    pause_cause: str = ""
+
+    def pause(self, seconds: float, cause: str) -> None:
+        until = time.monotonic() + seconds
+        if until > self.paused_until:
+            self.paused_until, self.pause_cause = until, cause
 
 
 @dataclass(slots=True)
@@ -244,6 +292,7 @@ class HttpClient:
     _owns_session: bool = False
     _hosts: dict[str, _Host] = field(default_factory=dict)
     _binance: BinanceWeight = field(default_factory=BinanceWeight)
+    banned: dict[str, str] = field(default_factory=dict)  # source -> why (HTTP 418)
 
     async def __aenter__(self) -> HttpClient:
         if self.session is None:
@@ -277,7 +326,8 @@ class HttpClient:
         host = urlsplit(url).netloc + "|" + source
         if host not in self._hosts:
             self._hosts[host] = _Host(
-                asyncio.Semaphore(self.concurrency_per_host), TokenBucket(self._rate(source))
+                urlsplit(url).netloc, asyncio.Semaphore(self.concurrency_per_host),
+                TokenBucket(self._rate(source)),
             )
         return self._hosts[host]
 
@@ -308,6 +358,7 @@ class HttpClient:
         request = describe_request(path, params)
         counter = self.counter(source, endpoint)
         max_retries = max(0, self.settings.http_max_retries)
+        host = self._host(source, self.settings.base_url(source) + path)
         last_cause = "no attempt made"
         for attempt in range(max_retries + 1):
             if attempt:
@@ -318,21 +369,41 @@ class HttpClient:
                                            on_error_body)
             except _TransientError as err:
                 last_cause = err.cause
+                delay = self._backoff(attempt, err.retry_after)
+                if err.pauses_host:
+                    host.pause(delay, err.cause)
                 if attempt == max_retries:
                     break
-                delay = self._backoff(attempt, err.retry_after)
                 logger.warning(
                     "%s/%s: GET %s: %s; retry %d/%d in %.2fs",
                     source, endpoint, request, err.cause, attempt + 1, max_retries, delay,
                 )
+                if err.pauses_host:
+                    continue  # the host's pause is the wait, for this request as for all
                 await asyncio.sleep(delay)
         raise RequestError(
             source, endpoint, request, f"{last_cause} (gave up after {max_retries} retries)"
         )
 
+    async def _wait_for_host(self, host: _Host, source: str, endpoint: str,
+                             request: str) -> None:
+        """Sleep while ``host`` is paused (a 429 paused it; each new 429 may extend it);
+        fail at once when its source is banned or the pause is longer than we wait."""
+        if source in self.banned:
+            raise BannedError(source, endpoint, request, self.banned[source], 418)
+        longest = self.settings.http_retry_after_max_seconds
+        while (left := host.paused_until - time.monotonic()) > 0:
+            if left > longest * (1 + RETRY_AFTER_JITTER):
+                raise RequestError(
+                    source, endpoint, request,
+                    f"{host.name} asked us to wait {left:.0f}s more ({host.pause_cause}), "
+                    f"longer than CRIPTOPIPE_HTTP_RETRY_AFTER_MAX_SECONDS={longest:g}")
+            await asyncio.sleep(left)
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:  # the server's word wins
-            return min(retry_after, MAX_RETRY_AFTER_SECONDS)
+        if retry_after is not None:  # the server's word wins, within bounds, with jitter
+            wait = max(retry_after, self.settings.http_retry_after_min_seconds)
+            return wait + random.uniform(0.0, wait * RETRY_AFTER_JITTER)
         base = self.settings.http_backoff_base_seconds
         cap = self.settings.http_backoff_max_seconds
         return random.uniform(0.0, min(cap, base * 2**attempt))
@@ -348,7 +419,7 @@ class HttpClient:
     ) -> Response:
         url = self.settings.base_url(source) + path
         request = describe_request(path, params)
-        status, headers, raw = await self._request(source, url, params)
+        status, headers, raw = await self._request(source, endpoint, request, url, params)
         # Milliseconds, as BSON dates hold them: raw.* and the lake name the same instant,
         # so a replay of the lake rebuilds raw.* exactly.
         now = datetime.now(UTC)
@@ -373,10 +444,20 @@ class HttpClient:
         response = Response(source, endpoint, path, params, status, kept, text, data, fetched_at)
         if not not_json and is_error_body(source, status, data) and on_error_body is not None:
             await on_error_body(response)  # error bodies are kept too, with their status
-        if status in (429, 418):
-            raise _TransientError(
-                f"HTTP {status} (rate limited)", _retry_after_seconds(headers)
-            )
+        if status == 418:
+            self.banned[source] = _ban_cause(source, headers)
+            raise BannedError(source, endpoint, request, self.banned[source], status)
+        if status == 429:
+            wait = retry_after_seconds(headers)
+            longest = self.settings.http_retry_after_max_seconds
+            if wait is not None and wait > longest:
+                self._host(source, url).pause(wait, f"HTTP 429, Retry-After {wait:.0f}s")
+                raise RequestError(
+                    source, endpoint, request,
+                    f"HTTP 429 (rate limited) with Retry-After {wait:.0f}s, longer than "
+                    f"CRIPTOPIPE_HTTP_RETRY_AFTER_MAX_SECONDS={longest:g}: not waited out",
+                    status)
+            raise _TransientError("HTTP 429 (rate limited)", wait, pauses_host=True)
         if status == 451:
             raise RegionBlockedError(
                 source, endpoint, request,
@@ -386,7 +467,7 @@ class HttpClient:
                 status,
             )
         if status >= 500:
-            raise _TransientError(f"HTTP {status}", _retry_after_seconds(headers))
+            raise _TransientError(f"HTTP {status}", retry_after_seconds(headers))
         if status >= 400:
             raise RequestError(source, endpoint, request, f"HTTP {status}: {text[:300]}", status)
         if not_json:
@@ -395,20 +476,23 @@ class HttpClient:
             errors = _kraken_error(data)
             if errors:
                 if any(e.startswith(KRAKEN_TRANSIENT) for e in errors):
-                    raise _TransientError(f"Kraken error {', '.join(errors)}")
+                    raise _TransientError(f"Kraken error {', '.join(errors)}",
+                                          pauses_host="EAPI:Rate limit" in errors[0])
                 raise RequestError(
                     source, endpoint, request, f"Kraken error {', '.join(errors)}", status
                 )
         return response
 
     async def _request(
-        self, source: str, url: str, params: dict[str, str]
+        self, source: str, endpoint: str, request: str, url: str, params: dict[str, str]
     ) -> tuple[int, Mapping[str, str], bytes]:
         """The only I/O: one GET under ``asyncio.timeout``; transport errors are transient."""
         assert self.session is not None, "use HttpClient as an async context manager"
         host = self._host(source, url)
         async with host.semaphore:
             await host.bucket.acquire()
+            # Checked with a slot in hand: requests queued behind a 429 or 418 see it too.
+            await self._wait_for_host(host, source, endpoint, request)
             if source == "binance":
                 wait = self._binance.delay()
                 if wait > 0:

@@ -45,6 +45,7 @@ from ingestion.connectors.base import (
 )
 from ingestion.connectors.registry import get_endpoint, select
 from ingestion.http import (
+    BannedError,
     HttpClient,
     InvalidBody,
     RequestError,
@@ -452,7 +453,8 @@ async def _ingest_endpoint(
                 page = await task
             except RequestError as err:
                 failed += 1
-                stats.error = _join(stats.error, str(err))
+                if not (isinstance(err, BannedError) and err.cause in (stats.error or "")):
+                    stats.error = _join(stats.error, str(err))  # a ban: named once
                 if request.group:
                     failed_groups[request.group] = str(err)
                 continue
@@ -479,6 +481,13 @@ async def _ingest_endpoint(
                            "from the newest loaded record")
     if failed:
         stats.status = "failed" if done == 0 else "partial"
+    if spec.source in run.http.banned:  # an IP ban is worth an alert, whatever was loaded
+        stats.status = "failed"
+        if run.http.banned[spec.source] not in (stats.error or ""):
+            stats.error = _join(stats.error, f"{spec.name}: {run.http.banned[spec.source]}")
+        stats.notes.append(f"{spec.source} banned this IP (HTTP 418): every {spec.source} "
+                           "request of this run stopped; wait for the ban to end before "
+                           "the next run")
     elif stats.quarantined and stats.quarantined == stats.fetched and stats.fetched:
         stats.status = "partial"
     await _analyze(conn, spec.raw_table, stats)

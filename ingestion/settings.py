@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     http_max_retries: int = Field(default=5, description="Retries of a transient failure.")
     http_backoff_base_seconds: float = Field(default=0.5, description="First backoff delay.")
     http_backoff_max_seconds: float = Field(default=60.0, description="Longest backoff delay.")
+    http_retry_after_min_seconds: float = Field(
+        default=1.0, description="Shortest wait after a 429 or 5xx, whatever Retry-After says "
+        "(`Retry-After: 0` does not mean hammer the server).")
+    http_retry_after_max_seconds: float = Field(
+        default=300.0, description="Longest Retry-After waited out; a longer one fails the "
+        "host's requests for the rest of that wait instead.")
     http_rate_limits: dict[str, float] = Field(
         default_factory=dict,
         description='Requests per minute per source, overriding the built-in limits; 0 turns '

@@ -54,6 +54,7 @@ class FaultRule:
     delay: float | None = None  # seconds, for latency and timeout
     status: int | None = None  # HTTP status, for server_error and html
     retry_after: int | None = None  # seconds, for rate_limit and ban
+    retry_after_date: int = 0  # 1: send Retry-After as an HTTP date, not seconds
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -105,11 +106,19 @@ BINANCE_429 = {"code": -1003, "msg": (
     "for live updates to avoid polling the API.")}
 
 
-def rate_limited_reply(source: str, retry_after: int) -> Reply:
-    headers = {"Retry-After": str(retry_after)}
+def retry_after_value(seconds: int, as_date: bool = False) -> str:
+    """A ``Retry-After`` value: delta-seconds, or the HTTP date that many seconds ahead."""
+    if not as_date:
+        return str(seconds)
+    return formatdate(time.time() + seconds, usegmt=True)
+
+
+def rate_limited_reply(source: str, retry_after: int, as_date: bool = False) -> Reply:
+    headers = {"Retry-After": retry_after_value(retry_after, as_date)}
     match source:
         case "coingecko":
-            return Reply(429, compact(COINGECKO_429), headers={"retry-after": str(retry_after)})
+            return Reply(429, compact(COINGECKO_429),
+                         headers={"retry-after": headers["Retry-After"]})
         case "binance":
             return Reply(429, compact(BINANCE_429), headers=headers)
         case "kraken":
@@ -121,14 +130,15 @@ def rate_limited_reply(source: str, retry_after: int) -> Reply:
             return Reply(429, compact({"message": "Too Many Requests"}), headers=headers)
 
 
-def banned_reply(source: str, retry_after: int) -> Reply:
+def banned_reply(source: str, retry_after: int, as_date: bool = False) -> Reply:
     if source != "binance":
-        return rate_limited_reply(source, retry_after)
+        return rate_limited_reply(source, retry_after, as_date)
     until_ms = int((time.time() + retry_after) * 1000)
     body = {"code": -1003, "msg": f"Way too much request weight used; IP banned until "
                                   f"{until_ms}. Please use WebSocket Streams for live updates "
                                   f"to avoid bans."}
-    return Reply(418, compact(body), headers={"Retry-After": str(retry_after)})
+    return Reply(418, compact(body),
+                 headers={"Retry-After": retry_after_value(retry_after, as_date)})
 
 
 def server_error_reply(source: str, status: int) -> Reply:
@@ -313,9 +323,10 @@ async def _faulted_or_none(
         state.log_request({**entry, "status": None, "endpoint": None})
         await _drop_connection(request)
     if kind == "rate_limit":
-        return rate_limited_reply(source, fault.retry_after or 1)
+        return rate_limited_reply(source, 1 if fault.retry_after is None else fault.retry_after,
+                                  bool(fault.retry_after_date))
     if kind == "ban":
-        return banned_reply(source, fault.retry_after or 2)
+        return banned_reply(source, fault.retry_after or 2, bool(fault.retry_after_date))
     if kind == "server_error":
         return server_error_reply(source, fault.status or 503)
     if kind == "api_error":

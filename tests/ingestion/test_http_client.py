@@ -26,7 +26,6 @@ async def client(sim_settings: Settings) -> AsyncIterator[HttpClient]:
     "plan",
     [
         "binance:rate_limit:first=1,retry_after=1",  # 429 + Retry-After
-        "binance:ban:first=1,retry_after=1",  # 418 + Retry-After
         "binance:server_error:first=2",  # 503
         "binance:server_error:first=1,status=502",
         "binance:html:first=1",  # Cloudflare page with 520

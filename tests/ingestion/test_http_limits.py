@@ -1,0 +1,135 @@
+"""Rate limits and bans against the simulator: 418 stops the source for the run, 429 pauses
+the whole host, Retry-After is honoured as seconds or an HTTP date, within bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta
+from email.utils import formatdate
+from typing import Any
+
+import psycopg
+import pytest
+from ingestion_support import SIM_NOW
+
+from ingestion.http import HttpClient, RequestError, retry_after_seconds
+from ingestion.runner import run_ingestion
+from ingestion.settings import Settings
+from ingestion.simulator import FaultPlan, RunningSimulator
+
+KLINES = "/api/v3/klines"
+PARAMS = {"symbol": "BTCUSDT", "interval": "1h", "limit": "5"}
+
+
+def arrivals(sim: RunningSimulator, source: str) -> list[tuple[int, datetime, Any]]:
+    """(request number, arrival time, status) of every request the simulator got."""
+    return [(r["n"], datetime.fromisoformat(r["at"]), r.get("status"))
+            for r in sim.state.request_log(source)]
+
+
+async def test_a_418_ban_stops_the_source_for_the_run_without_retrying(
+    sim: RunningSimulator, sim_settings: Settings, loader_dsn: str,
+) -> None:
+    sim.set_faults(FaultPlan.parse("binance:ban:first=1,retry_after=7200"))
+    settings = sim_settings.model_copy(update={"candle_intervals": ("1h",)})
+    started = time.monotonic()
+    async with HttpClient(settings, concurrency_per_host=1) as http:  # one at a time
+        summary = await run_ingestion(settings, sources=["binance", "kraken"],
+                                      endpoints=["klines", "ticker_24hr", "ticker"],
+                                      now=SIM_NOW, http=http)
+    assert time.monotonic() - started < 10  # no waiting out a two-hour ban
+    by_name = {e.name: e for e in summary.endpoints}
+    assert by_name["kraken/ticker"].status == "success"
+    for name in ("binance/klines", "binance/ticker_24hr"):
+        stats = by_name[name]
+        assert stats.status == "failed" and stats.retries == 0
+        assert str(stats.error).count("HTTP 418") == 1, stats.error  # said once, clearly
+        assert "banned this IP for 7200s" in str(stats.error)
+        assert any("banned this IP" in note for note in stats.notes)
+    # One request met the ban; none was sent after it.
+    assert [status for _, _, status in arrivals(sim, "binance")] == [418]
+    with psycopg.connect(loader_dsn) as conn:
+        rows = conn.execute("select endpoint, status, error from raw.ingestion_runs "
+                            "where run_id = %s and source = 'binance'",
+                            [summary.run_id]).fetchall()
+    assert sorted((e, s) for e, s, _ in rows) == [("klines", "failed"),
+                                                  ("ticker_24hr", "failed")]
+    assert all("HTTP 418" in error for _, _, error in rows)
+
+
+async def test_a_429_pauses_every_slot_of_the_host(
+    sim: RunningSimulator, sim_settings: Settings
+) -> None:
+    # Request 0 is refused at once; the next seven, already sent, answer slowly; the other
+    # eight wait for a slot. None of those may start before the Retry-After is over.
+    sim.set_faults(FaultPlan.parse(
+        "binance:rate_limit:first=1,retry_after=1 ; binance:latency:p=1,delay=0.2"))
+    settings = sim_settings.model_copy(update={"http_retry_after_min_seconds": 0.0})
+    async with HttpClient(settings, concurrency_per_host=8) as http:
+        responses = await asyncio.gather(*(
+            http.get_json("binance", "klines", KLINES, {**PARAMS, "limit": str(i + 1)})
+            for i in range(16)))
+    assert all(r.status == 200 for r in responses)
+    log = arrivals(sim, "binance")
+    refused_at = next(at for n, at, status in log if status == 429)
+    later = [at for n, at, _ in log if n >= 8]
+    assert len(later) == 9  # eight queued requests and the refused one's retry
+    assert min(later) >= refused_at + timedelta(seconds=0.95), (refused_at, min(later))
+
+
+@pytest.mark.parametrize(
+    ("plan", "floor", "gap"),
+    [
+        # An HTTP date has whole seconds: 2 s ahead is 1 to 2 s away (the backoff alone
+        # would be ~0.05 s, and the date used to be ignored).
+        ("binance:rate_limit:first=1,retry_after=2,retry_after_date=1", 0.0, 0.95),
+        # Retry-After: 0 used to retry at once; the floor holds.
+        ("binance:rate_limit:first=1,retry_after=0", 0.5, 0.5),
+    ],
+    ids=["http-date", "zero-means-the-floor"],
+)
+async def test_retry_after_is_honoured_as_a_date_and_within_a_floor(
+    sim: RunningSimulator, sim_settings: Settings, plan: str, floor: float, gap: float,
+) -> None:
+    sim.set_faults(FaultPlan.parse(plan))
+    settings = sim_settings.model_copy(update={"http_retry_after_min_seconds": floor})
+    async with HttpClient(settings) as http:
+        await http.get_json("binance", "klines", KLINES, PARAMS)
+    (_, refused, _), (_, retried, _) = arrivals(sim, "binance")
+    assert retried - refused >= timedelta(seconds=gap)
+
+
+async def test_a_retry_after_beyond_the_longest_wait_fails_the_host_at_once(
+    sim: RunningSimulator, sim_settings: Settings
+) -> None:
+    sim.set_faults(FaultPlan.parse("binance:rate_limit:first=1,retry_after=600"))
+    settings = sim_settings.model_copy(update={"http_retry_after_max_seconds": 30.0})
+    started = time.monotonic()
+    async with HttpClient(settings) as http:
+        with pytest.raises(RequestError, match="Retry-After 600s, longer than "
+                                               "CRIPTOPIPE_HTTP_RETRY_AFTER_MAX_SECONDS=30"):
+            await http.get_json("binance", "klines", KLINES, PARAMS)
+        with pytest.raises(RequestError, match="asked us to wait"):  # not sent at all
+            await http.get_json("binance", "ticker_24hr", "/api/v3/ticker/24hr", {})
+    assert time.monotonic() - started < 5
+    assert len(arrivals(sim, "binance")) == 1
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
+    now = 1_700_000_000.0
+    assert retry_after_seconds({"Retry-After": "120"}, now) == 120.0
+    assert retry_after_seconds({"retry-after": " 1.5 "}, now) == 1.5
+    assert retry_after_seconds({"Retry-After": "-5"}, now) == 0.0
+    assert retry_after_seconds({"Retry-After": formatdate(now + 90, usegmt=True)}, now) == 90.0
+    assert retry_after_seconds({"Retry-After": formatdate(now - 90, usegmt=True)}, now) == 0.0
+    assert retry_after_seconds({"Retry-After": "soon"}, now) is None
+    assert retry_after_seconds({"Retry-After": "inf"}, now) is None
+    assert retry_after_seconds({}, now) is None
+
+
+def test_a_server_given_wait_has_a_floor_and_jitter(sim_settings: Settings) -> None:
+    client = HttpClient(sim_settings.model_copy(update={"http_retry_after_min_seconds": 2.0}))
+    waits = [client._backoff(0, 10.0) for _ in range(200)]
+    assert all(10.0 <= w <= 11.0 for w in waits) and len(set(waits)) > 100
+    assert all(2.0 <= client._backoff(0, 0.0) <= 2.2 for _ in range(50))
