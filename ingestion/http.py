@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ingestion.clock import clock_for
 from ingestion.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -293,6 +294,7 @@ class HttpClient:
     _hosts: dict[str, _Host] = field(default_factory=dict)
     _binance: BinanceWeight = field(default_factory=BinanceWeight)
     banned: dict[str, str] = field(default_factory=dict)  # source -> why (HTTP 418)
+    clock: Callable[[], datetime] | None = None  # fetch times (default: the settings' clock)
 
     async def __aenter__(self) -> HttpClient:
         if self.session is None:
@@ -421,8 +423,8 @@ class HttpClient:
         request = describe_request(path, params)
         status, headers, raw = await self._request(source, endpoint, request, url, params)
         # Milliseconds, as BSON dates hold them: raw.* and the lake name the same instant,
-        # so a replay of the lake rebuilds raw.* exactly.
-        now = datetime.now(UTC)
+        # so a replay of the lake rebuilds raw.* exactly. The time is the run's clock's.
+        now = (self.clock or clock_for(self.settings))()
         fetched_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
         kept = {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
         if source == "binance":

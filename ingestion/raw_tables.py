@@ -158,4 +158,9 @@ def get_table(source: str, endpoint: str) -> RawTable:
 #   quarantine_id bigserial primary key, run_id text, source text, endpoint text,
 #   reason text, record jsonb (null when the body was not JSON), raw_text text,
 #   lake_document_id text, quarantined_at timestamptz
-BOOKKEEPING_TABLES = ("ingestion_runs", "quarantine")
+#
+# raw.known_empty  periods a provider has no record for (e.g. Coinbase sends no candle for
+#   an hour without trades): source, endpoint, series text ("BTC-USD 1h"),
+#   period_start timestamptz, reason text, run_id, recorded_at; primary key
+#   (source, endpoint, series, period_start). The gap sensor does not ask for these again.
+BOOKKEEPING_TABLES = ("ingestion_runs", "quarantine", "known_empty")

@@ -34,12 +34,15 @@ from typing import Any
 import psycopg
 from pymongo import AsyncMongoClient
 
+from ingestion.clock import Clock, clock_for, fixed_clock
 from ingestion.connectors.base import (
+    INTERVAL_SECONDS,
     EndpointSpec,
     ParsedPage,
     ParseResult,
     PlanContext,
     PlannedRequest,
+    Record,
     error_reason,
     parse_page,
 )
@@ -164,8 +167,8 @@ async def open_lake(settings: Settings) -> AsyncIterator[Lake]:
         await client.close()
 
 
-def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+def new_run_id(at: datetime | None = None) -> str:
+    return (at or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 
 
 def _as_utc(value: date | datetime | None, *, end: bool = False) -> datetime | None:
@@ -196,6 +199,7 @@ class _Run:
     start: datetime | None
     end: datetime | None
     progress: ProgressCallback | None
+    clock: Clock
 
 
 @dataclass(slots=True)
@@ -225,15 +229,19 @@ async def run_ingestion(
 
     ``start``/``end`` backfill a window of the time-windowed endpoints (dates are whole
     days, ``end`` included); without them each series continues from its newest loaded
-    record. ``now`` is the clock windows end at (default: the real UTC time). ``http``
-    lets a caller supply a configured client (rate limits); otherwise one is made.
+    record. ``now`` freezes the run's clock (default: the settings' clock, see
+    ``ingestion.clock``): windows end there, responses are dated by it, and records dated
+    after it plus one interval are quarantined. ``http`` lets a caller supply a configured
+    client (rate limits); otherwise one is made, on the run's clock.
     """
     specs = select(sources, endpoints)
-    summary = RunSummary(run_id or new_run_id(), datetime.now(UTC))
+    clock = fixed_clock(now) if now is not None else clock_for(settings)
+    run_now = clock()
+    summary = RunSummary(run_id or new_run_id(run_now), run_now)
     targets = resolve_stores(settings)
     start_at, end_at = _as_utc(start), _as_utc(end, end=True)
     if start_at is not None and end_at is None:
-        end_at = now or datetime.now(UTC)
+        end_at = run_now
     async with contextlib.AsyncExitStack() as stack:
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(targets.mongo_uri, tz_aware=True)
         stack.push_async_callback(mongo.close)
@@ -243,20 +251,19 @@ async def run_ingestion(
                                                          autocommit=True) as conn:
             await raw.ensure_schema(conn)
         client = http if http is not None else await stack.enter_async_context(
-            HttpClient(settings))
+            HttpClient(settings, clock=clock))
         writer = await stack.enter_async_context(LakeWriter(lake))
         run = _Run(settings, summary.run_id, targets, client, lake, writer,
-                   _assets(settings, assets), now or datetime.now(UTC), start_at, end_at,
-                   progress)
+                   _assets(settings, assets), run_now, start_at, end_at, progress, clock)
         summary.endpoints = list(await asyncio.gather(*(_run_endpoint(run, s) for s in specs)))
-    summary.finished_at = datetime.now(UTC)
+    summary.finished_at = clock()
     logger.info("run %s finished: %d endpoints, %d failed", summary.run_id,
                 len(summary.endpoints), len(summary.failed))
     return summary
 
 
 async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
-    stats = EndpointStats(spec.source, spec.endpoint)
+    stats = EndpointStats(spec.source, spec.endpoint, started_at=run.clock())
     clock = time.monotonic()
     counter = run.http.counter(spec.source, spec.endpoint)
     requests_before, retries_before = counter.requests, counter.retries
@@ -264,6 +271,11 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
     try:
         conn = await psycopg.AsyncConnection.connect(
             run.targets.loader_dsn, autocommit=True, application_name=loader_name(spec))
+        # One run of an endpoint at a time: a second one waits here, then plans from what
+        # the first loaded (the lock goes with the connection).
+        waited = await raw.lock_endpoint(conn, spec.name)
+        if waited is not None:
+            stats.notes.append(f"waited {waited:.1f}s for another run of {spec.name}")
         await _ingest_endpoint(run, spec, conn, stats)
     except Exception as err:  # one endpoint's failure is reported, never propagated
         logger.exception("%s failed", spec.name)
@@ -273,7 +285,7 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
         stats.requests = counter.requests - requests_before
         stats.retries = counter.retries - retries_before
         stats.elapsed = time.monotonic() - clock
-        stats.finished_at = datetime.now(UTC)
+        stats.finished_at = run.clock()
         await _record_run(run.run_id, run.targets, stats, conn)
         if conn is not None:
             await conn.close()
@@ -367,10 +379,13 @@ async def _ingest_endpoint(
     run: _Run, spec: EndpointSpec, conn: psycopg.AsyncConnection[Any], stats: EndpointStats
 ) -> None:
     table = spec.raw_table
-    cursors = {}
-    if spec.is_candles and run.start is None:
-        cursors = await raw.cursors(conn, table)
-    plan_ctx = PlanContext(run.settings, run.assets, run.now, run.start, run.end, cursors)
+    states: dict[tuple[str, ...], raw.SeriesState] = {}
+    if spec.is_candles:
+        states = await raw.series_states(conn, table, run.now)
+    cursors = {k: v.resume_at for k, v in states.items()} if run.start is None else {}
+    reopen = {k: v.reopen for k, v in states.items() if v.reopen is not None}
+    plan_ctx = PlanContext(run.settings, run.assets, run.now, run.start, run.end, cursors,
+                           reopen=reopen)
     requests = spec.plan(plan_ctx)
     stats.notes.extend(plan_ctx.notes)
     _report(run, spec, 0, len(requests), 0)
@@ -458,7 +473,25 @@ async def _ingest_endpoint(
                 if request.group:
                     failed_groups[request.group] = str(err)
                 continue
-            done += 1
+            hole, known_empty = _check_page(spec, page, states)
+            if known_empty:
+                await raw.record_known_empty(conn, table, known_empty, run.run_id)
+                stats.notes.append(
+                    f"{request.group}: {len(known_empty)} period(s) the provider has no record "
+                    f"for recorded as known-empty ({spec.omits_empty_periods})")
+            if hole is not None:
+                # A short or empty page: load what comes before the hole, fail the series
+                # there, so the cursor never passes a hole; the next run asks again.
+                failed += 1
+                message = (f"{spec.name} {request.group}: short page, no record for "
+                           f"{hole:%Y-%m-%d %H:%M} (GET {request.path}); the series stops "
+                           "before it")
+                stats.error = _join(stats.error, message)
+                stats.notes.append(message)
+                failed_groups[request.group or request.path] = message
+                page.parsed = _before(page.parsed, hole)
+            else:
+                done += 1
             _collect(spec, page, pending_rows, pending_rejected, stats)
             if page.lake_ack is not None:
                 pending_acks.append((page.lake_document_id, page.lake_ack))
@@ -478,7 +511,7 @@ async def _ingest_endpoint(
         await _count_lake_documents(lake_acks, stats)
     for group in failed_groups:
         stats.notes.append(f"{group}: stopped at the first failed page; the next run resumes "
-                           "from the newest loaded record")
+                           "from there")
     if failed:
         stats.status = "failed" if done == 0 else "partial"
     if spec.source in run.http.banned:  # an IP ban is worth an alert, whatever was loaded
@@ -528,7 +561,13 @@ def _collect(
                            f"page quarantined ({page.body_error}); its body is lake "
                            f"document {page.lake_document_id}")
         return
+    latest = _latest_allowed(page.response.fetched_at)
     for record in page.parsed.records:
+        too_late = _after(record, latest)
+        if too_late is not None:
+            rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, too_late,
+                                              record.record, None, page.lake_document_id))
+            continue
         try:
             record_json = raw.dumps(record.record)
         except ValueError:  # NaN or Infinity cannot go into jsonb
@@ -554,6 +593,83 @@ def _collect(
                                           None, page.lake_document_id))
     # Records rejected above, on their way to raw.*, are among the records counted here.
     stats.fetched += len(page.parsed.records) + len(page.parsed.rejected)
+
+
+# --------------------------------------------------------------------------- page checks
+SNAPSHOT_SLACK = timedelta(hours=1)  # a snapshot's timestamp may run ahead of our clock
+
+
+def _latest_allowed(fetched_at: datetime) -> dict[str | None, datetime]:
+    """The newest time a record may carry, by its interval key (None: no interval)."""
+    limits: dict[str | None, datetime] = {
+        interval: fetched_at + timedelta(seconds=seconds)
+        for interval, seconds in INTERVAL_SECONDS.items()}
+    limits[None] = fetched_at + SNAPSHOT_SLACK
+    return limits
+
+
+def _after(record: Record, latest: dict[str | None, datetime]) -> str | None:
+    """Why ``record`` is dated after the run's clock plus one interval, or None."""
+    key = record.key
+    at = key[-1]
+    if isinstance(at, datetime):
+        interval = key[-2] if len(key) > 1 and isinstance(key[-2], str) else None
+        limit = latest.get(interval, latest[None])
+        if at <= limit:
+            return None
+    elif isinstance(at, date):
+        limit = latest["1d"]
+        if at <= limit.date():
+            return None
+    else:
+        return None
+    return (f"dated {at.isoformat()}, after the run's clock plus one interval "
+            f"({limit.isoformat()}): a record from the future never moves a cursor")
+
+
+def _period(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return None
+
+
+def _check_page(
+    spec: EndpointSpec, page: _Page, states: dict[tuple[str, ...], raw.SeriesState]
+) -> tuple[datetime | None, list[raw.KnownEmpty]]:
+    """The first period a page lacks (a short or empty page), or None; and the holes the
+    provider is known to leave (``spec.omits_empty_periods``), to record as known-empty."""
+    first_hole: datetime | None = None
+    known: list[raw.KnownEmpty] = []
+    for expected in page.request.expect:
+        required = expected.required(page.response.fetched_at)
+        if not required:
+            continue
+        have = {_period(r.key[-1]) for r in page.parsed.records
+                if expected.series is None
+                or tuple(str(v) for v in r.key[:-1]) == expected.series}
+        missing = [t for t in required if t not in have]
+        if not missing:
+            continue
+        present = sorted(t for t in have if t is not None)
+        if present and expected.series is not None and expected.series not in states \
+                and missing[-1] < present[0]:
+            continue  # a new series: nothing before its first record (its listing)
+        if spec.omits_empty_periods and present and missing[-1] < present[-1] \
+                and not page.parsed.rejected:  # a rejected record is not an empty period
+            series = " ".join(expected.series or ())
+            known.extend(raw.KnownEmpty(series, t, spec.omits_empty_periods) for t in missing)
+            continue
+        if first_hole is None or missing[0] < first_hole:
+            first_hole = missing[0]
+    return first_hole, known
+
+
+def _before(parsed: ParseResult, hole: datetime) -> ParseResult:
+    """The records of ``parsed`` dated before ``hole`` (rejected records are kept)."""
+    kept = [r for r in parsed.records if (_period(r.key[-1]) or hole) < hole]
+    return ParseResult(kept, parsed.rejected)
 
 
 async def _flush(
@@ -645,7 +761,7 @@ async def replay_from_lake(
     Responses are replayed oldest first with the connectors' own parsers, so the newest
     version of every record wins, exactly as if the runs had happened again.
     """
-    summary = RunSummary(run_id or "replay-" + new_run_id(), datetime.now(UTC))
+    summary = RunSummary(run_id or "replay-" + new_run_id(), datetime.now(UTC))  # wall time
     targets = resolve_stores(settings)
     since_at = _as_utc(since)
     by_endpoint: dict[tuple[str, str], EndpointStats] = {}

@@ -6,7 +6,7 @@ Library code receives a ``Settings`` (or the part it needs); it never reads ``os
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         default=date(2024, 1, 1), description="First day of history for backfills and partitions."
     )
     markets_top_n: int = Field(default=50, description="How many coins /coins/markets fetches.")
+    now: datetime | None = Field(
+        default=None,
+        description="Freeze the run clock at this UTC instant (ISO-8601): tests set it to the "
+        "simulator's clock. Unset: the real time.",
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Webhook (Slack-compatible JSON) that failed runs, failed blocking checks "
+        "and freshness violations are posted to; alerts are always logged too.",
+    )
 
     # --- HTTP -----------------------------------------------------------------------
     http_timeout_seconds: float = Field(default=30.0, description="Timeout of one HTTP request.")
@@ -141,6 +151,13 @@ class Settings(BaseSettings):
         value = _split_csv(value)
         if isinstance(value, tuple | list):
             return tuple(get_asset(str(v)).asset_id for v in value)
+        return value
+
+    @field_validator("now")
+    @classmethod
+    def _utc_now(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
         return value
 
     @field_validator("fx_currencies", mode="before")

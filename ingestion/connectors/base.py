@@ -10,7 +10,6 @@ the lake with exactly the same code.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -21,9 +20,11 @@ from ingestion.settings import Settings
 from ingestion.symbols import Asset
 
 INTERVAL_SECONDS: dict[str, int] = {"1h": 3600, "1d": 86400}
-# Timestamps outside this range are "impossible" and quarantined.
+# Timestamps outside this range are "impossible" and quarantined by the parsers. Records
+# dated after the run's clock plus one interval are quarantined by the runner (it knows the
+# clock; parsers do not).
 EARLIEST_VALID = datetime(2009, 1, 3, tzinfo=UTC)
-FUTURE_SLACK = timedelta(days=2)
+LATEST_VALID = datetime(2100, 1, 1, tzinfo=UTC)
 
 KeyValue = str | datetime | date
 
@@ -126,6 +127,30 @@ class PlannedRequest:
     path: str
     params: dict[str, str]
     group: str = ""
+    expect: tuple[Expected, ...] = ()  # what the page must hold (short page = failed page)
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """Periods a page must hold: ``first`` .. ``last`` (inclusive) every ``step``, of the
+    series ``series`` (its key columns before the time; None: every record of the page).
+    Only periods that had closed when the page was fetched are required, and with a
+    ``calendar`` only the days it says are published (FX: ECB business days)."""
+
+    series: tuple[str, ...] | None
+    first: datetime
+    last: datetime
+    step: timedelta
+    calendar: Callable[[date], bool] | None = None
+
+    def required(self, fetched_at: datetime) -> list[datetime]:
+        periods = []
+        t = self.first
+        while t <= self.last and t + self.step <= fetched_at:
+            if self.calendar is None or self.calendar(t.date()):
+                periods.append(t)
+            t += self.step
+        return periods
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +170,23 @@ class PlanContext:
     now: datetime
     start: datetime | None  # explicit backfill start (None: incremental)
     end: datetime | None  # explicit backfill end (exclusive)
-    cursors: Mapping[tuple[str, ...], datetime]  # newest loaded time per series key
+    cursors: Mapping[tuple[str, ...], datetime]  # where each series resumes (incremental)
     notes: list[str] = field(default_factory=list)
+    # The oldest candle of each series that was still open when last fetched: every mode
+    # fetches it again (a partition run of today re-fetches yesterday's last hour).
+    reopen: Mapping[tuple[str, ...], datetime] = field(default_factory=dict)
 
     def window(self, series: tuple[str, ...]) -> Window:
-        """Backfill: [start, end). Incremental: from the newest loaded record (re-fetched,
-        it may have been an open candle) or the configured start date, up to now."""
-        end = self.end or self.now
+        """Backfill: [start, end), widened back to the oldest candle still open at its last
+        fetch. Incremental: from there (or just after the newest loaded candle, or the
+        configured start date), up to now."""
+        end = min(self.end or self.now, self.now)
         if self.start is not None:
+            reopen = self.reopen.get(series)
+            if reopen is not None and reopen < self.start:
+                self.notes.append(f"{' '.join(series)}: re-fetching from {reopen:%Y-%m-%d %H:%M}"
+                                  ", still open when last fetched")
+                return Window(reopen, end)
             return Window(self.start, end)
         cursor = self.cursors.get(series)
         if cursor is not None:
@@ -197,6 +231,9 @@ class EndpointSpec:
     parse: Parser
     page_cap: int | None = None
     history_limit: str | None = None  # the provider's history limit, in words
+    # Why the provider leaves periods out (e.g. Coinbase: no candle for an hour without
+    # trades): such holes inside a page are recorded in raw.known_empty, not failed on.
+    omits_empty_periods: str | None = None
 
     @property
     def raw_table(self) -> RawTable:
@@ -238,11 +275,11 @@ def utc_from_millis(value: Any) -> datetime:
 
 
 _EARLIEST_S = EARLIEST_VALID.timestamp()
-_SLACK_S = FUTURE_SLACK.total_seconds()
+_LATEST_S = LATEST_VALID.timestamp()
 
 
 def check_time(seconds: float) -> datetime:
-    if not _EARLIEST_S <= seconds <= time.time() + _SLACK_S:
+    if not _EARLIEST_S <= seconds <= _LATEST_S:
         raise InvalidRecord(f"impossible timestamp {seconds!r} (epoch seconds)")
     return datetime.fromtimestamp(seconds, UTC)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ingestion.connectors.base import (
     INTERVAL_SECONDS,
     EndpointSpec,
+    Expected,
     InvalidRecord,
     ParseResult,
     PlanContext,
@@ -53,6 +54,8 @@ def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
                         "limit": str(KLINES_CAP),
                     },
                     group=f"{asset.binance} {interval}",
+                    expect=(Expected((asset.binance, interval), first, last,
+                                     timedelta(seconds=seconds)),),
                 ))
     return requests
 

@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ingestion.connectors.base import (
     INTERVAL_SECONDS,
     EndpointSpec,
+    Expected,
     InvalidRecord,
     ParseResult,
     PlanContext,
@@ -46,6 +47,8 @@ def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
                     f"/products/{asset.coinbase}/candles",
                     {"granularity": str(seconds), "start": _iso(first), "end": _iso(last)},
                     group=f"{asset.coinbase} {interval}",
+                    expect=(Expected((str(asset.coinbase), interval), first, last,
+                                     timedelta(seconds=seconds)),),
                 ))
     return requests
 
@@ -75,5 +78,6 @@ ENDPOINTS = (
         SOURCE, "candles", "Coinbase Exchange candles (1h, 1d) against USD, 300 per call.",
         is_candles=True, cadence="5 * * * *", plan=plan_candles, parse=parse_candles,
         page_cap=CANDLES_CAP,
+        omits_empty_periods="Coinbase sends no candle for an interval without trades",
     ),
 )

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ingestion.connectors.base import (
     EndpointSpec,
+    Expected,
     InvalidRecord,
     ParseResult,
     PlanContext,
     PlannedRequest,
     Record,
     check_numeric,
+    floor_time,
     utc_from_seconds,
 )
 
@@ -31,7 +33,10 @@ def plan_fng(ctx: PlanContext) -> list[PlannedRequest]:
     if window.start >= window.end:
         return []
     days = math.ceil((ctx.now - window.start).total_seconds() / 86400) + 1
-    return [PlannedRequest("/fng/", {"limit": str(max(days, 1))}, group="fng")]
+    first = floor_time(window.start, 86400)
+    last = floor_time(window.end - timedelta(microseconds=1), 86400)
+    return [PlannedRequest("/fng/", {"limit": str(max(days, 1))}, group="fng",
+                           expect=(Expected((), first, last, timedelta(days=1)),))]
 
 
 def parse_fng(

@@ -8,11 +8,13 @@ never looked ahead. Each rate is unpivoted into one record
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ingestion.calendars import is_ecb_business_day
 from ingestion.connectors.base import (
     EndpointSpec,
+    Expected,
     InvalidRecord,
     ParseResult,
     PlanContext,
@@ -35,10 +37,15 @@ def plan_rates(ctx: PlanContext) -> list[PlannedRequest]:
     end = (max(w.end for w in windows) - timedelta(microseconds=1)).date()
     if end < start:
         return []
+    first = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    last = datetime(end.year, end.month, end.day, tzinfo=UTC)
     return [PlannedRequest(
         f"/{start.isoformat()}..{end.isoformat()}",
         {"from": BASE, "to": ",".join(quotes)},
         group="rates",
+        # A day's rates are final once the day is over: every ECB business day must come.
+        expect=tuple(Expected((BASE, quote), first, last, timedelta(days=1),
+                              is_ecb_business_day) for quote in quotes),
     )]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from ingestion.connectors.base import (
     INTERVAL_SECONDS,
     EndpointSpec,
+    Expected,
     InvalidRecord,
     ParseResult,
     PlanContext,
@@ -60,12 +61,18 @@ def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
             if window.end <= oldest:
                 continue
             # `since` is exclusive: ask from just before the window so its first candle comes.
-            since = max(window.start, oldest) - timedelta(seconds=1)
+            since = max(floor_time(window.start, seconds), oldest) - timedelta(seconds=1)
+            step = timedelta(seconds=seconds)
+            # Kraken's oldest served candle moves with its clock: don't require that one.
+            first = max(floor_time(window.start, seconds), oldest + step)
+            last = floor_time(window.end - timedelta(microseconds=1), seconds)
             requests.append(PlannedRequest(
                 "/0/public/OHLC",
                 {"pair": str(asset.kraken_pair), "interval": str(seconds // 60),
                  "since": str(to_s(since))},
                 group=f"{asset.kraken_pair} {interval}",
+                # The result is keyed by Kraken's own pair name: every record is the series.
+                expect=(Expected(None, first, last, step),),
             ))
     return requests
 

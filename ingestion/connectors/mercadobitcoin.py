@@ -8,12 +8,13 @@ seconds (open times, inclusive). We page by 1000 candles to keep bodies small.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ingestion.connectors.base import (
     INTERVAL_SECONDS,
     EndpointSpec,
+    Expected,
     InvalidRecord,
     ParseResult,
     PlanContext,
@@ -70,6 +71,8 @@ def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
                     {"symbol": str(asset.mercadobitcoin), "resolution": interval,
                      "from": str(to_s(first)), "to": str(to_s(last))},
                     group=f"{asset.mercadobitcoin} {interval}",
+                    expect=(Expected((str(asset.mercadobitcoin), interval), first, last,
+                                     timedelta(seconds=seconds)),),
                 ))
     return requests
 

@@ -3,9 +3,13 @@
 A batch is loaded in one transaction: COPY into a temporary table, then one
 ``INSERT … ON CONFLICT (natural key) DO UPDATE … WHERE record IS DISTINCT FROM excluded.record``
 (duplicates inside the batch collapse first, in Python, as if loaded one after the
-other: no sort in the server), then ``last_seen_at`` of
-the unchanged rows moves forward. Counts are exact: inserted and updated come back from the
-insert (``xmax = 0`` marks a fresh row), unchanged is the rest of the batch.
+other: no sort in the server), then ``last_seen_at`` of the unchanged rows moves forward.
+Times are the fetch times of the responses (the run's clock, see ``ingestion.clock``):
+``last_seen_at`` is when the record was last served, so a candle is closed once
+``open_time + interval <= last_seen_at``. The upsert never lets an older fetch overwrite a
+newer one (``excluded.fetched_at >= last_seen_at``); such a row counts as unchanged.
+Counts are exact: inserted and updated come back from the insert (``xmax = 0`` marks a
+fresh row), unchanged is the rest of the batch.
 A record PostgreSQL refuses (a NUL character, which jsonb and text cannot hold) does not
 sink its batch: the batch is split until the refused rows are found, and those go to
 ``raw.quarantine`` with PostgreSQL's reason; the rest loads in the same transaction.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -204,6 +209,11 @@ BOOKKEEPING_DDL = (
         endpoint text not null, reason text not null, record jsonb, raw_text text,
         lake_document_id text, quarantined_at timestamptz not null default now())""",
     "create index if not exists quarantine_by_endpoint on raw.quarantine (source, endpoint)",
+    """create table if not exists raw.known_empty (
+        source text not null, endpoint text not null, series text not null,
+        period_start timestamptz not null, reason text not null, run_id text not null,
+        recorded_at timestamptz not null default now(),
+        primary key (source, endpoint, series, period_start))""",
 )
 
 
@@ -255,26 +265,119 @@ def _as_datetime(value: Any) -> datetime:
     raise TypeError(f"not a time: {value!r}")
 
 
-async def cursors(
-    conn: psycopg.AsyncConnection[Any], table: RawTable
-) -> dict[tuple[str, ...], datetime]:
-    """Newest loaded time per series: the last key column, grouped by the others."""
+INTERVAL_SQL = "case {col} when '1h' then interval '1 hour' when '1d' then interval '1 day' end"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesState:
+    """What ``raw.*`` holds of one series, as planning needs it.
+
+    ``resume_at``: where an incremental run continues — the oldest candle still open when it
+    was last fetched, else just after the newest candle (a series without candle intervals,
+    such as daily FX rates, re-fetches its newest record). ``reopen``: the oldest candle
+    still open at its last fetch, or None: every mode (partition, backfill, gap run)
+    fetches it again, however far before its window it lies.
+    """
+
+    resume_at: datetime
+    reopen: datetime | None
+
+
+async def series_states(
+    conn: psycopg.AsyncConnection[Any], table: RawTable, now: datetime
+) -> dict[tuple[str, ...], SeriesState]:
+    """:class:`SeriesState` per series (the key columns before the time), from records
+    dated up to ``now`` only: a record from the future never moves a cursor."""
     *group, time_key = table.key_names
+    time_col = sql.Identifier(time_key)
     group_sql = sql.SQL(", ").join(sql.Identifier(k) for k in group)
-    query = sql.SQL("select {select}max({time}) from {table}{group_by}").format(
+    if "interval" in group:
+        length = sql.SQL(INTERVAL_SQL).format(col=sql.Identifier("interval"))
+        newest = sql.SQL("max({t} + {len})").format(t=time_col, len=length)
+        reopen = sql.SQL("min({t}) filter (where {t} + {len} > last_seen_at)").format(
+            t=time_col, len=length)
+    else:
+        newest = sql.SQL("max({t})").format(t=time_col)
+        reopen = sql.SQL("null::timestamptz").format()
+    query = sql.SQL(
+        "select {select}{newest}, {reopen} from {table} where {t} <= %(now)s{group_by}"
+    ).format(
         select=group_sql + sql.SQL(", ") if group else sql.SQL(""),
-        time=sql.Identifier(time_key),
-        table=_table(table),
+        newest=newest, reopen=reopen, t=time_col, table=_table(table),
         group_by=sql.SQL(" group by ") + group_sql if group else sql.SQL(""),
     )
-    result: dict[tuple[str, ...], datetime] = {}
+    result: dict[tuple[str, ...], SeriesState] = {}
     async with conn.cursor() as cur:
-        await cur.execute(query)
+        await cur.execute(query, {"now": now})
         for row in await cur.fetchall():
-            *values, newest = row
-            if newest is not None:
-                result[tuple(str(v) for v in values)] = _as_datetime(newest)
+            *values, newest_at, reopen_at = row
+            if newest_at is None:
+                continue
+            opened = None if reopen_at is None else _as_datetime(reopen_at)
+            result[tuple(str(v) for v in values)] = SeriesState(
+                opened if opened is not None else _as_datetime(newest_at), opened)
     return result
+
+
+async def cursors(
+    conn: psycopg.AsyncConnection[Any], table: RawTable, now: datetime
+) -> dict[tuple[str, ...], datetime]:
+    """Where each series resumes (see :class:`SeriesState`)."""
+    return {k: v.resume_at for k, v in (await series_states(conn, table, now)).items()}
+
+
+# --------------------------------------------------------------------------- locks
+ENDPOINT_LOCK_CLASS = 727_274_002  # first key of the per-endpoint advisory locks
+
+
+async def lock_endpoint(
+    conn: psycopg.AsyncConnection[Any], name: str, *, timeout_s: float = 1800.0
+) -> float | None:
+    """Hold the session advisory lock of endpoint ``name`` on ``conn``; the seconds it
+    waited for another run to finish, or None when the lock was free.
+
+    Two runs of one endpoint (a schedule, a backfill, ``criptopipe ingest``) never load at
+    once: the second waits, then plans from what the first loaded. The lock goes with the
+    connection (a killed run frees it). Raises ``psycopg.errors.LockNotAvailable`` after
+    ``timeout_s``.
+    """
+    cur = await conn.execute("select pg_try_advisory_lock(%s, hashtext(%s))",
+                             [ENDPOINT_LOCK_CLASS, name])
+    row = await cur.fetchone()
+    if row is not None and row[0]:
+        return None
+    started = time.monotonic()
+    await conn.execute(sql.SQL("set lock_timeout = {}").format(
+        sql.Literal(f"{int(timeout_s * 1000)}ms")))
+    try:
+        await conn.execute("select pg_advisory_lock(%s, hashtext(%s))",
+                           [ENDPOINT_LOCK_CLASS, name])
+    finally:
+        await conn.execute("reset lock_timeout")
+    return time.monotonic() - started
+
+
+# --------------------------------------------------------------------------- known-empty
+async def record_known_empty(
+    conn: psycopg.AsyncConnection[Any], table: RawTable, holes: Sequence[KnownEmpty],
+    run_id: str,
+) -> None:
+    """Remember periods a provider has no record for (the gap sensor skips them)."""
+    if not holes:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "insert into raw.known_empty (source, endpoint, series, period_start, reason,"
+            " run_id) values (%s, %s, %s, %s, %s, %s)"
+            " on conflict (source, endpoint, series, period_start) do nothing",
+            [(table.source, table.endpoint, h.series, h.period_start, h.reason, run_id)
+             for h in holes])
+
+
+class KnownEmpty(NamedTuple):
+    series: str  # the series key columns joined by a space, e.g. "BTC-USD 1h"
+    period_start: datetime
+    reason: str
 
 
 class RawLoader:
@@ -311,9 +414,8 @@ class RawLoader:
         commit: a failure there rolls the whole batch back.
         """
         counts = LoadCounts()
-        seen_at = datetime.now(UTC)
         try:
-            await self._load(rows, list(rejected), counts, seen_at, before_commit)
+            await self._load(rows, list(rejected), counts, before_commit)
         except BaseException:
             self._temp_ready = False  # a rolled-back transaction takes the temp table along
             raise
@@ -321,13 +423,13 @@ class RawLoader:
 
     async def _load(
         self, rows: Sequence[RawRow], rejected: list[QuarantineRow], counts: LoadCounts,
-        seen_at: datetime, before_commit: BeforeCommit | None,
+        before_commit: BeforeCommit | None,
     ) -> None:
         async with self.conn.transaction():
             self._temp_dirty = False
             if rows:
                 await self._ensure_temp()
-                await self._upsert_isolating_refused(rows, rejected, counts, seen_at)
+                await self._upsert_isolating_refused(rows, rejected, counts)
             if before_commit is not None:
                 moved = await before_commit()
                 if moved:
@@ -339,12 +441,11 @@ class RawLoader:
 
     async def _upsert_isolating_refused(
         self, rows: Sequence[RawRow], rejected: list[QuarantineRow], counts: LoadCounts,
-        seen_at: datetime,
     ) -> None:
         """Upsert under a savepoint; when PostgreSQL refuses a value, halve and retry."""
         try:
             async with self.conn.transaction():  # a savepoint
-                await self._upsert(rows, counts, seen_at)
+                await self._upsert(rows, counts)
         except psycopg.errors.DataError as err:
             if len(rows) == 1:
                 row = rows[0]
@@ -354,11 +455,10 @@ class RawLoader:
                     None, row.record_json, row.lake_document_id))
                 return
             middle = len(rows) // 2
-            await self._upsert_isolating_refused(rows[:middle], rejected, counts, seen_at)
-            await self._upsert_isolating_refused(rows[middle:], rejected, counts, seen_at)
+            await self._upsert_isolating_refused(rows[:middle], rejected, counts)
+            await self._upsert_isolating_refused(rows[middle:], rejected, counts)
 
-    async def _upsert(self, rows: Sequence[RawRow], counts: LoadCounts,
-                      seen_at: datetime) -> None:
+    async def _upsert(self, rows: Sequence[RawRow], counts: LoadCounts) -> None:
         names = sql.SQL(", ").join(
             [*(sql.Identifier(k) for k in self.table.key_names),
              sql.Identifier("record"), sql.Identifier("fetched_at"),
@@ -372,7 +472,7 @@ class RawLoader:
             async with cur.copy(copy_sql) as copy:
                 for first in range(0, len(unique), COPY_CHUNK_ROWS):
                     await copy.write(copy_text(unique, first, COPY_CHUNK_ROWS))
-            await cur.execute(self._upsert_sql(), {"seen_at": seen_at, "run_id": self.run_id})
+            await cur.execute(self._upsert_sql(), {"run_id": self.run_id})
             fetched = await cur.fetchone()
             assert fetched is not None
             inserted, updated = int(fetched[0]), int(fetched[1])
@@ -380,8 +480,8 @@ class RawLoader:
             counts.updated += updated
             unchanged = len(rows) - inserted - updated
             counts.unchanged += unchanged
-            if unchanged:  # rows seen again: move their last_seen_at
-                await cur.execute(self._touch_sql(), {"seen_at": seen_at})
+            if unchanged:  # rows seen again (or older fetches): move their last_seen_at
+                await cur.execute(self._touch_sql())
             self._temp_dirty = True
 
     async def _repoint(self, moved: Mapping[str, str]) -> None:
@@ -413,12 +513,14 @@ class RawLoader:
             "with written as ("
             " insert into {table} as t ({keys}, record, fetched_at, first_seen_at,"
             "  last_seen_at, run_id, lake_document_id)"
-            " select {keys}, record, fetched_at, %(seen_at)s, %(seen_at)s, %(run_id)s,"
+            " select {keys}, record, fetched_at, fetched_at, fetched_at, %(run_id)s,"
             "  lake_document_id from {temp}"
             " on conflict ({keys}) do update set record = excluded.record,"
             "  fetched_at = excluded.fetched_at, last_seen_at = excluded.last_seen_at,"
             "  run_id = excluded.run_id, lake_document_id = excluded.lake_document_id"
             " where t.record is distinct from excluded.record"
+            # An older fetch (a slower concurrent run, a replay) never overwrites a newer one.
+            "  and excluded.fetched_at >= t.last_seen_at"
             " returning (xmax = 0) as is_insert"
             ") select count(*) filter (where is_insert), count(*) filter (where not is_insert)"
             " from written"
@@ -429,8 +531,8 @@ class RawLoader:
             sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in self.table.key_names
         )
         return sql.SQL(
-            "update {table} as t set last_seen_at = %(seen_at)s from {temp} as s"
-            " where {match} and t.last_seen_at < %(seen_at)s"
+            "update {table} as t set last_seen_at = s.fetched_at from {temp} as s"
+            " where {match} and t.last_seen_at < s.fetched_at"
         ).format(table=_table(self.table), temp=self.temp, match=match)
 
 

@@ -27,6 +27,7 @@ def settings_for(base: Settings, base_urls: dict[str, str], **overrides: Any) ->
         assets=("BTC", "ETH", "BNB"),
         start_date=(SIM_NOW - timedelta(days=3)).date(),
         markets_top_n=5,
+        now=SIM_NOW,  # the run's clock is the simulator's
     )
     update.update(overrides)
     return base.model_copy(update=update)
@@ -55,6 +56,7 @@ def simulator_env(settings: Settings, root: str, **extra: str) -> dict[str, str]
         "CRIPTOPIPE_HTTP_BACKOFF_BASE_SECONDS": "0.01",
         "CRIPTOPIPE_HTTP_BACKOFF_MAX_SECONDS": "0.05",
         "CRIPTOPIPE_HTTP_MAX_RETRIES": "2",
+        "CRIPTOPIPE_NOW": SIM_NOW.isoformat(),  # the run's clock is the simulator's
     })
     env.pop("CRIPTOPIPE_COINGECKO_API_KEY", None)
     env.update(extra)

@@ -80,9 +80,10 @@ async def test_rerunning_a_window_adds_no_rows_and_no_lake_documents(
                                 now=SIM_NOW)
     tables = ("binance__klines", "coinbase__candles", "kraken__ohlc")
     before = {t: count(loader_dsn, t) for t in tables}
+    # A minute later by the run's clock (last_seen_at is the fetch time by that clock).
     second = await run_ingestion(sim_settings, sources=["binance", "coinbase", "kraken"],
                                  endpoints=["klines", "candles", "ohlc"], start=start, end=end,
-                                 now=SIM_NOW)
+                                 now=SIM_NOW + timedelta(minutes=1))
     assert {t: count(loader_dsn, t) for t in tables} == before
     assert first.total("inserted") == sum(before.values())
     for stats in second.endpoints:

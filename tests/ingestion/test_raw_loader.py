@@ -13,9 +13,10 @@ from ingestion.sinks import raw
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def _row(symbol: str, hour: int, record: object, lake: str = "a" * 24) -> raw.RawRow:
+def _row(symbol: str, hour: int, record: object, lake: str = "a" * 24,
+         fetched_at: datetime = T0 + timedelta(days=1)) -> raw.RawRow:
     return raw.RawRow((symbol, "1h", T0 + timedelta(hours=hour)), raw.dumps(record),
-                      T0 + timedelta(days=1), lake)
+                      fetched_at, lake)
 
 
 async def test_schema_is_idempotent_and_follows_the_contract(
@@ -50,9 +51,11 @@ async def test_counts_are_exact_and_duplicates_in_a_batch_collapse_last_wins(
         first = await loader.load([_row("BTCUSDT", 0, ["a"]), _row("BTCUSDT", 1, tricky),
                                    _row("BTCUSDT", 0, ["b"])])
         assert (first.inserted, first.updated, first.unchanged) == (2, 0, 1)
+        later = T0 + timedelta(days=2)
         second = await raw.RawLoader(conn, table, "run-2").load(
-            [_row("BTCUSDT", 0, ["b"]), _row("BTCUSDT", 1, {**tricky, "n": 2}),
-             _row("BTCUSDT", 2, ["c"])],
+            [_row("BTCUSDT", 0, ["b"], fetched_at=later),
+             _row("BTCUSDT", 1, {**tricky, "n": 2}, fetched_at=later),
+             _row("BTCUSDT", 2, ["c"], fetched_at=later)],
             [raw.QuarantineRow("binance", "klines", "bad", {"x": 1}, None, None)])
         assert (second.inserted, second.updated, second.unchanged, second.quarantined) == (
             1, 1, 1, 1)
@@ -93,18 +96,54 @@ async def test_an_unchanged_record_later_in_a_batch_keeps_the_first_fetch(
                     (["new"], T0 + timedelta(minutes=3), "doc-3")]
 
 
-async def test_cursors_are_the_newest_time_per_series(
+async def test_cursors_resume_at_the_oldest_candle_open_at_its_last_fetch(
     loader_dsn: str, clean_stores: None
 ) -> None:
+    """A candle fetched before it closed is fetched again; a closed series resumes after
+    its newest candle; a record from the future moves no cursor."""
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
         await raw.ensure_schema(conn)
         table = get_table("binance", "klines")
-        await raw.RawLoader(conn, table, "r").load(
-            [_row("BTCUSDT", 0, [1]), _row("BTCUSDT", 5, [1]), _row("ETHUSDT", 3, [1])])
-        cursors = await raw.cursors(conn, table)
-        assert cursors == {("BTCUSDT", "1h"): T0 + timedelta(hours=5),
-                           ("ETHUSDT", "1h"): T0 + timedelta(hours=3)}
-        assert await raw.cursors(conn, get_table("fear_greed", "fng")) == {}
+        at_0530 = T0 + timedelta(hours=5, minutes=30)
+        await raw.RawLoader(conn, table, "r").load([
+            _row("BTCUSDT", 3, [1], fetched_at=at_0530),
+            _row("BTCUSDT", 4, [1], fetched_at=at_0530),
+            _row("BTCUSDT", 5, [1], fetched_at=at_0530),  # open at 05:30
+            _row("ETHUSDT", 3, [1], fetched_at=at_0530),  # closed at 04:00
+            _row("ETHUSDT", 90, [1], fetched_at=at_0530),  # dated days ahead: bad data
+        ])
+        states = await raw.series_states(conn, table, at_0530)
+        assert states[("BTCUSDT", "1h")] == raw.SeriesState(T0 + timedelta(hours=5),
+                                                            T0 + timedelta(hours=5))
+        assert states[("ETHUSDT", "1h")] == raw.SeriesState(T0 + timedelta(hours=4), None)
+        # Fetched again after it closed: the series moves on.
+        await raw.RawLoader(conn, table, "r2").load(
+            [_row("BTCUSDT", 5, [1], fetched_at=T0 + timedelta(hours=6, minutes=1))])
+        assert await raw.cursors(conn, table, T0 + timedelta(hours=7)) == {
+            ("BTCUSDT", "1h"): T0 + timedelta(hours=6), ("ETHUSDT", "1h"): T0 + timedelta(hours=4)}
+        assert await raw.cursors(conn, get_table("fear_greed", "fng"), at_0530) == {}
+
+
+async def test_an_older_fetch_never_overwrites_a_newer_one(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    table = get_table("binance", "klines")
+    open_at, closed_at = T0 + timedelta(minutes=30), T0 + timedelta(hours=1, minutes=5)
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await raw.ensure_schema(conn)
+        await raw.RawLoader(conn, table, "fast").load(
+            [_row("BTCUSDT", 0, ["final"], fetched_at=closed_at)])
+        # A slower run fetched the candle while it was open and loads it afterwards.
+        stale = await raw.RawLoader(conn, table, "slow").load(
+            [_row("BTCUSDT", 0, ["open"], fetched_at=open_at)])
+        assert (stale.inserted, stale.updated, stale.unchanged) == (0, 0, 1)
+        cur = await conn.execute(
+            "select record, fetched_at, last_seen_at, run_id from raw.binance__klines")
+        assert await cur.fetchall() == [(["final"], closed_at, closed_at, "fast")]
+        # A newer fetch still wins.
+        newer = await raw.RawLoader(conn, table, "newer").load(
+            [_row("BTCUSDT", 0, ["corrected"], fetched_at=closed_at + timedelta(hours=1))])
+        assert newer.updated == 1
 
 
 async def test_rows_postgresql_refuses_are_quarantined_and_the_rest_of_the_batch_loads(
