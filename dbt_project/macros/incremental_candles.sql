@@ -8,8 +8,8 @@
       rows were seen. A backfill of an old range rebuilds that range and no other: Dagster
       ingests a candle partition by fetching exactly its window, so what a partition's
       load changed is what its dbt run rebuilds, and other partitions stay as their own
-      last run left them. Plus the previous day's candles seen again since the window
-      began: a partition run after midnight re-fetches yesterday's closing candles (the
+      last run left them. Plus the previous day's candles seen again during the window:
+      today's partition run after midnight re-fetches yesterday's closing candles (the
       last hour, the day), and its dbt run carries them into the marts.
     * without them (a plain `dbt build`): every candle whose raw row was seen since the
       newest last_seen_at already loaded, minus var candles_lookback. A candle that
@@ -24,9 +24,13 @@
     {%- if is_incremental() -%}
         {%- if partition_start or partition_end -%}
             {%- set start_at = utc_timestamp_literal('partition_start', partition_start) -%}
+            {%- set end_at = utc_timestamp_literal('partition_end', partition_end) -%}
             and open_at >= {{ start_at }} - interval '1 day'
-            and open_at < {{ utc_timestamp_literal('partition_end', partition_end) }}
-            and (open_at >= {{ start_at }} or last_seen_at >= {{ start_at }})
+            and open_at < {{ end_at }}
+            and (
+                open_at >= {{ start_at }}
+                or (last_seen_at >= {{ start_at }} and last_seen_at < {{ end_at }})
+            )
         {%- else -%}
             and last_seen_at >= (
                 select max(already_loaded.last_seen_at) - '{{ var("candles_lookback") }}'::interval
