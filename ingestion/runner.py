@@ -100,6 +100,22 @@ class EndpointStats:
         self.updated += counts.updated
         self.unchanged += counts.unchanged
         self.quarantined += counts.quarantined
+        for problem in counts.problems:
+            self.accounting_failed(problem)
+
+    def accounting_failed(self, problem: str) -> None:
+        """The numbers do not add up: the run is failed, and says why."""
+        self.status = "failed"
+        self.error = _join(self.error, f"{self.name}: accounting does not add up: {problem}")
+
+    def check_sum(self) -> None:
+        """fetched = inserted + updated + unchanged + quarantined, or the run is failed."""
+        landed = self.inserted + self.updated + self.unchanged + self.quarantined
+        if self.fetched != landed:
+            self.accounting_failed(
+                f"fetched {self.fetched} records, but inserted {self.inserted} + updated "
+                f"{self.updated} + unchanged {self.unchanged} + quarantined "
+                f"{self.quarantined} = {landed}")
 
 
 @dataclass(slots=True)
@@ -286,6 +302,7 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
         stats.retries = counter.retries - retries_before
         stats.elapsed = time.monotonic() - clock
         stats.finished_at = run.clock()
+        stats.check_sum()
         await _record_run(run.run_id, run.targets, stats, conn)
         if conn is not None:
             await conn.close()
@@ -316,7 +333,7 @@ async def _record_run(
     failure: BaseException | None = None
     if conn is not None and not conn.closed:
         try:
-            await raw.record_run(conn, row)
+            await _record_checked(conn, stats, row)
             return
         except psycopg.OperationalError as err:  # the connection is gone: use a new one
             failure = err
@@ -332,6 +349,18 @@ async def _record_run(
             "could not record run %s of %s in raw.ingestion_runs: %s: %s; "
             "the row that is missing: %s", run_id, stats.name, type(failure).__name__,
             str(failure).strip(), json.dumps(row, default=str), exc_info=failure)
+
+
+async def _record_checked(conn: psycopg.AsyncConnection[Any], stats: EndpointStats,
+                          row: dict[str, Any]) -> None:
+    """Write the run's row; one the accounting CHECK refuses is written again as failed,
+    with the refusal as its error, so a run whose numbers do not add up is never lost."""
+    try:
+        await raw.record_run(conn, row)
+    except psycopg.errors.CheckViolation as err:
+        stats.accounting_failed(f"raw.ingestion_runs refused the row: {str(err).strip()}")
+        row.update(status=stats.status, error=stats.error)
+        await raw.record_run(conn, row)
 
 
 RECORD_RUN_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # ~60 s: a restart
@@ -352,7 +381,7 @@ async def _record_run_fresh(
             async with await psycopg.AsyncConnection.connect(
                     targets.loader_dsn, autocommit=True, connect_timeout=10,
                     application_name=bookkeeping_name(stats)) as fresh:
-                await raw.record_run(fresh, row)
+                await _record_checked(fresh, stats, row)
             return None
         except psycopg.OperationalError as err:  # refused, or lost again: try again
             failure = err
@@ -512,7 +541,7 @@ async def _ingest_endpoint(
     for group in failed_groups:
         stats.notes.append(f"{group}: stopped at the first failed page; the next run resumes "
                            "from there")
-    if failed:
+    if failed and stats.status != "failed":  # failed already: the accounting said so
         stats.status = "failed" if done == 0 else "partial"
     if spec.source in run.http.banned:  # an IP ban is worth an alert, whatever was loaded
         stats.status = "failed"
@@ -521,10 +550,36 @@ async def _ingest_endpoint(
         stats.notes.append(f"{spec.source} banned this IP (HTTP 418): every {spec.source} "
                            "request of this run stopped; wait for the ban to end before "
                            "the next run")
-    elif stats.quarantined and stats.quarantined == stats.fetched and stats.fetched:
+    elif (stats.quarantined and stats.quarantined == stats.fetched and stats.fetched
+          and stats.status == "success"):
         stats.status = "partial"
     await _analyze(conn, spec.raw_table, stats)
+    await _reconcile(conn, spec.raw_table, run.run_id, stats)
     _report(run, spec, done + failed, len(requests), stats.fetched)
+
+
+async def _reconcile(conn: psycopg.AsyncConnection[Any], table: RawTable, run_id: str,
+                     stats: EndpointStats) -> None:
+    """Check the run's numbers against the rows the database holds under its run_id.
+
+    Each row this run inserted or updated names the run (unchanged rows keep the run that
+    last wrote them), and each record it quarantined is a row of ``raw.quarantine``. So
+    inserted <= rows of the run <= inserted + updated (a key written twice in one run is
+    one row), and the quarantine count is exact. A mismatch fails the run."""
+    try:
+        rows, quarantined = await raw.rows_of_run(conn, table, run_id, stats.started_at)
+    except psycopg.Error as err:
+        stats.notes.append(f"could not reconcile with {table.qualified_name}: "
+                           f"{str(err).strip()}")
+        return
+    if not stats.inserted <= rows <= stats.inserted + stats.updated:
+        stats.accounting_failed(
+            f"{table.qualified_name} holds {rows} rows of run {run_id}, but the run counted "
+            f"{stats.inserted} inserted and {stats.updated} updated")
+    if quarantined != stats.quarantined:
+        stats.accounting_failed(
+            f"raw.quarantine holds {quarantined} records of run {run_id}, but the run "
+            f"counted {stats.quarantined}")
 
 
 async def _analyze(
@@ -790,9 +845,11 @@ async def replay_from_lake(
                 await _flush(get_endpoint(*key), loaders[key], rows, rejected,
                              by_endpoint[key])
             for (source_name, endpoint_name), stats in by_endpoint.items():
-                await _analyze(conn, get_endpoint(source_name, endpoint_name).raw_table,
-                               stats)
+                table = get_endpoint(source_name, endpoint_name).raw_table
+                await _analyze(conn, table, stats)
+                await _reconcile(conn, table, summary.run_id, stats)
                 stats.finished_at = datetime.now(UTC)
+                stats.check_sum()
                 stats.notes.append("replayed from lake.responses")
                 await _record_run(summary.run_id, targets, stats, conn)
     finally:

@@ -19,10 +19,11 @@ Identifiers go through ``psycopg.sql``; values are always parameters.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
@@ -31,6 +32,8 @@ import psycopg
 from psycopg import sql
 
 from ingestion.raw_tables import RAW_TABLES, RawTable
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = "raw"
 DDL_LOCK = 727_274_001  # advisory lock serialising concurrent DDL of several runs
@@ -62,12 +65,14 @@ class LoadCounts:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    problems: list[str] = field(default_factory=list)  # where the database disagrees
 
     def add(self, other: LoadCounts) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.quarantined += other.quarantined
+        self.problems.extend(other.problems)
 
 
 COPY_CHUNK_ROWS = 10_000
@@ -202,8 +207,9 @@ BOOKKEEPING_DDL = (
         quarantined int not null default 0, lake_documents int not null default 0,
         error text, notes text,
         primary key (run_id, source, endpoint),
-        constraint fetched_adds_up
-            check (fetched = inserted + updated + unchanged + quarantined))""",
+        constraint fetched_adds_up_unless_failed
+            check (status = 'failed' or fetched = inserted + updated + unchanged + quarantined))
+    """,
     """create table if not exists raw.quarantine (
         quarantine_id bigserial primary key, run_id text not null, source text not null,
         endpoint text not null, reason text not null, record jsonb, raw_text text,
@@ -217,8 +223,25 @@ BOOKKEEPING_DDL = (
 )
 
 
+# The accounting CHECK of raw.ingestion_runs, for tables made before it existed (or with
+# its first form, which refused the row of a failed run whose numbers do not add up, so
+# that run was dropped): added NOT VALID, then validated when the old rows allow.
+ACCOUNTING_CHECK = "fetched_adds_up_unless_failed"
+ACCOUNTING_MIGRATION = f"""
+do $$ begin
+    if not exists (select from pg_constraint where conname = '{ACCOUNTING_CHECK}'
+                   and conrelid = 'raw.ingestion_runs'::regclass) then
+        alter table raw.ingestion_runs drop constraint if exists fetched_adds_up;
+        alter table raw.ingestion_runs add constraint {ACCOUNTING_CHECK}
+            check (status = 'failed' or fetched = inserted + updated + unchanged + quarantined)
+            not valid;
+    end if;
+end $$"""
+
+
 async def ensure_schema(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Create every raw table and the bookkeeping tables if missing (idempotent)."""
+    """Create every raw table and the bookkeeping tables if missing (idempotent), and
+    bring older bookkeeping tables up to date."""
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock(%s)", [DDL_LOCK])
         for table in RAW_TABLES:
@@ -227,6 +250,20 @@ async def ensure_schema(conn: psycopg.AsyncConnection[Any]) -> None:
                 await conn.execute(index)
         for statement in BOOKKEEPING_DDL:
             await conn.execute(statement)
+        await conn.execute(ACCOUNTING_MIGRATION)
+        cur = await conn.execute(
+            "select convalidated from pg_constraint where conname = %s"
+            " and conrelid = 'raw.ingestion_runs'::regclass", [ACCOUNTING_CHECK])
+        row = await cur.fetchone()
+        if row is not None and not row[0]:
+            try:
+                async with conn.transaction():  # a savepoint: old rows may not add up
+                    await conn.execute(sql.SQL("alter table raw.ingestion_runs validate "
+                                               "constraint {}").format(
+                                                   sql.Identifier(ACCOUNTING_CHECK)))
+            except psycopg.errors.CheckViolation as err:
+                logger.warning("raw.ingestion_runs: older rows do not add up, so %s checks "
+                               "new rows only: %s", ACCOUNTING_CHECK, str(err).strip())
 
 
 # A load that wrote this many rows, or this share of the table, leaves the planner's
@@ -390,6 +427,7 @@ class RawLoader:
         self.temp = sql.Identifier(f"_load_{table.name}")
         self._temp_ready = False
         self._temp_dirty = False
+        self.earliest_fetch: datetime | None = None  # of the rows it loaded: rows_of_run
 
     async def _ensure_temp(self) -> None:
         if self._temp_ready:
@@ -436,8 +474,7 @@ class RawLoader:
                     await self._repoint(moved)
                     rejected = [_repointed(item, moved) for item in rejected]
             if rejected:
-                await self.quarantine(rejected)
-                counts.quarantined = len(rejected)
+                counts.quarantined = await self.quarantine(rejected)
 
     async def _upsert_isolating_refused(
         self, rows: Sequence[RawRow], rejected: list[QuarantineRow], counts: LoadCounts,
@@ -475,14 +512,23 @@ class RawLoader:
             await cur.execute(self._upsert_sql(), {"run_id": self.run_id})
             fetched = await cur.fetchone()
             assert fetched is not None
-            inserted, updated = int(fetched[0]), int(fetched[1])
-            counts.inserted += inserted
-            counts.updated += updated
-            unchanged = len(rows) - inserted - updated
-            counts.unchanged += unchanged
-            if unchanged:  # rows seen again (or older fetches): move their last_seen_at
+            inserted, updated, existing = (int(v) for v in fetched)
+            if inserted + updated < len(unique):  # rows seen again: move their last_seen_at
                 await cur.execute(self._touch_sql())
             self._temp_dirty = True
+        # Every number comes from the statement: the rows it inserted and updated, and the
+        # rows of the batch's keys it found already there (those it did not update are
+        # unchanged), plus the records a later one of the same key replaced in this batch.
+        counts.inserted += inserted
+        counts.updated += updated
+        counts.unchanged += max(existing - updated, 0) + len(rows) - len(unique)
+        self.earliest_fetch = min(self.earliest_fetch or unique[0].fetched_at,
+                                  min(row.fetched_at for row in unique))
+        if inserted + existing != len(unique) or updated > existing:
+            counts.problems.append(
+                f"{self.table.qualified_name}: {len(unique)} distinct records went in, but "
+                f"the statement inserted {inserted} and found {existing} already there "
+                f"({updated} of them updated)")
 
     async def _repoint(self, moved: Mapping[str, str]) -> None:
         """Rows of this batch name a lake document that an older lake holds under another
@@ -495,17 +541,20 @@ class RawLoader:
             ).format(table=_table(self.table)),
             [list(moved), list(moved.values()), self.run_id])
 
-    async def quarantine(self, rejected: Sequence[QuarantineRow]) -> None:
-        async with self.conn.cursor() as cur, cur.copy(
-            "copy raw.quarantine (run_id, source, endpoint, reason, record, raw_text, "
-            "lake_document_id) from stdin"
-        ) as copy:
-            for item in rejected:
-                record_json = None if item.record is None else _safe_dumps(item.record)
-                await copy.write_row((
-                    self.run_id, item.source, item.endpoint, item.reason, record_json,
-                    _strip_nul(item.raw_text), item.lake_document_id,
-                ))
+    async def quarantine(self, rejected: Sequence[QuarantineRow]) -> int:
+        """COPY ``rejected`` into ``raw.quarantine``; the rows the server says it took."""
+        async with self.conn.cursor() as cur:
+            async with cur.copy(
+                "copy raw.quarantine (run_id, source, endpoint, reason, record, raw_text, "
+                "lake_document_id) from stdin"
+            ) as copy:
+                for item in rejected:
+                    record_json = None if item.record is None else _safe_dumps(item.record)
+                    await copy.write_row((
+                        self.run_id, item.source, item.endpoint, item.reason, record_json,
+                        _strip_nul(item.raw_text), item.lake_document_id,
+                    ))
+            return max(cur.rowcount, 0)
 
     def _upsert_sql(self) -> sql.Composed:
         keys = _keys(self.table)
@@ -522,9 +571,12 @@ class RawLoader:
             # An older fetch (a slower concurrent run, a replay) never overwrites a newer one.
             "  and excluded.fetched_at >= t.last_seen_at"
             " returning (xmax = 0) as is_insert"
-            ") select count(*) filter (where is_insert), count(*) filter (where not is_insert)"
+            ") select count(*) filter (where is_insert), count(*) filter (where not is_insert),"
+            # The statement's snapshot: the rows that were there before it wrote.
+            " (select count(*) from {temp} as s join {table} as e on {match})"
             " from written"
-        ).format(keys=keys, temp=self.temp, table=_table(self.table))
+        ).format(keys=keys, temp=self.temp, table=_table(self.table), match=sql.SQL(" and ").join(
+            sql.SQL("e.{k} = s.{k}").format(k=sql.Identifier(k)) for k in self.table.key_names))
 
     def _touch_sql(self) -> sql.Composed:
         match = sql.SQL(" and ").join(
@@ -569,6 +621,26 @@ def _safe_dumps(record: Any) -> str | None:
 def _strip_nul(text: str | None) -> str | None:
     # PostgreSQL text and jsonb cannot hold NUL characters.
     return None if text is None else text.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd")
+
+
+async def rows_of_run(
+    conn: psycopg.AsyncConnection[Any], table: RawTable, run_id: str, since: datetime | None
+) -> tuple[int, int]:
+    """Rows of ``table`` whose last write was run ``run_id``, and its quarantined records.
+
+    Every row a run writes gets its fetch time as ``last_seen_at``, no earlier than the
+    earliest fetch the run loaded (``since``), which lets candle tables answer from their
+    ``last_seen_at`` index."""
+    cur = await conn.execute(
+        sql.SQL("select (select count(*) from {table} where last_seen_at >= %(since)s"
+                " and run_id = %(run_id)s), (select count(*) from raw.quarantine"
+                " where source = %(source)s and endpoint = %(endpoint)s"
+                " and run_id = %(run_id)s)").format(table=_table(table)),
+        {"since": since or datetime.max.replace(tzinfo=UTC), "run_id": run_id, "source": table.source,
+         "endpoint": table.endpoint})
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 async def record_run(

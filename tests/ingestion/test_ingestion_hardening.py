@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from aiohttp import web
 from ingestion_support import SIM_NOW
 from pymongo import MongoClient
@@ -115,3 +116,90 @@ async def test_replay_goes_past_bodies_it_cannot_read(
     assert "AttributeError" in reasons["b" * 32] and "value 'x'" in reasons["b" * 32]
     assert reasons["c" * 32].startswith("unexpected body")
     assert "KeyError: 'request'" in reasons["d" * 32]
+
+
+# --------------------------------------------------------------------------- accounting
+SKIP_ONE_ROW = """
+create or replace function raw.test_skip_one() returns trigger language plpgsql
+security definer as $$
+begin
+    if nextval('raw._test_seq') = 1 then return null; end if;  -- the first row: dropped
+    return new;
+end $$;
+create trigger test_skip_one before insert on raw.fear_greed__fng
+    for each row execute function raw.test_skip_one()"""
+RENAME_RUN = """
+create or replace function raw.test_rename_run() returns trigger language plpgsql as $$
+begin new.run_id := 'someone-else'; return new; end $$;
+create trigger test_rename_run before insert on raw.fear_greed__fng
+    for each row execute function raw.test_rename_run()"""
+
+
+@pytest.mark.parametrize(
+    ("trigger", "complaint"),
+    [(SKIP_ONE_ROW, "distinct records went in, but the statements inserted"),
+     (RENAME_RUN, "rows of run")],
+    ids=["a-row-silently-not-written", "rows-not-under-the-run-id"],
+)
+async def test_the_database_disagreeing_with_the_counts_fails_the_run_and_is_recorded(
+    sim_settings: Settings, admin_dsn: str, loader_dsn: str, trigger: str, complaint: str,
+) -> None:
+    # A trigger makes the server do something else than the loader asked: what the run
+    # reports must come from the database, so it notices.
+    await run_ingestion(sim_settings, sources=["fear_greed"], now=SIM_NOW)  # the table
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute("truncate raw.fear_greed__fng")
+        conn.execute("create sequence raw._test_seq")
+        conn.execute(trigger)
+    try:
+        summary = await run_ingestion(sim_settings, sources=["fear_greed"], now=SIM_NOW)
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute("drop trigger if exists test_skip_one on raw.fear_greed__fng")
+            conn.execute("drop trigger if exists test_rename_run on raw.fear_greed__fng")
+            conn.execute("drop sequence raw._test_seq")
+    (stats,) = summary.endpoints
+    assert stats.status == "failed"
+    assert "accounting does not add up" in str(stats.error) and complaint in str(stats.error)
+    (status, error), = query(loader_dsn, "select status, error from raw.ingestion_runs "
+                                         "where run_id = %s", [summary.run_id])
+    assert status == "failed" and complaint in error  # recorded, not dropped
+
+
+async def test_a_migration_adds_the_accounting_check_to_an_older_table(
+    admin_dsn: str, loader_dsn: str,
+) -> None:
+    from ingestion.sinks.raw import ACCOUNTING_CHECK, ensure_schema
+
+    def run_row(run_id: str, status: str, fetched: int) -> str:
+        return (f"insert into raw.ingestion_runs (run_id, source, endpoint, started_at, status,"
+                f" fetched) values ('{run_id}', 'fx', 'rates', now(), '{status}', {fetched})")
+
+    def checks() -> list[tuple[Any, ...]]:
+        return query(admin_dsn, "select conname, convalidated from pg_constraint "
+                                "where conrelid = 'raw.ingestion_runs'::regclass "
+                                "and contype = 'c' and conname like 'fetched%%'")
+
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await ensure_schema(conn)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        # The table as an older version made it: no accounting check, a row that is off.
+        conn.execute(f"alter table raw.ingestion_runs drop constraint {ACCOUNTING_CHECK}")
+        conn.execute(run_row("old-run", "success", 5))
+    try:
+        async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+            await ensure_schema(conn)
+        assert checks() == [(ACCOUNTING_CHECK, False)]  # new rows checked, old kept
+        with psycopg.connect(loader_dsn, autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.CheckViolation):
+                conn.execute(run_row("new-run", "success", 3))
+            conn.execute(run_row("failed-run", "failed", 3))  # a failed run is recorded
+            conn.execute("delete from raw.ingestion_runs where run_id in "
+                         "('old-run', 'failed-run')")
+        async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+            await ensure_schema(conn)
+        assert checks() == [(ACCOUNTING_CHECK, True)]  # validated once the rows allow
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute("delete from raw.ingestion_runs where run_id in "
+                         "('old-run', 'new-run', 'failed-run')")
