@@ -554,11 +554,11 @@ async def _ingest_endpoint(
           and stats.status == "success"):
         stats.status = "partial"
     await _analyze(conn, spec.raw_table, stats)
-    await _reconcile(conn, spec.raw_table, run.run_id, stats)
+    await _reconcile(conn, loader, stats)
     _report(run, spec, done + failed, len(requests), stats.fetched)
 
 
-async def _reconcile(conn: psycopg.AsyncConnection[Any], table: RawTable, run_id: str,
+async def _reconcile(conn: psycopg.AsyncConnection[Any], loader: raw.RawLoader,
                      stats: EndpointStats) -> None:
     """Check the run's numbers against the rows the database holds under its run_id.
 
@@ -566,8 +566,9 @@ async def _reconcile(conn: psycopg.AsyncConnection[Any], table: RawTable, run_id
     last wrote them), and each record it quarantined is a row of ``raw.quarantine``. So
     inserted <= rows of the run <= inserted + updated (a key written twice in one run is
     one row), and the quarantine count is exact. A mismatch fails the run."""
+    table, run_id = loader.table, loader.run_id
     try:
-        rows, quarantined = await raw.rows_of_run(conn, table, run_id, stats.started_at)
+        rows, quarantined = await raw.rows_of_run(conn, table, run_id, loader.earliest_fetch)
     except psycopg.Error as err:
         stats.notes.append(f"could not reconcile with {table.qualified_name}: "
                            f"{str(err).strip()}")
@@ -847,7 +848,7 @@ async def replay_from_lake(
             for (source_name, endpoint_name), stats in by_endpoint.items():
                 table = get_endpoint(source_name, endpoint_name).raw_table
                 await _analyze(conn, table, stats)
-                await _reconcile(conn, table, summary.run_id, stats)
+                await _reconcile(conn, loaders[(source_name, endpoint_name)], stats)
                 stats.finished_at = datetime.now(UTC)
                 stats.check_sum()
                 stats.notes.append("replayed from lake.responses")

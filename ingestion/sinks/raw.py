@@ -636,8 +636,8 @@ async def rows_of_run(
                 " and run_id = %(run_id)s), (select count(*) from raw.quarantine"
                 " where source = %(source)s and endpoint = %(endpoint)s"
                 " and run_id = %(run_id)s)").format(table=_table(table)),
-        {"since": since or datetime.max.replace(tzinfo=UTC), "run_id": run_id, "source": table.source,
-         "endpoint": table.endpoint})
+        {"since": since or datetime.max.replace(tzinfo=UTC), "run_id": run_id,
+         "source": table.source, "endpoint": table.endpoint})
     row = await cur.fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
