@@ -17,7 +17,11 @@ COPY ingestion ingestion
 COPY orchestration orchestration
 COPY dashboard dashboard
 COPY dbt_project dbt_project
-RUN uv sync --frozen --no-dev && mkdir -p "$DAGSTER_HOME"
+COPY deploy deploy
+# The same instance configuration as local runs (run queue, per-provider pools, PostgreSQL
+# storage); docker-compose mounts deploy/dagster.yaml over it, so edits need no rebuild.
+RUN uv sync --frozen --no-dev && mkdir -p "$DAGSTER_HOME" \
+    && cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 ENV PATH="/app/.venv/bin:$PATH"
 CMD ["criptopipe", "--help"]

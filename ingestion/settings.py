@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -144,6 +144,18 @@ class Settings(BaseSettings):
     # --- dashboard -------------------------------------------------------------------
     dashboard_port: int = Field(default=8501, description="Port of the Streamlit dashboard.")
     dagster_port: int = Field(default=3000, description="Port of the Dagster UI.")
+    dagster_storage: Literal["sqlite", "postgres"] = Field(
+        default="sqlite",
+        description="Where Dagster keeps runs, events and schedules: sqlite (files in "
+        "DAGSTER_HOME) or postgres (a database of its own on the warehouse's server).",
+    )
+    dagster_db: str = Field(
+        default="dagster", description="Database of Dagster's storage (with postgres)."
+    )
+    dagster_password: SecretStr = Field(
+        default=SecretStr("dagster-local"),
+        description="Password of the `dagster` role that owns that database.",
+    )
 
     @field_validator("assets", mode="before")
     @classmethod

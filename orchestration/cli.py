@@ -237,9 +237,12 @@ def ui(
     settings = _configure(database, base_urls)
     _services_up(settings)
     port = port or settings.dagster_port
+    storage = (f"PostgreSQL database {settings.dagster_db}"
+               if settings.dagster_storage == "postgres" else "SQLite")
     console.print(
-        f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
-        highlight=False,
+        f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
+        f"storage: {storage})",
+        highlight=False, soft_wrap=True,
     )
     _wait([subprocess.Popen(dagster_dev_command(host, port), cwd=PROJECT_ROOT)])
 

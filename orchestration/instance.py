@@ -1,68 +1,72 @@
 """``DAGSTER_HOME``: a folder in the project's local state directory, with a dagster.yaml.
 
-The instance keeps run and event storage in SQLite under it, queues runs, and limits every
-concurrency pool (one per API provider, plus ``dbt``) to one step at a time, so two runs
-never exceed a provider's rate limit nor build dbt twice at once.
+There is one instance configuration, ``deploy/dagster.yaml``: the run queue (at most four
+runs; one backfill, one gap repair and one run per API provider at a time), a concurrency
+pool per API provider plus ``dbt`` limited to one step at a time across all runs, run
+monitoring and tick retention. The Docker image carries it and docker-compose mounts it;
+locally :func:`ensure_dagster_home` copies it into ``DAGSTER_HOME`` on every start.
+
+Its ``storage`` block keeps runs, events and schedules in PostgreSQL (dagster-postgres), in
+a database of its own. docker-compose always uses it; locally it is an option,
+``CRIPTOPIPE_DAGSTER_STORAGE=postgres``, on the same embedded server. Without it the local
+copy leaves ``storage`` out and Dagster uses SQLite files under ``DAGSTER_HOME``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from ingestion.connectors.registry import sources
-from ingestion.settings import Settings
+import yaml  # type: ignore[import-untyped]  # PyYAML, which Dagster brings
 
-DAGSTER_YAML = """\
-# Written by criptopipe (orchestration/instance.py); edit freely, it is not overwritten.
-telemetry:
-  enabled: false
-concurrency:
-  runs:
-    max_concurrent_runs: 4
-    tag_concurrency_limits:
-{tag_limits}
-  pools:
-    # Every pool (one per API provider, plus dbt) runs one step at a time across all runs.
-    default_limit: 1
-    granularity: op
-run_monitoring:
-  enabled: true
-  max_resume_run_attempts: 0
-  start_timeout_seconds: 180
-run_retries:
-  enabled: true
-  max_retries: 0
-retention:
-  schedule:
-    purge_after_days: 30
-  sensor:
-    purge_after_days: 30
-"""
+from ingestion.settings import PROJECT_ROOT, Settings
+
+DAGSTER_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
+HEADER = "# Written by criptopipe from {source} on every start: edit that file, not this copy.\n"
+SQLITE_NOTE = (
+    "# Storage: SQLite under this folder (CRIPTOPIPE_DAGSTER_STORAGE=postgres for PostgreSQL).\n"
+)
 
 
-def dagster_yaml() -> str:
-    limits = [
-        "      # One backfill and one gap repair at a time; one run per API provider.",
-        "      - key: dagster/backfill",
-        "        limit: 1",
-        "      - key: criptopipe/trigger",
-        "        value: candle_gap_sensor",
-        "        limit: 1",
-    ]
-    for source in sources():
-        limits += [f"      - key: criptopipe.provider/{source}", "        limit: 1"]
-    return DAGSTER_YAML.format(tag_limits="\n".join(limits))
+def instance_config() -> dict[str, Any]:
+    """``deploy/dagster.yaml``, parsed."""
+    config: dict[str, Any] = yaml.safe_load(DAGSTER_YAML.read_text())
+    return config
+
+
+def dagster_yaml(storage: str = "sqlite") -> str:
+    """The dagster.yaml of a local ``DAGSTER_HOME``: ``deploy/dagster.yaml`` as it is with
+    PostgreSQL storage, without its ``storage`` block with SQLite."""
+    header = HEADER.format(source=DAGSTER_YAML.relative_to(PROJECT_ROOT))
+    if storage == "postgres":
+        return header + DAGSTER_YAML.read_text()
+    config = {k: v for k, v in instance_config().items() if k != "storage"}
+    return header + SQLITE_NOTE + yaml.safe_dump(config, sort_keys=False)
 
 
 def ensure_dagster_home(settings: Settings, *, export: bool = True) -> Path:
-    """Create ``DAGSTER_HOME`` (an existing ``DAGSTER_HOME`` variable wins) with a
-    dagster.yaml if it has none; export it for this process and its children."""
+    """Create ``DAGSTER_HOME`` (an existing ``DAGSTER_HOME`` variable wins) and write its
+    dagster.yaml from ``deploy/dagster.yaml`` (a dagster.yaml criptopipe did not write is
+    left alone); export ``DAGSTER_HOME`` and, with PostgreSQL storage, the ``DAGSTER_PG_*``
+    variables for this process and its children."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(dagster_yaml())
+    if not config.exists() or config.read_text().startswith("# Written by criptopipe"):
+        wanted = dagster_yaml(settings.dagster_storage)
+        if not config.exists() or config.read_text() != wanted:
+            config.write_text(wanted)
     if export:
         os.environ["DAGSTER_HOME"] = str(home)
+        os.environ.update(dagster_environment(settings))
     return home
+
+
+def dagster_environment(settings: Settings) -> dict[str, str]:
+    """The variables ``deploy/dagster.yaml`` reads (none with SQLite storage)."""
+    if settings.dagster_storage != "postgres":
+        return {}
+    from ingestion.services.dagster_storage import dagster_pg_env
+
+    return dagster_pg_env(settings)

@@ -88,6 +88,10 @@ class Services:
         postgres.bootstrap(
             self.postgres_admin_dsn(), database or self.settings.postgres_db, self.settings
         )
+        if self.settings.dagster_storage == "postgres":
+            from ingestion.services.dagster_storage import bootstrap_dagster_storage
+
+            bootstrap_dagster_storage(self.postgres_admin_dsn(), self.settings)
         if self.external_mongo:
             mongo.check_connection(self.external_mongo)
             result["mongo"] = "external"

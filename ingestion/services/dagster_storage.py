@@ -1,0 +1,56 @@
+"""The PostgreSQL database that holds Dagster's instance storage (runs, events, schedules).
+
+With ``CRIPTOPIPE_DAGSTER_STORAGE=postgres`` Dagster keeps its storage in a database of its
+own (``CRIPTOPIPE_DAGSTER_DB``, default ``dagster``) on the warehouse's server, owned by a
+``dagster`` role that has no rights on the warehouse. ``deploy/dagster.yaml`` reads where it
+is from the ``DAGSTER_PG_*`` variables that :func:`dagster_pg_env` returns. Dagster creates
+its tables itself on first use.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from ingestion.services import postgres
+from ingestion.settings import Settings
+
+ROLE = "dagster"
+
+
+def bootstrap_dagster_storage(admin_dsn: str, settings: Settings) -> None:
+    """Create the ``dagster`` role and its database if missing; set the role's password.
+    Idempotent."""
+    password = settings.dagster_password.get_secret_value()
+    database = settings.dagster_db
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as admin:
+        admin.execute("select pg_advisory_lock(hashtext('criptopipe.bootstrap'))")
+        try:
+            exists = admin.execute("select 1 from pg_roles where rolname = %s",
+                                   [ROLE]).fetchone()
+            admin.execute(sql.SQL("{} role {} with login password {}").format(
+                sql.SQL("alter" if exists else "create"), sql.Identifier(ROLE),
+                sql.Literal(password)))
+            if not admin.execute("select 1 from pg_database where datname = %s",
+                                 [database]).fetchone():
+                admin.execute(sql.SQL("create database {} owner {}").format(
+                    sql.Identifier(database), sql.Identifier(ROLE)))
+            admin.execute(sql.SQL("revoke all on database {} from public").format(
+                sql.Identifier(database)))
+        finally:
+            admin.execute("select pg_advisory_unlock(hashtext('criptopipe.bootstrap'))")
+
+
+def dagster_pg_env(settings: Settings) -> dict[str, str]:
+    """The ``DAGSTER_PG_*`` variables ``deploy/dagster.yaml`` reads: the ``dagster`` role on
+    the warehouse's server (``CRIPTOPIPE_POSTGRES_DSN``'s, else the embedded one)."""
+    dsn = settings.postgres_dsn
+    params = conninfo_to_dict(dsn.get_secret_value()) if dsn else {}
+    return {
+        "DAGSTER_PG_HOST": str(params.get("host") or postgres.HOST),
+        "DAGSTER_PG_PORT": str(params.get("port") or (5432 if dsn else settings.postgres_port)),
+        "DAGSTER_PG_USERNAME": ROLE,
+        "DAGSTER_PG_PASSWORD": settings.dagster_password.get_secret_value(),
+        "DAGSTER_PG_DB": settings.dagster_db,
+    }
