@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # PyYAML, which Dagster brings
+import yaml  # type: ignore[import-untyped,unused-ignore]  # PyYAML comes with Dagster
 
 from ingestion.settings import PROJECT_ROOT, Settings
 
