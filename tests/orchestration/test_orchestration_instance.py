@@ -127,12 +127,12 @@ def test_a_schedule_tick_runs_through_the_queue_on_postgres_storage(
                         "-p", str(port)], env, tmp_path / "webserver.log")
     daemon = _start([str(BIN / "dagster-daemon"), "run", "-f", str(CODE)], env,
                     tmp_path / "daemon.log")
-    logs = f"daemon:\n{(tmp_path / 'daemon.log').read_text()[-3000:]}"
     try:
         deadline = time.monotonic() + 300  # the next minute's tick, then the run (busy CI)
         finished: list[tuple[str, str]] = []
         while not finished:
-            assert daemon.poll() is None and webserver.poll() is None, logs
+            assert daemon.poll() is None and webserver.poll() is None, (
+                (tmp_path / "daemon.log").read_text()[-3000:])
             if time.monotonic() > deadline:
                 pytest.fail(f"no finished scheduled run within 300 s: {_runs(dsn)}\n"
                             f"{(tmp_path / 'daemon.log').read_text()[-3000:]}")
