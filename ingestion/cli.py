@@ -36,10 +36,18 @@ err_console = Console(stderr=True)
 
 
 def _settings(**overrides: object) -> Settings:
+    from pydantic import ValidationError
+
     try:
         return load_settings(**overrides)
-    except Exception as err:  # pydantic ValidationError: show it plainly
-        err_console.print(f"[red]bad configuration:[/red] {err}")
+    except ValidationError as err:  # one line per setting, named as the user sets it
+        for problem in err.errors():
+            name = "CRIPTOPIPE_" + "_".join(str(part) for part in problem["loc"][:1]).upper()
+            err_console.print(f"[red]bad configuration:[/red] {name}={problem.get('input')!s}: "
+                              f"{problem['msg']}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from err
+    except Exception as err:
+        err_console.print(f"[red]bad configuration:[/red] {err}", highlight=False)
         raise typer.Exit(2) from err
 
 
@@ -193,12 +201,22 @@ def ingest(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ingestion.clock import clock_for
+    from ingestion.http import IngestionError
     from ingestion.runner import ProgressEvent, run_ingestion
 
     settings = _settings()
     start_day, end_day = _parse_day(start, "--start"), _parse_day(end, "--end")
     if end_day is not None and start_day is None:
         err_console.print("[red]--end needs --start[/red]")
+        raise typer.Exit(2)
+    today = clock_for(settings)().date()
+    if start_day is not None and end_day is not None and start_day > end_day:
+        err_console.print(f"[red]--start {start_day} is after --end {end_day}[/red]")
+        raise typer.Exit(2)
+    if start_day is not None and start_day > today:
+        err_console.print(f"[red]--start {start_day} is in the future (today is {today} UTC)"
+                          "[/red]")
         raise typer.Exit(2)
     asset_list = [a.strip() for a in assets.split(",") if a.strip()] if assets else None
     progress = Progress(
@@ -228,6 +246,9 @@ def ingest(
     except ValueError as err:  # unknown source, endpoint or asset
         err_console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from err
+    except IngestionError as err:  # a server down: one line, no traceback
+        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from err
     _print_summary(summary)
     if not summary.ok:
         raise typer.Exit(1)
@@ -310,9 +331,15 @@ def lake_replay(
     """Rebuild raw.* from the lake without calling any API."""
     import asyncio
 
+    from ingestion.http import IngestionError
     from ingestion.runner import replay_from_lake
 
-    summary = asyncio.run(replay_from_lake(_settings(), source, _parse_day(since, "--since")))
+    try:
+        summary = asyncio.run(replay_from_lake(_settings(), source,
+                                               _parse_day(since, "--since")))
+    except IngestionError as err:  # a server down: one line, no traceback
+        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from err
     _print_summary(summary)
     if not summary.ok:
         raise typer.Exit(1)

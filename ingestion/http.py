@@ -485,6 +485,23 @@ class HttpClient:
                 )
         return response
 
+    async def _read_capped(self, resp: aiohttp.ClientResponse, source: str, endpoint: str,
+                           request: str) -> bytes:
+        """The body, decompressed, refused once it grows past ``http_max_body_bytes``: a
+        gzip bomb or a runaway body fails its request instead of filling memory."""
+        cap = self.settings.http_max_body_bytes
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > cap:
+                raise BodyTooLargeError(
+                    source, endpoint, request,
+                    f"HTTP {resp.status} body is over {cap} bytes once decompressed "
+                    f"(CRIPTOPIPE_HTTP_MAX_BODY_BYTES); not read further", resp.status)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def _request(
         self, source: str, endpoint: str, request: str, url: str, params: dict[str, str]
     ) -> tuple[int, Mapping[str, str], bytes]:
@@ -506,7 +523,7 @@ class HttpClient:
                     async with self.session.get(
                         url, params=params, headers=self._headers(source), allow_redirects=True
                     ) as resp:
-                        body = await resp.read()
+                        body = await self._read_capped(resp, source, endpoint, request)
                         return resp.status, resp.headers, body
             except TimeoutError as err:
                 raise _TransientError(

@@ -32,9 +32,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
-from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from ingestion.clock import Clock, clock_for, fixed_clock
+from ingestion.connections import (
+    StoreUnavailableError,
+    mongo_client,
+    mongo_unavailable,
+    pg_connect,
+    pg_unavailable,
+    short_error,
+)
 from ingestion.connectors.base import (
     INTERVAL_SECONDS,
     EndpointSpec,
@@ -50,6 +58,7 @@ from ingestion.connectors.registry import get_endpoint, select
 from ingestion.http import (
     BannedError,
     HttpClient,
+    IngestionError,
     InvalidBody,
     RequestError,
     Response,
@@ -175,8 +184,7 @@ def resolve_stores(settings: Settings) -> StoreTargets:
 async def open_lake(settings: Settings) -> AsyncIterator[Lake]:
     """The lake of ``settings`` (for reading it, e.g. ``criptopipe lake show``)."""
     targets = resolve_stores(settings)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(targets.mongo_uri,
-                                                                tz_aware=True)
+    client = mongo_client(settings, targets.mongo_uri)
     try:
         yield Lake.connect(client, targets.mongo_db)
     finally:
@@ -259,13 +267,10 @@ async def run_ingestion(
     if start_at is not None and end_at is None:
         end_at = run_now
     async with contextlib.AsyncExitStack() as stack:
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(targets.mongo_uri, tz_aware=True)
+        mongo = mongo_client(settings, targets.mongo_uri)
         stack.push_async_callback(mongo.close)
         lake = Lake.connect(mongo, targets.mongo_db)
-        await lake.ensure_indexes()
-        async with await psycopg.AsyncConnection.connect(targets.loader_dsn,
-                                                         autocommit=True) as conn:
-            await raw.ensure_schema(conn)
+        await _prepare_stores(settings, targets, lake, summary, specs)
         client = http if http is not None else await stack.enter_async_context(
             HttpClient(settings, clock=clock))
         writer = await stack.enter_async_context(LakeWriter(lake))
@@ -278,6 +283,30 @@ async def run_ingestion(
     return summary
 
 
+async def _prepare_stores(settings: Settings, targets: StoreTargets, lake: Lake,
+                          summary: RunSummary, specs: Sequence[EndpointSpec]) -> None:
+    """Reach both servers (schema, indexes) before any request; one that cannot be reached
+    raises :class:`StoreUnavailableError` naming it, after recording a failed run of every
+    selected endpoint when PostgreSQL is there to hold them."""
+    try:
+        async with await pg_connect(settings, targets.loader_dsn) as conn:
+            await raw.ensure_schema(conn)
+    except psycopg.OperationalError as err:
+        raise pg_unavailable(targets.loader_dsn, err) from err
+    try:
+        await lake.ensure_indexes()
+    except PyMongoError as err:
+        unavailable = mongo_unavailable(targets.mongo_uri, err)
+        now = summary.started_at
+        for spec in specs:
+            stats = EndpointStats(spec.source, spec.endpoint, status="failed",
+                                  error=str(unavailable), started_at=now, finished_at=now)
+            summary.endpoints.append(stats)
+            await _record_run(summary.run_id, targets, stats, None)
+        raise StoreUnavailableError(f"{unavailable}; run {summary.run_id} recorded as failed "
+                                    "in raw.ingestion_runs") from err
+
+
 async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
     stats = EndpointStats(spec.source, spec.endpoint, started_at=run.clock())
     clock = time.monotonic()
@@ -285,8 +314,8 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
     requests_before, retries_before = counter.requests, counter.retries
     conn: psycopg.AsyncConnection[Any] | None = None
     try:
-        conn = await psycopg.AsyncConnection.connect(
-            run.targets.loader_dsn, autocommit=True, application_name=loader_name(spec))
+        conn = await pg_connect(run.settings, run.targets.loader_dsn,
+                                application_name=loader_name(spec))
         # One run of an endpoint at a time: a second one waits here, then plans from what
         # the first loaded (the lock goes with the connection).
         waited = await raw.lock_endpoint(conn, spec.name)
@@ -473,7 +502,8 @@ async def _ingest_endpoint(
     async def flush() -> None:
         acks = list(pending_acks)
         pending_acks.clear()
-        await _flush(spec, loader, pending_rows, pending_rejected, stats, acks)
+        await _flush(spec, loader, pending_rows, pending_rejected, stats, acks,
+                     ack_timeout=run.settings.lake_ack_timeout_seconds)
 
     producer = asyncio.create_task(produce())
     failed_groups: dict[str, str] = {}
@@ -537,7 +567,7 @@ async def _ingest_endpoint(
         with contextlib.suppress(asyncio.CancelledError):
             await producer
         _unlanded(stats, len(pending_rows) + len(pending_rejected))  # left by a failure
-        await _count_lake_documents(lake_acks, stats)
+        await _count_lake_documents(lake_acks, stats, run.settings.lake_ack_timeout_seconds)
     for group in failed_groups:
         stats.notes.append(f"{group}: stopped at the first failed page; the next run resumes "
                            "from there")
@@ -735,6 +765,8 @@ async def _flush(
     rejected: list[raw.QuarantineRow],
     stats: EndpointStats,
     lake_acks: Sequence[tuple[str, asyncio.Future[StoredResponse]]] = (),
+    *,
+    ack_timeout: float = 120.0,
 ) -> None:
     """Load one batch; it commits only after the lake acknowledged ``lake_acks``."""
     if not rows and not rejected:
@@ -743,7 +775,7 @@ async def _flush(
     rows.clear()
     rejected.clear()
     try:
-        stats.add_counts(await _load(spec, loader, batch, bad, lake_acks))
+        stats.add_counts(await _load(spec, loader, batch, bad, lake_acks, ack_timeout))
     except BaseException:
         # Rolled back: these records were fetched but not landed (a rerun fetches them
         # again), so they leave the run's count and fetched = inserted + … still holds.
@@ -764,11 +796,13 @@ async def _load(
     batch: list[raw.RawRow],
     bad: list[raw.QuarantineRow],
     lake_acks: Sequence[tuple[str, asyncio.Future[StoredResponse]]],
+    ack_timeout: float,
 ) -> raw.LoadCounts:
     async def lake_written() -> dict[str, str]:
-        # Raises (rolling the batch back) when a lake write failed. Returns the documents
-        # an older lake holds under another _id, for the rows to point at those.
-        stored = await asyncio.gather(*(ack for _, ack in lake_acks))
+        # Raises (rolling the batch back) when a lake write failed or was not acknowledged
+        # in time: the raw transaction never waits on MongoDB without a deadline. Returns
+        # the documents an older lake holds under another _id, for the rows to point at.
+        stored = await _lake_acknowledged([ack for _, ack in lake_acks], ack_timeout)
         return {computed: result.document_id
                 for (computed, _), result in zip(lake_acks, stored, strict=True)
                 if computed != result.document_id}
@@ -776,6 +810,11 @@ async def _load(
     try:
         return await loader.load(batch, bad, before_commit=lake_written if lake_acks
                                  else None)
+    except PyMongoError as err:  # the batch waited for its lake documents
+        raise raw.LoadError(
+            f"{spec.name}: MongoDB (the lake) failed while {len(batch)} records waited for "
+            f"their lake documents ({short_error(err)}); that batch was rolled back, earlier "
+            "batches are kept, and a rerun resumes from the newest loaded record") from err
     except psycopg.OperationalError as err:
         raise raw.LoadError(
             f"{spec.name}: lost the PostgreSQL connection while loading {len(batch)} records "
@@ -784,18 +823,42 @@ async def _load(
             "the newest loaded record") from err
 
 
+class LakeTimeoutError(IngestionError):
+    """MongoDB did not acknowledge lake documents within ``lake_ack_timeout_seconds``."""
+
+
+async def _lake_acknowledged(acks: Sequence[asyncio.Future[StoredResponse]],
+                             timeout: float) -> list[StoredResponse]:
+    """The lake's answers to ``acks``; raises what a write raised, or
+    :class:`LakeTimeoutError` when they are not all in within ``timeout`` seconds."""
+    if acks:
+        _, pending = await asyncio.wait(acks, timeout=timeout)
+        if pending:
+            raise LakeTimeoutError(
+                f"MongoDB (the lake) did not acknowledge {len(pending)} of {len(acks)} "
+                f"documents within {timeout:g}s (CRIPTOPIPE_LAKE_ACK_TIMEOUT_SECONDS)")
+    return [ack.result() for ack in acks]
+
+
 async def _count_lake_documents(
-    acks: Sequence[asyncio.Future[StoredResponse]], stats: EndpointStats
+    acks: Sequence[asyncio.Future[StoredResponse]], stats: EndpointStats, timeout: float,
 ) -> None:
     """Wait for the endpoint's lake writes; count new documents, report failed writes."""
-    results = await asyncio.gather(*acks, return_exceptions=True)
+    if acks:
+        _, pending = await asyncio.wait(acks, timeout=timeout)
+        if pending:
+            stats.status = "failed"
+            stats.error = _join(stats.error, f"{stats.name}: MongoDB (the lake) did not "
+                                f"acknowledge {len(pending)} documents within {timeout:g}s")
+    results = [ack.exception() or ack.result() if ack.done() and not ack.cancelled()
+               else asyncio.CancelledError() for ack in acks]
     stats.lake_documents += sum(
         1 for r in results if isinstance(r, StoredResponse) and r.is_new)
     errors = {f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)
               and not isinstance(r, asyncio.CancelledError)}
     for error in sorted(errors):
         stats.status = "failed"
-        stats.error = _join(stats.error, f"{stats.name}: lake write failed: {error}")
+        stats.error = _join(stats.error, f"{stats.name}: lake (MongoDB) write failed: {error}")
 
 
 def _report(run: _Run, spec: EndpointSpec, done: int, total: int, records: int) -> None:
@@ -823,11 +886,10 @@ async def replay_from_lake(
     by_endpoint: dict[tuple[str, str], EndpointStats] = {}
     loaders: dict[tuple[str, str], raw.RawLoader] = {}
     pending: dict[tuple[str, str], tuple[list[raw.RawRow], list[raw.QuarantineRow]]] = {}
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(targets.mongo_uri, tz_aware=True)
+    mongo = mongo_client(settings, targets.mongo_uri)
     try:
         lake = Lake.connect(mongo, targets.mongo_db)
-        async with await psycopg.AsyncConnection.connect(targets.loader_dsn,
-                                                         autocommit=True) as conn:
+        async with await pg_connect(settings, targets.loader_dsn) as conn:
             await raw.ensure_schema(conn)
             async for document in lake.iter_responses(source=source, endpoint=endpoint,
                                                       since=since_at):
@@ -853,6 +915,10 @@ async def replay_from_lake(
                 stats.check_sum()
                 stats.notes.append("replayed from lake.responses")
                 await _record_run(summary.run_id, targets, stats, conn)
+    except PyMongoError as err:
+        raise mongo_unavailable(targets.mongo_uri, err) from err
+    except psycopg.OperationalError as err:
+        raise pg_unavailable(targets.loader_dsn, err) from err
     finally:
         await mongo.close()
     summary.endpoints = list(by_endpoint.values())

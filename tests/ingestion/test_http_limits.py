@@ -4,6 +4,8 @@ the whole host, Retry-After is honoured as seconds or an HTTP date, within bound
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import time
 from datetime import datetime, timedelta
 from email.utils import formatdate
@@ -11,9 +13,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from aiohttp import web
 from ingestion_support import SIM_NOW
 
-from ingestion.http import HttpClient, RequestError, retry_after_seconds
+from ingestion.http import BodyTooLargeError, HttpClient, RequestError, retry_after_seconds
 from ingestion.runner import run_ingestion
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
@@ -133,3 +136,27 @@ def test_a_server_given_wait_has_a_floor_and_jitter(sim_settings: Settings) -> N
     waits = [client._backoff(0, 10.0) for _ in range(200)]
     assert all(10.0 <= w <= 11.0 for w in waits) and len(set(waits)) > 100
     assert all(2.0 <= client._backoff(0, 0.0) <= 2.2 for _ in range(50))
+
+
+async def test_a_body_over_the_cap_fails_its_request_cleanly_gzip_included(
+    sim_settings: Settings, stand_in: Any,
+) -> None:
+    body = json.dumps([[1709251200000, "1", "1", "1", "1", "1"]] * 20_000).encode()
+    packed = gzip.compress(body)
+    assert len(packed) < 20_000 < len(body)  # small on the wire, big once unpacked
+
+    async def klines(request: web.Request) -> web.Response:
+        return web.Response(body=packed, headers={"Content-Encoding": "gzip",
+                                                  "Content-Type": "application/json"})
+
+    root = await stand_in(KLINES, klines)
+    settings = sim_settings.model_copy(update={"binance_base_url": root,
+                                               "http_max_body_bytes": 100_000})
+    async with HttpClient(settings) as http:
+        with pytest.raises(BodyTooLargeError, match="over 100000 bytes once decompressed"):
+            await http.get_json("binance", "klines", KLINES, PARAMS)
+        assert http.counter("binance", "klines").requests == 1  # not retried
+    bigger = settings.model_copy(update={"http_max_body_bytes": len(body)})
+    async with HttpClient(bigger) as http:
+        response = await http.get_json("binance", "klines", KLINES, PARAMS)
+    assert len(response.data) == 20_000

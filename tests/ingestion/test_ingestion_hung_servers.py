@@ -1,0 +1,101 @@
+"""A hung MongoDB-protocol server (SIGSTOP of a FerretDB this test starts, never anyone
+else's) ends the run within its deadline, failed, naming the server; after SIGCONT a rerun
+completes. Raw rows are never left waiting on the lake without a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from ingestion_support import SIM_NOW
+from netutil import free_port
+from pydantic import SecretStr
+
+from ingestion.http import HttpClient
+from ingestion.runner import run_ingestion
+from ingestion.services.mongo import LocalMongo
+from ingestion.settings import Settings
+from ingestion.simulator import FaultPlan, RunningSimulator
+from ingestion.sinks.raw import ensure_schema
+
+
+@pytest.fixture
+def own_ferretdb(settings: Settings) -> Iterator[LocalMongo]:
+    """A FerretDB (or mongod) of this test alone, on a free port, in its own directory."""
+    home = Path(tempfile.mkdtemp(prefix="criptopipe-hung-"))
+    server = LocalMongo(home, free_port(), settings.ferretdb_cache_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        pid = server.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+async def test_a_hung_lake_server_fails_the_run_within_its_deadline_then_a_rerun_completes(
+    sim: RunningSimulator, sim_settings: Settings, own_ferretdb: LocalMongo, loader_dsn: str,
+) -> None:
+    settings = sim_settings.model_copy(update={
+        "mongo_uri": SecretStr(own_ferretdb.uri), "mongo_db": "hung",
+        "mongo_socket_timeout_seconds": 2.0, "mongo_server_selection_timeout_seconds": 2.0,
+        "lake_ack_timeout_seconds": 3.0, "assets": ("BTC", "ETH"), "candle_intervals": ("1h",),
+        "start_date": (SIM_NOW - timedelta(days=120)).date()})
+    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))  # a load that lasts
+    pid = own_ferretdb.pid()
+    assert pid is not None
+
+    async def stop_the_lake_once_rows_are_in() -> None:
+        async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+            while True:
+                cur = await conn.execute("select count(*) from raw.binance__klines")
+                row = await cur.fetchone()
+                if row and row[0]:
+                    os.kill(pid, signal.SIGSTOP)
+                    return
+                await asyncio.sleep(0.05)
+
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await ensure_schema(conn)  # the table the stopper watches
+    stopper = asyncio.create_task(stop_the_lake_once_rows_are_in())
+    started = time.monotonic()
+    try:
+        async with HttpClient(settings, concurrency_per_host=1) as http:
+            summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                          now=SIM_NOW, http=http)
+        elapsed = time.monotonic() - started
+        await stopper
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    (stats,) = summary.endpoints
+    assert stats.status == "failed"
+    assert "MongoDB (the lake)" in str(stats.error), stats.error
+    assert elapsed < 60, elapsed
+    with psycopg.connect(loader_dsn) as conn:
+        (status,), = conn.execute("select status from raw.ingestion_runs where run_id = %s",
+                                  [summary.run_id]).fetchall()
+        assert status == "failed"
+        # No loader session is left holding raw rows in an open transaction.
+        idle = conn.execute("select count(*) from pg_stat_activity where state like 'idle in "
+                            "transaction%%' and application_name like 'criptopipe %%'"
+                            ).fetchone()
+    assert idle == (0,)
+
+    sim.set_faults(FaultPlan())
+    rerun = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                now=SIM_NOW)
+    assert rerun.ok, rerun.endpoints[0].error
+    with psycopg.connect(loader_dsn) as conn:
+        (loaded,), = conn.execute("select count(*) from raw.binance__klines").fetchall()
+    assert loaded == 2 * (120 * 24 + 13)
