@@ -35,6 +35,17 @@ def instance_config() -> dict[str, Any]:
     return config
 
 
+def env_names(config: Any) -> set[str]:
+    """The environment variables a Dagster config reads (every ``{env: NAME}`` in it)."""
+    if isinstance(config, dict):
+        if set(config) == {"env"}:
+            return {str(config["env"])}
+        return set().union(*(env_names(v) for v in config.values()))
+    if isinstance(config, list):
+        return set().union(*(env_names(v) for v in config))
+    return set()
+
+
 def dagster_yaml(storage: str = "sqlite") -> str:
     """The dagster.yaml of a local ``DAGSTER_HOME``: ``deploy/dagster.yaml`` as it is with
     PostgreSQL storage, without its ``storage`` block with SQLite."""

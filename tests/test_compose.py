@@ -73,24 +73,14 @@ def compose_model() -> dict[str, Any]:
     return dict(yaml.safe_load(result.stdout))
 
 
-def _env_names(config: Any) -> set[str]:
-    """Every ``{env: NAME}`` a dagster.yaml reads."""
-    if isinstance(config, dict):
-        if set(config) == {"env"}:
-            return {config["env"]}
-        return set().union(*(_env_names(v) for v in config.values()))
-    if isinstance(config, list):
-        return set().union(*(_env_names(v) for v in config))
-    return set()
-
 
 def test_dagster_services_mount_the_one_dagster_yaml_and_share_postgres_storage(
     compose_model: dict[str, Any],
 ) -> None:
-    from orchestration.instance import DAGSTER_YAML, instance_config
+    from orchestration.instance import DAGSTER_YAML, env_names, instance_config
 
     services = compose_model["services"]
-    read = _env_names(instance_config())
+    read = env_names(instance_config())
     assert read >= {"DAGSTER_PG_HOST", "DAGSTER_PG_PASSWORD"}
     for name in DAGSTER_SERVICES:
         service = services[name]

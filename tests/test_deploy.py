@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from ingestion.settings import PROJECT_ROOT
+from orchestration.instance import env_names
 
 DEPLOY = PROJECT_ROOT / "deploy"
 LAUNCHERS = {
@@ -33,15 +34,6 @@ LAUNCHERS = {
 def _load(path: Path) -> dict[str, Any]:
     return dict(yaml.safe_load(path.read_text()))
 
-
-def _env_names(config: Any) -> set[str]:
-    if isinstance(config, dict):
-        if set(config) == {"env"}:
-            return {config["env"]}
-        return set().union(*(_env_names(v) for v in config.values()))
-    if isinstance(config, list):
-        return set().union(*(_env_names(v) for v in config))
-    return set()
 
 
 @pytest.mark.parametrize("folder", ["", *LAUNCHERS])
@@ -66,7 +58,7 @@ def test_launcher_variants_only_add_a_run_launcher(folder: str) -> None:
 def test_docker_run_containers_get_every_variable_the_instance_reads() -> None:
     launcher = _load(DEPLOY / "docker" / "dagster.yaml")["run_launcher"]
     passed = set(launcher["config"]["env_vars"])
-    assert _env_names(_load(DEPLOY / "dagster.yaml")) | {"DAGSTER_HOME"} <= passed
+    assert env_names(_load(DEPLOY / "dagster.yaml")) | {"DAGSTER_HOME"} <= passed
 
 
 @pytest.mark.parametrize("folder", list(LAUNCHERS))
