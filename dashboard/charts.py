@@ -462,3 +462,59 @@ def freshness(frame: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(title_text="hours since rows were last loaded", rangemode="tozero")
     fig.update_layout(hovermode="closest")
     return _layout(fig, "Freshness per source", height=max(280, 30 * len(frame) + 120))
+
+
+def technical_indicators(frame: pd.DataFrame, title: str, currency: str) -> go.Figure:
+    """Close with Bollinger bands (top), RSI(14) with its 30/70 lines, MACD with its signal
+    line and histogram (bottom). Expects the columns of ``data.technical_indicators``."""
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.05,
+        row_heights=[0.5, 0.25, 0.25],
+        subplot_titles=(f"close and Bollinger bands (20, 2), {currency}", "RSI (14)", "MACD"),
+    )
+    x = frame["open_at"]
+    band = {"color": NEUTRAL, "width": 1}
+    fig.add_trace(go.Scatter(x=x, y=frame["bollinger_upper"], name="upper band", line=band), 1, 1)
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=frame["bollinger_lower"], name="lower band", line=band, fill="tonexty",
+            fillcolor="rgba(100,116,139,0.12)",
+        ),
+        1,
+        1,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=x, y=frame["bollinger_middle"], name="20-candle mean", line=band), 1, 1
+    )
+    fig.add_trace(go.Scatter(x=x, y=frame["close_price"], name="close"), 1, 1)
+    fig.add_trace(go.Scatter(x=x, y=frame["rsi_14"], name="RSI"), 2, 1)
+    for level in (30, 70):
+        fig.add_hline(y=level, line={"dash": "dot", "color": NEUTRAL}, row=2, col=1)
+    fig.update_yaxes(range=[0, 100], row=2, col=1)
+    colours = [UP if v >= 0 else DOWN for v in frame["macd_histogram"].fillna(0)]
+    fig.add_trace(
+        go.Bar(x=x, y=frame["macd_histogram"], name="histogram", marker_color=colours), 3, 1
+    )
+    fig.add_trace(go.Scatter(x=x, y=frame["macd"], name="MACD"), 3, 1)
+    fig.add_trace(go.Scatter(x=x, y=frame["macd_signal"], name="signal"), 3, 1)
+    return _layout(fig, title, height=680)
+
+
+def ewma_volatility(frame: pd.DataFrame) -> go.Figure:
+    """RiskMetrics EWMA volatility (annualised, %) per asset."""
+    fig = go.Figure()
+    for asset_id, rows in frame.groupby("asset_id", sort=True):
+        rows = rows.sort_values("price_date")
+        fig.add_trace(
+            go.Scatter(
+                x=rows["price_date"],
+                y=rows["ewma_volatility_annualized"] * 100,
+                name=f"{asset_id} ({rows['exchange_id'].iloc[0]})",
+                mode="lines",
+            )
+        )
+    fig.update_yaxes(title_text="annualised volatility (%)")
+    return _layout(fig, "EWMA volatility (RiskMetrics, lambda 0.94)")

@@ -357,6 +357,50 @@ def daily_returns(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Data
     )
 
 
+def technical_indicators(
+    asset_id: str, exchange_id: str, interval: str, start: date, end: date
+) -> pd.DataFrame:
+    """RSI(14), MACD(12,26,9), Bollinger bands (20, 2), EWMA volatility and drawdown of one
+    asset on one exchange (the pandas mart fct_technical_indicators), in its quote currency."""
+    return _read(
+        """
+        select open_at, quote_currency, close_price, is_closed, rsi_14, macd, macd_signal,
+               macd_histogram, bollinger_middle, bollinger_upper, bollinger_lower,
+               ewma_volatility_annualized, drawdown
+        from marts.fct_technical_indicators
+        where asset_id = %(asset)s and exchange_id = %(exchange)s and interval = %(interval)s
+          and open_at >= %(start)s and open_at < %(end)s
+        order by open_at
+        """,
+        {"asset": asset_id, "exchange": exchange_id, "interval": interval, **_window(start, end)},
+    )
+
+
+def ewma_volatility(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
+    """RiskMetrics EWMA volatility (annualised) per asset and day, from the daily candles of
+    the exchange with the longest USD/USDT daily history of that asset."""
+    return _read(
+        """
+        with reference_exchange as (
+            select distinct on (asset_id) asset_id, exchange_id
+            from marts.fct_technical_indicators
+            where interval = '1d' and quote_currency in ('USD', 'USDT')
+              and asset_id = any(%(assets)s)
+            group by asset_id, exchange_id
+            order by asset_id, count(*) desc, exchange_id
+        )
+
+        select i.asset_id, i.exchange_id, (i.open_at at time zone 'utc')::date as price_date,
+               i.ewma_volatility_annualized, i.drawdown
+        from marts.fct_technical_indicators as i
+        inner join reference_exchange using (asset_id, exchange_id)
+        where i.interval = '1d' and i.open_at >= %(start)s and i.open_at < %(end)s
+        order by i.asset_id, i.open_at
+        """,
+        {"assets": list(asset_ids), **_window(start, end)},
+    )
+
+
 # --- cross-exchange ---------------------------------------------------------------------------
 def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
     """Per asset, hour and exchange: the close, its deviation from the consensus USD price
@@ -474,6 +518,49 @@ def quarantine_reasons() -> pd.DataFrame:
         from marts.fct_quarantine_reasons
         order by quarantined_count desc, source_name, endpoint_name
         """
+    )
+
+
+def dbt_test_results(days: int = 7) -> pd.DataFrame:
+    """The latest result of each dbt test and unit test, whichever dbt invocation ran it
+    (Dagster, ``criptopipe dbt build``, docker compose), failures first.
+
+    dbt's on-run-end hook (``dbt_project/macros/persist_run_results.sql``) records every
+    invocation in ``marts.dbt_run_results``; tests last run more than ``days`` before the
+    newest invocation (removed from the project since) are left out.
+    """
+    return _read_health(
+        """
+        with latest as (
+            select distinct on (unique_id)
+                node_name, resource_type, status, failures, message, execution_time_seconds,
+                command, invocation_started_at
+            from marts.dbt_run_results
+            where resource_type in ('test', 'unit_test')
+              and invocation_started_at >= (
+                  select max(invocation_started_at) from marts.dbt_run_results
+              ) - make_interval(days => %(days)s)
+            order by unique_id, invocation_started_at desc, recorded_at desc
+        )
+
+        select
+            node_name as test,
+            case when resource_type = 'unit_test' then 'unit test' else 'data test' end as kind,
+            status,
+            failures,
+            message,
+            round(execution_time_seconds::numeric, 3) as execution_time_s,
+            command as dbt_command,
+            invocation_started_at as ran_at
+        from latest
+        order by
+            case status
+                when 'error' then 0 when 'fail' then 1 when 'warn' then 2
+                when 'skipped' then 3 when 'pass' then 4 else 5
+            end,
+            node_name
+        """,
+        {"days": days},
     )
 
 

@@ -77,8 +77,13 @@ def build_automation(
     dbt_models: Sequence[AssetsDefinition],
     dbt_incremental: Sequence[AssetsDefinition],
     specs: Sequence[EndpointSpec] = REGISTRY,
+    *,
+    transforms: Sequence[AssetsDefinition] = (),
 ) -> Automation:
+    """``transforms``: Python assets on the marts (the pandas indicators); they follow the
+    candle loads and the daily dbt build."""
     incremental = AssetSelection.assets(*dbt_incremental)
+    python_marts = AssetSelection.assets(*transforms)
     unpartitioned_dbt = AssetSelection.assets(*dbt_models)
     candle_keys = [asset_key(s) for s in specs if s.is_candles]
 
@@ -93,7 +98,7 @@ def build_automation(
         kind = "candles" if is_candles else "snapshots"
         name = f"ingest_{kind}_{describe_cron(cron)}"
         # What is downstream and shares the run's partitioning follows the load.
-        follow = incremental if is_candles else unpartitioned_dbt
+        follow = (incremental | python_marts) if is_candles else unpartitioned_dbt
         job = define_asset_job(
             name,
             selection=loaded | (loaded.downstream() & follow),
@@ -106,8 +111,9 @@ def build_automation(
 
     dbt_job = define_asset_job(
         "dbt_daily_build",
-        selection=unpartitioned_dbt | incremental,
-        description="The whole dbt project: seeds, snapshots, models and tests.",
+        selection=unpartitioned_dbt | incremental | python_marts,
+        description="The whole dbt project (seeds, snapshots, models and tests), then the "
+        "Python marts built on it.",
     )
     jobs.append(dbt_job)
     schedules.append(

@@ -1,6 +1,6 @@
 """criptopipe's one ``Definitions``: API endpoint → raw → dbt staging → marts → dashboard page.
 
-Load it with ``dagster dev -m orchestration.definitions`` (``criptopipe ui`` does so with
+Load it with ``dg dev -m orchestration.definitions`` (``criptopipe ui`` does so with
 ``DAGSTER_HOME`` set) or run everything once with ``criptopipe run``.
 """
 
@@ -18,6 +18,7 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from orchestration.automation import build_automation  # noqa: E402
 from orchestration.dbt_assets import dbt_resource, load_dbt_definitions  # noqa: E402
+from orchestration.indicator_assets import INDICATOR_ASSETS  # noqa: E402
 from orchestration.ingestion_assets import INGESTION_ASSETS  # noqa: E402
 from orchestration.resources import (  # noqa: E402
     CriptopipeSettings,
@@ -29,7 +30,7 @@ from orchestration.resources import (  # noqa: E402
 _dbt_assets, dashboard_pages = load_dbt_definitions()
 dbt_models = [a for a in _dbt_assets if not a.partitions_def]
 dbt_incremental = [a for a in _dbt_assets if a.partitions_def]
-automation = build_automation(dbt_models, dbt_incremental)
+automation = build_automation(dbt_models, dbt_incremental, transforms=INDICATOR_ASSETS)
 
 # Databases come from CRIPTOPIPE_POSTGRES_DB / CRIPTOPIPE_MONGO_DB, read through Settings
 # (which also reads .env); the optional CRIPTOPIPE_DAGSTER_* variables override them for
@@ -40,7 +41,7 @@ _config = CriptopipeSettings(
 )
 
 defs = Definitions(
-    assets=[*INGESTION_ASSETS, *_dbt_assets, *dashboard_pages],
+    assets=[*INGESTION_ASSETS, *_dbt_assets, *INDICATOR_ASSETS, *dashboard_pages],
     jobs=automation.jobs,
     schedules=automation.schedules,
     sensors=automation.sensors,

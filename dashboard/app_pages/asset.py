@@ -1,4 +1,5 @@
-"""Asset: candles with volume on one exchange, 1h or 1d, in USD or BRL; returns and drawdown."""
+"""Asset: candles with volume on one exchange, 1h or 1d, in USD or BRL; technical indicators;
+returns and drawdown."""
 
 import streamlit as st
 
@@ -67,3 +68,22 @@ if returns.empty:
     ui.empty(f"daily returns for {asset_id}")
 else:
     ui.chart(charts.returns_and_drawdown(returns), ui.latest(returns, "price_date"), key="returns")
+
+st.subheader("Technical indicators")
+indicators = data.technical_indicators(asset_id, exchange_id, interval, choice.start, choice.end)
+if indicators.empty:
+    ui.empty(f"{interval} indicators of {asset_id} on {exchange_id} (fct_technical_indicators)")
+else:
+    quote = str(indicators["quote_currency"].iloc[-1])
+    st.caption(
+        f"Computed with pandas from the {interval} candles, in {exchange_id}'s quote currency "
+        f"{quote}: Wilder RSI(14), MACD(12, 26, 9), Bollinger bands (20 candles, 2 standard "
+        "deviations)."
+    )
+    ui.chart(
+        charts.technical_indicators(
+            indicators, f"{asset_id}/{quote} — {exchange_id} ({interval})", quote
+        ),
+        ui.latest(indicators, "open_at"),
+        key="indicators",
+    )

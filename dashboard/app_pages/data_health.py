@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, data, dbt_results, ui
+from dashboard import charts, data, ui
 
 st.title("Data health")
 status = ui.require_warehouse()
@@ -56,19 +56,22 @@ else:
     ui.table(lake, "lake documents per source", ui.latest(lake, "last_run_at"))
 
 st.subheader("Latest dbt test results")
-results = dbt_results.load()
-if results is None:
+results = data.dbt_test_results()
+if results.empty:
     ui.empty(
-        "dbt test results (dbt_project/target/run_results.json)", "run `make demo` or `dbt build`"
+        "dbt test results (marts.dbt_run_results)", "run `make demo` or `criptopipe dbt build`"
     )
 else:
+    ran_at = ui.latest(results, "ran_at")
+    commands = ", ".join(sorted(set(results["dbt_command"])))
     st.caption(
-        f"Read from the file `{results.path.name}` that the last dbt invocation wrote "
-        f"(not from the warehouse), {ui.as_of_text(results.generated_at)}."
+        f"The latest result of each test, from every dbt invocation that ran it (dbt "
+        f"{commands}; from Dagster, `criptopipe dbt` or docker compose alike), recorded in "
+        f"the warehouse by dbt's on-run-end hook; newest {ui.as_of_text(ran_at)}."
     )
-    outcome = results.tests["status"].value_counts()
+    outcome = results["status"].value_counts()
     passed, failed, warned = st.columns(3, border=True)
     passed.metric("passed", int(outcome.get("pass", 0)))
     failed.metric("failed or errored", int(outcome.get("fail", 0) + outcome.get("error", 0)))
     warned.metric("warnings", int(outcome.get("warn", 0)))
-    ui.table(results.tests, "dbt test results", results.generated_at)
+    ui.table(results, "dbt test results", ran_at)

@@ -1,4 +1,4 @@
-"""Risk: rolling volatility, the correlation heatmap and a drawdown table."""
+"""Risk: rolling and EWMA volatility, the correlation heatmap and a drawdown table."""
 
 import streamlit as st
 
@@ -20,6 +20,18 @@ if returns.empty:
     ui.empty("daily returns for the chosen assets and dates")
 else:
     ui.chart(charts.volatility(returns, column), ui.latest(returns, "price_date"), key="volatility")
+
+st.subheader("EWMA volatility")
+ewma = data.ewma_volatility(choice.assets, choice.start, choice.end)
+if ewma.empty:
+    ui.empty("EWMA volatility for the chosen assets and dates (fct_technical_indicators)")
+else:
+    st.caption(
+        "RiskMetrics: variance = 0.94 x yesterday's variance + 0.06 x today's squared log "
+        "return, on the daily candles of the exchange with the longest USD history of each "
+        "asset; reacts faster than the rolling windows."
+    )
+    ui.chart(charts.ewma_volatility(ewma), ui.latest(ewma, "price_date"), key="ewma_volatility")
 
 st.subheader("Correlation")
 correlations = data.correlations(choice.assets, choice.end)

@@ -82,10 +82,12 @@ FAULTS = "; ".join([
     "*:latency:p=0.5,delay=0.4",
 ])
 # Marts that describe the runs themselves rather than the market.
-RUN_MARTS = frozenset({"fct_pipeline_health", "fct_ingestion_runs", "fct_quarantine_reasons"})
+RUN_MARTS = frozenset({"fct_pipeline_health", "fct_ingestion_runs", "fct_quarantine_reasons",
+                       "dbt_run_results"})
 # Columns that carry the loader's or dbt's wall clock.
 CLOCK_COLUMNS = frozenset({"fetched_at", "first_seen_at", "last_seen_at", "loaded_at",
-                           "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"})
+                           "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to",
+                           "computed_at"})
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 MARTS_YAML = DBT_PROJECT / "models" / "marts" / "_marts__models.yml"
 RUN = """

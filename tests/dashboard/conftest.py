@@ -15,7 +15,7 @@ import pytest
 from pipeline import Warehouse, build_warehouse, drop_warehouse
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data, dbt_results
+from dashboard import data
 from ingestion.services import Endpoints, postgres
 from ingestion.settings import Settings
 
@@ -112,9 +112,8 @@ def demo_warehouse(
 def on_demo_warehouse(
     demo_warehouse: Warehouse,
     use_database: Callable[[str], None],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Warehouse:
-    """The dashboard reads the demo warehouse and the dbt results of its build."""
+    """The dashboard reads the demo warehouse (marts, and the dbt results of its build that
+    dbt's on-run-end hook recorded there)."""
     use_database(demo_warehouse.database)
-    monkeypatch.setattr(dbt_results, "RUN_RESULTS", demo_warehouse.run_results)
     return demo_warehouse

@@ -1,4 +1,5 @@
-"""Build a warehouse the way ``make demo`` does: simulator → ingestion → dbt build.
+"""Build a warehouse the way ``make demo`` does: simulator → ingestion → dbt build → the
+pandas indicators mart.
 
 Used by the dashboard tests (a session fixture) and by ``benchmarks/bench_dashboard.py``.
 Everything lands in a database and a lake of its own, so nothing else in the test session
@@ -114,11 +115,22 @@ def build_warehouse(
     ]
     if broken:
         raise RuntimeError("dbt build left marts unbuilt:\n" + "\n".join(broken))
+    _technical_indicators(db_endpoints.role_dsn("transformer", settings), now)
     if failed:
         import logging
 
         logging.getLogger(__name__).warning("ingestion endpoints not successful: %s", failed)
     return Warehouse(name, name, settings, target / "run_results.json", now)
+
+
+def _technical_indicators(transformer_dsn: str, now: datetime) -> None:
+    """What the Dagster asset marts/fct_technical_indicators does after the dbt build."""
+    import psycopg
+
+    from orchestration import indicator_store
+
+    with psycopg.connect(transformer_dsn, autocommit=True) as conn:
+        indicator_store.update(conn, now)
 
 
 def drop_warehouse(endpoints: Endpoints, warehouse: Warehouse) -> None:

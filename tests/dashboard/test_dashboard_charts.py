@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
 
-from dashboard import charts, dbt_results, metrics
+from dashboard import charts, metrics
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -313,43 +312,3 @@ def test_drawdown_table():
 )
 def test_format_usd(value, text):
     assert metrics.format_usd(value) == text
-
-
-# --- dbt results -----------------------------------------------------------------------------
-def test_dbt_results_keep_tests_and_put_failures_first(tmp_path):
-    document = {
-        "metadata": {"generated_at": "2025-03-01T12:00:00Z"},
-        "results": [
-            {"unique_id": "model.criptopipe.fct_candles_daily", "status": "success"},
-            {
-                "unique_id": "test.criptopipe.not_null_fct_x_id.abc",
-                "status": "pass",
-                "failures": 0,
-                "execution_time": 0.01,
-            },
-            {
-                "unique_id": "test.criptopipe.ohlc_consistency_fct_y.def",
-                "status": "fail",
-                "failures": 3,
-                "message": "Got 3 results",
-                "execution_time": 0.02,
-            },
-            {
-                "unique_id": "unit_test.criptopipe.fct_daily_returns.test_returns",
-                "status": "pass",
-                "failures": 0,
-            },
-        ],
-    }
-    path = tmp_path / "run_results.json"
-    path.write_text(json.dumps(document))
-    results = dbt_results.load(path)
-    assert results is not None
-    assert list(results.tests["test"]) == [
-        "ohlc_consistency_fct_y",
-        "fct_daily_returns",
-        "not_null_fct_x_id",
-    ]
-    assert list(results.tests["kind"]) == ["data test", "unit test", "data test"]
-    assert results.generated_at == pd.Timestamp("2025-03-01T12:00:00Z")
-    assert dbt_results.load(tmp_path / "missing.json") is None

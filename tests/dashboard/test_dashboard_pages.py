@@ -73,3 +73,71 @@ def test_asset_page_exchange_and_interval(on_demo_warehouse, open_page):
     assert set(candles["quote_currency"]) == {"BRL"}
     gaps = candles["open_at"].diff().dropna()
     assert (gaps == gaps.min()).mean() > 0.9 and gaps.min().total_seconds() == 3600
+
+
+def test_asset_page_shows_the_pandas_indicators_of_the_chosen_candles(
+    on_demo_warehouse, open_page, page_text
+):
+    at = open_page("asset")
+    at.segmented_control(key="asset.interval").set_value("1h").run()
+    assert not at.exception
+    figure = next(c for c in at.get("plotly_chart") if "RSI (14)" in c.proto.spec)
+    assert "Bollinger" in figure.proto.spec and "MACD" in figure.proto.spec
+    assert "Wilder RSI(14)" in page_text(at)
+
+
+def test_risk_page_shows_ewma_volatility(on_demo_warehouse, open_page):
+    at = open_page("risk")
+    assert not at.exception
+    assert any("EWMA volatility (RiskMetrics" in c.proto.spec for c in at.get("plotly_chart"))
+
+
+def test_data_health_lists_the_dbt_results_recorded_in_the_warehouse(
+    on_demo_warehouse, open_page, page_text
+):
+    """No file path is involved: dbt's on-run-end hook wrote them to marts.dbt_run_results
+    during the fixture's dbt build (with its own target directory)."""
+    at = open_page("data_health")
+    table = next(d.value for d in at.dataframe if "dbt_command" in d.value)
+    assert len(table) > 100 and set(table["dbt_command"]) == {"build"}
+    assert {"data test", "unit test"} <= set(table["kind"])
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["passed"]) == (table["status"] == "pass").sum() > 100
+    assert "recorded in the warehouse by dbt's on-run-end hook" in page_text(at)
+
+
+def test_dbt_results_show_each_tests_latest_run_failures_first(on_demo_warehouse, admin_dsn):
+    """A later invocation (say a `criptopipe dbt test` after the build) that failed one test:
+    that test shows its new failure, first; every other test keeps its latest result."""
+    import psycopg
+
+    from dashboard import data
+    from ingestion.services import postgres
+
+    dsn = postgres.with_database(admin_dsn, on_demo_warehouse.database)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        (test_id,) = conn.execute(
+            "select unique_id from marts.dbt_run_results where resource_type = 'test' "
+            "order by unique_id limit 1"
+        ).fetchone()
+        conn.execute(
+            """
+            insert into marts.dbt_run_results
+            select 'later-invocation', 'test', invocation_started_at + interval '1 hour',
+                   unique_id, resource_type, node_name, 'fail', 3, 'Got 3 results', 0.1, now()
+            from marts.dbt_run_results where unique_id = %s
+            """,
+            (test_id,),
+        )
+        try:
+            data.clear_cache()
+            results = data.dbt_test_results()
+            assert results.iloc[0]["status"] == "fail" and results.iloc[0]["failures"] == 3
+            assert results.iloc[0]["dbt_command"] == "test"
+            assert (results["status"] == "fail").sum() == 1
+            assert results["test"].is_unique
+        finally:
+            conn.execute(
+                "delete from marts.dbt_run_results where invocation_id = 'later-invocation'"
+            )
+            data.clear_cache()
