@@ -214,7 +214,18 @@ def _bin(name: str) -> str:
 
 
 def dagster_dev_command(host: str, port: int) -> list[str]:
-    return [_bin("dagster"), "dev", "-m", "orchestration.definitions", "-h", host, "-p", str(port)]
+    """``dg dev`` (dagster-dg-cli): Dagster 1.13 marks ``dagster dev`` as superseded by it and
+    warns at every start. Given a module, ``dg dev`` starts the same webserver and daemon."""
+    return [
+        _bin("dg"),
+        "dev",
+        "--module-name",
+        "orchestration.definitions",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
 
 
 @app.command("ui")
