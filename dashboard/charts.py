@@ -518,3 +518,23 @@ def ewma_volatility(frame: pd.DataFrame) -> go.Figure:
         )
     fig.update_yaxes(title_text="annualised volatility (%)")
     return _layout(fig, "EWMA volatility (RiskMetrics, lambda 0.94)")
+
+
+def lake_volume(frame: pd.DataFrame) -> go.Figure:
+    """Body bytes stored per UTC day, stacked by source (responses in the hover)."""
+    fig = go.Figure()
+    by_source = frame.groupby(["day", "source"], as_index=False)[["body_bytes", "responses"]].sum()
+    for source, rows in by_source.groupby("source", sort=True):
+        rows = rows.sort_values("day")
+        fig.add_trace(
+            go.Bar(
+                x=rows["day"],
+                y=rows["body_bytes"] / 1e6,
+                name=str(source),
+                customdata=rows["responses"],
+                hovertemplate="%{y:.2f} MB in %{customdata} responses",
+            )
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="body MB")
+    return _layout(fig, "Lake: body bytes per day and source")

@@ -1,7 +1,8 @@
 """criptopipe dashboard: the router. Each page lives in ``app_pages/``.
 
 Every page has its own URL path (``/market_overview``, ``/asset``, ``/cross_exchange``,
-``/risk``, ``/data_health``): the dbt exposures link to them. The root URL sends the
+``/risk``, ``/data_health``, ``/lake``): the dbt exposures link to them (the Lake page reads
+MongoDB, not the marts). The root URL sends the
 visitor to the market overview. Start it with ``criptopipe dashboard`` (``dashboard/server.py``).
 """
 
@@ -33,6 +34,7 @@ pages = [
         icon=":material/health_and_safety:",
         url_path="data_health",
     ),
+    st.Page("app_pages/lake.py", title="Lake", icon=":material/database:", url_path="lake"),
     # The root URL: a hidden default page that opens the market overview at its own path.
     st.Page(
         lambda: st.switch_page(market_overview),

@@ -50,8 +50,8 @@ if lake.empty:
     ui.empty("lake documents")
 else:
     st.caption(
-        "Responses kept verbatim in the MongoDB lake, counted from the run log; sizes in "
-        "bytes are not available from the marts."
+        "Responses kept verbatim in the MongoDB lake, counted from the run log; the Lake "
+        "page reads the lake itself (bytes per day, errors, quarantine, stored bodies)."
     )
     ui.table(lake, "lake documents per source", ui.latest(lake, "last_run_at"))
 

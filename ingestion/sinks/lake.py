@@ -26,7 +26,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -95,7 +95,19 @@ def response_document(
         "record_count": record_count,
         "records_from": records_from,
         "records_to": records_to,
+        **summary_fields(response.text, response.fetched_at),
         "body": response.text,
+    }
+
+
+def summary_fields(text: str, fetched_at: datetime) -> dict[str, Any]:
+    """What the dashboard's lake aggregations group on: the body's size in UTF-8 bytes and
+    the UTC day it was fetched. Stored because FerretDB v1 implements neither
+    ``$strLenBytes`` nor any date operator in aggregation pipelines."""
+    at = fetched_at if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
+    return {
+        "body_bytes": len(text.encode("utf-8")),
+        "fetched_day": at.astimezone(UTC).date().isoformat(),
     }
 
 
@@ -126,6 +138,23 @@ class Lake:
             name="by_endpoint_time",
         )
         await self.quarantine.create_index([("fetched_at", ASCENDING)], name="by_time")
+        await self.add_summary_fields()
+
+    async def add_summary_fields(self) -> int:
+        """Give documents stored before ``body_bytes``/``fetched_day`` existed those fields
+        (once; afterwards the query finds nothing). Returns how many were updated."""
+        updated = 0
+        for collection, text_field in ((self.responses, "body"), (self.quarantine, "raw_text")):
+            missing = collection.find(
+                {"body_bytes": {"$exists": False}}, {text_field: 1, "fetched_at": 1}
+            )
+            async for document in missing:
+                fields = summary_fields(document.get(text_field) or "", document["fetched_at"])
+                await collection.update_one({"_id": document["_id"]}, {"$set": fields})
+                updated += 1
+        if updated:
+            logger.info("lake: added body_bytes/fetched_day to %d older documents", updated)
+        return updated
 
     async def store_response(
         self,
@@ -195,6 +224,7 @@ class Lake:
             "reason": invalid.reason,
             "raw_text": invalid.text,
             "body_sha256": body_sha256(invalid.text),
+            **summary_fields(invalid.text, invalid.fetched_at),
         })
         return str(result.inserted_id)
 

@@ -15,7 +15,7 @@ import pytest
 from pipeline import Warehouse, build_warehouse, drop_warehouse
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data
+from dashboard import data, lake_data
 from ingestion.services import Endpoints, postgres
 from ingestion.settings import Settings
 
@@ -27,6 +27,7 @@ PAGES = {
     "cross_exchange": "app_pages/cross_exchange.py",
     "risk": "app_pages/risk.py",
     "data_health": "app_pages/data_health.py",
+    "lake": "app_pages/lake.py",
 }
 
 
@@ -50,6 +51,18 @@ def use_database(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
 
     yield use  # type: ignore[misc]
     data.clear_cache()
+
+
+@pytest.fixture
+def use_lake(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Point the dashboard's Lake page at a lake database of the test server."""
+
+    def use(name: str) -> None:
+        monkeypatch.setenv("CRIPTOPIPE_MONGO_DB", name)
+        lake_data.clear_cache()
+
+    yield use  # type: ignore[misc]
+    lake_data.clear_cache()
 
 
 def run_page(page: str, timeout: float = 60) -> AppTest:

@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-PAGES = ["market_overview", "asset", "cross_exchange", "risk", "data_health"]
+PAGES = ["market_overview", "asset", "cross_exchange", "risk", "data_health", "lake"]
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -52,6 +52,7 @@ def dashboard_url(demo_warehouse, tmp_path_factory) -> Iterator[str]:
     env = {
         **os.environ,
         "CRIPTOPIPE_POSTGRES_DB": demo_warehouse.database,
+        "CRIPTOPIPE_MONGO_DB": demo_warehouse.mongo_db,
     }
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     with log.open("wb") as out:

@@ -31,3 +31,13 @@ def test_jobs_that_rebuild_the_marts_include_it(defs) -> None:
     for name in ("all_assets", "dbt_daily_build", "ingest_candles_hourly_at_05"):
         job = defs.resolve_job_def(name)
         assert INDICATORS_KEY in job.asset_layer.selected_asset_keys, name
+
+
+def test_the_lake_page_follows_every_ingestion_asset(defs) -> None:
+    graph = defs.resolve_asset_graph()
+    raw = {
+        k
+        for k in graph.get_all_asset_keys()
+        if k.path[0] == "raw" and graph.get(k).is_materializable
+    }
+    assert raw and raw <= set(graph.get(AssetKey(["dashboard", "lake"])).parent_keys)
