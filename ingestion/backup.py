@@ -7,6 +7,8 @@ A backup folder holds:
   roles' passwords, which belong to the install that restores it);
 - ``lake/<collection>.jsonl.gz``: every document of ``lake.responses`` and
   ``lake.quarantine``, bodies included, one MongoDB Extended JSON document a line, gzip'd;
+- ``dagster.dump``, with ``CRIPTOPIPE_DAGSTER_STORAGE=postgres``: ``pg_dump`` of Dagster's
+  storage database (runs, event logs, schedule and sensor state);
 - ``manifest.json``, written last: what was backed up, from which servers, document counts,
   the lake's index definitions and a SHA-256 of every file. A folder without it is not a
   backup (it was interrupted), and :func:`restore` checks every checksum before it writes
@@ -57,6 +59,7 @@ FORMAT = "criptopipe-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WAREHOUSE_DUMP = "warehouse.dump"
+DAGSTER_DUMP = "dagster.dump"  # Dagster's storage, with CRIPTOPIPE_DAGSTER_STORAGE=postgres
 LAKE_COLLECTIONS = (RESPONSES, QUARANTINE)
 INSERT_BATCH_DOCUMENTS = 500
 INSERT_BATCH_BYTES = 16 << 20
@@ -94,6 +97,7 @@ class BackupSummary:
     lake_database: str
     documents: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    dagster_database: str | None = None
 
 
 # --- PostgreSQL client tools --------------------------------------------------------------
@@ -154,17 +158,17 @@ def _run_tool(args: list[str], dsn: str, on_line: Callable[[str], None]) -> None
         )
 
 
-def _table_counter(marker: str, total: int,
+def _table_counter(stage: str, marker: str, total: int,
                    progress: ProgressCallback) -> Callable[[str], None]:
     """A ``--verbose`` line handler that counts the tables a tool says it is at."""
     done = 0
-    progress(Progress("warehouse", 0, total, "tables"))
+    progress(Progress(stage, 0, total, "tables"))
 
     def on_line(line: str) -> None:
         nonlocal done
         if marker in line:
             done += 1
-            progress(Progress("warehouse", min(done, total), total, "tables"))
+            progress(Progress(stage, min(done, total), total, "tables"))
 
     return on_line
 
@@ -243,25 +247,33 @@ def backup(settings: Settings, directory: Path,
     warehouse_dsn = postgres.with_database(admin, database)
     directory = directory.resolve()
     with _staging_dir(directory) as staging:
-        dump = staging / WAREHOUSE_DUMP
-        warehouse = _dump_warehouse(warehouse_dsn, dump, progress)
+        warehouse = _dump(warehouse_dsn, staging, WAREHOUSE_DUMP, "warehouse", progress)
         lake = _export_lake(services.mongo_uri(), lake_database, staging, progress)
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "created_at": started.isoformat(),
             "warehouse": {"database": database, **warehouse},
             "lake": {"database": lake_database, "collections": lake},
         }
+        if settings.dagster_storage == "postgres" and _database_exists(
+                admin, settings.dagster_db):
+            dagster_dsn = postgres.with_database(admin, settings.dagster_db)
+            manifest["dagster"] = {"database": settings.dagster_db, **_dump(
+                dagster_dsn, staging, DAGSTER_DUMP, "dagster", progress)}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return BackupSummary(
         directory, database, int(warehouse["bytes"]), lake_database,
         {name: int(info["documents"]) for name, info in lake.items()},
         (datetime.now(UTC) - started).total_seconds(),
+        manifest.get("dagster", {}).get("database"),
     )
 
 
-def _dump_warehouse(dsn: str, dump: Path, progress: ProgressCallback) -> dict[str, Any]:
+def _dump(dsn: str, staging: Path, name: str, stage: str,
+          progress: ProgressCallback) -> dict[str, Any]:
+    """``pg_dump --format=custom`` of the database of ``dsn`` into ``staging/name``."""
+    dump = staging / name
     tool = pg_tool("pg_dump")
     server = postgres.server_version(dsn)
     server_major = int(server.split(".")[0].split()[0])
@@ -269,11 +281,11 @@ def _dump_warehouse(dsn: str, dump: Path, progress: ProgressCallback) -> dict[st
         raise BackupError(f"{tool} is older than the server (PostgreSQL {server}): "
                           "pg_dump must be at least the server's major version")
     total = _count_tables(dsn)
-    on_line = _table_counter("dumping contents of table", total, progress)
+    on_line = _table_counter(stage, "dumping contents of table", total, progress)
     _run_tool([tool, "--format=custom", "--verbose", f"--file={dump}"], dsn, on_line)
-    progress(Progress("warehouse", total, total, "tables"))
+    progress(Progress(stage, total, total, "tables"))
     return {
-        "file": WAREHOUSE_DUMP,
+        "file": name,
         "server_version": server,
         "pg_dump_major": tool_major(tool),
         "tables": total,
@@ -340,6 +352,7 @@ class RestoreSummary:
     lake_database: str
     documents: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -355,7 +368,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise BackupError(f"{path} is not valid JSON: {err}") from err
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise BackupError(f"{path} is not a criptopipe backup of format {FORMAT_VERSION}")
-    files = [manifest["warehouse"], *manifest["lake"]["collections"].values()]
+    files = [manifest["warehouse"], *manifest["lake"]["collections"].values(),
+             *([manifest["dagster"]] if "dagster" in manifest else [])]
     for entry in files:
         file = directory / entry["file"]
         if not file.exists():
@@ -389,6 +403,13 @@ def restore(settings: Settings, directory: Path,
     except psycopg.Error as err:
         raise BackupError(f"cannot reach PostgreSQL at {postgres.mask_dsn(admin)}: "
                           f"{str(err).strip()}") from err
+    dagster = manifest.get("dagster") if settings.dagster_storage == "postgres" else None
+    dagster_dsn = postgres.with_database(admin, settings.dagster_db)
+    if dagster and _database_exists(admin, settings.dagster_db) and not _warehouse_is_empty(
+            dagster_dsn):
+        raise BackupError(
+            f"Dagster's database {settings.dagster_db!r} already holds tables: restore wants "
+            "an empty one (drop it, or set CRIPTOPIPE_DAGSTER_DB to a new name)")
     collections = manifest["lake"]["collections"]
     with _mongo(services.mongo_uri()) as client:
         try:
@@ -402,12 +423,21 @@ def restore(settings: Settings, directory: Path,
                 f"the lake {lake_database!r} already holds documents in {', '.join(busy)}: "
                 "restore wants an empty one (drop it, or restore with --database)")
         postgres.bootstrap(admin, database, settings)
-        _restore_warehouse(warehouse_dsn, directory / manifest["warehouse"]["file"],
-                           int(manifest["warehouse"].get("tables", 0)), progress)
+        _restore_dump(warehouse_dsn, directory, manifest["warehouse"], "warehouse", progress)
         postgres.bootstrap(admin, database, settings)  # grants on what the dump created
         documents = _import_lake(db, directory, collections, progress)
-    return RestoreSummary(database, lake_database, documents,
-                          (datetime.now(UTC) - started).total_seconds())
+    summary = RestoreSummary(database, lake_database, documents)
+    if dagster:
+        from ingestion.services.dagster_storage import bootstrap_dagster_storage
+
+        bootstrap_dagster_storage(admin, settings)
+        _restore_dump(dagster_dsn, directory, dagster, "dagster", progress)
+        summary.notes.append(f"Dagster's storage restored into {settings.dagster_db}")
+    elif "dagster" in manifest:
+        summary.notes.append("the backup holds Dagster's storage; it was not restored, since "
+                             "CRIPTOPIPE_DAGSTER_STORAGE is not postgres here")
+    summary.seconds = (datetime.now(UTC) - started).total_seconds()
+    return summary
 
 
 def _schemas(dsn: str) -> set[str]:
@@ -415,7 +445,11 @@ def _schemas(dsn: str) -> set[str]:
         return {r[0] for r in conn.execute("select nspname from pg_namespace").fetchall()}
 
 
-def _restore_warehouse(dsn: str, dump: Path, total: int, progress: ProgressCallback) -> None:
+def _restore_dump(dsn: str, directory: Path, entry: dict[str, Any], stage: str,
+                  progress: ProgressCallback) -> None:
+    """``pg_restore`` one dump of the manifest into the database of ``dsn``, in one
+    transaction."""
+    dump, total = directory / entry["file"], int(entry.get("tables", 0))
     tool = pg_tool("pg_restore")
     # The schemas `services up` made (same names, same owners) are left out of the dump's
     # table of contents; everything else, their grants included, is restored.
@@ -429,7 +463,7 @@ def _restore_warehouse(dsn: str, dump: Path, total: int, progress: ProgressCallb
         if not ((m := re.match(r"^\d+; \d+ \d+ SCHEMA - (\S+) ", line))
                 and m.group(1) in existing)
     ]
-    on_line = _table_counter("processing data for table", total, progress)
+    on_line = _table_counter(stage, "processing data for table", total, progress)
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as toc:
         toc.write("\n".join(kept) + "\n")
     try:
@@ -437,7 +471,7 @@ def _restore_warehouse(dsn: str, dump: Path, total: int, progress: ProgressCallb
                    f"--use-list={toc.name}", str(dump)], dsn, on_line)
     finally:
         os.unlink(toc.name)
-    progress(Progress("warehouse", total, total, "tables"))
+    progress(Progress(stage, total, total, "tables"))
 
 
 def _batches(lines: IO[str]) -> Iterator[list[dict[str, Any]]]:

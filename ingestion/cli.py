@@ -410,16 +410,19 @@ def backup_command(
 ) -> None:
     """Back up the warehouse (pg_dump) and the lake (gzip'd JSON Lines, bodies included).
 
-    The folder gets warehouse.dump, lake/responses.jsonl.gz, lake/quarantine.jsonl.gz and,
-    written last, manifest.json with counts and checksums. `criptopipe restore DIR` brings
+    The folder gets warehouse.dump, lake/responses.jsonl.gz, lake/quarantine.jsonl.gz,
+    dagster.dump with CRIPTOPIPE_DAGSTER_STORAGE=postgres and, written last, manifest.json
+    with counts and checksums. `criptopipe restore DIR` brings
     it back into empty servers.
     """
     from ingestion.backup import backup
 
     summary = _with_progress("backup", backup, database, directory)
+    dagster = (f", Dagster's storage {summary.dagster_database}"
+               if summary.dagster_database else "")
     console.print(
         f"backup of {summary.warehouse_database} ({summary.warehouse_bytes / 1e6:.1f} MB "
-        f"dump) and lake {summary.lake_database} ({_documents(summary)}) in "
+        f"dump) and lake {summary.lake_database} ({_documents(summary)}){dagster} in "
         f"{summary.directory} ({summary.seconds:.1f} s)",
         highlight=False, soft_wrap=True,
     )
@@ -446,6 +449,8 @@ def restore_command(
         "responses newer than raw.",
         highlight=False, soft_wrap=True,
     )
+    for note in summary.notes:
+        console.print(f"[dim]{note}[/dim]", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -190,3 +190,62 @@ def test_restore_refuses_a_damaged_or_partial_backup(
     with psycopg.connect(admin) as conn:  # nothing was created
         assert conn.execute("select 1 from pg_database where datname = %s",
                             [f"{dbt_db.name}_never"]).fetchone() is None
+
+
+def test_dagster_storage_is_backed_up_and_restored_with_the_warehouse(
+    dbt_db: DbtDatabase, filled: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With CRIPTOPIPE_DAGSTER_STORAGE=postgres the backup holds Dagster's database too (a
+    # real instance's, with a finished run), and a restore into new names brings it back.
+    from dagster import DagsterInstance, DagsterRunStatus, job, op
+
+    from ingestion.services.dagster_storage import bootstrap_dagster_storage, dagster_pg_env
+    from orchestration.instance import dagster_yaml
+
+    admin = dbt_db.endpoints.postgres_admin_dsn
+    storage = f"{dbt_db.name}_dagster"
+    settings = dbt_db.settings.model_copy(
+        update={"dagster_storage": "postgres", "dagster_db": storage})
+    copy, lake_copy = f"{dbt_db.name}_copy", f"{dbt_db.settings.mongo_db}_copy"
+    for database in (storage, copy):
+        postgres.drop_database(admin, database)
+    bootstrap_dagster_storage(admin, settings)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(dagster_yaml("postgres"))
+    for name, value in dagster_pg_env(settings).items():
+        monkeypatch.setenv(name, value)
+
+    @op
+    def one() -> int:
+        return 1
+
+    @job
+    def tiny() -> None:
+        one()
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        run_id = tiny.execute_in_process(instance=instance).run_id
+    runner = CliRunner()
+    env = {**_env(dbt_db, dbt_db.name, dbt_db.settings.mongo_db),
+           "CRIPTOPIPE_DAGSTER_STORAGE": "postgres", "CRIPTOPIPE_DAGSTER_DB": storage}
+    client: MongoClient[dict[str, Any]]
+    try:
+        made = runner.invoke(app, ["backup", str(tmp_path / "backup")], env=env)
+        assert made.exit_code == 0, made.output
+        assert f"Dagster's storage {storage}" in made.output
+        postgres.drop_database(admin, storage)
+        restored = runner.invoke(app, ["restore", str(tmp_path / "backup")],
+                                 env={**env, **_env(dbt_db, copy, lake_copy)})
+        assert restored.exit_code == 0, restored.output
+        assert f"Dagster's storage restored into {storage}" in restored.output
+        with DagsterInstance.from_config(str(home)) as instance:
+            run = instance.get_run_by_id(run_id)
+            assert run is not None and run.status == DagsterRunStatus.SUCCESS
+        dsn = postgres.with_database(admin, dbt_db.name)
+        assert _contents(postgres.with_database(admin, copy), "raw") == _contents(dsn, "raw")
+    finally:
+        for database in (storage, copy):
+            postgres.drop_database(admin, database)
+        with MongoClient(dbt_db.endpoints.mongo_uri) as client:
+            client.drop_database(lake_copy)
