@@ -163,3 +163,35 @@ def test_dsns_are_masked_and_rebuilt_by_libpq_rules() -> None:
     url = postgres.role_dsn("postgresql://postgres:x@127.0.0.1:5/postgres", "reader",
                             "p/w@x", "db")
     assert conninfo_to_dict(url)["password"] == "p/w@x"
+
+
+def test_up_with_postgres_dagster_storage_makes_its_own_database_and_role(
+    services: Services, test_db_name: str
+) -> None:
+    from ingestion.services.dagster_storage import dagster_pg_env
+
+    settings = services.settings.model_copy(
+        update={"dagster_storage": "postgres", "dagster_db": f"{test_db_name}_dagster_up"})
+    admin = services.postgres_admin_dsn()
+    postgres.drop_database(admin, settings.dagster_db)
+    try:
+        Services(settings).up(test_db_name)
+        env = dagster_pg_env(settings)
+        assert env["DAGSTER_PG_PORT"] == str(settings.postgres_port)
+        dsn = postgres.role_dsn(admin, env["DAGSTER_PG_USERNAME"], env["DAGSTER_PG_PASSWORD"],
+                                env["DAGSTER_PG_DB"])
+        with psycopg.connect(dsn, autocommit=True) as conn:  # Dagster creates its tables
+            conn.execute("create table probe (x int)")
+            owner = conn.execute("select datdba::regrole::text from pg_database "
+                                 "where datname = current_database()").fetchone()
+        assert owner == ("dagster",)
+        warehouse = postgres.role_dsn(admin, "dagster", env["DAGSTER_PG_PASSWORD"],
+                                      test_db_name)
+        with psycopg.connect(warehouse) as conn, pytest.raises(
+                psycopg.errors.InsufficientPrivilege):  # no rights in the warehouse
+            conn.execute("create table raw.intrusion (x int)")
+        loader = services.endpoints(test_db_name).role_dsn("loader", settings)
+        with pytest.raises(psycopg.OperationalError):  # nor the others in its database
+            psycopg.connect(postgres.with_database(loader, settings.dagster_db)).close()
+    finally:
+        postgres.drop_database(admin, settings.dagster_db)
