@@ -205,37 +205,28 @@ def stale_series(
     """The number of series in the candle marts, and per series whose stored rows differ
     from the marts, the open time of the first differing candle."""
     candles = _candles_union(intervals)
+    count = conn.execute(
+        sql.SQL(
+            "select count(*) from (select distinct exchange_id, asset_id, interval "
+            "from ({}) as c) as s"
+        ).format(candles)
+    ).fetchone()
     query = sql.SQL(
         """
-        with candles as ({candles}),
-        differences as (
-            select exchange_id, asset_id, interval, open_at
-            from candles as c
-            full join marts.fct_technical_indicators as i
-                using (exchange_id, asset_id, interval, open_at)
-            where c.close_price is null or i.close_price is null
-               or c.close_price <> i.close_price
-               or c.is_closed <> i.is_closed or c.quote_currency <> i.quote_currency
-        )
-        select
-            (select count(*) from (select distinct exchange_id, asset_id, interval
-                                   from candles) as s),
-            exchange_id, asset_id, interval, min(open_at)
-        from differences
+        with candles as ({candles})
+        select exchange_id, asset_id, interval, min(open_at)
+        from candles as c
+        full join marts.fct_technical_indicators as i
+            using (exchange_id, asset_id, interval, open_at)
+        where c.close_price is null or i.close_price is null
+           or c.close_price <> i.close_price
+           or c.is_closed <> i.is_closed or c.quote_currency <> i.quote_currency
         group by exchange_id, asset_id, interval
         order by exchange_id, asset_id, interval
         """
     ).format(candles=candles)
-    rows = conn.execute(query).fetchall()
-    if not rows:
-        count = conn.execute(
-            sql.SQL(
-                "select count(*) from (select distinct exchange_id, asset_id, interval "
-                "from ({}) as c) as s"
-            ).format(candles)
-        ).fetchone()
-        return (int(count[0]) if count else 0), {}
-    return int(rows[0][0]), {(r[1], r[2], r[3]): r[4] for r in rows}
+    stale = {(r[0], r[1], r[2]): r[3] for r in conn.execute(query).fetchall()}
+    return (int(count[0]) if count else 0), stale
 
 
 def _state(

@@ -7,13 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netutil import free_port
+from netutil import free_port, wait_until_serving
 
 from ingestion.settings import PROJECT_ROOT
 from orchestration.instance import dagster_yaml
@@ -56,16 +55,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (home / "webserver.log").read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("dagster-webserver did not start in 180 s")
-                time.sleep(0.5)
+        wait_until_serving(f"{url}/server_info", process, home / "webserver.log", 180)
         yield url
     finally:
         process.terminate()

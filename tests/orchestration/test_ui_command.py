@@ -7,11 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from netutil import free_port
+from netutil import free_port, wait_until_serving
 
 from ingestion.settings import PROJECT_ROOT
 
@@ -29,16 +28,7 @@ def test_criptopipe_ui_serves_without_deprecation_warnings(tmp_path: Path) -> No
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 240
-            while True:
-                assert process.poll() is None, log_path.read_text()[-3000:]
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail("criptopipe ui did not serve in 240 s")
-                    time.sleep(0.5)
+            wait_until_serving(f"http://127.0.0.1:{port}/server_info", process, log_path, 240)
             time.sleep(3)  # the daemon starts next to the webserver
         finally:
             process.send_signal(signal.SIGINT)
