@@ -311,6 +311,10 @@ def lake_show(
         err_console.print("no matching document in lake.responses")
         raise typer.Exit(1)
     body = document.pop("body", "")
+    exact = document.pop("body_exact", None)
+    if exact is not None:  # kept byte for byte; the text view replaced what is not UTF-8
+        document["body_exact"] = (f"{len(exact)} bytes, not valid UTF-8 (the body below "
+                                  "shows them with replacement characters)")
     meta = Table(show_header=False, box=None)
     for key, value in document.items():
         meta.add_row(f"[bold]{key}[/bold]", str(value))

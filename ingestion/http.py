@@ -125,9 +125,10 @@ class Response:
     params: dict[str, str]
     status: int
     headers: dict[str, str]
-    text: str  # the body as received, decoded as UTF-8
+    text: str  # the body decoded as UTF-8 (bytes that are not UTF-8 replaced)
     data: Any  # the parsed JSON
     fetched_at: datetime
+    raw: bytes | None = None  # the body exactly as received (what the lake hashes and keeps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,7 @@ class InvalidBody:
     text: str
     reason: str
     fetched_at: datetime
+    raw: bytes | None = None  # the body exactly as received
 
 
 InvalidBodyHandler = Callable[[InvalidBody], Awaitable[None]]
@@ -441,9 +443,10 @@ class HttpClient:
         # HTML error pages and truncated bodies are kept, never dropped.
         if not_json and text.strip() and on_invalid_body is not None:
             await on_invalid_body(InvalidBody(
-                source, endpoint, path, params, status, kept, text, str(not_json), fetched_at
-            ))
-        response = Response(source, endpoint, path, params, status, kept, text, data, fetched_at)
+                source, endpoint, path, params, status, kept, text, str(not_json), fetched_at,
+                raw))
+        response = Response(source, endpoint, path, params, status, kept, text, data, fetched_at,
+                            raw)
         if not not_json and is_error_body(source, status, data) and on_error_body is not None:
             await on_error_body(response)  # error bodies are kept too, with their status
         if status == 418:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
+from bson import Binary, ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -54,8 +54,27 @@ class StoredResponse:
     is_new: bool
 
 
-def body_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def body_sha256(text: str, raw: bytes | None = None) -> str:
+    """SHA-256 of the body exactly as received (``raw``; else ``text`` as UTF-8)."""
+    return hashlib.sha256(raw if raw is not None else text.encode("utf-8")).hexdigest()
+
+
+def body_fields(text: str, raw: bytes | None, field: str = "body") -> dict[str, Any]:
+    """How a body is stored: its text, and — when the bytes received are not valid UTF-8,
+    so the text had to replace some — the exact bytes too, as ``<field>_exact``."""
+    fields: dict[str, Any] = {field: text}
+    if raw is not None:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            fields[f"{field}_exact"] = Binary(raw)
+    return fields
+
+
+def stored_body(document: dict[str, Any]) -> bytes:
+    """The exact bytes of a stored response's body."""
+    exact = document.get("body_exact")
+    return bytes(exact) if exact is not None else str(document.get("body", "")).encode("utf-8")
 
 
 def request_doc(path: str, params: dict[str, str]) -> dict[str, Any]:
@@ -80,7 +99,7 @@ def response_document(
     records_to: datetime | None = None,
 ) -> dict[str, Any]:
     """The ``lake.responses`` document of ``response``, ``_id`` included."""
-    sha = body_sha256(response.text)
+    sha = body_sha256(response.text, response.raw)
     return {
         "_id": document_id(response.source, response.endpoint, response.path,
                            response.params, sha),
@@ -96,7 +115,7 @@ def response_document(
         "records_from": records_from,
         "records_to": records_to,
         **summary_fields(response.text, response.fetched_at),
-        "body": response.text,
+        **body_fields(response.text, response.raw),
     }
 
 
@@ -222,8 +241,8 @@ class Lake:
             "fetched_at": invalid.fetched_at,
             "run_id": run_id,
             "reason": invalid.reason,
-            "raw_text": invalid.text,
-            "body_sha256": body_sha256(invalid.text),
+            **body_fields(invalid.text, invalid.raw, "raw_text"),
+            "body_sha256": body_sha256(invalid.text, invalid.raw),
             **summary_fields(invalid.text, invalid.fetched_at),
         })
         return str(result.inserted_id)

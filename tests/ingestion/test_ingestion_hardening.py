@@ -17,6 +17,7 @@ from pymongo import MongoClient
 
 from ingestion.runner import replay_from_lake, run_ingestion
 from ingestion.settings import Settings
+from ingestion.sinks.lake import stored_body
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -203,3 +204,36 @@ async def test_a_migration_adds_the_accounting_check_to_an_older_table(
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute("delete from raw.ingestion_runs where run_id in "
                          "('old-run', 'new-run', 'failed-run')")
+
+
+# --------------------------------------------------------------------------- lake bytes
+async def test_the_lake_keeps_the_exact_bytes_of_a_body_that_is_not_utf8(
+    sim_settings: Settings, stand_in: Any, loader_dsn: str, mongo_uri: str,
+    mongo_db_name: str,
+) -> None:
+    # Latin-1, not UTF-8: "Neutré" in one byte per character.
+    body = ('{"name": "Fear and Greed Index", "data": [{"value": "50", "value_classification": '
+            '"Neutr\xe9", "timestamp": "1740787200"}]}').encode("latin-1")
+
+    async def fng(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    root = await stand_in("/fng/", fng)
+    settings = sim_settings.model_copy(update={"fear_greed_base_url": root})
+    summary = await run_ingestion(settings, sources=["fear_greed"], now=SIM_NOW)
+    assert summary.ok, summary.endpoints[0].error
+    (document,) = lake(mongo_uri, mongo_db_name).find({"source": "fear_greed"})
+    assert bytes(document["body_exact"]) == body == stored_body(document)
+    assert document["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert "Neutr\ufffd" in document["body"]  # the text view
+    (classification,), = query(loader_dsn, "select record ->> 'value_classification' "
+                                           "from raw.fear_greed__fng")
+    assert classification == "Neutr\ufffd"
+    replayed = await replay_from_lake(settings, "fear_greed")
+    assert replayed.ok and replayed.endpoints[0].unchanged == 1
+    # A UTF-8 body is kept as text only, hashed over the same bytes.
+    utf8 = await run_ingestion(sim_settings, sources=["fx"], now=SIM_NOW)
+    assert utf8.ok
+    (fx,) = lake(mongo_uri, mongo_db_name).find({"source": "fx"})
+    assert "body_exact" not in fx
+    assert fx["body_sha256"] == hashlib.sha256(fx["body"].encode()).hexdigest()
