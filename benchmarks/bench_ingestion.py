@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -35,10 +36,11 @@ from ingestion.connectors.base import PlanContext
 from ingestion.connectors.registry import select
 from ingestion.http import HttpClient
 from ingestion.raw_tables import get_table
-from ingestion.runner import resolve_stores, run_ingestion
+from ingestion.runner import QUEUE_DEPTH, resolve_stores, run_ingestion
 from ingestion.services import Services, postgres
 from ingestion.settings import SOURCES, load_settings
 from ingestion.simulator import simulator_base_urls
+from ingestion.sinks.lake import MAX_QUEUED_BYTES
 from ingestion.symbols import get_asset
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
@@ -99,6 +101,9 @@ async def main(days: int, assets: list[str]) -> None:
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
         load_after = os.getloadavg()
+        # Peak resident memory of this process (the pipeline; the simulator is another one)
+        # so far: the run above is all it has done beyond start-up. Linux reports KiB.
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         fetch_seconds, fetch_records = await fetch_only(settings, assets, days)
 
@@ -131,6 +136,8 @@ async def main(days: int, assets: list[str]) -> None:
           f"bodies (FerretDB or MongoDB at {services.mongo_uri().split('@')[-1]})")
     print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before the run, "
           f"{load_after[0]:.2f} after (other processes share these CPUs)")
+    print(f"peak RSS of the pipeline process: {peak_rss_mb:.0f} MiB (bounded queues: "
+          f"{QUEUE_DEPTH} pages per endpoint, {MAX_QUEUED_BYTES >> 20} MiB of lake bodies)")
     print(f"ratio: the pipeline lands at {pipeline_rate / copy_rate:.1%} of the COPY ceiling")
 
 

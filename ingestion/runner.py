@@ -75,7 +75,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 50_000  # records per raw transaction, at most
 IDLE_FLUSH_ROWS = 2_000  # write a smaller batch while waiting for the next page
-QUEUE_DEPTH = 32  # fetched-or-fetching pages waiting for the writer, per endpoint
+QUEUE_DEPTH = 16  # fetched-or-fetching pages waiting for the writer, per endpoint
 
 
 # --------------------------------------------------------------------------- results
@@ -456,7 +456,7 @@ async def _ingest_endpoint(
 
     async def on_error_body(response: Response) -> None:
         document = response_document(response, run_id=run.run_id, record_count=0)
-        lake_acks.append(run.lake_writer.submit(document))
+        lake_acks.append(await run.lake_writer.put(document))
 
     async def on_invalid_body(invalid: InvalidBody) -> None:
         document_id = await run.lake.store_invalid(invalid, run_id=run.run_id)
@@ -480,7 +480,7 @@ async def _ingest_endpoint(
             document.update(record_count=len(page.result.records), records_from=page.first,
                             records_to=page.last)
         finally:
-            ack = run.lake_writer.submit(document)
+            ack = await run.lake_writer.put(document)
             lake_acks.append(ack)
         return _Page(request, response, page.result, str(document["_id"]), page.error, ack)
 

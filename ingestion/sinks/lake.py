@@ -48,6 +48,21 @@ WRITE_BATCH_DOCUMENTS = 64  # per insert_many, at most
 WRITE_BATCH_BYTES = 8 << 20  # body bytes per insert_many, at most (one can be bigger)
 
 
+MAX_QUEUED_BYTES = 64 << 20  # bodies waiting for the lake writer, at most (put waits)
+
+
+def _body_size(document: dict[str, Any]) -> int:
+    return len(document.get("body", "")) + len(document.get("body_bytes", b""))
+
+
+# BSON documents hold 16 MiB; the metadata around a body is small.
+MAX_DOCUMENT_BODY = (16 << 20) - (64 << 10)
+
+
+class LakeDocumentError(Exception):
+    """One lake document the server refused (the rest of its batch is stored)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
     document_id: str  # the document's _id: 32 hex digits (an ObjectId's hex in older lakes)
@@ -193,24 +208,53 @@ class Lake:
         """Insert documents made by :func:`response_document` in one unordered batch.
 
         Documents already stored (same identity) are not written again; the result says,
-        for each, which ``_id`` holds it and whether it is new.
-        """
-        if not documents:
-            return []
+        for each, which ``_id`` holds it and whether it is new. Raises the first failure
+        of any document (see :meth:`store_each` for one outcome per document)."""
+        results = await self.store_each(documents)
+        for result in results:
+            if isinstance(result, LakeDocumentError):
+                raise result
+        return [r for r in results if isinstance(r, StoredResponse)]
+
+    async def store_each(
+        self, documents: list[dict[str, Any]]
+    ) -> list[StoredResponse | LakeDocumentError]:
+        """:meth:`store_many`, with one outcome per document: a document the server (or
+        the BSON size limit) refuses fails alone, its error matched to it by index, and
+        the others of the batch are stored. A failure of the whole call (the server gone,
+        a write concern not met) raises."""
+        outcomes: list[StoredResponse | LakeDocumentError | None] = [None] * len(documents)
+        sendable: list[int] = []
+        for i, document in enumerate(documents):
+            size = _body_size(document)
+            if size > MAX_DOCUMENT_BODY:
+                outcomes[i] = LakeDocumentError(
+                    f"body of {size} bytes is over what one lake document holds "
+                    f"({MAX_DOCUMENT_BODY} bytes)")
+            else:
+                sendable.append(i)
+        batch = [documents[i] for i in sendable]
         duplicates: set[int] = set()
-        try:
-            await self.responses.insert_many(documents, ordered=False)
-        except BulkWriteError as err:
-            errors = err.details.get("writeErrors", [])
-            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-            if others:
-                raise
-            duplicates = {int(e["index"]) for e in errors}
-        results = [StoredResponse(str(d["_id"]), i not in duplicates)
-                   for i, d in enumerate(documents)]
+        if batch:
+            try:
+                await self.responses.insert_many(batch, ordered=False)
+            except BulkWriteError as err:
+                if err.details.get("writeConcernErrors"):
+                    raise
+                for error in err.details.get("writeErrors", []):
+                    index = sendable[int(error["index"])]
+                    if error.get("code") == DUPLICATE_KEY:
+                        duplicates.add(index)
+                    else:
+                        outcomes[index] = LakeDocumentError(
+                            f"MongoDB refused the document (code {error.get('code')}): "
+                            f"{str(error.get('errmsg', ''))[:300]}")
+        results: list[StoredResponse] = [
+            StoredResponse(str(d["_id"]), i not in duplicates) for i, d in enumerate(documents)]
         if duplicates:
             await self._resolve_duplicates(documents, duplicates, results)
-        return results
+        return [outcome if outcome is not None else results[i]
+                for i, outcome in enumerate(outcomes)]
 
     async def _resolve_duplicates(
         self, documents: list[dict[str, Any]], duplicates: set[int],
@@ -292,8 +336,11 @@ class LakeWriter:
     queued document.
     """
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, max_queued_bytes: int = MAX_QUEUED_BYTES) -> None:
         self.lake = lake
+        self.max_queued_bytes = max_queued_bytes
+        self._queued_bytes = 0
+        self._drained = asyncio.Event()
         self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[StoredResponse]]
                                    | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -313,11 +360,21 @@ class LakeWriter:
         await task
 
     def submit(self, document: dict[str, Any]) -> asyncio.Future[StoredResponse]:
+        """Queue ``document`` now, however full the queue is (see :meth:`put`)."""
         if self._task is None:
             raise RuntimeError("LakeWriter is not running: use it as an async context manager")
         future: asyncio.Future[StoredResponse] = asyncio.get_running_loop().create_future()
+        self._queued_bytes += _body_size(document)
         self._queue.put_nowait((document, future))
         return future
+
+    async def put(self, document: dict[str, Any]) -> asyncio.Future[StoredResponse]:
+        """:meth:`submit`, once the bodies queued before it are under ``max_queued_bytes``:
+        a slow server slows the fetches down instead of filling memory."""
+        while self._queued_bytes >= self.max_queued_bytes and self._task is not None:
+            self._drained.clear()
+            await self._drained.wait()
+        return self.submit(document)
 
     async def _run(self) -> None:
         closing = False
@@ -341,13 +398,28 @@ class LakeWriter:
         self, batch: list[tuple[dict[str, Any], asyncio.Future[StoredResponse]]]
     ) -> None:
         try:
-            results = await self.lake.store_many([document for document, _ in batch])
+            await self._store(batch)
+        finally:
+            self._queued_bytes -= sum(_body_size(document) for document, _ in batch)
+            self._drained.set()
+
+    async def _store(
+        self, batch: list[tuple[dict[str, Any], asyncio.Future[StoredResponse]]]
+    ) -> None:
+        try:
+            results = await self.lake.store_each([document for document, _ in batch])
         except Exception as err:  # every waiter learns why; the writer goes on
             logger.warning("lake write of %d documents failed: %s", len(batch), err)
             for _, future in batch:
                 if not future.done():
                     future.set_exception(err)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
+        for (document, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, LakeDocumentError):  # this one only: the rest are stored
+                logger.warning("lake document %s (%s/%s) not stored: %s", document.get("_id"),
+                               document.get("source"), document.get("endpoint"), result)
+                future.set_exception(result)
+            else:
                 future.set_result(result)

@@ -3,6 +3,7 @@ every body whether or not it parses, and ``lake replay`` goes past any stored bo
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -13,11 +14,19 @@ import psycopg
 import pytest
 from aiohttp import web
 from ingestion_support import SIM_NOW
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
+from ingestion.http import Response
 from ingestion.runner import replay_from_lake, run_ingestion
 from ingestion.settings import Settings
-from ingestion.sinks.lake import stored_body
+from ingestion.sinks.lake import (
+    Lake,
+    LakeDocumentError,
+    LakeWriter,
+    StoredResponse,
+    response_document,
+    stored_body,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -237,3 +246,60 @@ async def test_the_lake_keeps_the_exact_bytes_of_a_body_that_is_not_utf8(
     (fx,) = lake(mongo_uri, mongo_db_name).find({"source": "fx"})
     assert "body_exact" not in fx
     assert fx["body_sha256"] == hashlib.sha256(fx["body"].encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- lake batches
+async def test_a_document_the_lake_refuses_fails_alone_in_its_batch(
+    mongo_uri: str, mongo_db_name: str, clean_stores: None,
+) -> None:
+    def response(source: str, endpoint: str, body: str, **headers: str) -> Response:
+        return Response(source, endpoint, "/x", {}, 200, dict(headers), body, None,
+                        datetime(2025, 1, 1, tzinfo=UTC))
+
+    documents = [
+        response_document(response("fx", "rates", "[1]"), run_id="r", record_count=1),
+        # A key FerretDB (and MongoDB) refuses, and a body no BSON document can hold.
+        response_document(response("binance", "klines", "[2]", **{"x.y": "1"}), run_id="r",
+                          record_count=1),
+        response_document(response("kraken", "ohlc", "[" + "1," * (9 << 20) + "1]"),
+                          run_id="r", record_count=1),
+        response_document(response("coinbase", "candles", "[4]"), run_id="r", record_count=1),
+    ]
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        lake = Lake.connect(client, mongo_db_name)
+        await lake.ensure_indexes()
+        async with LakeWriter(lake) as writer:
+            futures = [writer.submit(document) for document in documents]  # one batch
+            results = await asyncio.gather(*futures, return_exceptions=True)
+        stored = {d["source"] async for d in lake.responses.find({}, {"source": 1})}
+    finally:
+        await client.close()
+    ok, refused, too_big, also_ok = results
+    assert isinstance(ok, StoredResponse) and isinstance(also_ok, StoredResponse)
+    assert isinstance(refused, LakeDocumentError) and "x.y" in str(refused)
+    assert isinstance(too_big, LakeDocumentError) and "over what one lake document" in str(
+        too_big)
+    assert stored == {"fx", "coinbase"}  # the other endpoints' documents are in
+
+
+async def test_the_lake_writer_queue_is_bounded(
+    mongo_uri: str, mongo_db_name: str, clean_stores: None,
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    body = "[" + "1," * 50_000 + "1]"
+    try:
+        lake = Lake.connect(client, mongo_db_name)
+        await lake.ensure_indexes()
+        async with LakeWriter(lake, max_queued_bytes=3 * len(body)) as writer:
+            most = 0
+            for i in range(40):
+                document = response_document(Response(
+                    "binance", "klines", "/x", {"n": str(i)}, 200, {}, body, None,
+                    datetime(2025, 1, 1, tzinfo=UTC)), run_id="r", record_count=1)
+                await writer.put(document)
+                most = max(most, writer._queued_bytes)
+        assert most <= 4 * len(body)  # the cap and the one document let in under it
+        assert await lake.responses.count_documents({}) == 40
+    finally:
+        await client.close()
