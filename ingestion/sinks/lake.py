@@ -52,7 +52,7 @@ MAX_QUEUED_BYTES = 64 << 20  # bodies waiting for the lake writer, at most (put 
 
 
 def _body_size(document: dict[str, Any]) -> int:
-    return len(document.get("body", "")) + len(document.get("body_bytes", b""))
+    return len(document.get("body", "")) + len(document.get("body_exact", b""))
 
 
 # BSON documents hold 16 MiB; the metadata around a body is small.
