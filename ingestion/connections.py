@@ -41,6 +41,22 @@ async def pg_connect(settings: Settings, dsn: str, **kwargs: Any) -> psycopg.Asy
         dsn, autocommit=True, **{**pg_options(settings), **kwargs})
 
 
+def pg_deadline(settings: Settings) -> float | None:
+    """Longest a raw batch may take on the client's side: its statements, the lake's
+    acknowledgement, and a margin. ``statement_timeout`` is the server's, and a hung
+    server (stopped, not gone: the kernel still answers TCP) enforces nothing; this
+    deadline is the client's. None when statements have no limit."""
+    if settings.postgres_statement_timeout_seconds <= 0:
+        return None
+    return (settings.postgres_statement_timeout_seconds + settings.lake_ack_timeout_seconds
+            + settings.postgres_connect_timeout_seconds)
+
+
+def bookkeeping_deadline(settings: Settings) -> float:
+    """Longest the write of a run's row may take (one small statement)."""
+    return 2 * settings.postgres_connect_timeout_seconds + 5
+
+
 def mongo_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``AsyncMongoClient`` for ingestion."""
     return {

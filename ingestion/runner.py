@@ -37,9 +37,11 @@ from pymongo.errors import PyMongoError
 from ingestion.clock import Clock, clock_for, fixed_clock
 from ingestion.connections import (
     StoreUnavailableError,
+    bookkeeping_deadline,
     mongo_client,
     mongo_unavailable,
     pg_connect,
+    pg_deadline,
     pg_unavailable,
     short_error,
 )
@@ -313,6 +315,7 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
     counter = run.http.counter(spec.source, spec.endpoint)
     requests_before, retries_before = counter.requests, counter.retries
     conn: psycopg.AsyncConnection[Any] | None = None
+    hung = False
     try:
         conn = await pg_connect(run.settings, run.targets.loader_dsn,
                                 application_name=loader_name(spec))
@@ -323,6 +326,7 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
             stats.notes.append(f"waited {waited:.1f}s for another run of {spec.name}")
         await _ingest_endpoint(run, spec, conn, stats)
     except Exception as err:  # one endpoint's failure is reported, never propagated
+        hung = isinstance(err, PostgresHungError)
         logger.exception("%s failed", spec.name)
         stats.status = "failed"
         stats.error = _join(stats.error, f"{type(err).__name__}: {err}")
@@ -332,7 +336,8 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
         stats.elapsed = time.monotonic() - clock
         stats.finished_at = run.clock()
         stats.check_sum()
-        await _record_run(run.run_id, run.targets, stats, conn)
+        await _record_run(run.run_id, run.targets, stats, conn,
+                          bookkeeping_deadline(run.settings), hung=hung)
         if conn is not None:
             await conn.close()
     return stats
@@ -340,7 +345,8 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
 
 async def _record_run(
     run_id: str, targets: StoreTargets, stats: EndpointStats,
-    conn: psycopg.AsyncConnection[Any] | None,
+    conn: psycopg.AsyncConnection[Any] | None, deadline: float = 25.0, *,
+    hung: bool = False,
 ) -> None:
     """Write the run's ``raw.ingestion_runs`` row; every endpoint of every run gets one.
 
@@ -360,10 +366,17 @@ async def _record_run(
         "notes": "\n".join(stats.notes) or None,
     }
     failure: BaseException | None = None
-    if conn is not None and not conn.closed:
+    if conn is not None and not conn.closed and not hung:
         try:
-            await _record_checked(conn, stats, row)
+            async with asyncio.timeout(deadline):
+                await _record_checked(conn, stats, row)
             return
+        except TimeoutError as err:  # a hung server: one fresh try, not a minute of them
+            hung = True
+            failure = psycopg.OperationalError(f"PostgreSQL did not answer within "
+                                               f"{deadline:g}s")
+            logger.warning("%s: PostgreSQL did not answer within %gs while recording run %s",
+                           stats.name, deadline, run_id, exc_info=err)
         except psycopg.OperationalError as err:  # the connection is gone: use a new one
             failure = err
             logger.warning("%s: lost the loader connection before recording run %s (%s); "
@@ -372,7 +385,8 @@ async def _record_run(
         except Exception as err:
             failure = err  # not a lost connection: a new one would fail the same way
     if failure is None or isinstance(failure, psycopg.OperationalError):
-        failure = await _record_run_fresh(targets, stats, row)
+        failure = await _record_run_fresh(targets, stats, row, deadline,
+                                          delays=() if hung else RECORD_RUN_RETRY_DELAYS)
     if failure is not None:
         logger.error(
             "could not record run %s of %s in raw.ingestion_runs: %s: %s; "
@@ -396,22 +410,28 @@ RECORD_RUN_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # ~60 s: a
 
 
 async def _record_run_fresh(
-    targets: StoreTargets, stats: EndpointStats, row: dict[str, Any]
+    targets: StoreTargets, stats: EndpointStats, row: dict[str, Any], deadline: float = 25.0,
+    delays: Sequence[float] = RECORD_RUN_RETRY_DELAYS,
 ) -> BaseException | None:
     """Write ``row`` over new connections while PostgreSQL refuses them; the last error."""
     failure: BaseException | None = None
-    for attempt, delay in enumerate((0.0, *RECORD_RUN_RETRY_DELAYS)):
+    for attempt, delay in enumerate((0.0, *delays)):
         if attempt:
             logger.warning("%s: recording run %s failed (%s); retry %d/%d in %.1fs",
                            stats.name, row["run_id"], str(failure).strip(), attempt,
-                           len(RECORD_RUN_RETRY_DELAYS), delay)
+                           len(delays), delay)
             await asyncio.sleep(delay)
         try:
-            async with await psycopg.AsyncConnection.connect(
-                    targets.loader_dsn, autocommit=True, connect_timeout=10,
-                    application_name=bookkeeping_name(stats)) as fresh:
-                await _record_checked(fresh, stats, row)
+            async with asyncio.timeout(deadline):
+                async with await psycopg.AsyncConnection.connect(
+                        targets.loader_dsn, autocommit=True,
+                        connect_timeout=max(1, round(deadline / 3)),
+                        application_name=bookkeeping_name(stats)) as fresh:
+                    await _record_checked(fresh, stats, row)
             return None
+        except TimeoutError:  # hung
+            failure = psycopg.OperationalError(f"PostgreSQL did not answer within "
+                                               f"{deadline:g}s")
         except psycopg.OperationalError as err:  # refused, or lost again: try again
             failure = err
         except Exception as err:  # the server refused the row itself: retrying won't help
@@ -503,7 +523,8 @@ async def _ingest_endpoint(
         acks = list(pending_acks)
         pending_acks.clear()
         await _flush(spec, loader, pending_rows, pending_rejected, stats, acks,
-                     ack_timeout=run.settings.lake_ack_timeout_seconds)
+                     ack_timeout=run.settings.lake_ack_timeout_seconds,
+                     deadline=pg_deadline(run.settings))
 
     producer = asyncio.create_task(produce())
     failed_groups: dict[str, str] = {}
@@ -767,6 +788,7 @@ async def _flush(
     lake_acks: Sequence[tuple[str, asyncio.Future[StoredResponse]]] = (),
     *,
     ack_timeout: float = 120.0,
+    deadline: float | None = None,
 ) -> None:
     """Load one batch; it commits only after the lake acknowledged ``lake_acks``."""
     if not rows and not rejected:
@@ -775,7 +797,8 @@ async def _flush(
     rows.clear()
     rejected.clear()
     try:
-        stats.add_counts(await _load(spec, loader, batch, bad, lake_acks, ack_timeout))
+        stats.add_counts(await _load(spec, loader, batch, bad, lake_acks, ack_timeout,
+                                     deadline))
     except BaseException:
         # Rolled back: these records were fetched but not landed (a rerun fetches them
         # again), so they leave the run's count and fetched = inserted + … still holds.
@@ -797,6 +820,7 @@ async def _load(
     bad: list[raw.QuarantineRow],
     lake_acks: Sequence[tuple[str, asyncio.Future[StoredResponse]]],
     ack_timeout: float,
+    deadline: float | None = None,
 ) -> raw.LoadCounts:
     async def lake_written() -> dict[str, str]:
         # Raises (rolling the batch back) when a lake write failed or was not acknowledged
@@ -808,8 +832,18 @@ async def _load(
                 if computed != result.document_id}
 
     try:
-        return await loader.load(batch, bad, before_commit=lake_written if lake_acks
-                                 else None)
+        async with asyncio.timeout(deadline):
+            return await loader.load(batch, bad, before_commit=lake_written if lake_acks
+                                     else None)
+    except TimeoutError as err:
+        if any(isinstance(ack.exception(), LakeTimeoutError) for _, ack in lake_acks
+               if ack.done() and not ack.cancelled()):
+            raise
+        raise PostgresHungError(
+            f"{spec.name}: PostgreSQL did not answer within {deadline:g}s while loading "
+            f"{len(batch)} records into {spec.raw_table.qualified_name} (is the server "
+            "hung?); that batch was rolled back, earlier batches are kept, and a rerun "
+            "resumes from the newest loaded record") from err
     except PyMongoError as err:  # the batch waited for its lake documents
         raise raw.LoadError(
             f"{spec.name}: MongoDB (the lake) failed while {len(batch)} records waited for "
@@ -821,6 +855,10 @@ async def _load(
             f"into {spec.raw_table.qualified_name} ({str(err).strip() or type(err).__name__}); "
             "that batch was rolled back, earlier batches are kept, and a rerun resumes from "
             "the newest loaded record") from err
+
+
+class PostgresHungError(raw.LoadError):
+    """PostgreSQL did not answer a batch within the client's deadline (a hung server)."""
 
 
 class LakeTimeoutError(IngestionError):

@@ -1,6 +1,7 @@
-"""A hung MongoDB-protocol server (SIGSTOP of a FerretDB this test starts, never anyone
-else's) ends the run within its deadline, failed, naming the server; after SIGCONT a rerun
-completes. Raw rows are never left waiting on the lake without a deadline."""
+"""A hung server — SIGSTOP of a FerretDB, or of every process of a PostgreSQL, that the
+test starts itself, never anyone else's — ends the run within its deadline, failed, naming
+the server; after SIGCONT a rerun completes. Raw rows are never left waiting on the lake
+without a deadline, and no batch waits on a stopped PostgreSQL without one."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pydantic import SecretStr
 
 from ingestion.http import HttpClient
 from ingestion.runner import run_ingestion
+from ingestion.services import Services, postgres
 from ingestion.services.mongo import LocalMongo
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
@@ -91,6 +93,96 @@ async def test_a_hung_lake_server_fails_the_run_within_its_deadline_then_a_rerun
                             "transaction%%' and application_name like 'criptopipe %%'"
                             ).fetchone()
     assert idle == (0,)
+
+    sim.set_faults(FaultPlan())
+    rerun = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                now=SIM_NOW)
+    assert rerun.ok, rerun.endpoints[0].error
+    with psycopg.connect(loader_dsn) as conn:
+        (loaded,), = conn.execute("select count(*) from raw.binance__klines").fetchall()
+    assert loaded == 2 * (120 * 24 + 13)
+
+
+@pytest.fixture
+def own_services(base_settings: Settings) -> Iterator[Services]:
+    """A PostgreSQL + MongoDB-protocol pair of this test alone (it stops its PostgreSQL)."""
+    home = Path(tempfile.mkdtemp(prefix="criptopipe-hung-pg-"))
+    settings = base_settings.model_copy(update={
+        "home": home / "state", "postgres_port": free_port(), "mongo_port": free_port(),
+        "postgres_dsn": None, "mongo_uri": None, "postgres_db": "hung_pg"})
+    services = Services(settings)
+    try:
+        services.up()
+        postgres.bootstrap(services.postgres_admin_dsn(), "hung_pg", settings)
+        yield services
+    finally:
+        for pid in _cluster_pids(services):
+            os.kill(pid, signal.SIGCONT)
+        services.down()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _cluster_pids(services: Services) -> list[int]:
+    """The postmaster of ``services`` and its children (every backend of that server)."""
+    postmaster = services.status()[0].pid
+    if postmaster is None:
+        return []
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == postmaster:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.slow  # ~35 s: starts its own PostgreSQL and FerretDB (CI runs -m "not live")
+async def test_a_hung_postgresql_fails_the_run_within_its_deadline_then_a_rerun_completes(
+    sim: RunningSimulator, sim_settings: Settings, own_services: Services,
+) -> None:
+    own = own_services.settings
+    settings = sim_settings.model_copy(update={
+        "home": own.home, "postgres_port": own.postgres_port, "mongo_port": own.mongo_port,
+        "postgres_dsn": None, "mongo_uri": None, "postgres_db": "hung_pg", "mongo_db": "hung",
+        "postgres_connect_timeout_seconds": 2.0, "postgres_statement_timeout_seconds": 2.0,
+        "lake_ack_timeout_seconds": 2.0, "assets": ("BTC", "ETH"),
+        "candle_intervals": ("1h",), "start_date": (SIM_NOW - timedelta(days=120)).date()})
+    loader_dsn = own_services.endpoints("hung_pg").role_dsn("loader", settings)
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await ensure_schema(conn)
+    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))
+    stopped: list[int] = []
+
+    async def stop_postgres_once_rows_are_in() -> None:
+        async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+            while True:
+                cur = await conn.execute("select count(*) from raw.binance__klines")
+                row = await cur.fetchone()
+                if row and row[0]:
+                    break
+                await asyncio.sleep(0.05)
+        for pid in _cluster_pids(own_services):
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+
+    stopper = asyncio.create_task(stop_postgres_once_rows_are_in())
+    started = time.monotonic()
+    try:
+        async with HttpClient(settings, concurrency_per_host=1) as http:
+            summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                          now=SIM_NOW, http=http)
+        elapsed = time.monotonic() - started
+        await stopper
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+    assert stopped
+    (stats,) = summary.endpoints
+    assert stats.status == "failed"
+    assert "PostgreSQL did not answer" in str(stats.error), stats.error
+    assert elapsed < 60, elapsed  # the batch deadline (6 s) and one bookkeeping try (9 s)
 
     sim.set_faults(FaultPlan())
     rerun = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
