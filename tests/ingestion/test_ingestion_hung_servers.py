@@ -11,7 +11,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from netutil import free_port
 from pydantic import SecretStr
 
 from ingestion.http import HttpClient
-from ingestion.runner import run_ingestion
+from ingestion.runner import RunSummary, run_ingestion
 from ingestion.services import Services, postgres
 from ingestion.services.mongo import LocalMongo
 from ingestion.settings import Settings
@@ -54,32 +54,9 @@ async def test_a_hung_lake_server_fails_the_run_within_its_deadline_then_a_rerun
         "mongo_socket_timeout_seconds": 2.0, "mongo_server_selection_timeout_seconds": 2.0,
         "lake_ack_timeout_seconds": 3.0, "assets": ("BTC", "ETH"), "candle_intervals": ("1h",),
         "start_date": (SIM_NOW - timedelta(days=120)).date()})
-    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))  # a load that lasts
     pid = own_ferretdb.pid()
     assert pid is not None
-
-    async def stop_the_lake_once_rows_are_in() -> None:
-        async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-            while True:
-                cur = await conn.execute("select count(*) from raw.binance__klines")
-                row = await cur.fetchone()
-                if row and row[0]:
-                    os.kill(pid, signal.SIGSTOP)
-                    return
-                await asyncio.sleep(0.05)
-
-    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await ensure_schema(conn)  # the table the stopper watches
-    stopper = asyncio.create_task(stop_the_lake_once_rows_are_in())
-    started = time.monotonic()
-    try:
-        async with HttpClient(settings, concurrency_per_host=1) as http:
-            summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
-                                          now=SIM_NOW, http=http)
-        elapsed = time.monotonic() - started
-        await stopper
-    finally:
-        os.kill(pid, signal.SIGCONT)
+    summary, elapsed = await hang_during_load(sim, settings, loader_dsn, lambda: [pid])
     (stats,) = summary.endpoints
     assert stats.status == "failed"
     assert "MongoDB (the lake)" in str(stats.error), stats.error
@@ -93,14 +70,7 @@ async def test_a_hung_lake_server_fails_the_run_within_its_deadline_then_a_rerun
                             "transaction%%' and application_name like 'criptopipe %%'"
                             ).fetchone()
     assert idle == (0,)
-
-    sim.set_faults(FaultPlan())
-    rerun = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
-                                now=SIM_NOW)
-    assert rerun.ok, rerun.endpoints[0].error
-    with psycopg.connect(loader_dsn) as conn:
-        (loaded,), = conn.execute("select count(*) from raw.binance__klines").fetchall()
-    assert loaded == 2 * (120 * 24 + 13)
+    await assert_a_rerun_completes(sim, settings, loader_dsn)
 
 
 @pytest.fixture
@@ -150,12 +120,27 @@ async def test_a_hung_postgresql_fails_the_run_within_its_deadline_then_a_rerun_
         "lake_ack_timeout_seconds": 2.0, "assets": ("BTC", "ETH"),
         "candle_intervals": ("1h",), "start_date": (SIM_NOW - timedelta(days=120)).date()})
     loader_dsn = own_services.endpoints("hung_pg").role_dsn("loader", settings)
+    summary, elapsed = await hang_during_load(sim, settings, loader_dsn,
+                                              lambda: _cluster_pids(own_services))
+    (stats,) = summary.endpoints
+    assert stats.status == "failed"
+    assert "PostgreSQL did not answer" in str(stats.error), stats.error
+    assert elapsed < 60, elapsed  # the batch deadline (6 s) and one bookkeeping try (9 s)
+    await assert_a_rerun_completes(sim, settings, loader_dsn)
+
+
+async def hang_during_load(
+    sim: RunningSimulator, settings: Settings, loader_dsn: str,
+    pids: Callable[[], list[int]],
+) -> tuple[RunSummary, float]:
+    """Run a Binance backfill (one slow request at a time) and SIGSTOP ``pids()`` once its
+    first rows are committed; SIGCONT them when the run is over. The summary, the seconds."""
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await ensure_schema(conn)
-    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))
+        await ensure_schema(conn)  # the table the stopper watches
+    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))  # a load that lasts
     stopped: list[int] = []
 
-    async def stop_postgres_once_rows_are_in() -> None:
+    async def stop_once_rows_are_in() -> None:
         async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
             while True:
                 cur = await conn.execute("select count(*) from raw.binance__klines")
@@ -163,11 +148,11 @@ async def test_a_hung_postgresql_fails_the_run_within_its_deadline_then_a_rerun_
                 if row and row[0]:
                     break
                 await asyncio.sleep(0.05)
-        for pid in _cluster_pids(own_services):
+        for pid in pids():
             os.kill(pid, signal.SIGSTOP)
             stopped.append(pid)
 
-    stopper = asyncio.create_task(stop_postgres_once_rows_are_in())
+    stopper = asyncio.create_task(stop_once_rows_are_in())
     started = time.monotonic()
     try:
         async with HttpClient(settings, concurrency_per_host=1) as http:
@@ -178,16 +163,17 @@ async def test_a_hung_postgresql_fails_the_run_within_its_deadline_then_a_rerun_
     finally:
         for pid in stopped:
             os.kill(pid, signal.SIGCONT)
-    assert stopped
-    (stats,) = summary.endpoints
-    assert stats.status == "failed"
-    assert "PostgreSQL did not answer" in str(stats.error), stats.error
-    assert elapsed < 60, elapsed  # the batch deadline (6 s) and one bookkeeping try (9 s)
+    assert stopped, "the server was never stopped"
+    return summary, elapsed
 
+
+async def assert_a_rerun_completes(
+    sim: RunningSimulator, settings: Settings, loader_dsn: str
+) -> None:
     sim.set_faults(FaultPlan())
     rerun = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
                                 now=SIM_NOW)
     assert rerun.ok, rerun.endpoints[0].error
     with psycopg.connect(loader_dsn) as conn:
         (loaded,), = conn.execute("select count(*) from raw.binance__klines").fetchall()
-    assert loaded == 2 * (120 * 24 + 13)
+    assert loaded == 2 * (120 * 24 + 13)  # every hour of 120 days and today's, once
