@@ -5,7 +5,7 @@ Frankfurter and Mercado Bitcoin under their own prefixes, with the real response
 from deterministic seeded markets, and injects faults on demand.
 """
 
-from ingestion.simulator.config import FaultPlan, FaultRule, SimulatorConfig
+from ingestion.simulator.config import FaultPlan, FaultRule, PriceDivergence, SimulatorConfig
 from ingestion.simulator.market import Candle, compute_candle
 from ingestion.simulator.server import (
     RunningSimulator,
@@ -20,6 +20,7 @@ __all__ = [
     "Candle",
     "FaultPlan",
     "FaultRule",
+    "PriceDivergence",
     "RunningSimulator",
     "SimulatorConfig",
     "SimulatorState",

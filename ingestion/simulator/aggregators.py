@@ -10,6 +10,7 @@ import numpy as np
 
 from ingestion.simulator import market
 from ingestion.simulator.common import Records, Reply, SimRequest, error, iso_ms
+from ingestion.simulator.config import divergence_factors
 from ingestion.simulator.exchanges import _snapshot
 from ingestion.symbols import CATALOGUE, Asset
 
@@ -205,8 +206,12 @@ def coingecko_market_chart(req: SimRequest) -> Reply:
     times = [*range(start, now, step), now]
     prices, caps, volumes = [], [], []
     supply = market.SUPPLY[asset.asset_id][0]
-    for t in times:
+    factors = divergence_factors(req.state.config.divergences, "coingecko", asset.asset_id,
+                                 np.asarray(times))
+    for n, t in enumerate(times):
         price = market.usd_price_at(req.seed, asset.asset_id, t) * _vs_rate(req, vs, t)
+        if factors is not None:
+            price *= float(factors[n])
         ms = t * 1000
         prices.append([ms, price])
         caps.append([ms, price * supply])
@@ -295,12 +300,8 @@ def _fx_params(req: SimRequest) -> tuple[str, list[str], float] | Reply:
 
 
 def _latest_fixing(req: SimRequest) -> date:
-    """The newest ECB fixing at now: published around 16:00 CET (taken as 15:00 UTC)."""
-    now = req.now()
-    day = now.date()
-    if now.hour < 15:
-        day -= timedelta(days=1)
-    return market.last_business_day(day)
+    """The newest ECB fixing at now: published at 16:00 Frankfurt time (CET or CEST)."""
+    return market.latest_fixing(req.now())
 
 
 def _rates(req: SimRequest, day: date, base: str, quotes: list[str], amount: float) -> dict[

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from ingestion.simulator.common import (
     cached_rows,
     rounded,
 )
+from ingestion.simulator.config import PriceDivergence, divergence_factors
 from ingestion.symbols import Asset
 
 
@@ -98,17 +100,49 @@ COINBASE = CandleFormat("coinbase", _coinbase_rows)
 MERCADOBITCOIN = CandleFormat("mercadobitcoin", _mb_rows)
 
 
+def _diverge(
+    divergences: tuple[PriceDivergence, ...], exchange: str, asset_id: str,
+    arrays: market.CandleArrays,
+) -> market.CandleArrays:
+    factors = divergence_factors(divergences, exchange, asset_id, arrays.open_time)
+    if factors is None:
+        return arrays
+    return replace(arrays, open=arrays.open * factors, high=arrays.high * factors,
+                   low=arrays.low * factors, close=arrays.close * factors)
+
+
+def closed_rows(
+    seed: int, divergences: tuple[PriceDivergence, ...], fmt: CandleFormat, asset: Asset,
+    interval_s: int, i0: int, i1: int,
+) -> list[Any]:
+    """Rendered closed candles [i0, i1), with the configured price divergences applied."""
+    rows = cached_rows(seed, fmt.exchange, fmt.renderer, fmt.exchange, asset, interval_s,
+                       i0, i1)
+    for divergence in divergences:
+        if not divergence.applies(fmt.exchange, asset.asset_id):
+            continue
+        a = max(i0, math.ceil((divergence.start.timestamp() - market.EPOCH0_S) / interval_s))
+        b = min(i1, math.ceil((divergence.end.timestamp() - market.EPOCH0_S) / interval_s))
+        if a >= b:
+            continue
+        arrays = market.closed_candles(seed, fmt.exchange, asset.asset_id, interval_s, a, b)
+        diverged = _diverge(divergences, fmt.exchange, asset.asset_id, arrays)
+        rows[a - i0:b - i0] = fmt.renderer(diverged, asset.asset_id, interval_s, 0)
+    return rows
+
+
 def window_rows(
     req: SimRequest, fmt: CandleFormat, asset: Asset, interval_s: int, window: Window
 ) -> tuple[list[Any], Any]:
     """Rows of a window, oldest first, and the open row (also the last row) or None."""
-    rows = cached_rows(req.seed, fmt.exchange, fmt.renderer, fmt.exchange, asset, interval_s,
-                       window.i0, window.i1)
+    divergences = req.state.config.divergences
+    rows = closed_rows(req.seed, divergences, fmt, asset, interval_s, window.i0, window.i1)
     open_row = None
     if window.open_index is not None:
         arrays = market.open_candle(req.seed, fmt.exchange, asset.asset_id, interval_s,
                                     req.now_s)
         if arrays is not None:
+            arrays = _diverge(divergences, fmt.exchange, asset.asset_id, arrays)
             open_row = fmt.renderer(arrays, asset.asset_id, interval_s, 0)[0]
             rows.append(open_row)
     return rows, open_row
@@ -124,8 +158,7 @@ def record_window(
     seed = req.seed
 
     def regen(i0: int, i1: int) -> Records:
-        rows = cached_rows(seed, fmt.exchange, fmt.renderer, fmt.exchange, asset, interval_s,
-                           i0, i1)
+        rows = closed_rows(seed, state.config.divergences, fmt, asset, interval_s, i0, i1)
         return to_records(rows)
 
     def record() -> None:

@@ -135,6 +135,51 @@ class FaultPlan:
 NO_FAULTS = FaultPlan()
 
 
+@dataclass(frozen=True, slots=True)
+class PriceDivergence:
+    """One source's prices off the market by ``bps`` basis points over [start, end).
+
+    Hits the candles of an exchange whose open time lies in the window (closed and open
+    candles alike, every price of the candle), or CoinGecko's market_chart points whose
+    time does (``source="coingecko"``); ``asset`` narrows it to one asset id. Used to
+    test the reconciliation of sources and that open candles stay out of the analytics.
+    """
+
+    source: str
+    start: datetime
+    end: datetime
+    bps: float
+    asset: str = "*"
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}; known: {', '.join(SOURCES)}")
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("divergence start and end must be timezone-aware (UTC)")
+        if self.end <= self.start:
+            raise ValueError("divergence end must come after its start")
+
+    def applies(self, source: str, asset_id: str) -> bool:
+        return self.source == source and self.asset in ("*", asset_id)
+
+
+def divergence_factors(
+    divergences: tuple[PriceDivergence, ...], source: str, asset_id: str, times_s: Any
+) -> Any:
+    """Price multipliers for epoch seconds ``times_s`` (a numpy array), or None if none hit."""
+    import numpy as np
+
+    hits = [d for d in divergences if d.applies(source, asset_id)]
+    if not hits:
+        return None
+    times = np.asarray(times_s)
+    factors = np.ones(times.shape, dtype=np.float64)
+    for divergence in hits:
+        inside = (times >= divergence.start.timestamp()) & (times < divergence.end.timestamp())
+        factors = np.where(inside, factors * (1.0 + divergence.bps / 10_000.0), factors)
+    return factors if (factors != 1.0).any() else None
+
+
 def _default_assets() -> tuple[str, ...]:
     return tuple(asset.asset_id for asset in CATALOGUE)
 
@@ -148,6 +193,8 @@ class SimulatorConfig:
     history_start: datetime = datetime(2022, 1, 1, tzinfo=UTC)
     now: datetime | None = None  # the simulated clock; None follows real UTC time
     faults: FaultPlan = NO_FAULTS
+    # Prices of a source pushed off the market over a window (reconciliation tests).
+    divergences: tuple[PriceDivergence, ...] = ()
     # Requests per minute (wall clock) before the source's real rate-limit answer;
     # None = unlimited. E.g. {"coingecko": 30}. Binance counts request weight (limit 6000).
     rate_limits: dict[str, int] = field(default_factory=dict)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -150,6 +151,23 @@ def last_business_day(d: date) -> date:
     while not is_ecb_business_day(d):
         d -= timedelta(days=1)
     return d
+
+
+ECB_TIMEZONE = ZoneInfo("Europe/Berlin")
+ECB_PUBLICATION_TIME = time(16, 0)  # "around 16:00 CET" (CEST in summer)
+
+
+def ecb_publication_at(d: date) -> datetime:
+    """When the ECB reference rates of business day ``d`` are published (UTC)."""
+    return datetime.combine(d, ECB_PUBLICATION_TIME, ECB_TIMEZONE).astimezone(UTC)
+
+
+def latest_fixing(now: datetime) -> date:
+    """The business day of the newest ECB rates published at ``now``."""
+    day = now.astimezone(ECB_TIMEZONE).date()
+    if now < ecb_publication_at(day):
+        day -= timedelta(days=1)
+    return last_business_day(day)
 
 
 @lru_cache(maxsize=64)

@@ -16,12 +16,13 @@ from ingestion.settings import SOURCES
 
 
 async def _ingest(db: DbtDatabase, days: int, assets: tuple[str, ...], now: datetime,
-                  start: datetime | None) -> Any:
+                  start: datetime | None, divergences: tuple[Any, ...]) -> Any:
     from ingestion.runner import run_ingestion
     from ingestion.simulator import SimulatorConfig, run_simulator
 
     first = start or now - timedelta(days=days)
-    async with run_simulator(SimulatorConfig(seed=42, now=now)) as sim:
+    config = SimulatorConfig(seed=42, now=now, divergences=divergences)
+    async with run_simulator(config) as sim:
         update: dict[str, Any] = {f"{s}_base_url": sim.base_urls[s] for s in SOURCES}
         update.update(
             http_rate_limits={s: 0 for s in SOURCES},
@@ -36,9 +37,10 @@ async def _ingest(db: DbtDatabase, days: int, assets: tuple[str, ...], now: date
 
 
 def ingest(db: DbtDatabase, *, days: int, assets: tuple[str, ...], now: datetime,
-           start: datetime | None = None) -> Any:
-    """Run the simulator and one ingestion run of every endpoint into ``db``."""
-    return asyncio.run(_ingest(db, days, assets, now, start))
+           start: datetime | None = None, divergences: tuple[Any, ...] = ()) -> Any:
+    """Run the simulator and one ingestion run of every endpoint into ``db``;
+    ``divergences`` (simulator ``PriceDivergence``s) push sources' prices off the market."""
+    return asyncio.run(_ingest(db, days, assets, now, start, divergences))
 
 
 def drop_lake(db: DbtDatabase) -> None:

@@ -49,7 +49,9 @@ def test_build_has_no_errors_and_ran_every_kind_of_node(built: DbtResult) -> Non
     assert {"seed", "model", "test", "unit_test", "snapshot"} <= kinds
     assert sum(i.startswith("unit_test.") for i in ids) >= 9
     assert "test.criptopipe.assert_daily_returns_no_lookahead" in ids
-    assert "test.criptopipe.assert_exchanges_within_divergence_threshold" in ids
+    assert "test.criptopipe.assert_price_sources_agree" in ids
+    assert "test.criptopipe.assert_price_sources_no_sustained_divergence" in ids
+    assert "test.criptopipe.assert_fx_conversions_no_lookahead" in ids
 
 
 def test_models_land_in_their_own_schemas(dbt_db: DbtDatabase, built: DbtResult) -> None:
@@ -67,7 +69,7 @@ def test_models_land_in_their_own_schemas(dbt_db: DbtDatabase, built: DbtResult)
 def test_reader_role_reads_every_mart(dbt_db: DbtDatabase, built: DbtResult) -> None:
     marts = [r[0] for r in _rows(dbt_db.transformer_dsn,
              "select table_name from information_schema.tables where table_schema = 'marts'")]
-    assert len(marts) == 16  # 15 models and dbt_run_results (the on-run-end hook's)
+    assert len(marts) == 19  # 18 models and dbt_run_results (the on-run-end hook's)
     with psycopg.connect(dbt_db.reader_dsn) as conn:
         for mart in marts:
             conn.execute(f'select * from marts."{mart}" limit 1')
@@ -127,21 +129,53 @@ def test_fx_rate_is_carried_over_weekends_and_never_back(dbt_db: DbtDatabase,
             assert carried
 
 
-def test_brazil_premium_uses_the_as_of_rate(dbt_db: DbtDatabase, built: DbtResult) -> None:
+def test_brazil_premium_uses_the_rate_in_force_at_the_close(dbt_db: DbtDatabase,
+                                                           built: DbtResult) -> None:
     rows = _rows(dbt_db.reader_dsn, """
-        select p.premium_pct, p.close_price_brl, p.consensus_close_price_usd, p.usd_brl_rate,
-               f.rate
+        select p.open_at, p.premium_pct, p.close_price_brl, p.consensus_close_price_usd,
+               p.usd_brl_rate, p.fx_rate_date, p.fx_rate_available_at, f.rate
         from marts.fct_brazil_premium as p
-        inner join marts.fct_fx_rates_daily as f
-            on f.rate_date = (p.open_at at time zone 'utc')::date and f.quote_currency = 'BRL'
+        inner join marts.fct_fx_rates_hourly as f
+            on f.rate_at = p.open_at + interval '1 hour' and f.quote_currency = 'BRL'
     """)
     assert rows
-    for premium, brl, usd, rate, as_of_rate in rows:
-        assert rate == as_of_rate
+    for open_at, premium, brl, usd, rate, rate_date, available_at, as_of_rate in rows:
+        close_at = open_at + timedelta(hours=1)
+        assert rate == as_of_rate and available_at <= close_at
+        # the ECB rate of a day is published at 16:00 CET/CEST: before that, the day's
+        # hours use an earlier business day's rate
+        assert rate_date <= close_at.date()
+        if rate_date == close_at.date():
+            assert close_at.hour >= 14
         expected = (brl / (usd * rate) - 1) * 100
         assert abs(premium - expected) < Decimal("0.000001")
+    mornings = [r for r in rows if r[0].weekday() < 5 and r[0].hour < 13]
+    assert mornings and all(r[5] < r[0].date() for r in mornings)
     # the synthetic Mercado Bitcoin market trades about 1 % over the world price
-    assert 0 < sum(r[0] for r in rows) / len(rows) < 3
+    assert 0 < sum(r[1] for r in rows) / len(rows) < 3
+
+
+def test_no_spread_premium_or_consensus_from_open_candles(dbt_db: DbtDatabase,
+                                                          built: DbtResult) -> None:
+    [(open_hours, spreads, premiums, consensus, today)] = _rows(dbt_db.reader_dsn, """
+        with open_candles as (
+            select asset_id, open_at from marts.fct_candles_hourly where not is_closed
+        )
+        select
+            (select count(*) from open_candles),
+            (select count(*) from marts.fct_cross_exchange_spreads as s
+             inner join open_candles as o using (asset_id, open_at)),
+            (select count(*) from marts.fct_brazil_premium as p
+             inner join open_candles as o using (asset_id, open_at)),
+            (select count(*) from marts.fct_price_consensus as c
+             inner join open_candles as o using (asset_id, open_at)
+             where c.interval = '1h'),
+            (select count(*) from marts.fct_daily_returns
+             where price_date >= (select max(open_at)::date from marts.fct_candles_daily
+                                  where not is_closed))
+    """)
+    assert open_hours > 0
+    assert (spreads, premiums, consensus, today) == (0, 0, 0, 0)
 
 
 def test_daily_returns_volatility_and_correlations(dbt_db: DbtDatabase,

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from simhelpers import NOW, Http, get_json
 
-from ingestion.simulator import SimulatorConfig, compute_candle, run_simulator
+from ingestion.simulator import (
+    PriceDivergence,
+    RunningSimulator,
+    SimulatorConfig,
+    compute_candle,
+    run_simulator,
+)
 
 NOW_S = int(NOW.timestamp())
 PATHS = (
@@ -119,3 +126,52 @@ async def test_daily_candle_aggregates_the_hourly_ones(sim, http: Http):
     assert float(d[2]) == max(float(h[2]) for h in hours)
     assert float(d[3]) == min(float(h[3]) for h in hours)
     assert abs(float(d[5]) - sum(float(h[5]) for h in hours)) < 1e-3
+
+
+async def test_price_divergence_moves_one_source_over_its_window(http: Http):
+    # Kraken's BTC candles opening 09:00 and 10:00 are 300 bps dear, and so is the open
+    # 12:00 candle; 11:00 and other exchanges are untouched; CoinGecko points likewise.
+    day = datetime(2024, 3, 5, tzinfo=UTC)
+    divergences = (
+        PriceDivergence("kraken", day + timedelta(hours=9), day + timedelta(hours=11), 300.0,
+                        asset="BTC"),
+        PriceDivergence("kraken", day + timedelta(hours=12), day + timedelta(hours=13), 300.0),
+        PriceDivergence("coingecko", day + timedelta(hours=10), day + timedelta(hours=11),
+                        -200.0, asset="BTC"),
+    )
+    since = str(int((day + timedelta(hours=7)).timestamp()))  # Kraken: exclusive
+    async with run_simulator(SimulatorConfig(now=NOW)) as plain, \
+            run_simulator(SimulatorConfig(now=NOW, divergences=divergences)) as diverged:
+        def ohlc(sim: RunningSimulator, pair: str) -> Any:
+            return get_json(http, sim.base_urls["kraken"] + "/0/public/OHLC", pair=pair,
+                            interval="60", since=since)
+
+        (_, base), (_, moved) = await ohlc(plain, "XBTUSD"), await ohlc(diverged, "XBTUSD")
+        base_rows, moved_rows = base["result"]["XXBTZUSD"], moved["result"]["XXBTZUSD"]
+        assert [r[0] for r in base_rows] == [r[0] for r in moved_rows]
+        ratios = {datetime.fromtimestamp(b[0], UTC).hour: float(m[4]) / float(b[4])
+                  for b, m in zip(base_rows, moved_rows, strict=True)}
+        assert set(ratios) == {8, 9, 10, 11, 12}
+        assert ratios[8] == ratios[11] == 1.0
+        for hour in (9, 10, 12):  # 12:00 is the open candle at NOW
+            assert abs(ratios[hour] - 1.03) < 1e-4
+        (_, eth), (_, eth_moved) = await ohlc(plain, "ETHUSD"), await ohlc(diverged, "ETHUSD")
+        assert eth["result"]["XETHZUSD"][:-1] == eth_moved["result"]["XETHZUSD"][:-1]
+        assert eth["result"]["XETHZUSD"][-1] != eth_moved["result"]["XETHZUSD"][-1]
+
+        def binance(sim: RunningSimulator) -> Any:
+            return get_json(http, sim.base_urls["binance"] + "/api/v3/klines",
+                            symbol="BTCUSDT", interval="1h", startTime=since + "000")
+
+        assert (await binance(plain))[1] == (await binance(diverged))[1]
+
+        def chart(sim: RunningSimulator) -> Any:
+            return get_json(http, sim.base_urls["coingecko"] + "/coins/bitcoin/market_chart",
+                            vs_currency="usd", days="1")
+
+        (_, chart_base), (_, chart_moved) = await chart(plain), await chart(diverged)
+        for b, m in zip(chart_base["prices"], chart_moved["prices"], strict=True):
+            hour = datetime.fromtimestamp(b[0] / 1000, UTC)
+            expected = 0.98 if day + timedelta(hours=10) <= hour < day + timedelta(hours=11) \
+                else 1.0
+            assert abs(m[1] / b[1] - expected) < 1e-9

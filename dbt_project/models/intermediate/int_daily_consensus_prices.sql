@@ -1,6 +1,7 @@
 {#
-    One consensus USD close per asset and UTC day, from the exchanges' daily candles:
-    a day counts once every contributing exchange's candle of it has closed.
+    One consensus USD close per asset and UTC day, from the exchanges' closed daily
+    candles (int_price_consensus holds closed candles only): the current day, still open,
+    has no row.
 #}
 
 with
@@ -21,7 +22,6 @@ final as (
         max(exchange_count) as exchange_count
     from consensus
     group by asset_id, open_at, consensus_close_price_usd
-    having bool_and(is_closed)
 
 )
 

@@ -11,6 +11,13 @@
     close across the exchanges quoting it in USD or USDT (USDT treated as USD), and each
     exchange's deviation from it in basis points. The median is computed exactly in
     numeric (percentile_cont would go through double precision).
+
+    Closed candles only: an open candle's close is the price at its fetch, not at the
+    candle's close, so open candles of different exchanges (fetched seconds or minutes
+    apart) are not prices at one instant. Every closed close of an open time is the price
+    at that one instant, close_at. This is the one definition of the consensus price:
+    spreads, the Brazil premium, daily returns, reconciliation and fct_price_consensus
+    (what the dashboard reads) all take it from here.
 #}
 
 with
@@ -18,7 +25,9 @@ with
 candles as (
 
     select * from {{ ref('int_candles_unioned') }}
-    where quote_currency in ('USD', 'USDT')
+    where
+        quote_currency in ('USD', 'USDT')
+        and is_closed
 
 ),
 
@@ -28,10 +37,10 @@ ranked as (
         asset_id,
         interval,
         open_at,
+        close_at,
         exchange_id,
         quote_currency,
         close_price,
-        is_closed,
         row_number() over (
             partition by asset_id, interval, open_at
             order by close_price, exchange_id
@@ -61,10 +70,10 @@ final as (
         ranked.asset_id,
         ranked.interval,
         ranked.open_at,
+        ranked.close_at,
         ranked.exchange_id,
         ranked.quote_currency,
         ranked.close_price,
-        ranked.is_closed,
         ranked.exchange_count,
         consensus.consensus_close_price_usd,
         round(

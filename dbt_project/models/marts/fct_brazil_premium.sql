@@ -1,7 +1,10 @@
 {#
-    Mercado Bitcoin's BRL close against the consensus USD close converted at the USD/BRL
-    rate as of that day (carried forward over weekends, never a later rate):
+    Mercado Bitcoin's closed BRL hourly close against the consensus USD close of the same
+    hour converted at the USD/BRL rate in force at the hour's close (the newest ECB rate
+    available then, carried forward over weekends, never a later rate):
     premium_pct = (BRL close / (consensus USD close × USD/BRL) - 1) × 100.
+    Open candles take no part (int_price_consensus holds closed candles only). The
+    computation is macros/brazil_premium.sql.
 #}
 
 with
@@ -13,6 +16,7 @@ brl_candles as (
         exchange_id = 'mercadobitcoin'
         and interval = '1h'
         and quote_currency = 'BRL'
+        and is_closed
 
 ),
 
@@ -25,61 +29,20 @@ consensus as (
 
 usd_brl as (
 
-    select * from {{ ref('int_fx_rates_daily') }}
+    select * from {{ ref('int_fx_rates_hourly') }}
     where quote_currency = 'BRL'
 
 ),
 
-hourly_consensus as (
+premium as (
 
-    select
-        asset_id,
-        open_at,
-        consensus_close_price_usd,
-        max(exchange_count) as exchange_count,
-        bool_and(is_closed) as is_closed
-    from consensus
-    group by asset_id, open_at, consensus_close_price_usd
-
-),
-
-joined as (
-
-    select
-        brl_candles.asset_id,
-        brl_candles.open_at,
-        brl_candles.close_price as close_price_brl,
-        hourly_consensus.consensus_close_price_usd,
-        hourly_consensus.exchange_count,
-        usd_brl.rate as usd_brl_rate,
-        usd_brl.published_rate_date as fx_rate_date,
-        trim_scale(hourly_consensus.consensus_close_price_usd * usd_brl.rate)
-            as consensus_close_price_brl,
-        brl_candles.is_closed and hourly_consensus.is_closed as is_closed
-    from brl_candles
-    inner join hourly_consensus
-        on
-            brl_candles.asset_id = hourly_consensus.asset_id
-            and brl_candles.open_at = hourly_consensus.open_at
-    inner join usd_brl
-        on (brl_candles.open_at at time zone 'utc')::date = usd_brl.rate_date
+    {{ brazil_premium('brl_candles', 'consensus', 'usd_brl') }}
 
 ),
 
 final as (
 
-    select
-        asset_id,
-        open_at,
-        close_price_brl,
-        consensus_close_price_usd,
-        usd_brl_rate,
-        fx_rate_date,
-        consensus_close_price_brl,
-        round((close_price_brl / consensus_close_price_brl - 1) * 100, 6) as premium_pct,
-        exchange_count,
-        is_closed
-    from joined
+    select * from premium
 
 )
 

@@ -1,3 +1,8 @@
+{#
+    Closed hourly candles only (int_price_consensus): the open hour's candles, fetched at
+    different moments, are never compared as if they were prices at one instant.
+#}
+
 with
 
 consensus as (
@@ -13,8 +18,7 @@ hourly_range as (
         asset_id,
         open_at,
         min(close_price) as min_close_price_usd,
-        max(close_price) as max_close_price_usd,
-        bool_and(is_closed) as is_hour_closed
+        max(close_price) as max_close_price_usd
     from consensus
     group by asset_id, open_at
 
@@ -36,8 +40,7 @@ final as (
         hourly_range.max_close_price_usd,
         round(
             (hourly_range.max_close_price_usd / hourly_range.min_close_price_usd - 1) * 10000, 4
-        ) as spread_bps,
-        hourly_range.is_hour_closed as is_closed
+        ) as spread_bps
     from consensus
     inner join hourly_range
         on
