@@ -25,7 +25,8 @@ FEAR_GREED_BANDS = (
     (76, 100, "Extreme Greed", "#16a34a"),
 )
 
-CURRENCY_SYMBOLS = {"USD": "$", "BRL": "R$"}
+CURRENCY_SYMBOLS = {"USD": "$", "BRL": "R$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+PROVISIONAL = "#94a3b8"  # the still-open candle: its prices are not final
 
 
 def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
@@ -103,14 +104,15 @@ def fear_greed_history(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Fear & Greed and BTC's daily return")
 
 
-def market_cap_history(frame: pd.DataFrame) -> go.Figure:
-    """Total market cap (left axis) with BTC and ETH dominance in % (right axis)."""
+def market_cap_history(frame: pd.DataFrame, currency: str = "USD") -> go.Figure:
+    """Total market cap (left axis, in ``currency``) with BTC and ETH dominance in % (right
+    axis)."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(
         go.Scatter(
             x=frame["snapshot_at"],
             y=frame["total_market_cap_usd"],
-            name="Total market cap (USD)",
+            name=f"Total market cap ({currency})",
             fill="tozeroy",
             line={"color": "#2563eb"},
         ),
@@ -127,13 +129,14 @@ def market_cap_history(frame: pd.DataFrame) -> go.Figure:
                 ),
                 secondary_y=True,
             )
-    fig.update_yaxes(title_text="USD", secondary_y=False)
+    fig.update_yaxes(title_text=currency, secondary_y=False)
     fig.update_yaxes(title_text="dominance (%)", secondary_y=True, showgrid=False)
     return _layout(fig, "Total market cap and dominance")
 
 
-def market_cap_by_asset_history(frame: pd.DataFrame) -> go.Figure:
-    """Daily market cap per asset, stacked: the tracked part of the market over time."""
+def market_cap_by_asset_history(frame: pd.DataFrame, currency: str = "USD") -> go.Figure:
+    """Daily market cap per asset (in ``currency``), stacked: the tracked part of the
+    market over time."""
     fig = go.Figure()
     for asset_id, rows in frame.groupby("asset_id", sort=False):
         fig.add_trace(
@@ -145,12 +148,12 @@ def market_cap_by_asset_history(frame: pd.DataFrame) -> go.Figure:
                 mode="lines",
             )
         )
-    fig.update_yaxes(title_text="USD")
+    fig.update_yaxes(title_text=currency)
     return _layout(fig, "Market cap of the tracked assets, daily")
 
 
-def market_caps(frame: pd.DataFrame) -> go.Figure:
-    """Bars of the latest market cap per asset (USD), largest first.
+def market_caps(frame: pd.DataFrame, currency: str = "USD") -> go.Figure:
+    """Bars of the latest market cap per asset (in ``currency``), largest first.
 
     Expects asset_id, market_cap_usd.
     """
@@ -160,10 +163,10 @@ def market_caps(frame: pd.DataFrame) -> go.Figure:
             x=ordered["asset_id"],
             y=ordered["market_cap_usd"],
             marker_color="#2563eb",
-            name="market cap (USD)",
+            name=f"market cap ({currency})",
         )
     )
-    fig.update_yaxes(title_text="USD")
+    fig.update_yaxes(title_text=currency)
     return _layout(fig, "Market cap by asset", height=320)
 
 
@@ -185,64 +188,49 @@ def top_movers(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Top movers, last 24 hours", height=max(260, 40 * len(frame) + 80))
 
 
-USD_LIKE = ("USD", "USDT", "USDC")
-
-
-def convert_prices(frame: pd.DataFrame, currency: str) -> pd.DataFrame:
-    """OHLC in ``currency`` (USD or BRL), from each row's ``quote_currency``.
-
-    Conversion uses ``usd_brl_rate``, the point-in-time (as-of, carried-forward) rate the mart
-    attached to each candle, so history is never converted at today's rate. USDT and USDC
-    count as USD. A row without a rate gets no converted price (NaN), never a guessed one.
-    """
-    if currency not in CURRENCY_SYMBOLS:
-        raise ValueError(f"unsupported currency {currency!r}; use USD or BRL")
-    quotes = frame["quote_currency"].str.upper()
-    factor = pd.Series(float("nan"), index=frame.index)
-    rate = pd.to_numeric(frame["usd_brl_rate"], errors="coerce")
-    if currency == "USD":
-        factor[quotes.isin(USD_LIKE)] = 1.0
-        factor[quotes == "BRL"] = 1 / rate[quotes == "BRL"]
-    else:
-        factor[quotes == "BRL"] = 1.0
-        factor[quotes.isin(USD_LIKE)] = rate[quotes.isin(USD_LIKE)]
-    converted = frame.copy()
-    for column in ("open_price", "high_price", "low_price", "close_price"):
-        converted[column] = converted[column] * factor
-    return converted
-
-
 def candlestick(frame: pd.DataFrame, title: str, currency: str = "USD") -> go.Figure:
-    """Candles (top) with volume bars (bottom) sharing the time axis.
+    """Candles (top) with volume bars (bottom) sharing the time axis; prices already in
+    ``currency`` (``dashboard.currency.convert``).
 
-    Expects open_at, open_price, high_price, low_price, close_price, volume, and
-    usd_brl_rate when ``currency`` is BRL.
+    Expects open_at, open_price, high_price, low_price, close_price, volume and, when
+    present, is_closed: a still-open candle is drawn apart, grey and named "open
+    (provisional)", since its close is the price at its fetch, not at its close.
     """
-    prices = convert_prices(frame, currency)
+    closed = frame["is_closed"].fillna(True).astype(bool) if "is_closed" in frame else None
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.03
     )
-    fig.add_trace(
-        go.Candlestick(
-            x=prices["open_at"],
-            open=prices["open_price"],
-            high=prices["high_price"],
-            low=prices["low_price"],
-            close=prices["close_price"],
-            name=f"price ({currency})",
-            increasing_line_color=UP,
-            decreasing_line_color=DOWN,
-        ),
-        row=1,
-        col=1,
-    )
-    rising = prices["close_price"] >= prices["open_price"]
+    parts = [(frame, f"price ({currency})", UP, DOWN)]
+    if closed is not None and not closed.all():
+        parts = [
+            (frame[closed], f"price ({currency})", UP, DOWN),
+            (frame[~closed], "open (provisional)", PROVISIONAL, PROVISIONAL),
+        ]
+    for prices, name, up, down in parts:
+        fig.add_trace(
+            go.Candlestick(
+                x=prices["open_at"],
+                open=prices["open_price"],
+                high=prices["high_price"],
+                low=prices["low_price"],
+                close=prices["close_price"],
+                name=name,
+                increasing_line_color=up,
+                decreasing_line_color=down,
+            ),
+            row=1,
+            col=1,
+        )
+    rising = frame["close_price"] >= frame["open_price"]
+    colours = [UP if r else DOWN for r in rising]
+    if closed is not None:
+        colours = [c if final else PROVISIONAL for c, final in zip(colours, closed, strict=True)]
     fig.add_trace(
         go.Bar(
-            x=prices["open_at"],
-            y=prices["volume"],
+            x=frame["open_at"],
+            y=frame["volume"],
             name="volume",
-            marker_color=[UP if r else DOWN for r in rising],
+            marker_color=colours,
             opacity=0.6,
         ),
         row=2,

@@ -252,18 +252,19 @@ def sentiment(start: date, end: date) -> pd.DataFrame:
 
 
 def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
-    """Change over the last 24 hours per asset, from the latest hourly close in USD.
+    """Change over the last 24 hours per asset, from the latest closed hour's consensus USD
+    price (``fct_price_consensus``: the median of the exchanges' closed candles, the one
+    consensus dbt defines) against the consensus of the hour 24 hours earlier.
 
-    The price of an hour is the mean close of the exchanges quoting the asset in USD or
-    USDT. Columns: asset_id, close_price_usd, close_price_usd_24h_ago, change_pct, as_of.
+    Columns: asset_id, close_price_usd, close_price_usd_24h_ago, change_pct, as_of (the
+    hour's open), closed_at and closed_at_24h_ago (the instants the two prices hold at).
     """
     return _read(
         """
         with hourly as (
-            select asset_id, open_at, avg(close_price) as close_price_usd
-            from marts.fct_candles_hourly
-            where asset_id = any(%(assets)s) and quote_currency in ('USD', 'USDT')
-            group by asset_id, open_at
+            select asset_id, open_at, close_at, consensus_close_price_usd as close_price_usd
+            from marts.fct_price_consensus
+            where asset_id = any(%(assets)s) and interval = '1h'
         ),
 
         latest as (
@@ -278,7 +279,9 @@ def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
             day_before.close_price_usd as close_price_usd_24h_ago,
             100 * (current_hour.close_price_usd / day_before.close_price_usd - 1)
                 as change_pct,
-            latest.as_of
+            latest.as_of,
+            current_hour.close_at as closed_at,
+            day_before.close_at as closed_at_24h_ago
         from latest
         inner join hourly as current_hour
             on current_hour.asset_id = latest.asset_id and current_hour.open_at = latest.as_of
@@ -292,36 +295,58 @@ def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
     )
 
 
+# --- currencies -------------------------------------------------------------------------------
+def fx_currencies() -> tuple[str, ...]:
+    """The currencies with USD rates in the warehouse (every configured FX currency)."""
+    frame = _read(
+        """
+        select distinct quote_currency
+        from marts.fct_fx_rates_hourly
+        order by quote_currency
+        """
+    )
+    return () if frame.empty else tuple(frame["quote_currency"])
+
+
+def fx_rates_at(currency: str, hours: tuple[datetime, ...]) -> pd.DataFrame:
+    """The USD→``currency`` rate in force at each of ``hours`` (whole UTC hours), from
+    ``fct_fx_rates_hourly``: the newest ECB rate available at that instant, never a later
+    one. Columns: rate_at, rate, published_rate_date; hours without a rate yet are absent.
+    """
+    return _read(
+        """
+        select rate_at, rate, published_rate_date
+        from marts.fct_fx_rates_hourly
+        where quote_currency = %(currency)s and rate_at = any(%(hours)s)
+        order by rate_at
+        """,
+        {"currency": currency, "hours": list(hours)},
+    )
+
+
 # --- asset ------------------------------------------------------------------------------------
-# The USD→BRL rate in force on each candle's day: fct_fx_rates_daily has one row per
-# calendar day, weekends and holidays carrying the last published rate forward, and never a
-# rate published later than its day.
-_CANDLES_WITH_FX = """
+_CANDLES = """
     select
-        candles.open_at, candles.open_price, candles.high_price, candles.low_price,
-        candles.close_price, candles.volume, candles.quote_currency, candles.is_closed,
-        fx.rate as usd_brl_rate, fx.published_rate_date as fx_published_date
-    from {candles_mart} as candles
-    left join marts.fct_fx_rates_daily as fx
-        on fx.rate_date = (candles.open_at at time zone 'utc')::date
-        and fx.base_currency = 'USD' and fx.quote_currency = 'BRL'
-    where candles.asset_id = %(asset)s and candles.exchange_id = %(exchange)s
-      and candles.open_at >= %(start)s and candles.open_at < %(end)s
-    order by candles.open_at
+        open_at, close_at, open_price, high_price, low_price, close_price, volume,
+        quote_currency, is_closed
+    from {candles_mart}
+    where asset_id = %(asset)s and exchange_id = %(exchange)s
+      and open_at >= %(start)s and open_at < %(end)s
+    order by open_at
 """
 _CANDLES_SQL: dict[str, LiteralString] = {
-    "1h": _CANDLES_WITH_FX.replace("{candles_mart}", "marts.fct_candles_hourly"),
-    "1d": _CANDLES_WITH_FX.replace("{candles_mart}", "marts.fct_candles_daily"),
+    "1h": _CANDLES.replace("{candles_mart}", "marts.fct_candles_hourly"),
+    "1d": _CANDLES.replace("{candles_mart}", "marts.fct_candles_daily"),
 }
 
 
 def candles(asset_id: str, exchange_id: str, interval: str, start: date, end: date) -> pd.DataFrame:
-    """OHLCV of one asset on one exchange in its quote currency, with the USD→BRL rate in
-    force on each candle's day (so the page can show USD or BRL without a look-ahead).
+    """OHLCV of one asset on one exchange in its quote currency (``dashboard.currency``
+    converts it at the rate in force at each candle's close).
 
     ``interval`` (``1h`` or ``1d``) picks one of two fixed statements, never SQL text.
-    Columns: open_at, open/high/low/close_price, volume, quote_currency, is_closed,
-    usd_brl_rate.
+    Columns: open_at, close_at, open/high/low/close_price, volume, quote_currency,
+    is_closed (false for the still-open candle, whose prices are provisional).
     """
     if interval not in _CANDLES_SQL:
         raise ValueError(f"unknown interval {interval!r}; use 1h or 1d")
@@ -403,8 +428,9 @@ def ewma_volatility(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Da
 
 # --- cross-exchange ---------------------------------------------------------------------------
 def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """Per asset, hour and exchange: the close, its deviation from the consensus USD price
-    (bps) and the spread between the highest and lowest exchange that hour (bps)."""
+    """Per asset, closed hour and exchange: the close, its deviation from the consensus USD
+    price (bps) and the spread between the highest and lowest exchange that hour (bps).
+    The mart holds closed candles only: the open hour is never compared."""
     return _read(
         """
         select asset_id, open_at, exchange_id, quote_currency, close_price,
@@ -420,15 +446,32 @@ def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
 
 
 def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """Premium of the BRL market over the consensus USD price at the FX rate of the time."""
+    """Premium of the BRL market over the consensus USD price, closed hours only, at the
+    USD→BRL rate in force at each hour's close (never a rate published later)."""
     return _read(
         """
         select asset_id, open_at, close_price_brl, consensus_close_price_usd, usd_brl_rate,
-               fx_rate_date, consensus_close_price_brl, premium_pct
+               fx_rate_date, fx_rate_available_at, consensus_close_price_brl, premium_pct
         from marts.fct_brazil_premium
         where asset_id = any(%(assets)s)
           and open_at >= %(start)s and open_at < %(end)s
         order by asset_id, open_at
+        """,
+        {"assets": list(asset_ids), **_window(start, end)},
+    )
+
+
+def price_divergences(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
+    """Observations of a price source (an exchange's closed close, a CoinGecko point) that
+    strayed from the consensus beyond the threshold, with how many in a row."""
+    return _read(
+        """
+        select asset_id, price_source, observed_at, price_usd, consensus_close_price_usd,
+               deviation_bps, divergent_streak, is_sustained_divergence
+        from marts.fct_price_reconciliation
+        where asset_id = any(%(assets)s) and is_divergent
+          and observed_at >= %(start)s and observed_at < %(end)s
+        order by observed_at desc, asset_id, price_source
         """,
         {"assets": list(asset_ids), **_window(start, end)},
     )

@@ -13,9 +13,9 @@ from datetime import date, timedelta
 
 import streamlit as st
 
+from dashboard import currency as fx
 from dashboard import data
 
-CURRENCIES = ("USD", "BRL")
 DEFAULT_ASSETS = ("BTC", "ETH", "SOL")
 DEFAULT_DAYS = 90
 
@@ -81,14 +81,20 @@ def sidebar(*, currency: bool = True, dates: bool = True) -> Filters:
                 args=(DATES_KEY,),
             )
         if currency:
-            _seed(CURRENCY_KEY, CURRENCIES[0])
+            currencies = fx.display_currencies()
+            _seed(CURRENCY_KEY, fx.BASE)
+            if st.session_state[_widget_key(CURRENCY_KEY)] not in currencies:
+                st.session_state[_widget_key(CURRENCY_KEY)] = fx.BASE
             st.segmented_control(
                 "Currency",
-                options=CURRENCIES,
+                options=currencies,
                 key=_widget_key(CURRENCY_KEY),
                 on_change=_keep,
                 args=(CURRENCY_KEY,),
-                help="BRL uses the USD→BRL rate in force at each point in time.",
+                help=(
+                    "Prices are converted at the ECB rate in force at each point in time "
+                    "(the newest one published by then, 16:00 CET), never a later one."
+                ),
             )
         if st.button("Refresh data", icon=":material/refresh:"):
             data.clear_cache()
@@ -99,7 +105,7 @@ def sidebar(*, currency: bool = True, dates: bool = True) -> Filters:
         assets=tuple(st.session_state[ASSETS_KEY]),
         start=start,
         end=end,
-        currency=st.session_state.get(CURRENCY_KEY) or CURRENCIES[0],
+        currency=st.session_state.get(CURRENCY_KEY) or fx.BASE,
     )
 
 

@@ -61,11 +61,18 @@ def drawdown_table(returns: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("max_drawdown_pct") if not table.empty else table
 
 
-def format_usd(value: float | None) -> str:
-    """$1.23T / $45.6B / $789.0M / $12,345.68 for KPI tiles."""
+def format_money(value: float | None, symbol: str = "$", currency: str = "") -> str:
+    """$1.23T / R$45.6B / €789.0M / $12,345.68 for KPI tiles (a currency without a symbol
+    gets its code after the number)."""
     if value is None or pd.isna(value):
         return "-"
+    suffix_code = f" {currency}" if currency and not symbol else ""
     for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
         if abs(value) >= size:
-            return f"${value / size:,.2f}{suffix}"
-    return f"${value:,.2f}"
+            return f"{symbol}{value / size:,.2f}{suffix}{suffix_code}"
+    return f"{symbol}{value:,.2f}{suffix_code}"
+
+
+def format_usd(value: float | None) -> str:
+    """$1.23T / $45.6B / $789.0M / $12,345.68 for KPI tiles."""
+    return format_money(value, "$")

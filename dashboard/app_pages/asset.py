@@ -1,9 +1,9 @@
-"""Asset: candles with volume on one exchange, 1h or 1d, in USD or BRL; technical indicators;
-returns and drawdown."""
+"""Asset: candles with volume on one exchange, 1h or 1d, in the display currency; technical
+indicators; returns and drawdown."""
 
 import streamlit as st
 
-from dashboard import charts, data, filters, ui
+from dashboard import charts, currency, data, filters, ui
 
 st.title("Asset")
 ui.require_warehouse()
@@ -41,28 +41,37 @@ if candles.empty:
     )
 else:
     quote = str(candles["quote_currency"].iloc[-1])
-    if quote != choice.currency and candles["usd_brl_rate"].isna().any():
+    shown = currency.convert(
+        candles,
+        ("open_price", "high_price", "low_price", "close_price"),
+        choice.currency,
+        at=candles["close_at"],
+        quotes=candles["quote_currency"],
+    )
+    if shown["fx_factor"].isna().any():
         st.warning(
-            f"Some candles have no USD→BRL rate yet; they are not shown in {choice.currency}."
+            f"Some candles have no {quote}→{choice.currency} rate in force at their close "
+            f"yet; they are not shown in {choice.currency}."
         )
     st.caption(
-        f"{exchange_id} quotes {asset_id} in {quote}; other currencies use the USD→BRL rate "
-        "in force on each candle's day (USDT counted as USD)."
+        f"{exchange_id} quotes {asset_id} in {quote}; other currencies are converted at the "
+        "ECB rate in force at each candle's close (USDT counted as USD). The grey candle "
+        "is still open: its prices are provisional."
     )
     title = f"{asset_id}/{choice.currency} — {exchange_id} ({interval})"
     ui.chart(
-        charts.candlestick(candles, title, choice.currency),
+        charts.candlestick(shown, title, choice.currency),
         ui.latest(candles, "open_at"),
         key="candles",
     )
     with st.expander("Candles table"):
         ui.table(
-            charts.convert_prices(candles, choice.currency),
+            shown,
             f"{asset_id} {exchange_id} {interval} {choice.currency}",
             ui.latest(candles, "open_at"),
         )
 
-st.subheader("Returns and drawdown")
+st.subheader("Returns and drawdown (in USD)")
 returns = data.daily_returns((asset_id,), choice.start, choice.end)
 if returns.empty:
     ui.empty(f"daily returns for {asset_id}")

@@ -4,17 +4,41 @@ from datetime import timedelta
 
 import streamlit as st
 
-from dashboard import charts, data, filters, metrics, ui
+from dashboard import charts, currency, data, filters, metrics, ui
 
 st.title("Market overview")
 ui.require_warehouse()
-choice = filters.sidebar(currency=False)
+choice = filters.sidebar()
+shown_in = choice.currency
 
+# Every price in the display currency, at the rate in force when it held.
 snapshots = data.market_snapshots(choice.start, choice.end)
+snapshots = currency.convert(
+    snapshots, ("total_market_cap_usd", "total_volume_usd"), shown_in,
+    at=snapshots.get("snapshot_at"),
+)
 sentiment = data.sentiment(choice.start, choice.end)
 movers = data.top_movers(choice.assets)
+if not movers.empty:
+    now_prices = currency.convert(movers, ("close_price_usd",), shown_in, at=movers["closed_at"])
+    day_before = currency.convert(
+        movers, ("close_price_usd_24h_ago",), shown_in, at=movers["closed_at_24h_ago"]
+    )
+    movers = movers.assign(
+        close_price_usd=now_prices["close_price_usd"],
+        close_price_usd_24h_ago=day_before["close_price_usd_24h_ago"],
+    )
+    movers["change_pct"] = 100 * (movers["close_price_usd"] / movers["close_price_usd_24h_ago"] - 1)
+    movers = movers.sort_values("change_pct", ascending=False)
 caps = data.asset_market_caps(choice.assets)
+caps = currency.convert(
+    caps, ("current_price_usd", "market_cap_usd"), shown_in, at=caps.get("market_data_updated_at")
+)
 cap_history = data.market_cap_daily(choice.assets, choice.start, choice.end)
+cap_history = currency.convert(
+    cap_history, ("market_cap_usd", "price_usd", "volume_usd"), shown_in,
+    at=cap_history.get("observed_at"),
+)
 
 market_cap = metrics.kpi(snapshots, "snapshot_at", "total_market_cap_usd")
 btc = metrics.kpi(snapshots, "snapshot_at", "btc_dominance_pct")
@@ -25,7 +49,7 @@ cap_change = metrics.kpi(snapshots, "snapshot_at", "market_cap_change_pct_24h")
 cap_tile, btc_tile, eth_tile, fng_tile = st.columns(4, border=True)
 cap_tile.metric(
     "Total market cap",
-    metrics.format_usd(market_cap.value),
+    metrics.format_money(market_cap.value, currency.symbol(shown_in), shown_in),
     None if cap_change.value is None else f"{cap_change.value:+.2f}% 24h",
 )
 btc_tile.metric(
@@ -47,6 +71,7 @@ fng_tile.metric(
 )
 st.caption(
     f"Market {ui.as_of_text(market_cap.as_of)}; Fear & Greed {ui.as_of_text(fear_greed.as_of)}"
+    f"; prices in {shown_in} at the rate in force at each point in time"
 )
 
 st.subheader("Market cap and dominance")
@@ -54,7 +79,7 @@ if cap_history.empty:
     ui.empty("daily market caps (CoinGecko market_chart) for these assets and dates")
 else:
     ui.chart(
-        charts.market_cap_by_asset_history(cap_history),
+        charts.market_cap_by_asset_history(cap_history, shown_in),
         ui.latest(cap_history, "observed_at"),
         key="market_cap_daily",
     )
@@ -67,12 +92,14 @@ elif len(snapshots) < 2:
     )
 else:
     ui.chart(
-        charts.market_cap_history(snapshots),
+        charts.market_cap_history(snapshots, shown_in),
         ui.latest(snapshots, "snapshot_at"),
         key="market_cap",
     )
 if not caps.empty:
-    ui.chart(charts.market_caps(caps), ui.latest(caps, "market_data_updated_at"), key="caps")
+    ui.chart(
+        charts.market_caps(caps, shown_in), ui.latest(caps, "market_data_updated_at"), key="caps"
+    )
 
 gauge, history = st.columns([1, 2])
 with gauge:
@@ -99,8 +126,22 @@ with history:
 
 st.subheader("Top movers, last 24 hours")
 if movers.empty:
-    ui.empty("hourly candles for the chosen assets")
+    ui.empty("hourly consensus prices for the chosen assets")
 else:
-    movers_as_of = ui.latest(movers, "as_of")
+    st.caption(
+        "The consensus price (median of the exchanges' closed hourly candles) of the latest "
+        f"closed hour against the same hour a day earlier, in {shown_in}."
+    )
+    movers_as_of = ui.latest(movers, "closed_at")
     ui.chart(charts.top_movers(movers), movers_as_of, key="top_movers")
-    ui.table(movers, "top movers 24h", movers_as_of)
+    suffix = shown_in.lower()
+    ui.table(
+        movers.drop(columns=["fx_factor"], errors="ignore").rename(
+            columns={
+                "close_price_usd": f"close_price_{suffix}",
+                "close_price_usd_24h_ago": f"close_price_{suffix}_24h_ago",
+            }
+        ),
+        f"top movers 24h {shown_in}",
+        movers_as_of,
+    )

@@ -1,19 +1,20 @@
 """Risk: rolling and EWMA volatility, the correlation heatmap and a drawdown table."""
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, filters, metrics, ui
+from dashboard import charts, currency, data, filters, metrics, ui
 
 st.title("Risk")
 ui.require_warehouse()
-choice = filters.sidebar(currency=False)
+choice = filters.sidebar()
 if not choice.assets:
     st.info("Choose at least one asset in the sidebar.")
     st.stop()
 
 returns = data.daily_returns(choice.assets, choice.start, choice.end)
 
-st.subheader("Rolling volatility")
+st.subheader("Rolling volatility (of USD returns)")
 window = st.segmented_control("Window", ["7 days", "30 days"], default="30 days") or "30 days"
 column = "volatility_7d" if window == "7 days" else "volatility_30d"
 if returns.empty:
@@ -49,12 +50,25 @@ if returns.empty:
     ui.empty("daily returns for the chosen assets and dates")
 else:
     drawdowns = metrics.drawdown_table(returns)
+    # the latest close in the display currency, at the rate in force at that day's close
+    drawdowns = currency.convert(
+        drawdowns, ("close_price_usd",), choice.currency,
+        at=pd.to_datetime(drawdowns.get("as_of")) + pd.Timedelta(days=1)
+        if not drawdowns.empty else None,
+    ).drop(columns=["fx_factor"], errors="ignore")
+    st.caption(
+        "Returns, drawdowns and volatility are of the consensus USD price; the close is "
+        f"shown in {choice.currency}."
+    )
     ui.table(
         drawdowns,
         "drawdowns",
         ui.latest(returns, "price_date"),
         column_config={
-            "close_price_usd": st.column_config.NumberColumn("close (USD)", format="$%.2f"),
+            "close_price_usd": st.column_config.NumberColumn(
+                f"close ({choice.currency})",
+                format=f"{currency.symbol(choice.currency)}%.2f",
+            ),
             "period_return_pct": st.column_config.NumberColumn("return (%)", format="%.2f"),
             "current_drawdown_pct": st.column_config.NumberColumn(
                 "drawdown now (%)", format="%.2f"

@@ -30,6 +30,24 @@ class Warehouse:
     settings: Settings
     run_results: Path  # dbt's run_results.json of the build
     built_at: datetime
+    reader_dsn: str = ""
+
+    def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Rows of one query as the read-only reader role (what the dashboard sees)."""
+        import psycopg
+
+        with psycopg.connect(self.reader_dsn) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def rates(self, currency: str) -> dict[Any, float]:
+        """USD→``currency`` in force per hour instant (fct_fx_rates_hourly)."""
+        import pandas as pd
+
+        rows = self.query(
+            "select rate_at, rate from marts.fct_fx_rates_hourly where quote_currency = %s",
+            (currency,),
+        )
+        return {pd.Timestamp(at): float(rate) for at, rate in rows}
 
 
 @contextlib.contextmanager
@@ -120,7 +138,8 @@ def build_warehouse(
         import logging
 
         logging.getLogger(__name__).warning("ingestion endpoints not successful: %s", failed)
-    return Warehouse(name, name, settings, target / "run_results.json", now)
+    return Warehouse(name, name, settings, target / "run_results.json", now,
+                     db_endpoints.role_dsn("reader", settings))
 
 
 def _technical_indicators(transformer_dsn: str, now: datetime) -> None:

@@ -8,22 +8,22 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dashboard import charts, metrics
+from dashboard import charts, currency, metrics
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
 
-def hourly(n: int = 3, quote: str = "USDT", rate: float | None = 5.0) -> pd.DataFrame:
+def hourly(n: int = 3, quote: str = "USDT") -> pd.DataFrame:
     return pd.DataFrame(
         {
             "open_at": [T0 + timedelta(hours=i) for i in range(n)],
+            "close_at": [T0 + timedelta(hours=i + 1) for i in range(n)],
             "open_price": [100.0, 110.0, 105.0][:n],
             "high_price": [112.0, 115.0, 108.0][:n],
             "low_price": [99.0, 104.0, 100.0][:n],
             "close_price": [110.0, 105.0, 107.0][:n],
             "volume": [1.0, 2.0, 3.0][:n],
             "quote_currency": [quote] * n,
-            "usd_brl_rate": [rate] * n,
         }
     )
 
@@ -41,36 +41,75 @@ def test_candlestick_has_prices_and_coloured_volume():
     assert fig.layout.yaxis.tickprefix == "$"
 
 
-def test_brl_uses_each_candles_own_rate():
+def test_the_open_candle_is_drawn_apart_as_provisional():
+    frame = hourly().assign(is_closed=[True, True, False])
+    closed, provisional, volume = charts.candlestick(frame, "BTC/EUR", "EUR").data
+    assert list(closed.close) == [110.0, 105.0] and closed.name == "price (EUR)"
+    assert list(provisional.close) == [107.0] and provisional.name == "open (provisional)"
+    assert provisional.increasing.line.color == charts.PROVISIONAL
+    assert list(volume.marker.color) == [charts.UP, charts.DOWN, charts.PROVISIONAL]
+
+
+# USD rates in force per hour: BRL moves at T0 + 2 h (a publication), EUR is flat.
+RATES = {
+    "BRL": {T0 + timedelta(hours=1): 5.0, T0 + timedelta(hours=2): 5.5,
+            T0 + timedelta(hours=3): 6.0},
+    "EUR": {T0 + timedelta(hours=h): 0.9 for h in (1, 2, 3)},
+}
+
+
+def rates_in_force(currency_code: str, instants: pd.Series) -> pd.Series:
+    hours = currency.hours(instants)
+    table = pd.Series(RATES.get(currency_code, {}), dtype=float)
+    table.index = pd.to_datetime(table.index, utc=True)
+    return hours.map(table).astype(float)
+
+
+def test_each_candle_converts_at_the_rate_in_force_at_its_close():
     frame = hourly()
-    frame["usd_brl_rate"] = [5.0, 5.5, 6.0]  # the rate changed over time
-    fig = charts.candlestick(frame, "BTC/BRL", "BRL")
-    candle = fig.data[0]
-    assert list(candle.close) == pytest.approx([550.0, 577.5, 642.0])
-    assert fig.layout.yaxis.tickprefix == "R$"
+    shown = currency.convert(frame, ["close_price"], "BRL", at=frame["close_at"],
+                             quotes=frame["quote_currency"], rates=rates_in_force)
+    assert list(shown["close_price"]) == pytest.approx([550.0, 577.5, 642.0])
+    # an instant inside an hour takes that hour's rate, never the next one
+    late = frame["close_at"] + timedelta(minutes=59)
+    inside = currency.convert(frame, ["close_price"], "BRL", at=late,
+                              quotes=frame["quote_currency"], rates=rates_in_force)
+    assert list(inside["fx_factor"]) == [5.0, 5.5, 6.0]
 
 
-def test_brl_quoted_candles_convert_to_usd_by_division_and_stay_put_in_brl():
-    frame = hourly(quote="BRL", rate=5.0)
-    assert list(charts.convert_prices(frame, "USD")["close_price"]) == pytest.approx(
-        [22.0, 21.0, 21.4]
-    )
-    assert list(charts.convert_prices(frame, "BRL")["close_price"]) == [110.0, 105.0, 107.0]
+def test_brl_quotes_convert_through_usd_and_stay_put_in_brl():
+    frame = hourly(quote="BRL")
+    at = frame["close_at"]
+    usd = currency.convert(frame, ["close_price"], "USD", at=at, quotes="BRL",
+                           rates=rates_in_force)
+    assert list(usd["close_price"]) == pytest.approx([22.0, 105 / 5.5, 107 / 6.0])
+    eur = currency.convert(frame, ["close_price"], "EUR", at=at, quotes="BRL",
+                           rates=rates_in_force)
+    assert list(eur["close_price"]) == pytest.approx([110 * 0.9 / 5, 105 * 0.9 / 5.5,
+                                                      107 * 0.9 / 6.0])
+    brl = currency.convert(frame, ["close_price"], "BRL", at=at, quotes="BRL",
+                           rates=rates_in_force)
+    assert list(brl["close_price"]) == [110.0, 105.0, 107.0]
 
 
 def test_a_missing_rate_gives_no_price_rather_than_a_wrong_one():
-    converted = charts.convert_prices(hourly(rate=None), "BRL")
-    assert converted["close_price"].isna().all()
-    assert list(charts.convert_prices(hourly(rate=None), "USD")["close_price"]) == [
-        110.0,
-        105.0,
-        107.0,
-    ]
+    frame = hourly()
+    before_rates = frame["close_at"] - timedelta(hours=1)  # T0 has no rate yet
+    converted = currency.convert(frame, ["close_price"], "BRL", at=before_rates,
+                                 rates=rates_in_force)
+    assert converted["close_price"].isna().tolist() == [True, False, False]
+    unknown = currency.convert(frame, ["close_price"], "JPY", at=frame["close_at"],
+                               rates=rates_in_force)
+    assert unknown["close_price"].isna().all()
+    same = currency.convert(frame, ["close_price"], "USD", at=frame["close_at"],
+                            quotes="USDT", rates=rates_in_force)
+    assert list(same["close_price"]) == [110.0, 105.0, 107.0]
 
 
-def test_unknown_currency_is_refused():
-    with pytest.raises(ValueError, match="EUR"):
-        charts.convert_prices(hourly(), "EUR")
+def test_money_in_any_currency():
+    assert metrics.format_money(1.5e12, "R$") == "R$1.50T"
+    assert metrics.format_money(2500.0, "", "CHF") == "2,500.00 CHF"
+    assert metrics.format_usd(1234.5) == "$1,234.50"
 
 
 @pytest.mark.parametrize(

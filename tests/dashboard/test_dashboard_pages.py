@@ -52,14 +52,48 @@ def test_sidebar_filters_persist_across_pages(on_demo_warehouse, open_page):
 def test_asset_page_switches_currency_at_the_point_in_time_rate(on_demo_warehouse, open_page):
     at = open_page("asset")
     usd = at.dataframe[0].value
+    currencies = at.segmented_control(key="_filter.currency").options
+    assert currencies[0] == "USD" and {"BRL", "EUR"} <= set(currencies)
     at.segmented_control(key="_filter.currency").set_value("BRL").run()
     assert not at.exception
     brl = at.dataframe[0].value
     assert len(brl) == len(usd) > 0
     ratio = (brl["close_price"] / usd["close_price"]).round(6)
-    # every candle is converted at the USD→BRL rate of its own day, not one rate for all
-    assert (ratio == brl["usd_brl_rate"].astype(float).round(6)).all()
-    assert 3 < ratio.min() <= ratio.max() < 8
+    # every candle is converted at the USD→BRL rate in force at its own close
+    assert (ratio == brl["fx_factor"].astype(float).round(6)).all()
+    assert 3 < ratio.min() < ratio.max() < 8
+    rates = on_demo_warehouse.rates("BRL")
+    expected = brl["close_at"].map(lambda t: rates[t.floor("h")])
+    assert (ratio == expected.round(6)).all()
+    at.segmented_control(key="_filter.currency").set_value("EUR").run()
+    eur = at.dataframe[0].value
+    assert 0.5 < (eur["close_price"] / usd["close_price"]).max() < 1.5
+
+
+@pytest.mark.parametrize("page", ["market_overview", "cross_exchange", "risk"])
+def test_every_page_with_prices_has_the_currency_selector(page, on_demo_warehouse, open_page):
+    at = open_page(page)
+    control = at.segmented_control(key="_filter.currency")
+    control.set_value("EUR").run()
+    assert not at.exception
+    assert "EUR" in "\n".join(str(c.value) for c in at.caption) + str(
+        [m.value for m in at.metric])
+
+
+def test_top_movers_read_the_consensus_price_of_closed_hours(on_demo_warehouse, open_page):
+    at = open_page("market_overview")
+    movers = at.dataframe[0].value
+    consensus = on_demo_warehouse.query("""
+        select asset_id, consensus_close_price_usd, close_at from marts.fct_price_consensus
+        where interval = '1h' and (asset_id, open_at) in (
+            select asset_id, max(open_at) from marts.fct_price_consensus
+            where interval = '1h' group by asset_id)
+    """)
+    by_asset = {row[0]: (float(row[1]), row[2]) for row in consensus}
+    for row in movers.itertuples():
+        price, closed_at = by_asset[row.asset_id]
+        assert row.close_price_usd == pytest.approx(price)
+        assert closed_at <= on_demo_warehouse.built_at  # a closed hour, never the open one
 
 
 def test_asset_page_exchange_and_interval(on_demo_warehouse, open_page):
