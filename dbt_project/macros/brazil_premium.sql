@@ -1,12 +1,12 @@
 {#
-    The Brazil premium as one select over `brl_candles` (closed Mercado Bitcoin hourly
-    candles: asset_id, open_at, close_at, close_price), `consensus` (int_price_consensus
-    rows of interval 1h) and `usd_brl` (int_fx_rates_hourly rows of BRL: rate_at, rate,
-    published_rate_date, available_at). Each hour converts at the rate in force at its
-    close_at; the singular test assert_fx_conversions_no_lookahead runs this macro on a
-    truncated FX history and compares.
+    The Brazil premium as one select: Mercado Bitcoin's closed BRL hourly candles against
+    the hourly consensus (int_price_consensus, closed candles only), converted with
+    `usd_brl` (a relation or CTE shaped like int_fx_rates_hourly's BRL rows: rate_at,
+    rate, published_rate_date, available_at). Each hour converts at the rate in force at
+    its close_at. fct_brazil_premium passes int_fx_rates_hourly; the singular test
+    assert_fx_conversions_no_lookahead passes rates recomputed from a truncated FX history.
 #}
-{% macro brazil_premium(brl_candles, consensus, usd_brl) %}
+{% macro brazil_premium(usd_brl) %}
     select
         brl_candles.asset_id,
         brl_candles.open_at,
@@ -26,14 +26,15 @@
             6
         ) as premium_pct,
         hourly_consensus.exchange_count
-    from {{ brl_candles }} as brl_candles
+    from {{ ref('int_candles_unioned') }} as brl_candles
     inner join (
         select
             asset_id,
             open_at,
             consensus_close_price_usd,
             max(exchange_count) as exchange_count
-        from {{ consensus }}
+        from {{ ref('int_price_consensus') }}
+        where interval = '1h'
         group by asset_id, open_at, consensus_close_price_usd
     ) as hourly_consensus
         on
@@ -41,4 +42,9 @@
             and brl_candles.open_at = hourly_consensus.open_at
     inner join {{ usd_brl }} as usd_brl
         on date_trunc('hour', brl_candles.close_at) = usd_brl.rate_at
+    where
+        brl_candles.exchange_id = 'mercadobitcoin'
+        and brl_candles.interval = '1h'
+        and brl_candles.quote_currency = 'BRL'
+        and brl_candles.is_closed
 {% endmacro %}

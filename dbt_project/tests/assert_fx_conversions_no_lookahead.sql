@@ -26,24 +26,6 @@ published_premium as (
 
 ),
 
-brl_candles as (
-
-    select * from {{ ref('int_candles_unioned') }}
-    where
-        exchange_id = 'mercadobitcoin'
-        and interval = '1h'
-        and quote_currency = 'BRL'
-        and is_closed
-
-),
-
-consensus as (
-
-    select * from {{ ref('int_price_consensus') }}
-    where interval = '1h'
-
-),
-
 cutoffs as (
 
     select
@@ -88,7 +70,7 @@ recomputed_usd_brl_{{ cutoff }} as (
 
 recomputed_premium_{{ cutoff }} as (
 
-    {{ brazil_premium('brl_candles', 'consensus', 'recomputed_usd_brl_' ~ cutoff) }}
+    {{ brazil_premium('recomputed_usd_brl_' ~ cutoff) }}
 
 ),
 

@@ -9,24 +9,6 @@
 
 with
 
-brl_candles as (
-
-    select * from {{ ref('int_candles_unioned') }}
-    where
-        exchange_id = 'mercadobitcoin'
-        and interval = '1h'
-        and quote_currency = 'BRL'
-        and is_closed
-
-),
-
-consensus as (
-
-    select * from {{ ref('int_price_consensus') }}
-    where interval = '1h'
-
-),
-
 usd_brl as (
 
     select * from {{ ref('int_fx_rates_hourly') }}
@@ -36,7 +18,7 @@ usd_brl as (
 
 premium as (
 
-    {{ brazil_premium('brl_candles', 'consensus', 'usd_brl') }}
+    {{ brazil_premium('usd_brl') }}
 
 ),
 
