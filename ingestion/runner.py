@@ -193,6 +193,16 @@ async def open_lake(settings: Settings) -> AsyncIterator[Lake]:
         await client.close()
 
 
+def ensure_raw_schema(settings: Settings) -> None:
+    """Create the raw tables if missing (what dbt's sources read), as the loader role."""
+    async def ensure() -> None:
+        async with await psycopg.AsyncConnection.connect(resolve_stores(settings).loader_dsn,
+                                                         autocommit=True) as conn:
+            await raw.ensure_schema(conn)
+
+    asyncio.run(ensure())
+
+
 def new_run_id(at: datetime | None = None) -> str:
     return (at or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 

@@ -2,23 +2,32 @@
 
 Schedules follow each endpoint's ``cadence`` in the registry (snapshots every 15 minutes,
 hourly candles, daily series once a day), each run followed by the dbt models downstream of
-what it loaded; a daily job builds the whole dbt project. The gap sensor compares the
-hourly candles loaded per series and day with the 24 a complete day has, and requests
-exactly the daily partitions that miss some.
+what it loaded; a daily job builds the whole dbt project. The gap sensor checks every
+time-windowed series (1h and 1d candles of every exchange, FX on ECB business days, Fear &
+Greed days) against the run clock and requests exactly the daily partitions that miss a
+closed period; alert sensors post failed runs, failed blocking checks and stale endpoints
+to a webhook (``orchestration.alerts``). Everything starts stopped: ``criptopipe schedules
+on`` switches it on (``orchestration.switch``).
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSelection,
+    DagsterEventType,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    RunFailureSensorContext,
     RunRequest,
+    RunStatusSensorContext,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SensorDefinition,
@@ -26,6 +35,8 @@ from dagster import (
     SensorResult,
     SkipReason,
     define_asset_job,
+    run_failure_sensor,
+    run_status_sensor,
     schedule,
     sensor,
 )
@@ -34,16 +45,25 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 from psycopg import sql
 
+from ingestion.calendars import is_ecb_business_day
+from ingestion.clock import clock_for
 from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import REGISTRY
-from orchestration.resources import PostgresResource
+from ingestion.settings import load_settings
+from ingestion.sinks.raw import INTERVAL_SQL
+from orchestration.alerts import Alert, send_alert
+from orchestration.ingestion_assets import cadence_period
+from orchestration.resources import CriptopipeSettings, PostgresResource
 
 # How far back the sensor looks, from the newest loaded candle. Kraken serves only its last
 # ~720 hourly candles (30 days): an older gap there can never be filled, so it is not chased.
 GAP_LOOKBACK_DAYS = 30
-HOURS_PER_DAY = 24
+# A period must be loaded, final, once its endpoint's next scheduled run (one cadence period
+# after it closed) plus this much has passed.
+CLOSE_GRACE = timedelta(minutes=30)
 ALL_ASSETS_JOB = "all_assets"
 GAP_JOB = "candle_gap_backfill"
+GAP_SENSOR = "candle_gap_sensor"
 
 
 def describe_cron(cron: str) -> str:
@@ -52,6 +72,8 @@ def describe_cron(cron: str) -> str:
         return f"every_{minute[2:]}_minutes"
     if hour == "*":
         return f"hourly_at_{int(minute):02d}"
+    if hour.startswith("*/"):
+        return f"every_{hour[2:]}_hours_at_{int(minute):02d}"
     when = f"{int(hour):02d}{int(minute):02d}"
     return f"weekdays_at_{when}" if dow != "*" else f"daily_at_{when}"
 
@@ -135,7 +157,8 @@ def build_automation(
             tags=provider_tags(specs),
         )
     )
-    sensors = [build_gap_sensor(gap_job, specs, incremental_keys=dbt_incremental)]
+    sensors = [build_gap_sensor(gap_job, specs, incremental_keys=dbt_incremental),
+               *build_alert_sensors(specs)]
     return Automation(jobs, schedules, sensors)
 
 
@@ -152,7 +175,7 @@ def _schedule(
     def _tick(context: ScheduleEvaluationContext) -> RunRequest:
         if not partitioned:
             return RunRequest()
-        now = context.scheduled_execution_time or datetime.now(UTC)
+        now = context.scheduled_execution_time or clock_for(load_settings())()
         day = now.astimezone(UTC).date() - timedelta(days=1 if yesterday else 0)
         return RunRequest(partition_key=day.isoformat())
 
@@ -161,91 +184,136 @@ def _schedule(
 
 # --------------------------------------------------------------------------- gap sensor
 @dataclass(frozen=True)
-class HourlyTable:
+class GapTable:
+    """A time-windowed series table the gap sensor checks, and its provider's calendar."""
+
     spec: EndpointSpec
-    series_column: str  # symbol / pair / product_id
+    calendar: str  # "candles" (1h and 1d, every exchange) | "ecb" (FX) | "daily" (F&G)
 
     @property
     def key(self) -> AssetKey:
         return asset_key(self.spec)
 
 
-def hourly_candle_tables(specs: Sequence[EndpointSpec] = REGISTRY) -> list[HourlyTable]:
-    """Candle endpoints whose raw table is keyed (series, interval, open_time)."""
+def gap_tables(specs: Sequence[EndpointSpec] = REGISTRY) -> list[GapTable]:
+    """Every time-windowed series: candle tables (keyed by interval), FX rates, F&G."""
     tables = []
     for spec in specs:
+        if not spec.is_candles:
+            continue
         names = spec.raw_table.key_names
-        if spec.is_candles and "interval" in names and "open_time" in names:
-            tables.append(HourlyTable(spec, names[0]))
+        if "interval" in names:
+            tables.append(GapTable(spec, "candles"))
+        elif spec.source == "fx":
+            tables.append(GapTable(spec, "ecb"))
+        elif spec.source == "fear_greed":
+            tables.append(GapTable(spec, "daily"))
     return tables
 
 
-def find_gaps(
-    conn: object, table: HourlyTable, lookback_days: int = GAP_LOOKBACK_DAYS
-) -> list[date]:
-    """Days with fewer than 24 hourly candles for some series, between each series' first
-    loaded day and the last complete day of the table (both from what is loaded)."""
-    raw = table.spec.raw_table
-    ident = sql.Identifier("raw", raw.name)
-    series = sql.Identifier(table.series_column)
+def _candle_gaps(conn: Any, table: GapTable, now: datetime, since: datetime) -> list[date]:
+    """Days holding a period that closed (a cadence period and :data:`CLOSE_GRACE` before
+    ``now``) but is missing, or whose row was last fetched before it closed; known-empty
+    periods don't count."""
+    raw_table = table.spec.raw_table
+    keys = raw_table.key_names
+    *group, time_key = keys
+    length = sql.SQL(INTERVAL_SQL)
     query = sql.SQL(
         """
-        with bounds as (
-            select max(open_time) + interval '1 hour' as loaded_until
-            from {table} where interval = '1h'
+        with series as (
+            select {group}, min({time}) as first_at from {table}
+            where {time} <= %(now)s group by {group}
         ),
-        series as (
-            select {series} as series_id,
-                   greatest(min(date_trunc('day', open_time at time zone 'UTC')),
-                            (select date_trunc('day', loaded_until at time zone 'UTC')
-                             from bounds) - make_interval(days => %(lookback)s)) as first_day
-            from {table} where interval = '1h' group by 1
-        ),
-        days as (
-            select s.series_id, d::date as day
-            from series s, bounds b,
-                 generate_series(s.first_day,
-                                 date_trunc('day', b.loaded_until at time zone 'UTC')
-                                     - interval '1 day',
-                                 interval '1 day') as d
-        ),
-        loaded as (
-            select {series} as series_id, (open_time at time zone 'UTC')::date as day,
-                   count(*) as hours
-            from {table}
-            where interval = '1h'
-              -- only the look-back window is compared: don't count the whole history
-              and open_time >= (
-                  select (date_trunc('day', loaded_until at time zone 'UTC')
-                          - make_interval(days => %(lookback)s)) at time zone 'UTC'
-                  from bounds
-              )
-            group by 1, 2
+        expected as (
+            select {s_group}, p as {time}
+            from series s,
+                 generate_series(greatest(s.first_at, date_trunc('day', %(since)s)),
+                                 %(now)s - %(grace)s - {s_len}, {s_len}) as p
         )
-        select distinct days.day
-        from days left join loaded using (series_id, day)
-        where coalesce(loaded.hours, 0) < %(hours)s
-        order by days.day
+        select distinct (e.{time} at time zone 'UTC')::date
+        from expected e
+        left join {table} t using ({keys})
+        left join raw.known_empty k
+          on k.source = %(source)s and k.endpoint = %(endpoint)s
+          and k.series = concat_ws(' ', {e_group}) and k.period_start = e.{time}
+        where k.series is null
+          and (t.last_seen_at is null or e.{time} + {e_len} > t.last_seen_at)
+        order by 1
         """
-    ).format(table=ident, series=series)
-    with conn.cursor() as cur:  # type: ignore[attr-defined]
-        cur.execute(query, {"lookback": lookback_days, "hours": HOURS_PER_DAY})
+    ).format(
+        group=sql.SQL(", ").join(map(sql.Identifier, group)),
+        s_group=sql.SQL(", ").join(sql.Identifier("s", g) for g in group),
+        e_group=sql.SQL(", ").join(sql.Identifier("e", g) for g in group),
+        time=sql.Identifier(time_key),
+        keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
+        table=sql.Identifier("raw", raw_table.name),
+        s_len=length.format(col=sql.Identifier("s", "interval")),
+        e_len=length.format(col=sql.Identifier("e", "interval")),
+    )
+    with conn.cursor() as cur:
+        # What the endpoint's own next scheduled run fetches anyway is not chased.
+        grace = cadence_period(table.spec.cadence) + CLOSE_GRACE
+        cur.execute(query, {"now": now, "since": since, "grace": grace,
+                            "source": raw_table.source, "endpoint": raw_table.endpoint})
         return [row[0] for row in cur.fetchall()]
 
 
+def _daily_gaps(conn: Any, table: GapTable, now: datetime, since: datetime) -> list[date]:
+    """Days before today (by ``now``) a daily series lacks: every day (F&G), or every ECB
+    business day (FX: no weekends, no TARGET holidays), from each series' first day."""
+    raw_table = table.spec.raw_table
+    *group, time_key = raw_table.key_names
+    series = sql.SQL("concat_ws(' ', {})").format(
+        sql.SQL(", ").join(map(sql.Identifier, group))) if group else sql.SQL("''")
+    query = sql.SQL("select {series}, {time} from {table} where {time} <= %(today)s").format(
+        series=series, time=sql.Identifier(time_key),
+        table=sql.Identifier("raw", raw_table.name))
+    today = now.astimezone(UTC).date()
+    loaded: dict[str, set[date]] = defaultdict(set)
+    with conn.cursor() as cur:
+        cur.execute(query, {"today": today})
+        for name, day in cur.fetchall():
+            loaded[name].add(day)
+    published = is_ecb_business_day if table.calendar == "ecb" else (lambda _d: True)
+    missing: set[date] = set()
+    for days in loaded.values():
+        day = max(min(days), since.date())
+        while day < today:
+            if published(day) and day not in days:
+                missing.add(day)
+            day += timedelta(days=1)
+    return sorted(missing)
+
+
+def find_gaps(
+    conn: Any, table: GapTable, now: datetime, lookback_days: int = GAP_LOOKBACK_DAYS
+) -> list[date]:
+    """The days (UTC) within the look-back window where ``table`` misses something."""
+    since = now - timedelta(days=lookback_days)
+    if table.calendar == "candles":
+        return _candle_gaps(conn, table, now, since)
+    return _daily_gaps(conn, table, now, since)
+
+
 def missing_partitions(
-    postgres: PostgresResource, tables: Sequence[HourlyTable]
+    postgres: PostgresResource, tables: Sequence[GapTable], now: datetime
 ) -> dict[str, list[AssetKey]]:
-    """Partition key → the candle assets incomplete on that day."""
+    """Partition key → the assets incomplete on that day."""
     wanted: dict[str, list[AssetKey]] = defaultdict(list)
     with postgres.connect("loader") as conn:
+        with conn.cursor() as cur:
+            cur.execute("select to_regclass('raw.known_empty')")
+            row = cur.fetchone()
+        if row is None or row[0] is None:
+            return {}  # nothing was ever ingested here
         for table in tables:
             with conn.cursor() as cur:
                 cur.execute("select to_regclass(%s)", (table.spec.raw_table.qualified_name,))
                 row = cur.fetchone()
             if row is None or row[0] is None:
                 continue
-            for day in find_gaps(conn, table):
+            for day in find_gaps(conn, table, now):
                 wanted[day.isoformat()].append(table.key)
     return dict(sorted(wanted.items()))
 
@@ -256,34 +324,131 @@ def build_gap_sensor(
     *,
     incremental_keys: Sequence[AssetsDefinition] = (),
 ) -> SensorDefinition:
-    tables = hourly_candle_tables(specs)
+    tables = gap_tables(specs)
     follow = [key for assets in incremental_keys for key in assets.keys]
 
     @sensor(
-        name="candle_gap_sensor",
+        name=GAP_SENSOR,
         job=job,
         minimum_interval_seconds=30 * 60,
         default_status=DefaultSensorStatus.STOPPED,
-        description="Requests the daily partitions whose hourly candles are incomplete.",
+        description="Requests the daily partitions where a closed candle (1h or 1d, every "
+        "exchange), an ECB business day's FX rate or a Fear & Greed day is missing or was "
+        "last fetched before it closed (known-empty periods excepted).",
     )
     def candle_gap_sensor(
         context: SensorEvaluationContext, postgres: PostgresResource
     ) -> Iterator[RunRequest | SkipReason] | SensorResult:
-        gaps = missing_partitions(postgres, tables)
+        now = clock_for(postgres.settings)()
+        gaps = missing_partitions(postgres, tables, now)
         if not gaps:
-            return SensorResult(skip_reason=SkipReason("every loaded day has all its candles"))
+            return SensorResult(skip_reason=SkipReason("every series is complete"))
         requests = []
         for partition_key, keys in gaps.items():
             names = ",".join(sorted(k.to_user_string() for k in keys))
             context.log.info("gap on %s in %s", partition_key, names)
             requests.append(
                 RunRequest(
-                    run_key=f"gap:{partition_key}:{names}:{datetime.now(UTC).date()}",
+                    run_key=f"gap:{partition_key}:{names}:{now:%Y-%m-%dT%H}",
                     partition_key=partition_key,
                     asset_selection=[*keys, *follow],
-                    tags={"criptopipe/trigger": "candle_gap_sensor"},
+                    tags={"criptopipe/trigger": GAP_SENSOR},
                 )
             )
         return SensorResult(run_requests=requests)
 
     return candle_gap_sensor
+
+
+# --------------------------------------------------------------------------- alerts
+def _failed_checks(instance: Any, run_id: str) -> list[str]:
+    """Failed blocking checks of a run, as "asset: check" lines."""
+    records = instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    failed = []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation is not None and not evaluation.passed and evaluation.blocking:
+            failed.append(f"{evaluation.asset_key.to_user_string()}: {evaluation.check_name}")
+    return failed
+
+
+def build_alert_sensors(specs: Sequence[EndpointSpec] = REGISTRY) -> list[SensorDefinition]:
+    @run_failure_sensor(
+        name="run_failure_alert",
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Posts every failed run (and the blocking checks that failed in it) to "
+        "CRIPTOPIPE_ALERT_WEBHOOK_URL, and logs it.",
+    )
+    def run_failure_alert(context: RunFailureSensorContext, config: CriptopipeSettings) -> None:
+        run = context.dagster_run
+        details = [f"run {run.run_id}",
+                   f"partition {run.tags.get('dagster/partition', '-')}"]
+        if context.failure_event.message:
+            details.append(context.failure_event.message.splitlines()[0][:300])
+        for step in context.get_step_failure_events():
+            error = step.step_failure_data.error if step.step_failure_data else None
+            message = error.message.strip().splitlines()[0][:300] if error else "failed"
+            details.append(f"step {step.step_key}: {message}")
+        details += [f"failed check {c}" for c in _failed_checks(context.instance, run.run_id)]
+        send_alert(config.get(), Alert(f"run of {run.job_name} failed", details))
+
+    @run_status_sensor(
+        name="blocking_check_alert",
+        run_status=DagsterRunStatus.SUCCESS,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Posts a run that succeeded although a blocking check failed in it.",
+    )
+    def blocking_check_alert(context: RunStatusSensorContext, config: CriptopipeSettings) -> None:
+        run = context.dagster_run
+        failed = _failed_checks(context.instance, run.run_id)
+        if failed:
+            send_alert(config.get(), Alert(
+                f"blocking checks failed in a run of {run.job_name}",
+                [f"run {run.run_id}", *(f"failed check {c}" for c in failed)]))
+
+    @sensor(
+        name="freshness_alert",
+        minimum_interval_seconds=10 * 60,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Posts each endpoint whose last successful load is older than two of its "
+        "cadence periods (its freshness policy's fail window), once per violation.",
+    )
+    def freshness_alert(
+        context: SensorEvaluationContext, postgres: PostgresResource
+    ) -> SkipReason:
+        settings = postgres.settings
+        now = clock_for(settings)()
+        stale = stale_endpoints(postgres, specs, now)
+        alerted = set(json.loads(context.cursor)) if context.cursor else set()
+        new = sorted(set(stale) - alerted)
+        for name in new:
+            send_alert(settings, Alert(f"{name} is stale", [stale[name]]))
+        context.update_cursor(json.dumps(sorted(stale)))
+        return SkipReason(f"{len(stale)} stale endpoint(s), {len(new)} newly alerted")
+
+    return [run_failure_alert, blocking_check_alert, freshness_alert]
+
+
+def stale_endpoints(
+    postgres: PostgresResource, specs: Sequence[EndpointSpec], now: datetime
+) -> dict[str, str]:
+    """Endpoint name → why it is stale: loaded once, but not within its fail window."""
+    with postgres.connect("loader") as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass('raw.ingestion_runs')")
+        row = cur.fetchone()
+        if row is None or row[0] is None:
+            return {}
+        cur.execute("select source, endpoint, max(finished_at) from raw.ingestion_runs"
+                    " where status = 'success' and finished_at <= %s group by 1, 2", (now,))
+        last = {(source, endpoint): at for source, endpoint, at in cur.fetchall()}
+    stale = {}
+    for spec in specs:
+        at = last.get((spec.source, spec.endpoint))
+        window = 2 * cadence_period(spec.cadence) + max(
+            timedelta(minutes=10), cadence_period(spec.cadence) / 4)
+        if at is not None and now - at > window:
+            stale[spec.name] = (f"last successful load {at:%Y-%m-%d %H:%M} UTC, "
+                                f"{(now - at) / timedelta(hours=1):.1f} h ago (allowed: "
+                                f"{window / timedelta(hours=1):.1f} h)")
+    return stale

@@ -255,7 +255,67 @@ def ui(
         f"storage: {storage})",
         highlight=False, soft_wrap=True,
     )
+    _say_what_is_switched_on()
     _wait([subprocess.Popen(dagster_dev_command(host, port), cwd=PROJECT_ROOT)])
+
+
+def _say_what_is_switched_on() -> None:
+    from dagster import DagsterInstance
+
+    from orchestration.switch import switched_on
+
+    with DagsterInstance.get() as instance:
+        on = switched_on(instance)
+    if on:
+        console.print(f"schedules/sensors on: {', '.join(on)}; every other one is off "
+                      "(`criptopipe schedules status` lists them)", highlight=False)
+    else:
+        console.print("[yellow]every schedule and sensor is off[/yellow]: nothing runs by "
+                      "itself until `criptopipe schedules on`", highlight=False)
+
+
+schedules_app = typer.Typer(
+    help="Switch the production schedules and sensors on or off (all start off).",
+    no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+
+
+def _automation(action: str, database: str | None) -> None:
+    from dagster import DagsterInstance
+
+    from orchestration.instance import ensure_dagster_home
+    from orchestration.switch import status, switch
+
+    settings = _configure(database)
+    ensure_dagster_home(settings)
+    with DagsterInstance.get() as instance:
+        states = status(instance) if action == "status" else switch(instance, action == "on")
+    for item in states:
+        state = "[green]on[/green]" if item.running else "[red]off[/red]"
+        console.print(f"{item.kind:8} {item.name:45} {state}", highlight=False)
+    off = [i.name for i in states if not i.running]
+    if off:
+        console.print(f"{len(off)} of {len(states)} off: `criptopipe schedules on` "
+                      "switches them all on (the `criptopipe ui` daemon runs them)",
+                      highlight=False)
+
+
+@schedules_app.command("on")
+def schedules_on(database: DatabaseOption = None) -> None:
+    """Start every schedule and sensor (production operation)."""
+    _automation("on", database)
+
+
+@schedules_app.command("off")
+def schedules_off(database: DatabaseOption = None) -> None:
+    """Stop every schedule and sensor."""
+    _automation("off", database)
+
+
+@schedules_app.command("status")
+def schedules_status(database: DatabaseOption = None) -> None:
+    """Say which schedules and sensors are on and which are off."""
+    _automation("status", database)
 
 
 def _wait(processes: list[subprocess.Popen[bytes]]) -> None:

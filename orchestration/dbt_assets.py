@@ -181,6 +181,7 @@ def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
     ) -> Iterator[Any]:
         """Views, tables, snapshots and seeds: ``dbt build`` of the selection."""
         postgres.export_dbt_env()
+        ensure_relations(context, dbt, postgres, manifest)
         yield from dbt.cli(["build"], context=context).stream()
 
     assets: list[AssetsDefinition] = [dbt_models]
@@ -208,11 +209,55 @@ def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
         ) -> Iterator[Any]:
             """Incremental marts for the run's partition window (one dbt run per backfill)."""
             postgres.export_dbt_env()
+            ensure_relations(context, dbt, postgres, manifest)
             args = ["build", "--vars", json.dumps(partition_vars(context))]
             yield from dbt.cli(args, context=context).stream()
 
         assets.append(dbt_incremental_models)
     return [a.map_asset_specs(_with_freshness) for a in assets]
+
+
+# What a first build creates: every relation of the project, no tests (they run after).
+BOOTSTRAP_BUILD = ("build", "--resource-type", "seed", "--resource-type", "model",
+                   "--resource-type", "snapshot")
+
+
+def project_relations(manifest: Path) -> list[str]:
+    """``schema.name`` of every seed, model and snapshot dbt materializes."""
+    nodes = json.loads(manifest.read_text()).get("nodes", {})
+    return sorted(
+        f"{node['schema']}.{node.get('alias') or node['name']}"
+        for node in nodes.values()
+        if node.get("resource_type") in ("seed", "model", "snapshot")
+        and node.get("config", {}).get("materialized") != "ephemeral"
+        and node.get("config", {}).get("enabled", True)
+    )
+
+
+def missing_relations(postgres: PostgresResource, manifest: Path) -> list[str]:
+    with postgres.connect("transformer") as conn:
+        rows = conn.execute(
+            "select name from unnest(%s::text[]) as name where to_regclass(name) is null",
+            [project_relations(manifest)]).fetchall()
+    return [row[0] for row in rows]
+
+
+def ensure_relations(
+    context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource,
+    manifest: Path,
+) -> None:
+    """On a fresh warehouse, create the raw tables and every dbt relation first (seeds,
+    models, snapshots, no tests), so any scheduled job succeeds on its very first tick,
+    whichever comes first: a selection's models never read a relation nobody built."""
+    missing = missing_relations(postgres, manifest)
+    if not missing:
+        return
+    from ingestion.runner import ensure_raw_schema
+
+    context.log.info("fresh warehouse: %d dbt relations missing (e.g. %s); building the "
+                     "project's relations once first", len(missing), ", ".join(missing[:3]))
+    ensure_raw_schema(postgres.settings)
+    dbt.cli(list(BOOTSTRAP_BUILD), manifest=manifest, raise_on_error=True).wait()
 
 
 def _with_freshness(spec: AssetSpec) -> AssetSpec:

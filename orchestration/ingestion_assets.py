@@ -7,7 +7,7 @@ adds its asset here without a change in this module.
 """
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from dagster import (
     AssetCheckResult,
@@ -26,6 +26,7 @@ from dagster import (
     asset,
 )
 
+from ingestion.clock import clock_for
 from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import REGISTRY
 from ingestion.runner import EndpointStats
@@ -118,7 +119,7 @@ def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
         if partitioned:
             window = context.partition_time_window
             start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
-            end = min(end, datetime.now(UTC))
+            end = min(end, clock_for(ingestion.config.get())())  # the run's one clock
             context.log.info("%s: window %s .. %s", spec.name, start, end)
         summary = ingestion.run(
             source=spec.source,

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from warehouses import fresh_warehouse
 
-from ingestion.services import Services, postgres
+from ingestion.services import Services
 from ingestion.settings import SOURCES, Settings
 from orchestration.simulator import background_simulator, base_url_env
 
@@ -23,17 +24,8 @@ from orchestration.simulator import background_simulator, base_url_env
 def orch_settings(
     services: Services, base_settings: Settings, test_db_name: str
 ) -> Iterator[Settings]:
-    database = f"{test_db_name}_orch"
-    lake = f"lake_{database.removeprefix('criptopipe_')}"
-    admin = services.postgres_admin_dsn()
-    postgres.drop_database(admin, database)
-    postgres.bootstrap(admin, database, services.settings)
-    yield base_settings.model_copy(update={"postgres_db": database, "mongo_db": lake})
-    postgres.drop_database(admin, database)
-    from pymongo import MongoClient
-
-    with MongoClient(services.mongo_uri()) as client:
-        client.drop_database(lake)
+    with fresh_warehouse(services, base_settings, f"{test_db_name}_orch") as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")

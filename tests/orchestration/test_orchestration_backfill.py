@@ -14,7 +14,7 @@ from dagster import AssetKey, DagsterInstance, RunRequest, build_sensor_context
 from ingestion.connectors.registry import REGISTRY
 from ingestion.services import Services
 from ingestion.settings import Settings
-from orchestration.automation import GAP_JOB, hourly_candle_tables
+from orchestration.automation import GAP_JOB, gap_tables
 from orchestration.pipeline import report, run_job
 from orchestration.resources import CriptopipeSettings, PostgresResource
 
@@ -78,10 +78,10 @@ def test_backfill_loads_exactly_the_candles_of_those_days(
 ) -> None:
     start = datetime(FIRST.year, FIRST.month, FIRST.day, tzinfo=UTC)
     end = start + timedelta(days=DAYS)
-    for table in hourly_candle_tables():
+    for table in (t for t in gap_tables() if t.calendar == "candles"):
         raw = table.spec.raw_table
         rows = loader.execute(
-            f"select {table.series_column}, interval, "
+            f"select {raw.key_names[0]}, interval, "
             "count(*) filter (where open_time >= %s and open_time < %s), "
             "count(*) filter (where open_time < %s or open_time >= %s) "
             f"from raw.{raw.name} group by 1, 2",
@@ -101,7 +101,7 @@ def test_backfill_loads_exactly_the_candles_of_those_days(
         served_inside = {k for k in served if start <= k[2] < end}
         loaded = set(
             loader.execute(
-                f"select {table.series_column}, interval, open_time from raw.{raw.name} "
+                f"select {raw.key_names[0]}, interval, open_time from raw.{raw.name} "
                 "where open_time >= %s and open_time < %s",
                 (start, end),
             ).fetchall()
@@ -148,7 +148,10 @@ def test_gap_sensor_requests_exactly_the_affected_partitions(
     defs: Any,
     loader: psycopg.Connection[Any],
     orch_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The sensor's clock: just after the backfilled days (the run's one clock).
+    monkeypatch.setenv("CRIPTOPIPE_NOW", _at(LAST, 1, 1).isoformat())
     sensor = next(s for s in defs.sensors if s.name == "candle_gap_sensor")
     config = CriptopipeSettings(
         postgres_db=orch_settings.postgres_db, mongo_db=orch_settings.mongo_db
