@@ -52,16 +52,17 @@ class WarehouseStatus:
 def reader_dsn() -> str:
     """The read-only ``reader`` role's DSN for the configured warehouse database.
 
-    Built from the settings (environment and ``.env``) exactly as the rest of criptopipe
-    builds it; it never starts a service.
+    Built from :class:`~ingestion.settings.ReaderSettings` only: the server's address and
+    the reader's own password. The dashboard never loads the admin DSN, the superuser's
+    secret file or another role's password, even when ``.env`` holds them; it never
+    starts a service.
     """
-    from ingestion.services import Services
-    from ingestion.settings import load_settings
+    from ingestion.services import credentials
+    from ingestion.settings import ReaderSettings
 
     try:
-        settings = load_settings()
-        return Services(settings).endpoints().role_dsn("reader", settings)
-    except Exception as err:  # missing superuser secret, bad configuration, ...
+        return credentials.role_dsn(ReaderSettings(), "reader")
+    except Exception as err:  # no reader password yet, bad configuration, ...
         raise DataUnavailable(f"the warehouse is not set up ({err})") from err
 
 

@@ -8,7 +8,10 @@ visitor to the market overview. Start it with ``criptopipe dashboard`` (``dashbo
 
 import streamlit as st
 
+from dashboard.access import require_access
+
 st.set_page_config(page_title="criptopipe", page_icon=":material/monitoring:", layout="wide")
+require_access()  # a password or Streamlit login first, when one is configured
 
 market_overview = st.Page(
     "app_pages/market_overview.py",

@@ -120,6 +120,29 @@ def _print_status(services: object) -> None:
         console.print(f"  pid:      {st.pid or '-'}", highlight=False)
 
 
+@app.command("compose-secrets")
+def compose_secrets(
+    env_file: Annotated[
+        Path, typer.Option("--env-file", help="The env file docker compose reads.")
+    ] = Path(".env"),
+) -> None:
+    """Append random passwords for docker-compose.yml to its env file (only missing ones).
+
+    Existing values are never changed; a new file is created with mode 0600. The values are
+    written to the file only, never printed.
+    """
+    import stat
+
+    from ingestion.services.credentials import add_compose_secrets
+
+    added = add_compose_secrets(env_file)
+    console.print(f"{env_file}: added {', '.join(added)}" if added
+                  else f"{env_file}: every compose secret is already set", highlight=False)
+    if stat.S_IMODE(env_file.stat().st_mode) & 0o077:
+        err_console.print(f"[yellow]warning:[/yellow] {env_file} is readable by other users "
+                          f"(chmod 600 {env_file})", highlight=False)
+
+
 # --- catalogue ------------------------------------------------------------------------------
 @app.command("symbols")
 def symbols(

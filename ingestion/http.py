@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 
 from ingestion.clock import clock_for
 from ingestion.settings import Settings
@@ -59,6 +60,8 @@ CONCURRENCY_PER_HOST = 8
 BINANCE_WEIGHT_BUDGET = 1200  # the smallest published per-minute budget (current: 6000)
 BINANCE_WEIGHT_SLOWDOWN = 0.8  # start slowing down at 80% of the budget
 RETRY_AFTER_JITTER = 0.1  # up to +10 % on a server-given wait, so waiters spread out
+MAX_REDIRECTS = 10  # aiohttp's own default
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 KEPT_HEADERS = (
     "content-type",
     "date",
@@ -523,14 +526,37 @@ class HttpClient:
                     await asyncio.sleep(wait)
             try:
                 async with asyncio.timeout(self.settings.http_timeout_seconds):
-                    async with self.session.get(
-                        url, params=params, headers=self._headers(source), allow_redirects=True
-                    ) as resp:
-                        body = await self._read_capped(resp, source, endpoint, request)
-                        return resp.status, resp.headers, body
+                    return await self._get_following_redirects(
+                        url, params, self._headers(source), (source, endpoint, request)
+                    )
             except TimeoutError as err:
                 raise _TransientError(
                     f"timed out after {self.settings.http_timeout_seconds:g}s"
                 ) from err
             except aiohttp.ClientError as err:
                 raise _TransientError(f"{type(err).__name__}: {err}") from err
+
+    async def _get_following_redirects(
+        self, url: str, params: dict[str, str] | None, headers: dict[str, str],
+        what: tuple[str, str, str],
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """GET, following redirects by hand: a key header (the CoinGecko key) is sent only to
+        the origin it was configured for, and dropped for good once a redirect leaves it."""
+        assert self.session is not None
+        origin = _origin(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self.session.get(
+                url, params=params, headers=headers, allow_redirects=False
+            ) as resp:
+                location = resp.headers.get("Location")
+                if resp.status not in REDIRECT_STATUSES or not location:
+                    return resp.status, resp.headers, await self._read_capped(resp, *what)
+                url, params = str(resp.url.join(yarl.URL(location))), None
+                if _origin(url) != origin:
+                    headers = {}
+        raise _TransientError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port

@@ -175,20 +175,21 @@ class StoreTargets:
 
 def resolve_stores(settings: Settings) -> StoreTargets:
     """Where to write: the ``loader`` role's DSN and the lake's URI (nothing is started)."""
-    from ingestion.services import Services
+    from ingestion.services import credentials, lake_uri
 
-    endpoints = Services(settings).endpoints()
-    return StoreTargets(endpoints.role_dsn("loader", settings), endpoints.mongo_uri,
+    # the loader's own password and the lake writer's URI: never the admin DSN
+    return StoreTargets(credentials.role_dsn(settings, "loader"), lake_uri(settings),
                         settings.mongo_db)
 
 
 @contextlib.asynccontextmanager
 async def open_lake(settings: Settings) -> AsyncIterator[Lake]:
     """The lake of ``settings`` (for reading it, e.g. ``criptopipe lake show``)."""
-    targets = resolve_stores(settings)
-    client = mongo_client(settings, targets.mongo_uri)
+    from ingestion.services import lake_reader_uri
+
+    client = mongo_client(settings, lake_reader_uri(settings))
     try:
-        yield Lake.connect(client, targets.mongo_db)
+        yield Lake.connect(client, settings.mongo_db)
     finally:
         await client.close()
 

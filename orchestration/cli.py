@@ -338,10 +338,10 @@ def _wait(processes: list[subprocess.Popen[bytes]]) -> None:
 
 # --- dbt ---------------------------------------------------------------------------------
 def _dbt_environment(settings: Settings) -> dict[str, str]:
-    from ingestion.services import Services
+    from ingestion.services import dbt_env
 
     return {
-        **Services(settings).endpoints().dbt_env(settings),
+        **dbt_env(settings),
         "DBT_PROJECT_DIR": str(PROJECT_ROOT / "dbt_project"),
         "DBT_PROFILES_DIR": str(PROJECT_ROOT / "dbt_project"),
     }
@@ -378,19 +378,45 @@ def dbt_env(database: DatabaseOption = None) -> None:
 
 
 # --- dashboard and demo -----------------------------------------------------------------------
-def dashboard_command(settings: Settings, host: str = "127.0.0.1") -> list[str]:
+def dashboard_command(settings: Settings, host: str | None = None) -> list[str]:
+    """The dashboard's command line; refuses a non-loopback address nothing guards."""
+    from dashboard.access import UnguardedBindError, check_bind
     from dashboard.server import command
 
-    return [*command(settings.dashboard_port), "--server.address", host]
+    address = host or settings.dashboard_address
+    try:
+        check_bind(address, settings)
+    except UnguardedBindError as err:
+        err_console.print(f"[red]dashboard:[/red] {err}")
+        raise typer.Exit(2) from err
+    return command(settings.dashboard_port, address=address)
+
+
+def _dashboard_process(settings: Settings, host: str | None = None) -> subprocess.Popen[bytes]:
+    """The dashboard server, started with the reader's credentials only."""
+    from dashboard.server import reader_environment
+
+    return subprocess.Popen(
+        dashboard_command(settings, host), cwd=PROJECT_ROOT, env=reader_environment()
+    )
 
 
 @app.command("dashboard")
-def dashboard(database: DatabaseOption = None) -> None:
+def dashboard(
+    database: DatabaseOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to bind (default CRIPTOPIPE_DASHBOARD_ADDRESS, 127.0.0.1). "
+                     "Another address needs CRIPTOPIPE_DASHBOARD_PASSWORD or Streamlit auth."),
+    ] = None,
+) -> None:
     """Start the Streamlit dashboard (reads the marts with the read-only role)."""
     settings = _configure(database)
+    command = dashboard_command(settings, host)  # refuse an unguarded address before anything
     _services_up(settings)
-    console.print(f"dashboard: http://127.0.0.1:{settings.dashboard_port}", highlight=False)
-    _wait([subprocess.Popen(dashboard_command(settings), cwd=PROJECT_ROOT)])
+    address = command[command.index("--server.address") + 1]
+    console.print(f"dashboard: http://{address}:{settings.dashboard_port}", highlight=False)
+    _wait([_dashboard_process(settings, host)])
 
 
 @app.command("demo")
@@ -437,7 +463,7 @@ def demo(
         _wait(
             [
                 subprocess.Popen(dagster_dev_command("127.0.0.1", port), cwd=PROJECT_ROOT),
-                subprocess.Popen(dashboard_command(settings), cwd=PROJECT_ROOT),
+                _dashboard_process(settings),
             ]
         )
     finally:

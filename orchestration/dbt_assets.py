@@ -39,7 +39,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from ingestion.services import Services
+from ingestion.services import ServiceError, dbt_env
 from ingestion.settings import PROJECT_ROOT, load_settings
 from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.resources import PostgresResource
@@ -85,7 +85,10 @@ def ensure_dbt_profile_env() -> dict[str, str]:
     """``dbt parse`` renders profiles.yml: provide the configured values (parsing never
     connects). Returns them."""
     settings = load_settings()
-    values = Services(settings).endpoints().dbt_env(settings)
+    try:
+        values = dbt_env(settings)  # the transformer role only
+    except ServiceError:  # no password generated yet (before the first `services up`)
+        values = {}
     os.environ.update(values)  # the same values the dbt resource exports at run time
     # dagster-dbt seeds each run's target folder with the partial-parse file found under
     # DBT_TARGET_PATH: point it at the folder our parse writes, so runs reuse that parse.

@@ -18,7 +18,7 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from ingestion.runner import RunSummary
-from ingestion.services import Endpoints, Services
+from ingestion.services import Services, credentials, dbt_env, lake_uri
 from ingestion.settings import Settings, load_settings
 
 
@@ -44,8 +44,10 @@ class CriptopipeSettings(ConfigurableResource):
 class PostgresResource(ConfigurableResource):
     """The warehouse: PostgreSQL with the ``loader``, ``transformer`` and ``reader`` roles.
 
-    ``ensure_up`` starts the local servers the project runs itself (a no-op when they are
-    running or external) and creates the database, so a run in a fresh Dagster process works.
+    A run holds only the role it asks for: :meth:`dsn` builds that role's DSN from its own
+    password, never from the admin DSN. When ``start_services`` is on, the local servers the
+    project runs itself are started if they stopped (a reboot); creating databases and roles
+    is ``criptopipe services up``'s job, the only one that uses the admin DSN.
     """
 
     config: CriptopipeSettings
@@ -58,17 +60,15 @@ class PostgresResource(ConfigurableResource):
     def settings(self) -> Settings:
         return self.config.get()
 
-    def endpoints(self, settings: Settings | None = None) -> Endpoints:
-        settings = settings or self.settings
-        services = Services(settings)
+    def _ensure_running(self, settings: Settings) -> None:
         if self.start_services and not self._ready:
-            services.up(settings.postgres_db)
+            Services(settings).start_local()
             self._ready = True
-        return services.endpoints(settings.postgres_db)
 
     def dsn(self, role: str = "loader") -> str:
         settings = self.settings
-        return self.endpoints(settings).role_dsn(role, settings)
+        self._ensure_running(settings)
+        return credentials.role_dsn(settings, role)
 
     def connect(self, role: str = "loader") -> psycopg.Connection[Any]:
         return psycopg.connect(self.dsn(role), autocommit=True)
@@ -76,7 +76,8 @@ class PostgresResource(ConfigurableResource):
     def dbt_env(self) -> dict[str, str]:
         """The ``CRIPTOPIPE_DBT_*`` variables ``dbt_project/profiles.yml`` reads."""
         settings = self.settings
-        return self.endpoints(settings).dbt_env(settings)
+        self._ensure_running(settings)
+        return dbt_env(settings)
 
     def export_dbt_env(self) -> None:
         """dbt reads its profile from the process environment (``DbtCliResource`` passes
@@ -90,7 +91,7 @@ class MongoResource(ConfigurableResource):
     config: CriptopipeSettings
 
     def uri(self) -> str:
-        return Services(self.config.get()).mongo_uri()
+        return lake_uri(self.config.get())
 
     def database(self) -> str:
         return self.config.get().mongo_db

@@ -17,12 +17,19 @@ from typing import Any
 import pytest
 import yaml
 
+from ingestion.services.credentials import COMPOSE_SECRETS, add_compose_secrets
 from ingestion.settings import PROJECT_ROOT
 
 CHECKER_SRC = Path(__file__).resolve().parent / "compose_check"
 
 
-def _compose_config(compose_file: Path) -> subprocess.CompletedProcess[str]:
+# What the env file would hold: a marker per secret, so the parsed model shows where each goes.
+SECRET_ENV = {name: f"marker-{name.lower()}" for name in COMPOSE_SECRETS}
+
+
+def _compose_config(
+    compose_file: Path, env: dict[str, str] | None = SECRET_ENV
+) -> subprocess.CompletedProcess[str]:
     docker = shutil.which("docker")
     if docker and subprocess.run(
         [docker, "compose", "version"], capture_output=True, check=False
@@ -40,8 +47,9 @@ def _compose_config(compose_file: Path) -> subprocess.CompletedProcess[str]:
                 env={**os.environ, "GOFLAGS": "-mod=mod"}, timeout=900,
             )
         cmd = [str(binary), str(compose_file)]
+    environ = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     return subprocess.run(cmd, capture_output=True, text=True, check=False,
-                          cwd=compose_file.parent, timeout=300)
+                          cwd=compose_file.parent, timeout=300, env={**environ, **(env or {})})
 
 
 def test_compose_file_is_valid_and_complete() -> None:
@@ -58,8 +66,67 @@ def test_compose_file_is_valid_and_complete() -> None:
         assert "healthcheck" in services[name], name
     assert set(project["volumes"]) >= {"postgres-data", "mongo-data"}
     env = services["dashboard"]["environment"]
-    assert env["CRIPTOPIPE_MONGO_URI"].startswith("mongodb://mongo:")
-    assert "@postgres:5432/" in env["CRIPTOPIPE_POSTGRES_DSN"]
+    assert env["CRIPTOPIPE_MONGO_READER_URI"].startswith("mongodb://lake_reader:")
+    assert env["CRIPTOPIPE_POSTGRES_HOST"] == "postgres"
+    assert "@postgres:5432/" in services["init"]["environment"]["CRIPTOPIPE_POSTGRES_DSN"]
+
+
+# Which secrets each service may hold; every other service must hold none of them.
+ALLOWED_SECRETS = {
+    "postgres": {"POSTGRES_PASSWORD"},
+    "mongo": {"MONGO_ROOT_PASSWORD", "MONGO_WRITER_PASSWORD", "MONGO_READER_PASSWORD"},
+    "init": {"POSTGRES_PASSWORD", "LOADER_PASSWORD", "TRANSFORMER_PASSWORD", "READER_PASSWORD",
+             "MONGO_WRITER_PASSWORD"},
+    "dagster-webserver": {"LOADER_PASSWORD", "TRANSFORMER_PASSWORD", "MONGO_WRITER_PASSWORD"},
+    "dagster-daemon": {"LOADER_PASSWORD", "TRANSFORMER_PASSWORD", "MONGO_WRITER_PASSWORD"},
+    "dashboard": {"READER_PASSWORD", "MONGO_READER_PASSWORD", "DASHBOARD_PASSWORD"},
+}
+
+
+def test_each_service_holds_only_its_own_credentials() -> None:
+    result = _compose_config(PROJECT_ROOT / "docker-compose.yml")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert set(ALLOWED_SECRETS) <= set(services)
+    for name, service in services.items():
+        assert "env_file" not in service, f"{name}: an env_file hands over every variable"
+        values = " ".join(str(v) for v in (service.get("environment") or {}).values())
+        held = {secret for secret, marker in SECRET_ENV.items() if marker in values}
+        assert held == ALLOWED_SECRETS.get(name, set()), name
+    dashboard = services["dashboard"]["environment"]
+    assert not any("POSTGRES_DSN" in key or "LOADER" in key for key in dashboard)
+
+
+def test_a_missing_secret_stops_compose_naming_it_with_no_default(tmp_path: Path) -> None:
+    text = (PROJECT_ROOT / "docker-compose.yml").read_text()
+    for secret in COMPOSE_SECRETS:
+        assert f"${{{secret}:-" not in text and f"${{{secret}-" not in text, secret
+    copy = tmp_path / "docker-compose.yml"  # away from any .env that has the secrets
+    copy.write_text(text)
+    partial = {k: v for k, v in SECRET_ENV.items() if k != "READER_PASSWORD"}
+    result = _compose_config(copy, partial)
+    assert result.returncode != 0
+    assert "READER_PASSWORD" in result.stderr
+
+
+def test_compose_secrets_fills_only_what_is_missing(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("CRIPTOPIPE_ASSETS=BTC\nPOSTGRES_PASSWORD=mine")  # no final newline
+    added = add_compose_secrets(env_file)
+    assert added == [s for s in COMPOSE_SECRETS if s != "POSTGRES_PASSWORD"]
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
+                  if "=" in line)
+    assert values["POSTGRES_PASSWORD"] == "mine" and values["CRIPTOPIPE_ASSETS"] == "BTC"
+    assert len({values[s] for s in added}) == len(added)
+    assert add_compose_secrets(env_file) == []
+    fresh = tmp_path / "new.env"
+    add_compose_secrets(fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o600
+    result = _compose_config(PROJECT_ROOT / "docker-compose.yml", {
+        line.split("=", 1)[0]: line.split("=", 1)[1]
+        for line in fresh.read_text().splitlines() if "=" in line and not line.startswith("#")
+    })
+    assert result.returncode == 0, result.stderr
 
 
 DAGSTER_SERVICES = ("dagster-webserver", "dagster-daemon")
@@ -147,6 +214,6 @@ def test_compose_checker_rejects_a_broken_file(tmp_path: Path) -> None:
     broken.write_text(
         "services:\n  app:\n    image: x\n    depends_on: [nowhere]\n"
     )
-    result = _compose_config(broken)
+    result = _compose_config(broken, None)
     assert result.returncode != 0
     assert "nowhere" in result.stderr

@@ -8,42 +8,65 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingestion.services import mongo, postgres
+from ingestion.services import credentials, mongo, postgres
 from ingestion.services._process import ServiceError
-from ingestion.settings import Settings
+from ingestion.services.credentials import RoleSettings
+from ingestion.settings import ReaderSettings, Settings
 
 __all__ = [
     "Endpoints",
     "ServiceError",
     "Services",
+    "dbt_env",
+    "lake_reader_uri",
+    "lake_uri",
 ]
 
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the services are, once they run."""
+    """Where the services are, once they run (for bootstrap and tests: it holds the admin DSN)."""
 
     postgres_admin_dsn: str
     mongo_uri: str
     database: str
 
     def role_dsn(self, role: str, settings: Settings) -> str:
-        password = getattr(settings, f"{role}_password").get_secret_value()
-        return postgres.role_dsn(self.postgres_admin_dsn, role, password, self.database)
-
+        return credentials.role_dsn(settings, role, self.database)
 
     def dbt_env(self, settings: Settings) -> dict[str, str]:
-        """Environment variables that ``dbt_project/profiles.yml`` reads (role ``transformer``)."""
-        from psycopg.conninfo import conninfo_to_dict
+        return dbt_env(settings, self.database)
 
-        params = conninfo_to_dict(self.role_dsn("transformer", settings))
-        return {
-            "CRIPTOPIPE_DBT_HOST": str(params.get("host") or postgres.HOST),
-            "CRIPTOPIPE_DBT_PORT": str(params.get("port") or 5432),
-            "CRIPTOPIPE_DBT_USER": "transformer",
-            "CRIPTOPIPE_DBT_PASSWORD": settings.transformer_password.get_secret_value(),
-            "CRIPTOPIPE_DBT_DBNAME": self.database,
-        }
+
+def dbt_env(settings: RoleSettings, database: str | None = None) -> dict[str, str]:
+    """Environment variables that ``dbt_project/profiles.yml`` reads: the ``transformer`` role
+    only (no admin DSN is read to build them)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(credentials.server_conninfo(settings))
+    return {
+        "CRIPTOPIPE_DBT_HOST": str(params.get("host") or credentials.LOCAL_HOST),
+        "CRIPTOPIPE_DBT_PORT": str(params.get("port") or 5432),
+        "CRIPTOPIPE_DBT_USER": "transformer",
+        "CRIPTOPIPE_DBT_PASSWORD": credentials.role_password(settings, "transformer"),
+        "CRIPTOPIPE_DBT_DBNAME": database or settings.postgres_db,
+    }
+
+
+def lake_uri(settings: Settings) -> str:
+    """The lake writer's URI (``CRIPTOPIPE_MONGO_URI``), else the local server's."""
+    uri = settings.mongo_uri
+    return uri.get_secret_value() if uri else mongo.local_uri(settings.mongo_port)
+
+
+def lake_reader_uri(settings: ReaderSettings) -> str:
+    """The URI for what only reads the lake: ``CRIPTOPIPE_MONGO_READER_URI`` (a read-only
+    user), else the writer's URI when this process has it, else the local server's."""
+    if settings.mongo_reader_uri is not None:
+        return settings.mongo_reader_uri.get_secret_value()
+    if isinstance(settings, Settings) and settings.mongo_uri is not None:
+        return settings.mongo_uri.get_secret_value()
+    return mongo.local_uri(settings.mongo_port)
 
 
 class Services:
@@ -85,6 +108,8 @@ class Services:
             result["postgres"] = "external"
         else:
             result["postgres"] = "started" if self.pg.start() else "running"
+        # the roles find the server from this record, never from the admin DSN itself
+        credentials.record_address(self.settings.home, self.external_postgres)
         postgres.bootstrap(
             self.postgres_admin_dsn(), database or self.settings.postgres_db, self.settings
         )
@@ -98,6 +123,20 @@ class Services:
         else:
             result["mongo"] = "started" if self.mongo.start() else "running"
         return result
+
+    def start_local(self) -> None:
+        """Start the local servers that stopped (after a reboot, say); no bootstrap, no admin
+        connection. A server never set up is ``services up``'s job: say so."""
+        home = self.settings.home
+        remote = self.settings.postgres_host or credentials.address_file(home).exists()
+        if not self.external_postgres and not remote:
+            if not self.pg.is_initialised():
+                raise ServiceError(
+                    f"no PostgreSQL in {self.pg.data_dir} yet: run `criptopipe services up`."
+                )
+            self.pg.start()
+        if not self.external_mongo:
+            self.mongo.start()
 
     def down(self) -> dict[str, str]:
         """Stop only what the project started; data stays."""

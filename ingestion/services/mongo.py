@@ -28,6 +28,7 @@ from ingestion.services._process import (
     read_pid_file,
     wait_for_port,
 )
+from ingestion.services.credentials import mask_dsn
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,13 @@ class MongoStatus:
 
 
 def mask_uri(uri: str) -> str:
-    if "@" not in uri or "://" not in uri:
-        return uri
-    scheme, rest = uri.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    """The URI with its password (user info or ``?password=``) replaced by ``***``."""
+    return mask_dsn(uri) if "://" in uri else uri
+
+
+def local_uri(port: int) -> str:
+    """The URI of the server the project starts itself (no authentication: 127.0.0.1 only)."""
+    return f"mongodb://{HOST}:{port}/"
 
 
 def ferretdb_binary(cache_dir: Path) -> Path:
@@ -100,7 +102,7 @@ class LocalMongo:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://{HOST}:{self.port}/"
+        return local_uri(self.port)
 
     def kind(self) -> str:
         return "mongod" if shutil.which("mongod") else "ferretdb"

@@ -22,13 +22,16 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from ingestion.services._process import ServiceError, pid_running, port_is_free, wait_for_port
+from ingestion.services.credentials import ROLES, ensure_role_password, write_secret
+from ingestion.services.credentials import mask_dsn as mask_dsn  # callers mask through here too
 from ingestion.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,41 +52,12 @@ class PostgresStatus:
     detail: str = ""
 
 
-def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by ``***`` (for messages and logs)."""
-    if "://" not in dsn:
-        # libpq's own parser: values may be quoted and hold spaces, "=" may have spaces.
-        try:
-            params = conninfo_to_dict(dsn)
-        except psycopg.ProgrammingError:
-            return "<a connection string that does not parse>"
-        if "password" in params:
-            params["password"] = "***"
-        return make_conninfo("", **params)
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def with_database(dsn: str, database: str) -> str:
     """The same server and credentials, another database."""
     if "://" not in dsn:
         return make_conninfo(dsn, dbname=database)
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path=f"/{database}"))
-
-
-def role_dsn(admin_dsn: str, role: str, password: str, database: str) -> str:
-    """A DSN for ``role`` on the server of ``admin_dsn``."""
-    if "://" not in admin_dsn:
-        return make_conninfo(admin_dsn, user=role, password=password, dbname=database)
-    parts = urlsplit(admin_dsn)
-    host = parts.hostname or HOST
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{quote(role, safe='')}:{quote(password, safe='')}@{host}{port}"
-    return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}"))
 
 
 class EmbeddedPostgres:
@@ -184,12 +158,12 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(exist_ok=True)
         password = secrets.token_urlsafe(24)
         pwfile = self.root / ".pwfile"
-        pwfile.write_text(password + "\n")
+        pwfile.unlink(missing_ok=True)  # left by a crash: write_secret never overwrites
+        write_secret(pwfile, password)  # 0600 from its first byte
         self._prepare_root_permissions()
-        if os.geteuid() == 0:
+        if os.geteuid() == 0:  # initdb runs as the server's user: it must read the file
             user = pwd.getpwnam(SYSTEM_USER)
             os.chown(pwfile, user.pw_uid, user.pw_gid)
-        pwfile.chmod(0o600)
         try:
             self._run(
                 [
@@ -206,8 +180,8 @@ class EmbeddedPostgres:
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        self.secret_file.write_text(password + "\n")
-        self.secret_file.chmod(0o600)
+        self.secret_file.unlink(missing_ok=True)  # a fresh cluster: the old secret is void
+        write_secret(self.secret_file, password)
         logger.info("initialised embedded PostgreSQL in %s", self.data_dir)
 
     def start(self) -> bool:
@@ -277,22 +251,23 @@ def check_connection(dsn: str) -> None:
 
 
 def bootstrap(admin_dsn: str, database: str, settings: Settings) -> None:
-    """Create ``database``, the three roles and their privileges. Idempotent."""
-    roles = {
-        "loader": settings.loader_password.get_secret_value(),
-        "transformer": settings.transformer_password.get_secret_value(),
-        "reader": settings.reader_password.get_secret_value(),
-    }
+    """Create ``database``, the three roles and their privileges. Idempotent.
+
+    Role passwords are their settings, or generated on first use (0600 secret files, see
+    :mod:`ingestion.services.credentials`); each is sent as a SCRAM-SHA-256 verifier computed
+    here by libpq, never as plain text that could reach the server's log.
+    """
+    roles = {role: ensure_role_password(settings, role) for role in ROLES}
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as admin:
         # Several processes may bootstrap at once (tests, CLI): serialise on a cluster-wide lock.
         admin.execute("select pg_advisory_lock(hashtext('criptopipe.bootstrap'))")
         for role, password in roles.items():
             exists = admin.execute("select 1 from pg_roles where rolname = %s", [role]).fetchone()
             verb = sql.SQL("alter") if exists else sql.SQL("create")
+            verifier = scram_verifier(admin, role, password)
             admin.execute(
-                sql.SQL("{} role {} with login password {}").format(
-                    verb, sql.Identifier(role), sql.Literal(password)
-                )
+                sql.SQL("{} role {} with login nosuperuser nocreaterole nocreatedb "
+                        "password {}").format(verb, sql.Identifier(role), sql.Literal(verifier))
             )
         if not admin.execute(
             "select 1 from pg_database where datname = %s", [database]
@@ -303,12 +278,23 @@ def bootstrap(admin_dsn: str, database: str, settings: Settings) -> None:
         admin.execute("select pg_advisory_unlock(hashtext('criptopipe.bootstrap'))")
 
 
+def scram_verifier(conn: psycopg.Connection[Any], role: str, password: str) -> str:
+    """``password`` as a SCRAM-SHA-256 verifier (``SCRAM-SHA-256$4096:…``), computed by libpq
+    on this side of the connection: the server stores it as is and never sees the text."""
+    encrypted = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
+    return encrypted.decode()
+
+
 def _grant(conn: psycopg.Connection[tuple[object, ...]], database: str) -> None:
     db = sql.Identifier(database)
     conn.execute(sql.SQL("revoke create on schema public from public"))
+    # PUBLIC may connect and create temporary tables by default: only the three roles may
+    # connect, and only the two that write get temporary tables (COPY staging, dbt).
+    conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(db))
     conn.execute(
         sql.SQL("grant connect on database {} to loader, transformer, reader").format(db)
     )
+    conn.execute(sql.SQL("grant temporary on database {} to loader, transformer").format(db))
     conn.execute(sql.SQL("grant create on database {} to transformer").format(db))
     conn.execute("create schema if not exists raw authorization loader")
     conn.execute("grant usage on schema raw to transformer")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from pydantic import SecretStr
 
 from ingestion.http import BinanceWeight, HttpClient, RegionBlockedError, RequestError
 from ingestion.settings import Settings
@@ -133,3 +134,51 @@ def test_binance_weight_slows_down_near_the_budget() -> None:
     assert 0.0 < weight.delay() <= 60.0
     weight.observe({"X-MBX-USED-WEIGHT-1M": "1200"})
     assert weight.delay() >= 60.0 - (time.time() % 60.0) - 0.5  # waits for the next minute
+
+
+async def test_the_key_header_never_follows_a_redirect_to_another_host(
+    sim_settings: Settings,
+) -> None:
+    """CoinGecko's key goes to CoinGecko's origin only: a redirect within it keeps the
+    header, a redirect to another host (here: another port) drops it."""
+    seen: list[tuple[str, str | None]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.get("x-cg-demo-api-key")))
+        return web.json_response({"data": {}})
+
+    async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return runner, f"http://127.0.0.1:{port}"
+
+    other = web.Application()
+    other.router.add_get("/stolen", record)
+    other_runner, other_root = await serve(other)
+
+    async def redirect(request: web.Request) -> web.Response:
+        await record(request)
+        raise web.HTTPFound({"/global": "/global/v2"}.get(request.path, f"{other_root}/stolen"))
+
+    api = web.Application()
+    api.router.add_get("/global", redirect)
+    api.router.add_get("/global/v2", redirect)
+    api_runner, api_root = await serve(api)
+    settings = sim_settings.model_copy(update={
+        "coingecko_base_url": api_root, "coingecko_api_key": SecretStr("CG-marker-key"),
+    })
+    try:
+        async with HttpClient(settings) as http:
+            response = await http.get_json("coingecko", "global", "/global")
+    finally:
+        await api_runner.cleanup()
+        await other_runner.cleanup()
+    assert response.status == 200
+    assert seen == [
+        ("/global", "CG-marker-key"),
+        ("/global/v2", "CG-marker-key"),  # the same origin: kept
+        ("/stolen", None),  # another host: dropped
+    ]

@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from netutil import free_port
+from psycopg.conninfo import make_conninfo
 from pymongo import MongoClient
 
 from ingestion.services import ServiceError, Services, postgres
@@ -149,20 +150,21 @@ def test_wrong_dsn_is_a_clear_error_without_the_password(
 
 
 def test_dsns_are_masked_and_rebuilt_by_libpq_rules() -> None:
-    from psycopg.conninfo import conninfo_to_dict
 
     # keyword DSNs may quote values and put spaces around "="
     for dsn in ("host=127.0.0.1 password = hunter2 user=postgres",
                 "host=127.0.0.1 password='hunter2 x' user=postgres"):
         masked = postgres.mask_dsn(dsn)
         assert "hunter2" not in masked and "password=***" in masked, masked
-    keyword = postgres.role_dsn("host=127.0.0.1 password='a b' user=postgres dbname=x",
-                                "reader", "p w", "db")
-    assert conninfo_to_dict(keyword) == {
-        "host": "127.0.0.1", "user": "reader", "password": "p w", "dbname": "db"}
-    url = postgres.role_dsn("postgresql://postgres:x@127.0.0.1:5/postgres", "reader",
-                            "p/w@x", "db")
-    assert conninfo_to_dict(url)["password"] == "p/w@x"
+    for url in ("postgresql://postgres:hunter2@127.0.0.1:5/x?sslmode=require",
+                "postgresql://postgres@127.0.0.1:5/x?sslmode=require&password=hunter2",
+                "postgresql://127.0.0.1:5/x?PassWord=hunter2",
+                "mongodb://lake:hunter2@h1:1,h2:2/?authSource=admin"):
+        masked = postgres.mask_dsn(url)
+        assert "hunter2" not in masked and "***" in masked, masked
+        assert "127.0.0.1:5/x" in masked or "h1:1,h2:2" in masked, masked
+    assert postgres.mask_dsn("postgresql://u@h/x?sslmode=require") == (
+        "postgresql://u@h/x?sslmode=require")
 
 
 def test_up_with_postgres_dagster_storage_makes_its_own_database_and_role(
@@ -178,15 +180,15 @@ def test_up_with_postgres_dagster_storage_makes_its_own_database_and_role(
         Services(settings).up(test_db_name)
         env = dagster_pg_env(settings)
         assert env["DAGSTER_PG_PORT"] == str(settings.postgres_port)
-        dsn = postgres.role_dsn(admin, env["DAGSTER_PG_USERNAME"], env["DAGSTER_PG_PASSWORD"],
-                                env["DAGSTER_PG_DB"])
+        dsn = make_conninfo(admin, user=env["DAGSTER_PG_USERNAME"],
+                            password=env["DAGSTER_PG_PASSWORD"], dbname=env["DAGSTER_PG_DB"])
         with psycopg.connect(dsn, autocommit=True) as conn:  # Dagster creates its tables
             conn.execute("create table probe (x int)")
             owner = conn.execute("select datdba::regrole::text from pg_database "
                                  "where datname = current_database()").fetchone()
         assert owner == ("dagster",)
-        warehouse = postgres.role_dsn(admin, "dagster", env["DAGSTER_PG_PASSWORD"],
-                                      test_db_name)
+        warehouse = make_conninfo(admin, user="dagster", password=env["DAGSTER_PG_PASSWORD"],
+                                  dbname=test_db_name)
         with psycopg.connect(warehouse) as conn, pytest.raises(
                 psycopg.errors.InsufficientPrivilege):  # no rights in the warehouse
             conn.execute("create table raw.intrusion (x int)")
