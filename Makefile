@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help uv install services services-down status test test-fast lint demo run ui dashboard simulator browser-deps clean
+.PHONY: help uv install services services-down status test test-fast lint audit demo run ui dashboard simulator browser-deps clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ lint: services ## ruff, mypy and sqlfluff (its dbt templater needs the database)
 	$(RUN) ruff check .
 	$(RUN) mypy ingestion orchestration dashboard
 	eval "$$($(RUN) criptopipe dbt-env)" && $(RUN) sqlfluff lint dbt_project/models
+
+audit: install ## Vulnerability audit of the locked dependencies (pip-audit; AUDIT_SERVICE=osv)
+	$(RUN) python .ci/audit.py
 
 demo: services ## Run the whole pipeline offline against the simulator, then start the UIs
 	$(RUN) criptopipe demo

@@ -387,7 +387,9 @@ def dashboard_command(settings: Settings, host: str | None = None) -> list[str]:
     try:
         check_bind(address, settings)
     except UnguardedBindError as err:
-        err_console.print(f"[red]dashboard:[/red] {err}")
+        from rich.markup import escape
+
+        err_console.print(f"[red]dashboard:[/red] {escape(str(err))}")
         raise typer.Exit(2) from err
     return command(settings.dashboard_port, address=address)
 

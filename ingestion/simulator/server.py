@@ -271,6 +271,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         "at": datetime.now(UTC).isoformat(), "sim_now": now_s, "source": source,
         "method": request.method, "path": request.path, "query": dict(request.query),
         "n": n, "fault": fault.kind if fault else None,
+        # whether a key header came (never its value): tests check where keys travel
+        "key_sent": any(h.lower().endswith("-api-key") for h in request.headers),
     }
     weight = ex.binance_weight(rel, request.query) if source == "binance" else 1
     used = state.limiter.add(source, weight)

@@ -1,7 +1,7 @@
 """Fixtures of the dashboard tests: which warehouse the app reads, and AppTest drivers.
 
 The app finds its database through the settings, like the rest of criptopipe, so a test
-points it somewhere by setting ``CRIPTOPIPE_POSTGRES_DB`` (or ``CRIPTOPIPE_POSTGRES_DSN``)
+points it somewhere by setting ``CRIPTOPIPE_POSTGRES_DB`` (or ``_HOST`` and ``_PORT``)
 for the duration of the test and clearing the query cache.
 """
 

@@ -22,9 +22,9 @@ def test_page_without_marts_shows_what_to_run(
 
 def test_unreachable_warehouse_shows_what_to_run(monkeypatch, open_page, page_text):
     """A fresh machine: nothing listens where the warehouse should be."""
-    monkeypatch.setenv(
-        "CRIPTOPIPE_POSTGRES_DSN", f"postgresql://postgres:x@127.0.0.1:{free_port()}/postgres"
-    )
+    monkeypatch.setenv("CRIPTOPIPE_POSTGRES_HOST", "127.0.0.1")
+    monkeypatch.setenv("CRIPTOPIPE_POSTGRES_PORT", str(free_port()))
+    monkeypatch.setenv("CRIPTOPIPE_READER_PASSWORD", "x")
     from dashboard import data
 
     data.clear_cache()
@@ -32,3 +32,16 @@ def test_unreachable_warehouse_shows_what_to_run(monkeypatch, open_page, page_te
     assert not at.exception, at.exception
     assert "No data yet — run `make demo`" in page_text(at)
     assert "not reachable" in page_text(at)
+
+
+def test_a_warehouse_never_set_up_says_what_to_run(monkeypatch, tmp_path, open_page, page_text):
+    """No reader password yet (no `services up` ran): the page says so, and crashes not."""
+    monkeypatch.setenv("CRIPTOPIPE_HOME", str(tmp_path))
+    monkeypatch.delenv("CRIPTOPIPE_READER_PASSWORD", raising=False)
+    from dashboard import data
+
+    data.clear_cache()
+    at = open_page("market_overview")
+    assert not at.exception, at.exception
+    assert "No data yet — run `make demo`" in page_text(at)
+    assert "services up" in page_text(at)
