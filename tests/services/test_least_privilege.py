@@ -182,3 +182,21 @@ def test_explicit_password_from_env_wins(private_server: Services) -> None:
     assert not credentials.password_file(settings.home, "reader").exists()
     with psycopg.connect(credentials.role_dsn(settings, "reader")) as conn:
         assert conn.execute("select current_user").fetchone() == ("reader",)
+
+
+def test_lake_readers_use_the_read_only_uri(tmp_path: Path) -> None:
+    from ingestion.services import lake_reader_uri, lake_uri, mongo
+
+    writer = "mongodb://lake_writer:w%40pw@mongo:27017/lake?authSource=lake"
+    reader = "mongodb://lake_reader:r-pw@mongo:27017/lake?authSource=lake"
+    full = Settings(_env_file=None, home=tmp_path, mongo_uri=writer,  # type: ignore[call-arg]
+                    mongo_reader_uri=reader)
+    assert lake_uri(full) == writer and lake_reader_uri(full) == reader
+    only_writer = full.model_copy(update={"mongo_reader_uri": None})
+    assert lake_reader_uri(only_writer) == writer  # a process that holds it anyway
+    # a reader-only process never sees the writer's URI: the read-only one, else local
+    dashboard = ReaderSettings(_env_file=None, mongo_port=5)  # type: ignore[call-arg]
+    assert lake_reader_uri(dashboard) == "mongodb://127.0.0.1:5/"
+    for uri in (writer, reader):
+        masked = mongo.mask_uri(uri)
+        assert "pw" not in masked and "***@mongo:27017/lake?authSource=lake" in masked
