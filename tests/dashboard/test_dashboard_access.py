@@ -39,9 +39,13 @@ def test_every_dashboard_connection_is_the_reader(
             pages = threading.Thread(target=_run_every_page)
             pages.start()
             while pages.is_alive():
+                # client backends only (not autovacuum), once authenticated (a backend
+                # still in authentication has no user yet)
                 seen.update(watcher.execute(
                     "select usename, application_name from pg_stat_activity "
-                    "where datname = %s and pid <> pg_backend_pid()", [empty_database],
+                    "where datname = %s and pid <> pg_backend_pid() "
+                    "and backend_type = 'client backend' and usename is not null",
+                    [empty_database],
                 ).fetchall())
             pages.join()
             if seen:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,20 +139,26 @@ def test_secret_files_are_born_0600_and_never_chmodded(tmp_path: Path) -> None:
     assert chmodded == []
 
 
-@pytest.fixture
-def private_server(tmp_path: Path, base_settings: Settings) -> Iterator[Services]:
-    """A private embedded PostgreSQL (its own state directory), for cluster-wide changes."""
-    settings = base_settings.model_copy(
-        update={
-            "home": tmp_path / "state", "postgres_port": free_port(), "mongo_port": free_port(),
-            "postgres_dsn": None, "mongo_uri": None, "postgres_db": "priv_test",
-            "loader_password": None, "transformer_password": None, "reader_password": None,
-        }
-    )
-    services = Services(settings)
-    services.pg.start()
-    yield services
-    services.pg.stop()
+@pytest.fixture(scope="module")
+def private_server(base_settings: Settings) -> Iterator[Services]:
+    """A private embedded PostgreSQL, for cluster-wide changes. Its state lives outside
+    pytest's temporary root, which another pytest session may make unreachable (0700) for
+    the server's own user at any moment."""
+    with tempfile.TemporaryDirectory(prefix="criptopipe-privilege-") as tmp:
+        settings = base_settings.model_copy(
+            update={
+                "home": Path(tmp) / "state", "postgres_port": free_port(),
+                "mongo_port": free_port(), "postgres_dsn": None, "mongo_uri": None,
+                "postgres_db": "priv_test", "postgres_host": None, "loader_password": None,
+                "transformer_password": None, "reader_password": None,
+            }
+        )
+        services = Services(settings)
+        services.pg.start()
+        try:
+            yield services
+        finally:
+            services.pg.stop()
 
 
 def test_generated_passwords_are_random_and_sent_as_scram(private_server: Services) -> None:
@@ -175,9 +182,9 @@ def test_generated_passwords_are_random_and_sent_as_scram(private_server: Servic
         assert password not in log  # ...but no password in clear
 
 
-def test_explicit_password_from_env_wins(private_server: Services) -> None:
-    settings = private_server.settings.model_copy(
-        update={"reader_password": SecretStr("reader pass w/ spaces")})
+def test_explicit_password_from_env_wins(private_server: Services, tmp_path: Path) -> None:
+    settings = private_server.settings.model_copy(  # role passwords of another install
+        update={"home": tmp_path, "reader_password": SecretStr("reader pass w/ spaces")})
     postgres.bootstrap(private_server.postgres_admin_dsn(), "priv_test", settings)
     assert not credentials.password_file(settings.home, "reader").exists()
     with psycopg.connect(credentials.role_dsn(settings, "reader")) as conn:
