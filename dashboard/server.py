@@ -52,7 +52,7 @@ def reader_environment(environ: Mapping[str, str] | None = None) -> dict[str, st
     return {
         name: value for name, value in source.items()
         if not (name.startswith(PREFIX) and name not in allowed)
-        and not name.startswith("CRIPTOPIPE_DBT_") and name not in FOREIGN_SECRETS
+        and not name.startswith(("CRIPTOPIPE_DBT_", "DAGSTER_PG_")) and name not in FOREIGN_SECRETS
     }
 
 

@@ -225,9 +225,10 @@ class Settings(ReaderSettings):
     dagster_db: str = Field(
         default="dagster", description="Database of Dagster's storage (with postgres)."
     )
-    dagster_password: SecretStr = Field(
-        default=SecretStr("dagster-local"),
-        description="Password of the `dagster` role that owns that database.",
+    dagster_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the `dagster` role that owns that database. Unset: "
+        "generated into <home>/secrets/dagster.password.",
     )
 
     @field_validator("http_rate_limits")
@@ -243,7 +244,7 @@ class Settings(ReaderSettings):
         return value
 
     @field_validator("coingecko_api_key", "postgres_dsn", "mongo_uri", "loader_password",
-                     "transformer_password", mode="before")
+                     "transformer_password", "dagster_password", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return _blank_to_none(value)

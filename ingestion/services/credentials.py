@@ -28,7 +28,10 @@ from pydantic import SecretStr
 
 from ingestion.services._process import ServiceError
 
-ROLES = ("loader", "transformer", "reader")
+ROLES = ("loader", "transformer", "reader")  # the warehouse's roles
+# Every role with a password: the warehouse's and ``dagster`` (its own storage database,
+# with CRIPTOPIPE_DAGSTER_STORAGE=postgres; see ingestion/services/dagster_storage.py).
+PASSWORD_ROLES = (*ROLES, "dagster")
 LOCAL_HOST = "127.0.0.1"
 # Connection keywords that identify who connects (dropped from the recorded address).
 _IDENTITY_KEYS = ("user", "password", "dbname", "passfile")
@@ -93,6 +96,7 @@ COMPOSE_SECRETS = (
     "MONGO_WRITER_PASSWORD",
     "MONGO_READER_PASSWORD",
     "DASHBOARD_PASSWORD",
+    "DAGSTER_PG_PASSWORD",
 )
 
 
@@ -134,8 +138,8 @@ def _explicit(settings: RoleSettings, role: str) -> str | None:
 
 def role_password(settings: RoleSettings, role: str) -> str:
     """``role``'s password: its setting, else its generated secret file. Reads nothing else."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    if role not in PASSWORD_ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(PASSWORD_ROLES)}")
     explicit = _explicit(settings, role)
     if explicit is not None:
         return explicit

@@ -13,25 +13,27 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from ingestion.services import postgres
+from ingestion.services import credentials, postgres
 from ingestion.settings import Settings
 
 ROLE = "dagster"
 
 
 def bootstrap_dagster_storage(admin_dsn: str, settings: Settings) -> None:
-    """Create the ``dagster`` role and its database if missing; set the role's password.
+    """Create the ``dagster`` role and its database if missing; set the role's password
+    (its setting, else generated like the warehouse roles', sent as a SCRAM verifier).
     Idempotent."""
-    password = settings.dagster_password.get_secret_value()
+    password = credentials.ensure_role_password(settings, ROLE)
     database = settings.dagster_db
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as admin:
         admin.execute("select pg_advisory_lock(hashtext('criptopipe.bootstrap'))")
         try:
             exists = admin.execute("select 1 from pg_roles where rolname = %s",
                                    [ROLE]).fetchone()
-            admin.execute(sql.SQL("{} role {} with login password {}").format(
-                sql.SQL("alter" if exists else "create"), sql.Identifier(ROLE),
-                sql.Literal(password)))
+            admin.execute(sql.SQL(
+                "{} role {} with login nosuperuser nocreaterole nocreatedb password {}"
+            ).format(sql.SQL("alter" if exists else "create"), sql.Identifier(ROLE),
+                     sql.Literal(postgres.scram_verifier(admin, ROLE, password))))
             if not admin.execute("select 1 from pg_database where datname = %s",
                                  [database]).fetchone():
                 admin.execute(sql.SQL("create database {} owner {}").format(
@@ -44,13 +46,13 @@ def bootstrap_dagster_storage(admin_dsn: str, settings: Settings) -> None:
 
 def dagster_pg_env(settings: Settings) -> dict[str, str]:
     """The ``DAGSTER_PG_*`` variables ``deploy/dagster.yaml`` reads: the ``dagster`` role on
-    the warehouse's server (``CRIPTOPIPE_POSTGRES_DSN``'s, else the embedded one)."""
-    dsn = settings.postgres_dsn
-    params = conninfo_to_dict(dsn.get_secret_value()) if dsn else {}
+    the warehouse's server, found like the other roles find it (never from the admin DSN).
+    The password is generated here if no ``services up`` made it yet."""
+    params = conninfo_to_dict(credentials.server_conninfo(settings))
     return {
-        "DAGSTER_PG_HOST": str(params.get("host") or postgres.HOST),
-        "DAGSTER_PG_PORT": str(params.get("port") or (5432 if dsn else settings.postgres_port)),
+        "DAGSTER_PG_HOST": str(params.get("host") or credentials.LOCAL_HOST),
+        "DAGSTER_PG_PORT": str(params.get("port") or 5432),
         "DAGSTER_PG_USERNAME": ROLE,
-        "DAGSTER_PG_PASSWORD": settings.dagster_password.get_secret_value(),
+        "DAGSTER_PG_PASSWORD": credentials.ensure_role_password(settings, ROLE),
         "DAGSTER_PG_DB": settings.dagster_db,
     }

@@ -93,6 +93,8 @@ def test_the_server_environment_keeps_only_the_readers_settings() -> None:
         "CRIPTOPIPE_MONGO_URI": "mongodb://lake_writer:w@mongo/",
         "CRIPTOPIPE_COINGECKO_API_KEY": "CG-key",
         "PGPASSWORD": "admin",
+        "DAGSTER_PG_PASSWORD": "d",
+        "CRIPTOPIPE_DAGSTER_PASSWORD": "d",
     }
     assert reader_environment(environ) == {
         "PATH": "/usr/bin", "CRIPTOPIPE_POSTGRES_DB": "criptopipe_demo",

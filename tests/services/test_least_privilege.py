@@ -17,6 +17,7 @@ from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
 from ingestion.services import Endpoints, Services, credentials, postgres
+from ingestion.services.dagster_storage import bootstrap_dagster_storage
 from ingestion.settings import ReaderSettings, Settings
 
 
@@ -166,16 +167,19 @@ def test_generated_passwords_are_random_and_sent_as_scram(private_server: Servic
     # every statement of the bootstrap session goes to the server's log
     admin = make_conninfo(private_server.postgres_admin_dsn(), options="-c log_statement=all")
     postgres.bootstrap(admin, "priv_test", settings)
-    passwords = {role: credentials.role_password(settings, role) for role in credentials.ROLES}
-    assert len(set(passwords.values())) == 3
+    bootstrap_dagster_storage(admin, settings.model_copy(update={"dagster_db": "priv_dagster"}))
+    roles = credentials.PASSWORD_ROLES
+    passwords = {role: credentials.role_password(settings, role) for role in roles}
+    assert len(set(passwords.values())) == len(roles) == 4
     assert all(len(p) >= 32 for p in passwords.values())
-    for role in credentials.ROLES:
+    for role in roles:
         secret = credentials.password_file(settings.home, role)
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
-        with psycopg.connect(credentials.role_dsn(settings, role)) as conn:
+        database = "priv_dagster" if role == "dagster" else None
+        with psycopg.connect(credentials.role_dsn(settings, role, database)) as conn:
             assert conn.execute("select current_user").fetchone() == (role,)
     postgres.bootstrap(admin, "priv_test", settings)  # a second run keeps the passwords
-    assert {r: credentials.role_password(settings, r) for r in credentials.ROLES} == passwords
+    assert {r: credentials.role_password(settings, r) for r in roles} == passwords
     log = private_server.pg.log_file.read_text(errors="replace")
     assert "alter role" in log.lower()  # the statements were logged...
     for password in passwords.values():
