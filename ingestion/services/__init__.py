@@ -108,7 +108,7 @@ class Services:
             result["postgres"] = "external"
         else:
             result["postgres"] = "started" if self.pg.start() else "running"
-        # the roles find the server from this record, never from the admin DSN itself
+        # processes without the admin DSN (the dashboard) find the server from this record
         credentials.record_address(self.settings.home, self.external_postgres)
         postgres.bootstrap(
             self.postgres_admin_dsn(), database or self.settings.postgres_db, self.settings

@@ -9,9 +9,11 @@ random one that the first ``criptopipe services up`` generated into
 another user can read them, and a concurrent ``services up`` never sees half a file.
 
 Where the roles connect (host, port, TLS options) comes from ``CRIPTOPIPE_POSTGRES_HOST``
-/ ``_PORT``, else from what ``services up`` recorded of ``CRIPTOPIPE_POSTGRES_DSN`` with
-every credential removed (``<home>/warehouse.conninfo``), else the embedded server. So a
-role's DSN is built without reading the admin DSN or the superuser's secret file.
+/ ``_PORT``, else from the address part of ``CRIPTOPIPE_POSTGRES_DSN`` where a process is
+configured with it (its user and password are dropped), else from what ``services up``
+recorded of it (``<home>/warehouse.conninfo``, no credentials: for the dashboard, which
+never loads the admin DSN), else the embedded server. A role's DSN never carries the
+admin's credentials, and building one never reads the superuser's secret file.
 """
 
 from __future__ import annotations
@@ -165,14 +167,20 @@ def ensure_role_password(settings: RoleSettings, role: str) -> str:
     return role_password(settings, role)
 
 
+def address_of(admin_dsn: str) -> str:
+    """Where ``admin_dsn`` connects (host, port, TLS options) without who connects."""
+    params = {k: v for k, v in conninfo_to_dict(admin_dsn).items() if k not in _IDENTITY_KEYS}
+    return make_conninfo("", **params)
+
+
 def record_address(home: Path, admin_dsn: str | None) -> None:
-    """Remember where your own server is, without any credential (``services up``)."""
+    """Remember where your own server is, without any credential (``services up``), for
+    processes that are not given the admin DSN (the dashboard)."""
     path = address_file(home)
     if admin_dsn is None:
         path.unlink(missing_ok=True)
         return
-    params = {k: v for k, v in conninfo_to_dict(admin_dsn).items() if k not in _IDENTITY_KEYS}
-    text = make_conninfo("", **params)
+    text = address_of(admin_dsn)
     if read_secret(path) != text:
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         tmp.write_text(text + "\n")
@@ -180,9 +188,17 @@ def record_address(home: Path, admin_dsn: str | None) -> None:
 
 
 def server_conninfo(settings: RoleSettings) -> str:
-    """Where the roles connect: host, port and connection options, no credentials."""
+    """Where the roles connect: host, port and connection options, no credentials.
+
+    ``CRIPTOPIPE_POSTGRES_HOST``/``_PORT``; else the address of ``CRIPTOPIPE_POSTGRES_DSN``
+    where this process was configured with it (its credentials are dropped); else what
+    ``services up`` recorded of it; else the embedded server.
+    """
     if settings.postgres_host:
         return make_conninfo("", host=settings.postgres_host, port=str(settings.postgres_port))
+    admin: SecretStr | None = getattr(settings, "postgres_dsn", None)
+    if admin is not None:
+        return address_of(admin.get_secret_value())
     recorded = read_secret(address_file(settings.home))
     if recorded:
         return recorded

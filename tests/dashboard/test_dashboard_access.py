@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PAGES, run_page, visible_text
 from streamlit.testing.v1 import AppTest
 
 from dashboard import access, data
@@ -19,15 +18,21 @@ from ingestion.services import credentials
 from ingestion.settings import PROJECT_ROOT, ReaderSettings, Settings
 
 APP = PROJECT_ROOT / "dashboard" / "streamlit_app.py"
+PAGES = ("market_overview", "asset", "cross_exchange", "risk", "data_health")
 
 
-def _run_every_page() -> None:
-    for page in PAGES:
-        run_page(page)
+@pytest.fixture
+def run_every_page(open_page: Callable[[str], AppTest]) -> Callable[[], None]:
+    def run() -> None:
+        for page in PAGES:
+            open_page(page)
+
+    return run
 
 
 def test_every_dashboard_connection_is_the_reader(
-    empty_database: str, use_database: Callable[[str], None], admin_dsn: str
+    empty_database: str, use_database: Callable[[str], None], admin_dsn: str,
+    run_every_page: Callable[[], None],
 ) -> None:
     """While every page runs, watch pg_stat_activity: each backend on the dashboard's
     database is the reader's."""
@@ -36,7 +41,7 @@ def test_every_dashboard_connection_is_the_reader(
     with psycopg.connect(admin_dsn, autocommit=True) as watcher:
         for _ in range(5):  # until the watcher has caught some of the short connections
             data.clear_cache()
-            pages = threading.Thread(target=_run_every_page)
+            pages = threading.Thread(target=run_every_page)
             pages.start()
             while pages.is_alive():
                 # client backends only (not autovacuum), once authenticated (a backend
@@ -55,7 +60,8 @@ def test_every_dashboard_connection_is_the_reader(
 
 
 def test_the_dashboard_reads_no_other_credential(
-    empty_database: str, use_database: Callable[[str], None], settings: Settings
+    empty_database: str, use_database: Callable[[str], None], settings: Settings,
+    run_every_page: Callable[[], None],
 ) -> None:
     """Every page, run in this process, opens the reader's secret and no other: not the
     superuser's, not the loader's or the transformer's."""
@@ -71,7 +77,7 @@ def test_the_dashboard_reads_no_other_credential(
     watching.set()
     try:
         data.clear_cache()
-        _run_every_page()
+        run_every_page()
     finally:
         watching.clear()
     home = str(settings.home)
@@ -144,16 +150,17 @@ def test_the_server_refuses_an_unguarded_address() -> None:
 
 
 def test_a_password_guards_every_page(
-    empty_database: str, use_database: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+    empty_database: str, use_database: Callable[[str], None], monkeypatch: pytest.MonkeyPatch,
+    page_text: Callable[[AppTest], str],
 ) -> None:
     use_database(empty_database)
     monkeypatch.setenv("CRIPTOPIPE_DASHBOARD_PASSWORD", "open sesame")
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
-    assert len(at.text_input) == 1 and "Market overview" not in visible_text(at)
+    assert len(at.text_input) == 1 and "Market overview" not in page_text(at)
     at.text_input[0].input("wrong").run()
-    assert "Wrong password." in visible_text(at)
+    assert "Wrong password." in page_text(at)
     assert not at.metric  # nothing of the warehouse shows
     at.text_input[0].input("open sesame").run()
     assert not at.text_input or at.text_input[0].key != "dashboard_password"
-    assert "Market overview" in visible_text(at) or "No data yet" in visible_text(at)
+    assert "Market overview" in page_text(at) or "No data yet" in page_text(at)
