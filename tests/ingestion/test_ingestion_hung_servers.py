@@ -6,6 +6,7 @@ without a deadline, and no batch waits on a stopped PostgreSQL without one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -20,10 +21,11 @@ import pytest
 from ingestion_support import SIM_NOW
 from netutil import free_port
 from pydantic import SecretStr
+from pymongo import MongoClient
 
 from ingestion.http import HttpClient
 from ingestion.runner import RunSummary, run_ingestion
-from ingestion.services import Services, postgres
+from ingestion.services import ServiceError, Services, postgres
 from ingestion.services.mongo import LocalMongo
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
@@ -177,3 +179,83 @@ async def assert_a_rerun_completes(
     with psycopg.connect(loader_dsn) as conn:
         (loaded,), = conn.execute("select count(*) from raw.binance__klines").fetchall()
     assert loaded == 2 * (120 * 24 + 13)  # every hour of 120 days and today's, once
+
+
+# --------------------------------------------------------------------------- crashes
+def _kill_server(services: Services, server: str) -> list[int]:
+    """SIGKILL every process of ``server`` ("postgresql": the postmaster and its backends)."""
+    if server == "postgresql":
+        pids = _cluster_pids(services)
+    else:
+        pid = services.status()[1].pid
+        pids = [pid] if pid is not None else []
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def _restart(services: Services, server: str) -> None:
+    """Start the killed server again once its processes are gone (a crash restart)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        leftover = _cluster_pids(services) if server == "postgresql" else []
+        for pid in leftover:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            services.up()
+            return
+        except ServiceError:
+            time.sleep(0.5)
+    services.up()
+
+
+@pytest.mark.slow  # ~40 s each: its own servers, a crash, a restart and a rerun
+@pytest.mark.parametrize("server", ["postgresql", "ferretdb"])
+async def test_a_server_killed_mid_batch_then_restarted_and_rerun_loses_and_doubles_nothing(
+    sim: RunningSimulator, sim_settings: Settings, own_services: Services, server: str,
+) -> None:
+    own = own_services.settings
+    settings = sim_settings.model_copy(update={
+        "home": own.home, "postgres_port": own.postgres_port, "mongo_port": own.mongo_port,
+        "postgres_dsn": None, "mongo_uri": None, "postgres_db": "hung_pg", "mongo_db": "crash",
+        "postgres_connect_timeout_seconds": 2.0, "mongo_server_selection_timeout_seconds": 2.0,
+        "mongo_socket_timeout_seconds": 5.0, "lake_ack_timeout_seconds": 5.0,
+        "assets": ("BTC", "ETH"), "candle_intervals": ("1h",),
+        "start_date": (SIM_NOW - timedelta(days=120)).date()})
+    loader_dsn = own_services.endpoints("hung_pg").role_dsn("loader", settings)
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await ensure_schema(conn)
+    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))
+    killed: list[int] = []
+
+    async def kill_once_rows_are_in() -> None:
+        async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+            while True:
+                cur = await conn.execute("select count(*) from raw.binance__klines")
+                row = await cur.fetchone()
+                if row and row[0]:
+                    break
+                await asyncio.sleep(0.05)
+        killed.extend(_kill_server(own_services, server))
+        await asyncio.to_thread(_restart, own_services, server)  # while the run winds down
+
+    killer = asyncio.create_task(kill_once_rows_are_in())
+    async with HttpClient(settings, concurrency_per_host=1) as http:
+        summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                      now=SIM_NOW, http=http)
+    await killer
+    assert killed
+    assert summary.endpoints[0].status == "failed"
+
+    await assert_a_rerun_completes(sim, settings, loader_dsn)
+    with psycopg.connect(loader_dsn) as conn:
+        rows = conn.execute("select symbol, interval, open_time, record, lake_document_id "
+                            "from raw.binance__klines").fetchall()
+    with MongoClient(own_services.mongo_uri()) as client:
+        stored = {d["_id"] for d in client["crash"]["responses"].find({}, {"_id": 1})}
+    assert {row[4] for row in rows} <= stored  # every committed row's document exists
+    truth = sim.state.ground_truth("binance", "/api/v3/klines")
+    loaded = {(s, i, int(t.timestamp() * 1000)): record for s, i, t, record, _ in rows}
+    assert len(loaded) == len(rows)  # nothing doubled
+    assert loaded == {tuple(k): v for k, v in truth.items()}  # nothing lost, all newest
