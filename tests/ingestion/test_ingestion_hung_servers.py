@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -114,13 +115,9 @@ def _cluster_pids(services: Services) -> list[int]:
 async def test_a_hung_postgresql_fails_the_run_within_its_deadline_then_a_rerun_completes(
     sim: RunningSimulator, sim_settings: Settings, own_services: Services,
 ) -> None:
-    own = own_services.settings
-    settings = sim_settings.model_copy(update={
-        "home": own.home, "postgres_port": own.postgres_port, "mongo_port": own.mongo_port,
-        "postgres_dsn": None, "mongo_uri": None, "postgres_db": "hung_pg", "mongo_db": "hung",
-        "postgres_connect_timeout_seconds": 2.0, "postgres_statement_timeout_seconds": 2.0,
-        "lake_ack_timeout_seconds": 2.0, "assets": ("BTC", "ETH"),
-        "candle_intervals": ("1h",), "start_date": (SIM_NOW - timedelta(days=120)).date()})
+    settings = own_settings(sim_settings, own_services, mongo_db="hung",
+                            postgres_statement_timeout_seconds=2.0,
+                            lake_ack_timeout_seconds=2.0)
     loader_dsn = own_services.endpoints("hung_pg").role_dsn("loader", settings)
     summary, elapsed = await hang_during_load(sim, settings, loader_dsn,
                                               lambda: _cluster_pids(own_services))
@@ -135,14 +132,34 @@ async def hang_during_load(
     sim: RunningSimulator, settings: Settings, loader_dsn: str,
     pids: Callable[[], list[int]],
 ) -> tuple[RunSummary, float]:
-    """Run a Binance backfill (one slow request at a time) and SIGSTOP ``pids()`` once its
-    first rows are committed; SIGCONT them when the run is over. The summary, the seconds."""
-    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await ensure_schema(conn)  # the table the stopper watches
-    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))  # a load that lasts
+    """Run a Binance backfill and SIGSTOP ``pids()`` once its first rows are committed;
+    SIGCONT them when the run is over. The summary, and the run's seconds."""
     stopped: list[int] = []
 
-    async def stop_once_rows_are_in() -> None:
+    def stop() -> None:
+        for pid in pids():
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+
+    try:
+        summary, elapsed = await interrupt_load(sim, settings, loader_dsn, stop)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+    assert stopped, "the server was never stopped"
+    return summary, elapsed
+
+
+async def interrupt_load(
+    sim: RunningSimulator, settings: Settings, loader_dsn: str, interrupt: Callable[[], None],
+) -> tuple[RunSummary, float]:
+    """Run a Binance backfill (one slow request at a time) and call ``interrupt`` (in a
+    thread) once its first rows are committed. The summary, and the run's seconds."""
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await ensure_schema(conn)  # the table the watcher watches
+    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))  # a load that lasts
+
+    async def once_rows_are_in() -> None:
         async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
             while True:
                 cur = await conn.execute("select count(*) from raw.binance__klines")
@@ -150,23 +167,27 @@ async def hang_during_load(
                 if row and row[0]:
                     break
                 await asyncio.sleep(0.05)
-        for pid in pids():
-            os.kill(pid, signal.SIGSTOP)
-            stopped.append(pid)
+        await asyncio.to_thread(interrupt)
 
-    stopper = asyncio.create_task(stop_once_rows_are_in())
+    watcher = asyncio.create_task(once_rows_are_in())
     started = time.monotonic()
-    try:
-        async with HttpClient(settings, concurrency_per_host=1) as http:
-            summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
-                                          now=SIM_NOW, http=http)
-        elapsed = time.monotonic() - started
-        await stopper
-    finally:
-        for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
-    assert stopped, "the server was never stopped"
+    async with HttpClient(settings, concurrency_per_host=1) as http:
+        summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
+                                      now=SIM_NOW, http=http)
+    elapsed = time.monotonic() - started
+    await watcher
     return summary, elapsed
+
+
+def own_settings(sim_settings: Settings, services: Services, **extra: Any) -> Settings:
+    """Settings of a run against ``services`` (the test's own servers) and the simulator."""
+    own = services.settings
+    return sim_settings.model_copy(update={
+        "home": own.home, "postgres_port": own.postgres_port, "mongo_port": own.mongo_port,
+        "postgres_dsn": None, "mongo_uri": None, "postgres_db": "hung_pg",
+        "postgres_connect_timeout_seconds": 2.0, "assets": ("BTC", "ETH"),
+        "candle_intervals": ("1h",), "start_date": (SIM_NOW - timedelta(days=120)).date(),
+        **extra})
 
 
 async def assert_a_rerun_completes(
@@ -215,36 +236,17 @@ def _restart(services: Services, server: str) -> None:
 async def test_a_server_killed_mid_batch_then_restarted_and_rerun_loses_and_doubles_nothing(
     sim: RunningSimulator, sim_settings: Settings, own_services: Services, server: str,
 ) -> None:
-    own = own_services.settings
-    settings = sim_settings.model_copy(update={
-        "home": own.home, "postgres_port": own.postgres_port, "mongo_port": own.mongo_port,
-        "postgres_dsn": None, "mongo_uri": None, "postgres_db": "hung_pg", "mongo_db": "crash",
-        "postgres_connect_timeout_seconds": 2.0, "mongo_server_selection_timeout_seconds": 2.0,
-        "mongo_socket_timeout_seconds": 5.0, "lake_ack_timeout_seconds": 5.0,
-        "assets": ("BTC", "ETH"), "candle_intervals": ("1h",),
-        "start_date": (SIM_NOW - timedelta(days=120)).date()})
+    settings = own_settings(sim_settings, own_services, mongo_db="crash",
+                            mongo_server_selection_timeout_seconds=2.0,
+                            mongo_socket_timeout_seconds=5.0, lake_ack_timeout_seconds=5.0)
     loader_dsn = own_services.endpoints("hung_pg").role_dsn("loader", settings)
-    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await ensure_schema(conn)
-    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))
     killed: list[int] = []
 
-    async def kill_once_rows_are_in() -> None:
-        async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-            while True:
-                cur = await conn.execute("select count(*) from raw.binance__klines")
-                row = await cur.fetchone()
-                if row and row[0]:
-                    break
-                await asyncio.sleep(0.05)
+    def crash_and_restart() -> None:
         killed.extend(_kill_server(own_services, server))
-        await asyncio.to_thread(_restart, own_services, server)  # while the run winds down
+        _restart(own_services, server)  # while the run winds down
 
-    killer = asyncio.create_task(kill_once_rows_are_in())
-    async with HttpClient(settings, concurrency_per_host=1) as http:
-        summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
-                                      now=SIM_NOW, http=http)
-    await killer
+    summary, _ = await interrupt_load(sim, settings, loader_dsn, crash_and_restart)
     assert killed
     assert summary.endpoints[0].status == "failed"
 
