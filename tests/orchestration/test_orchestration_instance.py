@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from netutil import free_port
+from netutil import free_port, wait_until_serving
 
 from ingestion.connectors.registry import sources
 from ingestion.services import Services, postgres
@@ -160,7 +160,7 @@ def test_a_schedule_tick_runs_through_the_queue_on_postgres_storage(
                               check=False)
         assert live.returncode == 0 and "Daemon live" in live.stdout, live.stdout + live.stderr
         url = f"http://127.0.0.1:{port}"
-        _wait_http(f"{url}/server_info", webserver, tmp_path / "webserver.log")
+        wait_until_serving(f"{url}/server_info", webserver, tmp_path / "webserver.log", 120)
         seen = _graphql(url, f'{{runOrError(runId: "{run_id}") {{ ... on Run {{ status }} }} }}')
         assert seen["data"]["runOrError"]["status"] == "SUCCESS"
     finally:
@@ -172,15 +172,3 @@ def _has_runs_table(dsn: str) -> bool:
     with psycopg.connect(dsn) as conn:
         return conn.execute("select to_regclass('public.runs')").fetchone() not in (None, (None,))
 
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"{url} did not answer in 120 s")
-            time.sleep(0.5)
