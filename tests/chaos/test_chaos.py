@@ -211,8 +211,18 @@ def _admin_dsn(services: Services, database: str) -> str:
     return postgres.with_database(services.postgres_admin_dsn(), database)
 
 
-def _committed_since(dsn: str, since: datetime) -> int:
-    """Raw rows written or seen since ``since`` (-1 while PostgreSQL is unreachable)."""
+def _current_xid(dsn: str) -> int:
+    """The server's next transaction id: rows written after this have a later ``xmin``.
+    (Not a time: runs date their rows by the simulated clock, not the wall clock.)"""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("select pg_current_xact_id()::text::bigint").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _committed_since(dsn: str, since_xid: int) -> int:
+    """Raw rows written or seen (touched) after transaction ``since_xid`` (-1 while
+    PostgreSQL is unreachable). A fresh test cluster never wraps its 32-bit xids."""
     try:
         with psycopg.connect(dsn, connect_timeout=2) as conn:
             total = 0
@@ -221,21 +231,21 @@ def _committed_since(dsn: str, since: datetime) -> int:
                         == (None,):
                     continue
                 row = conn.execute(
-                    sql.SQL("select count(*) from {} where last_seen_at > %s").format(
-                        sql.Identifier("raw", table.name)), [since]).fetchone()
+                    sql.SQL("select count(*) from {} where xmin::text::bigint > %s").format(
+                        sql.Identifier("raw", table.name)), [since_xid % 2**32]).fetchone()
                 total += int(row[0]) if row else 0
             return total
     except psycopg.OperationalError:
         return -1
 
 
-def _wait_for_commit(dsn: str, since: datetime, process: subprocess.Popen[str]) -> bool:
-    """True once rows were committed since ``since`` while ``process`` still runs."""
+def _wait_for_commit(dsn: str, since_xid: int, process: subprocess.Popen[str]) -> bool:
+    """True once rows were committed after ``since_xid`` while ``process`` still runs."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        if _committed_since(dsn, since) > 0:
+        if _committed_since(dsn, since_xid) > 0:
             return process.poll() is None
         time.sleep(0.02)
     return False
@@ -407,7 +417,7 @@ def test_chaos_run_ends_with_the_fault_free_marts(
         log = tmp_path / "ingest.log"
 
         # 1. PostgreSQL restarted under a loading run; the run must still end by itself.
-        started = datetime.now(UTC)
+        started = _current_xid(dsn_b)
         first_out = tmp_path / "run1.json"
         with log.open("a") as out, first_out.open("w") as summary_out:
             first = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=summary_out,
@@ -425,7 +435,7 @@ def test_chaos_run_ends_with_the_fault_free_marts(
         assert first_rc in (0, 1), f"run 1 crashed (exit {first_rc}):\n{log.read_text()[-3000:]}"
 
         # 2. SIGKILL once the second run has committed something.
-        started = datetime.now(UTC)
+        started = _current_xid(dsn_b)
         with log.open("a") as out:
             second = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=out,
                                       text=True)
