@@ -244,7 +244,8 @@ class Settings(ReaderSettings):
         return value
 
     @field_validator("coingecko_api_key", "postgres_dsn", "mongo_uri", "loader_password",
-                     "transformer_password", "dagster_password", mode="before")
+                     "transformer_password", "dagster_password", "alert_webhook_url",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return _blank_to_none(value)

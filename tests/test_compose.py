@@ -99,6 +99,10 @@ def test_each_service_holds_only_its_own_credentials() -> None:
         assert held == ALLOWED_SECRETS.get(name, set()), name
     dashboard = services["dashboard"]["environment"]
     assert not any("POSTGRES_DSN" in key or "LOADER" in key for key in dashboard)
+    for optional in ("CRIPTOPIPE_COINGECKO_API_KEY", "CRIPTOPIPE_ALERT_WEBHOOK_URL"):
+        holders = {name for name, service in services.items()
+                   if optional in (service.get("environment") or {})}
+        assert holders == {"dagster-webserver", "dagster-daemon"}, optional
 
 
 def test_a_missing_secret_stops_compose_naming_it_with_no_default(tmp_path: Path) -> None:
