@@ -1,5 +1,12 @@
 """Soak: the production path, unattended, across three simulated days (``-m soak``).
 
+Work in progress (issue #12 stays open): run it with ``uv run pytest -m soak tests/soak``.
+Its last run took 399 s and compared 230 closed candles with 0 stale, 0 missing and 0
+duplicates in raw and the marts, but it still fails three of its own checks: the fault
+plan caused no failed run (so no alert or repair was exercised), fewer than 300 values
+were compared, and no open candle was found in the marts. Until those pass, ``make test``
+leaves it out (see the Makefile); it is not counted as done.
+
 A fresh warehouse; the simulator's clock moves from Thursday 22:00 UTC through a weekend and
 four midnights to Monday 01:30, in one-hour steps. At each step every schedule whose
 tick fell in the step is evaluated by Dagster itself (``evaluate_tick`` on a
