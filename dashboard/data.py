@@ -403,8 +403,9 @@ def technical_indicators(
 
 
 def ewma_volatility(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """RiskMetrics EWMA volatility (annualised) per asset and day, from the daily candles of
-    the exchange with the longest USD/USDT daily history of that asset."""
+    """RiskMetrics EWMA volatility (annualised) per asset and closed day, from the daily
+    candles of the exchange with the longest USD/USDT daily history of that asset. Today's
+    open candle is left out: its close is not a price yet."""
     return _read(
         """
         with reference_exchange as (
@@ -420,7 +421,8 @@ def ewma_volatility(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Da
                i.ewma_volatility_annualized, i.drawdown
         from marts.fct_technical_indicators as i
         inner join reference_exchange using (asset_id, exchange_id)
-        where i.interval = '1d' and i.open_at >= %(start)s and i.open_at < %(end)s
+        where i.interval = '1d' and i.is_closed
+          and i.open_at >= %(start)s and i.open_at < %(end)s
         order by i.asset_id, i.open_at
         """,
         {"assets": list(asset_ids), **_window(start, end)},

@@ -126,6 +126,30 @@ def test_risk_page_shows_ewma_volatility(on_demo_warehouse, open_page):
     assert any("EWMA volatility (RiskMetrics" in c.proto.spec for c in at.get("plotly_chart"))
 
 
+
+def test_ewma_volatility_leaves_out_the_open_day(on_demo_warehouse):
+    """The open 1d candle's close is not a price yet: the Risk page never plots it."""
+    from datetime import timedelta
+
+    from dashboard import data
+
+    open_days = on_demo_warehouse.query(
+        "select asset_id, (open_at at time zone 'utc')::date from marts.fct_technical_indicators"
+        " where interval = '1d' and not is_closed"
+    )
+    assert open_days, "the demo warehouse has no open daily candle: nothing to check"
+    assets = tuple(sorted({a for a, _ in open_days}))
+    newest = max(d for _, d in open_days)
+    frame = data.ewma_volatility(assets, newest - timedelta(days=30), newest + timedelta(days=1))
+    assert not frame.empty
+    import pandas as pd
+
+    shown = {
+        (a, pd.Timestamp(d).date())
+        for a, d in zip(frame["asset_id"], frame["price_date"], strict=True)
+    }
+    assert shown.isdisjoint(set(open_days))
+
 def test_data_health_lists_the_dbt_results_recorded_in_the_warehouse(
     on_demo_warehouse, open_page, page_text
 ):
