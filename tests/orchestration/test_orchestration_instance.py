@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 from netutil import free_port, wait_until_serving
+from psycopg.conninfo import make_conninfo
 
 from ingestion.connectors.registry import sources
 from ingestion.services import Services, postgres
@@ -119,9 +120,9 @@ def test_a_schedule_tick_runs_through_the_queue_on_postgres_storage(
     env = pg_instance
     home = Path(env["DAGSTER_HOME"])
     assert "postgres:" in (home / "dagster.yaml").read_text()
-    dsn = postgres.role_dsn(
-        f"postgresql://{env['DAGSTER_PG_HOST']}:{env['DAGSTER_PG_PORT']}/x",
-        env["DAGSTER_PG_USERNAME"], env["DAGSTER_PG_PASSWORD"], env["DAGSTER_PG_DB"])
+    dsn = make_conninfo(
+        host=env["DAGSTER_PG_HOST"], port=env["DAGSTER_PG_PORT"], dbname=env["DAGSTER_PG_DB"],
+        user=env["DAGSTER_PG_USERNAME"], password=env["DAGSTER_PG_PASSWORD"])
     port = free_port()
     webserver = _start([str(BIN / "dagster-webserver"), "-f", str(CODE), "-h", "127.0.0.1",
                         "-p", str(port)], env, tmp_path / "webserver.log")
