@@ -35,13 +35,14 @@ browser-deps: ## Install Debian's chromium for the browser tests (needs root; sk
 
 # The soak test (-m soak) is left out until it passes its own checks (issue #12).
 test: services browser-deps ## The whole offline suite against real PostgreSQL + FerretDB (CI runs this)
-	$(RUN) pytest -m "not live and not soak" $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+	$(RUN) pytest -m "not live and not soak" --durations=25 $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 test-fast: services ## The quick default suite (no chaos, browser or slow tests)
 	$(RUN) pytest $(PYTEST_ARGS)
 
-lint: services ## ruff, mypy and sqlfluff (its dbt templater needs the database)
+lint: services ## ruff (lint + format check), mypy and sqlfluff (its dbt templater needs the database)
 	$(RUN) ruff check .
+	$(RUN) ruff format --check .
 	$(RUN) mypy ingestion orchestration dashboard
 	eval "$$($(RUN) criptopipe dbt-env)" && $(RUN) sqlfluff lint dbt_project/models
 

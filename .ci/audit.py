@@ -35,9 +35,20 @@ def _uv() -> list[str]:
 
 def export_lock(target: Path) -> None:
     subprocess.run(
-        [*_uv(), "export", "--frozen", "--format", "requirements.txt", "--all-groups",
-         "--no-emit-project", "--quiet", "-o", str(target)],
-        cwd=ROOT, check=True,
+        [
+            *_uv(),
+            "export",
+            "--frozen",
+            "--format",
+            "requirements.txt",
+            "--all-groups",
+            "--no-emit-project",
+            "--quiet",
+            "-o",
+            str(target),
+        ],
+        cwd=ROOT,
+        check=True,
     )
 
 
@@ -49,17 +60,24 @@ def verdict(dependencies: list[dict[str, Any]], source: str) -> tuple[int, list[
     lines = [
         f"{dep['name']} {dep['version']}: {vuln['id']} "
         f"(fixed in {', '.join(vuln.get('fix_versions') or []) or 'no release yet'})"
-        for dep in vulnerable for vuln in dep["vulns"]
+        for dep in vulnerable
+        for vuln in dep["vulns"]
     ]
-    lines.append(f"audit: {len(audited)} of {len(dependencies)} locked packages audited "
-                 f"against {source}; {len(vulnerable)} with known vulnerabilities")
+    lines.append(
+        f"audit: {len(audited)} of {len(dependencies)} locked packages audited "
+        f"against {source}; {len(vulnerable)} with known vulnerabilities"
+    )
     if skipped:
-        lines.append(f"audit: {len(skipped)} could not be looked up, e.g. {skipped[0]['name']}: "
-                     f"{skipped[0]['skip_reason']}")
-        lines.append(f"audit: the data source ({source}) is unreachable or incomplete from "
-                     "here: this is NOT a clean audit"
-                     + (" (NOTHING WAS AUDITED)" if not audited else "")
-                     + ". Retry where it is reachable, or with another AUDIT_SERVICE.")
+        lines.append(
+            f"audit: {len(skipped)} could not be looked up, e.g. {skipped[0]['name']}: "
+            f"{skipped[0]['skip_reason']}"
+        )
+        lines.append(
+            f"audit: the data source ({source}) is unreachable or incomplete from "
+            "here: this is NOT a clean audit"
+            + (" (NOTHING WAS AUDITED)" if not audited else "")
+            + ". Retry where it is reachable, or with another AUDIT_SERVICE."
+        )
     return (1 if vulnerable else 2 if skipped else 0), lines
 
 
@@ -71,16 +89,36 @@ def main() -> int:
         requirements, report = Path(tmp) / "requirements.txt", Path(tmp) / "audit.json"
         export_lock(requirements)
         result = subprocess.run(
-            [sys.executable, "-m", "pip_audit", "-r", str(requirements), "--disable-pip",
-             "--vulnerability-service", service, "--format", "json", "--output", str(report),
-             "--progress-spinner", "off", *extra],
-            capture_output=True, text=True, check=False, timeout=1800,
+            [
+                sys.executable,
+                "-m",
+                "pip_audit",
+                "-r",
+                str(requirements),
+                "--disable-pip",
+                "--vulnerability-service",
+                service,
+                "--format",
+                "json",
+                "--output",
+                str(report),
+                "--progress-spinner",
+                "off",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=1800,
         )
         if not report.exists() or not report.read_text().strip():
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            print(f"audit: could not reach the vulnerability data source, {source}: {last}\n"
-                  "audit: NOTHING WAS AUDITED. Retry where it is reachable, or with another "
-                  "AUDIT_SERVICE (pypi, osv).", file=sys.stderr)
+            print(
+                f"audit: could not reach the vulnerability data source, {source}: {last}\n"
+                "audit: NOTHING WAS AUDITED. Retry where it is reachable, or with another "
+                "AUDIT_SERVICE (pypi, osv).",
+                file=sys.stderr,
+            )
             return 2
         dependencies = json.loads(report.read_text())["dependencies"]
     status, lines = verdict(dependencies, source)

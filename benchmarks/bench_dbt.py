@@ -39,11 +39,16 @@ DATABASE = "criptopipe_bench_dbt"
 
 def raw_rows(db: DbtDatabase) -> int:
     with psycopg.connect(db.loader_dsn) as conn:
-        tables = [r[0] for r in conn.execute(
-            "select tablename from pg_tables where schemaname = 'raw'").fetchall()]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select tablename from pg_tables where schemaname = 'raw'"
+            ).fetchall()
+        ]
         return sum(
-            conn.execute(sql.SQL("select count(*) from {}").format(
-                sql.Identifier("raw", t))).fetchone()[0]  # type: ignore[index]
+            conn.execute(
+                sql.SQL("select count(*) from {}").format(sql.Identifier("raw", t))
+            ).fetchone()[0]  # type: ignore[index]
             for t in tables
         )
 
@@ -59,27 +64,35 @@ def add_one_hour(db: DbtDatabase, now: datetime) -> int:
         for exchange, table in rawdata.CANDLE_TABLES.items():
             key = rawdata.get_table(*table.split("__", 1)).key_names[0]
             rows = conn.execute(
-                sql.SQL("select {key}, record from raw.{t} "
-                        "where interval = '1h' and open_time = %s").format(
-                    key=sql.Identifier(key), t=sql.Identifier(table)),
+                sql.SQL(
+                    "select {key}, record from raw.{t} where interval = '1h' and open_time = %s"
+                ).format(key=sql.Identifier(key), t=sql.Identifier(table)),
                 [open_hour],
             ).fetchall()
             for symbol, record in rows:
                 # the open candle is seen again after its close (values final, unchanged)
-                close = Decimal(str(record["c"] if exchange == "mercadobitcoin"
-                                    else record[4]))
+                close = Decimal(str(record["c"] if exchange == "mercadobitcoin" else record[4]))
                 price = float(close)
-                candle = rawdata.Candle(new_hour, price, price * 1.001, price * 0.999,
-                                        price * 1.0004, 3.0)
-                batch.rows.append(rawdata.RawRow(
-                    table, (symbol, "1h", open_hour), record, now, last_seen_at=later))
-                batch.rows.append(rawdata.RawRow(
-                    table, (symbol, "1h", new_hour),
-                    rawdata.candle_record(exchange, candle, "1h"), later))
+                candle = rawdata.Candle(
+                    new_hour, price, price * 1.001, price * 0.999, price * 1.0004, 3.0
+                )
+                batch.rows.append(
+                    rawdata.RawRow(
+                        table, (symbol, "1h", open_hour), record, now, last_seen_at=later
+                    )
+                )
+                batch.rows.append(
+                    rawdata.RawRow(
+                        table,
+                        (symbol, "1h", new_hour),
+                        rawdata.candle_record(exchange, candle, "1h"),
+                        later,
+                    )
+                )
             conn.execute(
-                sql.SQL("update raw.{t} set last_seen_at = %s "
-                        "where interval = '1d' and open_time = %s").format(
-                    t=sql.Identifier(table)),
+                sql.SQL(
+                    "update raw.{t} set last_seen_at = %s where interval = '1d' and open_time = %s"
+                ).format(t=sql.Identifier(table)),
                 [later, open_hour.replace(hour=0)],
             )
     rawdata.upsert(db.loader_dsn, batch)
@@ -97,8 +110,9 @@ def main() -> None:
     services = Services(settings)
     services.up()
     work = Path(tempfile.mkdtemp(prefix="bench_dbt_"))
-    db = create_database(services.postgres_admin_dsn(), services.mongo_uri(), DATABASE,
-                         settings, work)
+    db = create_database(
+        services.postgres_admin_dsn(), services.mongo_uri(), DATABASE, settings, work
+    )
     figures: list[tuple[str, int, float]] = []
     slowest: list[tuple[str, float]] = []
     try:
@@ -118,12 +132,20 @@ def main() -> None:
         written = add_one_hour(db, now)
         incremental = db.dbt("build", "--threads", str(args.threads))
         assert not incremental.not_passing(), incremental.not_passing()
-        figures.append(("dbt build after one new hour (incremental candles)", written,
-                        incremental.seconds))
-        candles_only = db.dbt("run", "--threads", str(args.threads), "--select",
-                              "fct_candles_hourly", "fct_candles_daily")
-        figures.append(("dbt run of the two incremental candle marts alone", written,
-                        candles_only.seconds))
+        figures.append(
+            ("dbt build after one new hour (incremental candles)", written, incremental.seconds)
+        )
+        candles_only = db.dbt(
+            "run",
+            "--threads",
+            str(args.threads),
+            "--select",
+            "fct_candles_hourly",
+            "fct_candles_daily",
+        )
+        figures.append(
+            ("dbt run of the two incremental candle marts alone", written, candles_only.seconds)
+        )
     finally:
         drop_database(db)
     print(f"{'what':<55} {'rows':>10} {'seconds':>9}")

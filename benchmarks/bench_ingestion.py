@@ -45,8 +45,7 @@ from ingestion.symbols import get_asset
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 ASSETS = "BTC,ETH,SOL,XRP,ADA,DOGE,LTC,LINK,DOT,USDC"
-CANDLE_TABLES = ("binance__klines", "coinbase__candles", "kraken__ohlc",
-                 "mercadobitcoin__candles")
+CANDLE_TABLES = ("binance__klines", "coinbase__candles", "kraken__ohlc", "mercadobitcoin__candles")
 
 
 @contextlib.contextmanager
@@ -58,7 +57,9 @@ def simulator_process() -> Iterator[dict[str, str]]:
     root = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "ingestion.simulator", "--port", str(port), "--seed", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):
             try:
@@ -67,8 +68,10 @@ def simulator_process() -> Iterator[dict[str, str]]:
             except OSError:
                 time.sleep(0.05)
         request = urllib.request.Request(
-            root + "/_admin/clock", data=json.dumps({"now": NOW.isoformat()}).encode(),
-            headers={"Content-Type": "application/json"})
+            root + "/_admin/clock",
+            data=json.dumps({"now": NOW.isoformat()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(request, timeout=5).close()
         yield simulator_base_urls(root)
     finally:
@@ -87,17 +90,26 @@ async def main(days: int, assets: list[str]) -> None:
         client.drop_database("lake_bench")
 
     with simulator_process() as base_urls:
-        settings = base.model_copy(update={
-            **{f"{s}_base_url": base_urls[s] for s in SOURCES},
-            "postgres_db": "criptopipe_bench", "mongo_db": "lake_bench",
-            "http_rate_limits": {s: 0 for s in SOURCES}, "candle_intervals": ("1h",),
-        })
+        settings = base.model_copy(
+            update={
+                **{f"{s}_base_url": base_urls[s] for s in SOURCES},
+                "postgres_db": "criptopipe_bench",
+                "mongo_db": "lake_bench",
+                "http_rate_limits": {s: 0 for s in SOURCES},
+                "candle_intervals": ("1h",),
+            }
+        )
         load_before = os.getloadavg()
         started, cpu_started = time.perf_counter(), time.process_time()
         summary = await run_ingestion(
-            settings, sources=["binance", "coinbase", "kraken", "mercadobitcoin"],
-            endpoints=["klines", "candles", "ohlc"], assets=assets,
-            start=NOW - timedelta(days=days), end=NOW, now=NOW)
+            settings,
+            sources=["binance", "coinbase", "kraken", "mercadobitcoin"],
+            endpoints=["klines", "candles", "ohlc"],
+            assets=assets,
+            start=NOW - timedelta(days=days),
+            end=NOW,
+            now=NOW,
+        )
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
         load_after = os.getloadavg()
@@ -110,8 +122,10 @@ async def main(days: int, assets: list[str]) -> None:
     landed = summary.total("inserted") + summary.total("updated") + summary.total("unchanged")
     print(f"run {summary.run_id}: {len(assets)} assets, {days} days of 1h candles")
     for e in summary.endpoints:
-        print(f"  {e.name:<24} {e.status:<8} requests {e.requests:>5}  records {e.fetched:>7}"
-              f"  lake docs {e.lake_documents:>5}  {e.elapsed:6.2f}s")
+        print(
+            f"  {e.name:<24} {e.status:<8} requests {e.requests:>5}  records {e.fetched:>7}"
+            f"  lake docs {e.lake_documents:>5}  {e.elapsed:6.2f}s"
+        )
         for note in e.notes[:2]:
             print(f"    note: {note}")
     pipeline_rate = landed / elapsed
@@ -120,40 +134,58 @@ async def main(days: int, assets: list[str]) -> None:
     copy_rows, copy_seconds = await bare_copy(dsn)
     copy_rate = copy_rows / copy_seconds
     print()
-    print(f"end to end (HTTP + lake + raw): {landed:>8} records in {elapsed:6.2f}s "
-          f"= {pipeline_rate:>9,.0f} records/s")
-    print(f"bare COPY of the same rows:     {copy_rows:>8} rows    in {copy_seconds:6.2f}s "
-          f"= {copy_rate:>9,.0f} rows/s")
-    print(f"fetch and parse only (no lake, no raw): {fetch_records:>8} records in "
-          f"{fetch_seconds:6.2f}s = {fetch_records / fetch_seconds:>9,.0f} records/s "
-          "(the sources' own pace)")
-    print(f"pipeline process CPU: {cpu:.2f}s of {elapsed:.2f}s wall "
-          f"(the rest is waiting on the simulator, MongoDB and PostgreSQL)")
+    print(
+        f"end to end (HTTP + lake + raw): {landed:>8} records in {elapsed:6.2f}s "
+        f"= {pipeline_rate:>9,.0f} records/s"
+    )
+    print(
+        f"bare COPY of the same rows:     {copy_rows:>8} rows    in {copy_seconds:6.2f}s "
+        f"= {copy_rate:>9,.0f} rows/s"
+    )
+    print(
+        f"fetch and parse only (no lake, no raw): {fetch_records:>8} records in "
+        f"{fetch_seconds:6.2f}s = {fetch_records / fetch_seconds:>9,.0f} records/s "
+        "(the sources' own pace)"
+    )
+    print(
+        f"pipeline process CPU: {cpu:.2f}s of {elapsed:.2f}s wall "
+        f"(the rest is waiting on the simulator, MongoDB and PostgreSQL)"
+    )
     with MongoClient(services.mongo_uri()) as client:
-        lake_bytes = sum(len(d["body"]) for d in client["lake_bench"]["responses"].find(
-            {}, {"body": 1}))
-    print(f"lake: {summary.total('lake_documents')} documents, {lake_bytes / 1e6:.1f} MB of "
-          f"bodies (FerretDB or MongoDB at {services.mongo_uri().split('@')[-1]})")
-    print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before the run, "
-          f"{load_after[0]:.2f} after (other processes share these CPUs)")
-    print(f"peak RSS of the pipeline process: {peak_rss_mb:.0f} MiB (bounded queues: "
-          f"{QUEUE_DEPTH} pages per endpoint, {MAX_QUEUED_BYTES >> 20} MiB of lake bodies)")
+        lake_bytes = sum(
+            len(d["body"]) for d in client["lake_bench"]["responses"].find({}, {"body": 1})
+        )
+    print(
+        f"lake: {summary.total('lake_documents')} documents, {lake_bytes / 1e6:.1f} MB of "
+        f"bodies (FerretDB or MongoDB at {services.mongo_uri().split('@')[-1]})"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before the run, "
+        f"{load_after[0]:.2f} after (other processes share these CPUs)"
+    )
+    print(
+        f"peak RSS of the pipeline process: {peak_rss_mb:.0f} MiB (bounded queues: "
+        f"{QUEUE_DEPTH} pages per endpoint, {MAX_QUEUED_BYTES >> 20} MiB of lake bodies)"
+    )
     print(f"ratio: the pipeline lands at {pipeline_rate / copy_rate:.1%} of the COPY ceiling")
 
 
 async def fetch_only(settings: Any, assets: list[str], days: int) -> tuple[float, int]:
     """The same requests through the same client and parsers, stored nowhere."""
-    specs = select(["binance", "coinbase", "kraken", "mercadobitcoin"],
-                   ["klines", "candles", "ohlc"])
-    ctx = PlanContext(settings, tuple(get_asset(a) for a in assets), NOW,
-                      NOW - timedelta(days=days), NOW, {})
+    specs = select(
+        ["binance", "coinbase", "kraken", "mercadobitcoin"], ["klines", "candles", "ohlc"]
+    )
+    ctx = PlanContext(
+        settings, tuple(get_asset(a) for a in assets), NOW, NOW - timedelta(days=days), NOW, {}
+    )
     started = time.perf_counter()
     async with HttpClient(settings) as http:
+
         async def one(spec: Any, request: Any) -> int:
-            response = await http.get_json(spec.source, spec.endpoint, request.path,
-                                           request.params)
-            return len(spec.parse(request.path, request.params, response.data,
-                                  response.fetched_at).records)
+            response = await http.get_json(spec.source, spec.endpoint, request.path, request.params)
+            return len(
+                spec.parse(request.path, request.params, response.data, response.fetched_at).records
+            )
 
         counts = await asyncio.gather(*(one(spec, r) for spec in specs for r in spec.plan(ctx)))
     return time.perf_counter() - started, sum(counts)
@@ -170,9 +202,10 @@ async def bare_copy(dsn: str) -> tuple[int, float]:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         for name in CANDLE_TABLES:
             chunks: list[bytes] = []
-            async with conn.cursor() as cur, cur.copy(
-                sql.SQL("copy {} to stdout").format(sql.Identifier("raw", name))
-            ) as copy:
+            async with (
+                conn.cursor() as cur,
+                cur.copy(sql.SQL("copy {} to stdout").format(sql.Identifier("raw", name))) as copy,
+            ):
                 async for data in copy:
                     chunks.append(bytes(data))
             payloads[name] = b"".join(chunks)
@@ -181,17 +214,22 @@ async def bare_copy(dsn: str) -> tuple[int, float]:
         for name, payload in payloads.items():
             target = sql.Identifier("raw", f"bench_copy_{name}")
             await conn.execute(sql.SQL("drop table if exists {}").format(target))
-            await conn.execute(sql.SQL("create table {} (like {} including all)").format(
-                target, sql.Identifier("raw", get_table(*name.split("__")).name)))
-            async with conn.cursor() as cur, cur.copy(
-                sql.SQL("copy {} from stdin").format(target)
-            ) as copy:
+            await conn.execute(
+                sql.SQL("create table {} (like {} including all)").format(
+                    target, sql.Identifier("raw", get_table(*name.split("__")).name)
+                )
+            )
+            async with (
+                conn.cursor() as cur,
+                cur.copy(sql.SQL("copy {} from stdin").format(target)) as copy,
+            ):
                 for offset in range(0, len(payload), 1 << 20):
-                    await copy.write(payload[offset:offset + (1 << 20)])
+                    await copy.write(payload[offset : offset + (1 << 20)])
         seconds = time.perf_counter() - started
         for name in payloads:
-            await conn.execute(sql.SQL("drop table {}").format(
-                sql.Identifier("raw", f"bench_copy_{name}")))
+            await conn.execute(
+                sql.SQL("drop table {}").format(sql.Identifier("raw", f"bench_copy_{name}"))
+            )
     return total, seconds
 
 

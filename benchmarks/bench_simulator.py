@@ -27,8 +27,13 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT")
 def _serve(port: int) -> None:
     from aiohttp import web
 
-    web.run_app(create_app(SimulatorConfig(now=NOW)), host="127.0.0.1", port=port,
-                access_log=None, print=lambda _msg: None)
+    web.run_app(
+        create_app(SimulatorConfig(now=NOW)),
+        host="127.0.0.1",
+        port=port,
+        access_log=None,
+        print=lambda _msg: None,
+    )
 
 
 def _free_port() -> int:
@@ -58,13 +63,18 @@ async def _run(root: str, seconds: float, concurrency: int) -> tuple[int, int, f
     url = root + "/binance/api/v3/klines"
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
+
         async def worker(offset: int) -> None:
             nonlocal candles, requests
             i = offset
             while time.perf_counter() < deadline:
                 symbol, start = windows[i % len(windows)]
-                params = {"symbol": symbol, "interval": "1h", "startTime": str(start),
-                          "limit": "1000"}
+                params = {
+                    "symbol": symbol,
+                    "interval": "1h",
+                    "startTime": str(start),
+                    "limit": "1000",
+                }
                 async with session.get(url, params=params) as resp:
                     body = await resp.read()
                 candles += body.count(b"],[") + 1
@@ -92,9 +102,11 @@ def main() -> None:
     finally:
         server.terminate()
         server.join()
-    print(f"binance klines 1h limit=1000: {requests} requests, {candles} candles in "
-          f"{elapsed:.2f} s -> {candles / elapsed:,.0f} candles/s "
-          f"({requests / elapsed:,.0f} requests/s), server on one core")
+    print(
+        f"binance klines 1h limit=1000: {requests} requests, {candles} candles in "
+        f"{elapsed:.2f} s -> {candles / elapsed:,.0f} candles/s "
+        f"({requests / elapsed:,.0f} requests/s), server on one core"
+    )
 
 
 if __name__ == "__main__":

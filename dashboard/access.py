@@ -17,8 +17,10 @@ from pathlib import Path
 
 from ingestion.settings import PROJECT_ROOT, ReaderSettings
 
-SECRETS_FILES = (PROJECT_ROOT / ".streamlit" / "secrets.toml",
-                 Path.home() / ".streamlit" / "secrets.toml")
+SECRETS_FILES = (
+    PROJECT_ROOT / ".streamlit" / "secrets.toml",
+    Path.home() / ".streamlit" / "secrets.toml",
+)
 _SESSION_KEY = "criptopipe_dashboard_unlocked"
 
 

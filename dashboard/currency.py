@@ -70,8 +70,10 @@ def factors(
     if isinstance(quotes, str):
         quotes = pd.Series(quotes, index=instants.index)
     quotes = quotes.str.upper()
-    out = pd.Series(1.0, index=instants.index) if currency in USD_LIKE else (
-        rates(currency, instants).astype(float)
+    out = (
+        pd.Series(1.0, index=instants.index)
+        if currency in USD_LIKE
+        else (rates(currency, instants).astype(float))
     )
     for quote in quotes.unique():
         if quote in USD_LIKE or quote == currency:

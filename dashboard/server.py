@@ -50,9 +50,11 @@ def reader_environment(environ: Mapping[str, str] | None = None) -> dict[str, st
     allowed = {PREFIX + name.upper() for name in ReaderSettings.model_fields}
     source = os.environ if environ is None else environ
     return {
-        name: value for name, value in source.items()
+        name: value
+        for name, value in source.items()
         if not (name.startswith(PREFIX) and name not in allowed)
-        and not name.startswith(("CRIPTOPIPE_DBT_", "DAGSTER_PG_")) and name not in FOREIGN_SECRETS
+        and not name.startswith(("CRIPTOPIPE_DBT_", "DAGSTER_PG_"))
+        and name not in FOREIGN_SECRETS
     }
 
 

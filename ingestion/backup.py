@@ -117,8 +117,9 @@ def pg_tool(name: str) -> str:
 
 
 def tool_major(tool: str) -> int:
-    out = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True,
-                         timeout=30).stdout
+    out = subprocess.run(
+        [tool, "--version"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
     match = re.search(r"(\d+)(?:\.\d+)?", out)
     if match is None:
         raise BackupError(f"cannot read the version of {tool}: {out!r}")
@@ -142,8 +143,9 @@ def _run_tool(args: list[str], dsn: str, on_line: Callable[[str], None]) -> None
     conninfo, env = _libpq_args(dsn)
     command = [*args, "--no-password", f"--dbname={conninfo}"]
     tail: list[str] = []
-    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True) as process:
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as process:
         assert process.stderr is not None
         for line in process.stderr:
             line = line.rstrip()
@@ -158,8 +160,9 @@ def _run_tool(args: list[str], dsn: str, on_line: Callable[[str], None]) -> None
         )
 
 
-def _table_counter(stage: str, marker: str, total: int,
-                   progress: ProgressCallback) -> Callable[[str], None]:
+def _table_counter(
+    stage: str, marker: str, total: int, progress: ProgressCallback
+) -> Callable[[str], None]:
     """A ``--verbose`` line handler that counts the tables a tool says it is at."""
     done = 0
     progress(Progress(stage, 0, total, "tables"))
@@ -185,8 +188,10 @@ def _count_tables(dsn: str) -> int:
 
 def _database_exists(admin_dsn: str, database: str) -> bool:
     with psycopg.connect(admin_dsn, connect_timeout=10) as conn:
-        return conn.execute("select 1 from pg_database where datname = %s",
-                            [database]).fetchone() is not None
+        return (
+            conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone()
+            is not None
+        )
 
 
 def _file_sha256(path: Path) -> str:
@@ -228,8 +233,9 @@ def _staging_dir(target: Path) -> Iterator[Path]:
     staging.rename(target)
 
 
-def backup(settings: Settings, directory: Path,
-           progress: ProgressCallback = _no_progress) -> BackupSummary:
+def backup(
+    settings: Settings, directory: Path, progress: ProgressCallback = _no_progress
+) -> BackupSummary:
     """Write a backup of the warehouse and the lake of ``settings`` into ``directory``."""
     started = datetime.now(UTC)
     services = Services(settings)
@@ -239,11 +245,14 @@ def backup(settings: Settings, directory: Path,
     try:
         exists = _database_exists(admin, database)
     except psycopg.Error as err:
-        raise BackupError(f"cannot reach PostgreSQL at {postgres.mask_dsn(admin)}: "
-                          f"{str(err).strip()}") from err
+        raise BackupError(
+            f"cannot reach PostgreSQL at {postgres.mask_dsn(admin)}: {str(err).strip()}"
+        ) from err
     if not exists:
-        raise BackupError(f"the warehouse database {database!r} does not exist on "
-                          f"{postgres.mask_dsn(admin)}: nothing to back up")
+        raise BackupError(
+            f"the warehouse database {database!r} does not exist on "
+            f"{postgres.mask_dsn(admin)}: nothing to back up"
+        )
     warehouse_dsn = postgres.with_database(admin, database)
     directory = directory.resolve()
     with _staging_dir(directory) as staging:
@@ -256,30 +265,37 @@ def backup(settings: Settings, directory: Path,
             "warehouse": {"database": database, **warehouse},
             "lake": {"database": lake_database, "collections": lake},
         }
-        if settings.dagster_storage == "postgres" and _database_exists(
-                admin, settings.dagster_db):
+        if settings.dagster_storage == "postgres" and _database_exists(admin, settings.dagster_db):
             dagster_dsn = postgres.with_database(admin, settings.dagster_db)
-            manifest["dagster"] = {"database": settings.dagster_db, **_dump(
-                dagster_dsn, staging, DAGSTER_DUMP, "dagster", progress)}
+            manifest["dagster"] = {
+                "database": settings.dagster_db,
+                **_dump(dagster_dsn, staging, DAGSTER_DUMP, "dagster", progress),
+            }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return BackupSummary(
-        directory, database, int(warehouse["bytes"]), lake_database,
+        directory,
+        database,
+        int(warehouse["bytes"]),
+        lake_database,
         {name: int(info["documents"]) for name, info in lake.items()},
         (datetime.now(UTC) - started).total_seconds(),
         manifest.get("dagster", {}).get("database"),
     )
 
 
-def _dump(dsn: str, staging: Path, name: str, stage: str,
-          progress: ProgressCallback) -> dict[str, Any]:
+def _dump(
+    dsn: str, staging: Path, name: str, stage: str, progress: ProgressCallback
+) -> dict[str, Any]:
     """``pg_dump --format=custom`` of the database of ``dsn`` into ``staging/name``."""
     dump = staging / name
     tool = pg_tool("pg_dump")
     server = postgres.server_version(dsn)
     server_major = int(server.split(".")[0].split()[0])
     if tool_major(tool) < server_major:
-        raise BackupError(f"{tool} is older than the server (PostgreSQL {server}): "
-                          "pg_dump must be at least the server's major version")
+        raise BackupError(
+            f"{tool} is older than the server (PostgreSQL {server}): "
+            "pg_dump must be at least the server's major version"
+        )
     total = _count_tables(dsn)
     on_line = _table_counter(stage, "dumping contents of table", total, progress)
     _run_tool([tool, "--format=custom", "--verbose", f"--file={dump}"], dsn, on_line)
@@ -309,8 +325,9 @@ def _index_specs(collection: Any) -> list[dict[str, Any]]:
     return specs
 
 
-def _export_lake(uri: str, database: str, staging: Path,
-                 progress: ProgressCallback) -> dict[str, dict[str, Any]]:
+def _export_lake(
+    uri: str, database: str, staging: Path, progress: ProgressCallback
+) -> dict[str, dict[str, Any]]:
     (staging / "lake").mkdir()
     exported: dict[str, dict[str, Any]] = {}
     try:
@@ -323,8 +340,7 @@ def _export_lake(uri: str, database: str, staging: Path,
                 progress(Progress(stage, 0, total, "documents"))
                 relative = f"lake/{name}.jsonl.gz"
                 count = 0
-                with gzip.open(staging / relative, "wt", encoding="utf-8",
-                               compresslevel=6) as out:
+                with gzip.open(staging / relative, "wt", encoding="utf-8", compresslevel=6) as out:
                     for document in collection.find({}).sort("_id", 1):
                         out.write(json_util.dumps(document, json_options=JSON_OPTIONS))
                         out.write("\n")
@@ -340,8 +356,9 @@ def _export_lake(uri: str, database: str, staging: Path,
                     "sha256": _file_sha256(staging / relative),
                 }
     except PyMongoError as err:
-        raise BackupError(f"cannot export the lake {database!r} from {mask_uri(uri)}: "
-                          f"{err}") from err
+        raise BackupError(
+            f"cannot export the lake {database!r} from {mask_uri(uri)}: {err}"
+        ) from err
     return exported
 
 
@@ -360,16 +377,20 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / MANIFEST
     if not path.exists():
         what = "does not exist" if not directory.exists() else "holds no manifest.json"
-        raise BackupError(f"{directory} {what}: not a criptopipe backup (an interrupted "
-                          "backup has no manifest)")
+        raise BackupError(
+            f"{directory} {what}: not a criptopipe backup (an interrupted backup has no manifest)"
+        )
     try:
         manifest: dict[str, Any] = json.loads(path.read_text())
     except ValueError as err:
         raise BackupError(f"{path} is not valid JSON: {err}") from err
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise BackupError(f"{path} is not a criptopipe backup of format {FORMAT_VERSION}")
-    files = [manifest["warehouse"], *manifest["lake"]["collections"].values(),
-             *([manifest["dagster"]] if "dagster" in manifest else [])]
+    files = [
+        manifest["warehouse"],
+        *manifest["lake"]["collections"].values(),
+        *([manifest["dagster"]] if "dagster" in manifest else []),
+    ]
     for entry in files:
         file = directory / entry["file"]
         if not file.exists():
@@ -383,8 +404,9 @@ def _warehouse_is_empty(dsn: str) -> bool:
     return _count_tables(dsn) == 0
 
 
-def restore(settings: Settings, directory: Path,
-            progress: ProgressCallback = _no_progress) -> RestoreSummary:
+def restore(
+    settings: Settings, directory: Path, progress: ProgressCallback = _no_progress
+) -> RestoreSummary:
     """Restore the backup in ``directory`` into the (empty) warehouse and lake of
     ``settings``; their names may differ from the backed-up ones."""
     started = datetime.now(UTC)
@@ -399,29 +421,37 @@ def restore(settings: Settings, directory: Path,
         if _database_exists(admin, database) and not _warehouse_is_empty(warehouse_dsn):
             raise BackupError(
                 f"the warehouse database {database!r} already holds tables: restore wants an "
-                "empty one (drop it, or restore with --database into a new name)")
+                "empty one (drop it, or restore with --database into a new name)"
+            )
     except psycopg.Error as err:
-        raise BackupError(f"cannot reach PostgreSQL at {postgres.mask_dsn(admin)}: "
-                          f"{str(err).strip()}") from err
+        raise BackupError(
+            f"cannot reach PostgreSQL at {postgres.mask_dsn(admin)}: {str(err).strip()}"
+        ) from err
     dagster = manifest.get("dagster") if settings.dagster_storage == "postgres" else None
     dagster_dsn = postgres.with_database(admin, settings.dagster_db)
-    if dagster and _database_exists(admin, settings.dagster_db) and not _warehouse_is_empty(
-            dagster_dsn):
+    if (
+        dagster
+        and _database_exists(admin, settings.dagster_db)
+        and not _warehouse_is_empty(dagster_dsn)
+    ):
         raise BackupError(
             f"Dagster's database {settings.dagster_db!r} already holds tables: restore wants "
-            "an empty one (drop it, or set CRIPTOPIPE_DAGSTER_DB to a new name)")
+            "an empty one (drop it, or set CRIPTOPIPE_DAGSTER_DB to a new name)"
+        )
     collections = manifest["lake"]["collections"]
     with _mongo(services.mongo_uri()) as client:
         try:
             db = client[lake_database]
             busy = [n for n in collections if db[n].estimated_document_count() > 0]
         except PyMongoError as err:
-            raise BackupError(f"cannot reach MongoDB at {mask_uri(services.mongo_uri())}: "
-                              f"{err}") from err
+            raise BackupError(
+                f"cannot reach MongoDB at {mask_uri(services.mongo_uri())}: {err}"
+            ) from err
         if busy:
             raise BackupError(
                 f"the lake {lake_database!r} already holds documents in {', '.join(busy)}: "
-                "restore wants an empty one (drop it, or restore with --database)")
+                "restore wants an empty one (drop it, or restore with --database)"
+            )
         postgres.bootstrap(admin, database, settings)
         _restore_dump(warehouse_dsn, directory, manifest["warehouse"], "warehouse", progress)
         postgres.bootstrap(admin, database, settings)  # grants on what the dump created
@@ -434,8 +464,10 @@ def restore(settings: Settings, directory: Path,
         _restore_dump(dagster_dsn, directory, dagster, "dagster", progress)
         summary.notes.append(f"Dagster's storage restored into {settings.dagster_db}")
     elif "dagster" in manifest:
-        summary.notes.append("the backup holds Dagster's storage; it was not restored, since "
-                             "CRIPTOPIPE_DAGSTER_STORAGE is not postgres here")
+        summary.notes.append(
+            "the backup holds Dagster's storage; it was not restored, since "
+            "CRIPTOPIPE_DAGSTER_STORAGE is not postgres here"
+        )
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
 
@@ -445,30 +477,42 @@ def _schemas(dsn: str) -> set[str]:
         return {r[0] for r in conn.execute("select nspname from pg_namespace").fetchall()}
 
 
-def _restore_dump(dsn: str, directory: Path, entry: dict[str, Any], stage: str,
-                  progress: ProgressCallback) -> None:
+def _restore_dump(
+    dsn: str, directory: Path, entry: dict[str, Any], stage: str, progress: ProgressCallback
+) -> None:
     """``pg_restore`` one dump of the manifest into the database of ``dsn``, in one
     transaction."""
     dump, total = directory / entry["file"], int(entry.get("tables", 0))
     tool = pg_tool("pg_restore")
     # The schemas `services up` made (same names, same owners) are left out of the dump's
     # table of contents; everything else, their grants included, is restored.
-    listing = subprocess.run([tool, "--list", str(dump)], capture_output=True, text=True,
-                             check=False, timeout=300)
+    listing = subprocess.run(
+        [tool, "--list", str(dump)], capture_output=True, text=True, check=False, timeout=300
+    )
     if listing.returncode != 0:
         raise BackupError(f"{dump} cannot be read by {tool}: {listing.stderr.strip()[-800:]}")
     existing = _schemas(dsn)
     kept = [
-        line for line in listing.stdout.splitlines()
-        if not ((m := re.match(r"^\d+; \d+ \d+ SCHEMA - (\S+) ", line))
-                and m.group(1) in existing)
+        line
+        for line in listing.stdout.splitlines()
+        if not ((m := re.match(r"^\d+; \d+ \d+ SCHEMA - (\S+) ", line)) and m.group(1) in existing)
     ]
     on_line = _table_counter(stage, "processing data for table", total, progress)
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as toc:
         toc.write("\n".join(kept) + "\n")
     try:
-        _run_tool([tool, "--verbose", "--exit-on-error", "--single-transaction",
-                   f"--use-list={toc.name}", str(dump)], dsn, on_line)
+        _run_tool(
+            [
+                tool,
+                "--verbose",
+                "--exit-on-error",
+                "--single-transaction",
+                f"--use-list={toc.name}",
+                str(dump),
+            ],
+            dsn,
+            on_line,
+        )
     finally:
         os.unlink(toc.name)
     progress(Progress(stage, total, total, "tables"))
@@ -492,8 +536,9 @@ def _batches(lines: IO[str]) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-def _import_lake(db: Any, directory: Path, collections: dict[str, dict[str, Any]],
-                 progress: ProgressCallback) -> dict[str, int]:
+def _import_lake(
+    db: Any, directory: Path, collections: dict[str, dict[str, Any]], progress: ProgressCallback
+) -> dict[str, int]:
     imported: dict[str, int] = {}
     for name, info in collections.items():
         stage = f"lake.{name}"
@@ -509,8 +554,7 @@ def _import_lake(db: Any, directory: Path, collections: dict[str, dict[str, Any]
         for spec in info["indexes"]:
             collection.create_index([(k, v) for k, v in spec["key"]], **spec["options"])
         if count != total:
-            raise BackupError(f"{info['file']} holds {count} documents, the manifest says "
-                              f"{total}")
+            raise BackupError(f"{info['file']} holds {count} documents, the manifest says {total}")
         imported[name] = count
     return imported
 

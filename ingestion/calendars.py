@@ -29,10 +29,16 @@ def _easter(year: int) -> date:
 def target_holidays(year: int) -> frozenset[date]:
     """TARGET2 closing days: 1 Jan, Good Friday, Easter Monday, 1 May, 25 and 26 Dec."""
     easter = _easter(year)
-    return frozenset({
-        date(year, 1, 1), easter - timedelta(days=2), easter + timedelta(days=1),
-        date(year, 5, 1), date(year, 12, 25), date(year, 12, 26),
-    })
+    return frozenset(
+        {
+            date(year, 1, 1),
+            easter - timedelta(days=2),
+            easter + timedelta(days=1),
+            date(year, 5, 1),
+            date(year, 12, 25),
+            date(year, 12, 26),
+        }
+    )
 
 
 def is_ecb_business_day(d: date) -> bool:

@@ -25,8 +25,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-services_app = typer.Typer(help="Start, stop and inspect the local PostgreSQL and MongoDB.",
-                           no_args_is_help=True)
+services_app = typer.Typer(
+    help="Start, stop and inspect the local PostgreSQL and MongoDB.", no_args_is_help=True
+)
 app.add_typer(services_app, name="services")
 
 T = TypeVar("T")
@@ -43,8 +44,11 @@ def _settings(**overrides: object) -> Settings:
     except ValidationError as err:  # one line per setting, named as the user sets it
         for problem in err.errors():
             name = "CRIPTOPIPE_" + "_".join(str(part) for part in problem["loc"][:1]).upper()
-            err_console.print(f"[red]bad configuration:[/red] {name}={problem.get('input')!s}: "
-                              f"{problem['msg']}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[red]bad configuration:[/red] {name}={problem.get('input')!s}: {problem['msg']}",
+                highlight=False,
+                soft_wrap=True,
+            )
         raise typer.Exit(2) from err
     except Exception as err:
         err_console.print(f"[red]bad configuration:[/red] {err}", highlight=False)
@@ -136,11 +140,18 @@ def compose_secrets(
     from ingestion.services.credentials import add_compose_secrets
 
     added = add_compose_secrets(env_file)
-    console.print(f"{env_file}: added {', '.join(added)}" if added
-                  else f"{env_file}: every compose secret is already set", highlight=False)
+    console.print(
+        f"{env_file}: added {', '.join(added)}"
+        if added
+        else f"{env_file}: every compose secret is already set",
+        highlight=False,
+    )
     if stat.S_IMODE(env_file.stat().st_mode) & 0o077:
-        err_console.print(f"[yellow]warning:[/yellow] {env_file} is readable by other users "
-                          f"(chmod 600 {env_file})", highlight=False)
+        err_console.print(
+            f"[yellow]warning:[/yellow] {env_file} is readable by other users "
+            f"(chmod 600 {env_file})",
+            highlight=False,
+        )
 
 
 # --- catalogue ------------------------------------------------------------------------------
@@ -185,8 +196,9 @@ def simulator(
 
 
 # --- ingestion ----------------------------------------------------------------------------
-lake_app = typer.Typer(help="Look into the lake (every API response, verbatim) and replay it.",
-                       no_args_is_help=True)
+lake_app = typer.Typer(
+    help="Look into the lake (every API response, verbatim) and replay it.", no_args_is_help=True
+)
 app.add_typer(lake_app, name="lake")
 
 
@@ -238,14 +250,17 @@ def ingest(
         err_console.print(f"[red]--start {start_day} is after --end {end_day}[/red]")
         raise typer.Exit(2)
     if start_day is not None and start_day > today:
-        err_console.print(f"[red]--start {start_day} is in the future (today is {today} UTC)"
-                          "[/red]")
+        err_console.print(f"[red]--start {start_day} is in the future (today is {today} UTC)[/red]")
         raise typer.Exit(2)
     asset_list = [a.strip() for a in assets.split(",") if a.strip()] if assets else None
     progress = Progress(
-        TextColumn("[bold]{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("requests · {task.fields[records]} records"), TimeElapsedColumn(),
-        console=err_console, disable=start_day is None,
+        TextColumn("[bold]{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("requests · {task.fields[records]} records"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=start_day is None,
     )
     totals: dict[str, dict[str, tuple[int, int, int]]] = {}
     task_ids: dict[str, Any] = {}
@@ -262,10 +277,17 @@ def ingest(
 
     try:
         with progress:
-            summary = asyncio.run(run_ingestion(
-                settings, sources=source, endpoints=endpoint, start=start_day, end=end_day,
-                assets=asset_list, progress=on_progress,
-            ))
+            summary = asyncio.run(
+                run_ingestion(
+                    settings,
+                    sources=source,
+                    endpoints=endpoint,
+                    start=start_day,
+                    end=end_day,
+                    assets=asset_list,
+                    progress=on_progress,
+                )
+            )
     except ValueError as err:  # unknown source, endpoint or asset
         err_console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from err
@@ -279,19 +301,40 @@ def ingest(
 
 def _print_summary(summary: Any) -> None:
     table = Table(title=f"run {summary.run_id}")
-    columns = ("endpoint", "status", "req", "retry", "fetched", "new", "upd", "same", "quar",
-               "lake", "s")
+    columns = (
+        "endpoint",
+        "status",
+        "req",
+        "retry",
+        "fetched",
+        "new",
+        "upd",
+        "same",
+        "quar",
+        "lake",
+        "s",
+    )
     for column in columns:
         left = column in ("endpoint", "status")
         table.add_column(column, justify="left" if left else "right", no_wrap=True)
-    table.caption = ("req/retry: HTTP requests and retries; new/upd/same/quar: records inserted, "
-                     "updated, unchanged, quarantined; lake: new lake documents")
+    table.caption = (
+        "req/retry: HTTP requests and retries; new/upd/same/quar: records inserted, "
+        "updated, unchanged, quarantined; lake: new lake documents"
+    )
     colours = {"success": "green", "partial": "yellow", "failed": "red"}
     for e in summary.endpoints:
         table.add_row(
-            e.name, f"[{colours.get(e.status, 'white')}]{e.status}[/]", str(e.requests),
-            str(e.retries), str(e.fetched), str(e.inserted), str(e.updated), str(e.unchanged),
-            str(e.quarantined), str(e.lake_documents), f"{e.elapsed:.1f}",
+            e.name,
+            f"[{colours.get(e.status, 'white')}]{e.status}[/]",
+            str(e.requests),
+            str(e.retries),
+            str(e.fetched),
+            str(e.inserted),
+            str(e.updated),
+            str(e.unchanged),
+            str(e.quarantined),
+            str(e.lake_documents),
+            f"{e.elapsed:.1f}",
         )
     # Piped output gets 80 columns by default: too few for the numbers.
     wide = console if console.width >= 110 else Console(width=110)
@@ -301,8 +344,9 @@ def _print_summary(summary: Any) -> None:
             console.print(f"[dim]{e.name}: {note}[/dim]", highlight=False, soft_wrap=True)
     for e in summary.endpoints:
         if e.error:
-            err_console.print(f"[red]{e.name} {e.status}:[/red] {e.error}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(
+                f"[red]{e.name} {e.status}:[/red] {e.error}", highlight=False, soft_wrap=True
+            )
 
 
 @lake_app.command("show")
@@ -336,8 +380,10 @@ def lake_show(
     body = document.pop("body", "")
     exact = document.pop("body_exact", None)
     if exact is not None:  # kept byte for byte; the text view replaced what is not UTF-8
-        document["body_exact"] = (f"{len(exact)} bytes, not valid UTF-8 (the body below "
-                                  "shows them with replacement characters)")
+        document["body_exact"] = (
+            f"{len(exact)} bytes, not valid UTF-8 (the body below "
+            "shows them with replacement characters)"
+        )
     meta = Table(show_header=False, box=None)
     for key, value in document.items():
         meta.add_row(f"[bold]{key}[/bold]", str(value))
@@ -362,8 +408,7 @@ def lake_replay(
     from ingestion.runner import replay_from_lake
 
     try:
-        summary = asyncio.run(replay_from_lake(_settings(), source,
-                                               _parse_day(since, "--since")))
+        summary = asyncio.run(replay_from_lake(_settings(), source, _parse_day(since, "--since")))
     except IngestionError as err:  # a server down: one line, no traceback
         err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from err
@@ -396,8 +441,12 @@ def _progress_printer() -> tuple[Any, Any]:
     from ingestion.backup import Progress as Step
 
     display = Progress(
-        TextColumn("[bold]{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), console=err_console,
+        TextColumn("[bold]{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        console=err_console,
     )
     tasks: dict[str, Any] = {}
 
@@ -409,8 +458,7 @@ def _progress_printer() -> tuple[Any, Any]:
     return display, on_progress
 
 
-def _with_progress(verb: str, action: Callable[..., T], database: str | None,
-                   directory: Path) -> T:
+def _with_progress(verb: str, action: Callable[..., T], database: str | None, directory: Path) -> T:
     """Run ``backup``/``restore`` with a progress display; a ``BackupError`` exits 1."""
     from ingestion.backup import BackupError
 
@@ -445,13 +493,13 @@ def backup_command(
     from ingestion.backup import backup
 
     summary = _with_progress("backup", backup, database, directory)
-    dagster = (f", Dagster's storage {summary.dagster_database}"
-               if summary.dagster_database else "")
+    dagster = f", Dagster's storage {summary.dagster_database}" if summary.dagster_database else ""
     console.print(
         f"backup of {summary.warehouse_database} ({summary.warehouse_bytes / 1e6:.1f} MB "
         f"dump) and lake {summary.lake_database} ({_documents(summary)}){dagster} in "
         f"{summary.directory} ({summary.seconds:.1f} s)",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -474,7 +522,8 @@ def restore_command(
         f"{summary.lake_database} ({_documents(summary)}) in {summary.seconds:.1f} s. Next: "
         "`criptopipe dbt build` rebuilds the marts; `criptopipe lake replay` loads any lake "
         "responses newer than raw.",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     for note in summary.notes:
         console.print(f"[dim]{note}[/dim]", highlight=False, soft_wrap=True)

@@ -31,14 +31,15 @@ def pg_options(settings: Settings) -> dict[str, Any]:
         "keepalives_interval": 10,
         "keepalives_count": 3,
         "options": f"-c statement_timeout={statement_ms} "
-                   f"-c idle_in_transaction_session_timeout={idle_ms}",
+        f"-c idle_in_transaction_session_timeout={idle_ms}",
     }
 
 
 async def pg_connect(settings: Settings, dsn: str, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
     """An autocommit connection to ``dsn`` with ingestion's timeouts."""
     return await psycopg.AsyncConnection.connect(
-        dsn, autocommit=True, **{**pg_options(settings), **kwargs})
+        dsn, autocommit=True, **{**pg_options(settings), **kwargs}
+    )
 
 
 def pg_deadline(settings: Settings) -> float | None:
@@ -48,8 +49,11 @@ def pg_deadline(settings: Settings) -> float | None:
     deadline is the client's. None when statements have no limit."""
     if settings.postgres_statement_timeout_seconds <= 0:
         return None
-    return (settings.postgres_statement_timeout_seconds + settings.lake_ack_timeout_seconds
-            + settings.postgres_connect_timeout_seconds)
+    return (
+        settings.postgres_statement_timeout_seconds
+        + settings.lake_ack_timeout_seconds
+        + settings.postgres_connect_timeout_seconds
+    )
 
 
 def bookkeeping_deadline(settings: Settings) -> float:
@@ -103,10 +107,12 @@ def short_error(err: BaseException) -> str:
 def pg_unavailable(dsn: str, err: BaseException) -> StoreUnavailableError:
     return StoreUnavailableError(
         f"PostgreSQL at {describe_pg(dsn)} is unreachable: {short_error(err)}; is it running "
-        "(`criptopipe services status`)?")
+        "(`criptopipe services status`)?"
+    )
 
 
 def mongo_unavailable(uri: str, err: BaseException) -> StoreUnavailableError:
     return StoreUnavailableError(
         f"MongoDB (the lake) at {describe_mongo(uri)} is unreachable: {short_error(err)}; is "
-        "it running (`criptopipe services status`)?")
+        "it running (`criptopipe services status`)?"
+    )

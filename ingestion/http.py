@@ -109,8 +109,9 @@ class BodyTooLargeError(RequestError):
 class _TransientError(Exception):
     """Internal: a failure worth another attempt, with the server's wait if it gave one."""
 
-    def __init__(self, cause: str, retry_after: float | None = None, *,
-                 pauses_host: bool = False) -> None:
+    def __init__(
+        self, cause: str, retry_after: float | None = None, *, pauses_host: bool = False
+    ) -> None:
         super().__init__(cause)
         self.cause = cause
         self.retry_after = retry_after
@@ -196,8 +197,10 @@ def _ban_cause(source: str, headers: Mapping[str, str]) -> str:
     if wait is not None:
         at = datetime.now(UTC) + timedelta(seconds=wait)
         until = f" for {wait:.0f}s (until {at:%Y-%m-%d %H:%M:%S} UTC)"
-    return (f"HTTP 418: {source} banned this IP{until}; no more {source} requests this run "
-            "(not retried: every request during a ban extends it)")
+    return (
+        f"HTTP 418: {source} banned this IP{until}; no more {source} requests this run "
+        "(not retried: every request during a ban extends it)"
+    )
 
 
 def _kraken_error(data: Any) -> list[str]:
@@ -321,8 +324,9 @@ class HttpClient:
         return self.counters.setdefault((source, endpoint), RequestCounters())
 
     def _rate(self, source: str) -> float:
-        overrides = self.rate_limits if self.rate_limits is not None else (
-            self.settings.http_rate_limits)
+        overrides = (
+            self.rate_limits if self.rate_limits is not None else (self.settings.http_rate_limits)
+        )
         if source in overrides:
             return float(overrides[source])
         if source == "coingecko" and self.settings.coingecko_api_key is not None:
@@ -333,7 +337,8 @@ class HttpClient:
         host = urlsplit(url).netloc + "|" + source
         if host not in self._hosts:
             self._hosts[host] = _Host(
-                urlsplit(url).netloc, asyncio.Semaphore(self.concurrency_per_host),
+                urlsplit(url).netloc,
+                asyncio.Semaphore(self.concurrency_per_host),
                 TokenBucket(self._rate(source)),
             )
         return self._hosts[host]
@@ -372,8 +377,9 @@ class HttpClient:
                 counter.retries += 1
             counter.requests += 1
             try:
-                return await self._attempt(source, endpoint, path, params, on_invalid_body,
-                                           on_error_body)
+                return await self._attempt(
+                    source, endpoint, path, params, on_invalid_body, on_error_body
+                )
             except _TransientError as err:
                 last_cause = err.cause
                 delay = self._backoff(attempt, err.retry_after)
@@ -383,7 +389,13 @@ class HttpClient:
                     break
                 logger.warning(
                     "%s/%s: GET %s: %s; retry %d/%d in %.2fs",
-                    source, endpoint, request, err.cause, attempt + 1, max_retries, delay,
+                    source,
+                    endpoint,
+                    request,
+                    err.cause,
+                    attempt + 1,
+                    max_retries,
+                    delay,
                 )
                 if err.pauses_host:
                     continue  # the host's pause is the wait, for this request as for all
@@ -392,8 +404,7 @@ class HttpClient:
             source, endpoint, request, f"{last_cause} (gave up after {max_retries} retries)"
         )
 
-    async def _wait_for_host(self, host: _Host, source: str, endpoint: str,
-                             request: str) -> None:
+    async def _wait_for_host(self, host: _Host, source: str, endpoint: str, request: str) -> None:
         """Sleep while ``host`` is paused (a 429 paused it; each new 429 may extend it);
         fail at once when its source is banned or the pause is longer than we wait."""
         if source in self.banned:
@@ -402,9 +413,12 @@ class HttpClient:
         while (left := host.paused_until - time.monotonic()) > 0:
             if left > longest * (1 + RETRY_AFTER_JITTER):
                 raise RequestError(
-                    source, endpoint, request,
+                    source,
+                    endpoint,
+                    request,
                     f"{host.name} asked us to wait {left:.0f}s more ({host.pause_cause}), "
-                    f"longer than CRIPTOPIPE_HTTP_RETRY_AFTER_MAX_SECONDS={longest:g}")
+                    f"longer than CRIPTOPIPE_HTTP_RETRY_AFTER_MAX_SECONDS={longest:g}",
+                )
             await asyncio.sleep(left)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -445,11 +459,23 @@ class HttpClient:
             not_json = f"body is not JSON that can be read ({type(err).__name__}: {err})"
         # HTML error pages and truncated bodies are kept, never dropped.
         if not_json and text.strip() and on_invalid_body is not None:
-            await on_invalid_body(InvalidBody(
-                source, endpoint, path, params, status, kept, text, str(not_json), fetched_at,
-                raw))
-        response = Response(source, endpoint, path, params, status, kept, text, data, fetched_at,
-                            raw)
+            await on_invalid_body(
+                InvalidBody(
+                    source,
+                    endpoint,
+                    path,
+                    params,
+                    status,
+                    kept,
+                    text,
+                    str(not_json),
+                    fetched_at,
+                    raw,
+                )
+            )
+        response = Response(
+            source, endpoint, path, params, status, kept, text, data, fetched_at, raw
+        )
         if not not_json and is_error_body(source, status, data) and on_error_body is not None:
             await on_error_body(response)  # error bodies are kept too, with their status
         if status == 418:
@@ -461,14 +487,19 @@ class HttpClient:
             if wait is not None and wait > longest:
                 self._host(source, url).pause(wait, f"HTTP 429, Retry-After {wait:.0f}s")
                 raise RequestError(
-                    source, endpoint, request,
+                    source,
+                    endpoint,
+                    request,
                     f"HTTP 429 (rate limited) with Retry-After {wait:.0f}s, longer than "
                     f"CRIPTOPIPE_HTTP_RETRY_AFTER_MAX_SECONDS={longest:g}: not waited out",
-                    status)
+                    status,
+                )
             raise _TransientError("HTTP 429 (rate limited)", wait, pauses_host=True)
         if status == 451:
             raise RegionBlockedError(
-                source, endpoint, request,
+                source,
+                endpoint,
+                request,
                 f"HTTP 451: {source} refuses requests from this region; set "
                 f"CRIPTOPIPE_{source.upper()}_BASE_URL to another host"
                 + (" (e.g. https://data-api.binance.vision)" if source == "binance" else ""),
@@ -484,15 +515,18 @@ class HttpClient:
             errors = _kraken_error(data)
             if errors:
                 if any(e.startswith(KRAKEN_TRANSIENT) for e in errors):
-                    raise _TransientError(f"Kraken error {', '.join(errors)}",
-                                          pauses_host="EAPI:Rate limit" in errors[0])
+                    raise _TransientError(
+                        f"Kraken error {', '.join(errors)}",
+                        pauses_host="EAPI:Rate limit" in errors[0],
+                    )
                 raise RequestError(
                     source, endpoint, request, f"Kraken error {', '.join(errors)}", status
                 )
         return response
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse, source: str, endpoint: str,
-                           request: str) -> bytes:
+    async def _read_capped(
+        self, resp: aiohttp.ClientResponse, source: str, endpoint: str, request: str
+    ) -> bytes:
         """The body, decompressed, refused once it grows past ``http_max_body_bytes``: a
         gzip bomb or a runaway body fails its request instead of filling memory."""
         cap = self.settings.http_max_body_bytes
@@ -502,9 +536,13 @@ class HttpClient:
             size += len(chunk)
             if size > cap:
                 raise BodyTooLargeError(
-                    source, endpoint, request,
+                    source,
+                    endpoint,
+                    request,
                     f"HTTP {resp.status} body is over {cap} bytes once decompressed "
-                    f"(CRIPTOPIPE_HTTP_MAX_BODY_BYTES); not read further", resp.status)
+                    f"(CRIPTOPIPE_HTTP_MAX_BODY_BYTES); not read further",
+                    resp.status,
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -521,8 +559,9 @@ class HttpClient:
             if source == "binance":
                 wait = self._binance.delay()
                 if wait > 0:
-                    logger.info("binance: request weight %d used, waiting %.1fs",
-                                self._binance.used, wait)
+                    logger.info(
+                        "binance: request weight %d used, waiting %.1fs", self._binance.used, wait
+                    )
                     await asyncio.sleep(wait)
             try:
                 async with asyncio.timeout(self.settings.http_timeout_seconds):
@@ -537,7 +576,10 @@ class HttpClient:
                 raise _TransientError(f"{type(err).__name__}: {err}") from err
 
     async def _get_following_redirects(
-        self, url: str, params: dict[str, str] | None, headers: dict[str, str],
+        self,
+        url: str,
+        params: dict[str, str] | None,
+        headers: dict[str, str],
         what: tuple[str, str, str],
     ) -> tuple[int, Mapping[str, str], bytes]:
         """GET, following redirects by hand: a key header (the CoinGecko key) is sent only to

@@ -62,72 +62,84 @@ def _k(name: str, pg_type: str = "text") -> KeyColumn:
 
 RAW_TABLES: tuple[RawTable, ...] = (
     RawTable(
-        "coingecko", "markets",
+        "coingecko",
+        "markets",
         (_k("coin_id"), _k("vs_currency"), _k("last_updated_at", "timestamptz")),
         "one element of the /coins/markets array, as sent (object)",
     ),
     RawTable(
-        "coingecko", "global",
+        "coingecko",
+        "global",
         (_k("updated_at", "timestamptz"),),
         "the `data` object of /global (total_market_cap, market_cap_percentage, updated_at, …)",
     ),
     RawTable(
-        "coingecko", "market_chart",
+        "coingecko",
+        "market_chart",
         (_k("coin_id"), _k("vs_currency"), _k("observed_at", "timestamptz")),
         'one point of /coins/{id}/market_chart: {"prices": [ms, price], '
         '"market_caps": [ms, cap], "total_volumes": [ms, volume]} (the three arrays zipped)',
     ),
     RawTable(
-        "binance", "klines",
+        "binance",
+        "klines",
         (_k("symbol"), _k("interval"), _k("open_time", "timestamptz")),
         "one kline row, the 12-element array as sent: [open ms, o, h, l, c, volume, close ms, "
         "quote volume, trades, taker base, taker quote, ignore] (prices as strings)",
         is_candles=True,
     ),
     RawTable(
-        "binance", "ticker_24hr",
+        "binance",
+        "ticker_24hr",
         (_k("symbol"), _k("close_time", "timestamptz")),
         "one /api/v3/ticker/24hr object, as sent (prices as strings)",
     ),
     RawTable(
-        "kraken", "ohlc",
+        "kraken",
+        "ohlc",
         (_k("pair"), _k("interval"), _k("open_time", "timestamptz")),
         "one OHLC row as sent: [time s, o, h, l, c, vwap, volume, count]; `pair` is Kraken's "
         "result key (XXBTZUSD); interval is '1h' or '1d'",
         is_candles=True,
     ),
     RawTable(
-        "kraken", "ticker",
+        "kraken",
+        "ticker",
         (_k("pair"), _k("observed_at", "timestamptz")),
         "one Ticker result value (object of string arrays) as sent; Kraken gives no timestamp, "
         "so observed_at is the fetch time truncated to the second",
     ),
     RawTable(
-        "coinbase", "candles",
+        "coinbase",
+        "candles",
         (_k("product_id"), _k("interval"), _k("open_time", "timestamptz")),
         "one candle row as sent: [time s, low, high, open, close, volume] (numbers); "
         "interval is '1h' (3600) or '1d' (86400)",
         is_candles=True,
     ),
     RawTable(
-        "fear_greed", "fng",
+        "fear_greed",
+        "fng",
         (_k("observed_on", "date"),),
         "one element of `data` as sent: value, value_classification, timestamp (strings), "
         "time_until_update on the newest",
     ),
     RawTable(
-        "fx", "rates",
+        "fx",
+        "rates",
         (_k("base_currency"), _k("quote_currency"), _k("rate_date", "date")),
         'one rate, unpivoted from Frankfurter\'s {"rates": {date: {CUR: rate}}}: '
         '{"date": "2024-05-03", "base": "USD", "quote": "BRL", "rate": 5.07}',
     ),
     RawTable(
-        "mercadobitcoin", "tickers",
+        "mercadobitcoin",
+        "tickers",
         (_k("pair"), _k("ticker_at", "timestamptz")),
         "one /tickers object as sent (prices as strings, date epoch s)",
     ),
     RawTable(
-        "mercadobitcoin", "candles",
+        "mercadobitcoin",
+        "candles",
         (_k("symbol"), _k("interval"), _k("open_time", "timestamptz")),
         'one candle zipped from the parallel arrays: {"t": s, "o": "…", "h": "…", "l": "…", '
         '"c": "…", "v": "…"} (strings as sent); interval is \'1h\' or \'1d\'',

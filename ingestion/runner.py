@@ -126,7 +126,8 @@ class EndpointStats:
             self.accounting_failed(
                 f"fetched {self.fetched} records, but inserted {self.inserted} + updated "
                 f"{self.updated} + unchanged {self.unchanged} + quarantined "
-                f"{self.quarantined} = {landed}")
+                f"{self.quarantined} = {landed}"
+            )
 
 
 @dataclass(slots=True)
@@ -178,8 +179,9 @@ def resolve_stores(settings: Settings) -> StoreTargets:
     from ingestion.services import credentials, lake_uri
 
     # the loader's own password and the lake writer's URI: never the admin DSN
-    return StoreTargets(credentials.role_dsn(settings, "loader"), lake_uri(settings),
-                        settings.mongo_db)
+    return StoreTargets(
+        credentials.role_dsn(settings, "loader"), lake_uri(settings), settings.mongo_db
+    )
 
 
 @contextlib.asynccontextmanager
@@ -196,9 +198,11 @@ async def open_lake(settings: Settings) -> AsyncIterator[Lake]:
 
 def ensure_raw_schema(settings: Settings) -> None:
     """Create the raw tables if missing (what dbt's sources read), as the loader role."""
+
     async def ensure() -> None:
-        async with await psycopg.AsyncConnection.connect(resolve_stores(settings).loader_dsn,
-                                                         autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            resolve_stores(settings).loader_dsn, autocommit=True
+        ) as conn:
             await raw.ensure_schema(conn)
 
     asyncio.run(ensure())
@@ -284,20 +288,44 @@ async def run_ingestion(
         stack.push_async_callback(mongo.close)
         lake = Lake.connect(mongo, targets.mongo_db)
         await _prepare_stores(settings, targets, lake, summary, specs)
-        client = http if http is not None else await stack.enter_async_context(
-            HttpClient(settings, clock=clock))
+        client = (
+            http
+            if http is not None
+            else await stack.enter_async_context(HttpClient(settings, clock=clock))
+        )
         writer = await stack.enter_async_context(LakeWriter(lake))
-        run = _Run(settings, summary.run_id, targets, client, lake, writer,
-                   _assets(settings, assets), run_now, start_at, end_at, progress, clock)
+        run = _Run(
+            settings,
+            summary.run_id,
+            targets,
+            client,
+            lake,
+            writer,
+            _assets(settings, assets),
+            run_now,
+            start_at,
+            end_at,
+            progress,
+            clock,
+        )
         summary.endpoints = list(await asyncio.gather(*(_run_endpoint(run, s) for s in specs)))
     summary.finished_at = clock()
-    logger.info("run %s finished: %d endpoints, %d failed", summary.run_id,
-                len(summary.endpoints), len(summary.failed))
+    logger.info(
+        "run %s finished: %d endpoints, %d failed",
+        summary.run_id,
+        len(summary.endpoints),
+        len(summary.failed),
+    )
     return summary
 
 
-async def _prepare_stores(settings: Settings, targets: StoreTargets, lake: Lake,
-                          summary: RunSummary, specs: Sequence[EndpointSpec]) -> None:
+async def _prepare_stores(
+    settings: Settings,
+    targets: StoreTargets,
+    lake: Lake,
+    summary: RunSummary,
+    specs: Sequence[EndpointSpec],
+) -> None:
     """Reach both servers (schema, indexes) before any request; one that cannot be reached
     raises :class:`StoreUnavailableError` naming it, after recording a failed run of every
     selected endpoint when PostgreSQL is there to hold them."""
@@ -312,12 +340,19 @@ async def _prepare_stores(settings: Settings, targets: StoreTargets, lake: Lake,
         unavailable = mongo_unavailable(targets.mongo_uri, err)
         now = summary.started_at
         for spec in specs:
-            stats = EndpointStats(spec.source, spec.endpoint, status="failed",
-                                  error=str(unavailable), started_at=now, finished_at=now)
+            stats = EndpointStats(
+                spec.source,
+                spec.endpoint,
+                status="failed",
+                error=str(unavailable),
+                started_at=now,
+                finished_at=now,
+            )
             summary.endpoints.append(stats)
             await _record_run(summary.run_id, targets, stats, None)
-        raise StoreUnavailableError(f"{unavailable}; run {summary.run_id} recorded as failed "
-                                    "in raw.ingestion_runs") from err
+        raise StoreUnavailableError(
+            f"{unavailable}; run {summary.run_id} recorded as failed in raw.ingestion_runs"
+        ) from err
 
 
 async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
@@ -328,8 +363,9 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
     conn: psycopg.AsyncConnection[Any] | None = None
     hung = False
     try:
-        conn = await pg_connect(run.settings, run.targets.loader_dsn,
-                                application_name=loader_name(spec))
+        conn = await pg_connect(
+            run.settings, run.targets.loader_dsn, application_name=loader_name(spec)
+        )
         # One run of an endpoint at a time: a second one waits here, then plans from what
         # the first loaded (the lock goes with the connection).
         waited = await raw.lock_endpoint(conn, spec.name)
@@ -347,16 +383,21 @@ async def _run_endpoint(run: _Run, spec: EndpointSpec) -> EndpointStats:
         stats.elapsed = time.monotonic() - clock
         stats.finished_at = run.clock()
         stats.check_sum()
-        await _record_run(run.run_id, run.targets, stats, conn,
-                          bookkeeping_deadline(run.settings), hung=hung)
+        await _record_run(
+            run.run_id, run.targets, stats, conn, bookkeeping_deadline(run.settings), hung=hung
+        )
         if conn is not None:
             await conn.close()
     return stats
 
 
 async def _record_run(
-    run_id: str, targets: StoreTargets, stats: EndpointStats,
-    conn: psycopg.AsyncConnection[Any] | None, deadline: float = 25.0, *,
+    run_id: str,
+    targets: StoreTargets,
+    stats: EndpointStats,
+    conn: psycopg.AsyncConnection[Any] | None,
+    deadline: float = 25.0,
+    *,
     hung: bool = False,
 ) -> None:
     """Write the run's ``raw.ingestion_runs`` row; every endpoint of every run gets one.
@@ -368,12 +409,21 @@ async def _record_run(
     fails too is the row given up, logged as an error with every number it held.
     """
     row = {
-        "run_id": run_id, "source": stats.source, "endpoint": stats.endpoint,
-        "started_at": stats.started_at, "finished_at": stats.finished_at,
-        "status": stats.status, "requests": stats.requests, "retries": stats.retries,
-        "fetched": stats.fetched, "inserted": stats.inserted, "updated": stats.updated,
-        "unchanged": stats.unchanged, "quarantined": stats.quarantined,
-        "lake_documents": stats.lake_documents, "error": stats.error,
+        "run_id": run_id,
+        "source": stats.source,
+        "endpoint": stats.endpoint,
+        "started_at": stats.started_at,
+        "finished_at": stats.finished_at,
+        "status": stats.status,
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "fetched": stats.fetched,
+        "inserted": stats.inserted,
+        "updated": stats.updated,
+        "unchanged": stats.unchanged,
+        "quarantined": stats.quarantined,
+        "lake_documents": stats.lake_documents,
+        "error": stats.error,
         "notes": "\n".join(stats.notes) or None,
     }
     failure: BaseException | None = None
@@ -384,29 +434,45 @@ async def _record_run(
             return
         except TimeoutError as err:  # a hung server: one fresh try, not a minute of them
             hung = True
-            failure = psycopg.OperationalError(f"PostgreSQL did not answer within "
-                                               f"{deadline:g}s")
-            logger.warning("%s: PostgreSQL did not answer within %gs while recording run %s",
-                           stats.name, deadline, run_id, exc_info=err)
+            failure = psycopg.OperationalError(f"PostgreSQL did not answer within {deadline:g}s")
+            logger.warning(
+                "%s: PostgreSQL did not answer within %gs while recording run %s",
+                stats.name,
+                deadline,
+                run_id,
+                exc_info=err,
+            )
         except psycopg.OperationalError as err:  # the connection is gone: use a new one
             failure = err
-            logger.warning("%s: lost the loader connection before recording run %s (%s); "
-                           "recording it over a fresh connection", stats.name, run_id,
-                           str(err).strip() or type(err).__name__)
+            logger.warning(
+                "%s: lost the loader connection before recording run %s (%s); "
+                "recording it over a fresh connection",
+                stats.name,
+                run_id,
+                str(err).strip() or type(err).__name__,
+            )
         except Exception as err:
             failure = err  # not a lost connection: a new one would fail the same way
     if failure is None or isinstance(failure, psycopg.OperationalError):
-        failure = await _record_run_fresh(targets, stats, row, deadline,
-                                          delays=() if hung else RECORD_RUN_RETRY_DELAYS)
+        failure = await _record_run_fresh(
+            targets, stats, row, deadline, delays=() if hung else RECORD_RUN_RETRY_DELAYS
+        )
     if failure is not None:
         logger.error(
             "could not record run %s of %s in raw.ingestion_runs: %s: %s; "
-            "the row that is missing: %s", run_id, stats.name, type(failure).__name__,
-            str(failure).strip(), json.dumps(row, default=str), exc_info=failure)
+            "the row that is missing: %s",
+            run_id,
+            stats.name,
+            type(failure).__name__,
+            str(failure).strip(),
+            json.dumps(row, default=str),
+            exc_info=failure,
+        )
 
 
-async def _record_checked(conn: psycopg.AsyncConnection[Any], stats: EndpointStats,
-                          row: dict[str, Any]) -> None:
+async def _record_checked(
+    conn: psycopg.AsyncConnection[Any], stats: EndpointStats, row: dict[str, Any]
+) -> None:
     """Write the run's row; one the accounting CHECK refuses is written again as failed,
     with the refusal as its error, so a run whose numbers do not add up is never lost."""
     try:
@@ -421,28 +487,38 @@ RECORD_RUN_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # ~60 s: a
 
 
 async def _record_run_fresh(
-    targets: StoreTargets, stats: EndpointStats, row: dict[str, Any], deadline: float = 25.0,
+    targets: StoreTargets,
+    stats: EndpointStats,
+    row: dict[str, Any],
+    deadline: float = 25.0,
     delays: Sequence[float] = RECORD_RUN_RETRY_DELAYS,
 ) -> BaseException | None:
     """Write ``row`` over new connections while PostgreSQL refuses them; the last error."""
     failure: BaseException | None = None
     for attempt, delay in enumerate((0.0, *delays)):
         if attempt:
-            logger.warning("%s: recording run %s failed (%s); retry %d/%d in %.1fs",
-                           stats.name, row["run_id"], str(failure).strip(), attempt,
-                           len(delays), delay)
+            logger.warning(
+                "%s: recording run %s failed (%s); retry %d/%d in %.1fs",
+                stats.name,
+                row["run_id"],
+                str(failure).strip(),
+                attempt,
+                len(delays),
+                delay,
+            )
             await asyncio.sleep(delay)
         try:
             async with asyncio.timeout(deadline):
                 async with await psycopg.AsyncConnection.connect(
-                        targets.loader_dsn, autocommit=True,
-                        connect_timeout=max(1, round(deadline / 3)),
-                        application_name=bookkeeping_name(stats)) as fresh:
+                    targets.loader_dsn,
+                    autocommit=True,
+                    connect_timeout=max(1, round(deadline / 3)),
+                    application_name=bookkeeping_name(stats),
+                ) as fresh:
                     await _record_checked(fresh, stats, row)
             return None
         except TimeoutError:  # hung
-            failure = psycopg.OperationalError(f"PostgreSQL did not answer within "
-                                               f"{deadline:g}s")
+            failure = psycopg.OperationalError(f"PostgreSQL did not answer within {deadline:g}s")
         except psycopg.OperationalError as err:  # refused, or lost again: try again
             failure = err
         except Exception as err:  # the server refused the row itself: retrying won't help
@@ -473,8 +549,9 @@ async def _ingest_endpoint(
         states = await raw.series_states(conn, table, run.now)
     cursors = {k: v.resume_at for k, v in states.items()} if run.start is None else {}
     reopen = {k: v.reopen for k, v in states.items() if v.reopen is not None}
-    plan_ctx = PlanContext(run.settings, run.assets, run.now, run.start, run.end, cursors,
-                           reopen=reopen)
+    plan_ctx = PlanContext(
+        run.settings, run.assets, run.now, run.start, run.end, cursors, reopen=reopen
+    )
     requests = spec.plan(plan_ctx)
     stats.notes.extend(plan_ctx.notes)
     _report(run, spec, 0, len(requests), 0)
@@ -491,32 +568,44 @@ async def _ingest_endpoint(
 
     async def on_invalid_body(invalid: InvalidBody) -> None:
         document_id = await run.lake.store_invalid(invalid, run_id=run.run_id)
-        pending_rejected.append(raw.QuarantineRow(
-            spec.source, spec.endpoint, invalid.reason, None, invalid.text, document_id))
+        pending_rejected.append(
+            raw.QuarantineRow(
+                spec.source, spec.endpoint, invalid.reason, None, invalid.text, document_id
+            )
+        )
         stats.fetched += 1
         stats.notes.append(
-            f"non-JSON body of GET {invalid.path} kept in lake.quarantine {document_id}")
+            f"non-JSON body of GET {invalid.path} kept in lake.quarantine {document_id}"
+        )
 
     async def fetch(request: PlannedRequest) -> _Page:
         response = await run.http.get_json(
-            spec.source, spec.endpoint, request.path, request.params,
-            on_invalid_body=on_invalid_body, on_error_body=on_error_body)
+            spec.source,
+            spec.endpoint,
+            request.path,
+            request.params,
+            on_invalid_body=on_invalid_body,
+            on_error_body=on_error_body,
+        )
         # The lake gets the body whatever parsing makes of it: the document is made
         # first and handed to the writer however parsing ends.
         document = response_document(response, run_id=run.run_id, record_count=0)
         page = ParsedPage(ParseResult(), "not parsed")
         try:
-            page = parse_page(spec, request.path, request.params, response.data,
-                              response.fetched_at)
-            document.update(record_count=len(page.result.records), records_from=page.first,
-                            records_to=page.last)
+            page = parse_page(
+                spec, request.path, request.params, response.data, response.fetched_at
+            )
+            document.update(
+                record_count=len(page.result.records), records_from=page.first, records_to=page.last
+            )
         finally:
             ack = await run.lake_writer.put(document)
             lake_acks.append(ack)
         return _Page(request, response, page.result, str(document["_id"]), page.error, ack)
 
     queue: asyncio.Queue[tuple[PlannedRequest, asyncio.Task[_Page]] | None] = asyncio.Queue(
-        maxsize=QUEUE_DEPTH)
+        maxsize=QUEUE_DEPTH
+    )
 
     async def produce() -> None:
         try:
@@ -533,9 +622,16 @@ async def _ingest_endpoint(
     async def flush() -> None:
         acks = list(pending_acks)
         pending_acks.clear()
-        await _flush(spec, loader, pending_rows, pending_rejected, stats, acks,
-                     ack_timeout=run.settings.lake_ack_timeout_seconds,
-                     deadline=pg_deadline(run.settings))
+        await _flush(
+            spec,
+            loader,
+            pending_rows,
+            pending_rejected,
+            stats,
+            acks,
+            ack_timeout=run.settings.lake_ack_timeout_seconds,
+            deadline=pg_deadline(run.settings),
+        )
 
     producer = asyncio.create_task(produce())
     failed_groups: dict[str, str] = {}
@@ -569,14 +665,17 @@ async def _ingest_endpoint(
                 await raw.record_known_empty(conn, table, known_empty, run.run_id)
                 stats.notes.append(
                     f"{request.group}: {len(known_empty)} period(s) the provider has no record "
-                    f"for recorded as known-empty ({spec.omits_empty_periods})")
+                    f"for recorded as known-empty ({spec.omits_empty_periods})"
+                )
             if hole is not None:
                 # A short or empty page: load what comes before the hole, fail the series
                 # there, so the cursor never passes a hole; the next run asks again.
                 failed += 1
-                message = (f"{spec.name} {request.group}: short page, no record for "
-                           f"{hole:%Y-%m-%d %H:%M} (GET {request.path}); the series stops "
-                           "before it")
+                message = (
+                    f"{spec.name} {request.group}: short page, no record for "
+                    f"{hole:%Y-%m-%d %H:%M} (GET {request.path}); the series stops "
+                    "before it"
+                )
                 stats.error = _join(stats.error, message)
                 stats.notes.append(message)
                 failed_groups[request.group or request.path] = message
@@ -601,27 +700,35 @@ async def _ingest_endpoint(
         _unlanded(stats, len(pending_rows) + len(pending_rejected))  # left by a failure
         await _count_lake_documents(lake_acks, stats, run.settings.lake_ack_timeout_seconds)
     for group in failed_groups:
-        stats.notes.append(f"{group}: stopped at the first failed page; the next run resumes "
-                           "from there")
+        stats.notes.append(
+            f"{group}: stopped at the first failed page; the next run resumes from there"
+        )
     if failed and stats.status != "failed":  # failed already: the accounting said so
         stats.status = "failed" if done == 0 else "partial"
     if spec.source in run.http.banned:  # an IP ban is worth an alert, whatever was loaded
         stats.status = "failed"
         if run.http.banned[spec.source] not in (stats.error or ""):
             stats.error = _join(stats.error, f"{spec.name}: {run.http.banned[spec.source]}")
-        stats.notes.append(f"{spec.source} banned this IP (HTTP 418): every {spec.source} "
-                           "request of this run stopped; wait for the ban to end before "
-                           "the next run")
-    elif (stats.quarantined and stats.quarantined == stats.fetched and stats.fetched
-          and stats.status == "success"):
+        stats.notes.append(
+            f"{spec.source} banned this IP (HTTP 418): every {spec.source} "
+            "request of this run stopped; wait for the ban to end before "
+            "the next run"
+        )
+    elif (
+        stats.quarantined
+        and stats.quarantined == stats.fetched
+        and stats.fetched
+        and stats.status == "success"
+    ):
         stats.status = "partial"
     await _analyze(conn, spec.raw_table, stats)
     await _reconcile(conn, loader, stats)
     _report(run, spec, done + failed, len(requests), stats.fetched)
 
 
-async def _reconcile(conn: psycopg.AsyncConnection[Any], loader: raw.RawLoader,
-                     stats: EndpointStats) -> None:
+async def _reconcile(
+    conn: psycopg.AsyncConnection[Any], loader: raw.RawLoader, stats: EndpointStats
+) -> None:
     """Check the run's numbers against the rows the database holds under its run_id.
 
     Each row this run inserted or updated names the run (unchanged rows keep the run that
@@ -632,17 +739,18 @@ async def _reconcile(conn: psycopg.AsyncConnection[Any], loader: raw.RawLoader,
     try:
         rows, quarantined = await raw.rows_of_run(conn, table, run_id, loader.earliest_fetch)
     except psycopg.Error as err:
-        stats.notes.append(f"could not reconcile with {table.qualified_name}: "
-                           f"{str(err).strip()}")
+        stats.notes.append(f"could not reconcile with {table.qualified_name}: {str(err).strip()}")
         return
     if not stats.inserted <= rows <= stats.inserted + stats.updated:
         stats.accounting_failed(
             f"{table.qualified_name} holds {rows} rows of run {run_id}, but the run counted "
-            f"{stats.inserted} inserted and {stats.updated} updated")
+            f"{stats.inserted} inserted and {stats.updated} updated"
+        )
     if quarantined != stats.quarantined:
         stats.accounting_failed(
             f"raw.quarantine holds {quarantined} records of run {run_id}, but the run "
-            f"counted {stats.quarantined}")
+            f"counted {stats.quarantined}"
+        )
 
 
 async def _analyze(
@@ -655,11 +763,16 @@ async def _analyze(
     rows_written = stats.inserted + stats.updated + stats.unchanged  # unchanged: touched
     try:
         if await raw.analyze_if_stale(conn, table, rows_written):
-            logger.info("%s: analyzed %s after writing %d rows", stats.name,
-                        table.qualified_name, rows_written)
+            logger.info(
+                "%s: analyzed %s after writing %d rows",
+                stats.name,
+                table.qualified_name,
+                rows_written,
+            )
     except psycopg.Error as err:
-        logger.warning("%s: could not analyze %s: %s", stats.name, table.qualified_name,
-                       str(err).strip())
+        logger.warning(
+            "%s: could not analyze %s: %s", stats.name, table.qualified_name, str(err).strip()
+        )
         stats.notes.append(f"analyze {table.qualified_name} failed: {str(err).strip()}")
 
 
@@ -672,43 +785,71 @@ def _collect(
 ) -> None:
     if page.body_error is not None:
         # The page as a whole: its body is in the lake (lake_document_id), the reason here.
-        rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, page.body_error,
-                                          None, None, page.lake_document_id))
+        rejected.append(
+            raw.QuarantineRow(
+                spec.source, spec.endpoint, page.body_error, None, None, page.lake_document_id
+            )
+        )
         stats.fetched += 1
-        stats.notes.append(f"GET {describe_request(page.request.path, page.request.params)}: "
-                           f"page quarantined ({page.body_error}); its body is lake "
-                           f"document {page.lake_document_id}")
+        stats.notes.append(
+            f"GET {describe_request(page.request.path, page.request.params)}: "
+            f"page quarantined ({page.body_error}); its body is lake "
+            f"document {page.lake_document_id}"
+        )
         return
     latest = _latest_allowed(page.response.fetched_at)
     for record in page.parsed.records:
         too_late = _after(record, latest)
         if too_late is not None:
-            rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, too_late,
-                                              record.record, None, page.lake_document_id))
+            rejected.append(
+                raw.QuarantineRow(
+                    spec.source, spec.endpoint, too_late, record.record, None, page.lake_document_id
+                )
+            )
             continue
         try:
             record_json = raw.dumps(record.record)
         except ValueError:  # NaN or Infinity cannot go into jsonb
-            rejected.append(raw.QuarantineRow(
-                spec.source, spec.endpoint,
-                "a number is NaN or Infinity, which JSON and jsonb cannot store",
-                None, repr(record.record)[:10_000], page.lake_document_id))
+            rejected.append(
+                raw.QuarantineRow(
+                    spec.source,
+                    spec.endpoint,
+                    "a number is NaN or Infinity, which JSON and jsonb cannot store",
+                    None,
+                    repr(record.record)[:10_000],
+                    page.lake_document_id,
+                )
+            )
             continue
         except Exception as err:  # e.g. nested deeper than the encoder goes
-            rejected.append(raw.QuarantineRow(
-                spec.source, spec.endpoint, f"record cannot be stored as JSON: "
-                f"{error_reason(err)}", None, None, page.lake_document_id))
+            rejected.append(
+                raw.QuarantineRow(
+                    spec.source,
+                    spec.endpoint,
+                    f"record cannot be stored as JSON: {error_reason(err)}",
+                    None,
+                    None,
+                    page.lake_document_id,
+                )
+            )
             continue
         problem = raw.jsonb_problem(record_json)
         if problem is not None:
-            rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, problem,
-                                              record.record, None, page.lake_document_id))
+            rejected.append(
+                raw.QuarantineRow(
+                    spec.source, spec.endpoint, problem, record.record, None, page.lake_document_id
+                )
+            )
             continue
-        rows.append(raw.RawRow(record.key, record_json, page.response.fetched_at,
-                               page.lake_document_id))
+        rows.append(
+            raw.RawRow(record.key, record_json, page.response.fetched_at, page.lake_document_id)
+        )
     for item in page.parsed.rejected:
-        rejected.append(raw.QuarantineRow(spec.source, spec.endpoint, item.reason, item.record,
-                                          None, page.lake_document_id))
+        rejected.append(
+            raw.QuarantineRow(
+                spec.source, spec.endpoint, item.reason, item.record, None, page.lake_document_id
+            )
+        )
     # Records rejected above, on their way to raw.*, are among the records counted here.
     stats.fetched += len(page.parsed.records) + len(page.parsed.rejected)
 
@@ -721,7 +862,8 @@ def _latest_allowed(fetched_at: datetime) -> dict[str | None, datetime]:
     """The newest time a record may carry, by its interval key (None: no interval)."""
     limits: dict[str | None, datetime] = {
         interval: fetched_at + timedelta(seconds=seconds)
-        for interval, seconds in INTERVAL_SECONDS.items()}
+        for interval, seconds in INTERVAL_SECONDS.items()
+    }
     limits[None] = fetched_at + SNAPSHOT_SLACK
     return limits
 
@@ -741,8 +883,10 @@ def _after(record: Record, latest: dict[str | None, datetime]) -> str | None:
             return None
     else:
         return None
-    return (f"dated {at.isoformat()}, after the run's clock plus one interval "
-            f"({limit.isoformat()}): a record from the future never moves a cursor")
+    return (
+        f"dated {at.isoformat()}, after the run's clock plus one interval "
+        f"({limit.isoformat()}): a record from the future never moves a cursor"
+    )
 
 
 def _period(value: Any) -> datetime | None:
@@ -764,18 +908,28 @@ def _check_page(
         required = expected.required(page.response.fetched_at)
         if not required:
             continue
-        have = {_period(r.key[-1]) for r in page.parsed.records
-                if expected.series is None
-                or tuple(str(v) for v in r.key[:-1]) == expected.series}
+        have = {
+            _period(r.key[-1])
+            for r in page.parsed.records
+            if expected.series is None or tuple(str(v) for v in r.key[:-1]) == expected.series
+        }
         missing = [t for t in required if t not in have]
         if not missing:
             continue
         present = sorted(t for t in have if t is not None)
-        if present and expected.series is not None and expected.series not in states \
-                and missing[-1] < present[0]:
+        if (
+            present
+            and expected.series is not None
+            and expected.series not in states
+            and missing[-1] < present[0]
+        ):
             continue  # a new series: nothing before its first record (its listing)
-        if spec.omits_empty_periods and present and missing[-1] < present[-1] \
-                and not page.parsed.rejected:  # a rejected record is not an empty period
+        if (
+            spec.omits_empty_periods
+            and present
+            and missing[-1] < present[-1]
+            and not page.parsed.rejected
+        ):  # a rejected record is not an empty period
             series = " ".join(expected.series or ())
             known.extend(raw.KnownEmpty(series, t, spec.omits_empty_periods) for t in missing)
             continue
@@ -808,8 +962,7 @@ async def _flush(
     rows.clear()
     rejected.clear()
     try:
-        stats.add_counts(await _load(spec, loader, batch, bad, lake_acks, ack_timeout,
-                                     deadline))
+        stats.add_counts(await _load(spec, loader, batch, bad, lake_acks, ack_timeout, deadline))
     except BaseException:
         # Rolled back: these records were fetched but not landed (a rerun fetches them
         # again), so they leave the run's count and fetched = inserted + … still holds.
@@ -820,8 +973,10 @@ async def _flush(
 def _unlanded(stats: EndpointStats, records: int) -> None:
     if records:
         stats.fetched -= records
-        stats.notes.append(f"{records} fetched records were not landed (run stopped); "
-                           "they are not counted as fetched")
+        stats.notes.append(
+            f"{records} fetched records were not landed (run stopped); "
+            "they are not counted as fetched"
+        )
 
 
 async def _load(
@@ -838,34 +993,41 @@ async def _load(
         # in time: the raw transaction never waits on MongoDB without a deadline. Returns
         # the documents an older lake holds under another _id, for the rows to point at.
         stored = await _lake_acknowledged([ack for _, ack in lake_acks], ack_timeout)
-        return {computed: result.document_id
-                for (computed, _), result in zip(lake_acks, stored, strict=True)
-                if computed != result.document_id}
+        return {
+            computed: result.document_id
+            for (computed, _), result in zip(lake_acks, stored, strict=True)
+            if computed != result.document_id
+        }
 
     try:
         async with asyncio.timeout(deadline):
-            return await loader.load(batch, bad, before_commit=lake_written if lake_acks
-                                     else None)
+            return await loader.load(batch, bad, before_commit=lake_written if lake_acks else None)
     except TimeoutError as err:
-        if any(isinstance(ack.exception(), LakeTimeoutError) for _, ack in lake_acks
-               if ack.done() and not ack.cancelled()):
+        if any(
+            isinstance(ack.exception(), LakeTimeoutError)
+            for _, ack in lake_acks
+            if ack.done() and not ack.cancelled()
+        ):
             raise
         raise PostgresHungError(
             f"{spec.name}: PostgreSQL did not answer within {deadline:g}s while loading "
             f"{len(batch)} records into {spec.raw_table.qualified_name} (is the server "
             "hung?); that batch was rolled back, earlier batches are kept, and a rerun "
-            "resumes from the newest loaded record") from err
+            "resumes from the newest loaded record"
+        ) from err
     except PyMongoError as err:  # the batch waited for its lake documents
         raise raw.LoadError(
             f"{spec.name}: MongoDB (the lake) failed while {len(batch)} records waited for "
             f"their lake documents ({short_error(err)}); that batch was rolled back, earlier "
-            "batches are kept, and a rerun resumes from the newest loaded record") from err
+            "batches are kept, and a rerun resumes from the newest loaded record"
+        ) from err
     except psycopg.OperationalError as err:
         raise raw.LoadError(
             f"{spec.name}: lost the PostgreSQL connection while loading {len(batch)} records "
             f"into {spec.raw_table.qualified_name} ({str(err).strip() or type(err).__name__}); "
             "that batch was rolled back, earlier batches are kept, and a rerun resumes from "
-            "the newest loaded record") from err
+            "the newest loaded record"
+        ) from err
 
 
 class PostgresHungError(raw.LoadError):
@@ -876,8 +1038,9 @@ class LakeTimeoutError(IngestionError):
     """MongoDB did not acknowledge lake documents within ``lake_ack_timeout_seconds``."""
 
 
-async def _lake_acknowledged(acks: Sequence[asyncio.Future[StoredResponse]],
-                             timeout: float) -> list[StoredResponse]:
+async def _lake_acknowledged(
+    acks: Sequence[asyncio.Future[StoredResponse]], timeout: float
+) -> list[StoredResponse]:
     """The lake's answers to ``acks``; raises what a write raised, or
     :class:`LakeTimeoutError` when they are not all in within ``timeout`` seconds."""
     if acks:
@@ -885,26 +1048,38 @@ async def _lake_acknowledged(acks: Sequence[asyncio.Future[StoredResponse]],
         if pending:
             raise LakeTimeoutError(
                 f"MongoDB (the lake) did not acknowledge {len(pending)} of {len(acks)} "
-                f"documents within {timeout:g}s (CRIPTOPIPE_LAKE_ACK_TIMEOUT_SECONDS)")
+                f"documents within {timeout:g}s (CRIPTOPIPE_LAKE_ACK_TIMEOUT_SECONDS)"
+            )
     return [ack.result() for ack in acks]
 
 
 async def _count_lake_documents(
-    acks: Sequence[asyncio.Future[StoredResponse]], stats: EndpointStats, timeout: float,
+    acks: Sequence[asyncio.Future[StoredResponse]],
+    stats: EndpointStats,
+    timeout: float,
 ) -> None:
     """Wait for the endpoint's lake writes; count new documents, report failed writes."""
     if acks:
         _, pending = await asyncio.wait(acks, timeout=timeout)
         if pending:
             stats.status = "failed"
-            stats.error = _join(stats.error, f"{stats.name}: MongoDB (the lake) did not "
-                                f"acknowledge {len(pending)} documents within {timeout:g}s")
-    results = [ack.exception() or ack.result() if ack.done() and not ack.cancelled()
-               else asyncio.CancelledError() for ack in acks]
-    stats.lake_documents += sum(
-        1 for r in results if isinstance(r, StoredResponse) and r.is_new)
-    errors = {f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)
-              and not isinstance(r, asyncio.CancelledError)}
+            stats.error = _join(
+                stats.error,
+                f"{stats.name}: MongoDB (the lake) did not "
+                f"acknowledge {len(pending)} documents within {timeout:g}s",
+            )
+    results = [
+        ack.exception() or ack.result()
+        if ack.done() and not ack.cancelled()
+        else asyncio.CancelledError()
+        for ack in acks
+    ]
+    stats.lake_documents += sum(1 for r in results if isinstance(r, StoredResponse) and r.is_new)
+    errors = {
+        f"{type(r).__name__}: {r}"
+        for r in results
+        if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
+    }
     for error in sorted(errors):
         stats.status = "failed"
         stats.error = _join(stats.error, f"{stats.name}: lake (MongoDB) write failed: {error}")
@@ -940,22 +1115,23 @@ async def replay_from_lake(
         lake = Lake.connect(mongo, targets.mongo_db)
         async with await pg_connect(settings, targets.loader_dsn) as conn:
             await raw.ensure_schema(conn)
-            async for document in lake.iter_responses(source=source, endpoint=endpoint,
-                                                      since=since_at):
+            async for document in lake.iter_responses(
+                source=source, endpoint=endpoint, since=since_at
+            ):
                 spec = _replayed_spec(document)
                 if spec is None or _is_error_document(document):
                     continue  # an API error kept for the record: it never held records
                 key = (spec.source, spec.endpoint)
                 stats = by_endpoint.setdefault(key, EndpointStats(*key))
-                loader = loaders.setdefault(key, raw.RawLoader(conn, spec.raw_table,
-                                                               summary.run_id))
+                loader = loaders.setdefault(
+                    key, raw.RawLoader(conn, spec.raw_table, summary.run_id)
+                )
                 rows, rejected = pending.setdefault(key, ([], []))
                 _collect(spec, _replayed_page(spec, document), rows, rejected, stats)
                 if len(rows) >= BATCH_ROWS:
                     await _flush(spec, loader, rows, rejected, stats)
             for key, (rows, rejected) in pending.items():
-                await _flush(get_endpoint(*key), loaders[key], rows, rejected,
-                             by_endpoint[key])
+                await _flush(get_endpoint(*key), loaders[key], rows, rejected, by_endpoint[key])
             for (source_name, endpoint_name), stats in by_endpoint.items():
                 table = get_endpoint(source_name, endpoint_name).raw_table
                 await _analyze(conn, table, stats)
@@ -1009,8 +1185,9 @@ def _replayed_page(spec: EndpointSpec, document: dict[str, Any]) -> _Page:
     fetched_at = datetime.now(UTC)
     try:
         stored = document["request"]
-        request = PlannedRequest(str(stored["path"]),
-                                 {str(k): str(v) for k, v in (stored.get("params") or {}).items()})
+        request = PlannedRequest(
+            str(stored["path"]), {str(k): str(v) for k, v in (stored.get("params") or {}).items()}
+        )
         fetched_at = document["fetched_at"]
         if not isinstance(fetched_at, datetime):
             raise TypeError(f"fetched_at is {fetched_at!r}, not a time")
@@ -1019,11 +1196,18 @@ def _replayed_page(spec: EndpointSpec, document: dict[str, Any]) -> _Page:
         text = document["body"]
         data = json.loads(text)
     except Exception as err:
-        response = Response(spec.source, spec.endpoint, request.path, request.params, 0, {},
-                            "", None, fetched_at)
-        return _Page(request, response, ParseResult(), document_id,
-                     f"lake document cannot be replayed: {error_reason(err)}")
-    response = Response(spec.source, spec.endpoint, request.path, request.params,
-                        200, {}, text, data, fetched_at)
+        response = Response(
+            spec.source, spec.endpoint, request.path, request.params, 0, {}, "", None, fetched_at
+        )
+        return _Page(
+            request,
+            response,
+            ParseResult(),
+            document_id,
+            f"lake document cannot be replayed: {error_reason(err)}",
+        )
+    response = Response(
+        spec.source, spec.endpoint, request.path, request.params, 200, {}, text, data, fetched_at
+    )
     page = parse_page(spec, request.path, request.params, data, fetched_at)
     return _Page(request, response, page.result, document_id, page.error)

@@ -155,7 +155,8 @@ class Settings(ReaderSettings):
         default=date(2024, 1, 1), description="First day of history for backfills and partitions."
     )
     markets_top_n: int = Field(
-        default=50, ge=0, description="How many coins /coins/markets fetches.")
+        default=50, ge=0, description="How many coins /coins/markets fetches."
+    )
     now: datetime | None = Field(
         default=None,
         description="Freeze the run clock at this UTC instant (ISO-8601): tests set it to the "
@@ -169,39 +170,57 @@ class Settings(ReaderSettings):
 
     # --- deadlines of the two stores --------------------------------------------------
     postgres_connect_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="Timeout of connecting to PostgreSQL.")
+        default=10.0, gt=0, description="Timeout of connecting to PostgreSQL."
+    )
     postgres_statement_timeout_seconds: float = Field(
-        default=600.0, ge=0, description="Longest statement ingestion runs (0: no limit).")
+        default=600.0, ge=0, description="Longest statement ingestion runs (0: no limit)."
+    )
     mongo_server_selection_timeout_seconds: float = Field(
-        default=5.0, gt=0, description="How long to look for a reachable MongoDB server.")
+        default=5.0, gt=0, description="How long to look for a reachable MongoDB server."
+    )
     mongo_socket_timeout_seconds: float = Field(
-        default=60.0, gt=0, description="Longest wait for a MongoDB reply.")
+        default=60.0, gt=0, description="Longest wait for a MongoDB reply."
+    )
     mongo_journal: bool = Field(
-        default=True, description="Lake writes are acknowledged only once journaled (j: true).")
+        default=True, description="Lake writes are acknowledged only once journaled (j: true)."
+    )
     lake_ack_timeout_seconds: float = Field(
-        default=120.0, gt=0, description="Longest wait, inside a raw transaction, for the "
-        "lake to acknowledge that batch's documents; past it the batch rolls back.")
+        default=120.0,
+        gt=0,
+        description="Longest wait, inside a raw transaction, for the "
+        "lake to acknowledge that batch's documents; past it the batch rolls back.",
+    )
 
     # --- HTTP -----------------------------------------------------------------------
     http_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="Timeout of one HTTP request.")
+        default=30.0, gt=0, description="Timeout of one HTTP request."
+    )
     http_max_retries: int = Field(default=5, ge=0, description="Retries of a transient failure.")
-    http_backoff_base_seconds: float = Field(
-        default=0.5, ge=0, description="First backoff delay.")
+    http_backoff_base_seconds: float = Field(default=0.5, ge=0, description="First backoff delay.")
     http_backoff_max_seconds: float = Field(
-        default=60.0, ge=0, description="Longest backoff delay.")
+        default=60.0, ge=0, description="Longest backoff delay."
+    )
     http_retry_after_min_seconds: float = Field(
-        default=1.0, ge=0, description="Shortest wait after a 429 or 5xx, whatever Retry-After "
-        "says (`Retry-After: 0` does not mean hammer the server).")
+        default=1.0,
+        ge=0,
+        description="Shortest wait after a 429 or 5xx, whatever Retry-After "
+        "says (`Retry-After: 0` does not mean hammer the server).",
+    )
     http_retry_after_max_seconds: float = Field(
-        default=300.0, ge=0, description="Longest Retry-After waited out; a longer one fails "
-        "the host's requests for the rest of that wait instead.")
+        default=300.0,
+        ge=0,
+        description="Longest Retry-After waited out; a longer one fails "
+        "the host's requests for the rest of that wait instead.",
+    )
     http_max_body_bytes: int = Field(
-        default=64 << 20, gt=0, description="Largest response body accepted, after "
-        "decompression (gzip included); a bigger one fails its request.")
+        default=64 << 20,
+        gt=0,
+        description="Largest response body accepted, after "
+        "decompression (gzip included); a bigger one fails its request.",
+    )
     http_rate_limits: dict[str, float] = Field(
         default_factory=dict,
-        description='Requests per minute per source, overriding the built-in limits; 0 turns '
+        description="Requests per minute per source, overriding the built-in limits; 0 turns "
         'a limit off (e.g. against the simulator). JSON: {"coingecko": 30}.',
     )
     coingecko_api_key: SecretStr | None = Field(
@@ -234,8 +253,9 @@ class Settings(ReaderSettings):
     @field_validator("http_rate_limits")
     @classmethod
     def _check_rates(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = {source: rate for source, rate in value.items()
-               if not math.isfinite(rate) or rate < 0}
+        bad = {
+            source: rate for source, rate in value.items() if not math.isfinite(rate) or rate < 0
+        }
         if bad:
             raise ValueError(f"requests per minute must be 0 (no limit) or more, got {bad}")
         unknown = sorted(set(value) - set(SOURCES))
@@ -243,9 +263,16 @@ class Settings(ReaderSettings):
             raise ValueError(f"unknown source(s) {unknown}; sources: {', '.join(SOURCES)}")
         return value
 
-    @field_validator("coingecko_api_key", "postgres_dsn", "mongo_uri", "loader_password",
-                     "transformer_password", "dagster_password", "alert_webhook_url",
-                     mode="before")
+    @field_validator(
+        "coingecko_api_key",
+        "postgres_dsn",
+        "mongo_uri",
+        "loader_password",
+        "transformer_password",
+        "dagster_password",
+        "alert_webhook_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return _blank_to_none(value)

@@ -50,17 +50,43 @@ CATALOGUE: tuple[Asset, ...] = (
         "LINK", "chainlink", "Chainlink", "LINKUSDT", "LINKUSD", "LINKUSD", "LINK-USD", "LINK-BRL"
     ),
     Asset("DOT", "polkadot", "Polkadot", "DOTUSDT", "DOTUSD", "DOTUSD", "DOT-USD", "DOT-BRL"),
-    Asset("USDT", "tether", "Tether", None, "USDTUSD", "USDTZUSD", "USDT-USD", "USDT-BRL",
-          is_stablecoin=True),
-    Asset("USDC", "usd-coin", "USDC", "USDCUSDT", "USDCUSD", "USDCUSD", None, "USDC-BRL",
-          is_stablecoin=True),
+    Asset(
+        "USDT",
+        "tether",
+        "Tether",
+        None,
+        "USDTUSD",
+        "USDTZUSD",
+        "USDT-USD",
+        "USDT-BRL",
+        is_stablecoin=True,
+    ),
+    Asset(
+        "USDC",
+        "usd-coin",
+        "USDC",
+        "USDCUSDT",
+        "USDCUSD",
+        "USDCUSD",
+        None,
+        "USDC-BRL",
+        is_stablecoin=True,
+    ),
 )
 
 BY_ID: dict[str, Asset] = {asset.asset_id: asset for asset in CATALOGUE}
 BY_COINGECKO_ID: dict[str, Asset] = {asset.coingecko_id: asset for asset in CATALOGUE}
 
 DEFAULT_ASSETS: tuple[str, ...] = (
-    "BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "USDT", "USDC",
+    "BTC",
+    "ETH",
+    "SOL",
+    "BNB",
+    "XRP",
+    "ADA",
+    "DOGE",
+    "USDT",
+    "USDC",
 )
 
 
@@ -74,9 +100,7 @@ def get_asset(asset_id: str) -> Asset:
         return BY_ID[asset_id.strip().upper()]
     except KeyError:
         known = ", ".join(sorted(BY_ID))
-        raise UnknownAssetError(
-            f"unknown asset {asset_id!r}; known assets: {known}"
-        ) from None
+        raise UnknownAssetError(f"unknown asset {asset_id!r}; known assets: {known}") from None
 
 
 def exchange_symbol(asset: Asset, exchange: str) -> str | None:

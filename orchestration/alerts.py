@@ -39,20 +39,24 @@ class Alert:
 
 def send_alert(settings: Settings, alert: Alert) -> bool:
     """Log ``alert`` and post it to the webhook if one is configured; True if posted."""
-    logger.error("ALERT %s%s", alert.title,
-                 "".join(f"\n  {d}" for d in alert.details))
+    logger.error("ALERT %s%s", alert.title, "".join(f"\n  {d}" for d in alert.details))
     if settings.alert_webhook_url is None:
         return False
     url = settings.alert_webhook_url.get_secret_value()
     request = urllib.request.Request(
-        url, data=json.dumps(alert.payload()).encode(), method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "criptopipe/0.1"})
+        url,
+        data=json.dumps(alert.payload()).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "criptopipe/0.1"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
             response.read()
         return True
     except (urllib.error.URLError, OSError, ValueError) as err:
         # The URL carries the webhook's secret: name the failure, never the URL.
-        logger.error("could not post the alert to CRIPTOPIPE_ALERT_WEBHOOK_URL: %s",
-                     getattr(err, "reason", None) or type(err).__name__)
+        logger.error(
+            "could not post the alert to CRIPTOPIPE_ALERT_WEBHOOK_URL: %s",
+            getattr(err, "reason", None) or type(err).__name__,
+        )
         return False

@@ -157,8 +157,10 @@ def build_automation(
             tags=provider_tags(specs),
         )
     )
-    sensors = [build_gap_sensor(gap_job, specs, incremental_keys=dbt_incremental),
-               *build_alert_sensors(specs)]
+    sensors = [
+        build_gap_sensor(gap_job, specs, incremental_keys=dbt_incremental),
+        *build_alert_sensors(specs),
+    ]
     return Automation(jobs, schedules, sensors)
 
 
@@ -254,8 +256,16 @@ def _candle_gaps(conn: Any, table: GapTable, now: datetime, since: datetime) -> 
     with conn.cursor() as cur:
         # What the endpoint's own next scheduled run fetches anyway is not chased.
         grace = cadence_period(table.spec.cadence) + CLOSE_GRACE
-        cur.execute(query, {"now": now, "since": since, "grace": grace,
-                            "source": raw_table.source, "endpoint": raw_table.endpoint})
+        cur.execute(
+            query,
+            {
+                "now": now,
+                "since": since,
+                "grace": grace,
+                "source": raw_table.source,
+                "endpoint": raw_table.endpoint,
+            },
+        )
         return [row[0] for row in cur.fetchall()]
 
 
@@ -264,11 +274,14 @@ def _daily_gaps(conn: Any, table: GapTable, now: datetime, since: datetime) -> l
     business day (FX: no weekends, no TARGET holidays), from each series' first day."""
     raw_table = table.spec.raw_table
     *group, time_key = raw_table.key_names
-    series = sql.SQL("concat_ws(' ', {})").format(
-        sql.SQL(", ").join(map(sql.Identifier, group))) if group else sql.SQL("''")
+    series = (
+        sql.SQL("concat_ws(' ', {})").format(sql.SQL(", ").join(map(sql.Identifier, group)))
+        if group
+        else sql.SQL("''")
+    )
     query = sql.SQL("select {series}, {time} from {table} where {time} <= %(today)s").format(
-        series=series, time=sql.Identifier(time_key),
-        table=sql.Identifier("raw", raw_table.name))
+        series=series, time=sql.Identifier(time_key), table=sql.Identifier("raw", raw_table.name)
+    )
     today = now.astimezone(UTC).date()
     loaded: dict[str, set[date]] = defaultdict(set)
     with conn.cursor() as cur:
@@ -364,7 +377,8 @@ def build_gap_sensor(
 def _failed_checks(instance: Any, run_id: str) -> list[str]:
     """Failed blocking checks of a run, as "asset: check" lines."""
     records = instance.get_records_for_run(
-        run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+        run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
     failed = []
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
@@ -382,8 +396,7 @@ def build_alert_sensors(specs: Sequence[EndpointSpec] = REGISTRY) -> list[Sensor
     )
     def run_failure_alert(context: RunFailureSensorContext, config: CriptopipeSettings) -> None:
         run = context.dagster_run
-        details = [f"run {run.run_id}",
-                   f"partition {run.tags.get('dagster/partition', '-')}"]
+        details = [f"run {run.run_id}", f"partition {run.tags.get('dagster/partition', '-')}"]
         if context.failure_event.message:
             details.append(context.failure_event.message.splitlines()[0][:300])
         for step in context.get_step_failure_events():
@@ -403,9 +416,13 @@ def build_alert_sensors(specs: Sequence[EndpointSpec] = REGISTRY) -> list[Sensor
         run = context.dagster_run
         failed = _failed_checks(context.instance, run.run_id)
         if failed:
-            send_alert(config.get(), Alert(
-                f"blocking checks failed in a run of {run.job_name}",
-                [f"run {run.run_id}", *(f"failed check {c}" for c in failed)]))
+            send_alert(
+                config.get(),
+                Alert(
+                    f"blocking checks failed in a run of {run.job_name}",
+                    [f"run {run.run_id}", *(f"failed check {c}" for c in failed)],
+                ),
+            )
 
     @sensor(
         name="freshness_alert",
@@ -414,9 +431,7 @@ def build_alert_sensors(specs: Sequence[EndpointSpec] = REGISTRY) -> list[Sensor
         description="Posts each endpoint whose last successful load is older than two of its "
         "cadence periods (its freshness policy's fail window), once per violation.",
     )
-    def freshness_alert(
-        context: SensorEvaluationContext, postgres: PostgresResource
-    ) -> SkipReason:
+    def freshness_alert(context: SensorEvaluationContext, postgres: PostgresResource) -> SkipReason:
         settings = postgres.settings
         now = clock_for(settings)()
         stale = stale_endpoints(postgres, specs, now)
@@ -439,16 +454,22 @@ def stale_endpoints(
         row = cur.fetchone()
         if row is None or row[0] is None:
             return {}
-        cur.execute("select source, endpoint, max(finished_at) from raw.ingestion_runs"
-                    " where status = 'success' and finished_at <= %s group by 1, 2", (now,))
+        cur.execute(
+            "select source, endpoint, max(finished_at) from raw.ingestion_runs"
+            " where status = 'success' and finished_at <= %s group by 1, 2",
+            (now,),
+        )
         last = {(source, endpoint): at for source, endpoint, at in cur.fetchall()}
     stale = {}
     for spec in specs:
         at = last.get((spec.source, spec.endpoint))
         window = 2 * cadence_period(spec.cadence) + max(
-            timedelta(minutes=10), cadence_period(spec.cadence) / 4)
+            timedelta(minutes=10), cadence_period(spec.cadence) / 4
+        )
         if at is not None and now - at > window:
-            stale[spec.name] = (f"last successful load {at:%Y-%m-%d %H:%M} UTC, "
-                                f"{(now - at) / timedelta(hours=1):.1f} h ago (allowed: "
-                                f"{window / timedelta(hours=1):.1f} h)")
+            stale[spec.name] = (
+                f"last successful load {at:%Y-%m-%d %H:%M} UTC, "
+                f"{(now - at) / timedelta(hours=1):.1f} h ago (allowed: "
+                f"{window / timedelta(hours=1):.1f} h)"
+            )
     return stale

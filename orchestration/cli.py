@@ -248,12 +248,16 @@ def ui(
     settings = _configure(database, base_urls)
     _services_up(settings)
     port = port or settings.dagster_port
-    storage = (f"PostgreSQL database {settings.dagster_db}"
-               if settings.dagster_storage == "postgres" else "SQLite")
+    storage = (
+        f"PostgreSQL database {settings.dagster_db}"
+        if settings.dagster_storage == "postgres"
+        else "SQLite"
+    )
     console.print(
         f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
         f"storage: {storage})",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     _say_what_is_switched_on()
     _wait([subprocess.Popen(dagster_dev_command(host, port), cwd=PROJECT_ROOT)])
@@ -267,16 +271,23 @@ def _say_what_is_switched_on() -> None:
     with DagsterInstance.get() as instance:
         on = switched_on(instance)
     if on:
-        console.print(f"schedules/sensors on: {', '.join(on)}; every other one is off "
-                      "(`criptopipe schedules status` lists them)", highlight=False)
+        console.print(
+            f"schedules/sensors on: {', '.join(on)}; every other one is off "
+            "(`criptopipe schedules status` lists them)",
+            highlight=False,
+        )
     else:
-        console.print("[yellow]every schedule and sensor is off[/yellow]: nothing runs by "
-                      "itself until `criptopipe schedules on`", highlight=False)
+        console.print(
+            "[yellow]every schedule and sensor is off[/yellow]: nothing runs by "
+            "itself until `criptopipe schedules on`",
+            highlight=False,
+        )
 
 
 schedules_app = typer.Typer(
     help="Switch the production schedules and sensors on or off (all start off).",
-    no_args_is_help=True)
+    no_args_is_help=True,
+)
 app.add_typer(schedules_app, name="schedules")
 
 
@@ -295,9 +306,11 @@ def _automation(action: str, database: str | None) -> None:
         console.print(f"{item.kind:8} {item.name:45} {state}", highlight=False)
     off = [i.name for i in states if not i.running]
     if off:
-        console.print(f"{len(off)} of {len(states)} off: `criptopipe schedules on` "
-                      "switches them all on (the `criptopipe ui` daemon runs them)",
-                      highlight=False)
+        console.print(
+            f"{len(off)} of {len(states)} off: `criptopipe schedules on` "
+            "switches them all on (the `criptopipe ui` daemon runs them)",
+            highlight=False,
+        )
 
 
 @schedules_app.command("on")
@@ -408,8 +421,10 @@ def dashboard(
     database: DatabaseOption = None,
     host: Annotated[
         str | None,
-        typer.Option(help="Address to bind (default CRIPTOPIPE_DASHBOARD_ADDRESS, 127.0.0.1). "
-                     "Another address needs CRIPTOPIPE_DASHBOARD_PASSWORD or Streamlit auth."),
+        typer.Option(
+            help="Address to bind (default CRIPTOPIPE_DASHBOARD_ADDRESS, 127.0.0.1). "
+            "Another address needs CRIPTOPIPE_DASHBOARD_PASSWORD or Streamlit auth."
+        ),
     ] = None,
 ) -> None:
     """Start the Streamlit dashboard (reads the marts with the read-only role)."""

@@ -221,8 +221,15 @@ def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
 
 
 # What a first build creates: every relation of the project, no tests (they run after).
-BOOTSTRAP_BUILD = ("build", "--resource-type", "seed", "--resource-type", "model",
-                   "--resource-type", "snapshot")
+BOOTSTRAP_BUILD = (
+    "build",
+    "--resource-type",
+    "seed",
+    "--resource-type",
+    "model",
+    "--resource-type",
+    "snapshot",
+)
 
 
 def project_relations(manifest: Path) -> list[str]:
@@ -241,12 +248,15 @@ def missing_relations(postgres: PostgresResource, manifest: Path) -> list[str]:
     with postgres.connect("transformer") as conn:
         rows = conn.execute(
             "select name from unnest(%s::text[]) as name where to_regclass(name) is null",
-            [project_relations(manifest)]).fetchall()
+            [project_relations(manifest)],
+        ).fetchall()
     return [row[0] for row in rows]
 
 
 def ensure_relations(
-    context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource,
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    postgres: PostgresResource,
     manifest: Path,
 ) -> None:
     """On a fresh warehouse, create the raw tables and every dbt relation first (seeds,
@@ -257,8 +267,12 @@ def ensure_relations(
         return
     from ingestion.runner import ensure_raw_schema
 
-    context.log.info("fresh warehouse: %d dbt relations missing (e.g. %s); building the "
-                     "project's relations once first", len(missing), ", ".join(missing[:3]))
+    context.log.info(
+        "fresh warehouse: %d dbt relations missing (e.g. %s); building the "
+        "project's relations once first",
+        len(missing),
+        ", ".join(missing[:3]),
+    )
     ensure_raw_schema(postgres.settings)
     dbt.cli(list(BOOTSTRAP_BUILD), manifest=manifest, raise_on_error=True).wait()
 

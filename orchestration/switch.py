@@ -51,8 +51,10 @@ def _running(instance: Any, item: Any) -> bool:
 def status(instance: Any) -> list[Instigator]:
     """Every schedule and sensor, and whether it runs."""
     with _repository(instance) as repo:
-        return [Instigator(kind, item.name, _running(instance, item))
-                for kind, item in _instigators(repo)]
+        return [
+            Instigator(kind, item.name, _running(instance, item))
+            for kind, item in _instigators(repo)
+        ]
 
 
 def switch(instance: Any, on: bool) -> list[Instigator]:
@@ -70,8 +72,10 @@ def switch(instance: Any, on: bool) -> list[Instigator]:
                 instance.start_sensor(item)
             else:
                 instance.stop_sensor(item.get_remote_origin_id(), item.selector_id, item)
-        return [Instigator(kind, item.name, _running(instance, item))
-                for kind, item in _instigators(repo)]
+        return [
+            Instigator(kind, item.name, _running(instance, item))
+            for kind, item in _instigators(repo)
+        ]
 
 
 def switched_on(instance: Any) -> list[str]:
@@ -79,6 +83,8 @@ def switched_on(instance: Any) -> list[str]:
     storage without loading the definitions; everything else is off)."""
     from dagster._core.scheduler.instigation import InstigatorStatus
 
-    return sorted(state.name for state in instance.all_instigator_state()
-                  if state.status in (InstigatorStatus.RUNNING,
-                                      InstigatorStatus.DECLARED_IN_CODE))
+    return sorted(
+        state.name
+        for state in instance.all_instigator_state()
+        if state.status in (InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE)
+    )

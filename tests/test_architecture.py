@@ -33,8 +33,9 @@ def test_importing_ingestion_loads_no_dagster_or_streamlit() -> None:
         "bad = [m for m in sys.modules if m.split('.')[0] in ('dagster', 'streamlit')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=PROJECT_ROOT, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -46,15 +47,17 @@ def test_no_print_outside_cli_and_no_environ_in_library_code() -> None:
             text = path.read_text()
             # DAGSTER_HOME is Dagster's own variable; everything else comes from Settings.
             reads_env = [
-                line for line in text.splitlines()
-                if re.search(r"os\.getenv\(|os\.environ\.get\(|os\.environ\[[^\]]+\](?!\s*=)",
-                             line)
+                line
+                for line in text.splitlines()
+                if re.search(r"os\.getenv\(|os\.environ\.get\(|os\.environ\[[^\]]+\](?!\s*=)", line)
                 and "DAGSTER_HOME" not in line
             ]
             if reads_env and not rel.endswith(("cli.py", "settings.py")):
                 offenders.append(f"{rel}: reads os.environ")
-            if re.search(r"^\s*print\(", text, re.M) and not rel.endswith(
-                ("cli.py", "__main__.py")
-            ) and "benchmarks" not in rel:
+            if (
+                re.search(r"^\s*print\(", text, re.M)
+                and not rel.endswith(("cli.py", "__main__.py"))
+                and "benchmarks" not in rel
+            ):
                 offenders.append(f"{rel}: print()")
     assert offenders == []

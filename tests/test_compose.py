@@ -31,9 +31,13 @@ def _compose_config(
     compose_file: Path, env: dict[str, str] | None = SECRET_ENV
 ) -> subprocess.CompletedProcess[str]:
     docker = shutil.which("docker")
-    if docker and subprocess.run(
-        [docker, "compose", "version"], capture_output=True, check=False
-    ).returncode == 0:
+    if (
+        docker
+        and subprocess.run(
+            [docker, "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         cmd = [docker, "compose", "-f", str(compose_file), "config"]
     else:
         go = shutil.which("go")
@@ -43,13 +47,23 @@ def _compose_config(
         if not binary.exists():
             binary.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(
-                [go, "build", "-o", str(binary), "."], cwd=CHECKER_SRC, check=True,
-                env={**os.environ, "GOFLAGS": "-mod=mod"}, timeout=900,
+                [go, "build", "-o", str(binary), "."],
+                cwd=CHECKER_SRC,
+                check=True,
+                env={**os.environ, "GOFLAGS": "-mod=mod"},
+                timeout=900,
             )
         cmd = [str(binary), str(compose_file)]
     environ = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
-    return subprocess.run(cmd, capture_output=True, text=True, check=False,
-                          cwd=compose_file.parent, timeout=300, env={**environ, **(env or {})})
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=compose_file.parent,
+        timeout=300,
+        env={**environ, **(env or {})},
+    )
 
 
 def test_compose_file_is_valid_and_complete() -> None:
@@ -58,7 +72,12 @@ def test_compose_file_is_valid_and_complete() -> None:
     project = yaml.safe_load(result.stdout)
     services = project["services"]
     assert set(services) >= {
-        "postgres", "mongo", "init", "dagster-webserver", "dagster-daemon", "dashboard"
+        "postgres",
+        "mongo",
+        "init",
+        "dagster-webserver",
+        "dagster-daemon",
+        "dashboard",
     }
     assert services["postgres"]["image"].startswith("postgres:")
     assert services["mongo"]["image"].startswith("mongo:")
@@ -75,12 +94,26 @@ def test_compose_file_is_valid_and_complete() -> None:
 ALLOWED_SECRETS = {
     "postgres": {"POSTGRES_PASSWORD"},
     "mongo": {"MONGO_ROOT_PASSWORD", "MONGO_WRITER_PASSWORD", "MONGO_READER_PASSWORD"},
-    "init": {"POSTGRES_PASSWORD", "LOADER_PASSWORD", "TRANSFORMER_PASSWORD", "READER_PASSWORD",
-             "MONGO_WRITER_PASSWORD", "DAGSTER_PG_PASSWORD"},
-    "dagster-webserver": {"LOADER_PASSWORD", "TRANSFORMER_PASSWORD", "MONGO_WRITER_PASSWORD",
-                          "DAGSTER_PG_PASSWORD"},
-    "dagster-daemon": {"LOADER_PASSWORD", "TRANSFORMER_PASSWORD", "MONGO_WRITER_PASSWORD",
-                       "DAGSTER_PG_PASSWORD"},
+    "init": {
+        "POSTGRES_PASSWORD",
+        "LOADER_PASSWORD",
+        "TRANSFORMER_PASSWORD",
+        "READER_PASSWORD",
+        "MONGO_WRITER_PASSWORD",
+        "DAGSTER_PG_PASSWORD",
+    },
+    "dagster-webserver": {
+        "LOADER_PASSWORD",
+        "TRANSFORMER_PASSWORD",
+        "MONGO_WRITER_PASSWORD",
+        "DAGSTER_PG_PASSWORD",
+    },
+    "dagster-daemon": {
+        "LOADER_PASSWORD",
+        "TRANSFORMER_PASSWORD",
+        "MONGO_WRITER_PASSWORD",
+        "DAGSTER_PG_PASSWORD",
+    },
     "dashboard": {"READER_PASSWORD", "MONGO_READER_PASSWORD", "DASHBOARD_PASSWORD"},
 }
 
@@ -100,8 +133,11 @@ def test_each_service_holds_only_its_own_credentials() -> None:
     dashboard = services["dashboard"]["environment"]
     assert not any("POSTGRES_DSN" in key or "LOADER" in key for key in dashboard)
     for optional in ("CRIPTOPIPE_COINGECKO_API_KEY", "CRIPTOPIPE_ALERT_WEBHOOK_URL"):
-        holders = {name for name, service in services.items()
-                   if optional in (service.get("environment") or {})}
+        holders = {
+            name
+            for name, service in services.items()
+            if optional in (service.get("environment") or {})
+        }
         assert holders == {"dagster-webserver", "dagster-daemon"}, optional
 
 
@@ -122,18 +158,21 @@ def test_compose_secrets_fills_only_what_is_missing(tmp_path: Path) -> None:
     env_file.write_text("CRIPTOPIPE_ASSETS=BTC\nPOSTGRES_PASSWORD=mine")  # no final newline
     added = add_compose_secrets(env_file)
     assert added == [s for s in COMPOSE_SECRETS if s != "POSTGRES_PASSWORD"]
-    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
-                  if "=" in line)
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
     assert values["POSTGRES_PASSWORD"] == "mine" and values["CRIPTOPIPE_ASSETS"] == "BTC"
     assert len({values[s] for s in added}) == len(added)
     assert add_compose_secrets(env_file) == []
     fresh = tmp_path / "new.env"
     add_compose_secrets(fresh)
     assert fresh.stat().st_mode & 0o777 == 0o600
-    result = _compose_config(PROJECT_ROOT / "docker-compose.yml", {
-        line.split("=", 1)[0]: line.split("=", 1)[1]
-        for line in fresh.read_text().splitlines() if "=" in line and not line.startswith("#")
-    })
+    result = _compose_config(
+        PROJECT_ROOT / "docker-compose.yml",
+        {
+            line.split("=", 1)[0]: line.split("=", 1)[1]
+            for line in fresh.read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        },
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -148,7 +187,6 @@ def compose_model() -> dict[str, Any]:
     return dict(yaml.safe_load(result.stdout))
 
 
-
 def test_dagster_services_mount_the_one_dagster_yaml_and_share_postgres_storage(
     compose_model: dict[str, Any],
 ) -> None:
@@ -160,8 +198,11 @@ def test_dagster_services_mount_the_one_dagster_yaml_and_share_postgres_storage(
     for name in DAGSTER_SERVICES:
         service = services[name]
         env = service["environment"]
-        mounts = [v for v in service["volumes"]
-                  if v["type"] == "bind" and v["target"] == f"{env['DAGSTER_HOME']}/dagster.yaml"]
+        mounts = [
+            v
+            for v in service["volumes"]
+            if v["type"] == "bind" and v["target"] == f"{env['DAGSTER_HOME']}/dagster.yaml"
+        ]
         assert len(mounts) == 1, (name, service["volumes"])
         assert Path(mounts[0]["source"]) == DAGSTER_YAML  # the file local runs get
         assert mounts[0].get("read_only") is True
@@ -180,8 +221,10 @@ def test_dagster_services_mount_the_one_dagster_yaml_and_share_postgres_storage(
         assert depends["init"]["condition"] == "service_completed_successfully"
     init = services["init"]["environment"]
     assert init["CRIPTOPIPE_DAGSTER_STORAGE"] == "postgres"
-    assert init["CRIPTOPIPE_DAGSTER_PASSWORD"] == services["dagster-daemon"]["environment"][
-        "DAGSTER_PG_PASSWORD"]
+    assert (
+        init["CRIPTOPIPE_DAGSTER_PASSWORD"]
+        == services["dagster-daemon"]["environment"]["DAGSTER_PG_PASSWORD"]
+    )
 
 
 def test_long_running_services_have_healthchecks_and_restart(
@@ -192,7 +235,10 @@ def test_long_running_services_have_healthchecks_and_restart(
         assert services[name]["healthcheck"]["test"], name
         assert services[name].get("restart") in ("always", "unless-stopped"), name
     assert services["dagster-daemon"]["healthcheck"]["test"] == [
-        "CMD", "dagster-daemon", "liveness-check"]
+        "CMD",
+        "dagster-daemon",
+        "liveness-check",
+    ]
     assert services["init"].get("restart", "no") == "no"  # a one-shot job
 
 
@@ -204,7 +250,8 @@ def test_compose_postgres_is_the_local_major_version(compose_model: dict[str, An
     image = compose_model["services"]["postgres"]["image"]
     assert int(image.split(":")[1].split(".")[0]) == tool_major(pg_tool("pg_dump"))
     assert [v["target"] for v in compose_model["services"]["postgres"]["volumes"]] == [
-        "/var/lib/postgresql"]  # where postgres 18+ images keep their versioned PGDATA
+        "/var/lib/postgresql"
+    ]  # where postgres 18+ images keep their versioned PGDATA
 
 
 def test_the_image_carries_the_dagster_yaml(compose_model: dict[str, Any]) -> None:
@@ -219,9 +266,7 @@ def test_the_image_carries_the_dagster_yaml(compose_model: dict[str, Any]) -> No
 
 def test_compose_checker_rejects_a_broken_file(tmp_path: Path) -> None:
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(
-        "services:\n  app:\n    image: x\n    depends_on: [nowhere]\n"
-    )
+    broken.write_text("services:\n  app:\n    image: x\n    depends_on: [nowhere]\n")
     result = _compose_config(broken, None)
     assert result.returncode != 0
     assert "nowhere" in result.stderr

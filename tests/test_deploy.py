@@ -35,7 +35,6 @@ def _load(path: Path) -> dict[str, Any]:
     return dict(yaml.safe_load(path.read_text()))
 
 
-
 @pytest.mark.parametrize("folder", ["", *LAUNCHERS])
 def test_instance_config_validates_against_dagsters_schema(folder: str) -> None:
     from dagster._core.instance.config import dagster_instance_config
@@ -67,8 +66,10 @@ def test_launcher_config_validates_against_its_class(folder: str) -> None:
     try:
         module = importlib.import_module(module_name)
     except ImportError:
-        pytest.skip(f"{module_name} is not installed (the project does not depend on it): "
-                    "only the instance schema was checked")
+        pytest.skip(
+            f"{module_name} is not installed (the project does not depend on it): "
+            "only the instance schema was checked"
+        )
     from dagster._config import validate_config
 
     launcher = _load(DEPLOY / folder / "dagster.yaml")["run_launcher"]

@@ -55,4 +55,3 @@ def test_poetry_reads_the_build_backend_and_packages() -> None:
     assert not {"dependencies", "group", "dev-dependencies"} & set(poetry)
     ignored = (PROJECT_ROOT / ".gitignore").read_text().splitlines()
     assert "poetry.lock" in ignored, "uv.lock is the one lock (README, Installing)"
-

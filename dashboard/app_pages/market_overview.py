@@ -14,7 +14,9 @@ shown_in = choice.currency
 # Every price in the display currency, at the rate in force when it held.
 snapshots = data.market_snapshots(choice.start, choice.end)
 snapshots = currency.convert(
-    snapshots, ("total_market_cap_usd", "total_volume_usd"), shown_in,
+    snapshots,
+    ("total_market_cap_usd", "total_volume_usd"),
+    shown_in,
     at=snapshots.get("snapshot_at"),
 )
 sentiment = data.sentiment(choice.start, choice.end)
@@ -36,7 +38,9 @@ caps = currency.convert(
 )
 cap_history = data.market_cap_daily(choice.assets, choice.start, choice.end)
 cap_history = currency.convert(
-    cap_history, ("market_cap_usd", "price_usd", "volume_usd"), shown_in,
+    cap_history,
+    ("market_cap_usd", "price_usd", "volume_usd"),
+    shown_in,
     at=cap_history.get("observed_at"),
 )
 

@@ -52,9 +52,12 @@ else:
     drawdowns = metrics.drawdown_table(returns)
     # the latest close in the display currency, at the rate in force at that day's close
     drawdowns = currency.convert(
-        drawdowns, ("close_price_usd",), choice.currency,
+        drawdowns,
+        ("close_price_usd",),
+        choice.currency,
         at=pd.to_datetime(drawdowns.get("as_of")) + pd.Timedelta(days=1)
-        if not drawdowns.empty else None,
+        if not drawdowns.empty
+        else None,
     ).drop(columns=["fx_factor"], errors="ignore")
     st.caption(
         "Returns, drawdowns and volatility are of the consensus USD price; the close is "

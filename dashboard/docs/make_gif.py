@@ -26,8 +26,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PAGES = ("market_overview", "asset", "cross_exchange", "risk", "data_health")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -69,7 +73,8 @@ def record(base_url: str, chromium: str, width: int) -> list[Image.Image]:
             for scroll in (0, 700):
                 page.evaluate(
                     "y => document.querySelector('section.main, [data-testid=stMain]')"
-                    "?.scrollTo(0, y)", scroll
+                    "?.scrollTo(0, y)",
+                    scroll,
                 )
                 page.wait_for_timeout(600)
                 frames.append(_frame(page.screenshot(), width))
@@ -87,10 +92,23 @@ def main() -> None:
     port = _free_port()
     env = {**os.environ, "CRIPTOPIPE_POSTGRES_DB": args.database}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "streamlit_app.py"),
-         "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "dashboard" / "streamlit_app.py"),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         base_url = f"http://127.0.0.1:{port}"
@@ -101,8 +119,9 @@ def main() -> None:
         server.wait(20)
     palette = [f.quantize(colors=128, method=Image.Quantize.MEDIANCUT) for f in frames]
     out = HERE / "dashboard.gif"
-    palette[0].save(out, save_all=True, append_images=palette[1:], duration=1600, loop=0,
-                    optimize=True)
+    palette[0].save(
+        out, save_all=True, append_images=palette[1:], duration=1600, loop=0, optimize=True
+    )
     sys.stdout.write(f"{len(frames)} frames -> {out} ({out.stat().st_size / 1e6:.1f} MB)\n")
 
 

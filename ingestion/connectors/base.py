@@ -184,8 +184,10 @@ class PlanContext:
         if self.start is not None:
             reopen = self.reopen.get(series)
             if reopen is not None and reopen < self.start:
-                self.notes.append(f"{' '.join(series)}: re-fetching from {reopen:%Y-%m-%d %H:%M}"
-                                  ", still open when last fetched")
+                self.notes.append(
+                    f"{' '.join(series)}: re-fetching from {reopen:%Y-%m-%d %H:%M}"
+                    ", still open when last fetched"
+                )
                 return Window(reopen, end)
             return Window(self.start, end)
         cursor = self.cursors.get(series)

@@ -35,7 +35,6 @@ KLINES_CAP = 1000
 KLINE_NUMBERS = ("open", "high", "low", "close", "volume")
 
 
-
 def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
     requests = []
     for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.binance):
@@ -44,19 +43,24 @@ def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
             seconds = INTERVAL_SECONDS[interval]
             window = ctx.window((asset.binance, interval))
             for first, last in paged_windows(window, seconds, KLINES_CAP):
-                requests.append(PlannedRequest(
-                    "/api/v3/klines",
-                    {
-                        "symbol": asset.binance,
-                        "interval": interval,
-                        "startTime": str(to_ms(first)),
-                        "endTime": str(to_ms(last) + seconds * 1000 - 1),
-                        "limit": str(KLINES_CAP),
-                    },
-                    group=f"{asset.binance} {interval}",
-                    expect=(Expected((asset.binance, interval), first, last,
-                                     timedelta(seconds=seconds)),),
-                ))
+                requests.append(
+                    PlannedRequest(
+                        "/api/v3/klines",
+                        {
+                            "symbol": asset.binance,
+                            "interval": interval,
+                            "startTime": str(to_ms(first)),
+                            "endTime": str(to_ms(last) + seconds * 1000 - 1),
+                            "limit": str(KLINES_CAP),
+                        },
+                        group=f"{asset.binance} {interval}",
+                        expect=(
+                            Expected(
+                                (asset.binance, interval), first, last, timedelta(seconds=seconds)
+                            ),
+                        ),
+                    )
+                )
     return requests
 
 
@@ -83,9 +87,11 @@ def plan_ticker(ctx: PlanContext) -> list[PlannedRequest]:
     symbols = [a.binance for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.binance)]
     if not symbols:
         return []
-    return [PlannedRequest(
-        "/api/v3/ticker/24hr", {"symbols": json.dumps(symbols, separators=(",", ":"))}
-    )]
+    return [
+        PlannedRequest(
+            "/api/v3/ticker/24hr", {"symbols": json.dumps(symbols, separators=(",", ":"))}
+        )
+    ]
 
 
 def parse_ticker(
@@ -106,12 +112,22 @@ def parse_ticker(
 
 ENDPOINTS = (
     EndpointSpec(
-        SOURCE, "klines", "Binance spot candles (1h, 1d) against USDT, 1000 per call.",
-        is_candles=True, cadence="5 * * * *", plan=plan_klines, parse=parse_klines,
+        SOURCE,
+        "klines",
+        "Binance spot candles (1h, 1d) against USDT, 1000 per call.",
+        is_candles=True,
+        cadence="5 * * * *",
+        plan=plan_klines,
+        parse=parse_klines,
         page_cap=KLINES_CAP,
     ),
     EndpointSpec(
-        SOURCE, "ticker_24hr", "Binance 24-hour rolling ticker of every tracked symbol.",
-        is_candles=False, cadence="*/15 * * * *", plan=plan_ticker, parse=parse_ticker,
+        SOURCE,
+        "ticker_24hr",
+        "Binance 24-hour rolling ticker of every tracked symbol.",
+        is_candles=False,
+        cadence="*/15 * * * *",
+        plan=plan_ticker,
+        parse=parse_ticker,
     ),
 )

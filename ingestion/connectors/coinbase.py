@@ -31,7 +31,6 @@ GRANULARITY_TO_INTERVAL = {str(s): i for i, s in INTERVAL_SECONDS.items()}
 CANDLE_NUMBERS = ("low", "high", "open", "close", "volume")
 
 
-
 def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -43,13 +42,21 @@ def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
             seconds = INTERVAL_SECONDS[interval]
             window = ctx.window((str(asset.coinbase), interval))
             for first, last in paged_windows(window, seconds, CANDLES_CAP):
-                requests.append(PlannedRequest(
-                    f"/products/{asset.coinbase}/candles",
-                    {"granularity": str(seconds), "start": _iso(first), "end": _iso(last)},
-                    group=f"{asset.coinbase} {interval}",
-                    expect=(Expected((str(asset.coinbase), interval), first, last,
-                                     timedelta(seconds=seconds)),),
-                ))
+                requests.append(
+                    PlannedRequest(
+                        f"/products/{asset.coinbase}/candles",
+                        {"granularity": str(seconds), "start": _iso(first), "end": _iso(last)},
+                        group=f"{asset.coinbase} {interval}",
+                        expect=(
+                            Expected(
+                                (str(asset.coinbase), interval),
+                                first,
+                                last,
+                                timedelta(seconds=seconds),
+                            ),
+                        ),
+                    )
+                )
     return requests
 
 
@@ -75,8 +82,13 @@ def parse_candles(
 
 ENDPOINTS = (
     EndpointSpec(
-        SOURCE, "candles", "Coinbase Exchange candles (1h, 1d) against USD, 300 per call.",
-        is_candles=True, cadence="5 * * * *", plan=plan_candles, parse=parse_candles,
+        SOURCE,
+        "candles",
+        "Coinbase Exchange candles (1h, 1d) against USD, 300 per call.",
+        is_candles=True,
+        cadence="5 * * * *",
+        plan=plan_candles,
+        parse=parse_candles,
         page_cap=CANDLES_CAP,
         omits_empty_periods="Coinbase sends no candle for an interval without trades",
     ),

@@ -37,10 +37,16 @@ def plan_markets(ctx: PlanContext) -> list[PlannedRequest]:
     per_page = min(top_n, MARKETS_PER_PAGE)
     pages = math.ceil(top_n / MARKETS_PER_PAGE) if per_page else 0
     return [
-        PlannedRequest("/coins/markets", {
-            "vs_currency": VS_CURRENCY, "order": "market_cap_desc",
-            "per_page": str(per_page), "page": str(page), "sparkline": "false",
-        })
+        PlannedRequest(
+            "/coins/markets",
+            {
+                "vs_currency": VS_CURRENCY,
+                "order": "market_cap_desc",
+                "per_page": str(per_page),
+                "page": str(page),
+                "sparkline": "false",
+            },
+        )
         for page in range(1, pages + 1)
     ]
 
@@ -101,12 +107,17 @@ def plan_market_chart(ctx: PlanContext) -> list[PlannedRequest]:
         if window.end <= oldest:
             continue
         days = math.ceil((ctx.now - max(window.start, oldest)).total_seconds() / 86400)
-        requests.append(PlannedRequest(
-            f"/coins/{asset.coingecko_id}/market_chart",
-            {"vs_currency": VS_CURRENCY, "days": str(min(max(days, 1), HISTORY_DAYS)),
-             "interval": "daily"},
-            group=asset.coingecko_id,
-        ))
+        requests.append(
+            PlannedRequest(
+                f"/coins/{asset.coingecko_id}/market_chart",
+                {
+                    "vs_currency": VS_CURRENCY,
+                    "days": str(min(max(days, 1), HISTORY_DAYS)),
+                    "interval": "daily",
+                },
+                group=asset.coingecko_id,
+            )
+        )
     return requests
 
 
@@ -141,17 +152,32 @@ def parse_market_chart(
 
 ENDPOINTS = (
     EndpointSpec(
-        SOURCE, "markets", "Top coins by market cap: price, cap, volume, supply (snapshot).",
-        is_candles=False, cadence="*/15 * * * *", plan=plan_markets, parse=parse_markets,
+        SOURCE,
+        "markets",
+        "Top coins by market cap: price, cap, volume, supply (snapshot).",
+        is_candles=False,
+        cadence="*/15 * * * *",
+        plan=plan_markets,
+        parse=parse_markets,
         page_cap=MARKETS_PER_PAGE,
     ),
     EndpointSpec(
-        SOURCE, "global", "Total crypto market cap and dominance (snapshot).",
-        is_candles=False, cadence="*/15 * * * *", plan=plan_global, parse=parse_global,
+        SOURCE,
+        "global",
+        "Total crypto market cap and dominance (snapshot).",
+        is_candles=False,
+        cadence="*/15 * * * *",
+        plan=plan_global,
+        parse=parse_global,
     ),
     EndpointSpec(
-        SOURCE, "market_chart", "Daily price, market cap and volume history per tracked coin.",
-        is_candles=True, cadence="30 0 * * *", plan=plan_market_chart, parse=parse_market_chart,
+        SOURCE,
+        "market_chart",
+        "Daily price, market cap and volume history per tracked coin.",
+        is_candles=True,
+        cadence="30 0 * * *",
+        plan=plan_market_chart,
+        parse=parse_market_chart,
         history_limit=f"{HISTORY_DAYS} days without a paid key",
     ),
 )

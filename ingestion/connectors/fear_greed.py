@@ -35,13 +35,17 @@ def plan_fng(ctx: PlanContext) -> list[PlannedRequest]:
     days = math.ceil((ctx.now - window.start).total_seconds() / 86400) + 1
     first = floor_time(window.start, 86400)
     last = floor_time(window.end - timedelta(microseconds=1), 86400)
-    return [PlannedRequest("/fng/", {"limit": str(max(days, 1))}, group="fng",
-                           expect=(Expected((), first, last, timedelta(days=1)),))]
+    return [
+        PlannedRequest(
+            "/fng/",
+            {"limit": str(max(days, 1))},
+            group="fng",
+            expect=(Expected((), first, last, timedelta(days=1)),),
+        )
+    ]
 
 
-def parse_fng(
-    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
-) -> ParseResult:
+def parse_fng(path: str, params: Mapping[str, str], body: Any, fetched_at: datetime) -> ParseResult:
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise InvalidRecord('expected {"data": [...]}')
     result = ParseResult()
@@ -57,7 +61,12 @@ def parse_fng(
 
 ENDPOINTS = (
     EndpointSpec(
-        SOURCE, "fng", "Crypto Fear & Greed index, one value a day.",
-        is_candles=True, cadence="15 0 * * *", plan=plan_fng, parse=parse_fng,
+        SOURCE,
+        "fng",
+        "Crypto Fear & Greed index, one value a day.",
+        is_candles=True,
+        cadence="15 0 * * *",
+        plan=plan_fng,
+        parse=parse_fng,
     ),
 )

@@ -39,14 +39,18 @@ def plan_rates(ctx: PlanContext) -> list[PlannedRequest]:
         return []
     first = datetime(start.year, start.month, start.day, tzinfo=UTC)
     last = datetime(end.year, end.month, end.day, tzinfo=UTC)
-    return [PlannedRequest(
-        f"/{start.isoformat()}..{end.isoformat()}",
-        {"from": BASE, "to": ",".join(quotes)},
-        group="rates",
-        # A day's rates are final once the day is over: every ECB business day must come.
-        expect=tuple(Expected((BASE, quote), first, last, timedelta(days=1),
-                              is_ecb_business_day) for quote in quotes),
-    )]
+    return [
+        PlannedRequest(
+            f"/{start.isoformat()}..{end.isoformat()}",
+            {"from": BASE, "to": ",".join(quotes)},
+            group="rates",
+            # A day's rates are final once the day is over: every ECB business day must come.
+            expect=tuple(
+                Expected((BASE, quote), first, last, timedelta(days=1), is_ecb_business_day)
+                for quote in quotes
+            ),
+        )
+    ]
 
 
 def parse_rates(
@@ -67,8 +71,9 @@ def parse_rates(
             rate_date = datetime.strptime(day, "%Y-%m-%d").date()
         except ValueError:
             raise InvalidRecord(f"rate date {day!r} is not YYYY-MM-DD") from None
-        return Record((str(base), quote, rate_date),
-                      {"date": day, "base": base, "quote": quote, "rate": rate})
+        return Record(
+            (str(base), quote, rate_date), {"date": day, "base": base, "quote": quote, "rate": rate}
+        )
 
     for day, by_currency in rates.items():
         if not isinstance(by_currency, dict):
@@ -88,7 +93,12 @@ def _rejected(day: str, value: Any) -> Any:
 
 ENDPOINTS = (
     EndpointSpec(
-        SOURCE, "rates", "ECB reference rates from USD (Frankfurter), business days only.",
-        is_candles=True, cadence="0 17 * * 1-5", plan=plan_rates, parse=parse_rates,
+        SOURCE,
+        "rates",
+        "ECB reference rates from USD (Frankfurter), business days only.",
+        is_candles=True,
+        cadence="0 17 * * 1-5",
+        plan=plan_rates,
+        parse=parse_rates,
     ),
 )

@@ -35,10 +35,9 @@ MINUTES_TO_INTERVAL = {str(s // 60): i for i, s in INTERVAL_SECONDS.items()}
 OHLC_NUMBERS = ("open", "high", "low", "close", "vwap", "volume")
 
 
-
 def _results(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
-        raise InvalidRecord("expected {\"error\": [], \"result\": {...}}")
+        raise InvalidRecord('expected {"error": [], "result": {...}}')
     return body["result"]
 
 
@@ -66,14 +65,19 @@ def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
             # Kraken's oldest served candle moves with its clock: don't require that one.
             first = max(floor_time(window.start, seconds), oldest + step)
             last = floor_time(window.end - timedelta(microseconds=1), seconds)
-            requests.append(PlannedRequest(
-                "/0/public/OHLC",
-                {"pair": str(asset.kraken_pair), "interval": str(seconds // 60),
-                 "since": str(to_s(since))},
-                group=f"{asset.kraken_pair} {interval}",
-                # The result is keyed by Kraken's own pair name: every record is the series.
-                expect=(Expected(None, first, last, step),),
-            ))
+            requests.append(
+                PlannedRequest(
+                    "/0/public/OHLC",
+                    {
+                        "pair": str(asset.kraken_pair),
+                        "interval": str(seconds // 60),
+                        "since": str(to_s(since)),
+                    },
+                    group=f"{asset.kraken_pair} {interval}",
+                    # The result is keyed by Kraken's own pair name: every record is the series.
+                    expect=(Expected(None, first, last, step),),
+                )
+            )
     return requests
 
 
@@ -124,12 +128,23 @@ def parse_ticker(
 
 ENDPOINTS = (
     EndpointSpec(
-        SOURCE, "ohlc", "Kraken candles (60 and 1440 minutes) against USD; last 720 only.",
-        is_candles=True, cadence="5 * * * *", plan=plan_ohlc, parse=parse_ohlc,
-        page_cap=OHLC_SERVED, history_limit="only the last 720 candles per pair and interval",
+        SOURCE,
+        "ohlc",
+        "Kraken candles (60 and 1440 minutes) against USD; last 720 only.",
+        is_candles=True,
+        cadence="5 * * * *",
+        plan=plan_ohlc,
+        parse=parse_ohlc,
+        page_cap=OHLC_SERVED,
+        history_limit="only the last 720 candles per pair and interval",
     ),
     EndpointSpec(
-        SOURCE, "ticker", "Kraken ticker of every tracked pair (no timestamp: fetch time).",
-        is_candles=False, cadence="*/15 * * * *", plan=plan_ticker, parse=parse_ticker,
+        SOURCE,
+        "ticker",
+        "Kraken ticker of every tracked pair (no timestamp: fetch time).",
+        is_candles=False,
+        cadence="*/15 * * * *",
+        plan=plan_ticker,
+        parse=parse_ticker,
     ),
 )

@@ -35,10 +35,10 @@ COLUMNS = ("t", "o", "h", "l", "c", "v")
 CANDLE_NUMBERS = ("o", "h", "l", "c", "v")
 
 
-
 def plan_tickers(ctx: PlanContext) -> list[PlannedRequest]:
-    symbols = [str(a.mercadobitcoin)
-               for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.mercadobitcoin)]
+    symbols = [
+        str(a.mercadobitcoin) for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.mercadobitcoin)
+    ]
     return [PlannedRequest("/tickers", {"symbols": ",".join(symbols)})] if symbols else []
 
 
@@ -66,14 +66,26 @@ def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
             seconds = INTERVAL_SECONDS[interval]
             window = ctx.window((str(asset.mercadobitcoin), interval))
             for first, last in paged_windows(window, seconds, CANDLES_PAGE):
-                requests.append(PlannedRequest(
-                    "/candles",
-                    {"symbol": str(asset.mercadobitcoin), "resolution": interval,
-                     "from": str(to_s(first)), "to": str(to_s(last))},
-                    group=f"{asset.mercadobitcoin} {interval}",
-                    expect=(Expected((str(asset.mercadobitcoin), interval), first, last,
-                                     timedelta(seconds=seconds)),),
-                ))
+                requests.append(
+                    PlannedRequest(
+                        "/candles",
+                        {
+                            "symbol": str(asset.mercadobitcoin),
+                            "resolution": interval,
+                            "from": str(to_s(first)),
+                            "to": str(to_s(last)),
+                        },
+                        group=f"{asset.mercadobitcoin} {interval}",
+                        expect=(
+                            Expected(
+                                (str(asset.mercadobitcoin), interval),
+                                first,
+                                last,
+                                timedelta(seconds=seconds),
+                            ),
+                        ),
+                    )
+                )
     return requests
 
 
@@ -91,20 +103,32 @@ def parse_candles(
         return Record((symbol, interval, utc_from_seconds(candle.get("t"))), candle)
 
     for i in range(len(columns[0])):
-        candle = {name: (col[i] if i < len(col) else None)
-                  for name, col in zip(COLUMNS, columns, strict=True)}
+        candle = {
+            name: (col[i] if i < len(col) else None)
+            for name, col in zip(COLUMNS, columns, strict=True)
+        }
         result.add(candle, build, candle)
     return result
 
 
 ENDPOINTS = (
     EndpointSpec(
-        SOURCE, "tickers", "Mercado Bitcoin tickers of every tracked BRL pair.",
-        is_candles=False, cadence="*/15 * * * *", plan=plan_tickers, parse=parse_tickers,
+        SOURCE,
+        "tickers",
+        "Mercado Bitcoin tickers of every tracked BRL pair.",
+        is_candles=False,
+        cadence="*/15 * * * *",
+        plan=plan_tickers,
+        parse=parse_tickers,
     ),
     EndpointSpec(
-        SOURCE, "candles", "Mercado Bitcoin candles (1h, 1d) against BRL.",
-        is_candles=True, cadence="5 * * * *", plan=plan_candles, parse=parse_candles,
+        SOURCE,
+        "candles",
+        "Mercado Bitcoin candles (1h, 1d) against BRL.",
+        is_candles=True,
+        cadence="5 * * * *",
+        plan=plan_candles,
+        parse=parse_candles,
         page_cap=CANDLES_PAGE,
     ),
 )

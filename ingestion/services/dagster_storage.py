@@ -28,18 +28,27 @@ def bootstrap_dagster_storage(admin_dsn: str, settings: Settings) -> None:
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as admin:
         admin.execute("select pg_advisory_lock(hashtext('criptopipe.bootstrap'))")
         try:
-            exists = admin.execute("select 1 from pg_roles where rolname = %s",
-                                   [ROLE]).fetchone()
-            admin.execute(sql.SQL(
-                "{} role {} with login nosuperuser nocreaterole nocreatedb password {}"
-            ).format(sql.SQL("alter" if exists else "create"), sql.Identifier(ROLE),
-                     sql.Literal(postgres.scram_verifier(admin, ROLE, password))))
-            if not admin.execute("select 1 from pg_database where datname = %s",
-                                 [database]).fetchone():
-                admin.execute(sql.SQL("create database {} owner {}").format(
-                    sql.Identifier(database), sql.Identifier(ROLE)))
-            admin.execute(sql.SQL("revoke all on database {} from public").format(
-                sql.Identifier(database)))
+            exists = admin.execute("select 1 from pg_roles where rolname = %s", [ROLE]).fetchone()
+            admin.execute(
+                sql.SQL(
+                    "{} role {} with login nosuperuser nocreaterole nocreatedb password {}"
+                ).format(
+                    sql.SQL("alter" if exists else "create"),
+                    sql.Identifier(ROLE),
+                    sql.Literal(postgres.scram_verifier(admin, ROLE, password)),
+                )
+            )
+            if not admin.execute(
+                "select 1 from pg_database where datname = %s", [database]
+            ).fetchone():
+                admin.execute(
+                    sql.SQL("create database {} owner {}").format(
+                        sql.Identifier(database), sql.Identifier(ROLE)
+                    )
+                )
+            admin.execute(
+                sql.SQL("revoke all on database {} from public").format(sql.Identifier(database))
+            )
         finally:
             admin.execute("select pg_advisory_unlock(hashtext('criptopipe.bootstrap'))")
 

@@ -80,7 +80,12 @@ def build_ferretdb(cache_dir: Path) -> Path:
     env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
     result = subprocess.run(
         [go, "build", "-o", str(tmp), "."],
-        cwd=BUILD_MODULE, env=env, capture_output=True, text=True, timeout=1800, check=False,
+        cwd=BUILD_MODULE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
     )
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
@@ -133,7 +138,8 @@ class LocalMongo:
         if stale is not None:
             logger.warning(
                 "stale pid file %s (pid %d is not our server); starting a new one, data kept",
-                self.pid_file, stale,
+                self.pid_file,
+                stale,
             )
         if not port_is_free(HOST, self.port):
             raise ServiceError(
@@ -143,19 +149,33 @@ class LocalMongo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.kind() == "mongod":
             args = [
-                str(shutil.which("mongod")), "--dbpath", str(self.data_dir),
-                "--bind_ip", HOST, "--port", str(self.port),
+                str(shutil.which("mongod")),
+                "--dbpath",
+                str(self.data_dir),
+                "--bind_ip",
+                HOST,
+                "--port",
+                str(self.port),
             ]
         else:
             binary = build_ferretdb(self.cache_dir)
             args = [
-                str(binary), "--listen-addr", f"{HOST}:{self.port}",
-                "--sqlite-url", f"file:{self.data_dir}/", "--log-level", "warn",
+                str(binary),
+                "--listen-addr",
+                f"{HOST}:{self.port}",
+                "--sqlite-url",
+                f"file:{self.data_dir}/",
+                "--log-level",
+                "warn",
             ]
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
-                args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=self.root,
+                args,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.root,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
         try:

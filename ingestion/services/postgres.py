@@ -85,8 +85,15 @@ class EmbeddedPostgres:
             kwargs["user"] = SYSTEM_USER
         try:
             return subprocess.run(
-                args, check=True, capture_output=False, text=True, timeout=timeout,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/", **kwargs,  # type: ignore[call-overload]
+                args,
+                check=True,
+                capture_output=False,
+                text=True,
+                timeout=timeout,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd="/",
+                **kwargs,  # type: ignore[call-overload]
             )
         except subprocess.CalledProcessError as err:
             raise ServiceError(
@@ -168,8 +175,10 @@ class EmbeddedPostgres:
             self._run(
                 [
                     str(self.bin_dir() / "initdb"),
-                    "-D", str(self.data_dir),
-                    "-U", "postgres",
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
                     "--encoding=UTF8",
                     "--locale=C",
                     "--auth-local=trust",
@@ -208,10 +217,15 @@ class EmbeddedPostgres:
         self._run(
             [
                 str(self.bin_dir() / "pg_ctl"),
-                "-D", str(self.data_dir),
-                "-l", str(self.log_file),
-                "-o", options,
-                "-w", "-t", "60",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
                 "start",
             ],
             timeout=90,
@@ -266,12 +280,11 @@ def bootstrap(admin_dsn: str, database: str, settings: Settings) -> None:
             verb = sql.SQL("alter") if exists else sql.SQL("create")
             verifier = scram_verifier(admin, role, password)
             admin.execute(
-                sql.SQL("{} role {} with login nosuperuser nocreaterole nocreatedb "
-                        "password {}").format(verb, sql.Identifier(role), sql.Literal(verifier))
+                sql.SQL(
+                    "{} role {} with login nosuperuser nocreaterole nocreatedb password {}"
+                ).format(verb, sql.Identifier(role), sql.Literal(verifier))
             )
-        if not admin.execute(
-            "select 1 from pg_database where datname = %s", [database]
-        ).fetchone():
+        if not admin.execute("select 1 from pg_database where datname = %s", [database]).fetchone():
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
         with psycopg.connect(with_database(admin_dsn, database), autocommit=True) as conn:
             _grant(conn, database)
@@ -291,9 +304,7 @@ def _grant(conn: psycopg.Connection[tuple[object, ...]], database: str) -> None:
     # PUBLIC may connect and create temporary tables by default: only the three roles may
     # connect, and only the two that write get temporary tables (COPY staging, dbt).
     conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(db))
-    conn.execute(
-        sql.SQL("grant connect on database {} to loader, transformer, reader").format(db)
-    )
+    conn.execute(sql.SQL("grant connect on database {} to loader, transformer, reader").format(db))
     conn.execute(sql.SQL("grant temporary on database {} to loader, transformer").format(db))
     conn.execute(sql.SQL("grant create on database {} to transformer").format(db))
     conn.execute("create schema if not exists raw authorization loader")

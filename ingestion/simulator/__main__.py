@@ -9,13 +9,15 @@ from ingestion.simulator.server import serve
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ingestion.simulator",
-                                     description="Serve the offline API simulator.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ingestion.simulator", description="Serve the offline API simulator."
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--faults", default=None,
-                        help='fault plan: JSON or "source:kind:p=0.1,first=2;..."')
+    parser.add_argument(
+        "--faults", default=None, help='fault plan: JSON or "source:kind:p=0.1,first=2;..."'
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     serve(args.port, host=args.host, seed=args.seed, faults=args.faults)

@@ -15,12 +15,25 @@ from ingestion.simulator.exchanges import _snapshot
 from ingestion.symbols import CATALOGUE, Asset
 
 DAY = market.DAY
-IMAGE_IDS = {"BTC": 1, "ETH": 279, "USDT": 325, "BNB": 825, "DOGE": 5, "SOL": 4128,
-             "XRP": 44, "ADA": 975, "LTC": 2, "LINK": 877, "DOT": 12171, "USDC": 6319}
+IMAGE_IDS = {
+    "BTC": 1,
+    "ETH": 279,
+    "USDT": 325,
+    "BNB": 825,
+    "DOGE": 5,
+    "SOL": 4128,
+    "XRP": 44,
+    "ADA": 975,
+    "LTC": 2,
+    "LINK": 877,
+    "DOT": 12171,
+    "USDC": 6319,
+}
 VS_CURRENCIES = ("usd", "eur", "brl", "gbp", "jpy")
 
 
 # ---------------------------------------------------------------------------- CoinGecko
+
 
 def _coins(req: SimRequest) -> list[Asset]:
     return [a for a in CATALOGUE if a.asset_id in req.state.config.assets]
@@ -77,7 +90,7 @@ def coingecko_markets(req: SimRequest) -> Reply:
             "symbol": aid.lower(),
             "name": asset.name,
             "image": f"https://assets.coingecko.com/coins/images/{IMAGE_IDS.get(aid, 1)}/large/"
-                     f"{asset.coingecko_id}.png?1696501400",
+            f"{asset.coingecko_id}.png?1696501400",
             "current_price": _cg_number(price),
             "market_cap": round(cap),
             "market_cap_rank": rank[aid],
@@ -102,8 +115,15 @@ def coingecko_markets(req: SimRequest) -> Reply:
             "last_updated": iso_ms(datetime.fromtimestamp(now - 7 - rank[aid] % 5, UTC)),
         }
         for period in [p for p in req.query.get("price_change_percentage", "").split(",") if p]:
-            seconds = {"1h": 3600, "24h": DAY, "7d": 7 * DAY, "14d": 14 * DAY, "30d": 30 * DAY,
-                       "200d": 200 * DAY, "1y": 365 * DAY}.get(period)
+            seconds = {
+                "1h": 3600,
+                "24h": DAY,
+                "7d": 7 * DAY,
+                "14d": 14 * DAY,
+                "30d": 30 * DAY,
+                "200d": 200 * DAY,
+                "1y": 365 * DAY,
+            }.get(period)
             if seconds is not None:
                 before = market.usd_price_at(req.seed, aid, now - seconds)
                 change = (price / rate / before - 1) * 100
@@ -111,9 +131,12 @@ def coingecko_markets(req: SimRequest) -> Reply:
         rows.append(row)
     order = req.query.get("order", "market_cap_desc")
     sort_keys: dict[str, Any] = {
-        "market_cap_desc": lambda r: -r["market_cap"], "market_cap_asc": lambda r: r["market_cap"],
-        "volume_desc": lambda r: -r["total_volume"], "volume_asc": lambda r: r["total_volume"],
-        "id_asc": lambda r: r["id"], "id_desc": lambda r: tuple(-ord(c) for c in r["id"]),
+        "market_cap_desc": lambda r: -r["market_cap"],
+        "market_cap_asc": lambda r: r["market_cap"],
+        "volume_desc": lambda r: -r["total_volume"],
+        "volume_asc": lambda r: r["total_volume"],
+        "id_asc": lambda r: r["id"],
+        "id_desc": lambda r: tuple(-ord(c) for c in r["id"]),
     }
     rows.sort(key=sort_keys.get(order, sort_keys["market_cap_desc"]))
     try:
@@ -152,18 +175,20 @@ def coingecko_global(req: SimRequest) -> Reply:
         return out
 
     top = sorted(caps.items(), key=lambda kv: -kv[1])[:10]
-    body = {"data": {
-        "active_cryptocurrencies": 12924,
-        "upcoming_icos": 0,
-        "ongoing_icos": 49,
-        "ended_icos": 3376,
-        "markets": 576 + (now // DAY) % 40,
-        "total_market_cap": in_currencies(total),
-        "total_volume": in_currencies(volume),
-        "market_cap_percentage": {k.lower(): v / total * 100 for k, v in top},
-        "market_cap_change_percentage_24h_usd": (total / total_24h - 1) * 100,
-        "updated_at": now - 13,
-    }}
+    body = {
+        "data": {
+            "active_cryptocurrencies": 12924,
+            "upcoming_icos": 0,
+            "ongoing_icos": 49,
+            "ended_icos": 3376,
+            "markets": 576 + (now // DAY) % 40,
+            "total_market_cap": in_currencies(total),
+            "total_volume": in_currencies(volume),
+            "market_cap_percentage": {k.lower(): v / total * 100 for k, v in top},
+            "market_cap_change_percentage_24h_usd": (total / total_24h - 1) * 100,
+            "updated_at": now - 13,
+        }
+    }
 
     def extract(obj: Any) -> Records:
         data = obj.get("data") or {}
@@ -197,8 +222,18 @@ def coingecko_market_chart(req: SimRequest) -> Reply:
         return error(422, {"error": "invalid days"})
     if days > 365 and not has_pro_key:
         stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-        return error(401, {"error": {"status": {
-            "timestamp": stamp, "error_code": 10012, "error_message": HISTORY_ERROR}}})
+        return error(
+            401,
+            {
+                "error": {
+                    "status": {
+                        "timestamp": stamp,
+                        "error_code": 10012,
+                        "error_message": HISTORY_ERROR,
+                    }
+                }
+            },
+        )
     daily = req.query.get("interval") == "daily" or days > 90
     step = DAY if daily else 3600
     first = max(now - days * DAY, market.EPOCH0_S)
@@ -206,8 +241,9 @@ def coingecko_market_chart(req: SimRequest) -> Reply:
     times = [*range(start, now, step), now]
     prices, caps, volumes = [], [], []
     supply = market.SUPPLY[asset.asset_id][0]
-    factors = divergence_factors(req.state.config.divergences, "coingecko", asset.asset_id,
-                                 np.asarray(times))
+    factors = divergence_factors(
+        req.state.config.divergences, "coingecko", asset.asset_id, np.asarray(times)
+    )
     for n, t in enumerate(times):
         price = market.usd_price_at(req.seed, asset.asset_id, t) * _vs_rate(req, vs, t)
         if factors is not None:
@@ -263,14 +299,18 @@ def fear_greed(req: SimRequest) -> Reply:
     count = n_total if limit <= 0 else min(limit, n_total)
     date_format = req.query.get("date_format", "")
     fmt = {"us": "%m-%d-%Y", "cn": "%Y-%m-%d", "kr": "%Y-%m-%d", "world": "%d-%m-%Y"}.get(
-        date_format)
+        date_format
+    )
     data = []
     for k in range(count):
         day = today - timedelta(days=k)
         value = int(values[n_total - 1 - k])
         ts = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-        entry = {"value": str(value), "value_classification": _classify(value),
-                 "timestamp": day.strftime(fmt) if fmt else str(ts)}
+        entry = {
+            "value": str(value),
+            "value_classification": _classify(value),
+            "timestamp": day.strftime(fmt) if fmt else str(ts),
+        }
         if k == 0:
             entry["time_until_update"] = str(ts + DAY - req.now_s)
         data.append(entry)
@@ -284,13 +324,16 @@ def fear_greed(req: SimRequest) -> Reply:
 
 # --------------------------------------------------------------------------- Frankfurter
 
+
 def _fx_params(req: SimRequest) -> tuple[str, list[str], float] | Reply:
     base = (req.query.get("from") or req.query.get("base") or "EUR").upper()
     to_text = req.query.get("to") or req.query.get("symbols") or ""
     quotes = [q.upper() for q in to_text.split(",") if q] or [
-        c for c in market.FX_CURRENCIES if c != base]
+        c for c in market.FX_CURRENCIES if c != base
+    ]
     if base not in market.FX_ANCHOR_PER_EUR or any(
-            q not in market.FX_ANCHOR_PER_EUR for q in quotes):
+        q not in market.FX_ANCHOR_PER_EUR for q in quotes
+    ):
         return error(404, {"message": "not found"})
     try:
         amount = float(req.query.get("amount", "1"))
@@ -304,10 +347,10 @@ def _latest_fixing(req: SimRequest) -> date:
     return market.latest_fixing(req.now())
 
 
-def _rates(req: SimRequest, day: date, base: str, quotes: list[str], amount: float) -> dict[
-        str, float]:
-    return {q: market.round_sig(amount * market.fx_rate(req.seed, day, base, q), 5)
-            for q in quotes}
+def _rates(
+    req: SimRequest, day: date, base: str, quotes: list[str], amount: float
+) -> dict[str, float]:
+    return {q: market.round_sig(amount * market.fx_rate(req.seed, day, base, q), 5) for q in quotes}
 
 
 def fx_latest(req: SimRequest) -> Reply:
@@ -319,10 +362,15 @@ def fx_latest(req: SimRequest) -> Reply:
     return _fx_single(req, "/latest", day, base, quotes, amount)
 
 
-def _fx_single(req: SimRequest, endpoint: str, day: date, base: str, quotes: list[str],
-               amount: float) -> Reply:
-    body = {"amount": amount, "base": base, "date": day.isoformat(),
-            "rates": _rates(req, day, base, quotes, amount)}
+def _fx_single(
+    req: SimRequest, endpoint: str, day: date, base: str, quotes: list[str], amount: float
+) -> Reply:
+    body = {
+        "amount": amount,
+        "base": base,
+        "date": day.isoformat(),
+        "rates": _rates(req, day, base, quotes, amount),
+    }
 
     def extract(obj: Any) -> Records:
         return [((obj.get("base"), obj.get("date")), obj.get("rates"))]
@@ -346,8 +394,9 @@ def fx_dated(req: SimRequest) -> Reply:
             day = date.fromisoformat(spec)
             if day < market.EPOCH0.date():
                 return error(404, {"message": "not found"})
-            return _fx_single(req, "/{date}", market.last_business_day(min(day, latest)),
-                              base, quotes, amount)
+            return _fx_single(
+                req, "/{date}", market.last_business_day(min(day, latest)), base, quotes, amount
+            )
     except ValueError:
         return error(404, {"message": "not found"})
     end = min(end, latest)
@@ -361,8 +410,13 @@ def fx_dated(req: SimRequest) -> Reply:
         if market.is_ecb_business_day(day):
             rates[day.isoformat()] = _rates(req, day, base, quotes, amount)
         day += timedelta(days=1)
-    body = {"amount": amount, "base": base, "start_date": first.isoformat(),
-            "end_date": max(rates) if rates else end.isoformat(), "rates": rates}
+    body = {
+        "amount": amount,
+        "base": base,
+        "start_date": first.isoformat(),
+        "end_date": max(rates) if rates else end.isoformat(),
+        "rates": rates,
+    }
 
     def extract(obj: Any) -> Records:
         b = obj.get("base")

@@ -36,8 +36,8 @@ def _binance_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int
     trades = a.trades.tolist()
     fmt = b'[%d,"%.8f","%.8f","%.8f","%.8f","%.8f",%d,"%.8f",%d,"%.8f","%.8f","0"]'
     return [
-        fmt % (ot[i], o[i], h[i], low[i], c[i], vol[i], ot[i] + step, qv[i], trades[i], tbv[i],
-               tqv[i])
+        fmt
+        % (ot[i], o[i], h[i], low[i], c[i], vol[i], ot[i] + step, qv[i], trades[i], tbv[i], tqv[i])
         for i in range(len(ot))
     ]
 
@@ -58,8 +58,10 @@ def _coinbase_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: in
     o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
     vol = rounded(a.volume, 8)
     t = a.open_time.tolist()
-    return [b"[%d, %r, %r, %r, %r, %r]" % (t[i], low[i], h[i], o[i], c[i], vol[i])
-            for i in range(len(t))]
+    return [
+        b"[%d, %r, %r, %r, %r, %r]" % (t[i], low[i], h[i], o[i], c[i], vol[i])
+        for i in range(len(t))
+    ]
 
 
 def _trim(x: float, dec: int) -> bytes:
@@ -75,16 +77,24 @@ def _mb_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> 
     vol = rounded(a.volume, 8)
     t = a.open_time.tolist()
     return [
-        (b"%d" % t[i], b'"%s"' % _trim(o[i], dec), b'"%s"' % _trim(h[i], dec),
-         b'"%s"' % _trim(low[i], dec), b'"%s"' % _trim(c[i], dec), b'"%s"' % _trim(vol[i], 8))
+        (
+            b"%d" % t[i],
+            b'"%s"' % _trim(o[i], dec),
+            b'"%s"' % _trim(h[i], dec),
+            b'"%s"' % _trim(low[i], dec),
+            b'"%s"' % _trim(c[i], dec),
+            b'"%s"' % _trim(vol[i], 8),
+        )
         for i in range(len(t))
     ]
 
 
 def mb_body(rows: list[Any]) -> bytes:
     cols = list(zip(*rows, strict=True)) if rows else [()] * 6
-    parts = [b'"%s":[%s]' % (name, b",".join(col)) for name, col in zip(
-        (b"t", b"o", b"h", b"l", b"c", b"v"), cols, strict=True)]
+    parts = [
+        b'"%s":[%s]' % (name, b",".join(col))
+        for name, col in zip((b"t", b"o", b"h", b"l", b"c", b"v"), cols, strict=True)
+    ]
     return b"{" + b",".join(parts) + b"}"
 
 
@@ -101,23 +111,34 @@ MERCADOBITCOIN = CandleFormat("mercadobitcoin", _mb_rows)
 
 
 def _diverge(
-    divergences: tuple[PriceDivergence, ...], exchange: str, asset_id: str,
+    divergences: tuple[PriceDivergence, ...],
+    exchange: str,
+    asset_id: str,
     arrays: market.CandleArrays,
 ) -> market.CandleArrays:
     factors = divergence_factors(divergences, exchange, asset_id, arrays.open_time)
     if factors is None:
         return arrays
-    return replace(arrays, open=arrays.open * factors, high=arrays.high * factors,
-                   low=arrays.low * factors, close=arrays.close * factors)
+    return replace(
+        arrays,
+        open=arrays.open * factors,
+        high=arrays.high * factors,
+        low=arrays.low * factors,
+        close=arrays.close * factors,
+    )
 
 
 def closed_rows(
-    seed: int, divergences: tuple[PriceDivergence, ...], fmt: CandleFormat, asset: Asset,
-    interval_s: int, i0: int, i1: int,
+    seed: int,
+    divergences: tuple[PriceDivergence, ...],
+    fmt: CandleFormat,
+    asset: Asset,
+    interval_s: int,
+    i0: int,
+    i1: int,
 ) -> list[Any]:
     """Rendered closed candles [i0, i1), with the configured price divergences applied."""
-    rows = cached_rows(seed, fmt.exchange, fmt.renderer, fmt.exchange, asset, interval_s,
-                       i0, i1)
+    rows = cached_rows(seed, fmt.exchange, fmt.renderer, fmt.exchange, asset, interval_s, i0, i1)
     for divergence in divergences:
         if not divergence.applies(fmt.exchange, asset.asset_id):
             continue
@@ -127,7 +148,7 @@ def closed_rows(
             continue
         arrays = market.closed_candles(seed, fmt.exchange, asset.asset_id, interval_s, a, b)
         diverged = _diverge(divergences, fmt.exchange, asset.asset_id, arrays)
-        rows[a - i0:b - i0] = fmt.renderer(diverged, asset.asset_id, interval_s, 0)
+        rows[a - i0 : b - i0] = fmt.renderer(diverged, asset.asset_id, interval_s, 0)
     return rows
 
 
@@ -139,8 +160,7 @@ def window_rows(
     rows = closed_rows(req.seed, divergences, fmt, asset, interval_s, window.i0, window.i1)
     open_row = None
     if window.open_index is not None:
-        arrays = market.open_candle(req.seed, fmt.exchange, asset.asset_id, interval_s,
-                                    req.now_s)
+        arrays = market.open_candle(req.seed, fmt.exchange, asset.asset_id, interval_s, req.now_s)
         if arrays is not None:
             arrays = _diverge(divergences, fmt.exchange, asset.asset_id, arrays)
             open_row = fmt.renderer(arrays, asset.asset_id, interval_s, 0)[0]
@@ -149,9 +169,16 @@ def window_rows(
 
 
 def record_window(
-    req: SimRequest, endpoint: str, fmt: CandleFormat, asset: Asset, interval_s: int,
-    window: Window, series_id: Key, open_row: Any,
-    to_records: Callable[[list[Any]], Records], index_of: Callable[[Key], int],
+    req: SimRequest,
+    endpoint: str,
+    fmt: CandleFormat,
+    asset: Asset,
+    interval_s: int,
+    window: Window,
+    series_id: Key,
+    open_row: Any,
+    to_records: Callable[[list[Any]], Records],
+    index_of: Callable[[Key], int],
 ) -> Callable[[], None]:
     """A callback that records a served window in the ground truth."""
     state = req.state

@@ -85,8 +85,14 @@ _row_cache: OrderedDict[Key, list[Any]] = OrderedDict()
 
 
 def cached_rows(
-    seed: int, fmt: str, renderer: RowRenderer, exchange: str, asset: Asset, interval_s: int,
-    i0: int, i1: int,
+    seed: int,
+    fmt: str,
+    renderer: RowRenderer,
+    exchange: str,
+    asset: Asset,
+    interval_s: int,
+    i0: int,
+    i1: int,
 ) -> list[Any]:
     """Rendered rows of the closed candles [i0, i1), from a block cache of 1000 candles."""
     out: list[Any] = []
@@ -143,7 +149,11 @@ def history_bounds(req: SimRequest, interval_s: int) -> tuple[int, int, bool]:
 
 
 def select_window(
-    req: SimRequest, interval_s: int, lo: int | None, hi: int | None, limit: int,
+    req: SimRequest,
+    interval_s: int,
+    lo: int | None,
+    hi: int | None,
+    limit: int,
     newest: bool,
 ) -> Window:
     """Candles with index in [lo, hi] (inclusive, None = unbounded), at most ``limit``.

@@ -92,10 +92,13 @@ class FaultPlan:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "rules": [
-            {k: v for k, v in asdict(rule).items() if v not in (None, 0, 0.0) or k == "kind"}
-            for rule in self.rules
-        ]}
+        return {
+            "seed": self.seed,
+            "rules": [
+                {k: v for k, v in asdict(rule).items() if v not in (None, 0, 0.0) or k == "kind"}
+                for rule in self.rules
+            ],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | list[Any]) -> FaultPlan:
@@ -126,8 +129,9 @@ class FaultPlan:
             for opt in filter(None, (o.strip() for o in opts.split(","))):
                 key, _, value = opt.partition("=")
                 key = names.get(key, key)
-                kwargs[key] = float(value) if key in floats else (
-                    value if key == "endpoint" else int(value))
+                kwargs[key] = (
+                    float(value) if key in floats else (value if key == "endpoint" else int(value))
+                )
             rules.append(FaultRule(kind=kind.strip(), source=source.strip(), **kwargs))
         return cls(rules=tuple(rules), seed=seed)
 

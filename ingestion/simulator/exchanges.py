@@ -49,8 +49,11 @@ def listed(req: SimRequest, exchange: str) -> dict[str, Asset]:
                 out[asset.kraken_pair] = asset
                 out[asset.kraken_key] = asset
             continue
-        symbol = {"binance": asset.binance, "coinbase": asset.coinbase,
-                  "mercadobitcoin": asset.mercadobitcoin}[exchange]
+        symbol = {
+            "binance": asset.binance,
+            "coinbase": asset.coinbase,
+            "mercadobitcoin": asset.mercadobitcoin,
+        }[exchange]
         if symbol:
             out[symbol] = asset
     return out
@@ -97,11 +100,18 @@ def rolling_24h(req: SimRequest, exchange: str, asset: Asset) -> Rolling:
     day_hours = open_i % 24 + (1 if elapsed else 0)
     d = slice(len(o) - day_hours, None) if day_hours else slice(len(o) - 1, None)
     return Rolling(
-        open=float(o[0]), high=float(h.max()), low=float(low.min()), last=float(c[-1]),
-        volume=float(vol.sum()), quote_volume=float((vol * vwap).sum()),
+        open=float(o[0]),
+        high=float(h.max()),
+        low=float(low.min()),
+        last=float(c[-1]),
+        volume=float(vol.sum()),
+        quote_volume=float((vol * vwap).sum()),
         trades=int((tr * frac).sum()),
-        day_open=float(o[d][0]), day_high=float(h[d].max()), day_low=float(low[d].min()),
-        day_volume=float(v[d].sum()), day_quote_volume=float((v[d] * vwap[d]).sum()),
+        day_open=float(o[d][0]),
+        day_high=float(h[d].max()),
+        day_low=float(low[d].min()),
+        day_volume=float(v[d].sum()),
+        day_quote_volume=float((v[d] * vwap[d]).sum()),
         day_trades=int(tr[d].sum()),
     )
 
@@ -114,7 +124,7 @@ def trade_id(req: SimRequest, exchange: str, asset: Asset) -> int:
 
 
 def spread(price: float, dec: int) -> tuple[float, float]:
-    tick = 10.0 ** -dec
+    tick = 10.0**-dec
     bid = round(math.floor(price / tick) * tick, dec)
     return bid, round(bid + tick, dec)
 
@@ -128,6 +138,7 @@ BINANCE_BAD_SYMBOL = {"code": -1121, "msg": "Invalid symbol."}
 def _binance_key_index(interval_s: int) -> Any:
     def index_of(key: Key) -> int:
         return (int(key[-1]) // 1000 - market.EPOCH0_S) // interval_s
+
     return index_of
 
 
@@ -135,8 +146,13 @@ def binance_klines(req: SimRequest) -> Reply:
     endpoint = "/api/v3/klines"
     symbol = req.query.get("symbol", "")
     if not symbol:
-        return error(400, {"code": -1102, "msg": "Mandatory parameter 'symbol' was not sent, "
-                                                 "was empty/null, or malformed."})
+        return error(
+            400,
+            {
+                "code": -1102,
+                "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+            },
+        )
     asset = listed(req, "binance").get(symbol)
     if asset is None:
         return error(400, BINANCE_BAD_SYMBOL)
@@ -163,10 +179,21 @@ def binance_klines(req: SimRequest) -> Reply:
         return [((symbol, interval, r[0]), r) for r in obj if isinstance(r, list) and r]
 
     return Reply(
-        200, b"[" + b",".join(rows) + b"]", endpoint,
-        record=record_window(req, endpoint, BINANCE, asset, interval_s, window,
-                             (symbol, interval), open_row, to_records,
-                             _binance_key_index(interval_s)),
+        200,
+        b"[" + b",".join(rows) + b"]",
+        endpoint,
+        record=record_window(
+            req,
+            endpoint,
+            BINANCE,
+            asset,
+            interval_s,
+            window,
+            (symbol, interval),
+            open_row,
+            to_records,
+            _binance_key_index(interval_s),
+        ),
         extract=extract,
     )
 
@@ -182,10 +209,16 @@ def binance_ticker(req: SimRequest) -> Reply:
             wanted = json.loads(req.query["symbols"])
             assert isinstance(wanted, list)
         except (ValueError, AssertionError):
-            return error(400, {"code": -1100, "msg": "Illegal characters found in parameter "
-                                                     "'symbols'; legal range is "
-                                                     "'^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]"
-                                                     "{1,20}\"){0,}){0,1}\\]$'."})
+            return error(
+                400,
+                {
+                    "code": -1100,
+                    "msg": "Illegal characters found in parameter "
+                    "'symbols'; legal range is "
+                    '\'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]'
+                    "{1,20}\"){0,}){0,1}\\]$'.",
+                },
+            )
         single = False
     else:
         wanted = list(symbols_listed)
@@ -200,29 +233,31 @@ def binance_ticker(req: SimRequest) -> Reply:
         dec = market.price_decimals("binance", asset.asset_id)
         bid, ask = spread(r.last, dec)
         last_id = trade_id(req, "binance", asset)
-        out.append({
-            "symbol": symbol,
-            "priceChange": f"{round(r.last, dec) - round(r.open, dec):.8f}",
-            "priceChangePercent": f"{(r.last / r.open - 1) * 100:.3f}",
-            "weightedAvgPrice": f"{r.quote_volume / max(r.volume, 1e-12):.8f}",
-            "prevClosePrice": f"{round(r.open, dec):.8f}",
-            "lastPrice": f"{round(r.last, dec):.8f}",
-            "lastQty": f"{0.001 + (last_id % 997) / 1000:.8f}",
-            "bidPrice": f"{bid:.8f}",
-            "bidQty": f"{(last_id % 313) / 100 + 0.01:.8f}",
-            "askPrice": f"{ask:.8f}",
-            "askQty": f"{(last_id % 211) / 100 + 0.01:.8f}",
-            "openPrice": f"{round(r.open, dec):.8f}",
-            "highPrice": f"{round(r.high, dec):.8f}",
-            "lowPrice": f"{round(r.low, dec):.8f}",
-            "volume": f"{r.volume:.8f}",
-            "quoteVolume": f"{r.quote_volume:.8f}",
-            "openTime": now_ms - 86_400_000,
-            "closeTime": now_ms,
-            "firstId": last_id - r.trades + 1,
-            "lastId": last_id,
-            "count": r.trades,
-        })
+        out.append(
+            {
+                "symbol": symbol,
+                "priceChange": f"{round(r.last, dec) - round(r.open, dec):.8f}",
+                "priceChangePercent": f"{(r.last / r.open - 1) * 100:.3f}",
+                "weightedAvgPrice": f"{r.quote_volume / max(r.volume, 1e-12):.8f}",
+                "prevClosePrice": f"{round(r.open, dec):.8f}",
+                "lastPrice": f"{round(r.last, dec):.8f}",
+                "lastQty": f"{0.001 + (last_id % 997) / 1000:.8f}",
+                "bidPrice": f"{bid:.8f}",
+                "bidQty": f"{(last_id % 313) / 100 + 0.01:.8f}",
+                "askPrice": f"{ask:.8f}",
+                "askQty": f"{(last_id % 211) / 100 + 0.01:.8f}",
+                "openPrice": f"{round(r.open, dec):.8f}",
+                "highPrice": f"{round(r.high, dec):.8f}",
+                "lowPrice": f"{round(r.low, dec):.8f}",
+                "volume": f"{r.volume:.8f}",
+                "quoteVolume": f"{r.quote_volume:.8f}",
+                "openTime": now_ms - 86_400_000,
+                "closeTime": now_ms,
+                "firstId": last_id - r.trades + 1,
+                "lastId": last_id,
+                "count": r.trades,
+            }
+        )
     body: Any = out[0] if single else out
 
     def extract(obj: Any) -> Records:
@@ -246,8 +281,9 @@ def binance_weight(path: str, query: Any) -> int:
     return 2
 
 
-def _snapshot(req: SimRequest, endpoint: str, body: Any, extract: Any,
-              dumps: Any = compact) -> Reply:
+def _snapshot(
+    req: SimRequest, endpoint: str, body: Any, extract: Any, dumps: Any = compact
+) -> Reply:
     def record() -> None:
         for key, rec in extract(body):
             req.state.truth.put(req.source, endpoint, key, rec)
@@ -291,8 +327,13 @@ def kraken_ohlc(req: SimRequest) -> Reply:
     open_i = (req.now_s - market.EPOCH0_S) // interval_s  # the frame still being built
     last = market.EPOCH0_S + (open_i - 1) * interval_s  # newest committed frame
     key = asset.kraken_key
-    body = (b'{"error":[],"result":{"' + key.encode() + b'":[' + b",".join(rows)
-            + b'],"last":%d}}' % last)
+    body = (
+        b'{"error":[],"result":{"'
+        + key.encode()
+        + b'":['
+        + b",".join(rows)
+        + b'],"last":%d}}' % last
+    )
 
     def index_of(k: Key) -> int:
         return (int(k[-1]) - market.EPOCH0_S) // interval_s
@@ -306,9 +347,21 @@ def kraken_ohlc(req: SimRequest) -> Reply:
         return [((key, interval_min, r[0]), r) for r in rows_ if isinstance(r, list) and r]
 
     return Reply(
-        200, body, endpoint,
-        record=record_window(req, endpoint, KRAKEN, asset, interval_s, window,
-                             (key, interval_min), open_row, to_records, index_of),
+        200,
+        body,
+        endpoint,
+        record=record_window(
+            req,
+            endpoint,
+            KRAKEN,
+            asset,
+            interval_s,
+            window,
+            (key, interval_min),
+            open_row,
+            to_records,
+            index_of,
+        ),
         extract=extract,
     )
 
@@ -340,8 +393,10 @@ def kraken_ticker(req: SimRequest) -> Reply:
             "b": [px(bid), str(lot_b), f"{lot_b:.3f}"],
             "c": [px(r.last), f"{(tid % 10007) / 1e5:.8f}"],
             "v": [f"{r.day_volume:.8f}", f"{r.volume:.8f}"],
-            "p": [f"{r.day_quote_volume / max(r.day_volume, 1e-12):.{dec}f}",
-                  f"{r.quote_volume / max(r.volume, 1e-12):.{dec}f}"],
+            "p": [
+                f"{r.day_quote_volume / max(r.day_volume, 1e-12):.{dec}f}",
+                f"{r.quote_volume / max(r.volume, 1e-12):.{dec}f}",
+            ],
             "t": [r.day_trades, r.trades],
             "l": [px(r.day_low), px(r.low)],
             "h": [px(r.day_high), px(r.high)],
@@ -393,8 +448,13 @@ def coinbase_candles(req: SimRequest) -> Reply:
         if end < start:
             return error(400, {"message": "start must be before end"})
         if (end - start) / interval_s > 300:
-            return error(400, {"message": "granularity too small for the requested time range. "
-                                          "Count of aggregations requested exceeds 300"})
+            return error(
+                400,
+                {
+                    "message": "granularity too small for the requested time range. "
+                    "Count of aggregations requested exceeds 300"
+                },
+            )
         lo = first_index_at_or_after(start, interval_s)
         hi = (end - market.EPOCH0_S) // interval_s
         window = select_window(req, interval_s, lo, hi, 300, newest=True)
@@ -413,10 +473,23 @@ def coinbase_candles(req: SimRequest) -> Reply:
         return [((product, granularity, r[0]), r) for r in obj if isinstance(r, list) and r]
 
     return Reply(
-        200, b"[" + b", ".join(rows) + b"]", endpoint,
-        record=record_window(req, endpoint, COINBASE, asset, interval_s, window,
-                             (product, granularity), open_row, to_records, index_of),
-        extract=extract, dumps=spaced,
+        200,
+        b"[" + b", ".join(rows) + b"]",
+        endpoint,
+        record=record_window(
+            req,
+            endpoint,
+            COINBASE,
+            asset,
+            interval_s,
+            window,
+            (product, granularity),
+            open_row,
+            to_records,
+            index_of,
+        ),
+        extract=extract,
+        dumps=spaced,
     )
 
 
@@ -471,17 +544,19 @@ def mb_tickers(req: SimRequest) -> Reply:
         r = rolling_24h(req, "mercadobitcoin", asset)
         dec = market.price_decimals("mercadobitcoin", asset.asset_id)
         bid, ask = spread(r.last, dec)
-        out.append({
-            "pair": symbol,
-            "high": f"{round(r.high, dec):.8f}",
-            "low": f"{round(r.low, dec):.8f}",
-            "vol": f"{r.volume:.8f}",
-            "last": f"{round(r.last, dec):.8f}",
-            "buy": f"{bid:.8f}",
-            "sell": f"{ask:.8f}",
-            "open": f"{round(r.open, dec):.8f}",
-            "date": req.now_s,
-        })
+        out.append(
+            {
+                "pair": symbol,
+                "high": f"{round(r.high, dec):.8f}",
+                "low": f"{round(r.low, dec):.8f}",
+                "vol": f"{r.volume:.8f}",
+                "last": f"{round(r.last, dec):.8f}",
+                "buy": f"{bid:.8f}",
+                "sell": f"{ask:.8f}",
+                "open": f"{round(r.open, dec):.8f}",
+                "date": req.now_s,
+            }
+        )
 
     def extract(obj: Any) -> Records:
         return [((t.get("pair"), t.get("date")), t) for t in obj if isinstance(t, dict)]
@@ -516,8 +591,7 @@ def mb_candles(req: SimRequest) -> Reply:
     rows, open_row = window_rows(req, MERCADOBITCOIN, asset, interval_s, window)
 
     def row_record(row: Any) -> tuple[Key, Any]:
-        rec = dict(zip(("t", "o", "h", "l", "c", "v"),
-                       (json.loads(x) for x in row), strict=True))
+        rec = dict(zip(("t", "o", "h", "l", "c", "v"), (json.loads(x) for x in row), strict=True))
         return (symbol, resolution, rec["t"]), rec
 
     def to_records(rows_: list[Any]) -> Records:
@@ -528,12 +602,26 @@ def mb_candles(req: SimRequest) -> Reply:
 
     def extract(obj: Any) -> Records:
         cols = [obj.get(n) or [] for n in ("t", "o", "h", "l", "c", "v")]
-        return [((symbol, resolution, vals[0]), dict(zip("tohlcv", vals, strict=True)))
-                for vals in zip(*cols, strict=False)]
+        return [
+            ((symbol, resolution, vals[0]), dict(zip("tohlcv", vals, strict=True)))
+            for vals in zip(*cols, strict=False)
+        ]
 
     return Reply(
-        200, mb_body(rows), endpoint,
-        record=record_window(req, endpoint, MERCADOBITCOIN, asset, interval_s, window,
-                             (symbol, resolution), open_row, to_records, index_of),
+        200,
+        mb_body(rows),
+        endpoint,
+        record=record_window(
+            req,
+            endpoint,
+            MERCADOBITCOIN,
+            asset,
+            interval_s,
+            window,
+            (symbol, resolution),
+            open_row,
+            to_records,
+            index_of,
+        ),
         extract=extract,
     )

@@ -41,16 +41,32 @@ EXCHANGES = ("binance", "kraken", "coinbase", "mercadobitcoin")
 
 # Reference level (USD, around 2022) and circulating supply of each catalogue asset.
 ANCHOR_USD: dict[str, float] = {
-    "BTC": 42000.0, "ETH": 2600.0, "SOL": 90.0, "BNB": 380.0, "XRP": 0.62, "ADA": 0.55,
-    "DOGE": 0.11, "LTC": 95.0, "LINK": 12.0, "DOT": 9.0, "USDT": 1.0, "USDC": 1.0,
+    "BTC": 42000.0,
+    "ETH": 2600.0,
+    "SOL": 90.0,
+    "BNB": 380.0,
+    "XRP": 0.62,
+    "ADA": 0.55,
+    "DOGE": 0.11,
+    "LTC": 95.0,
+    "LINK": 12.0,
+    "DOT": 9.0,
+    "USDT": 1.0,
+    "USDC": 1.0,
 }
 SUPPLY: dict[str, tuple[float, float | None]] = {  # circulating, max
-    "BTC": (19_586_781.0, 21_000_000.0), "ETH": (120_183_924.988634, None),
-    "SOL": (433_000_000.0, None), "BNB": (153_856_150.0, 200_000_000.0),
-    "XRP": (54_000_000_000.0, 100_000_000_000.0), "ADA": (35_000_000_000.0, 45_000_000_000.0),
-    "DOGE": (142_475_236_383.705, None), "LTC": (74_000_000.0, 84_000_000.0),
-    "LINK": (587_000_000.0, 1_000_000_000.0), "DOT": (1_300_000_000.0, None),
-    "USDT": (91_705_804_322.0054, None), "USDC": (24_000_000_000.0, None),
+    "BTC": (19_586_781.0, 21_000_000.0),
+    "ETH": (120_183_924.988634, None),
+    "SOL": (433_000_000.0, None),
+    "BNB": (153_856_150.0, 200_000_000.0),
+    "XRP": (54_000_000_000.0, 100_000_000_000.0),
+    "ADA": (35_000_000_000.0, 45_000_000_000.0),
+    "DOGE": (142_475_236_383.705, None),
+    "LTC": (74_000_000.0, 84_000_000.0),
+    "LINK": (587_000_000.0, 1_000_000_000.0),
+    "DOT": (1_300_000_000.0, None),
+    "USDT": (91_705_804_322.0054, None),
+    "USDC": (24_000_000_000.0, None),
 }
 # Share of the asset's USD volume that trades on each exchange.
 VOLUME_SHARE = {"binance": 0.30, "kraken": 0.03, "coinbase": 0.10, "mercadobitcoin": 0.004}
@@ -58,8 +74,18 @@ DAILY_USD_VOLUME = 0.04  # daily volume as a fraction of market cap
 
 # FX: ECB reference rates are quoted against EUR. Anchors are "units per EUR".
 FX_ANCHOR_PER_EUR: dict[str, float] = {
-    "EUR": 1.0, "USD": 1.09, "BRL": 5.6, "GBP": 0.86, "JPY": 155.0, "CHF": 0.96,
-    "CAD": 1.47, "AUD": 1.64, "CNY": 7.8, "INR": 90.0, "MXN": 19.5, "KRW": 1450.0,
+    "EUR": 1.0,
+    "USD": 1.09,
+    "BRL": 5.6,
+    "GBP": 0.86,
+    "JPY": 155.0,
+    "CHF": 0.96,
+    "CAD": 1.47,
+    "AUD": 1.64,
+    "CNY": 7.8,
+    "INR": 90.0,
+    "MXN": 19.5,
+    "KRW": 1450.0,
 }
 FX_DAILY_VOL = {"BRL": 0.008, "JPY": 0.005, "MXN": 0.007, "KRW": 0.005}
 FX_CURRENCIES = tuple(sorted(FX_ANCHOR_PER_EUR))
@@ -203,6 +229,7 @@ def log_usdbrl_hourly(seed: int, idx: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- exchanges
 
+
 def quote_currency(exchange: str) -> str:
     return {"binance": "USDT", "kraken": "USD", "coinbase": "USD", "mercadobitcoin": "BRL"}[
         exchange
@@ -274,8 +301,14 @@ def hourly_candles(seed: int, exchange: str, asset_id: str, i0: int, i1: int) ->
     trades = np.maximum(1, (usd_volume / (2500.0 * (1.0 + 4.0 * (exchange == "binance")))))
     taker = 0.4 + 0.2 * uniform(stream_key(seed, "taker", exchange, asset_id), hours)
     return CandleArrays(
-        open_time=EPOCH0_S + hours * HOUR, open=o, high=h, low=low, close=c, volume=volume,
-        trades=trades.astype(np.int64), taker_ratio=taker,
+        open_time=EPOCH0_S + hours * HOUR,
+        open=o,
+        high=h,
+        low=low,
+        close=c,
+        volume=volume,
+        trades=trades.astype(np.int64),
+        taker_ratio=taker,
     )
 
 
@@ -284,8 +317,10 @@ def partial_hour(seed: int, exchange: str, asset_id: str, i: int, elapsed_s: int
     full = hourly_candles(seed, exchange, asset_id, i, i + 1)
     f = elapsed_s / HOUR
     lo, lc = math.log(full.open[0]), math.log(full.close[0])
-    bridge = hour_sigma(asset_id) * math.sqrt(f * (1.0 - f)) * float(
-        normal(stream_key(seed, "bridge", exchange, asset_id), i * HOUR + elapsed_s)[0]
+    bridge = (
+        hour_sigma(asset_id)
+        * math.sqrt(f * (1.0 - f))
+        * float(normal(stream_key(seed, "bridge", exchange, asset_id), i * HOUR + elapsed_s)[0])
     )
     close = math.exp(lo + f * (lc - lo) + bridge)
     o = full.open[0]
@@ -294,15 +329,33 @@ def partial_hour(seed: int, exchange: str, asset_id: str, i: int, elapsed_s: int
     high = max(o, close) * math.exp(up * f)
     low = min(o, close) * math.exp(-dn * f)
     return CandleArrays(
-        open_time=full.open_time, open=full.open, high=np.array([high]), low=np.array([low]),
-        close=np.array([close]), volume=full.volume * f,
-        trades=(full.trades * f).astype(np.int64), taker_ratio=full.taker_ratio,
+        open_time=full.open_time,
+        open=full.open,
+        high=np.array([high]),
+        low=np.array([low]),
+        close=np.array([close]),
+        volume=full.volume * f,
+        trades=(full.trades * f).astype(np.int64),
+        taker_ratio=full.taker_ratio,
     )
 
 
 def _concat(parts: list[CandleArrays]) -> CandleArrays:
-    return CandleArrays(*(np.concatenate([getattr(p, n) for p in parts]) for n in (
-        "open_time", "open", "high", "low", "close", "volume", "trades", "taker_ratio")))
+    return CandleArrays(
+        *(
+            np.concatenate([getattr(p, n) for p in parts])
+            for n in (
+                "open_time",
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+                "trades",
+                "taker_ratio",
+            )
+        )
+    )
 
 
 def _aggregate_days(h: CandleArrays, n_days: int, hours_per_day: int = 24) -> CandleArrays:
@@ -312,9 +365,13 @@ def _aggregate_days(h: CandleArrays, n_days: int, hours_per_day: int = 24) -> Ca
     vol = shape(h.volume).sum(axis=1)
     taker = (shape(h.volume * h.taker_ratio).sum(axis=1)) / np.maximum(vol, 1e-300)
     return CandleArrays(
-        open_time=shape(h.open_time)[:, 0], open=shape(h.open)[:, 0],
-        high=shape(h.high).max(axis=1), low=shape(h.low).min(axis=1),
-        close=shape(h.close)[:, -1], volume=vol, trades=shape(h.trades).sum(axis=1),
+        open_time=shape(h.open_time)[:, 0],
+        open=shape(h.open)[:, 0],
+        high=shape(h.high).max(axis=1),
+        low=shape(h.low).min(axis=1),
+        close=shape(h.close)[:, -1],
+        volume=vol,
+        trades=shape(h.trades).sum(axis=1),
         taker_ratio=taker,
     )
 
@@ -400,8 +457,18 @@ def compute_candle(
     ``open_time`` a datetime or epoch seconds. If ``now`` falls inside the candle the values
     are those of the still-open candle at ``now``. Nothing is served or recorded.
     """
-    interval_s = {"1h": HOUR, "1d": DAY, 60: HOUR, 1440: DAY, "60": HOUR, "1440": DAY,
-                  HOUR: HOUR, DAY: DAY, "3600": HOUR, "86400": DAY}[interval]
+    interval_s = {
+        "1h": HOUR,
+        "1d": DAY,
+        60: HOUR,
+        1440: DAY,
+        "60": HOUR,
+        "1440": DAY,
+        HOUR: HOUR,
+        DAY: DAY,
+        "3600": HOUR,
+        "86400": DAY,
+    }[interval]
     asset = asset_for_symbol(exchange, symbol)
     if asset is None:
         raise ValueError(f"{exchange} does not list {symbol!r}")
@@ -422,13 +489,19 @@ def compute_candle(
         assert arrays is not None
     dec = price_decimals(exchange, asset.asset_id)
     return Candle(
-        open_time=t, open=round(float(arrays.open[0]), dec), high=round(float(arrays.high[0]), dec),
-        low=round(float(arrays.low[0]), dec), close=round(float(arrays.close[0]), dec),
-        volume=round(float(arrays.volume[0]), 8), trades=int(arrays.trades[0]), is_closed=closed,
+        open_time=t,
+        open=round(float(arrays.open[0]), dec),
+        high=round(float(arrays.high[0]), dec),
+        low=round(float(arrays.low[0]), dec),
+        close=round(float(arrays.close[0]), dec),
+        volume=round(float(arrays.volume[0]), 8),
+        trades=int(arrays.trades[0]),
+        is_closed=closed,
     )
 
 
 # ------------------------------------------------------------------------------ spot values
+
 
 def usd_price_at(seed: int, asset_id: str, t_s: int) -> float:
     """Latent USD price at any second (log-linear between hour boundaries)."""

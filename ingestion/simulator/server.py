@@ -96,14 +96,29 @@ CLOUDFLARE_HTML = """<!DOCTYPE html>
 </body>
 </html>
 """
-CF_REASONS = {502: "Bad gateway", 503: "Service unavailable", 504: "Gateway time-out",
-              520: "Web server is returning an unknown error", 522: "Connection timed out"}
-COINGECKO_429 = {"status": {"error_code": 429, "error_message": (
-    "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing "
-    "to subscribe to our API plans for higher rate limits.")}}
-BINANCE_429 = {"code": -1003, "msg": (
-    "Too many requests; current limit is 1200 requests per minute. Please use the websocket "
-    "for live updates to avoid polling the API.")}
+CF_REASONS = {
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway time-out",
+    520: "Web server is returning an unknown error",
+    522: "Connection timed out",
+}
+COINGECKO_429 = {
+    "status": {
+        "error_code": 429,
+        "error_message": (
+            "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing "
+            "to subscribe to our API plans for higher rate limits."
+        ),
+    }
+}
+BINANCE_429 = {
+    "code": -1003,
+    "msg": (
+        "Too many requests; current limit is 1200 requests per minute. Please use the websocket "
+        "for live updates to avoid polling the API."
+    ),
+}
 
 
 def retry_after_value(seconds: int, as_date: bool = False) -> str:
@@ -117,15 +132,19 @@ def rate_limited_reply(source: str, retry_after: int, as_date: bool = False) -> 
     headers = {"Retry-After": retry_after_value(retry_after, as_date)}
     match source:
         case "coingecko":
-            return Reply(429, compact(COINGECKO_429),
-                         headers={"retry-after": headers["Retry-After"]})
+            return Reply(
+                429, compact(COINGECKO_429), headers={"retry-after": headers["Retry-After"]}
+            )
         case "binance":
             return Reply(429, compact(BINANCE_429), headers=headers)
         case "kraken":
             return Reply(200, compact({"error": ["EAPI:Rate limit exceeded"]}))
         case "mercadobitcoin":
-            return Reply(429, compact({"code": "API|TOO_MANY_REQUESTS",
-                                       "message": "Too many requests"}), headers=headers)
+            return Reply(
+                429,
+                compact({"code": "API|TOO_MANY_REQUESTS", "message": "Too many requests"}),
+                headers=headers,
+            )
         case _:
             return Reply(429, compact({"message": "Too Many Requests"}), headers=headers)
 
@@ -134,18 +153,24 @@ def banned_reply(source: str, retry_after: int, as_date: bool = False) -> Reply:
     if source != "binance":
         return rate_limited_reply(source, retry_after, as_date)
     until_ms = int((time.time() + retry_after) * 1000)
-    body = {"code": -1003, "msg": f"Way too much request weight used; IP banned until "
-                                  f"{until_ms}. Please use WebSocket Streams for live updates "
-                                  f"to avoid bans."}
-    return Reply(418, compact(body),
-                 headers={"Retry-After": retry_after_value(retry_after, as_date)})
+    body = {
+        "code": -1003,
+        "msg": f"Way too much request weight used; IP banned until "
+        f"{until_ms}. Please use WebSocket Streams for live updates "
+        f"to avoid bans.",
+    }
+    return Reply(
+        418, compact(body), headers={"Retry-After": retry_after_value(retry_after, as_date)}
+    )
 
 
 def server_error_reply(source: str, status: int) -> Reply:
     match source:
         case "binance":
-            body: Any = {"code": -1001, "msg": "Internal error; unable to process your request. "
-                                               "Please try again."}
+            body: Any = {
+                "code": -1001,
+                "msg": "Internal error; unable to process your request. Please try again.",
+            }
         case "coinbase":
             body = {"message": "Internal Server Error"}
         case "coingecko":
@@ -162,13 +187,33 @@ def html_reply(request: web.Request, status: int) -> Reply:
     return Reply(status, text.encode(), content_type="text/html")
 
 
-OPTIONAL_FIELDS = frozenset({
-    "market_cap_rank", "fully_diluted_valuation", "max_supply", "total_supply", "high_24h",
-    "low_24h", "price_change_24h", "price_change_percentage_24h", "market_cap_change_24h",
-    "market_cap_change_percentage_24h", "ath_date", "atl_date", "roi", "image",
-    "time_until_update", "rfq_volume", "buy", "sell", "lastQty", "bidQty", "askQty",
-    "market_cap_change_percentage_24h_usd", "size",
-})
+OPTIONAL_FIELDS = frozenset(
+    {
+        "market_cap_rank",
+        "fully_diluted_valuation",
+        "max_supply",
+        "total_supply",
+        "high_24h",
+        "low_24h",
+        "price_change_24h",
+        "price_change_percentage_24h",
+        "market_cap_change_24h",
+        "market_cap_change_percentage_24h",
+        "ath_date",
+        "atl_date",
+        "roi",
+        "image",
+        "time_until_update",
+        "rfq_volume",
+        "buy",
+        "sell",
+        "lastQty",
+        "bidQty",
+        "askQty",
+        "market_cap_change_percentage_24h_usd",
+        "size",
+    }
+)
 DRIFT_FIELD = "sim_new_field"
 
 
@@ -192,8 +237,9 @@ def transform_body(kind: str, obj: Any) -> Any:
         if isinstance(obj, list):
             return [transform_body(kind, v) for v in obj]
         if isinstance(obj, dict):
-            return {k: None if k in OPTIONAL_FIELDS else transform_body(kind, v)
-                    for k, v in obj.items()}
+            return {
+                k: None if k in OPTIONAL_FIELDS else transform_body(kind, v) for k, v in obj.items()
+            }
         return obj
     if kind == "drift_extra":
         if isinstance(obj, list):
@@ -217,10 +263,11 @@ def transform_body(kind: str, obj: Any) -> Any:
 
 # ----------------------------------------------------------------------------- dispatch
 
+
 def _source_of(path: str) -> tuple[str, str] | None:
     for source, prefix in PREFIXES.items():
         if path.startswith(prefix + "/") or path == prefix:
-            return source, path[len(prefix):] or "/"
+            return source, path[len(prefix) :] or "/"
     return None
 
 
@@ -268,9 +315,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     fault = state.faults.pick(source, endpoint, n)
     now_s = int(state.now().timestamp())
     entry: dict[str, Any] = {
-        "at": datetime.now(UTC).isoformat(), "sim_now": now_s, "source": source,
-        "method": request.method, "path": request.path, "query": dict(request.query),
-        "n": n, "fault": fault.kind if fault else None,
+        "at": datetime.now(UTC).isoformat(),
+        "sim_now": now_s,
+        "source": source,
+        "method": request.method,
+        "path": request.path,
+        "query": dict(request.query),
+        "n": n,
+        "fault": fault.kind if fault else None,
         # whether a key header came (never its value): tests check where keys travel
         "key_sent": any(h.lower().endswith("-api-key") for h in request.headers),
     }
@@ -290,8 +342,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if handler is None:
             reply = _not_found(source)
         else:
-            sim_request = SimRequest(source, request.path, request.query, match,
-                                     request.headers, state, now_s)
+            sim_request = SimRequest(
+                source, request.path, request.query, match, request.headers, state, now_s
+            )
             reply = handler(sim_request)
             endpoint = reply.endpoint or endpoint
             reply = _apply_body_fault(state, source, endpoint, fault, reply)
@@ -299,16 +352,28 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if source == "binance":
         headers["X-MBX-USED-WEIGHT-1M"] = str(used)
         headers["X-MBX-USED-WEIGHT"] = str(used)
-    entry.update(endpoint=endpoint, status=reply.status, bytes=len(reply.body),
-                 ms=round((time.perf_counter() - started) * 1000, 3))
+    entry.update(
+        endpoint=endpoint,
+        status=reply.status,
+        bytes=len(reply.body),
+        ms=round((time.perf_counter() - started) * 1000, 3),
+    )
     state.log_request(entry)
     charset = "utf-8"
-    return web.Response(status=reply.status, body=reply.body, headers=headers,
-                        content_type=reply.content_type, charset=charset)
+    return web.Response(
+        status=reply.status,
+        body=reply.body,
+        headers=headers,
+        content_type=reply.content_type,
+        charset=charset,
+    )
 
 
 async def _faulted_or_none(
-    request: web.Request, state: SimulatorState, source: str, fault: FaultRule | None,
+    request: web.Request,
+    state: SimulatorState,
+    source: str,
+    fault: FaultRule | None,
     entry: dict[str, Any],
 ) -> Reply | None:
     if fault is None:
@@ -325,8 +390,11 @@ async def _faulted_or_none(
         state.log_request({**entry, "status": None, "endpoint": None})
         await _drop_connection(request)
     if kind == "rate_limit":
-        return rate_limited_reply(source, 1 if fault.retry_after is None else fault.retry_after,
-                                  bool(fault.retry_after_date))
+        return rate_limited_reply(
+            source,
+            1 if fault.retry_after is None else fault.retry_after,
+            bool(fault.retry_after_date),
+        )
     if kind == "ban":
         return banned_reply(source, fault.retry_after or 2, bool(fault.retry_after_date))
     if kind == "server_error":
@@ -361,6 +429,7 @@ def _apply_body_fault(
 
 
 # -------------------------------------------------------------------------------- admin
+
 
 def _parse_dt(text: str | None) -> datetime | None:
     if text is None:
@@ -409,13 +478,15 @@ async def admin_ground_truth(request: web.Request) -> web.Response:
     records = state.ground_truth(source, endpoint)
     items = [{"key": list(k), "record": v} for k, v in records.items()]
     items.sort(key=lambda item: json.dumps(item["key"]))
-    return web.json_response({"source": source, "endpoint": endpoint, "count": len(items),
-                              "records": items})
+    return web.json_response(
+        {"source": source, "endpoint": endpoint, "count": len(items), "records": items}
+    )
 
 
 async def admin_health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True, "base_urls": simulator_base_urls(
-        f"{request.scheme}://{request.host}")})
+    return web.json_response(
+        {"ok": True, "base_urls": simulator_base_urls(f"{request.scheme}://{request.host}")}
+    )
 
 
 def create_app(config: SimulatorConfig | None = None) -> web.Application:
@@ -479,5 +550,11 @@ def serve(port: int, host: str = "127.0.0.1", seed: int = 42, faults: str | None
     root = f"http://{host}:{port}"
     for source, url in simulator_base_urls(root).items():
         logger.info("simulator %s base URL: %s", source, url)
-    web.run_app(create_app(config), host=host, port=port, access_log=None,
-                print=lambda _msg: None, shutdown_timeout=0.5)
+    web.run_app(
+        create_app(config),
+        host=host,
+        port=port,
+        access_log=None,
+        print=lambda _msg: None,
+        shutdown_timeout=0.5,
+    )

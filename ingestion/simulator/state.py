@@ -45,7 +45,11 @@ class GroundTruth:
             self._records[(source, endpoint)][key] = record
 
     def series(
-        self, source: str, endpoint: str, series_id: Key, regen: Regen,
+        self,
+        source: str,
+        endpoint: str,
+        series_id: Key,
+        regen: Regen,
         index_of: Callable[[Key], int],
     ) -> _Series:
         found = self._series[(source, endpoint)].get(series_id)

@@ -97,11 +97,13 @@ def request_doc(path: str, params: dict[str, str]) -> dict[str, Any]:
     return {"path": path, "params": {k: params[k] for k in sorted(params)}}
 
 
-def document_id(source: str, endpoint: str, path: str, params: dict[str, str],
-                sha256: str) -> str:
+def document_id(source: str, endpoint: str, path: str, params: dict[str, str], sha256: str) -> str:
     """The ``_id`` of a response: a hash of its identity (the unique index's fields)."""
-    identity = json.dumps([source, endpoint, request_doc(path, params), sha256],
-                          separators=(",", ":"), ensure_ascii=False)
+    identity = json.dumps(
+        [source, endpoint, request_doc(path, params), sha256],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
 
 
@@ -116,8 +118,7 @@ def response_document(
     """The ``lake.responses`` document of ``response``, ``_id`` included."""
     sha = body_sha256(response.text, response.raw)
     return {
-        "_id": document_id(response.source, response.endpoint, response.path,
-                           response.params, sha),
+        "_id": document_id(response.source, response.endpoint, response.path, response.params, sha),
         "source": response.source,
         "endpoint": response.endpoint,
         "request": request_doc(response.path, response.params),
@@ -163,9 +164,14 @@ class Lake:
 
     async def ensure_indexes(self) -> None:
         await self.responses.create_index(
-            [("source", ASCENDING), ("endpoint", ASCENDING), ("request", ASCENDING),
-             ("body_sha256", ASCENDING)],
-            unique=True, name="response_identity",
+            [
+                ("source", ASCENDING),
+                ("endpoint", ASCENDING),
+                ("request", ASCENDING),
+                ("body_sha256", ASCENDING),
+            ],
+            unique=True,
+            name="response_identity",
         )
         await self.responses.create_index(
             [("source", ASCENDING), ("endpoint", ASCENDING), ("fetched_at", ASCENDING)],
@@ -200,8 +206,13 @@ class Lake:
         records_to: datetime | None = None,
     ) -> StoredResponse:
         """Insert the response; an identical one already stored is returned instead."""
-        document = response_document(response, run_id=run_id, record_count=record_count,
-                                     records_from=records_from, records_to=records_to)
+        document = response_document(
+            response,
+            run_id=run_id,
+            record_count=record_count,
+            records_from=records_from,
+            records_to=records_to,
+        )
         return (await self.store_many([document]))[0]
 
     async def store_many(self, documents: list[dict[str, Any]]) -> list[StoredResponse]:
@@ -230,7 +241,8 @@ class Lake:
             if size > MAX_DOCUMENT_BODY:
                 outcomes[i] = LakeDocumentError(
                     f"body of {size} bytes is over what one lake document holds "
-                    f"({MAX_DOCUMENT_BODY} bytes)")
+                    f"({MAX_DOCUMENT_BODY} bytes)"
+                )
             else:
                 sendable.append(i)
         batch = [documents[i] for i in sendable]
@@ -248,16 +260,21 @@ class Lake:
                     else:
                         outcomes[index] = LakeDocumentError(
                             f"MongoDB refused the document (code {error.get('code')}): "
-                            f"{str(error.get('errmsg', ''))[:300]}")
+                            f"{str(error.get('errmsg', ''))[:300]}"
+                        )
         results: list[StoredResponse] = [
-            StoredResponse(str(d["_id"]), i not in duplicates) for i, d in enumerate(documents)]
+            StoredResponse(str(d["_id"]), i not in duplicates) for i, d in enumerate(documents)
+        ]
         if duplicates:
             await self._resolve_duplicates(documents, duplicates, results)
-        return [outcome if outcome is not None else results[i]
-                for i, outcome in enumerate(outcomes)]
+        return [
+            outcome if outcome is not None else results[i] for i, outcome in enumerate(outcomes)
+        ]
 
     async def _resolve_duplicates(
-        self, documents: list[dict[str, Any]], duplicates: set[int],
+        self,
+        documents: list[dict[str, Any]],
+        duplicates: set[int],
         results: list[StoredResponse],
     ) -> None:
         """Which ``_id`` holds each duplicate: ours, or (older lakes) a server ObjectId."""
@@ -276,23 +293,28 @@ class Lake:
 
     async def store_invalid(self, invalid: InvalidBody, *, run_id: str) -> str:
         """Keep a body that is not JSON, with the reason; returns the document id."""
-        result = await self.quarantine.insert_one({
-            "source": invalid.source,
-            "endpoint": invalid.endpoint,
-            "request": request_doc(invalid.path, invalid.params),
-            "status": invalid.status,
-            "headers": invalid.headers,
-            "fetched_at": invalid.fetched_at,
-            "run_id": run_id,
-            "reason": invalid.reason,
-            **body_fields(invalid.text, invalid.raw, "raw_text"),
-            "body_sha256": body_sha256(invalid.text, invalid.raw),
-            **summary_fields(invalid.text, invalid.fetched_at),
-        })
+        result = await self.quarantine.insert_one(
+            {
+                "source": invalid.source,
+                "endpoint": invalid.endpoint,
+                "request": request_doc(invalid.path, invalid.params),
+                "status": invalid.status,
+                "headers": invalid.headers,
+                "fetched_at": invalid.fetched_at,
+                "run_id": run_id,
+                "reason": invalid.reason,
+                **body_fields(invalid.text, invalid.raw, "raw_text"),
+                "body_sha256": body_sha256(invalid.text, invalid.raw),
+                **summary_fields(invalid.text, invalid.fetched_at),
+            }
+        )
         return str(result.inserted_id)
 
     async def iter_responses(
-        self, *, source: str | None = None, endpoint: str | None = None,
+        self,
+        *,
+        source: str | None = None,
+        endpoint: str | None = None,
         since: datetime | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Stored responses, oldest first (so replaying them leaves the newest versions)."""
@@ -341,8 +363,9 @@ class LakeWriter:
         self.max_queued_bytes = max_queued_bytes
         self._queued_bytes = 0
         self._drained = asyncio.Event()
-        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[StoredResponse]]
-                                   | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[StoredResponse]] | None] = (
+            asyncio.Queue()
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> LakeWriter:
@@ -384,8 +407,11 @@ class LakeWriter:
                 break
             batch = [item]
             size = len(item[0].get("body", ""))
-            while (not self._queue.empty() and len(batch) < WRITE_BATCH_DOCUMENTS
-                   and size < WRITE_BATCH_BYTES):
+            while (
+                not self._queue.empty()
+                and len(batch) < WRITE_BATCH_DOCUMENTS
+                and size < WRITE_BATCH_BYTES
+            ):
                 following = self._queue.get_nowait()
                 if following is None:
                     closing = True
@@ -418,8 +444,13 @@ class LakeWriter:
             if future.done():
                 continue
             if isinstance(result, LakeDocumentError):  # this one only: the rest are stored
-                logger.warning("lake document %s (%s/%s) not stored: %s", document.get("_id"),
-                               document.get("source"), document.get("endpoint"), result)
+                logger.warning(
+                    "lake document %s (%s/%s) not stored: %s",
+                    document.get("_id"),
+                    document.get("source"),
+                    document.get("endpoint"),
+                    result,
+                )
                 future.set_exception(result)
             else:
                 future.set_result(result)

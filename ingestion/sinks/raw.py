@@ -113,14 +113,16 @@ def copy_text(rows: Sequence[RawRow], first: int, count: int) -> str:
         row = rows[index]
         if (row.fetched_at, row.lake_document_id) != page:
             page = (row.fetched_at, row.lake_document_id)
-            suffix = "\t" + row.fetched_at.isoformat() + "\t" + _copy_value(
-                row.lake_document_id) + "\n"
+            suffix = (
+                "\t" + row.fetched_at.isoformat() + "\t" + _copy_value(row.lake_document_id) + "\n"
+            )
         key = row.key
         head = series.get(key[:-1])
         if head is None:
             head = series[key[:-1]] = "".join([_copy_value(v) + "\t" for v in key[:-1]])
-        lines.append(f"{head}{_copy_value(key[-1])}\t"
-                     f"{row.record_json.replace(chr(92), chr(92) * 2)}{suffix}")
+        lines.append(
+            f"{head}{_copy_value(key[-1])}\t{row.record_json.replace(chr(92), chr(92) * 2)}{suffix}"
+        )
     return "".join(lines)
 
 
@@ -130,8 +132,13 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 # The C encoder behind _ENCODER, made once (JSONEncoder.encode makes one on every call).
-_C_ENCODE = None if c_make_encoder is None else c_make_encoder(
-    None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False)
+_C_ENCODE = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False
+    )
+)
 
 
 def dumps(record: Any) -> str:
@@ -183,8 +190,10 @@ def table_ddl(table: RawTable) -> sql.Composed:
         "run_id text not null, lake_document_id text, "
         "constraint {pk} primary key ({keys}))"
     ).format(
-        table=_table(table), columns=sql.SQL(", ").join(columns),
-        pk=sql.Identifier(f"{table.name}_pkey"), keys=_keys(table),
+        table=_table(table),
+        columns=sql.SQL(", ").join(columns),
+        pk=sql.Identifier(f"{table.name}_pkey"),
+        keys=_keys(table),
     )
 
 
@@ -192,8 +201,11 @@ def index_ddl(table: RawTable) -> list[sql.Composed]:
     """Secondary indexes of a raw table: ``last_seen_at`` on candle tables."""
     if not table.is_candles:
         return []
-    return [sql.SQL("create index if not exists {name} on {table} (last_seen_at)").format(
-        name=sql.Identifier(f"{table.name}_last_seen_at"), table=_table(table))]
+    return [
+        sql.SQL("create index if not exists {name} on {table} (last_seen_at)").format(
+            name=sql.Identifier(f"{table.name}_last_seen_at"), table=_table(table)
+        )
+    ]
 
 
 BOOKKEEPING_DDL = (
@@ -253,17 +265,24 @@ async def ensure_schema(conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute(ACCOUNTING_MIGRATION)
         cur = await conn.execute(
             "select convalidated from pg_constraint where conname = %s"
-            " and conrelid = 'raw.ingestion_runs'::regclass", [ACCOUNTING_CHECK])
+            " and conrelid = 'raw.ingestion_runs'::regclass",
+            [ACCOUNTING_CHECK],
+        )
         row = await cur.fetchone()
         if row is not None and not row[0]:
             try:
                 async with conn.transaction():  # a savepoint: old rows may not add up
-                    await conn.execute(sql.SQL("alter table raw.ingestion_runs validate "
-                                               "constraint {}").format(
-                                                   sql.Identifier(ACCOUNTING_CHECK)))
+                    await conn.execute(
+                        sql.SQL("alter table raw.ingestion_runs validate constraint {}").format(
+                            sql.Identifier(ACCOUNTING_CHECK)
+                        )
+                    )
             except psycopg.errors.CheckViolation as err:
-                logger.warning("raw.ingestion_runs: older rows do not add up, so %s checks "
-                               "new rows only: %s", ACCOUNTING_CHECK, str(err).strip())
+                logger.warning(
+                    "raw.ingestion_runs: older rows do not add up, so %s checks new rows only: %s",
+                    ACCOUNTING_CHECK,
+                    str(err).strip(),
+                )
 
 
 # A load that wrote this many rows, or this share of the table, leaves the planner's
@@ -285,7 +304,8 @@ async def analyze_if_stale(
         return False
     if rows_written < ANALYZE_MIN_ROWS:
         cur = await conn.execute(
-            "select reltuples from pg_class where oid = %s::regclass", [table.qualified_name])
+            "select reltuples from pg_class where oid = %s::regclass", [table.qualified_name]
+        )
         row = await cur.fetchone()
         known_rows = max(float(row[0]), 0.0) if row else 0.0
         if rows_written <= ANALYZE_MIN_SHARE * known_rows:
@@ -332,7 +352,8 @@ async def series_states(
         length = sql.SQL(INTERVAL_SQL).format(col=sql.Identifier("interval"))
         newest = sql.SQL("max({t} + {len})").format(t=time_col, len=length)
         reopen = sql.SQL("min({t}) filter (where {t} + {len} > last_seen_at)").format(
-            t=time_col, len=length)
+            t=time_col, len=length
+        )
     else:
         newest = sql.SQL("max({t})").format(t=time_col)
         reopen = sql.SQL("null::timestamptz").format()
@@ -340,7 +361,10 @@ async def series_states(
         "select {select}{newest}, {reopen} from {table} where {t} <= %(now)s{group_by}"
     ).format(
         select=group_sql + sql.SQL(", ") if group else sql.SQL(""),
-        newest=newest, reopen=reopen, t=time_col, table=_table(table),
+        newest=newest,
+        reopen=reopen,
+        t=time_col,
+        table=_table(table),
         group_by=sql.SQL(" group by ") + group_sql if group else sql.SQL(""),
     )
     result: dict[tuple[str, ...], SeriesState] = {}
@@ -352,7 +376,8 @@ async def series_states(
                 continue
             opened = None if reopen_at is None else _as_datetime(reopen_at)
             result[tuple(str(v) for v in values)] = SeriesState(
-                opened if opened is not None else _as_datetime(newest_at), opened)
+                opened if opened is not None else _as_datetime(newest_at), opened
+            )
     return result
 
 
@@ -378,17 +403,18 @@ async def lock_endpoint(
     connection (a killed run frees it). Raises ``psycopg.errors.LockNotAvailable`` after
     ``timeout_s``.
     """
-    cur = await conn.execute("select pg_try_advisory_lock(%s, hashtext(%s))",
-                             [ENDPOINT_LOCK_CLASS, name])
+    cur = await conn.execute(
+        "select pg_try_advisory_lock(%s, hashtext(%s))", [ENDPOINT_LOCK_CLASS, name]
+    )
     row = await cur.fetchone()
     if row is not None and row[0]:
         return None
     started = time.monotonic()
-    await conn.execute(sql.SQL("set lock_timeout = {}").format(
-        sql.Literal(f"{int(timeout_s * 1000)}ms")))
+    await conn.execute(
+        sql.SQL("set lock_timeout = {}").format(sql.Literal(f"{int(timeout_s * 1000)}ms"))
+    )
     try:
-        await conn.execute("select pg_advisory_lock(%s, hashtext(%s))",
-                           [ENDPOINT_LOCK_CLASS, name])
+        await conn.execute("select pg_advisory_lock(%s, hashtext(%s))", [ENDPOINT_LOCK_CLASS, name])
     finally:
         await conn.execute("reset lock_timeout")
     return time.monotonic() - started
@@ -396,7 +422,9 @@ async def lock_endpoint(
 
 # --------------------------------------------------------------------------- known-empty
 async def record_known_empty(
-    conn: psycopg.AsyncConnection[Any], table: RawTable, holes: Sequence[KnownEmpty],
+    conn: psycopg.AsyncConnection[Any],
+    table: RawTable,
+    holes: Sequence[KnownEmpty],
     run_id: str,
 ) -> None:
     """Remember periods a provider has no record for (the gap sensor skips them)."""
@@ -407,8 +435,11 @@ async def record_known_empty(
             "insert into raw.known_empty (source, endpoint, series, period_start, reason,"
             " run_id) values (%s, %s, %s, %s, %s, %s)"
             " on conflict (source, endpoint, series, period_start) do nothing",
-            [(table.source, table.endpoint, h.series, h.period_start, h.reason, run_id)
-             for h in holes])
+            [
+                (table.source, table.endpoint, h.series, h.period_start, h.reason, run_id)
+                for h in holes
+            ],
+        )
 
 
 class KnownEmpty(NamedTuple):
@@ -436,15 +467,20 @@ class RawLoader:
             sql.SQL("{} {}").format(sql.Identifier(k.name), sql.SQL(k.pg_type))
             for k in self.table.keys
         ]
-        await self.conn.execute(sql.SQL(
-            "create temp table if not exists {temp} ({columns}, record jsonb, "
-            "fetched_at timestamptz, lake_document_id text) on commit delete rows"
-        ).format(temp=self.temp, columns=sql.SQL(", ").join(columns)))
+        await self.conn.execute(
+            sql.SQL(
+                "create temp table if not exists {temp} ({columns}, record jsonb, "
+                "fetched_at timestamptz, lake_document_id text) on commit delete rows"
+            ).format(temp=self.temp, columns=sql.SQL(", ").join(columns))
+        )
         self._temp_ready = True
 
     async def load(
-        self, rows: Sequence[RawRow], rejected: Sequence[QuarantineRow] = (),
-        *, before_commit: BeforeCommit | None = None,
+        self,
+        rows: Sequence[RawRow],
+        rejected: Sequence[QuarantineRow] = (),
+        *,
+        before_commit: BeforeCommit | None = None,
     ) -> LoadCounts:
         """Upsert ``rows`` and quarantine ``rejected`` in one transaction; exact counts.
 
@@ -460,7 +496,10 @@ class RawLoader:
         return counts
 
     async def _load(
-        self, rows: Sequence[RawRow], rejected: list[QuarantineRow], counts: LoadCounts,
+        self,
+        rows: Sequence[RawRow],
+        rejected: list[QuarantineRow],
+        counts: LoadCounts,
         before_commit: BeforeCommit | None,
     ) -> None:
         async with self.conn.transaction():
@@ -477,7 +516,10 @@ class RawLoader:
                 counts.quarantined = await self.quarantine(rejected)
 
     async def _upsert_isolating_refused(
-        self, rows: Sequence[RawRow], rejected: list[QuarantineRow], counts: LoadCounts,
+        self,
+        rows: Sequence[RawRow],
+        rejected: list[QuarantineRow],
+        counts: LoadCounts,
     ) -> None:
         """Upsert under a savepoint; when PostgreSQL refuses a value, halve and retry."""
         try:
@@ -486,10 +528,16 @@ class RawLoader:
         except psycopg.errors.DataError as err:
             if len(rows) == 1:
                 row = rows[0]
-                rejected.append(QuarantineRow(
-                    self.table.source, self.table.endpoint,
-                    f"PostgreSQL refused the record: {err.diag.message_primary or err}",
-                    None, row.record_json, row.lake_document_id))
+                rejected.append(
+                    QuarantineRow(
+                        self.table.source,
+                        self.table.endpoint,
+                        f"PostgreSQL refused the record: {err.diag.message_primary or err}",
+                        None,
+                        row.record_json,
+                        row.lake_document_id,
+                    )
+                )
                 return
             middle = len(rows) // 2
             await self._upsert_isolating_refused(rows[:middle], rejected, counts)
@@ -497,15 +545,20 @@ class RawLoader:
 
     async def _upsert(self, rows: Sequence[RawRow], counts: LoadCounts) -> None:
         names = sql.SQL(", ").join(
-            [*(sql.Identifier(k) for k in self.table.key_names),
-             sql.Identifier("record"), sql.Identifier("fetched_at"),
-             sql.Identifier("lake_document_id")])
+            [
+                *(sql.Identifier(k) for k in self.table.key_names),
+                sql.Identifier("record"),
+                sql.Identifier("fetched_at"),
+                sql.Identifier("lake_document_id"),
+            ]
+        )
         unique = _last_per_key(rows)
         async with self.conn.cursor() as cur:
             if self._temp_dirty:  # an earlier part of this batch is still in there
                 await cur.execute(sql.SQL("delete from {}").format(self.temp))
             copy_sql = sql.SQL("copy {temp} ({names}) from stdin").format(
-                temp=self.temp, names=names)
+                temp=self.temp, names=names
+            )
             async with cur.copy(copy_sql) as copy:
                 for first in range(0, len(unique), COPY_CHUNK_ROWS):
                     await copy.write(copy_text(unique, first, COPY_CHUNK_ROWS))
@@ -522,13 +575,15 @@ class RawLoader:
         counts.inserted += inserted
         counts.updated += updated
         counts.unchanged += max(existing - updated, 0) + len(rows) - len(unique)
-        self.earliest_fetch = min(self.earliest_fetch or unique[0].fetched_at,
-                                  min(row.fetched_at for row in unique))
+        self.earliest_fetch = min(
+            self.earliest_fetch or unique[0].fetched_at, min(row.fetched_at for row in unique)
+        )
         if inserted + existing != len(unique) or updated > existing:
             counts.problems.append(
                 f"{self.table.qualified_name}: {len(unique)} distinct records went in, but "
                 f"the statement inserted {inserted} and found {existing} already there "
-                f"({updated} of them updated)")
+                f"({updated} of them updated)"
+            )
 
     async def _repoint(self, moved: Mapping[str, str]) -> None:
         """Rows of this batch name a lake document that an older lake holds under another
@@ -539,7 +594,8 @@ class RawLoader:
                 " from unnest(%s::text[], %s::text[]) as m (computed, stored)"
                 " where t.lake_document_id = m.computed and t.run_id = %s"
             ).format(table=_table(self.table)),
-            [list(moved), list(moved.values()), self.run_id])
+            [list(moved), list(moved.values()), self.run_id],
+        )
 
     async def quarantine(self, rejected: Sequence[QuarantineRow]) -> int:
         """COPY ``rejected`` into ``raw.quarantine``; the rows the server says it took."""
@@ -550,10 +606,17 @@ class RawLoader:
             ) as copy:
                 for item in rejected:
                     record_json = None if item.record is None else _safe_dumps(item.record)
-                    await copy.write_row((
-                        self.run_id, item.source, item.endpoint, item.reason, record_json,
-                        _strip_nul(item.raw_text), item.lake_document_id,
-                    ))
+                    await copy.write_row(
+                        (
+                            self.run_id,
+                            item.source,
+                            item.endpoint,
+                            item.reason,
+                            record_json,
+                            _strip_nul(item.raw_text),
+                            item.lake_document_id,
+                        )
+                    )
             return max(cur.rowcount, 0)
 
     def _upsert_sql(self) -> sql.Composed:
@@ -575,8 +638,14 @@ class RawLoader:
             # The statement's snapshot: the rows that were there before it wrote.
             " (select count(*) from {temp} as s join {table} as e on {match})"
             " from written"
-        ).format(keys=keys, temp=self.temp, table=_table(self.table), match=sql.SQL(" and ").join(
-            sql.SQL("e.{k} = s.{k}").format(k=sql.Identifier(k)) for k in self.table.key_names))
+        ).format(
+            keys=keys,
+            temp=self.temp,
+            table=_table(self.table),
+            match=sql.SQL(" and ").join(
+                sql.SQL("e.{k} = s.{k}").format(k=sql.Identifier(k)) for k in self.table.key_names
+            ),
+        )
 
     def _touch_sql(self) -> sql.Composed:
         match = sql.SQL(" and ").join(
@@ -607,8 +676,14 @@ def _last_per_key(rows: Sequence[RawRow]) -> Sequence[RawRow]:
 def _repointed(item: QuarantineRow, moved: Mapping[str, str]) -> QuarantineRow:
     if item.lake_document_id is None or item.lake_document_id not in moved:
         return item
-    return QuarantineRow(item.source, item.endpoint, item.reason, item.record, item.raw_text,
-                         moved[item.lake_document_id])
+    return QuarantineRow(
+        item.source,
+        item.endpoint,
+        item.reason,
+        item.record,
+        item.raw_text,
+        moved[item.lake_document_id],
+    )
 
 
 def _safe_dumps(record: Any) -> str | None:
@@ -632,20 +707,25 @@ async def rows_of_run(
     earliest fetch the run loaded (``since``), which lets candle tables answer from their
     ``last_seen_at`` index."""
     cur = await conn.execute(
-        sql.SQL("select (select count(*) from {table} where last_seen_at >= %(since)s"
-                " and run_id = %(run_id)s), (select count(*) from raw.quarantine"
-                " where source = %(source)s and endpoint = %(endpoint)s"
-                " and run_id = %(run_id)s)").format(table=_table(table)),
-        {"since": since or datetime.max.replace(tzinfo=UTC), "run_id": run_id,
-         "source": table.source, "endpoint": table.endpoint})
+        sql.SQL(
+            "select (select count(*) from {table} where last_seen_at >= %(since)s"
+            " and run_id = %(run_id)s), (select count(*) from raw.quarantine"
+            " where source = %(source)s and endpoint = %(endpoint)s"
+            " and run_id = %(run_id)s)"
+        ).format(table=_table(table)),
+        {
+            "since": since or datetime.max.replace(tzinfo=UTC),
+            "run_id": run_id,
+            "source": table.source,
+            "endpoint": table.endpoint,
+        },
+    )
     row = await cur.fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
 
 
-async def record_run(
-    conn: psycopg.AsyncConnection[Any], row: dict[str, Any]
-) -> None:
+async def record_run(conn: psycopg.AsyncConnection[Any], row: dict[str, Any]) -> None:
     """Write (or overwrite) the ``raw.ingestion_runs`` row of one run and endpoint."""
     columns = list(row)
     query = sql.SQL(
@@ -656,7 +736,8 @@ async def record_run(
         values=sql.SQL(", ").join(sql.Placeholder(c) for c in columns),
         updates=sql.SQL(", ").join(
             sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c))
-            for c in columns if c not in ("run_id", "source", "endpoint")
+            for c in columns
+            if c not in ("run_id", "source", "endpoint")
         ),
     )
     async with conn.transaction():

@@ -66,28 +66,41 @@ SIM_NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)  # mid-hour: every 1h series 
 DAYS = 5
 ASSETS = ("BTC", "ETH", "SOL")
 SEED = 23
-FAULTS = "; ".join([
-    "seed=5",
-    "binance:rate_limit:first=6,retry_after=1",  # a 429 storm on the first Binance calls
-    "coingecko:rate_limit:p=0.3,retry_after=1",
-    "kraken:api_error:p=0.1",  # HTTP 200 {"error": ["EService:Unavailable"]}
-    "*:server_error:p=0.06",
-    "*:server_error:p=0.03,status=502",
-    "*:timeout:p=0.04,delay=5",  # longer than the client's 2 s timeout
-    "*:html:p=0.04,status=520",  # Cloudflare error page
-    "coinbase:html:p=0.05,status=200",  # an HTML page served as a 200
-    "*:truncated:p=0.05",
-    "*:drift_extra:p=0.06",  # a new field / a new trailing column in every record
-    "*:drift_reorder:p=0.06",
-    "*:latency:p=0.5,delay=0.4",
-])
+FAULTS = "; ".join(
+    [
+        "seed=5",
+        "binance:rate_limit:first=6,retry_after=1",  # a 429 storm on the first Binance calls
+        "coingecko:rate_limit:p=0.3,retry_after=1",
+        "kraken:api_error:p=0.1",  # HTTP 200 {"error": ["EService:Unavailable"]}
+        "*:server_error:p=0.06",
+        "*:server_error:p=0.03,status=502",
+        "*:timeout:p=0.04,delay=5",  # longer than the client's 2 s timeout
+        "*:html:p=0.04,status=520",  # Cloudflare error page
+        "coinbase:html:p=0.05,status=200",  # an HTML page served as a 200
+        "*:truncated:p=0.05",
+        "*:drift_extra:p=0.06",  # a new field / a new trailing column in every record
+        "*:drift_reorder:p=0.06",
+        "*:latency:p=0.5,delay=0.4",
+    ]
+)
 # Marts that describe the runs themselves rather than the market.
-RUN_MARTS = frozenset({"fct_pipeline_health", "fct_ingestion_runs", "fct_quarantine_reasons",
-                       "dbt_run_results"})
+RUN_MARTS = frozenset(
+    {"fct_pipeline_health", "fct_ingestion_runs", "fct_quarantine_reasons", "dbt_run_results"}
+)
 # Columns that carry the loader's or dbt's wall clock.
-CLOCK_COLUMNS = frozenset({"fetched_at", "first_seen_at", "last_seen_at", "loaded_at",
-                           "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to",
-                           "computed_at"})
+CLOCK_COLUMNS = frozenset(
+    {
+        "fetched_at",
+        "first_seen_at",
+        "last_seen_at",
+        "loaded_at",
+        "dbt_scd_id",
+        "dbt_updated_at",
+        "dbt_valid_from",
+        "dbt_valid_to",
+        "computed_at",
+    }
+)
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 MARTS_YAML = DBT_PROJECT / "models" / "marts" / "_marts__models.yml"
 RUN = """
@@ -111,12 +124,20 @@ class Simulator:
     def __init__(self, faults: str | None) -> None:
         self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "ingestion.simulator", "--port", str(self.port),
-                   "--seed", str(SEED)]
+        command = [
+            sys.executable,
+            "-m",
+            "ingestion.simulator",
+            "--port",
+            str(self.port),
+            "--seed",
+            str(SEED),
+        ]
         if faults:
             command += ["--faults", faults]
-        self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         for _ in range(200):
             try:
                 self.admin("/_admin/health")
@@ -127,8 +148,9 @@ class Simulator:
 
     def admin(self, path: str, payload: Any | None = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(self.root + path, data=data,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.root + path, data=data, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
@@ -136,10 +158,10 @@ class Simulator:
         listing = self.admin("/_admin/ground_truth")["endpoints"]
         out = {}
         for item in listing:
-            query = urllib.parse.urlencode({"source": item["source"],
-                                            "endpoint": item["endpoint"]})
-            out[(item["source"], item["endpoint"])] = self.admin(
-                f"/_admin/ground_truth?{query}")["records"]
+            query = urllib.parse.urlencode({"source": item["source"], "endpoint": item["endpoint"]})
+            out[(item["source"], item["endpoint"])] = self.admin(f"/_admin/ground_truth?{query}")[
+                "records"
+            ]
         return out
 
     def close(self) -> None:
@@ -156,10 +178,16 @@ def private_services(base_settings: Settings) -> Iterator[Services]:
     and as root the server runs as another user, who could then no longer stop it.
     """
     home = Path(tempfile.mkdtemp(prefix="criptopipe-chaos-"))
-    settings = base_settings.model_copy(update={
-        "home": home / "state", "postgres_port": free_port(), "mongo_port": free_port(),
-        "postgres_dsn": None, "mongo_uri": None, "postgres_db": "chaos_a",
-    })
+    settings = base_settings.model_copy(
+        update={
+            "home": home / "state",
+            "postgres_port": free_port(),
+            "mongo_port": free_port(),
+            "postgres_dsn": None,
+            "mongo_uri": None,
+            "postgres_db": "chaos_a",
+        }
+    )
     services = Services(settings)
     try:
         services.up()
@@ -173,14 +201,21 @@ def _run_settings(services: Services, database: str, sim: Simulator) -> dict[str
     """Settings of one warehouse, as explicit values (they win over the environment)."""
     settings = services.settings
     return {
-        "home": str(settings.home), "postgres_port": settings.postgres_port,
-        "mongo_port": settings.mongo_port, "postgres_dsn": None, "mongo_uri": None,
-        "postgres_db": database, "mongo_db": database,
+        "home": str(settings.home),
+        "postgres_port": settings.postgres_port,
+        "mongo_port": settings.mongo_port,
+        "postgres_dsn": None,
+        "mongo_uri": None,
+        "postgres_db": database,
+        "mongo_db": database,
         **{f"{s}_base_url": url for s, url in simulator_base_urls(sim.root).items()},
         "http_rate_limits": {s: 0 for s in SOURCES},
-        "http_timeout_seconds": 2.0, "http_max_retries": 4,
-        "http_backoff_base_seconds": 0.01, "http_backoff_max_seconds": 0.05,
-        "assets": list(ASSETS), "candle_intervals": ["1h", "1d"],
+        "http_timeout_seconds": 2.0,
+        "http_max_retries": 4,
+        "http_backoff_base_seconds": 0.01,
+        "http_backoff_max_seconds": 0.05,
+        "assets": list(ASSETS),
+        "candle_intervals": ["1h", "1d"],
         "start_date": (SIM_NOW - timedelta(days=DAYS)).date().isoformat(),
         "markets_top_n": 5,
     }
@@ -191,19 +226,41 @@ def _ingest_command(run_settings: dict[str, Any]) -> list[str]:
 
 
 def _ingest(run_settings: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_ingest_command(run_settings), cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=240, check=False)
+    return subprocess.run(
+        _ingest_command(run_settings),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
 
 
 def _dbt_build(services: Services, database: str, work: Path) -> None:
     env = {**os.environ, **services.endpoints(database).dbt_env(services.settings)}
     dbt = Path(sys.executable).with_name("dbt")
     result = subprocess.run(
-        [str(dbt), "build", "--project-dir", str(DBT_PROJECT), "--profiles-dir",
-         str(DBT_PROJECT), "--target-path", str(work / f"target_{database}"),
-         "--log-path", str(work / f"logs_{database}"), "--vars",
-         f"{{fx_calendar_end_date: '{SIM_NOW.date().isoformat()}'}}"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+        [
+            str(dbt),
+            "build",
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(work / f"target_{database}"),
+            "--log-path",
+            str(work / f"logs_{database}"),
+            "--vars",
+            f"{{fx_calendar_end_date: '{SIM_NOW.date().isoformat()}'}}",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, f"dbt build of {database} failed:\n{result.stdout[-4000:]}"
 
 
@@ -227,12 +284,16 @@ def _committed_since(dsn: str, since_xid: int) -> int:
         with psycopg.connect(dsn, connect_timeout=2) as conn:
             total = 0
             for table in RAW_TABLES:
-                if conn.execute("select to_regclass(%s)", [table.qualified_name]).fetchone() \
-                        == (None,):
+                if conn.execute("select to_regclass(%s)", [table.qualified_name]).fetchone() == (
+                    None,
+                ):
                     continue
                 row = conn.execute(
                     sql.SQL("select count(*) from {} where xmin::text::bigint > %s").format(
-                        sql.Identifier("raw", table.name)), [since_xid % 2**32]).fetchone()
+                        sql.Identifier("raw", table.name)
+                    ),
+                    [since_xid % 2**32],
+                ).fetchone()
                 total += int(row[0]) if row else 0
             return total
     except psycopg.OperationalError:
@@ -252,19 +313,30 @@ def _wait_for_commit(dsn: str, since_xid: int, process: subprocess.Popen[str]) -
 
 
 def _rows(conn: psycopg.Connection[Any], schema: str, table: str) -> tuple[list[str], Counter]:
-    columns = [r[0] for r in conn.execute(
-        "select column_name from information_schema.columns "
-        "where table_schema = %s and table_name = %s order by ordinal_position",
-        [schema, table]).fetchall() if r[0] not in CLOCK_COLUMNS]
+    columns = [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+        if r[0] not in CLOCK_COLUMNS
+    ]
     query = sql.SQL("select {} from {}").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(schema, table))
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(schema, table)
+    )
     return columns, Counter(conn.execute(query).fetchall())
 
 
 def _tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "select table_name from information_schema.tables "
-        "where table_schema = %s and table_type = 'BASE TABLE' order by 1", [schema]).fetchall()]
+    return [
+        r[0]
+        for r in conn.execute(
+            "select table_name from information_schema.tables "
+            "where table_schema = %s and table_type = 'BASE TABLE' order by 1",
+            [schema],
+        ).fetchall()
+    ]
 
 
 def _mart_keys() -> dict[str, list[list[str]]]:
@@ -283,11 +355,13 @@ def _mart_keys() -> dict[str, list[list[str]]]:
     return keys
 
 
-def _duplicates(conn: psycopg.Connection[Any], schema: str, table: str,
-                key: list[str]) -> list[Any]:
+def _duplicates(
+    conn: psycopg.Connection[Any], schema: str, table: str, key: list[str]
+) -> list[Any]:
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in key)
-    query = sql.SQL("select {cols}, count(*) from {t} group by {cols} having count(*) > 1 "
-                    "limit 5").format(cols=cols, t=sql.Identifier(schema, table))
+    query = sql.SQL(
+        "select {cols}, count(*) from {t} group by {cols} having count(*) > 1 limit 5"
+    ).format(cols=cols, t=sql.Identifier(schema, table))
     return conn.execute(query).fetchall()
 
 
@@ -308,51 +382,82 @@ def _iso(text: str) -> float:
 
 
 # simulator endpoint -> (raw table, truth key -> normalised key, raw key -> normalised key)
-KeyMap = tuple[str, Callable[[list[Any]], tuple[Any, ...]], Callable[[tuple[Any, ...]],
-                                                                        tuple[Any, ...]]]
+KeyMap = tuple[
+    str, Callable[[list[Any]], tuple[Any, ...]], Callable[[tuple[Any, ...]], tuple[Any, ...]]
+]
 KEYS: dict[tuple[str, str], KeyMap] = {
     ("binance", "/api/v3/klines"): (
-        "binance__klines", lambda k: (k[0], IV[k[1]], k[2] / 1000),
-        lambda k: (k[0], IV[k[1]], _epoch(k[2]))),
+        "binance__klines",
+        lambda k: (k[0], IV[k[1]], k[2] / 1000),
+        lambda k: (k[0], IV[k[1]], _epoch(k[2])),
+    ),
     ("binance", "/api/v3/ticker/24hr"): (
-        "binance__ticker_24hr", lambda k: (k[0], k[1] / 1000), lambda k: (k[0], _epoch(k[1]))),
+        "binance__ticker_24hr",
+        lambda k: (k[0], k[1] / 1000),
+        lambda k: (k[0], _epoch(k[1])),
+    ),
     ("kraken", "/0/public/OHLC"): (
-        "kraken__ohlc", lambda k: (k[0], k[1] * 60, float(k[2])),
-        lambda k: (k[0], IV[k[1]], _epoch(k[2]))),
+        "kraken__ohlc",
+        lambda k: (k[0], k[1] * 60, float(k[2])),
+        lambda k: (k[0], IV[k[1]], _epoch(k[2])),
+    ),
     ("coinbase", "/products/{id}/candles"): (
-        "coinbase__candles", lambda k: (k[0], k[1], float(k[2])),
-        lambda k: (k[0], IV[k[1]], _epoch(k[2]))),
+        "coinbase__candles",
+        lambda k: (k[0], k[1], float(k[2])),
+        lambda k: (k[0], IV[k[1]], _epoch(k[2])),
+    ),
     ("coingecko", "/coins/markets"): (
-        "coingecko__markets", lambda k: (k[0], _iso(k[1])), lambda k: (k[0], _epoch(k[2]))),
+        "coingecko__markets",
+        lambda k: (k[0], _iso(k[1])),
+        lambda k: (k[0], _epoch(k[2])),
+    ),
     ("coingecko", "/coins/{id}/market_chart"): (
-        "coingecko__market_chart", lambda k: (k[0], k[1], k[2] / 1000),
-        lambda k: (k[0], k[1], _epoch(k[2]))),
+        "coingecko__market_chart",
+        lambda k: (k[0], k[1], k[2] / 1000),
+        lambda k: (k[0], k[1], _epoch(k[2])),
+    ),
     ("coingecko", "/global"): (
-        "coingecko__global", lambda k: (float(k[0]),), lambda k: (_epoch(k[0]),)),
+        "coingecko__global",
+        lambda k: (float(k[0]),),
+        lambda k: (_epoch(k[0]),),
+    ),
     ("fear_greed", "/fng/"): (
-        "fear_greed__fng", lambda k: (float(k[0]),), lambda k: (_epoch(k[0]),)),
+        "fear_greed__fng",
+        lambda k: (float(k[0]),),
+        lambda k: (_epoch(k[0]),),
+    ),
     ("mercadobitcoin", "/candles"): (
-        "mercadobitcoin__candles", lambda k: (k[0], IV[k[1]], float(k[2])),
-        lambda k: (k[0], IV[k[1]], _epoch(k[2]))),
+        "mercadobitcoin__candles",
+        lambda k: (k[0], IV[k[1]], float(k[2])),
+        lambda k: (k[0], IV[k[1]], _epoch(k[2])),
+    ),
     ("mercadobitcoin", "/tickers"): (
-        "mercadobitcoin__tickers", lambda k: (k[0], float(k[1])),
-        lambda k: (k[0], _epoch(k[1]))),
+        "mercadobitcoin__tickers",
+        lambda k: (k[0], float(k[1])),
+        lambda k: (k[0], _epoch(k[1])),
+    ),
 }
 
 
 def _raw_records(conn: psycopg.Connection[Any], table: str) -> list[tuple[tuple[Any, ...], Any]]:
     keys = next(t.key_names for t in RAW_TABLES if t.name == table)
     query = sql.SQL("select {}, record from {} order by last_seen_at").format(
-        sql.SQL(", ").join(sql.Identifier(k) for k in keys), sql.Identifier("raw", table))
+        sql.SQL(", ").join(sql.Identifier(k) for k in keys), sql.Identifier("raw", table)
+    )
     return [(tuple(row[:-1]), row[-1]) for row in conn.execute(query).fetchall()]
 
 
-def _unaccounted(conn: psycopg.Connection[Any],
-                 truth: dict[tuple[str, str], list[dict[str, Any]]]) -> dict[str, list[Any]]:
+def _unaccounted(
+    conn: psycopg.Connection[Any], truth: dict[tuple[str, str], list[dict[str, Any]]]
+) -> dict[str, list[Any]]:
     """Records the simulator served that are neither in raw.* (as served) nor quarantined."""
-    quarantined = [json.dumps(r[0], sort_keys=True) for r in conn.execute(
-        "select record from raw.quarantine where record is not null "
-        "and coalesce(reason, '') <> ''").fetchall()]
+    quarantined = [
+        json.dumps(r[0], sort_keys=True)
+        for r in conn.execute(
+            "select record from raw.quarantine where record is not null "
+            "and coalesce(reason, '') <> ''"
+        ).fetchall()
+    ]
     missing: dict[str, list[Any]] = {}
     for (source, endpoint), items in truth.items():
         served: dict[tuple[Any, ...], Any]
@@ -363,7 +468,11 @@ def _unaccounted(conn: psycopg.Connection[Any],
                 base, day = item["key"]
                 for quote, rate in item["record"].items():
                     served[(base, quote, _iso(day + "T00:00:00+00:00"))] = {
-                        "base": base, "date": day, "quote": quote, "rate": rate}
+                        "base": base,
+                        "date": day,
+                        "quote": quote,
+                        "rate": rate,
+                    }
             loaded = {(k[0], k[1], _epoch(k[2])): rec for k, rec in _raw_records(conn, table)}
         elif (source, endpoint) == ("kraken", "/0/public/Ticker"):
             # Keyed by fetch time: compare the newest row of each pair (see the docstring).
@@ -372,8 +481,9 @@ def _unaccounted(conn: psycopg.Connection[Any],
             # was SIGKILLed before landing it, it was legitimately never landed. Every
             # other endpoint is checked as last served, drift-free after the reruns, too.
             table = "kraken__ticker"
-            served = {(item["key"][0],): item["record"] for item in items
-                      if item["key"][0] != DRIFT_FIELD}
+            served = {
+                (item["key"][0],): item["record"] for item in items if item["key"][0] != DRIFT_FIELD
+            }
             loaded = {}
             for key, record in _raw_records(conn, table):  # oldest first: the newest wins
                 loaded[(key[0],)] = record
@@ -382,9 +492,11 @@ def _unaccounted(conn: psycopg.Connection[Any],
             table, from_truth, from_raw = KEYS[(source, endpoint)]
             served = {from_truth(item["key"]): item["record"] for item in items}
             loaded = {from_raw(k): rec for k, rec in _raw_records(conn, table)}
-        lost = [(key, record) for key, record in served.items()
-                if loaded.get(key) != record
-                and json.dumps(record, sort_keys=True) not in quarantined]
+        lost = [
+            (key, record)
+            for key, record in served.items()
+            if loaded.get(key) != record and json.dumps(record, sort_keys=True) not in quarantined
+        ]
         if lost:
             missing[table] = lost[:3] + ([f"... {len(lost)} in all"] if len(lost) > 3 else [])
     return missing
@@ -420,11 +532,13 @@ def test_chaos_run_ends_with_the_fault_free_marts(
         started = _current_xid(dsn_b)
         first_out = tmp_path / "run1.json"
         with log.open("a") as out, first_out.open("w") as summary_out:
-            first = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=summary_out,
-                                     stderr=out, text=True)
+            first = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, stdout=summary_out, stderr=out, text=True
+            )
         try:
             assert _wait_for_commit(dsn_b, started, first), (
-                "the first run ended before it committed anything; nothing to restart under")
+                "the first run ended before it committed anything; nothing to restart under"
+            )
             assert services.pg.stop()
             assert services.pg.start()
             first_rc = first.wait(timeout=180)
@@ -437,11 +551,11 @@ def test_chaos_run_ends_with_the_fault_free_marts(
         # 2. SIGKILL once the second run has committed something.
         started = _current_xid(dsn_b)
         with log.open("a") as out:
-            second = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=out,
-                                      text=True)
+            second = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=out, text=True)
         try:
             assert _wait_for_commit(dsn_b, started, second), (
-                "the second run ended before it committed anything; nothing to kill")
+                "the second run ended before it committed anything; nothing to kill"
+            )
             os.kill(second.pid, signal.SIGKILL)
         finally:
             second.wait()
@@ -456,23 +570,34 @@ def test_chaos_run_ends_with_the_fault_free_marts(
                 break
         assert reruns[-1].returncode == 0, (
             f"{len(reruns)} fault-free reruns did not succeed:\n"
-            + "\n".join(r.stdout + r.stderr[-2000:] for r in reruns))
+            + "\n".join(r.stdout + r.stderr[-2000:] for r in reruns)
+        )
         truth = sim.ground_truth()
         fault_log = Counter(r["fault"] for r in sim.admin("/_admin/requests") if r["fault"])
     finally:
         sim.close()
     # The plan did inject what it says (else the test proves nothing).
-    for kind in ("rate_limit", "server_error", "timeout", "html", "truncated",
-                 "drift_extra", "drift_reorder"):
+    for kind in (
+        "rate_limit",
+        "server_error",
+        "timeout",
+        "html",
+        "truncated",
+        "drift_extra",
+        "drift_reorder",
+    ):
         assert fault_log[kind] > 0, f"no {kind} fault was injected: {dict(fault_log)}"
     _dbt_build(services, "chaos_b", tmp_path)
 
-    with psycopg.connect(_admin_dsn(services, "chaos_a")) as conn_a, \
-            psycopg.connect(dsn_b) as conn_b:
+    with (
+        psycopg.connect(_admin_dsn(services, "chaos_a")) as conn_a,
+        psycopg.connect(dsn_b) as conn_b,
+    ):
         # Every record served by the chaos simulator is loaded as served, or quarantined.
         assert _unaccounted(conn_b, truth) == {}
         no_reason = conn_b.execute(
-            "select count(*) from raw.quarantine where coalesce(reason, '') = ''").fetchone()
+            "select count(*) from raw.quarantine where coalesce(reason, '') = ''"
+        ).fetchone()
         assert no_reason == (0,)
         # The non-JSON bodies (truncated, HTML) were kept, not dropped.
         with MongoClient(services.mongo_uri()) as client:
@@ -510,9 +635,14 @@ def test_chaos_run_ends_with_the_fault_free_marts(
         # raw.ingestion_runs, the ones that failed in the restart and the ones that
         # succeeded across it, with the run's own status.
         first_summary = json.loads(first_out.read_text())
-        recorded = {f"{r[0]}/{r[1]}": r[2] for r in conn_b.execute(
-            "select source, endpoint, status from raw.ingestion_runs where run_id = %s",
-            [first_summary["run_id"]]).fetchall()}
-        assert recorded == {name: status for name, (status, _) in
-                            first_summary["endpoints"].items()}
+        recorded = {
+            f"{r[0]}/{r[1]}": r[2]
+            for r in conn_b.execute(
+                "select source, endpoint, status from raw.ingestion_runs where run_id = %s",
+                [first_summary["run_id"]],
+            ).fetchall()
+        }
+        assert recorded == {
+            name: status for name, (status, _) in first_summary["endpoints"].items()
+        }
         assert "could not record run" not in log.read_text()

@@ -138,8 +138,14 @@ def build_warehouse(
         import logging
 
         logging.getLogger(__name__).warning("ingestion endpoints not successful: %s", failed)
-    return Warehouse(name, name, settings, target / "run_results.json", now,
-                     db_endpoints.role_dsn("reader", settings))
+    return Warehouse(
+        name,
+        name,
+        settings,
+        target / "run_results.json",
+        now,
+        db_endpoints.role_dsn("reader", settings),
+    )
 
 
 def _technical_indicators(transformer_dsn: str, now: datetime) -> None:

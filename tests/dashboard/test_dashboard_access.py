@@ -31,7 +31,9 @@ def run_every_page(open_page: Callable[[str], AppTest]) -> Callable[[], None]:
 
 
 def test_every_dashboard_connection_is_the_reader(
-    empty_database: str, use_database: Callable[[str], None], admin_dsn: str,
+    empty_database: str,
+    use_database: Callable[[str], None],
+    admin_dsn: str,
     run_every_page: Callable[[], None],
 ) -> None:
     """While every page runs, watch pg_stat_activity: each backend on the dashboard's
@@ -46,12 +48,14 @@ def test_every_dashboard_connection_is_the_reader(
             while pages.is_alive():
                 # client backends only (not autovacuum), once authenticated (a backend
                 # still in authentication has no user yet)
-                seen.update(watcher.execute(
-                    "select usename, application_name from pg_stat_activity "
-                    "where datname = %s and pid <> pg_backend_pid() "
-                    "and backend_type = 'client backend' and usename is not null",
-                    [empty_database],
-                ).fetchall())
+                seen.update(
+                    watcher.execute(
+                        "select usename, application_name from pg_stat_activity "
+                        "where datname = %s and pid <> pg_backend_pid() "
+                        "and backend_type = 'client backend' and usename is not null",
+                        [empty_database],
+                    ).fetchall()
+                )
             pages.join()
             if seen:
                 break
@@ -60,7 +64,9 @@ def test_every_dashboard_connection_is_the_reader(
 
 
 def test_the_dashboard_reads_no_other_credential(
-    empty_database: str, use_database: Callable[[str], None], settings: Settings,
+    empty_database: str,
+    use_database: Callable[[str], None],
+    settings: Settings,
     run_every_page: Callable[[], None],
 ) -> None:
     """Every page, run in this process, opens the reader's secret and no other: not the
@@ -103,7 +109,8 @@ def test_the_server_environment_keeps_only_the_readers_settings() -> None:
         "CRIPTOPIPE_DAGSTER_PASSWORD": "d",
     }
     assert reader_environment(environ) == {
-        "PATH": "/usr/bin", "CRIPTOPIPE_POSTGRES_DB": "criptopipe_demo",
+        "PATH": "/usr/bin",
+        "CRIPTOPIPE_POSTGRES_DB": "criptopipe_demo",
         "CRIPTOPIPE_READER_PASSWORD": "r",
     }
 
@@ -134,7 +141,7 @@ def test_an_open_address_needs_a_password(address: str, tmp_path: Path) -> None:
     secrets = tmp_path / "secrets.toml"
     secrets.write_text('[auth]\nredirect_uri = "http://x/oauth2callback"\n')
     assert access.streamlit_auth_configured((tmp_path / "absent.toml", secrets))
-    secrets.write_text('[other]\nx = 1\n')
+    secrets.write_text("[other]\nx = 1\n")
     assert not access.streamlit_auth_configured((secrets,))
 
 
@@ -142,15 +149,22 @@ def test_the_server_refuses_an_unguarded_address() -> None:
     env = {**reader_environment(), "CRIPTOPIPE_DASHBOARD_ADDRESS": "0.0.0.0"}
     env.pop("CRIPTOPIPE_DASHBOARD_PASSWORD", None)
     result = subprocess.run(
-        [sys.executable, "-m", "dashboard.server"], env=env, cwd=PROJECT_ROOT,
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "dashboard.server"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "refusing to serve the dashboard on 0.0.0.0" in result.stderr
 
 
 def test_a_password_guards_every_page(
-    empty_database: str, use_database: Callable[[str], None], monkeypatch: pytest.MonkeyPatch,
+    empty_database: str,
+    use_database: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
     page_text: Callable[[AppTest], str],
 ) -> None:
     use_database(empty_database)

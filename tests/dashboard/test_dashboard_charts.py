@@ -52,8 +52,11 @@ def test_the_open_candle_is_drawn_apart_as_provisional():
 
 # USD rates in force per hour: BRL moves at T0 + 2 h (a publication), EUR is flat.
 RATES = {
-    "BRL": {T0 + timedelta(hours=1): 5.0, T0 + timedelta(hours=2): 5.5,
-            T0 + timedelta(hours=3): 6.0},
+    "BRL": {
+        T0 + timedelta(hours=1): 5.0,
+        T0 + timedelta(hours=2): 5.5,
+        T0 + timedelta(hours=3): 6.0,
+    },
     "EUR": {T0 + timedelta(hours=h): 0.9 for h in (1, 2, 3)},
 }
 
@@ -67,42 +70,50 @@ def rates_in_force(currency_code: str, instants: pd.Series) -> pd.Series:
 
 def test_each_candle_converts_at_the_rate_in_force_at_its_close():
     frame = hourly()
-    shown = currency.convert(frame, ["close_price"], "BRL", at=frame["close_at"],
-                             quotes=frame["quote_currency"], rates=rates_in_force)
+    shown = currency.convert(
+        frame,
+        ["close_price"],
+        "BRL",
+        at=frame["close_at"],
+        quotes=frame["quote_currency"],
+        rates=rates_in_force,
+    )
     assert list(shown["close_price"]) == pytest.approx([550.0, 577.5, 642.0])
     # an instant inside an hour takes that hour's rate, never the next one
     late = frame["close_at"] + timedelta(minutes=59)
-    inside = currency.convert(frame, ["close_price"], "BRL", at=late,
-                              quotes=frame["quote_currency"], rates=rates_in_force)
+    inside = currency.convert(
+        frame, ["close_price"], "BRL", at=late, quotes=frame["quote_currency"], rates=rates_in_force
+    )
     assert list(inside["fx_factor"]) == [5.0, 5.5, 6.0]
 
 
 def test_brl_quotes_convert_through_usd_and_stay_put_in_brl():
     frame = hourly(quote="BRL")
     at = frame["close_at"]
-    usd = currency.convert(frame, ["close_price"], "USD", at=at, quotes="BRL",
-                           rates=rates_in_force)
+    usd = currency.convert(frame, ["close_price"], "USD", at=at, quotes="BRL", rates=rates_in_force)
     assert list(usd["close_price"]) == pytest.approx([22.0, 105 / 5.5, 107 / 6.0])
-    eur = currency.convert(frame, ["close_price"], "EUR", at=at, quotes="BRL",
-                           rates=rates_in_force)
-    assert list(eur["close_price"]) == pytest.approx([110 * 0.9 / 5, 105 * 0.9 / 5.5,
-                                                      107 * 0.9 / 6.0])
-    brl = currency.convert(frame, ["close_price"], "BRL", at=at, quotes="BRL",
-                           rates=rates_in_force)
+    eur = currency.convert(frame, ["close_price"], "EUR", at=at, quotes="BRL", rates=rates_in_force)
+    assert list(eur["close_price"]) == pytest.approx(
+        [110 * 0.9 / 5, 105 * 0.9 / 5.5, 107 * 0.9 / 6.0]
+    )
+    brl = currency.convert(frame, ["close_price"], "BRL", at=at, quotes="BRL", rates=rates_in_force)
     assert list(brl["close_price"]) == [110.0, 105.0, 107.0]
 
 
 def test_a_missing_rate_gives_no_price_rather_than_a_wrong_one():
     frame = hourly()
     before_rates = frame["close_at"] - timedelta(hours=1)  # T0 has no rate yet
-    converted = currency.convert(frame, ["close_price"], "BRL", at=before_rates,
-                                 rates=rates_in_force)
+    converted = currency.convert(
+        frame, ["close_price"], "BRL", at=before_rates, rates=rates_in_force
+    )
     assert converted["close_price"].isna().tolist() == [True, False, False]
-    unknown = currency.convert(frame, ["close_price"], "JPY", at=frame["close_at"],
-                               rates=rates_in_force)
+    unknown = currency.convert(
+        frame, ["close_price"], "JPY", at=frame["close_at"], rates=rates_in_force
+    )
     assert unknown["close_price"].isna().all()
-    same = currency.convert(frame, ["close_price"], "USD", at=frame["close_at"],
-                            quotes="USDT", rates=rates_in_force)
+    same = currency.convert(
+        frame, ["close_price"], "USD", at=frame["close_at"], quotes="USDT", rates=rates_in_force
+    )
     assert list(same["close_price"]) == [110.0, 105.0, 107.0]
 
 

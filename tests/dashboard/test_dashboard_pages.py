@@ -76,8 +76,7 @@ def test_every_page_with_prices_has_the_currency_selector(page, on_demo_warehous
     control = at.segmented_control(key="_filter.currency")
     control.set_value("EUR").run()
     assert not at.exception
-    assert "EUR" in "\n".join(str(c.value) for c in at.caption) + str(
-        [m.value for m in at.metric])
+    assert "EUR" in "\n".join(str(c.value) for c in at.caption) + str([m.value for m in at.metric])
 
 
 def test_top_movers_read_the_consensus_price_of_closed_hours(on_demo_warehouse, open_page):
@@ -126,7 +125,6 @@ def test_risk_page_shows_ewma_volatility(on_demo_warehouse, open_page):
     assert any("EWMA volatility (RiskMetrics" in c.proto.spec for c in at.get("plotly_chart"))
 
 
-
 def test_ewma_volatility_leaves_out_the_open_day(on_demo_warehouse):
     """The open 1d candle's close is not a price yet: the Risk page never plots it."""
     from datetime import timedelta
@@ -149,6 +147,7 @@ def test_ewma_volatility_leaves_out_the_open_day(on_demo_warehouse):
         for a, d in zip(frame["asset_id"], frame["price_date"], strict=True)
     }
     assert shown.isdisjoint(set(open_days))
+
 
 def test_data_health_lists_the_dbt_results_recorded_in_the_warehouse(
     on_demo_warehouse, open_page, page_text

@@ -75,17 +75,34 @@ class DbtDatabase:
     def dbt(self, *args: str, check: bool = True, timeout: float = 600) -> DbtResult:
         target = self.work_dir / "target"
         command = [
-            str(DBT_BIN), "--no-use-colors", *args,
-            "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-            "--target-path", str(target), "--log-path", str(self.work_dir / "logs"),
+            str(DBT_BIN),
+            "--no-use-colors",
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(self.work_dir / "logs"),
         ]
         started = time.perf_counter()
         done = subprocess.run(
-            command, env=self.env(), capture_output=True, text=True, timeout=timeout,
+            command,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             check=False,
         )
-        result = DbtResult(tuple(args), done.returncode, done.stdout + done.stderr,
-                           time.perf_counter() - started, target)
+        result = DbtResult(
+            tuple(args),
+            done.returncode,
+            done.stdout + done.stderr,
+            time.perf_counter() - started,
+            target,
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.output[-6000:]}")
         return result
@@ -93,19 +110,30 @@ class DbtDatabase:
     def popen(self, *args: str) -> subprocess.Popen[str]:
         """Start a long-running dbt command (``docs serve``); the caller stops it."""
         command = [
-            str(DBT_BIN), "--no-use-colors", *args,
-            "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-            "--target-path", str(self.work_dir / "target"),
-            "--log-path", str(self.work_dir / "logs"),
+            str(DBT_BIN),
+            "--no-use-colors",
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(self.work_dir / "target"),
+            "--log-path",
+            str(self.work_dir / "logs"),
         ]
         return subprocess.Popen(
-            command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            command,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
         )
 
 
-def create_database(admin_dsn: str, mongo_uri: str, name: str, settings: Settings,
-                    work_dir: Path) -> DbtDatabase:
+def create_database(
+    admin_dsn: str, mongo_uri: str, name: str, settings: Settings, work_dir: Path
+) -> DbtDatabase:
     """A fresh database ``name`` with roles and schemas (dropped first if it exists)."""
     postgres.drop_database(admin_dsn, name)
     postgres.bootstrap(admin_dsn, name, settings)

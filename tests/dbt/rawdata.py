@@ -39,6 +39,7 @@ from ingestion.symbols import BY_ID, EXCHANGE_QUOTES, exchange_symbol
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures
 
+
 @dataclass(frozen=True, slots=True)
 class RawRow:
     """One row of a raw table: natural key values, the record, and when it was seen."""
@@ -101,10 +102,20 @@ def upsert(loader_dsn: str, batch: RawBatch) -> None:
         for name, keyed_rows in by_table.items():
             rows = list(keyed_rows.values())
             table = get_table(*name.split("__", 1))
-            cols = [*table.key_names, "record", "fetched_at", "first_seen_at",
-                    "last_seen_at", "run_id", "lake_document_id"]
-            cur.execute("create temporary table if not exists _load (like raw.{} ) "
-                        "on commit drop".replace("{}", name))
+            cols = [
+                *table.key_names,
+                "record",
+                "fetched_at",
+                "first_seen_at",
+                "last_seen_at",
+                "run_id",
+                "lake_document_id",
+            ]
+            cur.execute(
+                "create temporary table if not exists _load (like raw.{} ) on commit drop".replace(
+                    "{}", name
+                )
+            )
             with cur.copy(
                 sql.SQL("copy _load ({}) from stdin").format(
                     sql.SQL(", ").join(sql.Identifier(c) for c in cols)
@@ -112,9 +123,15 @@ def upsert(loader_dsn: str, batch: RawBatch) -> None:
             ) as copy:
                 for r in rows:
                     copy.write_row(
-                        [*r.keys, Jsonb(r.record, dumps=dumps), r.fetched_at,
-                         r.first_seen_at or r.fetched_at, r.last_seen_at or r.fetched_at,
-                         r.run_id, r.lake_document_id]
+                        [
+                            *r.keys,
+                            Jsonb(r.record, dumps=dumps),
+                            r.fetched_at,
+                            r.first_seen_at or r.fetched_at,
+                            r.last_seen_at or r.fetched_at,
+                            r.run_id,
+                            r.lake_document_id,
+                        ]
                     )
             cur.execute(
                 sql.SQL(
@@ -195,8 +212,7 @@ def fixture_rows(loaded_at: datetime) -> RawBatch:
     # The saved Coinbase response is for ETH-USDT, which criptopipe does not track: the
     # records are loaded as the tracked ETH-USD product (the record holds no product id).
     for rec in _fixture("coinbase/candles_86400.json"):
-        add(RawRow("coinbase__candles", ("ETH-USD", "1d", _ts(rec[0])), rec,
-                   loaded_at))
+        add(RawRow("coinbase__candles", ("ETH-USD", "1d", _ts(rec[0])), rec, loaded_at))
     mb = _fixture("mercadobitcoin/candles_1h.json")
     for i, t in enumerate(mb["t"]):
         rec = {k: mb[k][i] for k in ("t", "o", "h", "l", "c", "v")}
@@ -207,9 +223,14 @@ def fixture_rows(loaded_at: datetime) -> RawBatch:
         observed = datetime(2023, 12, 5, 18, 0, tzinfo=UTC)
         add(RawRow("kraken__ticker", (pair, observed), rec, loaded_at))
     for rec in _fixture("coingecko/coins_markets.json"):
-        add(RawRow("coingecko__markets",
-                   (rec["id"], "usd", datetime.fromisoformat(rec["last_updated"])),
-                   rec, loaded_at))
+        add(
+            RawRow(
+                "coingecko__markets",
+                (rec["id"], "usd", datetime.fromisoformat(rec["last_updated"])),
+                rec,
+                loaded_at,
+            )
+        )
     data = _fixture("coingecko/global.json")["data"]
     add(RawRow("coingecko__global", (_ts(data["updated_at"]),), data, loaded_at))
     for rec in _fixture("fear_greed/fng.json")["data"]:
@@ -217,10 +238,15 @@ def fixture_rows(loaded_at: datetime) -> RawBatch:
         add(RawRow("fear_greed__fng", (day,), rec, loaded_at))
     latest = _fixture("fx/latest.json")
     for quote, rate in latest["rates"].items():
-        rec = {"date": latest["date"], "base": latest["base"], "quote": quote,
-               "rate": rate}
-        add(RawRow("fx__rates", (latest["base"], quote, date.fromisoformat(latest["date"])),
-                   rec, loaded_at))
+        rec = {"date": latest["date"], "base": latest["base"], "quote": quote, "rate": rate}
+        add(
+            RawRow(
+                "fx__rates",
+                (latest["base"], quote, date.fromisoformat(latest["date"])),
+                rec,
+                loaded_at,
+            )
+        )
     return batch
 
 
@@ -228,8 +254,18 @@ def fixture_rows(loaded_at: datetime) -> RawBatch:
 
 
 BASE_PRICES = {
-    "BTC": 60000.0, "ETH": 3000.0, "SOL": 150.0, "XRP": 0.55, "ADA": 0.45, "DOGE": 0.15,
-    "LTC": 80.0, "LINK": 15.0, "DOT": 7.0, "BNB": 550.0, "USDT": 1.0, "USDC": 1.0,
+    "BTC": 60000.0,
+    "ETH": 3000.0,
+    "SOL": 150.0,
+    "XRP": 0.55,
+    "ADA": 0.45,
+    "DOGE": 0.15,
+    "LTC": 80.0,
+    "LINK": 15.0,
+    "DOT": 7.0,
+    "BNB": 550.0,
+    "USDT": 1.0,
+    "USDC": 1.0,
 }
 DECIMALS = {"binance": 8, "kraken": 5, "coinbase": 4, "mercadobitcoin": 6}
 SMALL_ASSETS = ("BTC", "ETH", "SOL", "XRP", "USDT")
@@ -253,8 +289,9 @@ def _num(x: float, decimals: int) -> Decimal:
     return Decimal(_fmt(x, decimals))
 
 
-def _usd_paths(assets: Iterable[str], start: datetime, hours: int, seed: int
-               ) -> dict[str, list[float]]:
+def _usd_paths(
+    assets: Iterable[str], start: datetime, hours: int, seed: int
+) -> dict[str, list[float]]:
     rng = random.Random(seed)
     market = [rng.gauss(0.0, 0.004) for _ in range(hours + 1)]
     paths: dict[str, list[float]] = {}
@@ -278,8 +315,9 @@ def _fx_rate(currency: str, day: date) -> float:
     return base * (1 + 0.02 * math.sin(day.toordinal() / 9.0))
 
 
-def _hourly_candles(path: list[float], start: datetime, noise: random.Random, scale: float
-                    ) -> list[Candle]:
+def _hourly_candles(
+    path: list[float], start: datetime, noise: random.Random, scale: float
+) -> list[Candle]:
     out = []
     for i in range(len(path) - 1):
         o = path[i] * scale * (1 + noise.gauss(0, 0.0003))
@@ -296,8 +334,14 @@ def _daily(hourly: list[Candle]) -> list[Candle]:
     for c in hourly:
         days.setdefault(c.open_at.date(), []).append(c)
     return [
-        Candle(datetime.combine(d, datetime.min.time(), UTC), cs[0].o, max(c.h for c in cs),
-               min(c.low for c in cs), cs[-1].c, sum(c.v for c in cs))
+        Candle(
+            datetime.combine(d, datetime.min.time(), UTC),
+            cs[0].o,
+            max(c.h for c in cs),
+            min(c.low for c in cs),
+            cs[-1].c,
+            sum(c.v for c in cs),
+        )
         for d, cs in sorted(days.items())
     ]
 
@@ -308,18 +352,43 @@ def candle_record(exchange: str, c: Candle, interval: str) -> Any:
     t = int(c.open_at.timestamp())
     if exchange == "binance":
         step = 3600 if interval == "1h" else 86400
-        return [t * 1000, _fmt(c.o, d), _fmt(c.h, d), _fmt(c.low, d), _fmt(c.c, d),
-                _fmt(c.v, 8), (t + step) * 1000 - 1, _fmt(c.v * c.c, 8), 1000,
-                _fmt(c.v / 2, 8), _fmt(c.v * c.c / 2, 8), "0"]
+        return [
+            t * 1000,
+            _fmt(c.o, d),
+            _fmt(c.h, d),
+            _fmt(c.low, d),
+            _fmt(c.c, d),
+            _fmt(c.v, 8),
+            (t + step) * 1000 - 1,
+            _fmt(c.v * c.c, 8),
+            1000,
+            _fmt(c.v / 2, 8),
+            _fmt(c.v * c.c / 2, 8),
+            "0",
+        ]
     if exchange == "kraken":
         vwap = (c.o + c.h + c.low + c.c) / 4
-        return [t, _fmt(c.o, d), _fmt(c.h, d), _fmt(c.low, d), _fmt(c.c, d), _fmt(vwap, d),
-                _fmt(c.v, 8), 500]
+        return [
+            t,
+            _fmt(c.o, d),
+            _fmt(c.h, d),
+            _fmt(c.low, d),
+            _fmt(c.c, d),
+            _fmt(vwap, d),
+            _fmt(c.v, 8),
+            500,
+        ]
     if exchange == "coinbase":
         return [t, _num(c.low, d), _num(c.h, d), _num(c.o, d), _num(c.c, d), _num(c.v, 8)]
     if exchange == "mercadobitcoin":
-        return {"t": t, "o": _fmt(c.o, d), "h": _fmt(c.h, d), "l": _fmt(c.low, d),
-                "c": _fmt(c.c, d), "v": _fmt(c.v, 8)}
+        return {
+            "t": t,
+            "o": _fmt(c.o, d),
+            "h": _fmt(c.h, d),
+            "l": _fmt(c.low, d),
+            "c": _fmt(c.c, d),
+            "v": _fmt(c.v, 8),
+        }
     raise ValueError(exchange)
 
 
@@ -349,7 +418,7 @@ def synthetic_rows(
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     end_hour = now.replace(minute=0, second=0)
     hours = days * 24 + now.hour + 1  # up to and including the open hour
-    start = (end_hour - timedelta(hours=hours - 1))
+    start = end_hour - timedelta(hours=hours - 1)
     assets = tuple(assets)
     paths = _usd_paths(assets, start, hours, seed)
     loaded = now
@@ -363,8 +432,7 @@ def synthetic_rows(
             continue
         for quote in ("BRL", "EUR"):
             rate = round(_fx_rate(quote, day), 4)
-            rec = {"date": day.isoformat(), "base": "USD", "quote": quote,
-                   "rate": _num(rate, 4)}
+            rec = {"date": day.isoformat(), "base": "USD", "quote": quote, "rate": _num(rate, 4)}
             add(RawRow("fx__rates", ("USD", quote, day), rec, loaded))
 
     for asset in assets:
@@ -374,24 +442,46 @@ def synthetic_rows(
                 continue
             noise = random.Random(f"{seed}:{asset}:{exchange}")
             if EXCHANGE_QUOTES[exchange] == "BRL":
-                path = [p * _fx_rate("BRL", (start + timedelta(hours=i)).date()) * 1.01
-                        for i, p in enumerate(paths[asset])]
+                path = [
+                    p * _fx_rate("BRL", (start + timedelta(hours=i)).date()) * 1.01
+                    for i, p in enumerate(paths[asset])
+                ]
             else:
                 path = paths[asset]
             hourly = _hourly_candles(path, start, noise, 1.0)
             for interval, candles in (("1h", hourly), ("1d", _daily(hourly))):
                 for c in candles:
-                    add(RawRow(table, (symbol, interval, c.open_at),
-                               candle_record(exchange, c, interval), loaded))
+                    add(
+                        RawRow(
+                            table,
+                            (symbol, interval, c.open_at),
+                            candle_record(exchange, c, interval),
+                            loaded,
+                        )
+                    )
 
     for i, day in enumerate(fx_days):
         value = 20 + (i * 37) % 61
-        label = ("Extreme Fear" if value < 25 else "Fear" if value < 45 else "Neutral"
-                 if value < 56 else "Greed" if value < 76 else "Extreme Greed")
+        label = (
+            "Extreme Fear"
+            if value < 25
+            else "Fear"
+            if value < 45
+            else "Neutral"
+            if value < 56
+            else "Greed"
+            if value < 76
+            else "Extreme Greed"
+        )
         ts = int(datetime.combine(day, datetime.min.time(), UTC).timestamp())
-        add(RawRow("fear_greed__fng", (day,),
-                   {"value": str(value), "value_classification": label, "timestamp": str(ts)},
-                   loaded))
+        add(
+            RawRow(
+                "fear_greed__fng",
+                (day,),
+                {"value": str(value), "value_classification": label, "timestamp": str(ts)},
+                loaded,
+            )
+        )
 
     for k in range(3):
         at = end_hour - timedelta(hours=2 - k)
@@ -401,11 +491,14 @@ def synthetic_rows(
         eth = paths.get("ETH", [0.0] * (idx + 1))[idx] * 1.2e8
         total = max(total, btc + eth) * 1.8
         data = {
-            "active_cryptocurrencies": 12924, "markets": 576,
+            "active_cryptocurrencies": 12924,
+            "markets": 576,
             "total_market_cap": {"usd": _num(total, 2), "btc": _num(total / 60000, 4)},
             "total_volume": {"usd": _num(total * 0.05, 2)},
-            "market_cap_percentage": {"btc": _num(100 * btc / total, 6),
-                                      "eth": _num(100 * eth / total, 6)},
+            "market_cap_percentage": {
+                "btc": _num(100 * btc / total, 6),
+                "eth": _num(100 * eth / total, 6),
+            },
             "market_cap_change_percentage_24h_usd": _num(0.5 - k * 0.1, 6),
             "updated_at": int(at.timestamp()),
         }
@@ -415,52 +508,104 @@ def synthetic_rows(
             price = paths[asset][idx]
             supply = 1e9 if asset != "BTC" else 19_700_000 + 450 * k
             market = {
-                "id": a.coingecko_id, "symbol": asset.lower(), "name": a.name,
-                "current_price": _num(price, 6), "market_cap": _num(price * supply, 0),
-                "market_cap_rank": rank, "fully_diluted_valuation": None,
+                "id": a.coingecko_id,
+                "symbol": asset.lower(),
+                "name": a.name,
+                "current_price": _num(price, 6),
+                "market_cap": _num(price * supply, 0),
+                "market_cap_rank": rank,
+                "fully_diluted_valuation": None,
                 "total_volume": _num(price * supply * 0.03, 0),
-                "high_24h": _num(price * 1.02, 6), "low_24h": _num(price * 0.98, 6),
+                "high_24h": _num(price * 1.02, 6),
+                "low_24h": _num(price * 0.98, 6),
                 "price_change_24h": _num(price * 0.01, 6),
                 "price_change_percentage_24h": _num(1.0, 5),
                 "circulating_supply": _num(supply, 2),
                 "total_supply": _num(supply, 2) if asset != "BTC" else 21000000,
                 "max_supply": 21000000 if asset == "BTC" else None,
-                "ath": _num(price * 1.5, 6), "ath_date": "2021-11-10T14:24:11.849Z",
-                "atl": _num(price * 0.01, 6), "atl_date": "2013-07-06T00:00:00.000Z",
-                "roi": None, "last_updated": at.isoformat().replace("+00:00", ".000Z"),
+                "ath": _num(price * 1.5, 6),
+                "ath_date": "2021-11-10T14:24:11.849Z",
+                "atl": _num(price * 0.01, 6),
+                "atl_date": "2013-07-06T00:00:00.000Z",
+                "roi": None,
+                "last_updated": at.isoformat().replace("+00:00", ".000Z"),
             }
-            add(RawRow("coingecko__markets", (a.coingecko_id, "usd", at), market,
-                       at + timedelta(minutes=1)))
+            add(
+                RawRow(
+                    "coingecko__markets",
+                    (a.coingecko_id, "usd", at),
+                    market,
+                    at + timedelta(minutes=1),
+                )
+            )
         for asset in assets:
             a = BY_ID[asset]
             price = paths[asset][idx]
             if a.binance:
-                add(RawRow("binance__ticker_24hr", (a.binance, at), {
-                    "symbol": a.binance, "priceChange": _fmt(price * 0.01, 8),
-                    "priceChangePercent": "1.000", "weightedAvgPrice": _fmt(price, 8),
-                    "lastPrice": _fmt(price, 8), "bidPrice": _fmt(price * 0.9999, 8),
-                    "askPrice": _fmt(price * 1.0001, 8), "openPrice": _fmt(price * 0.99, 8),
-                    "highPrice": _fmt(price * 1.02, 8), "lowPrice": _fmt(price * 0.98, 8),
-                    "volume": "1000.00000000", "quoteVolume": _fmt(price * 1000, 8),
-                    "openTime": int(at.timestamp() * 1000) - 86_400_000,
-                    "closeTime": int(at.timestamp() * 1000), "count": 12345,
-                }, at))
+                add(
+                    RawRow(
+                        "binance__ticker_24hr",
+                        (a.binance, at),
+                        {
+                            "symbol": a.binance,
+                            "priceChange": _fmt(price * 0.01, 8),
+                            "priceChangePercent": "1.000",
+                            "weightedAvgPrice": _fmt(price, 8),
+                            "lastPrice": _fmt(price, 8),
+                            "bidPrice": _fmt(price * 0.9999, 8),
+                            "askPrice": _fmt(price * 1.0001, 8),
+                            "openPrice": _fmt(price * 0.99, 8),
+                            "highPrice": _fmt(price * 1.02, 8),
+                            "lowPrice": _fmt(price * 0.98, 8),
+                            "volume": "1000.00000000",
+                            "quoteVolume": _fmt(price * 1000, 8),
+                            "openTime": int(at.timestamp() * 1000) - 86_400_000,
+                            "closeTime": int(at.timestamp() * 1000),
+                            "count": 12345,
+                        },
+                        at,
+                    )
+                )
             if a.kraken_key:
                 p = _fmt(price, 5)
-                add(RawRow("kraken__ticker", (a.kraken_key, at), {
-                    "a": [p, "1", "1.000"], "b": [p, "2", "2.000"], "c": [p, "0.1"],
-                    "v": ["100.0", "200.0"], "p": [p, p], "t": [100, 200],
-                    "l": [_fmt(price * 0.98, 5)] * 2, "h": [_fmt(price * 1.02, 5)] * 2,
-                    "o": _fmt(price * 0.99, 5),
-                }, at))
+                add(
+                    RawRow(
+                        "kraken__ticker",
+                        (a.kraken_key, at),
+                        {
+                            "a": [p, "1", "1.000"],
+                            "b": [p, "2", "2.000"],
+                            "c": [p, "0.1"],
+                            "v": ["100.0", "200.0"],
+                            "p": [p, p],
+                            "t": [100, 200],
+                            "l": [_fmt(price * 0.98, 5)] * 2,
+                            "h": [_fmt(price * 1.02, 5)] * 2,
+                            "o": _fmt(price * 0.99, 5),
+                        },
+                        at,
+                    )
+                )
             if a.mercadobitcoin:
                 brl = price * _fx_rate("BRL", at.date()) * 1.01
-                add(RawRow("mercadobitcoin__tickers", (a.mercadobitcoin, at), {
-                    "pair": a.mercadobitcoin, "high": _fmt(brl * 1.02, 8),
-                    "low": _fmt(brl * 0.98, 8), "vol": "12.50000000", "last": _fmt(brl, 8),
-                    "buy": _fmt(brl * 0.999, 8), "sell": _fmt(brl * 1.001, 8),
-                    "open": _fmt(brl * 0.99, 8), "date": int(at.timestamp()),
-                }, at))
+                add(
+                    RawRow(
+                        "mercadobitcoin__tickers",
+                        (a.mercadobitcoin, at),
+                        {
+                            "pair": a.mercadobitcoin,
+                            "high": _fmt(brl * 1.02, 8),
+                            "low": _fmt(brl * 0.98, 8),
+                            "vol": "12.50000000",
+                            "last": _fmt(brl, 8),
+                            "buy": _fmt(brl * 0.999, 8),
+                            "sell": _fmt(brl * 1.001, 8),
+                            "open": _fmt(brl * 0.99, 8),
+                            "date": int(at.timestamp()),
+                        },
+                        at,
+                    )
+                )
 
     for asset in assets:
         a = BY_ID[asset]
@@ -468,47 +613,88 @@ def synthetic_rows(
             day_start = datetime.combine(first_day + timedelta(days=i), datetime.min.time(), UTC)
             price = paths[asset][min(i * 24, hours - 1)]
             ms = int(day_start.timestamp() * 1000)
-            point = {"prices": [ms, _num(price, 6)], "market_caps": [ms, _num(price * 1e9, 0)],
-                     "total_volumes": [ms, _num(price * 3e7, 0)]}
-            add(RawRow("coingecko__market_chart", (a.coingecko_id, "usd", day_start), point,
-                       loaded))
+            point = {
+                "prices": [ms, _num(price, 6)],
+                "market_caps": [ms, _num(price * 1e9, 0)],
+                "total_volumes": [ms, _num(price * 3e7, 0)],
+            }
+            add(
+                RawRow("coingecko__market_chart", (a.coingecko_id, "usd", day_start), point, loaded)
+            )
 
     counts: dict[str, int] = {}
     for row in batch.rows:
         counts[row.table] = counts.get(row.table, 0) + 1
     for raw_table in RAW_TABLES:
         n = counts.get(raw_table.name, 0)
-        batch.runs.append({
-            "run_id": "handmade-1", "source": raw_table.source,
-            "endpoint": raw_table.endpoint, "started_at": now - timedelta(minutes=5),
-            "finished_at": now,
-            "status": "success", "requests": 3, "retries": 0, "fetched": n + 1,
-            "inserted": n, "updated": 0, "unchanged": 0, "quarantined": 1, "error": None,
-        })
-        batch.quarantine.append({
-            "run_id": "handmade-1", "source": raw_table.source,
-            "endpoint": raw_table.endpoint, "reason": "non-numeric price",
-            "record": {"o": "n/a"}, "raw_text": None,
-            "quarantined_at": now - timedelta(minutes=4),
-        })
-    batch.runs.append({
-        "run_id": "handmade-0", "source": "kraken", "endpoint": "ohlc",
-        "started_at": now - timedelta(hours=2), "finished_at": now - timedelta(hours=2),
-        "status": "failed", "requests": 6, "retries": 5, "fetched": 0, "inserted": 0,
-        "updated": 0, "unchanged": 0, "quarantined": 0,
-        "error": "EService:Unavailable after 5 retries",
-    })
-    batch.quarantine.append({
-        "run_id": "handmade-1", "source": "coingecko", "endpoint": "markets",
-        "reason": "body is not JSON", "record": None,
-        "raw_text": "<html><body>520: Web server is returning an unknown error</body></html>",
-        "quarantined_at": now - timedelta(minutes=3),
-    })
+        batch.runs.append(
+            {
+                "run_id": "handmade-1",
+                "source": raw_table.source,
+                "endpoint": raw_table.endpoint,
+                "started_at": now - timedelta(minutes=5),
+                "finished_at": now,
+                "status": "success",
+                "requests": 3,
+                "retries": 0,
+                "fetched": n + 1,
+                "inserted": n,
+                "updated": 0,
+                "unchanged": 0,
+                "quarantined": 1,
+                "error": None,
+            }
+        )
+        batch.quarantine.append(
+            {
+                "run_id": "handmade-1",
+                "source": raw_table.source,
+                "endpoint": raw_table.endpoint,
+                "reason": "non-numeric price",
+                "record": {"o": "n/a"},
+                "raw_text": None,
+                "quarantined_at": now - timedelta(minutes=4),
+            }
+        )
+    batch.runs.append(
+        {
+            "run_id": "handmade-0",
+            "source": "kraken",
+            "endpoint": "ohlc",
+            "started_at": now - timedelta(hours=2),
+            "finished_at": now - timedelta(hours=2),
+            "status": "failed",
+            "requests": 6,
+            "retries": 5,
+            "fetched": 0,
+            "inserted": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "quarantined": 0,
+            "error": "EService:Unavailable after 5 retries",
+        }
+    )
+    batch.quarantine.append(
+        {
+            "run_id": "handmade-1",
+            "source": "coingecko",
+            "endpoint": "markets",
+            "reason": "body is not JSON",
+            "record": None,
+            "raw_text": "<html><body>520: Web server is returning an unknown error</body></html>",
+            "quarantined_at": now - timedelta(minutes=3),
+        }
+    )
     return batch
 
 
-def load_all(loader_dsn: str, *, days: int = 40, assets: Iterable[str] = SMALL_ASSETS,
-             now: datetime | None = None) -> RawBatch:
+def load_all(
+    loader_dsn: str,
+    *,
+    days: int = 40,
+    assets: Iterable[str] = SMALL_ASSETS,
+    now: datetime | None = None,
+) -> RawBatch:
     """Create the raw tables (if needed), empty them, load fixtures and synthetic data."""
     create_raw_tables(loader_dsn)
     truncate_raw_tables(loader_dsn)

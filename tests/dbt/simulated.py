@@ -15,8 +15,14 @@ from pymongo import MongoClient
 from ingestion.settings import SOURCES
 
 
-async def _ingest(db: DbtDatabase, days: int, assets: tuple[str, ...], now: datetime,
-                  start: datetime | None, divergences: tuple[Any, ...]) -> Any:
+async def _ingest(
+    db: DbtDatabase,
+    days: int,
+    assets: tuple[str, ...],
+    now: datetime,
+    start: datetime | None,
+    divergences: tuple[Any, ...],
+) -> Any:
     from ingestion.runner import run_ingestion
     from ingestion.simulator import SimulatorConfig, run_simulator
 
@@ -36,8 +42,15 @@ async def _ingest(db: DbtDatabase, days: int, assets: tuple[str, ...], now: date
         return await run_ingestion(settings, start=first.date(), end=now, now=now)
 
 
-def ingest(db: DbtDatabase, *, days: int, assets: tuple[str, ...], now: datetime,
-           start: datetime | None = None, divergences: tuple[Any, ...] = ()) -> Any:
+def ingest(
+    db: DbtDatabase,
+    *,
+    days: int,
+    assets: tuple[str, ...],
+    now: datetime,
+    start: datetime | None = None,
+    divergences: tuple[Any, ...] = (),
+) -> Any:
     """Run the simulator and one ingestion run of every endpoint into ``db``;
     ``divergences`` (simulator ``PriceDivergence``s) push sources' prices off the market."""
     return asyncio.run(_ingest(db, days, assets, now, start, divergences))

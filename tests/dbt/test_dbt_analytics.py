@@ -56,8 +56,7 @@ DIVERGENCES = (
     PriceDivergence("coinbase", OPEN_HOUR, OPEN_HOUR + HOUR, -600.0),
     PriceDivergence("kraken", SUSTAINED_START, SUSTAINED_START + 5 * HOUR, 500.0, asset="BTC"),
     PriceDivergence("coinbase", BLIP_HOUR, BLIP_HOUR + HOUR, 400.0, asset="BTC"),
-    PriceDivergence("coingecko", MIDNIGHT, MIDNIGHT + timedelta(minutes=1), -300.0,
-                    asset="ETH"),
+    PriceDivergence("coingecko", MIDNIGHT, MIDNIGHT + timedelta(minutes=1), -300.0, asset="ETH"),
 )
 VARS = f"{{fx_calendar_end_date: '{NOW.date()}', current_date_utc: '{NOW.date()}'}}"
 SUSTAINED = "test.criptopipe.assert_price_sources_no_sustained_divergence"
@@ -66,8 +65,7 @@ BLIPS = "test.criptopipe.assert_price_sources_agree"
 
 @pytest.fixture(scope="module")
 def build(dbt_db: DbtDatabase) -> Iterator[DbtResult]:
-    summary = simulated.ingest(dbt_db, days=2, assets=ASSETS, now=NOW,
-                               divergences=DIVERGENCES)
+    summary = simulated.ingest(dbt_db, days=2, assets=ASSETS, now=NOW, divergences=DIVERGENCES)
     assert not summary.failed, summary.failed
     try:
         yield dbt_db.dbt("build", "--vars", VARS, check=False)
@@ -91,19 +89,25 @@ def test_only_the_sustained_divergence_fails_the_build(build: DbtResult) -> None
     assert results[SUSTAINED]["failures"] == 2  # streaks 4 and 5 of Kraken's BTC
     assert results[BLIPS]["status"] == "warn"
     assert results[BLIPS]["failures"] == 5 + 1 + 1
-    others = [uid for uid, r in results.items()
-              if uid != SUSTAINED and not uid.startswith("exposure.")
-              and r["status"] not in ("pass", "success", "warn")]
+    others = [
+        uid
+        for uid, r in results.items()
+        if uid != SUSTAINED
+        and not uid.startswith("exposure.")
+        and r["status"] not in ("pass", "success", "warn")
+    ]
     assert others == []
 
 
-def test_reconciliation_flags_streaks_and_coingecko(dbt_db: DbtDatabase,
-                                                    build: DbtResult) -> None:
-    divergent = _rows(dbt_db, """
+def test_reconciliation_flags_streaks_and_coingecko(dbt_db: DbtDatabase, build: DbtResult) -> None:
+    divergent = _rows(
+        dbt_db,
+        """
         select asset_id, price_source, observed_at, divergent_streak, is_sustained_divergence
         from marts.fct_price_reconciliation where is_divergent
         order by price_source, observed_at
-    """)
+    """,
+    )
     kraken = [r for r in divergent if r[1] == "kraken"]
     assert [r[3] for r in kraken] == [1, 2, 3, 4, 5]
     assert [r[4] for r in kraken] == [False, False, False, True, True]
@@ -113,17 +117,25 @@ def test_reconciliation_flags_streaks_and_coingecko(dbt_db: DbtDatabase,
         ("BTC", "coinbase", BLIP_HOUR + HOUR, 1),
         ("ETH", "coingecko", MIDNIGHT, 1),
     ]
-    [(coingecko_points,)] = _rows(dbt_db, """
+    [(coingecko_points,)] = _rows(
+        dbt_db,
+        """
         select count(*) from marts.fct_price_reconciliation where price_source = 'coingecko'
-    """)
+    """,
+    )
     assert coingecko_points >= 2 * len(ASSETS)  # midnight points of both assets
 
 
-def test_a_longer_allowance_turns_the_streak_into_a_warning(dbt_db: DbtDatabase,
-                                                             build: DbtResult) -> None:
+def test_a_longer_allowance_turns_the_streak_into_a_warning(
+    dbt_db: DbtDatabase, build: DbtResult
+) -> None:
     result = dbt_db.dbt(
-        "test", "--select", "fct_price_reconciliation", "--vars",
-        VARS.replace("}", ", divergence_sustained_candles: 5}"), check=False,
+        "test",
+        "--select",
+        "fct_price_reconciliation",
+        "--vars",
+        VARS.replace("}", ", divergence_sustained_candles: 5}"),
+        check=False,
     )
     results = _results(result)
     assert results[SUSTAINED]["status"] == "pass"
@@ -131,23 +143,25 @@ def test_a_longer_allowance_turns_the_streak_into_a_warning(dbt_db: DbtDatabase,
     assert result.returncode == 0
 
 
-def test_the_sustained_check_is_blocking_in_dagster(dbt_db: DbtDatabase,
-                                                     build: DbtResult) -> None:
+def test_the_sustained_check_is_blocking_in_dagster(dbt_db: DbtDatabase, build: DbtResult) -> None:
     from orchestration.dbt_assets import build_dbt_assets
 
     manifest = build.target_path / "manifest.json"
     assert json.loads(manifest.read_text())["nodes"][SUSTAINED]
-    specs = {spec.name: spec for asset in build_dbt_assets(manifest)
-             for spec in asset.check_specs}
+    specs = {spec.name: spec for asset in build_dbt_assets(manifest) for spec in asset.check_specs}
     assert specs["assert_price_sources_no_sustained_divergence"].blocking
     assert specs["assert_price_sources_no_sustained_divergence"].asset_key.path[-1] == (
-        "fct_price_reconciliation")
+        "fct_price_reconciliation"
+    )
     assert not specs["assert_price_sources_agree"].blocking
 
 
 def test_open_hour_takes_no_part_in_spreads_consensus_returns_or_premium(
-        dbt_db: DbtDatabase, build: DbtResult) -> None:
-    [(open_candles, divergent_open)] = _rows(dbt_db, """
+    dbt_db: DbtDatabase, build: DbtResult
+) -> None:
+    [(open_candles, divergent_open)] = _rows(
+        dbt_db,
+        """
         select count(*), count(*) filter (
             where abs(c.close_price / b.close_price - 1) > 0.05)
         from marts.fct_candles_hourly as c
@@ -156,9 +170,13 @@ def test_open_hour_takes_no_part_in_spreads_consensus_returns_or_premium(
             and b.exchange_id = 'binance'
         where c.open_at = %(hour)s and not c.is_closed
           and c.exchange_id in ('kraken', 'coinbase')
-    """, {"hour": OPEN_HOUR})
+    """,
+        {"hour": OPEN_HOUR},
+    )
     assert open_candles == 2 * len(ASSETS) and divergent_open == open_candles  # loaded, flagged
-    [(spreads, consensus, premium, returns, newest_spread)] = _rows(dbt_db, """
+    [(spreads, consensus, premium, returns, newest_spread)] = _rows(
+        dbt_db,
+        """
         select
             (select count(*) from marts.fct_cross_exchange_spreads where open_at >= %(hour)s),
             (select count(*) from marts.fct_price_consensus where open_at >= %(hour)s
@@ -166,14 +184,20 @@ def test_open_hour_takes_no_part_in_spreads_consensus_returns_or_premium(
             (select count(*) from marts.fct_brazil_premium where open_at >= %(hour)s),
             (select count(*) from marts.fct_daily_returns where price_date >= %(day)s),
             (select max(open_at) from marts.fct_cross_exchange_spreads)
-    """, {"hour": OPEN_HOUR, "day": OPEN_HOUR.date()})
+    """,
+        {"hour": OPEN_HOUR, "day": OPEN_HOUR.date()},
+    )
     assert (spreads, consensus, premium, returns) == (0, 0, 0, 0)
     assert newest_spread == OPEN_HOUR - timedelta(hours=1)
     # away from the injected closed divergences, the exchanges agree within a few bps
-    [(calm_max_spread,)] = _rows(dbt_db, """
+    [(calm_max_spread,)] = _rows(
+        dbt_db,
+        """
         select max(spread_bps) from marts.fct_cross_exchange_spreads
         where not (asset_id = 'BTC' and open_at between %(first)s and %(last)s)
-    """, {"first": SUSTAINED_START, "last": BLIP_HOUR})
+    """,
+        {"first": SUSTAINED_START, "last": BLIP_HOUR},
+    )
     assert 0 < calm_max_spread < 50
 
 
@@ -182,12 +206,16 @@ def _last_publication_before(instant: datetime) -> date:
     return latest_fixing(instant)
 
 
-def test_premium_converts_at_the_rate_published_before_the_close(dbt_db: DbtDatabase,
-                                                                 build: DbtResult) -> None:
-    rows = _rows(dbt_db, """
+def test_premium_converts_at_the_rate_published_before_the_close(
+    dbt_db: DbtDatabase, build: DbtResult
+) -> None:
+    rows = _rows(
+        dbt_db,
+        """
         select open_at, fx_rate_date, fx_rate_available_at from marts.fct_brazil_premium
         order by open_at
-    """)
+    """,
+    )
     assert len(rows) >= 24
     for open_at, rate_date, available_at in rows:
         close_at = open_at + timedelta(hours=1)
@@ -198,24 +226,37 @@ def test_premium_converts_at_the_rate_published_before_the_close(dbt_db: DbtData
 def _converted(db: DbtDatabase, until: datetime) -> dict[str, list[tuple[Any, ...]]]:
     params = {"until": until}
     return {
-        "fx_rates_hourly": _rows(db, """
+        "fx_rates_hourly": _rows(
+            db,
+            """
             select quote_currency, rate_at, rate, published_rate_date
             from marts.fct_fx_rates_hourly where rate_at <= %(until)s order by 1, 2
-        """, params),
-        "fx_rates_daily": _rows(db, """
+        """,
+            params,
+        ),
+        "fx_rates_daily": _rows(
+            db,
+            """
             select quote_currency, rate_date, rate from marts.fct_fx_rates_daily
             where rate_date + 1 <= %(until)s order by 1, 2
-        """, params),
-        "brazil_premium": _rows(db, """
+        """,
+            params,
+        ),
+        "brazil_premium": _rows(
+            db,
+            """
             select asset_id, open_at, usd_brl_rate, consensus_close_price_brl, premium_pct
             from marts.fct_brazil_premium
             where open_at + interval '1 hour' <= %(until)s order by 1, 2
-        """, params),
+        """,
+            params,
+        ),
     }
 
 
-def test_truncating_fx_history_changes_nothing_before_the_cut(dbt_db: DbtDatabase,
-                                                              build: DbtResult) -> None:
+def test_truncating_fx_history_changes_nothing_before_the_cut(
+    dbt_db: DbtDatabase, build: DbtResult
+) -> None:
     # Runs last in the module: it deletes raw FX rates. The cut lies four hours before
     # the newest fixing published by now (16:00 CET/CEST).
     cut = ecb_publication_at(_last_publication_before(NOW)) - timedelta(hours=4)
@@ -228,8 +269,15 @@ def test_truncating_fx_history_changes_nothing_before_the_cut(dbt_db: DbtDatabas
             {"cut": cut},
         ).rowcount
     assert deleted > 0
-    dbt_db.dbt("run", "--select", "stg_fx__rates+", "--exclude", "config.materialized:incremental",
-               "--vars", VARS)
+    dbt_db.dbt(
+        "run",
+        "--select",
+        "stg_fx__rates+",
+        "--exclude",
+        "config.materialized:incremental",
+        "--vars",
+        VARS,
+    )
     assert _converted(dbt_db, cut) == before
     assert all(before.values())
     # ... while the hours after it now carry the older rate: the cut did remove a rate

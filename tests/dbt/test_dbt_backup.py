@@ -38,38 +38,56 @@ RUN_LOG = "dbt_run_results"  # marts table of every dbt invocation's results
 
 
 def _tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "select table_name from information_schema.tables where table_schema = %s "
-        "and table_type = 'BASE TABLE' order by table_name", [schema]).fetchall()]
+    return [
+        r[0]
+        for r in conn.execute(
+            "select table_name from information_schema.tables where table_schema = %s "
+            "and table_type = 'BASE TABLE' order by table_name",
+            [schema],
+        ).fetchall()
+    ]
 
 
-def _contents(dsn: str, schema: str, drop: set[str] = frozenset()  # type: ignore[assignment]
-              ) -> dict[str, list[tuple[Any, ...]]]:
+def _contents(
+    dsn: str,
+    schema: str,
+    drop: set[str] = frozenset(),  # type: ignore[assignment]
+) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table of ``schema``, sorted, without the ``drop`` columns."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with psycopg.connect(dsn) as conn:
         for table in _tables(conn, schema):
-            columns = [r[0] for r in conn.execute(
-                "select column_name from information_schema.columns where table_schema = %s "
-                "and table_name = %s and column_name <> all(%s) order by ordinal_position",
-                [schema, table, list(drop)]).fetchall()]
+            columns = [
+                r[0]
+                for r in conn.execute(
+                    "select column_name from information_schema.columns where table_schema = %s "
+                    "and table_name = %s and column_name <> all(%s) order by ordinal_position",
+                    [schema, table, list(drop)],
+                ).fetchall()
+            ]
             query = sql.SQL("select {} from {}.{}").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(schema),
-                sql.Identifier(table))
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.Identifier(schema),
+                sql.Identifier(table),
+            )
             out[table] = sorted(conn.execute(query).fetchall(), key=repr)
     return out
 
 
-def _differences(got: dict[str, list[tuple[Any, ...]]],
-                 want: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:
+def _differences(
+    got: dict[str, list[tuple[Any, ...]]], want: dict[str, list[tuple[Any, ...]]]
+) -> dict[str, Any]:
     """Per table, a few rows only one side has (a readable failure)."""
     out: dict[str, Any] = {}
     for table in sorted(set(got) | set(want)):
         extra = [r for r in got.get(table, []) if r not in want.get(table, [])]
         missing = [r for r in want.get(table, []) if r not in got.get(table, [])]
         if extra or missing:
-            out[table] = {"extra": extra[:2], "missing": missing[:2],
-                          "counts": (len(got.get(table, [])), len(want.get(table, [])))}
+            out[table] = {
+                "extra": extra[:2],
+                "missing": missing[:2],
+                "counts": (len(got.get(table, [])), len(want.get(table, []))),
+            }
     return out
 
 
@@ -78,16 +96,23 @@ def _lake(uri: str, database: str) -> dict[str, Any]:
     with MongoClient(uri, tz_aware=True) as client:
         db = client[database]
         return {
-            name: (list(db[name].find({}).sort("_id", 1)),
-                   sorted((i["name"], tuple(i["key"].items()), bool(i.get("unique")))
-                          for i in db[name].list_indexes()))
+            name: (
+                list(db[name].find({}).sort("_id", 1)),
+                sorted(
+                    (i["name"], tuple(i["key"].items()), bool(i.get("unique")))
+                    for i in db[name].list_indexes()
+                ),
+            )
             for name in ("responses", "quarantine")
         }
 
 
 def _build(db: DbtDatabase, now: datetime) -> None:
-    result = db.dbt("build", "--vars", f"{{fx_calendar_end_date: '{now.date()}', "
-                                       f"current_date_utc: '{now.date()}'}}")
+    result = db.dbt(
+        "build",
+        "--vars",
+        f"{{fx_calendar_end_date: '{now.date()}', current_date_utc: '{now.date()}'}}",
+    )
     assert result.not_passing() == []
 
 
@@ -182,8 +207,9 @@ def test_restore_refuses_a_damaged_or_partial_backup(
     assert missing.exit_code == 1 and "holds no manifest.json" in missing.output
 
     target = tmp_path / "backup"
-    made = runner.invoke(app, ["backup", str(target)],
-                         env=_env(dbt_db, dbt_db.name, dbt_db.settings.mongo_db))
+    made = runner.invoke(
+        app, ["backup", str(target)], env=_env(dbt_db, dbt_db.name, dbt_db.settings.mongo_db)
+    )
     assert made.exit_code == 0, made.output
     dump = target / "warehouse.dump"
     data = bytearray(dump.read_bytes())
@@ -193,8 +219,12 @@ def test_restore_refuses_a_damaged_or_partial_backup(
     assert damaged.exit_code == 1 and "is damaged" in damaged.output
     admin = dbt_db.endpoints.postgres_admin_dsn
     with psycopg.connect(admin) as conn:  # nothing was created
-        assert conn.execute("select 1 from pg_database where datname = %s",
-                            [f"{dbt_db.name}_never"]).fetchone() is None
+        assert (
+            conn.execute(
+                "select 1 from pg_database where datname = %s", [f"{dbt_db.name}_never"]
+            ).fetchone()
+            is None
+        )
 
 
 def test_dagster_storage_is_backed_up_and_restored_with_the_warehouse(
@@ -210,7 +240,8 @@ def test_dagster_storage_is_backed_up_and_restored_with_the_warehouse(
     admin = dbt_db.endpoints.postgres_admin_dsn
     storage = f"{dbt_db.name}_dagster"
     settings = dbt_db.settings.model_copy(
-        update={"dagster_storage": "postgres", "dagster_db": storage})
+        update={"dagster_storage": "postgres", "dagster_db": storage}
+    )
     copy, lake_copy = f"{dbt_db.name}_copy", f"{dbt_db.settings.mongo_db}_copy"
     for database in (storage, copy):
         postgres.drop_database(admin, database)
@@ -232,16 +263,20 @@ def test_dagster_storage_is_backed_up_and_restored_with_the_warehouse(
     with DagsterInstance.from_config(str(home)) as instance:
         run_id = tiny.execute_in_process(instance=instance).run_id
     runner = CliRunner()
-    env = {**_env(dbt_db, dbt_db.name, dbt_db.settings.mongo_db),
-           "CRIPTOPIPE_DAGSTER_STORAGE": "postgres", "CRIPTOPIPE_DAGSTER_DB": storage}
+    env = {
+        **_env(dbt_db, dbt_db.name, dbt_db.settings.mongo_db),
+        "CRIPTOPIPE_DAGSTER_STORAGE": "postgres",
+        "CRIPTOPIPE_DAGSTER_DB": storage,
+    }
     client: MongoClient[dict[str, Any]]
     try:
         made = runner.invoke(app, ["backup", str(tmp_path / "backup")], env=env)
         assert made.exit_code == 0, made.output
         assert f"Dagster's storage {storage}" in made.output
         postgres.drop_database(admin, storage)
-        restored = runner.invoke(app, ["restore", str(tmp_path / "backup")],
-                                 env={**env, **_env(dbt_db, copy, lake_copy)})
+        restored = runner.invoke(
+            app, ["restore", str(tmp_path / "backup")], env={**env, **_env(dbt_db, copy, lake_copy)}
+        )
         assert restored.exit_code == 0, restored.output
         assert f"Dagster's storage restored into {storage}" in restored.output
         with DagsterInstance.from_config(str(home)) as instance:

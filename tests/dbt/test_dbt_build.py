@@ -55,10 +55,15 @@ def test_build_has_no_errors_and_ran_every_kind_of_node(built: DbtResult) -> Non
 
 
 def test_models_land_in_their_own_schemas(dbt_db: DbtDatabase, built: DbtResult) -> None:
-    schemas = dict(_rows(dbt_db.transformer_dsn, """
+    schemas = dict(
+        _rows(
+            dbt_db.transformer_dsn,
+            """
         select table_name, table_schema from information_schema.tables
         where table_schema in ('staging', 'intermediate', 'marts', 'snapshots', 'seeds')
-    """))
+    """,
+        )
+    )
     assert schemas["stg_binance__klines"] == "staging"
     assert schemas["int_candles_unioned"] == "intermediate"
     assert schemas["fct_candles_hourly"] == "marts"
@@ -67,59 +72,82 @@ def test_models_land_in_their_own_schemas(dbt_db: DbtDatabase, built: DbtResult)
 
 
 def test_reader_role_reads_every_mart(dbt_db: DbtDatabase, built: DbtResult) -> None:
-    marts = [r[0] for r in _rows(dbt_db.transformer_dsn,
-             "select table_name from information_schema.tables where table_schema = 'marts'")]
+    marts = [
+        r[0]
+        for r in _rows(
+            dbt_db.transformer_dsn,
+            "select table_name from information_schema.tables where table_schema = 'marts'",
+        )
+    ]
     assert len(marts) == 19  # 18 models and dbt_run_results (the on-run-end hook's)
     with psycopg.connect(dbt_db.reader_dsn) as conn:
         for mart in marts:
             conn.execute(f'select * from marts."{mart}" limit 1')
 
 
-def test_prices_are_parsed_exactly_from_the_json_text(dbt_db: DbtDatabase,
-                                                      built: DbtResult) -> None:
+def test_prices_are_parsed_exactly_from_the_json_text(
+    dbt_db: DbtDatabase, built: DbtResult
+) -> None:
     # binance/klines_1d.json: [1609459200000, "28923.63000000", …, "54182.92501100", …]
-    [(open_price, volume, close_at)] = _rows(dbt_db.reader_dsn, """
+    [(open_price, volume, close_at)] = _rows(
+        dbt_db.reader_dsn,
+        """
         select open_price, volume, close_at from marts.fct_candles_daily
         where exchange_id = 'binance' and asset_id = 'BTC' and open_at = '2021-01-01T00:00Z'
-    """)
+    """,
+    )
     assert str(open_price) == "28923.63000000"
     assert str(volume) == "54182.92501100"
     assert close_at == datetime(2021, 1, 2, tzinfo=UTC)
     # coinbase/candles_86400.json: [1669248000, low 1180.78, high 1217.2, open 1184.67, …]
-    [(low, high, open_)] = _rows(dbt_db.reader_dsn, """
+    [(low, high, open_)] = _rows(
+        dbt_db.reader_dsn,
+        """
         select low_price, high_price, open_price from marts.fct_candles_daily
         where exchange_id = 'coinbase' and open_at = '2022-11-24T00:00Z'
-    """)
+    """,
+    )
     assert (low, high, open_) == (Decimal("1180.78"), Decimal("1217.2"), Decimal("1184.67"))
 
 
 def test_kraken_xbt_is_btc(dbt_db: DbtDatabase, built: DbtResult) -> None:
     # kraken/ohlc_60.json answers with the result key XXBTZUSD
-    [(count, quote)] = _rows(dbt_db.reader_dsn, """
+    [(count, quote)] = _rows(
+        dbt_db.reader_dsn,
+        """
         select count(*), min(quote_currency) from marts.fct_candles_hourly
         where exchange_id = 'kraken' and asset_id = 'BTC'
           and open_at between '2023-12-05T13:00Z' and '2023-12-05T22:00Z'
-    """)
+    """,
+    )
     assert (count, quote) == (10, "USD")
 
 
-def test_open_candle_is_flagged_and_closed_ones_are_final(dbt_db: DbtDatabase,
-                                                          built: DbtResult) -> None:
-    rows = _rows(dbt_db.reader_dsn, """
+def test_open_candle_is_flagged_and_closed_ones_are_final(
+    dbt_db: DbtDatabase, built: DbtResult
+) -> None:
+    rows = _rows(
+        dbt_db.reader_dsn,
+        """
         select is_closed, count(*) from marts.fct_candles_hourly
         where open_at >= date_trunc('hour', now()) - interval '3 hours'
         group by is_closed
-    """)
+    """,
+    )
     flags = dict(rows)
     assert flags[False] > 0 and flags[True] > 0
 
 
-def test_fx_rate_is_carried_over_weekends_and_never_back(dbt_db: DbtDatabase,
-                                                         built: DbtResult) -> None:
-    rows = _rows(dbt_db.reader_dsn, """
+def test_fx_rate_is_carried_over_weekends_and_never_back(
+    dbt_db: DbtDatabase, built: DbtResult
+) -> None:
+    rows = _rows(
+        dbt_db.reader_dsn,
+        """
         select rate_date, rate, published_rate_date, is_carried_forward
         from marts.fct_fx_rates_daily where quote_currency = 'BRL' order by rate_date
-    """)
+    """,
+    )
     first_published = min(r[2] for r in rows)
     assert rows[0][0] == first_published  # nothing before the first published rate
     for rate_date, _, published, carried in rows:
@@ -129,15 +157,19 @@ def test_fx_rate_is_carried_over_weekends_and_never_back(dbt_db: DbtDatabase,
             assert carried
 
 
-def test_brazil_premium_uses_the_rate_in_force_at_the_close(dbt_db: DbtDatabase,
-                                                           built: DbtResult) -> None:
-    rows = _rows(dbt_db.reader_dsn, """
+def test_brazil_premium_uses_the_rate_in_force_at_the_close(
+    dbt_db: DbtDatabase, built: DbtResult
+) -> None:
+    rows = _rows(
+        dbt_db.reader_dsn,
+        """
         select p.open_at, p.premium_pct, p.close_price_brl, p.consensus_close_price_usd,
                p.usd_brl_rate, p.fx_rate_date, p.fx_rate_available_at, f.rate
         from marts.fct_brazil_premium as p
         inner join marts.fct_fx_rates_hourly as f
             on f.rate_at = p.open_at + interval '1 hour' and f.quote_currency = 'BRL'
-    """)
+    """,
+    )
     assert rows
     for open_at, premium, brl, usd, rate, rate_date, available_at, as_of_rate in rows:
         close_at = open_at + timedelta(hours=1)
@@ -155,9 +187,12 @@ def test_brazil_premium_uses_the_rate_in_force_at_the_close(dbt_db: DbtDatabase,
     assert 0 < sum(r[1] for r in rows) / len(rows) < 3
 
 
-def test_no_spread_premium_or_consensus_from_open_candles(dbt_db: DbtDatabase,
-                                                          built: DbtResult) -> None:
-    [(open_hours, spreads, premiums, consensus, today)] = _rows(dbt_db.reader_dsn, """
+def test_no_spread_premium_or_consensus_from_open_candles(
+    dbt_db: DbtDatabase, built: DbtResult
+) -> None:
+    [(open_hours, spreads, premiums, consensus, today)] = _rows(
+        dbt_db.reader_dsn,
+        """
         with open_candles as (
             select asset_id, open_at from marts.fct_candles_hourly where not is_closed
         )
@@ -173,43 +208,55 @@ def test_no_spread_premium_or_consensus_from_open_candles(dbt_db: DbtDatabase,
             (select count(*) from marts.fct_daily_returns
              where price_date >= (select max(open_at)::date from marts.fct_candles_daily
                                   where not is_closed))
-    """)
+    """,
+    )
     assert open_hours > 0
     assert (spreads, premiums, consensus, today) == (0, 0, 0, 0)
 
 
-def test_daily_returns_volatility_and_correlations(dbt_db: DbtDatabase,
-                                                   built: DbtResult) -> None:
-    [(days, vol7, vol30, drawdown_max)] = _rows(dbt_db.reader_dsn, """
+def test_daily_returns_volatility_and_correlations(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    [(days, vol7, vol30, drawdown_max)] = _rows(
+        dbt_db.reader_dsn,
+        """
         select count(*), count(volatility_7d), count(volatility_30d), max(drawdown)
         from marts.fct_daily_returns where asset_id = 'BTC'
           and price_date >= current_date - 45
-    """)
+    """,
+    )
     assert days >= 39 and vol7 >= days - 7 and vol30 >= days - 30 > 0
     assert drawdown_max == 0
-    [(pairs, with_value)] = _rows(dbt_db.reader_dsn, """
+    [(pairs, with_value)] = _rows(
+        dbt_db.reader_dsn,
+        """
         select count(distinct (asset_id, other_asset_id)), count(correlation_30d)
         from marts.fct_asset_correlations
-    """)
+    """,
+    )
     assert pairs == 5 * 4 and with_value > 0
 
 
 def test_pipeline_health_covers_every_endpoint(dbt_db: DbtDatabase, built: DbtResult) -> None:
-    rows = _rows(dbt_db.reader_dsn, """
+    rows = _rows(
+        dbt_db.reader_dsn,
+        """
         select source_name, endpoint_name, freshness_status, last_run_status,
                quarantined_count, freshness_warn_after
         from marts.fct_pipeline_health
-    """)
+    """,
+    )
     assert len(rows) == 12
     assert {r[2] for r in rows} == {"fresh"}
     by_key = {(r[0], r[1]): r for r in rows}
     assert by_key[("kraken", "ohlc")][3] == "success"  # the newest run, after a failed one
     assert by_key[("coingecko", "markets")][4] == 2
     assert by_key[("fx", "rates")][5] == timedelta(days=4)
-    reasons = _rows(dbt_db.reader_dsn, """
+    reasons = _rows(
+        dbt_db.reader_dsn,
+        """
         select quarantine_reason, unparsed_body_count from marts.fct_quarantine_reasons
         where source_name = 'coingecko' and endpoint_name = 'markets' order by 1
-    """)
+    """,
+    )
     assert reasons == [("body is not JSON", 1), ("non-numeric price", 0)]
 
 
@@ -226,14 +273,16 @@ def test_docs_generate_and_serve(dbt_db: DbtDatabase, docs: DbtResult) -> None:
     catalog = json.loads((docs.target_path / "catalog.json").read_text())
     assert "model.criptopipe.fct_candles_hourly" in catalog["nodes"]
     port = free_port()
-    server = dbt_db.popen("docs", "serve", "--port", str(port), "--host", "127.0.0.1",
-                          "--no-browser")
+    server = dbt_db.popen(
+        "docs", "serve", "--port", str(port), "--host", "127.0.0.1", "--no-browser"
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html",
-                                            timeout=2) as response:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/index.html", timeout=2
+                ) as response:
                     body = response.read().decode()
                     break
             except OSError:
@@ -258,10 +307,12 @@ def test_every_model_and_column_is_documented(docs: DbtResult) -> None:
             continue
         if not node.get("description", "").strip():
             missing.append(unique_id)
-        documented = {name for name, col in node["columns"].items()
-                      if col.get("description", "").strip()}
-        built_columns = (catalog["nodes"].get(unique_id) or catalog["sources"].get(unique_id)
-                         or {"columns": {}})["columns"]
+        documented = {
+            name for name, col in node["columns"].items() if col.get("description", "").strip()
+        }
+        built_columns = (
+            catalog["nodes"].get(unique_id) or catalog["sources"].get(unique_id) or {"columns": {}}
+        )["columns"]
         missing += [f"{unique_id}.{c}" for c in built_columns if c not in documented]
     assert missing == []
 
@@ -272,7 +323,11 @@ def test_sqlfluff_lint_passes(dbt_db: DbtDatabase, built: DbtResult) -> None:
     sqlfluff = Path(sys.executable).parent / "sqlfluff"
     done = subprocess.run(  # fixed argv, no shell
         [str(sqlfluff), "lint", "dbt_project/models", "--nocolor"],
-        cwd=DBT_PROJECT.parent, env=dbt_db.env(), capture_output=True, text=True,
-        timeout=600, check=False,
+        cwd=DBT_PROJECT.parent,
+        env=dbt_db.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

@@ -50,7 +50,8 @@ def _finalise_open_candle(loader_dsn: str) -> Decimal:
     with psycopg.connect(loader_dsn) as conn:
         (record,) = conn.execute(
             "select record from raw.binance__klines "
-            "where symbol = 'BTCUSDT' and interval = '1h' and open_time = %s", [OPEN_HOUR]
+            "where symbol = 'BTCUSDT' and interval = '1h' and open_time = %s",
+            [OPEN_HOUR],
         ).fetchone() or (None,)
         assert record is not None
         final_close = Decimal(record[4]) * Decimal("1.01")
@@ -82,18 +83,25 @@ def _backfill_older_range(loader_dsn: str) -> tuple[datetime, int]:
     """Two days of Coinbase BTC history from before everything loaded so far."""
     start = (OPEN_HOUR - timedelta(days=60)).replace(hour=0)
     hourly = [
-        rawdata.Candle(start + timedelta(hours=i), 40000 + i, 40100 + i, 39900 + i,
-                       40050 + i, 12.5)
+        rawdata.Candle(start + timedelta(hours=i), 40000 + i, 40100 + i, 39900 + i, 40050 + i, 12.5)
         for i in range(48)
     ]
     rows = [
-        rawdata.RawRow("coinbase__candles", ("BTC-USD", "1h", c.open_at),
-                       rawdata.candle_record("coinbase", c, "1h"), LATER)
+        rawdata.RawRow(
+            "coinbase__candles",
+            ("BTC-USD", "1h", c.open_at),
+            rawdata.candle_record("coinbase", c, "1h"),
+            LATER,
+        )
         for c in hourly
     ]
     rows += [
-        rawdata.RawRow("coinbase__candles", ("BTC-USD", "1d", c.open_at),
-                       rawdata.candle_record("coinbase", c, "1d"), LATER)
+        rawdata.RawRow(
+            "coinbase__candles",
+            ("BTC-USD", "1d", c.open_at),
+            rawdata.candle_record("coinbase", c, "1d"),
+            LATER,
+        )
         for c in rawdata._daily(hourly)
     ]
     rawdata.upsert(loader_dsn, rawdata.RawBatch(rows=rows))
@@ -115,18 +123,30 @@ def test_incremental_build_equals_full_refresh(first_build: DbtDatabase) -> None
     assert "already_loaded" in compiled and "delete from" in executed, "not incremental"
 
     # what a user would notice: the candle closed, the correction and the backfill arrived
-    assert _one(db.reader_dsn, """
+    assert _one(
+        db.reader_dsn,
+        """
         select close_price, is_closed from marts.fct_candles_hourly
         where exchange_id = 'binance' and asset_id = 'BTC' and open_at = %s
-    """, [OPEN_HOUR]) == (final_close, True)
-    assert _one(db.reader_dsn, """
+    """,
+        [OPEN_HOUR],
+    ) == (final_close, True)
+    assert _one(
+        db.reader_dsn,
+        """
         select volume from marts.fct_candles_hourly
         where exchange_id = 'kraken' and asset_id = 'ETH' and open_at = %s
-    """, [corrected_hour]) == (Decimal("999.00000000"),)
-    assert _one(db.reader_dsn, """
+    """,
+        [corrected_hour],
+    ) == (Decimal("999.00000000"),)
+    assert _one(
+        db.reader_dsn,
+        """
         select count(*) from marts.fct_candles_hourly
         where exchange_id = 'coinbase' and asset_id = 'BTC' and open_at >= %s and open_at < %s
-    """, [backfill_start, backfill_start + timedelta(days=2)]) == (backfilled,)
+    """,
+        [backfill_start, backfill_start + timedelta(days=2)],
+    ) == (backfilled,)
     assert _one(db.reader_dsn, "select count(*) from marts.fct_candles_hourly")[0] == (
         before + backfilled
     )
@@ -143,14 +163,15 @@ def _copy_marts(db: DbtDatabase) -> None:
             conn.execute(f"create table scratch.{mart} as select * from marts.{mart}")
 
 
-def _assert_same_rows(conn: psycopg.Connection[Any], mart: str, where: str = "true",
-                      params: Any = None) -> None:
+def _assert_same_rows(
+    conn: psycopg.Connection[Any], mart: str, where: str = "true", params: Any = None
+) -> None:
     """marts.<mart> and scratch.<mart> hold the same rows (those matching ``where``)."""
-    for left, right in ((f"marts.{mart}", f"scratch.{mart}"),
-                        (f"scratch.{mart}", f"marts.{mart}")):
+    for left, right in ((f"marts.{mart}", f"scratch.{mart}"), (f"scratch.{mart}", f"marts.{mart}")):
         diff = conn.execute(
             f"select * from {left} where {where} except all "
-            f"select * from {right} where {where} limit 5", (params or []) * 2
+            f"select * from {right} where {where} limit 5",
+            (params or []) * 2,
         ).fetchall()
         assert diff == [], f"{mart}: rows in {left} but not in {right}: {diff}"
 
@@ -171,8 +192,7 @@ def _partition_vars(start: datetime, end: datetime) -> str:
     return json.dumps({"partition_start": start.isoformat(), "partition_end": end.isoformat()})
 
 
-def _backfill_binance_eth(loader_dsn: str, start: datetime, days: int,
-                          seen_at: datetime) -> int:
+def _backfill_binance_eth(loader_dsn: str, start: datetime, days: int, seen_at: datetime) -> int:
     """``days`` days of Binance ETH hourly and daily candles from ``start``, as a loader
     run at ``seen_at`` writes them. Returns the hourly candles written."""
     hourly = [
@@ -180,8 +200,12 @@ def _backfill_binance_eth(loader_dsn: str, start: datetime, days: int,
         for i in range(24 * days)
     ]
     rows = [
-        rawdata.RawRow("binance__klines", ("ETHUSDT", interval, c.open_at),
-                       rawdata.candle_record("binance", c, interval), seen_at)
+        rawdata.RawRow(
+            "binance__klines",
+            ("ETHUSDT", interval, c.open_at),
+            rawdata.candle_record("binance", c, interval),
+            seen_at,
+        )
         for interval, candles in (("1h", hourly), ("1d", rawdata._daily(hourly)))
         for c in candles
     ]
@@ -189,8 +213,9 @@ def _backfill_binance_eth(loader_dsn: str, start: datetime, days: int,
     return len(hourly)
 
 
-def _set_binance_volume(loader_dsn: str, symbol: str, interval: str, open_at: datetime,
-                        volume: str, seen_at: datetime) -> None:
+def _set_binance_volume(
+    loader_dsn: str, symbol: str, interval: str, open_at: datetime, volume: str, seen_at: datetime
+) -> None:
     """Binance republishes one candle with another volume (a later loader run)."""
     with psycopg.connect(loader_dsn) as conn:
         updated = conn.execute(
@@ -203,14 +228,19 @@ def _set_binance_volume(loader_dsn: str, symbol: str, interval: str, open_at: da
 
 
 def _mart_volume(db: DbtDatabase, mart: str, asset_id: str, open_at: datetime) -> Decimal:
-    return Decimal(_one(db.reader_dsn, f"""
+    return Decimal(
+        _one(
+            db.reader_dsn,
+            f"""
         select volume from marts.{mart}
         where exchange_id = 'binance' and asset_id = %s and open_at = %s
-    """, [asset_id, open_at])[0])
+    """,
+            [asset_id, open_at],
+        )[0]
+    )
 
 
-def test_partition_backfill_of_an_old_range_equals_full_refresh(
-        first_build: DbtDatabase) -> None:
+def test_partition_backfill_of_an_old_range_equals_full_refresh(first_build: DbtDatabase) -> None:
     """Dagster backfills two old days: raw got them three days ago (older than the
     lookback of a plain run), the partitioned build picks exactly them up."""
     db = first_build
@@ -227,23 +257,33 @@ def test_partition_backfill_of_an_old_range_equals_full_refresh(
     assert plain.not_passing() == []
     assert _one(db.reader_dsn, in_range, [start, end]) == (0,), "seen before the lookback"
 
-    partitioned = db.dbt("build", "--select", *INCREMENTAL_MARTS,
-                         "--vars", _partition_vars(start, end))
+    partitioned = db.dbt(
+        "build", "--select", *INCREMENTAL_MARTS, "--vars", _partition_vars(start, end)
+    )
     assert partitioned.not_passing() == []
-    compiled = (partitioned.target_path / "compiled" / "criptopipe" / "models" / "marts"
-                / "fct_candles_daily.sql").read_text()
+    compiled = (
+        partitioned.target_path
+        / "compiled"
+        / "criptopipe"
+        / "models"
+        / "marts"
+        / "fct_candles_daily.sql"
+    ).read_text()
     assert start.isoformat() in compiled and end.isoformat() in compiled
     assert _one(db.reader_dsn, in_range, [start, end]) == (backfilled,)
-    assert _one(db.reader_dsn, """
+    assert _one(
+        db.reader_dsn,
+        """
         select count(*) from marts.fct_candles_daily
         where exchange_id = 'binance' and asset_id = 'ETH' and open_at >= %s and open_at < %s
-    """, [start, end]) == (2,)
+    """,
+        [start, end],
+    ) == (2,)
 
     _assert_equals_full_refresh(db)
 
 
-def test_partition_build_of_one_day_leaves_other_days_untouched(
-        first_build: DbtDatabase) -> None:
+def test_partition_build_of_one_day_leaves_other_days_untouched(first_build: DbtDatabase) -> None:
     """Raw changes on two days; the build for one day's partition takes that day's
     change and leaves the other day (and every other row) exactly as it was."""
     db = first_build
@@ -253,20 +293,27 @@ def test_partition_build_of_one_day_leaves_other_days_untouched(
     other_day = day - timedelta(days=1)
     seen_at = LATER + timedelta(hours=1)
     for open_at in (day, other_day):
-        _set_binance_volume(db.loader_dsn, "BTCUSDT", "1h", open_at + timedelta(hours=12),
-                            "777.00000000", seen_at)
+        _set_binance_volume(
+            db.loader_dsn, "BTCUSDT", "1h", open_at + timedelta(hours=12), "777.00000000", seen_at
+        )
         _set_binance_volume(db.loader_dsn, "BTCUSDT", "1d", open_at, "8888.00000000", seen_at)
     other_day_before = (
         _mart_volume(db, "fct_candles_hourly", "BTC", other_day + timedelta(hours=12)),
         _mart_volume(db, "fct_candles_daily", "BTC", other_day),
     )
 
-    result = db.dbt("build", "--select", *INCREMENTAL_MARTS,
-                    "--vars", _partition_vars(day, day + timedelta(days=1)))
+    result = db.dbt(
+        "build",
+        "--select",
+        *INCREMENTAL_MARTS,
+        "--vars",
+        _partition_vars(day, day + timedelta(days=1)),
+    )
     assert result.not_passing() == []
 
     assert _mart_volume(db, "fct_candles_hourly", "BTC", day + timedelta(hours=12)) == (
-        Decimal("777.00000000"))
+        Decimal("777.00000000")
+    )
     assert _mart_volume(db, "fct_candles_daily", "BTC", day) == Decimal("8888.00000000")
     assert (
         _mart_volume(db, "fct_candles_hourly", "BTC", other_day + timedelta(hours=12)),
@@ -274,16 +321,20 @@ def test_partition_build_of_one_day_leaves_other_days_untouched(
     ) == other_day_before
     with psycopg.connect(db.transformer_dsn) as conn:
         for mart in INCREMENTAL_MARTS:
-            _assert_same_rows(conn, mart, "not (open_at >= %s and open_at < %s)",
-                              [day, day + timedelta(days=1)])
+            _assert_same_rows(
+                conn, mart, "not (open_at >= %s and open_at < %s)", [day, day + timedelta(days=1)]
+            )
             # inside the day: the same candles, one of them with the new volume
-            (changed,) = conn.execute(f"""
+            (changed,) = conn.execute(
+                f"""
                 select count(*) from (
                     select * from marts.{mart} where open_at >= %s and open_at < %s
                     except all
                     select * from scratch.{mart} where open_at >= %s and open_at < %s
                 ) as changed
-            """, [day, day + timedelta(days=1)] * 2).fetchone() or (None,)
+            """,
+                [day, day + timedelta(days=1)] * 2,
+            ).fetchone() or (None,)
             assert changed == 1
 
 
@@ -291,7 +342,8 @@ def _add_market_row(loader_dsn: str, coin_id: str, at: datetime, **changes: obje
     with psycopg.connect(loader_dsn) as conn:
         (record,) = conn.execute(
             "select record from raw.coingecko__markets where coin_id = %s "
-            "order by last_updated_at desc limit 1", [coin_id]
+            "order by last_updated_at desc limit 1",
+            [coin_id],
         ).fetchone() or (None,)
         record.update(changes, last_updated=at.isoformat().replace("+00:00", "Z"))
         conn.execute(

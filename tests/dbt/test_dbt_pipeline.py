@@ -23,8 +23,11 @@ def pipeline_build(dbt_db: DbtDatabase) -> Iterator[DbtResult]:
     summary = simulated.ingest(dbt_db, days=10, assets=ASSETS, now=now)
     assert not summary.failed, summary.failed
     try:
-        yield dbt_db.dbt("build", "--vars", f"{{fx_calendar_end_date: '{now.date()}', "
-                                            f"current_date_utc: '{now.date()}'}}")
+        yield dbt_db.dbt(
+            "build",
+            "--vars",
+            f"{{fx_calendar_end_date: '{now.date()}', current_date_utc: '{now.date()}'}}",
+        )
     finally:
         simulated.drop_lake(dbt_db)
 
@@ -33,13 +36,16 @@ def test_build_passes_on_ingested_data(pipeline_build: DbtResult) -> None:
     assert pipeline_build.not_passing() == []
 
 
-def test_marts_hold_every_exchange_and_source(dbt_db: DbtDatabase,
-                                              pipeline_build: DbtResult) -> None:
+def test_marts_hold_every_exchange_and_source(
+    dbt_db: DbtDatabase, pipeline_build: DbtResult
+) -> None:
     with psycopg.connect(dbt_db.reader_dsn) as conn:
-        exchanges: dict[str, int] = dict(conn.execute("""
+        exchanges: dict[str, int] = dict(
+            conn.execute("""
             select exchange_id, count(distinct asset_id) from marts.fct_candles_hourly
             group by exchange_id
-        """).fetchall())
+        """).fetchall()
+        )
         health = conn.execute("""
             select source_name, endpoint_name, last_run_status, row_count
             from marts.fct_pipeline_health
@@ -55,8 +61,9 @@ def test_marts_hold_every_exchange_and_source(dbt_db: DbtDatabase,
     assert 0 < mean_spread < 150  # the simulated exchanges agree within a few bps
 
 
-def test_market_cap_history_has_a_row_per_day_and_asset(dbt_db: DbtDatabase,
-                                                         pipeline_build: DbtResult) -> None:
+def test_market_cap_history_has_a_row_per_day_and_asset(
+    dbt_db: DbtDatabase, pipeline_build: DbtResult
+) -> None:
     # Ingestion keeps the intraday point of the fetch next to the 00:00 points: a closed
     # day must show its 00:00 point, today the newest one.
     with psycopg.connect(dbt_db.reader_dsn) as conn:
@@ -75,7 +82,8 @@ def test_market_cap_history_has_a_row_per_day_and_asset(dbt_db: DbtDatabase,
     for price_date, _, observed_at, is_closed, _, _, _ in rows:
         if price_date < days[-1]:
             assert is_closed and observed_at == datetime.combine(
-                price_date, datetime.min.time(), UTC)
+                price_date, datetime.min.time(), UTC
+            )
         else:
             assert not is_closed and observed_at == newest_point
     by_day: dict[object, list[tuple[object, ...]]] = {}

@@ -24,8 +24,12 @@ def test_symbol_map_seed_equals_the_catalogue() -> None:
 
 def test_assets_seed_equals_the_catalogue() -> None:
     expected = [
-        {"asset_id": a.asset_id, "coingecko_id": a.coingecko_id, "asset_name": a.name,
-         "is_stablecoin": str(a.is_stablecoin).lower()}
+        {
+            "asset_id": a.asset_id,
+            "coingecko_id": a.coingecko_id,
+            "asset_name": a.name,
+            "is_stablecoin": str(a.is_stablecoin).lower(),
+        }
         for a in CATALOGUE
     ]
     assert _csv("assets.csv") == expected
@@ -37,8 +41,11 @@ def _sources() -> dict[tuple[str, str], dict[str, Any]]:
         for source in yaml.safe_load(path.read_text())["sources"]:
             for table in source["tables"]:
                 merged = {**source.get("config", {}), **table.get("config", {})}
-                tables[(source["name"], table["name"])] = {**table, "config": merged,
-                                                           "schema": source["schema"]}
+                tables[(source["name"], table["name"])] = {
+                    **table,
+                    "config": merged,
+                    "schema": source["schema"],
+                }
     return tables
 
 

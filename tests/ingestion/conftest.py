@@ -30,13 +30,9 @@ async def sim() -> AsyncIterator[RunningSimulator]:
 def clean_stores(loader_dsn: str, mongo_uri: str, mongo_db_name: str) -> None:
     """Empty every raw table and the lake, so each test starts from nothing."""
     with psycopg.connect(loader_dsn, autocommit=True) as conn:
-        tables = conn.execute(
-            "select tablename from pg_tables where schemaname = 'raw'"
-        ).fetchall()
+        tables = conn.execute("select tablename from pg_tables where schemaname = 'raw'").fetchall()
         for (name,) in tables:
-            conn.execute(
-                psycopg.sql.SQL("truncate {}").format(psycopg.sql.Identifier("raw", name))
-            )
+            conn.execute(psycopg.sql.SQL("truncate {}").format(psycopg.sql.Identifier("raw", name)))
     with MongoClient(mongo_uri) as client:
         for name in client[mongo_db_name].list_collection_names():
             client[mongo_db_name][name].delete_many({})
@@ -55,7 +51,10 @@ def simulator_process() -> Iterator[str]:
     root = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "ingestion.simulator", "--port", str(port), "--seed", "11"],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:

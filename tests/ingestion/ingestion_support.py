@@ -35,8 +35,9 @@ def settings_for(base: Settings, base_urls: dict[str, str], **overrides: Any) ->
 
 def admin(root: str, path: str, payload: Any | None = None) -> Any:
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(root + path, data=data,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        root + path, data=data, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -46,18 +47,20 @@ def simulator_env(settings: Settings, root: str, **extra: str) -> dict[str, str]
     env = dict(os.environ)
     for source, url in simulator_base_urls(root).items():
         env[f"CRIPTOPIPE_{source.upper()}_BASE_URL"] = url
-    env.update({
-        "CRIPTOPIPE_POSTGRES_DB": settings.postgres_db,
-        "CRIPTOPIPE_MONGO_DB": settings.mongo_db,
-        "CRIPTOPIPE_HTTP_RATE_LIMITS": json.dumps({s: 0 for s in SOURCES}),
-        "CRIPTOPIPE_ASSETS": "BTC,ETH",
-        "CRIPTOPIPE_CANDLE_INTERVALS": "1h",
-        "CRIPTOPIPE_START_DATE": (SIM_NOW - timedelta(days=3)).date().isoformat(),
-        "CRIPTOPIPE_HTTP_BACKOFF_BASE_SECONDS": "0.01",
-        "CRIPTOPIPE_HTTP_BACKOFF_MAX_SECONDS": "0.05",
-        "CRIPTOPIPE_HTTP_MAX_RETRIES": "2",
-        "CRIPTOPIPE_NOW": SIM_NOW.isoformat(),  # the run's clock is the simulator's
-    })
+    env.update(
+        {
+            "CRIPTOPIPE_POSTGRES_DB": settings.postgres_db,
+            "CRIPTOPIPE_MONGO_DB": settings.mongo_db,
+            "CRIPTOPIPE_HTTP_RATE_LIMITS": json.dumps({s: 0 for s in SOURCES}),
+            "CRIPTOPIPE_ASSETS": "BTC,ETH",
+            "CRIPTOPIPE_CANDLE_INTERVALS": "1h",
+            "CRIPTOPIPE_START_DATE": (SIM_NOW - timedelta(days=3)).date().isoformat(),
+            "CRIPTOPIPE_HTTP_BACKOFF_BASE_SECONDS": "0.01",
+            "CRIPTOPIPE_HTTP_BACKOFF_MAX_SECONDS": "0.05",
+            "CRIPTOPIPE_HTTP_MAX_RETRIES": "2",
+            "CRIPTOPIPE_NOW": SIM_NOW.isoformat(),  # the run's clock is the simulator's
+        }
+    )
     env.pop("CRIPTOPIPE_COINGECKO_API_KEY", None)
     env.update(extra)
     return env

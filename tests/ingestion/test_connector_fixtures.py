@@ -21,8 +21,13 @@ def parse(source: str, endpoint: str, fixture: str, path: str, params: dict[str,
 
 
 def test_binance_klines_keep_the_12_field_rows_as_sent() -> None:
-    result = parse("binance", "klines", "klines_1d.json", "/api/v3/klines",
-                   {"symbol": "BTCUSDT", "interval": "1d"})
+    result = parse(
+        "binance",
+        "klines",
+        "klines_1d.json",
+        "/api/v3/klines",
+        {"symbol": "BTCUSDT", "interval": "1d"},
+    )
     assert not result.rejected
     assert [r.key for r in result.records] == [
         ("BTCUSDT", "1d", datetime(2021, 1, 1, tzinfo=UTC)),
@@ -33,17 +38,29 @@ def test_binance_klines_keep_the_12_field_rows_as_sent() -> None:
 
 
 def test_coinbase_candles_newest_first_with_low_before_open() -> None:
-    result = parse("coinbase", "candles", "candles_86400.json", "/products/ETH-USDT/candles",
-                   {"granularity": "86400"})
+    result = parse(
+        "coinbase",
+        "candles",
+        "candles_86400.json",
+        "/products/ETH-USDT/candles",
+        {"granularity": "86400"},
+    )
     assert len(result.records) == 5
     assert result.records[0].key == ("ETH-USDT", "1d", datetime(2022, 11, 24, tzinfo=UTC))
-    assert result.records[0].record == [1669248000, 1180.78, 1217.2, 1184.67, 1197.62,
-                                        20405.94567648]
+    assert result.records[0].record == [
+        1669248000,
+        1180.78,
+        1217.2,
+        1184.67,
+        1197.62,
+        20405.94567648,
+    ]
 
 
 def test_kraken_ohlc_uses_the_result_key_not_the_requested_pair() -> None:
-    result = parse("kraken", "ohlc", "ohlc_60.json", "/0/public/OHLC",
-                   {"pair": "XBTUSD", "interval": "60"})
+    result = parse(
+        "kraken", "ohlc", "ohlc_60.json", "/0/public/OHLC", {"pair": "XBTUSD", "interval": "60"}
+    )
     assert len(result.records) == 10
     assert {r.key[0] for r in result.records} == {"XXBTZUSD"}
     assert result.records[-1].key[1:] == ("1h", datetime.fromtimestamp(1701813600, UTC))
@@ -57,8 +74,9 @@ def test_kraken_ticker_is_observed_at_the_fetch_second() -> None:
 
 
 def test_coingecko_markets_keyed_by_coin_currency_and_update_time() -> None:
-    result = parse("coingecko", "markets", "coins_markets.json", "/coins/markets",
-                   {"vs_currency": "usd"})
+    result = parse(
+        "coingecko", "markets", "coins_markets.json", "/coins/markets", {"vs_currency": "usd"}
+    )
     assert len(result.records) == 6 and not result.rejected
     first = result.records[0]
     assert first.key == ("bitcoin", "usd", datetime(2024, 1, 1, 15, 12, 29, 21000, tzinfo=UTC))
@@ -82,20 +100,23 @@ def test_fx_latest_is_unpivoted_into_one_rate_per_record() -> None:
     result = parse("fx", "rates", "latest.json", "/latest", {"from": "EUR", "to": "USD"})
     (record,) = result.records
     assert record.key == ("EUR", "USD", date(2024, 5, 3))
-    assert record.record == {"date": "2024-05-03", "base": "EUR", "quote": "USD",
-                             "rate": 1.0765}
+    assert record.record == {"date": "2024-05-03", "base": "EUR", "quote": "USD", "rate": 1.0765}
 
 
 def test_mercadobitcoin_candles_zip_the_parallel_arrays() -> None:
-    result = parse("mercadobitcoin", "candles", "candles_1h.json", "/candles",
-                   {"symbol": "BTC-BRL", "resolution": "1h", "from": "0", "to": "0"})
+    result = parse(
+        "mercadobitcoin",
+        "candles",
+        "candles_1h.json",
+        "/candles",
+        {"symbol": "BTC-BRL", "resolution": "1h", "from": "0", "to": "0"},
+    )
     assert [r.record["c"] for r in result.records] == ["341000", "342000", "343000"]
     assert result.records[0].key == ("BTC-BRL", "1h", datetime.fromtimestamp(1703808000, UTC))
 
 
 def test_mercadobitcoin_tickers_keyed_by_pair_and_date() -> None:
-    result = parse("mercadobitcoin", "tickers", "tickers.json", "/tickers",
-                   {"symbols": "BTC-BRL"})
+    result = parse("mercadobitcoin", "tickers", "tickers.json", "/tickers", {"symbols": "BTC-BRL"})
     (record,) = result.records
     assert record.key == ("BTC-BRL", datetime.fromtimestamp(1699999999, UTC))
 
@@ -112,8 +133,9 @@ def test_mercadobitcoin_tickers_keyed_by_pair_and_date() -> None:
 )
 def test_invalid_records_are_rejected_with_a_reason(row: Any, reason: str) -> None:
     spec = get_endpoint("binance", "klines")
-    result = spec.parse("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1h"}, [row],
-                        FETCHED_AT)
+    result = spec.parse(
+        "/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1h"}, [row], FETCHED_AT
+    )
     assert not result.records
     (rejected,) = result.rejected
     assert reason in rejected.reason

@@ -14,8 +14,13 @@ NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 
 
 def plan(
-    source: str, endpoint: str, *, assets: tuple[str, ...] = ("BTC",), days: float = 1,
-    cursors: dict[tuple[str, ...], datetime] | None = None, backfill: bool = True,
+    source: str,
+    endpoint: str,
+    *,
+    assets: tuple[str, ...] = ("BTC",),
+    days: float = 1,
+    cursors: dict[tuple[str, ...], datetime] | None = None,
+    backfill: bool = True,
     settings: Settings | None = None,
 ) -> tuple[list[PlannedRequest], list[str]]:
     ctx = PlanContext(
@@ -35,8 +40,12 @@ def test_registry_covers_every_raw_table_once() -> None:
     assert {s.name for s in select(["binance"])} == {"binance/klines", "binance/ticker_24hr"}
     assert [s.name for s in select(None, ["ohlc"])] == ["kraken/ohlc"]
     candles = {s.name for s in REGISTRY if s.is_candles}
-    assert {"binance/klines", "kraken/ohlc", "coinbase/candles",
-            "mercadobitcoin/candles"} <= candles
+    assert {
+        "binance/klines",
+        "kraken/ohlc",
+        "coinbase/candles",
+        "mercadobitcoin/candles",
+    } <= candles
     assert "coingecko/markets" not in candles
 
 
@@ -93,8 +102,9 @@ def test_unlisted_assets_are_skipped_and_named() -> None:
 
 def test_incremental_window_starts_at_the_newest_loaded_candle() -> None:
     newest = NOW - timedelta(hours=5, minutes=30)
-    requests, _ = plan("binance", "klines", backfill=False,
-                       cursors={("BTCUSDT", "1h"): newest.replace(minute=0)})
+    requests, _ = plan(
+        "binance", "klines", backfill=False, cursors={("BTCUSDT", "1h"): newest.replace(minute=0)}
+    )
     (request,) = requests
     assert int(request.params["startTime"]) == int(newest.replace(minute=0).timestamp() * 1000)
 

@@ -167,9 +167,12 @@ async def test_the_key_header_never_follows_a_redirect_to_another_host(
     api.router.add_get("/global", redirect)
     api.router.add_get("/global/v2", redirect)
     api_runner, api_root = await serve(api)
-    settings = sim_settings.model_copy(update={
-        "coingecko_base_url": api_root, "coingecko_api_key": SecretStr("CG-marker-key"),
-    })
+    settings = sim_settings.model_copy(
+        update={
+            "coingecko_base_url": api_root,
+            "coingecko_api_key": SecretStr("CG-marker-key"),
+        }
+    )
     try:
         async with HttpClient(settings) as http:
             response = await http.get_json("coingecko", "global", "/global")

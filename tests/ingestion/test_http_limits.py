@@ -27,20 +27,28 @@ PARAMS = {"symbol": "BTCUSDT", "interval": "1h", "limit": "5"}
 
 def arrivals(sim: RunningSimulator, source: str) -> list[tuple[int, datetime, Any]]:
     """(request number, arrival time, status) of every request the simulator got."""
-    return [(r["n"], datetime.fromisoformat(r["at"]), r.get("status"))
-            for r in sim.state.request_log(source)]
+    return [
+        (r["n"], datetime.fromisoformat(r["at"]), r.get("status"))
+        for r in sim.state.request_log(source)
+    ]
 
 
 async def test_a_418_ban_stops_the_source_for_the_run_without_retrying(
-    sim: RunningSimulator, sim_settings: Settings, loader_dsn: str,
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    loader_dsn: str,
 ) -> None:
     sim.set_faults(FaultPlan.parse("binance:ban:first=1,retry_after=7200"))
     settings = sim_settings.model_copy(update={"candle_intervals": ("1h",)})
     started = time.monotonic()
     async with HttpClient(settings, concurrency_per_host=1) as http:  # one at a time
-        summary = await run_ingestion(settings, sources=["binance", "kraken"],
-                                      endpoints=["klines", "ticker_24hr", "ticker"],
-                                      now=SIM_NOW, http=http)
+        summary = await run_ingestion(
+            settings,
+            sources=["binance", "kraken"],
+            endpoints=["klines", "ticker_24hr", "ticker"],
+            now=SIM_NOW,
+            http=http,
+        )
     assert time.monotonic() - started < 10  # no waiting out a two-hour ban
     by_name = {e.name: e for e in summary.endpoints}
     assert by_name["kraken/ticker"].status == "success"
@@ -53,11 +61,12 @@ async def test_a_418_ban_stops_the_source_for_the_run_without_retrying(
     # One request met the ban; none was sent after it.
     assert [status for _, _, status in arrivals(sim, "binance")] == [418]
     with psycopg.connect(loader_dsn) as conn:
-        rows = conn.execute("select endpoint, status, error from raw.ingestion_runs "
-                            "where run_id = %s and source = 'binance'",
-                            [summary.run_id]).fetchall()
-    assert sorted((e, s) for e, s, _ in rows) == [("klines", "failed"),
-                                                  ("ticker_24hr", "failed")]
+        rows = conn.execute(
+            "select endpoint, status, error from raw.ingestion_runs "
+            "where run_id = %s and source = 'binance'",
+            [summary.run_id],
+        ).fetchall()
+    assert sorted((e, s) for e, s, _ in rows) == [("klines", "failed"), ("ticker_24hr", "failed")]
     assert all("HTTP 418" in error for _, _, error in rows)
 
 
@@ -66,13 +75,17 @@ async def test_a_429_pauses_every_slot_of_the_host(
 ) -> None:
     # Request 0 is refused at once; the next seven, already sent, answer slowly; the other
     # eight wait for a slot. None of those may start before the Retry-After is over.
-    sim.set_faults(FaultPlan.parse(
-        "binance:rate_limit:first=1,retry_after=1 ; binance:latency:p=1,delay=0.2"))
+    sim.set_faults(
+        FaultPlan.parse("binance:rate_limit:first=1,retry_after=1 ; binance:latency:p=1,delay=0.2")
+    )
     settings = sim_settings.model_copy(update={"http_retry_after_min_seconds": 0.0})
     async with HttpClient(settings, concurrency_per_host=8) as http:
-        responses = await asyncio.gather(*(
-            http.get_json("binance", "klines", KLINES, {**PARAMS, "limit": str(i + 1)})
-            for i in range(16)))
+        responses = await asyncio.gather(
+            *(
+                http.get_json("binance", "klines", KLINES, {**PARAMS, "limit": str(i + 1)})
+                for i in range(16)
+            )
+        )
     assert all(r.status == 200 for r in responses)
     log = arrivals(sim, "binance")
     refused_at = next(at for n, at, status in log if status == 429)
@@ -93,7 +106,11 @@ async def test_a_429_pauses_every_slot_of_the_host(
     ids=["http-date", "zero-means-the-floor"],
 )
 async def test_retry_after_is_honoured_as_a_date_and_within_a_floor(
-    sim: RunningSimulator, sim_settings: Settings, plan: str, floor: float, gap: float,
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    plan: str,
+    floor: float,
+    gap: float,
 ) -> None:
     sim.set_faults(FaultPlan.parse(plan))
     settings = sim_settings.model_copy(update={"http_retry_after_min_seconds": floor})
@@ -110,8 +127,10 @@ async def test_a_retry_after_beyond_the_longest_wait_fails_the_host_at_once(
     settings = sim_settings.model_copy(update={"http_retry_after_max_seconds": 30.0})
     started = time.monotonic()
     async with HttpClient(settings) as http:
-        with pytest.raises(RequestError, match="Retry-After 600s, longer than "
-                                               "CRIPTOPIPE_HTTP_RETRY_AFTER_MAX_SECONDS=30"):
+        with pytest.raises(
+            RequestError,
+            match="Retry-After 600s, longer than CRIPTOPIPE_HTTP_RETRY_AFTER_MAX_SECONDS=30",
+        ):
             await http.get_json("binance", "klines", KLINES, PARAMS)
         with pytest.raises(RequestError, match="asked us to wait"):  # not sent at all
             await http.get_json("binance", "ticker_24hr", "/api/v3/ticker/24hr", {})
@@ -139,19 +158,22 @@ def test_a_server_given_wait_has_a_floor_and_jitter(sim_settings: Settings) -> N
 
 
 async def test_a_body_over_the_cap_fails_its_request_cleanly_gzip_included(
-    sim_settings: Settings, stand_in: Any,
+    sim_settings: Settings,
+    stand_in: Any,
 ) -> None:
     body = json.dumps([[1709251200000, "1", "1", "1", "1", "1"]] * 20_000).encode()
     packed = gzip.compress(body)
     assert len(packed) < 20_000 < len(body)  # small on the wire, big once unpacked
 
     async def klines(request: web.Request) -> web.Response:
-        return web.Response(body=packed, headers={"Content-Encoding": "gzip",
-                                                  "Content-Type": "application/json"})
+        return web.Response(
+            body=packed, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
 
     root = await stand_in(KLINES, klines)
-    settings = sim_settings.model_copy(update={"binance_base_url": root,
-                                               "http_max_body_bytes": 100_000})
+    settings = sim_settings.model_copy(
+        update={"binance_base_url": root, "http_max_body_bytes": 100_000}
+    )
     async with HttpClient(settings) as http:
         with pytest.raises(BodyTooLargeError, match="over 100000 bytes once decompressed"):
             await http.get_json("binance", "klines", KLINES, PARAMS)

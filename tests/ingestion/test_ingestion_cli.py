@@ -11,7 +11,10 @@ from ingestion.settings import Settings
 
 
 def test_ingest_prints_a_summary_and_fails_when_an_endpoint_fails(
-    settings: Settings, simulator_process: str, clean_stores: None, loader_dsn: str,
+    settings: Settings,
+    simulator_process: str,
+    clean_stores: None,
+    loader_dsn: str,
 ) -> None:
     env = simulator_env(settings, simulator_process)
     runner = CliRunner()
@@ -21,9 +24,27 @@ def test_ingest_prints_a_summary_and_fails_when_an_endpoint_fails(
     assert "success" in ok.output
 
     admin(simulator_process, "/_admin/faults", {"spec": "coinbase:server_error:p=1"})
-    failed = runner.invoke(app, ["ingest", "-s", "coinbase", "-s", "binance", "-e", "candles",
-                                 "-e", "klines", "--start", "2025-02-27", "--end",
-                                 "2025-02-28", "--assets", "BTC"], env=env)
+    failed = runner.invoke(
+        app,
+        [
+            "ingest",
+            "-s",
+            "coinbase",
+            "-s",
+            "binance",
+            "-e",
+            "candles",
+            "-e",
+            "klines",
+            "--start",
+            "2025-02-27",
+            "--end",
+            "2025-02-28",
+            "--assets",
+            "BTC",
+        ],
+        env=env,
+    )
     assert failed.exit_code == 1
     assert "coinbase/candles failed" in failed.output and "HTTP 503" in failed.output
     with psycopg.connect(loader_dsn) as conn:  # what succeeded is loaded all the same
@@ -32,7 +53,10 @@ def test_ingest_prints_a_summary_and_fails_when_an_endpoint_fails(
 
 
 def test_lake_show_and_replay(
-    settings: Settings, simulator_process: str, clean_stores: None, loader_dsn: str,
+    settings: Settings,
+    simulator_process: str,
+    clean_stores: None,
+    loader_dsn: str,
 ) -> None:
     env = simulator_env(settings, simulator_process)
     runner = CliRunner()

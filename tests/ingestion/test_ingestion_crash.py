@@ -51,8 +51,9 @@ def _loaded(dsn: str) -> int:
 def _raw_keys(dsn: str, table: str) -> dict[tuple[Any, ...], Any]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(f"select * from raw.{table}").fetchall()
-        names = [c.name for c in conn.execute(f"select * from raw.{table} limit 0").description
-                 or []]
+        names = [
+            c.name for c in conn.execute(f"select * from raw.{table} limit 0").description or []
+        ]
     result = {}
     for row in rows:
         item = dict(zip(names, row, strict=True))
@@ -69,17 +70,22 @@ def _raw_keys(dsn: str, table: str) -> dict[tuple[Any, ...], Any]:
 
 
 def test_a_run_killed_mid_load_then_rerun_matches_the_ground_truth(
-    settings: Settings, simulator_process: str, clean_stores: None, loader_dsn: str,
+    settings: Settings,
+    simulator_process: str,
+    clean_stores: None,
+    loader_dsn: str,
 ) -> None:
     root = simulator_process
-    env = simulator_env(settings, root, CRIPTOPIPE_START_DATE=(
-        SIM_NOW - timedelta(days=DAYS)).date().isoformat())
+    env = simulator_env(
+        settings, root, CRIPTOPIPE_START_DATE=(SIM_NOW - timedelta(days=DAYS)).date().isoformat()
+    )
     # Slow every answer so pages arrive in waves (8 requests at a time per source): the
     # kill lands after the first wave is committed, while later waves are still coming.
     admin(root, "/_admin/faults", {"spec": "*:latency:p=1,delay=0.5"})
     command = [sys.executable, "-c", RUN, SIM_NOW.isoformat()]
-    victim = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while _loaded(loader_dsn) == 0 and victim.poll() is None and time.monotonic() < deadline:
@@ -92,8 +98,9 @@ def test_a_run_killed_mid_load_then_rerun_matches_the_ground_truth(
     assert loaded_at_kill > 0
 
     admin(root, "/_admin/faults", {"spec": ""})
-    rerun = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                           timeout=300, check=False)
+    rerun = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert _loaded(loader_dsn) > loaded_at_kill
 

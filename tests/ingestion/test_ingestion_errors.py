@@ -20,11 +20,18 @@ def error_lines(output: str) -> list[str]:
 
 
 def test_mongodb_down_records_a_failed_run_and_says_so_in_one_line(
-    settings: Settings, simulator_process: str, clean_stores: None, loader_dsn: str,
+    settings: Settings,
+    simulator_process: str,
+    clean_stores: None,
+    loader_dsn: str,
 ) -> None:
     port = free_port()  # nothing listens there
-    env = simulator_env(settings, simulator_process, CRIPTOPIPE_MONGO_URI=f"mongodb://127.0.0.1:{port}/",
-                        CRIPTOPIPE_MONGO_SERVER_SELECTION_TIMEOUT_SECONDS="1")
+    env = simulator_env(
+        settings,
+        simulator_process,
+        CRIPTOPIPE_MONGO_URI=f"mongodb://127.0.0.1:{port}/",
+        CRIPTOPIPE_MONGO_SERVER_SELECTION_TIMEOUT_SECONDS="1",
+    )
     started = time.monotonic()
     result = CliRunner().invoke(app, ["ingest", "--source", "fx"], env=env)
     assert time.monotonic() - started < 15  # not pymongo's 30 s default
@@ -35,18 +42,23 @@ def test_mongodb_down_records_a_failed_run_and_says_so_in_one_line(
     assert f"MongoDB (the lake) at 127.0.0.1:{port} is unreachable" in line
     assert "recorded as failed" in line
     with psycopg.connect(loader_dsn) as conn:
-        runs = conn.execute("select source, endpoint, status, error from raw.ingestion_runs"
-                            ).fetchall()
+        runs = conn.execute(
+            "select source, endpoint, status, error from raw.ingestion_runs"
+        ).fetchall()
     assert [(s, e, st) for s, e, st, _ in runs] == [("fx", "rates", "failed")]
     assert "MongoDB (the lake)" in runs[0][3]
 
 
 def test_postgresql_down_says_so_in_one_line(
-    settings: Settings, simulator_process: str,
+    settings: Settings,
+    simulator_process: str,
 ) -> None:
     port = free_port()
-    env = simulator_env(settings, simulator_process,
-                        CRIPTOPIPE_POSTGRES_DSN=f"postgresql://nobody:x@127.0.0.1:{port}/nowhere")
+    env = simulator_env(
+        settings,
+        simulator_process,
+        CRIPTOPIPE_POSTGRES_DSN=f"postgresql://nobody:x@127.0.0.1:{port}/nowhere",
+    )
     result = CliRunner().invoke(app, ["ingest", "--source", "fx"], env=env)
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
@@ -58,14 +70,18 @@ def test_postgresql_down_says_so_in_one_line(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--start", "2025-02-10", "--end", "2025-02-01"],
-         "--start 2025-02-10 is after --end 2025-02-01"),
+        (
+            ["--start", "2025-02-10", "--end", "2025-02-01"],
+            "--start 2025-02-10 is after --end 2025-02-01",
+        ),
         (["--start", "2025-03-05"], "--start 2025-03-05 is in the future (today is 2025-03-01"),
     ],
     ids=["reversed", "future"],
 )
 def test_reversed_or_future_dates_are_refused(
-    settings: Settings, args: list[str], message: str,
+    settings: Settings,
+    args: list[str],
+    message: str,
 ) -> None:
     env = simulator_env(settings, "http://127.0.0.1:9", CRIPTOPIPE_NOW=SIM_NOW.isoformat())
     result = CliRunner().invoke(app, ["ingest", "--source", "fx", *args], env=env)
@@ -85,7 +101,10 @@ def test_reversed_or_future_dates_are_refused(
     ],
 )
 def test_out_of_range_settings_are_refused_naming_the_variable(
-    settings: Settings, variable: str, value: str, message: str,
+    settings: Settings,
+    variable: str,
+    value: str,
+    message: str,
 ) -> None:
     env = simulator_env(settings, "http://127.0.0.1:9", **{variable: value})
     result = CliRunner().invoke(app, ["ingest", "--source", "fx"], env=env)

@@ -49,7 +49,10 @@ def markets_with_a_null() -> bytes:
 
 
 async def test_a_null_element_quarantines_one_record_and_keeps_the_body(
-    sim_settings: Settings, stand_in: Any, loader_dsn: str, mongo_uri: str,
+    sim_settings: Settings,
+    stand_in: Any,
+    loader_dsn: str,
+    mongo_uri: str,
     mongo_db_name: str,
 ) -> None:
     body = markets_with_a_null()
@@ -59,22 +62,27 @@ async def test_a_null_element_quarantines_one_record_and_keeps_the_body(
 
     root = await stand_in("/coins/markets", markets)
     settings = sim_settings.model_copy(update={"coingecko_base_url": root})
-    summary = await run_ingestion(settings, sources=["coingecko"], endpoints=["markets"],
-                                  now=SIM_NOW)
+    summary = await run_ingestion(
+        settings, sources=["coingecko"], endpoints=["markets"], now=SIM_NOW
+    )
     (stats,) = summary.endpoints
     assert stats.status == "success", stats.error
     assert (stats.fetched, stats.inserted, stats.quarantined) == (7, 6, 1)
     (document,) = lake(mongo_uri, mongo_db_name).find({"source": "coingecko"})
     assert document["body"].encode() == body
     assert document["body_sha256"] == hashlib.sha256(body).hexdigest()
-    (reason, record, document_id), = query(
-        loader_dsn, "select reason, record, lake_document_id from raw.quarantine")
+    ((reason, record, document_id),) = query(
+        loader_dsn, "select reason, record, lake_document_id from raw.quarantine"
+    )
     assert reason.startswith("AttributeError") and record is None
     assert document_id == document["_id"]
 
 
 async def test_a_page_its_parser_rejects_is_quarantined_and_the_run_goes_on(
-    sim_settings: Settings, stand_in: Any, loader_dsn: str, mongo_uri: str,
+    sim_settings: Settings,
+    stand_in: Any,
+    loader_dsn: str,
+    mongo_uri: str,
     mongo_db_name: str,
 ) -> None:
     body = b'{"data": {"total_market_cap": "not an object"}}'
@@ -83,21 +91,27 @@ async def test_a_page_its_parser_rejects_is_quarantined_and_the_run_goes_on(
         return web.Response(body=body, content_type="application/json")
 
     root = await stand_in("/global", odd_global)
-    settings = sim_settings.model_copy(update={"fear_greed_base_url": root,
-                                               "coingecko_base_url": root})
-    summary = await run_ingestion(settings, sources=["coingecko"], endpoints=["global"],
-                                  now=SIM_NOW)
+    settings = sim_settings.model_copy(
+        update={"fear_greed_base_url": root, "coingecko_base_url": root}
+    )
+    summary = await run_ingestion(
+        settings, sources=["coingecko"], endpoints=["global"], now=SIM_NOW
+    )
     (stats,) = summary.endpoints
     assert (stats.fetched, stats.quarantined) == (1, 1)
     (document,) = lake(mongo_uri, mongo_db_name).find({"source": "coingecko"})
     assert document["body"].encode() == body and document["record_count"] == 0
-    (reason, document_id), = query(loader_dsn,
-                                   "select reason, lake_document_id from raw.quarantine")
+    ((reason, document_id),) = query(
+        loader_dsn, "select reason, lake_document_id from raw.quarantine"
+    )
     assert "total_market_cap" in reason and document_id == document["_id"]
 
 
 async def test_replay_goes_past_bodies_it_cannot_read(
-    sim_settings: Settings, loader_dsn: str, mongo_uri: str, mongo_db_name: str,
+    sim_settings: Settings,
+    loader_dsn: str,
+    mongo_uri: str,
+    mongo_db_name: str,
 ) -> None:
     summary = await run_ingestion(sim_settings, sources=["fear_greed"], now=SIM_NOW)
     assert summary.ok
@@ -106,22 +120,44 @@ async def test_replay_goes_past_bodies_it_cannot_read(
     good = responses.find_one({"source": "fear_greed"})
     at = datetime(2025, 3, 1, 13, tzinfo=UTC)
     base = {k: good[k] for k in ("source", "endpoint", "request", "status", "headers")}
-    responses.insert_many([
-        {**base, "_id": "a" * 32, "body_sha256": "a", "fetched_at": at, "body": "{not json"},
-        {**base, "_id": "b" * 32, "body_sha256": "b", "fetched_at": at,
-         "body": '{"data": [null, {"value": "x", "timestamp": "1"}]}'},
-        {**base, "_id": "c" * 32, "body_sha256": "c", "fetched_at": at, "body": "[]"},
-        {**{k: v for k, v in base.items() if k != "request"}, "_id": "d" * 32,
-         "body_sha256": "d", "fetched_at": at, "body": "{}"},
-        {**base, "source": "nobody", "_id": "e" * 32, "body_sha256": "e", "fetched_at": at,
-         "body": "{}"},
-    ])
+    responses.insert_many(
+        [
+            {**base, "_id": "a" * 32, "body_sha256": "a", "fetched_at": at, "body": "{not json"},
+            {
+                **base,
+                "_id": "b" * 32,
+                "body_sha256": "b",
+                "fetched_at": at,
+                "body": '{"data": [null, {"value": "x", "timestamp": "1"}]}',
+            },
+            {**base, "_id": "c" * 32, "body_sha256": "c", "fetched_at": at, "body": "[]"},
+            {
+                **{k: v for k, v in base.items() if k != "request"},
+                "_id": "d" * 32,
+                "body_sha256": "d",
+                "fetched_at": at,
+                "body": "{}",
+            },
+            {
+                **base,
+                "source": "nobody",
+                "_id": "e" * 32,
+                "body_sha256": "e",
+                "fetched_at": at,
+                "body": "{}",
+            },
+        ]
+    )
     replayed = await replay_from_lake(sim_settings)  # "nobody" has no connector: skipped
     (stats,) = replayed.endpoints
     assert stats.fetched == loaded + 5  # 3 odd pages and 2 odd records of one page
     assert stats.quarantined == 5 and stats.unchanged == loaded
-    reasons = dict(query(loader_dsn, "select lake_document_id, string_agg(reason, ' | ') "
-                                     "from raw.quarantine group by 1"))
+    reasons = dict(
+        query(
+            loader_dsn,
+            "select lake_document_id, string_agg(reason, ' | ') from raw.quarantine group by 1",
+        )
+    )
     assert "not JSON" in reasons["a" * 32] or "Expecting" in reasons["a" * 32]
     assert "AttributeError" in reasons["b" * 32] and "value 'x'" in reasons["b" * 32]
     assert reasons["c" * 32].startswith("unexpected body")
@@ -147,12 +183,18 @@ create trigger test_rename_run before insert on raw.fear_greed__fng
 
 @pytest.mark.parametrize(
     ("trigger", "complaint"),
-    [(SKIP_ONE_ROW, "5 distinct records went in, but the statement inserted 4"),
-     (RENAME_RUN, "rows of run")],
+    [
+        (SKIP_ONE_ROW, "5 distinct records went in, but the statement inserted 4"),
+        (RENAME_RUN, "rows of run"),
+    ],
     ids=["a-row-silently-not-written", "rows-not-under-the-run-id"],
 )
 async def test_the_database_disagreeing_with_the_counts_fails_the_run_and_is_recorded(
-    sim_settings: Settings, admin_dsn: str, loader_dsn: str, trigger: str, complaint: str,
+    sim_settings: Settings,
+    admin_dsn: str,
+    loader_dsn: str,
+    trigger: str,
+    complaint: str,
 ) -> None:
     # A trigger makes the server do something else than the loader asked: what the run
     # reports must come from the database, so it notices.
@@ -171,24 +213,33 @@ async def test_the_database_disagreeing_with_the_counts_fails_the_run_and_is_rec
     (stats,) = summary.endpoints
     assert stats.status == "failed"
     assert "accounting does not add up" in str(stats.error) and complaint in str(stats.error)
-    (status, error), = query(loader_dsn, "select status, error from raw.ingestion_runs "
-                                         "where run_id = %s", [summary.run_id])
+    ((status, error),) = query(
+        loader_dsn,
+        "select status, error from raw.ingestion_runs where run_id = %s",
+        [summary.run_id],
+    )
     assert status == "failed" and complaint in error  # recorded, not dropped
 
 
 async def test_a_migration_adds_the_accounting_check_to_an_older_table(
-    admin_dsn: str, loader_dsn: str,
+    admin_dsn: str,
+    loader_dsn: str,
 ) -> None:
     from ingestion.sinks.raw import ACCOUNTING_CHECK, ensure_schema
 
     def run_row(run_id: str, status: str, fetched: int) -> str:
-        return (f"insert into raw.ingestion_runs (run_id, source, endpoint, started_at, status,"
-                f" fetched) values ('{run_id}', 'fx', 'rates', now(), '{status}', {fetched})")
+        return (
+            f"insert into raw.ingestion_runs (run_id, source, endpoint, started_at, status,"
+            f" fetched) values ('{run_id}', 'fx', 'rates', now(), '{status}', {fetched})"
+        )
 
     def checks() -> list[tuple[Any, ...]]:
-        return query(admin_dsn, "select conname, convalidated from pg_constraint "
-                                "where conrelid = 'raw.ingestion_runs'::regclass "
-                                "and contype = 'c' and conname like 'fetched%%'")
+        return query(
+            admin_dsn,
+            "select conname, convalidated from pg_constraint "
+            "where conrelid = 'raw.ingestion_runs'::regclass "
+            "and contype = 'c' and conname like 'fetched%%'",
+        )
 
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
         await ensure_schema(conn)
@@ -204,25 +255,31 @@ async def test_a_migration_adds_the_accounting_check_to_an_older_table(
             with pytest.raises(psycopg.errors.CheckViolation):
                 conn.execute(run_row("new-run", "success", 3))
             conn.execute(run_row("failed-run", "failed", 3))  # a failed run is recorded
-            conn.execute("delete from raw.ingestion_runs where run_id in "
-                         "('old-run', 'failed-run')")
+            conn.execute("delete from raw.ingestion_runs where run_id in ('old-run', 'failed-run')")
         async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
             await ensure_schema(conn)
         assert checks() == [(ACCOUNTING_CHECK, True)]  # validated once the rows allow
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute("delete from raw.ingestion_runs where run_id in "
-                         "('old-run', 'new-run', 'failed-run')")
+            conn.execute(
+                "delete from raw.ingestion_runs where run_id in "
+                "('old-run', 'new-run', 'failed-run')"
+            )
 
 
 # --------------------------------------------------------------------------- lake bytes
 async def test_the_lake_keeps_the_exact_bytes_of_a_body_that_is_not_utf8(
-    sim_settings: Settings, stand_in: Any, loader_dsn: str, mongo_uri: str,
+    sim_settings: Settings,
+    stand_in: Any,
+    loader_dsn: str,
+    mongo_uri: str,
     mongo_db_name: str,
 ) -> None:
     # Latin-1, not UTF-8: "Neutré" in one byte per character.
-    body = ('{"name": "Fear and Greed Index", "data": [{"value": "50", "value_classification": '
-            '"Neutr\xe9", "timestamp": "1740787200"}]}').encode("latin-1")
+    body = (
+        '{"name": "Fear and Greed Index", "data": [{"value": "50", "value_classification": '
+        '"Neutr\xe9", "timestamp": "1740787200"}]}'
+    ).encode("latin-1")
 
     async def fng(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
@@ -235,8 +292,9 @@ async def test_the_lake_keeps_the_exact_bytes_of_a_body_that_is_not_utf8(
     assert bytes(document["body_exact"]) == body == stored_body(document)
     assert document["body_sha256"] == hashlib.sha256(body).hexdigest()
     assert "Neutr\ufffd" in document["body"]  # the text view
-    (classification,), = query(loader_dsn, "select record ->> 'value_classification' "
-                                           "from raw.fear_greed__fng")
+    ((classification,),) = query(
+        loader_dsn, "select record ->> 'value_classification' from raw.fear_greed__fng"
+    )
     assert classification == "Neutr\ufffd"
     replayed = await replay_from_lake(settings, "fear_greed")
     assert replayed.ok and replayed.endpoints[0].unchanged == 1
@@ -250,19 +308,32 @@ async def test_the_lake_keeps_the_exact_bytes_of_a_body_that_is_not_utf8(
 
 # --------------------------------------------------------------------------- lake batches
 async def test_a_document_the_lake_refuses_fails_alone_in_its_batch(
-    mongo_uri: str, mongo_db_name: str, clean_stores: None,
+    mongo_uri: str,
+    mongo_db_name: str,
+    clean_stores: None,
 ) -> None:
     def response(source: str, endpoint: str, body: str, **headers: str) -> Response:
-        return Response(source, endpoint, "/x", {}, 200, dict(headers), body, None,
-                        datetime(2025, 1, 1, tzinfo=UTC))
+        return Response(
+            source,
+            endpoint,
+            "/x",
+            {},
+            200,
+            dict(headers),
+            body,
+            None,
+            datetime(2025, 1, 1, tzinfo=UTC),
+        )
 
     documents = [
         response_document(response("fx", "rates", "[1]"), run_id="r", record_count=1),
         # A key FerretDB (and MongoDB) refuses, and a body no BSON document can hold.
-        response_document(response("binance", "klines", "[2]", **{"x.y": "1"}), run_id="r",
-                          record_count=1),
-        response_document(response("kraken", "ohlc", "[" + "1," * (9 << 20) + "1]"),
-                          run_id="r", record_count=1),
+        response_document(
+            response("binance", "klines", "[2]", **{"x.y": "1"}), run_id="r", record_count=1
+        ),
+        response_document(
+            response("kraken", "ohlc", "[" + "1," * (9 << 20) + "1]"), run_id="r", record_count=1
+        ),
         response_document(response("coinbase", "candles", "[4]"), run_id="r", record_count=1),
     ]
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
@@ -278,13 +349,14 @@ async def test_a_document_the_lake_refuses_fails_alone_in_its_batch(
     ok, refused, too_big, also_ok = results
     assert isinstance(ok, StoredResponse) and isinstance(also_ok, StoredResponse)
     assert isinstance(refused, LakeDocumentError) and "x.y" in str(refused)
-    assert isinstance(too_big, LakeDocumentError) and "over what one lake document" in str(
-        too_big)
+    assert isinstance(too_big, LakeDocumentError) and "over what one lake document" in str(too_big)
     assert stored == {"fx", "coinbase"}  # the other endpoints' documents are in
 
 
 async def test_the_lake_writer_queue_is_bounded(
-    mongo_uri: str, mongo_db_name: str, clean_stores: None,
+    mongo_uri: str,
+    mongo_db_name: str,
+    clean_stores: None,
 ) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     body = "[" + "1," * 50_000 + "1]"
@@ -294,9 +366,21 @@ async def test_the_lake_writer_queue_is_bounded(
         async with LakeWriter(lake, max_queued_bytes=3 * len(body)) as writer:
             most = 0
             for i in range(40):
-                document = response_document(Response(
-                    "binance", "klines", "/x", {"n": str(i)}, 200, {}, body, None,
-                    datetime(2025, 1, 1, tzinfo=UTC)), run_id="r", record_count=1)
+                document = response_document(
+                    Response(
+                        "binance",
+                        "klines",
+                        "/x",
+                        {"n": str(i)},
+                        200,
+                        {},
+                        body,
+                        None,
+                        datetime(2025, 1, 1, tzinfo=UTC),
+                    ),
+                    run_id="r",
+                    record_count=1,
+                )
                 await writer.put(document)
                 most = max(most, writer._queued_bytes)
         assert most <= 4 * len(body)  # the cap and the one document let in under it

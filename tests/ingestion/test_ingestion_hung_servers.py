@@ -50,13 +50,23 @@ def own_ferretdb(settings: Settings) -> Iterator[LocalMongo]:
 
 
 async def test_a_hung_lake_server_fails_the_run_within_its_deadline_then_a_rerun_completes(
-    sim: RunningSimulator, sim_settings: Settings, own_ferretdb: LocalMongo, loader_dsn: str,
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    own_ferretdb: LocalMongo,
+    loader_dsn: str,
 ) -> None:
-    settings = sim_settings.model_copy(update={
-        "mongo_uri": SecretStr(own_ferretdb.uri), "mongo_db": "hung",
-        "mongo_socket_timeout_seconds": 2.0, "mongo_server_selection_timeout_seconds": 2.0,
-        "lake_ack_timeout_seconds": 3.0, "assets": ("BTC", "ETH"), "candle_intervals": ("1h",),
-        "start_date": (SIM_NOW - timedelta(days=120)).date()})
+    settings = sim_settings.model_copy(
+        update={
+            "mongo_uri": SecretStr(own_ferretdb.uri),
+            "mongo_db": "hung",
+            "mongo_socket_timeout_seconds": 2.0,
+            "mongo_server_selection_timeout_seconds": 2.0,
+            "lake_ack_timeout_seconds": 3.0,
+            "assets": ("BTC", "ETH"),
+            "candle_intervals": ("1h",),
+            "start_date": (SIM_NOW - timedelta(days=120)).date(),
+        }
+    )
     pid = own_ferretdb.pid()
     assert pid is not None
     summary, elapsed = await hang_during_load(sim, settings, loader_dsn, lambda: [pid])
@@ -65,13 +75,15 @@ async def test_a_hung_lake_server_fails_the_run_within_its_deadline_then_a_rerun
     assert "MongoDB (the lake)" in str(stats.error), stats.error
     assert elapsed < 60, elapsed
     with psycopg.connect(loader_dsn) as conn:
-        (status,), = conn.execute("select status from raw.ingestion_runs where run_id = %s",
-                                  [summary.run_id]).fetchall()
+        ((status,),) = conn.execute(
+            "select status from raw.ingestion_runs where run_id = %s", [summary.run_id]
+        ).fetchall()
         assert status == "failed"
         # No loader session is left holding raw rows in an open transaction.
-        idle = conn.execute("select count(*) from pg_stat_activity where state like 'idle in "
-                            "transaction%%' and application_name like 'criptopipe %%'"
-                            ).fetchone()
+        idle = conn.execute(
+            "select count(*) from pg_stat_activity where state like 'idle in "
+            "transaction%%' and application_name like 'criptopipe %%'"
+        ).fetchone()
     assert idle == (0,)
     await assert_a_rerun_completes(sim, settings, loader_dsn)
 
@@ -80,9 +92,16 @@ async def test_a_hung_lake_server_fails_the_run_within_its_deadline_then_a_rerun
 def own_services(base_settings: Settings) -> Iterator[Services]:
     """A PostgreSQL + MongoDB-protocol pair of this test alone (it stops its PostgreSQL)."""
     home = Path(tempfile.mkdtemp(prefix="criptopipe-hung-pg-"))
-    settings = base_settings.model_copy(update={
-        "home": home / "state", "postgres_port": free_port(), "mongo_port": free_port(),
-        "postgres_dsn": None, "mongo_uri": None, "postgres_db": "hung_pg"})
+    settings = base_settings.model_copy(
+        update={
+            "home": home / "state",
+            "postgres_port": free_port(),
+            "mongo_port": free_port(),
+            "postgres_dsn": None,
+            "mongo_uri": None,
+            "postgres_db": "hung_pg",
+        }
+    )
     services = Services(settings)
     try:
         services.up()
@@ -113,14 +132,21 @@ def _cluster_pids(services: Services) -> list[int]:
 
 @pytest.mark.slow  # ~35 s: starts its own PostgreSQL and FerretDB (CI runs -m "not live")
 async def test_a_hung_postgresql_fails_the_run_within_its_deadline_then_a_rerun_completes(
-    sim: RunningSimulator, sim_settings: Settings, own_services: Services,
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    own_services: Services,
 ) -> None:
-    settings = own_settings(sim_settings, own_services, mongo_db="hung",
-                            postgres_statement_timeout_seconds=2.0,
-                            lake_ack_timeout_seconds=2.0)
+    settings = own_settings(
+        sim_settings,
+        own_services,
+        mongo_db="hung",
+        postgres_statement_timeout_seconds=2.0,
+        lake_ack_timeout_seconds=2.0,
+    )
     loader_dsn = own_services.endpoints("hung_pg").role_dsn("loader", settings)
-    summary, elapsed = await hang_during_load(sim, settings, loader_dsn,
-                                              lambda: _cluster_pids(own_services))
+    summary, elapsed = await hang_during_load(
+        sim, settings, loader_dsn, lambda: _cluster_pids(own_services)
+    )
     (stats,) = summary.endpoints
     assert stats.status == "failed"
     assert "PostgreSQL did not answer" in str(stats.error), stats.error
@@ -129,7 +155,9 @@ async def test_a_hung_postgresql_fails_the_run_within_its_deadline_then_a_rerun_
 
 
 async def hang_during_load(
-    sim: RunningSimulator, settings: Settings, loader_dsn: str,
+    sim: RunningSimulator,
+    settings: Settings,
+    loader_dsn: str,
     pids: Callable[[], list[int]],
 ) -> tuple[RunSummary, float]:
     """Run a Binance backfill and SIGSTOP ``pids()`` once its first rows are committed;
@@ -151,7 +179,10 @@ async def hang_during_load(
 
 
 async def interrupt_load(
-    sim: RunningSimulator, settings: Settings, loader_dsn: str, interrupt: Callable[[], None],
+    sim: RunningSimulator,
+    settings: Settings,
+    loader_dsn: str,
+    interrupt: Callable[[], None],
 ) -> tuple[RunSummary, float]:
     """Run a Binance backfill (one slow request at a time) and call ``interrupt`` (in a
     thread) once its first rows are committed. The summary, and the run's seconds."""
@@ -172,8 +203,9 @@ async def interrupt_load(
     watcher = asyncio.create_task(once_rows_are_in())
     started = time.monotonic()
     async with HttpClient(settings, concurrency_per_host=1) as http:
-        summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
-                                      now=SIM_NOW, http=http)
+        summary = await run_ingestion(
+            settings, sources=["binance"], endpoints=["klines"], now=SIM_NOW, http=http
+        )
     elapsed = time.monotonic() - started
     await watcher
     return summary, elapsed
@@ -182,23 +214,31 @@ async def interrupt_load(
 def own_settings(sim_settings: Settings, services: Services, **extra: Any) -> Settings:
     """Settings of a run against ``services`` (the test's own servers) and the simulator."""
     own = services.settings
-    return sim_settings.model_copy(update={
-        "home": own.home, "postgres_port": own.postgres_port, "mongo_port": own.mongo_port,
-        "postgres_dsn": None, "mongo_uri": None, "postgres_db": "hung_pg",
-        "postgres_connect_timeout_seconds": 2.0, "assets": ("BTC", "ETH"),
-        "candle_intervals": ("1h",), "start_date": (SIM_NOW - timedelta(days=120)).date(),
-        **extra})
+    return sim_settings.model_copy(
+        update={
+            "home": own.home,
+            "postgres_port": own.postgres_port,
+            "mongo_port": own.mongo_port,
+            "postgres_dsn": None,
+            "mongo_uri": None,
+            "postgres_db": "hung_pg",
+            "postgres_connect_timeout_seconds": 2.0,
+            "assets": ("BTC", "ETH"),
+            "candle_intervals": ("1h",),
+            "start_date": (SIM_NOW - timedelta(days=120)).date(),
+            **extra,
+        }
+    )
 
 
 async def assert_a_rerun_completes(
     sim: RunningSimulator, settings: Settings, loader_dsn: str
 ) -> None:
     sim.set_faults(FaultPlan())
-    rerun = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
-                                now=SIM_NOW)
+    rerun = await run_ingestion(settings, sources=["binance"], endpoints=["klines"], now=SIM_NOW)
     assert rerun.ok, rerun.endpoints[0].error
     with psycopg.connect(loader_dsn) as conn:
-        (loaded,), = conn.execute("select count(*) from raw.binance__klines").fetchall()
+        ((loaded,),) = conn.execute("select count(*) from raw.binance__klines").fetchall()
     assert loaded == 2 * (120 * 24 + 13)  # every hour of 120 days and today's, once
 
 
@@ -234,11 +274,19 @@ def _restart(services: Services, server: str) -> None:
 @pytest.mark.slow  # ~40 s each: its own servers, a crash, a restart and a rerun
 @pytest.mark.parametrize("server", ["postgresql", "ferretdb"])
 async def test_a_server_killed_mid_batch_then_restarted_and_rerun_loses_and_doubles_nothing(
-    sim: RunningSimulator, sim_settings: Settings, own_services: Services, server: str,
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    own_services: Services,
+    server: str,
 ) -> None:
-    settings = own_settings(sim_settings, own_services, mongo_db="crash",
-                            mongo_server_selection_timeout_seconds=2.0,
-                            mongo_socket_timeout_seconds=5.0, lake_ack_timeout_seconds=5.0)
+    settings = own_settings(
+        sim_settings,
+        own_services,
+        mongo_db="crash",
+        mongo_server_selection_timeout_seconds=2.0,
+        mongo_socket_timeout_seconds=5.0,
+        lake_ack_timeout_seconds=5.0,
+    )
     loader_dsn = own_services.endpoints("hung_pg").role_dsn("loader", settings)
     killed: list[int] = []
 
@@ -252,8 +300,9 @@ async def test_a_server_killed_mid_batch_then_restarted_and_rerun_loses_and_doub
 
     await assert_a_rerun_completes(sim, settings, loader_dsn)
     with psycopg.connect(loader_dsn) as conn:
-        rows = conn.execute("select symbol, interval, open_time, record, lake_document_id "
-                            "from raw.binance__klines").fetchall()
+        rows = conn.execute(
+            "select symbol, interval, open_time, record, lake_document_id from raw.binance__klines"
+        ).fetchall()
     with MongoClient(own_services.mongo_uri()) as client:
         stored = {d["_id"] for d in client["crash"]["responses"].find({}, {"_id": 1})}
     assert {row[4] for row in rows} <= stored  # every committed row's document exists

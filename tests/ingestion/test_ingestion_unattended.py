@@ -29,36 +29,50 @@ def rows(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
 
 def klines(dsn: str) -> dict[tuple[str, datetime], tuple[Any, bool]]:
     """(interval, open_time) -> (record, is_closed) of BTCUSDT, is_closed as dbt derives it."""
-    found = rows(dsn, "select interval, open_time, record, open_time + case interval"
-                      " when '1h' then interval '1 hour' else interval '1 day' end"
-                      " <= last_seen_at from raw.binance__klines where symbol = 'BTCUSDT'")
+    found = rows(
+        dsn,
+        "select interval, open_time, record, open_time + case interval"
+        " when '1h' then interval '1 hour' else interval '1 day' end"
+        " <= last_seen_at from raw.binance__klines where symbol = 'BTCUSDT'",
+    )
     return {(i, t): (r, closed) for i, t, r, closed in found}
 
 
 def truth(sim: RunningSimulator) -> dict[tuple[str, datetime], Any]:
     served = sim.state.ground_truth("binance", "/api/v3/klines")
-    return {(k[1], datetime.fromtimestamp(k[2] / 1000, UTC)): v for k, v in served.items()
-            if k[0] == "BTCUSDT"}
+    return {
+        (k[1], datetime.fromtimestamp(k[2] / 1000, UTC)): v
+        for k, v in served.items()
+        if k[0] == "BTCUSDT"
+    }
 
 
 async def test_a_partition_run_after_midnight_fetches_the_previous_days_closing_candles(
-    sim: RunningSimulator, sim_settings: Settings, loader_dsn: str,
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    loader_dsn: str,
 ) -> None:
     """The 23:05 run leaves 23:00 (1h) and the day (1d) open; the 00:05 run of the next day's
     partition fetches both again, final, and flags only the new open candles open."""
     settings = sim_settings.model_copy(update={"assets": ("BTC",)})
     late = DAY.replace(hour=23, minute=5)
     sim.set_now(late)
-    await run_ingestion(settings, sources=["binance"], endpoints=["klines"], now=late,
-                        start=DAY, end=late)
+    await run_ingestion(
+        settings, sources=["binance"], endpoints=["klines"], now=late, start=DAY, end=late
+    )
     before = klines(loader_dsn)
     assert before[("1h", DAY.replace(hour=23))][1] is False
     assert before[("1d", DAY)][1] is False
     after_midnight = DAY + timedelta(days=1, minutes=5)
     sim.set_now(after_midnight)
-    summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
-                                  now=after_midnight, start=DAY + timedelta(days=1),
-                                  end=after_midnight)
+    summary = await run_ingestion(
+        settings,
+        sources=["binance"],
+        endpoints=["klines"],
+        now=after_midnight,
+        start=DAY + timedelta(days=1),
+        end=after_midnight,
+    )
     assert summary.ok, summary.endpoints[0].error
     loaded, served = klines(loader_dsn), truth(sim)
     assert {k: v[0] for k, v in loaded.items()} == served  # every candle as last served
@@ -70,13 +84,18 @@ async def test_a_partition_run_after_midnight_fetches_the_previous_days_closing_
 
 
 async def test_two_runs_of_one_endpoint_started_together_take_turns(
-    sim: RunningSimulator, sim_settings: Settings, loader_dsn: str,
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    loader_dsn: str,
 ) -> None:
     settings = sim_settings.model_copy(update={"assets": ("BTC",)})
     sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.4"))  # a slow provider
-    first, second = await asyncio.gather(*(
-        run_ingestion(settings, sources=["binance"], endpoints=["klines"], now=SIM_NOW)
-        for _ in range(2)))
+    first, second = await asyncio.gather(
+        *(
+            run_ingestion(settings, sources=["binance"], endpoints=["klines"], now=SIM_NOW)
+            for _ in range(2)
+        )
+    )
     runs = sorted([first.endpoints[0], second.endpoints[0]], key=lambda s: s.fetched)
     assert all(s.status == "success" for s in runs)
     # The second waited for the first, then planned from what it had loaded: it fetched
@@ -85,39 +104,49 @@ async def test_two_runs_of_one_endpoint_started_together_take_turns(
     assert runs[0].fetched == 2 and runs[1].fetched > 70
     assert runs[0].inserted == 0
     assert {k: v[0] for k, v in klines(loader_dsn).items()} == truth(sim)
-    (duplicates,), = rows(loader_dsn, "select count(*) - count(distinct (symbol, interval,"
-                                      " open_time)) from raw.binance__klines")
+    ((duplicates,),) = rows(
+        loader_dsn,
+        "select count(*) - count(distinct (symbol, interval, open_time)) from raw.binance__klines",
+    )
     assert duplicates == 0
 
 
 async def test_an_empty_page_fails_its_series_and_the_cursor_never_passes_the_hole(
-    sim: RunningSimulator, sim_settings: Settings, loader_dsn: str,
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    loader_dsn: str,
 ) -> None:
-    settings = sim_settings.model_copy(update={"assets": ("BTC",), "candle_intervals": ("1h",),
-                                               "start_date": (SIM_NOW - timedelta(days=60)).date()})
+    settings = sim_settings.model_copy(
+        update={
+            "assets": ("BTC",),
+            "candle_intervals": ("1h",),
+            "start_date": (SIM_NOW - timedelta(days=60)).date(),
+        }
+    )
     # Binance: two pages of 1h candles; the first comes back empty (HTTP 200, no rows).
     sim.set_faults(FaultPlan.parse("binance:empty:first=1"))
-    failed = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
-                                 now=SIM_NOW)
+    failed = await run_ingestion(settings, sources=["binance"], endpoints=["klines"], now=SIM_NOW)
     stats = failed.endpoints[0]
     assert stats.status == "failed"
     assert "short page, no record for" in (stats.error or "")
     assert any("short page" in n for n in stats.notes)
-    (loaded,), = rows(loader_dsn, "select count(*) from raw.binance__klines")
+    ((loaded,),) = rows(loader_dsn, "select count(*) from raw.binance__klines")
     assert loaded == 0  # page 2 came fine, but loading it would leave a hole behind
     sim.set_faults(FaultPlan())
-    again = await run_ingestion(settings, sources=["binance"], endpoints=["klines"],
-                                now=SIM_NOW)
+    again = await run_ingestion(settings, sources=["binance"], endpoints=["klines"], now=SIM_NOW)
     assert again.ok
-    (hours, span), = rows(loader_dsn, "select count(*), max(open_time) - min(open_time)"
-                                      " from raw.binance__klines")
+    ((hours, span),) = rows(
+        loader_dsn, "select count(*), max(open_time) - min(open_time) from raw.binance__klines"
+    )
     assert span == timedelta(hours=hours - 1)
 
 
-def _page(spec_name: tuple[str, str], request: PlannedRequest, records: list[Record],
-          fetched_at: datetime) -> _Page:
-    response = Response(spec_name[0], spec_name[1], request.path, request.params, 200, {}, "",
-                        None, fetched_at)
+def _page(
+    spec_name: tuple[str, str], request: PlannedRequest, records: list[Record], fetched_at: datetime
+) -> _Page:
+    response = Response(
+        spec_name[0], spec_name[1], request.path, request.params, 200, {}, "", None, fetched_at
+    )
     return _Page(request, response, ParseResult(records), "x" * 32)
 
 
@@ -126,16 +155,27 @@ def test_a_hole_the_provider_is_known_to_leave_is_recorded_not_failed() -> None:
     start, fetched = DAY, DAY + timedelta(hours=5, minutes=10)
     hours = [start + timedelta(hours=h) for h in (0, 1, 3, 4)]  # no candle at 02:00
     for spec, series in ((coinbase, ("BTC-USD", "1h")), (binance, ("BTCUSDT", "1h"))):
-        ctx = PlanContext(load_settings(candle_intervals=("1h",)), (get_asset("BTC"),), fetched,
-                          start, fetched, {})
+        ctx = PlanContext(
+            load_settings(candle_intervals=("1h",)),
+            (get_asset("BTC"),),
+            fetched,
+            start,
+            fetched,
+            {},
+        )
         request = spec.plan(ctx)[0]
-        page = _page((spec.source, spec.endpoint), request,
-                     [Record((*series, t), []) for t in hours], fetched)
+        page = _page(
+            (spec.source, spec.endpoint),
+            request,
+            [Record((*series, t), []) for t in hours],
+            fetched,
+        )
         hole, known = _check_page(spec, page, {series: None})  # type: ignore[dict-item]
         if spec is coinbase:  # Coinbase sends no candle for an hour without trades
             assert hole is None
             assert [(k.series, k.period_start) for k in known] == [
-                ("BTC-USD 1h", start + timedelta(hours=2))]
+                ("BTC-USD 1h", start + timedelta(hours=2))
+            ]
         else:
             assert (hole, known) == (start + timedelta(hours=2), [])
 

@@ -18,12 +18,23 @@ from ingestion.sinks.lake import Lake, LakeWriter, document_id, response_documen
 
 
 def _response(body: str, status: int = 200) -> Response:
-    return Response("binance", "klines", "/api/v3/klines", {"symbol": "BTCUSDT", "limit": "2"},
-                    status, {}, body, None, datetime(2025, 1, 1, tzinfo=UTC))
+    return Response(
+        "binance",
+        "klines",
+        "/api/v3/klines",
+        {"symbol": "BTCUSDT", "limit": "2"},
+        status,
+        {},
+        body,
+        None,
+        datetime(2025, 1, 1, tzinfo=UTC),
+    )
 
 
 async def test_identical_responses_share_one_document_and_changed_ones_add_history(
-    mongo_uri: str, mongo_db_name: str, clean_stores: None,
+    mongo_uri: str,
+    mongo_db_name: str,
+    clean_stores: None,
 ) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     try:
@@ -34,9 +45,16 @@ async def test_identical_responses_share_one_document_and_changed_ones_add_histo
         changed = response_document(_response("[2]"), run_id="r2", record_count=1)
         assert first["_id"] == again["_id"] != changed["_id"]
         # The id does not depend on the order params were given in.
-        assert document_id("binance", "klines", "/api/v3/klines",
-                           {"limit": "2", "symbol": "BTCUSDT"},
-                           first["body_sha256"]) == first["_id"]
+        assert (
+            document_id(
+                "binance",
+                "klines",
+                "/api/v3/klines",
+                {"limit": "2", "symbol": "BTCUSDT"},
+                first["body_sha256"],
+            )
+            == first["_id"]
+        )
         async with LakeWriter(lake) as writer:
             acks = [writer.submit(d) for d in (first, again, changed)]
             stored = [await ack for ack in acks]
@@ -49,7 +67,10 @@ async def test_identical_responses_share_one_document_and_changed_ones_add_histo
 
 
 async def test_rows_point_at_the_document_an_older_lake_stored_under_an_objectid(
-    sim_settings: Settings, loader_dsn: str, mongo_uri: str, mongo_db_name: str,
+    sim_settings: Settings,
+    loader_dsn: str,
+    mongo_uri: str,
+    mongo_db_name: str,
 ) -> None:
     await run_ingestion(sim_settings, sources=["fx"], now=SIM_NOW)
     # Make the lake look like one written before ids were computed: same identity and
@@ -76,14 +97,21 @@ async def test_rows_point_at_the_document_an_older_lake_stored_under_an_objectid
 
 
 async def test_every_raw_row_names_a_lake_document_that_exists(
-    sim_settings: Settings, loader_dsn: str, mongo_uri: str, mongo_db_name: str,
+    sim_settings: Settings,
+    loader_dsn: str,
+    mongo_uri: str,
+    mongo_db_name: str,
 ) -> None:
     await run_ingestion(sim_settings, sources=["binance", "coinbase"], now=SIM_NOW)
     with psycopg.connect(loader_dsn) as conn:
-        pointers = {r[0] for r in conn.execute(
-            "select lake_document_id from raw.binance__klines union "
-            "select lake_document_id from raw.binance__ticker_24hr union "
-            "select lake_document_id from raw.coinbase__candles").fetchall()}
+        pointers = {
+            r[0]
+            for r in conn.execute(
+                "select lake_document_id from raw.binance__klines union "
+                "select lake_document_id from raw.binance__ticker_24hr union "
+                "select lake_document_id from raw.coinbase__candles"
+            ).fetchall()
+        }
     with MongoClient(mongo_uri) as client:
         ids = {d["_id"] for d in client[mongo_db_name]["responses"].find({}, {"_id": 1})}
     assert pointers and pointers <= ids

@@ -30,11 +30,21 @@ def live_settings() -> Settings:
     ``CRIPTOPIPE_BINANCE_BASE_URL`` is kept when it points at another real host (HTTP 451).
     """
     settings = load_settings()
-    hosts = {f"{s}_base_url": LIVE_BASE_URLS[s] for s in SOURCES
-             if not settings.base_url(s).startswith("https://")}
-    return settings.model_copy(update={
-        **hosts, "http_timeout_seconds": 20.0, "http_max_retries": 2,
-        "fx_currencies": ("USD", "BRL"), "markets_top_n": 5, "candle_intervals": ("1h",)})
+    hosts = {
+        f"{s}_base_url": LIVE_BASE_URLS[s]
+        for s in SOURCES
+        if not settings.base_url(s).startswith("https://")
+    }
+    return settings.model_copy(
+        update={
+            **hosts,
+            "http_timeout_seconds": 20.0,
+            "http_max_retries": 2,
+            "fx_currencies": ("USD", "BRL"),
+            "markets_top_n": 5,
+            "candle_intervals": ("1h",),
+        }
+    )
 
 
 @pytest.fixture
@@ -43,8 +53,9 @@ async def http(live_settings: Settings) -> AsyncIterator[HttpClient]:
         yield client
 
 
-async def fetch_first(http: HttpClient, settings: Settings, source: str,
-                      endpoint: str) -> tuple[Any, ParseResult]:
+async def fetch_first(
+    http: HttpClient, settings: Settings, source: str, endpoint: str
+) -> tuple[Any, ParseResult]:
     """Plan the endpoint for BTC over the last two days, send its first request, parse it."""
     spec = get_endpoint(source, endpoint)
     now = datetime.now(UTC)

@@ -46,50 +46,94 @@ def _fixture(source: str, name: str) -> Any:
 # Shapes of the real API for the two endpoints without a saved sample (trimmed).
 MARKET_CHART = {
     "prices": [[1709251200000, 61130.98], [1709337600000, 62387.91], [1709424000000, 62029.85]],
-    "market_caps": [[1709251200000, 1.2e12], [1709337600000, 1.22e12],
-                    [1709424000000, 1.21e12]],
-    "total_volumes": [[1709251200000, 3.1e10], [1709337600000, 2.9e10],
-                      [1709424000000, 2.7e10]],
+    "market_caps": [[1709251200000, 1.2e12], [1709337600000, 1.22e12], [1709424000000, 1.21e12]],
+    "total_volumes": [[1709251200000, 3.1e10], [1709337600000, 2.9e10], [1709424000000, 2.7e10]],
 }
 TICKER_24HR = [
-    {"symbol": "BTCUSDT", "priceChange": "-94.99", "priceChangePercent": "-0.15",
-     "weightedAvgPrice": "61979.15", "prevClosePrice": "62101.01", "lastPrice": "62006.02",
-     "lastQty": "0.0047", "bidPrice": "62006.01", "bidQty": "4.7", "askPrice": "62006.02",
-     "askQty": "3.2", "openPrice": "62101.01", "highPrice": "62500.00",
-     "lowPrice": "61400.00", "volume": "22042.77", "quoteVolume": "1366206131.43",
-     "openTime": 1709164800000, "closeTime": 1709251199999, "firstId": 3450000000,
-     "lastId": 3451000000, "count": 1000001},
+    {
+        "symbol": "BTCUSDT",
+        "priceChange": "-94.99",
+        "priceChangePercent": "-0.15",
+        "weightedAvgPrice": "61979.15",
+        "prevClosePrice": "62101.01",
+        "lastPrice": "62006.02",
+        "lastQty": "0.0047",
+        "bidPrice": "62006.01",
+        "bidQty": "4.7",
+        "askPrice": "62006.02",
+        "askQty": "3.2",
+        "openPrice": "62101.01",
+        "highPrice": "62500.00",
+        "lowPrice": "61400.00",
+        "volume": "22042.77",
+        "quoteVolume": "1366206131.43",
+        "openTime": 1709164800000,
+        "closeTime": 1709251199999,
+        "firstId": 3450000000,
+        "lastId": 3451000000,
+        "count": 1000001,
+    },
 ]
-FX_SERIES = {"amount": 1.0, "base": "USD", "start_date": "2025-02-27", "end_date": "2025-02-28",
-             "rates": {"2025-02-27": {"BRL": 5.81, "EUR": 0.9588},
-                       "2025-02-28": {"BRL": 5.87, "EUR": 0.9626}}}
+FX_SERIES = {
+    "amount": 1.0,
+    "base": "USD",
+    "start_date": "2025-02-27",
+    "end_date": "2025-02-28",
+    "rates": {
+        "2025-02-27": {"BRL": 5.81, "EUR": 0.9588},
+        "2025-02-28": {"BRL": 5.87, "EUR": 0.9626},
+    },
+}
 
 # (source, endpoint) -> (path, params, a real-shaped body) for every endpoint.
 SEEDS: dict[tuple[str, str], list[tuple[str, dict[str, str], Any]]] = {
-    ("coingecko", "markets"): [("/coins/markets", {"vs_currency": "usd"},
-                                _fixture("coingecko", "coins_markets.json"))],
+    ("coingecko", "markets"): [
+        ("/coins/markets", {"vs_currency": "usd"}, _fixture("coingecko", "coins_markets.json"))
+    ],
     ("coingecko", "global"): [("/global", {}, _fixture("coingecko", "global.json"))],
-    ("coingecko", "market_chart"): [("/coins/bitcoin/market_chart",
-                                     {"vs_currency": "usd", "days": "3"}, MARKET_CHART)],
-    ("binance", "klines"): [("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1d"},
-                             _fixture("binance", "klines_1d.json"))],
-    ("binance", "ticker_24hr"): [("/api/v3/ticker/24hr", {"symbols": '["BTCUSDT"]'},
-                                  TICKER_24HR)],
-    ("kraken", "ohlc"): [("/0/public/OHLC", {"pair": "XBTUSD", "interval": "60", "since": "0"},
-                          _fixture("kraken", "ohlc_60.json"))],
-    ("kraken", "ticker"): [("/0/public/Ticker", {"pair": "XBTUSD"},
-                            _fixture("kraken", "ticker.json"))],
-    ("coinbase", "candles"): [("/products/ETH-USDT/candles", {"granularity": "86400"},
-                               _fixture("coinbase", "candles_86400.json"))],
+    ("coingecko", "market_chart"): [
+        ("/coins/bitcoin/market_chart", {"vs_currency": "usd", "days": "3"}, MARKET_CHART)
+    ],
+    ("binance", "klines"): [
+        (
+            "/api/v3/klines",
+            {"symbol": "BTCUSDT", "interval": "1d"},
+            _fixture("binance", "klines_1d.json"),
+        )
+    ],
+    ("binance", "ticker_24hr"): [("/api/v3/ticker/24hr", {"symbols": '["BTCUSDT"]'}, TICKER_24HR)],
+    ("kraken", "ohlc"): [
+        (
+            "/0/public/OHLC",
+            {"pair": "XBTUSD", "interval": "60", "since": "0"},
+            _fixture("kraken", "ohlc_60.json"),
+        )
+    ],
+    ("kraken", "ticker"): [
+        ("/0/public/Ticker", {"pair": "XBTUSD"}, _fixture("kraken", "ticker.json"))
+    ],
+    ("coinbase", "candles"): [
+        (
+            "/products/ETH-USDT/candles",
+            {"granularity": "86400"},
+            _fixture("coinbase", "candles_86400.json"),
+        )
+    ],
     ("fear_greed", "fng"): [("/fng/", {"limit": "2"}, _fixture("fear_greed", "fng.json"))],
-    ("fx", "rates"): [("/latest", {"from": "EUR", "to": "USD"}, _fixture("fx", "latest.json")),
-                      ("/2025-02-27..2025-02-28", {"from": "USD", "to": "BRL,EUR"},
-                       FX_SERIES)],
+    ("fx", "rates"): [
+        ("/latest", {"from": "EUR", "to": "USD"}, _fixture("fx", "latest.json")),
+        ("/2025-02-27..2025-02-28", {"from": "USD", "to": "BRL,EUR"}, FX_SERIES),
+    ],
     ("mercadobitcoin", "candles"): [
-        ("/candles", {"symbol": "BTC-BRL", "resolution": "1h", "from": "0", "to": "0"},
-         _fixture("mercadobitcoin", "candles_1h.json"))],
-    ("mercadobitcoin", "tickers"): [("/tickers", {"symbols": "BTC-BRL"},
-                                     _fixture("mercadobitcoin", "tickers.json"))],
+        (
+            "/candles",
+            {"symbol": "BTC-BRL", "resolution": "1h", "from": "0", "to": "0"},
+            _fixture("mercadobitcoin", "candles_1h.json"),
+        )
+    ],
+    ("mercadobitcoin", "tickers"): [
+        ("/tickers", {"symbols": "BTC-BRL"}, _fixture("mercadobitcoin", "tickers.json"))
+    ],
 }
 ENDPOINTS = sorted(SEEDS)
 IDS = [f"{source}/{endpoint}" for source, endpoint in ENDPOINTS]
@@ -97,9 +141,35 @@ IDS = [f"{source}/{endpoint}" for source, endpoint in ENDPOINTS]
 # Leaves a mutation or a random document uses: the shapes that crashed parsers in the fuzz
 # run (null, strings for numbers, huge and non-finite numbers, NUL) and ordinary ones.
 LEAVES: tuple[Any, ...] = (
-    None, "", "x", "abc", True, False, 0, 1, -1, 1.5, 10**30, 2**63, -(2**70), 1e308,
-    math.inf, -math.inf, math.nan, "NaN", "1e999", "-1", "0", "1.5", "2024-01-01T00:00:00Z",
-    "2024-13-45", "1700000000", "1700000000000", "\x00", "\u0000", "BTC-BRL",
+    None,
+    "",
+    "x",
+    "abc",
+    True,
+    False,
+    0,
+    1,
+    -1,
+    1.5,
+    10**30,
+    2**63,
+    -(2**70),
+    1e308,
+    math.inf,
+    -math.inf,
+    math.nan,
+    "NaN",
+    "1e999",
+    "-1",
+    "0",
+    "1.5",
+    "2024-01-01T00:00:00Z",
+    "2024-13-45",
+    "1700000000",
+    "1700000000000",
+    "\x00",
+    "\u0000",
+    "BTC-BRL",
 )
 
 
@@ -127,9 +197,14 @@ def random_json(rng: random.Random, vocabulary: list[str], depth: int = 0) -> An
         return rng.uniform(-1e12, 1e12)
     if roll < 0.75:
         return [random_json(rng, vocabulary, depth + 1) for _ in range(rng.randint(0, 4))]
-    return {(rng.choice(vocabulary) if vocabulary and rng.random() < 0.8 else
-             rng.choice(["", "x", "error", "data"])): random_json(rng, vocabulary, depth + 1)
-            for _ in range(rng.randint(0, 4))}
+    return {
+        (
+            rng.choice(vocabulary)
+            if vocabulary and rng.random() < 0.8
+            else rng.choice(["", "x", "error", "data"])
+        ): random_json(rng, vocabulary, depth + 1)
+        for _ in range(rng.randint(0, 4))
+    }
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -159,9 +234,13 @@ class Mutator:
         body = json.loads(self.text)
         for _ in range(rng.randint(1, 3)):
             path = rng.choice(self.paths)
-            value = (json.loads(rng.choice(['null', '""', '"x"', "{}", "[]", "[[]]", "[null]",
-                                            '{"": null}']))
-                     if rng.random() < 0.5 else random_json(rng, self.vocabulary, depth=2))
+            value = (
+                json.loads(
+                    rng.choice(["null", '""', '"x"', "{}", "[]", "[[]]", "[null]", '{"": null}'])
+                )
+                if rng.random() < 0.5
+                else random_json(rng, self.vocabulary, depth=2)
+            )
             if not path:
                 body = value
                 continue
@@ -206,8 +285,13 @@ def check_page(spec: EndpointSpec, path: str, params: dict[str, str], body: Any)
     quarantined: list[raw.QuarantineRow] = []
     stats = EndpointStats(spec.source, spec.endpoint)
     response = Response(spec.source, spec.endpoint, path, params, 200, {}, "", body, FETCHED_AT)
-    _collect(spec, _Page(PlannedRequest(path, params), response, page.result, "doc", page.error),
-             rows, quarantined, stats)  # must not raise
+    _collect(
+        spec,
+        _Page(PlannedRequest(path, params), response, page.result, "doc", page.error),
+        rows,
+        quarantined,
+        stats,
+    )  # must not raise
     # Every record is accounted for: one row to load, or one quarantined with a reason.
     assert stats.fetched == len(rows) + len(quarantined)
     for row in rows:
@@ -215,8 +299,13 @@ def check_page(spec: EndpointSpec, path: str, params: dict[str, str], body: Any)
     assert all(item.reason for item in quarantined)
 
 
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def test_every_endpoint_has_seed_bodies() -> None:
@@ -283,23 +372,32 @@ def test_arbitrary_json_never_crashes_a_parser(source: str, endpoint: str) -> No
 def test_one_null_element_quarantines_that_record_only() -> None:
     """The issue's first finding: a ``null`` in /coins/markets or in Fear & Greed's data."""
     markets = _fixture("coingecko", "coins_markets.json")
-    page = parse_page(get_endpoint("coingecko", "markets"), "/coins/markets",
-                      {"vs_currency": "usd"}, [*markets, None], FETCHED_AT)
+    page = parse_page(
+        get_endpoint("coingecko", "markets"),
+        "/coins/markets",
+        {"vs_currency": "usd"},
+        [*markets, None],
+        FETCHED_AT,
+    )
     assert page.error is None
     assert len(page.result.records) == len(markets)
     (rejected,) = page.result.rejected
     assert rejected.record is None and "AttributeError" in rejected.reason
     fng = _fixture("fear_greed", "fng.json")
     fng["data"].insert(0, None)
-    page = parse_page(get_endpoint("fear_greed", "fng"), "/fng/", {"limit": "2"}, fng,
-                      FETCHED_AT)
+    page = parse_page(get_endpoint("fear_greed", "fng"), "/fng/", {"limit": "2"}, fng, FETCHED_AT)
     assert len(page.result.records) == 2 and len(page.result.rejected) == 1
 
 
 def test_a_page_the_parser_cannot_read_is_quarantined_with_its_reason() -> None:
     spec = get_endpoint("kraken", "ohlc")
     # An interval the connector never asks for: the page, not one record, is at fault.
-    page = parse_page(spec, "/0/public/OHLC", {"pair": "XBTUSD", "interval": "7"},
-                      _fixture("kraken", "ohlc_60.json"), FETCHED_AT)
+    page = parse_page(
+        spec,
+        "/0/public/OHLC",
+        {"pair": "XBTUSD", "interval": "7"},
+        _fixture("kraken", "ohlc_60.json"),
+        FETCHED_AT,
+    )
     assert page.error == "unexpected body: KeyError: '7'"
     assert not page.result.records

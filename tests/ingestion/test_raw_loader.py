@@ -13,10 +13,16 @@ from ingestion.sinks import raw
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def _row(symbol: str, hour: int, record: object, lake: str = "a" * 24,
-         fetched_at: datetime = T0 + timedelta(days=1)) -> raw.RawRow:
-    return raw.RawRow((symbol, "1h", T0 + timedelta(hours=hour)), raw.dumps(record),
-                      fetched_at, lake)
+def _row(
+    symbol: str,
+    hour: int,
+    record: object,
+    lake: str = "a" * 24,
+    fetched_at: datetime = T0 + timedelta(days=1),
+) -> raw.RawRow:
+    return raw.RawRow(
+        (symbol, "1h", T0 + timedelta(hours=hour)), raw.dumps(record), fetched_at, lake
+    )
 
 
 async def test_schema_is_idempotent_and_follows_the_contract(
@@ -29,15 +35,32 @@ async def test_schema_is_idempotent_and_follows_the_contract(
             cur = await conn.execute(
                 "select a.attname from pg_index i join pg_attribute a on a.attrelid = i.indrelid"
                 " and a.attnum = any(i.indkey) where i.indrelid = %s::regclass"
-                " and i.indisprimary", [table.qualified_name])
+                " and i.indisprimary",
+                [table.qualified_name],
+            )
             assert {r[0] for r in await cur.fetchall()} == set(table.key_names)
         cur = await conn.execute(
             "select column_name from information_schema.columns where table_schema = 'raw'"
-            " and table_name = 'ingestion_runs' order by ordinal_position")
+            " and table_name = 'ingestion_runs' order by ordinal_position"
+        )
         assert [r[0] for r in await cur.fetchall()] == [
-            "run_id", "source", "endpoint", "started_at", "finished_at", "status", "requests",
-            "retries", "fetched", "inserted", "updated", "unchanged", "quarantined",
-            "lake_documents", "error", "notes"]
+            "run_id",
+            "source",
+            "endpoint",
+            "started_at",
+            "finished_at",
+            "status",
+            "requests",
+            "retries",
+            "fetched",
+            "inserted",
+            "updated",
+            "unchanged",
+            "quarantined",
+            "lake_documents",
+            "error",
+            "notes",
+        ]
 
 
 async def test_counts_are_exact_and_duplicates_in_a_batch_collapse_last_wins(
@@ -48,20 +71,29 @@ async def test_counts_are_exact_and_duplicates_in_a_batch_collapse_last_wins(
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
         await raw.ensure_schema(conn)
         loader = raw.RawLoader(conn, table, "run-1")
-        first = await loader.load([_row("BTCUSDT", 0, ["a"]), _row("BTCUSDT", 1, tricky),
-                                   _row("BTCUSDT", 0, ["b"])])
+        first = await loader.load(
+            [_row("BTCUSDT", 0, ["a"]), _row("BTCUSDT", 1, tricky), _row("BTCUSDT", 0, ["b"])]
+        )
         assert (first.inserted, first.updated, first.unchanged) == (2, 0, 1)
         later = T0 + timedelta(days=2)
         second = await raw.RawLoader(conn, table, "run-2").load(
-            [_row("BTCUSDT", 0, ["b"], fetched_at=later),
-             _row("BTCUSDT", 1, {**tricky, "n": 2}, fetched_at=later),
-             _row("BTCUSDT", 2, ["c"], fetched_at=later)],
-            [raw.QuarantineRow("binance", "klines", "bad", {"x": 1}, None, None)])
+            [
+                _row("BTCUSDT", 0, ["b"], fetched_at=later),
+                _row("BTCUSDT", 1, {**tricky, "n": 2}, fetched_at=later),
+                _row("BTCUSDT", 2, ["c"], fetched_at=later),
+            ],
+            [raw.QuarantineRow("binance", "klines", "bad", {"x": 1}, None, None)],
+        )
         assert (second.inserted, second.updated, second.unchanged, second.quarantined) == (
-            1, 1, 1, 1)
+            1,
+            1,
+            1,
+            1,
+        )
         cur = await conn.execute(
             "select open_time, record, run_id, first_seen_at < last_seen_at"
-            " from raw.binance__klines order by open_time")
+            " from raw.binance__klines order by open_time"
+        )
         rows = await cur.fetchall()
     assert [r[1] for r in rows] == [["b"], {**tricky, "n": 2}, ["c"]]
     assert [r[2] for r in rows] == ["run-1", "run-2", "run-2"]  # unchanged keeps its writer
@@ -77,23 +109,34 @@ async def test_an_unchanged_record_later_in_a_batch_keeps_the_first_fetch(
     table = get_table("binance", "klines")
 
     def fetched(symbol: str, hour: int, record: object, minute: int) -> raw.RawRow:
-        return raw.RawRow((symbol, "1h", T0 + timedelta(hours=hour)), raw.dumps(record),
-                          T0 + timedelta(minutes=minute), f"doc-{minute}")
+        return raw.RawRow(
+            (symbol, "1h", T0 + timedelta(hours=hour)),
+            raw.dumps(record),
+            T0 + timedelta(minutes=minute),
+            f"doc-{minute}",
+        )
 
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
         await raw.ensure_schema(conn)
-        counts = await raw.RawLoader(conn, table, "run-1").load([
-            fetched("ETHUSDT", 0, ["same"], 1), fetched("ETHUSDT", 0, ["same"], 2),
-            fetched("ETHUSDT", 1, ["old"], 1), fetched("ETHUSDT", 1, ["old"], 2),
-            fetched("ETHUSDT", 1, ["new"], 3),
-        ])
+        counts = await raw.RawLoader(conn, table, "run-1").load(
+            [
+                fetched("ETHUSDT", 0, ["same"], 1),
+                fetched("ETHUSDT", 0, ["same"], 2),
+                fetched("ETHUSDT", 1, ["old"], 1),
+                fetched("ETHUSDT", 1, ["old"], 2),
+                fetched("ETHUSDT", 1, ["new"], 3),
+            ]
+        )
         cur = await conn.execute(
             "select record, fetched_at, lake_document_id from raw.binance__klines"
-            " where symbol = 'ETHUSDT' order by open_time")
+            " where symbol = 'ETHUSDT' order by open_time"
+        )
         rows = await cur.fetchall()
     assert (counts.inserted, counts.unchanged) == (2, 3)
-    assert rows == [(["same"], T0 + timedelta(minutes=1), "doc-1"),
-                    (["new"], T0 + timedelta(minutes=3), "doc-3")]
+    assert rows == [
+        (["same"], T0 + timedelta(minutes=1), "doc-1"),
+        (["new"], T0 + timedelta(minutes=3), "doc-3"),
+    ]
 
 
 async def test_cursors_resume_at_the_oldest_candle_open_at_its_last_fetch(
@@ -105,22 +148,28 @@ async def test_cursors_resume_at_the_oldest_candle_open_at_its_last_fetch(
         await raw.ensure_schema(conn)
         table = get_table("binance", "klines")
         at_0530 = T0 + timedelta(hours=5, minutes=30)
-        await raw.RawLoader(conn, table, "r").load([
-            _row("BTCUSDT", 3, [1], fetched_at=at_0530),
-            _row("BTCUSDT", 4, [1], fetched_at=at_0530),
-            _row("BTCUSDT", 5, [1], fetched_at=at_0530),  # open at 05:30
-            _row("ETHUSDT", 3, [1], fetched_at=at_0530),  # closed at 04:00
-            _row("ETHUSDT", 90, [1], fetched_at=at_0530),  # dated days ahead: bad data
-        ])
+        await raw.RawLoader(conn, table, "r").load(
+            [
+                _row("BTCUSDT", 3, [1], fetched_at=at_0530),
+                _row("BTCUSDT", 4, [1], fetched_at=at_0530),
+                _row("BTCUSDT", 5, [1], fetched_at=at_0530),  # open at 05:30
+                _row("ETHUSDT", 3, [1], fetched_at=at_0530),  # closed at 04:00
+                _row("ETHUSDT", 90, [1], fetched_at=at_0530),  # dated days ahead: bad data
+            ]
+        )
         states = await raw.series_states(conn, table, at_0530)
-        assert states[("BTCUSDT", "1h")] == raw.SeriesState(T0 + timedelta(hours=5),
-                                                            T0 + timedelta(hours=5))
+        assert states[("BTCUSDT", "1h")] == raw.SeriesState(
+            T0 + timedelta(hours=5), T0 + timedelta(hours=5)
+        )
         assert states[("ETHUSDT", "1h")] == raw.SeriesState(T0 + timedelta(hours=4), None)
         # Fetched again after it closed: the series moves on.
         await raw.RawLoader(conn, table, "r2").load(
-            [_row("BTCUSDT", 5, [1], fetched_at=T0 + timedelta(hours=6, minutes=1))])
+            [_row("BTCUSDT", 5, [1], fetched_at=T0 + timedelta(hours=6, minutes=1))]
+        )
         assert await raw.cursors(conn, table, T0 + timedelta(hours=7)) == {
-            ("BTCUSDT", "1h"): T0 + timedelta(hours=6), ("ETHUSDT", "1h"): T0 + timedelta(hours=4)}
+            ("BTCUSDT", "1h"): T0 + timedelta(hours=6),
+            ("ETHUSDT", "1h"): T0 + timedelta(hours=4),
+        }
         assert await raw.cursors(conn, get_table("fear_greed", "fng"), at_0530) == {}
 
 
@@ -132,17 +181,21 @@ async def test_an_older_fetch_never_overwrites_a_newer_one(
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
         await raw.ensure_schema(conn)
         await raw.RawLoader(conn, table, "fast").load(
-            [_row("BTCUSDT", 0, ["final"], fetched_at=closed_at)])
+            [_row("BTCUSDT", 0, ["final"], fetched_at=closed_at)]
+        )
         # A slower run fetched the candle while it was open and loads it afterwards.
         stale = await raw.RawLoader(conn, table, "slow").load(
-            [_row("BTCUSDT", 0, ["open"], fetched_at=open_at)])
+            [_row("BTCUSDT", 0, ["open"], fetched_at=open_at)]
+        )
         assert (stale.inserted, stale.updated, stale.unchanged) == (0, 0, 1)
         cur = await conn.execute(
-            "select record, fetched_at, last_seen_at, run_id from raw.binance__klines")
+            "select record, fetched_at, last_seen_at, run_id from raw.binance__klines"
+        )
         assert await cur.fetchall() == [(["final"], closed_at, closed_at, "fast")]
         # A newer fetch still wins.
         newer = await raw.RawLoader(conn, table, "newer").load(
-            [_row("BTCUSDT", 0, ["corrected"], fetched_at=closed_at + timedelta(hours=1))])
+            [_row("BTCUSDT", 0, ["corrected"], fetched_at=closed_at + timedelta(hours=1))]
+        )
         assert newer.updated == 1
 
 
@@ -150,19 +203,22 @@ async def test_rows_postgresql_refuses_are_quarantined_and_the_rest_of_the_batch
     loader_dsn: str, clean_stores: None
 ) -> None:
     table = get_table("binance", "klines")
-    nul_in_json = raw.RawRow(("BTCUSDT", "1h", T0 + timedelta(hours=3)),
-                             '["nul \\u0000 here"]', T0, "b" * 32)
+    nul_in_json = raw.RawRow(
+        ("BTCUSDT", "1h", T0 + timedelta(hours=3)), '["nul \\u0000 here"]', T0, "b" * 32
+    )
     nul_in_key = raw.RawRow(("BTC\x00USDT", "1h", T0), '["fine"]', T0, "c" * 32)
     good = [_row("BTCUSDT", hour, [hour]) for hour in range(3)]
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
         await raw.ensure_schema(conn)
         counts = await raw.RawLoader(conn, table, "run-1").load(
-            [good[0], nul_in_json, good[1], nul_in_key, good[2]])
+            [good[0], nul_in_json, good[1], nul_in_key, good[2]]
+        )
         assert (counts.inserted, counts.quarantined) == (3, 2)
         cur = await conn.execute("select record from raw.binance__klines order by open_time")
         assert [r[0] for r in await cur.fetchall()] == [[0], [1], [2]]
         cur = await conn.execute(
-            "select reason, raw_text, lake_document_id from raw.quarantine order by 3")
+            "select reason, raw_text, lake_document_id from raw.quarantine order by 3"
+        )
         refused = await cur.fetchall()
     assert [r[2] for r in refused] == ["b" * 32, "c" * 32]
     assert all(r[0].startswith("PostgreSQL refused the record: ") for r in refused)
@@ -179,11 +235,15 @@ async def test_a_failing_before_commit_rolls_the_whole_batch_back(
         await raw.ensure_schema(conn)
         loader = raw.RawLoader(conn, get_table("binance", "klines"), "run-1")
         with pytest.raises(ConnectionError):
-            await loader.load([_row("BTCUSDT", 0, [0])],
-                              [raw.QuarantineRow("binance", "klines", "bad", {}, None, None)],
-                              before_commit=lake_write_failed)
-        cur = await conn.execute("select (select count(*) from raw.binance__klines),"
-                                 " (select count(*) from raw.quarantine)")
+            await loader.load(
+                [_row("BTCUSDT", 0, [0])],
+                [raw.QuarantineRow("binance", "klines", "bad", {}, None, None)],
+                before_commit=lake_write_failed,
+            )
+        cur = await conn.execute(
+            "select (select count(*) from raw.binance__klines),"
+            " (select count(*) from raw.quarantine)"
+        )
         assert await cur.fetchone() == (0, 0)
         # The loader is usable again afterwards.
         assert (await loader.load([_row("BTCUSDT", 0, [0])])).inserted == 1
@@ -197,19 +257,25 @@ async def test_candle_tables_are_indexed_on_last_seen_at(
         await raw.ensure_schema(conn)  # idempotent
         cur = await conn.execute(
             "select tablename, indexdef from pg_indexes where schemaname = 'raw'"
-            " and indexdef like '%%(last_seen_at)'")
+            " and indexdef like '%%(last_seen_at)'"
+        )
         indexed = {name: definition for name, definition in await cur.fetchall()}
     candles = {t.name for t in RAW_TABLES if t.is_candles}
-    assert candles == {"binance__klines", "kraken__ohlc", "coinbase__candles",
-                       "mercadobitcoin__candles"}
+    assert candles == {
+        "binance__klines",
+        "kraken__ohlc",
+        "coinbase__candles",
+        "mercadobitcoin__candles",
+    }
     assert set(indexed) == candles
     assert all("btree" in definition for definition in indexed.values())
 
 
-async def _last_analyze(conn: psycopg.AsyncConnection[tuple[object, ...]],
-                        table: str) -> object:
-    cur = await conn.execute("select last_analyze from pg_stat_user_tables"
-                             " where schemaname = 'raw' and relname = %s", [table])
+async def _last_analyze(conn: psycopg.AsyncConnection[tuple[object, ...]], table: str) -> object:
+    cur = await conn.execute(
+        "select last_analyze from pg_stat_user_tables where schemaname = 'raw' and relname = %s",
+        [table],
+    )
     row = await cur.fetchone()
     assert row is not None
     return row[0]
@@ -227,8 +293,9 @@ async def test_a_load_that_changed_much_of_a_table_analyzes_it(
         assert await raw.analyze_if_stale(conn, table, 1000)
         analyzed = await _last_analyze(conn, table.name)
         assert analyzed is not None
-        cur = await conn.execute("select reltuples from pg_class where oid = %s::regclass",
-                                 [table.qualified_name])
+        cur = await conn.execute(
+            "select reltuples from pg_class where oid = %s::regclass", [table.qualified_name]
+        )
         assert await cur.fetchone() == (1000.0,)
         # 5% of the table: left to autovacuum.
         await loader.load([_row("BTCUSDT", 1000 + h, [h]) for h in range(50)])
@@ -238,6 +305,7 @@ async def test_a_load_that_changed_much_of_a_table_analyzes_it(
         await loader.load([_row("ETHUSDT", h, [h]) for h in range(200)])
         assert await raw.analyze_if_stale(conn, table, 200)
         assert await _last_analyze(conn, table.name) > analyzed  # type: ignore[operator]
-        cur = await conn.execute("select reltuples from pg_class where oid = %s::regclass",
-                                 [table.qualified_name])
+        cur = await conn.execute(
+            "select reltuples from pg_class where oid = %s::regclass", [table.qualified_name]
+        )
         assert await cur.fetchone() == (1250.0,)

@@ -28,13 +28,18 @@ from orchestration.pipeline import run_job
 
 MARKER = "CG-MARKER-5f1d0c7e"
 # the snapshot endpoints: every code path the key can take, without a history to fetch
-COINGECKO = [AssetKey(list(s.asset_key)) for s in REGISTRY
-             if s.source == "coingecko" and not s.is_candles]
+COINGECKO = [
+    AssetKey(list(s.asset_key)) for s in REGISTRY if s.source == "coingecko" and not s.is_candles
+]
 
 
 def test_the_api_key_appears_nowhere_but_in_its_header(
-    orch_env: dict[str, str], orch_settings: Settings, services: Services, simulator: Any,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    orch_env: dict[str, str],
+    orch_settings: Settings,
+    services: Services,
+    simulator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     from orchestration.definitions import defs
@@ -46,16 +51,24 @@ def test_the_api_key_appears_nowhere_but_in_its_header(
     last = datetime.now(UTC).date()
     # A Dagster run that succeeds: its events, metadata and logs go to the event log.
     with DagsterInstance.ephemeral() as instance:
-        result = run_job(defs, ALL_ASSETS_JOB, start=last - timedelta(days=1), end=last,
-                         instance=instance, asset_selection=COINGECKO, log_level="DEBUG")
+        result = run_job(
+            defs,
+            ALL_ASSETS_JOB,
+            start=last - timedelta(days=1),
+            end=last,
+            instance=instance,
+            asset_selection=COINGECKO,
+            log_level="DEBUG",
+        )
         events = [serialize_value(e) for e in instance.all_logs(result.run_id)]
     assert result.success
     # A run whose requests fail (the Dagster step would retry it for a minute): the error
     # is recorded in raw.ingestion_runs.error and logged.
     simulator.set_faults(FaultPlan.parse("coingecko:server_error:first=100"))
     try:
-        failed = asyncio.run(run_ingestion(load_settings(), sources=["coingecko"],
-                                           endpoints=["global", "markets"]))
+        failed = asyncio.run(
+            run_ingestion(load_settings(), sources=["coingecko"], endpoints=["global", "markets"])
+        )
     finally:
         simulator.set_faults(FaultPlan())
     assert any(e.error for e in failed.endpoints)
@@ -73,19 +86,27 @@ def test_the_api_key_appears_nowhere_but_in_its_header(
         lake = client[orch_settings.mongo_db]
         places["lake"] = "\n".join(
             json.dumps(doc, default=str)
-            for name in lake.list_collection_names() for doc in lake[name].find({})
+            for name in lake.list_collection_names()
+            for doc in lake[name].find({})
         )
     admin = services.endpoints(orch_settings.postgres_db).postgres_admin_dsn
     with psycopg.connect(with_database(admin, orch_settings.postgres_db)) as conn:
-        tables = [r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'raw'")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'raw'"
+            )
+        ]
         places["raw.*"] = "\n".join(
-            str(row[0]) for table in tables for row in conn.execute(
-                sql.SQL("select t::text from raw.{} as t").format(sql.Identifier(table)))
+            str(row[0])
+            for table in tables
+            for row in conn.execute(
+                sql.SQL("select t::text from raw.{} as t").format(sql.Identifier(table))
+            )
         )
         errors = conn.execute(
-            "select error from raw.ingestion_runs where source = 'coingecko' "
-            "and error is not null").fetchall()
+            "select error from raw.ingestion_runs where source = 'coingecko' and error is not null"
+        ).fetchall()
     assert errors, "the failed requests left no error to look at"
     places["raw.ingestion_runs.error"] = "\n".join(str(e[0]) for e in errors)
     if services.external_postgres is None:

@@ -31,8 +31,9 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            received.append({"path": self.path, "type": self.headers["Content-Type"],
-                             "json": json.loads(body)})
+            received.append(
+                {"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)}
+            )
             self.send_response(200)
             self.end_headers()
 
@@ -46,7 +47,8 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def test_an_alert_is_posted_as_slack_json_and_logged(
-    receiver: tuple[str, list[dict[str, Any]]], base_settings: Settings,
+    receiver: tuple[str, list[dict[str, Any]]],
+    base_settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     url, received = receiver
@@ -62,7 +64,8 @@ def test_an_alert_is_posted_as_slack_json_and_logged(
 
 
 def test_a_webhook_that_is_down_is_logged_without_its_secret(
-    base_settings: Settings, caplog: pytest.LogCaptureFixture,
+    base_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}/services/T0/B0/very-secret"
     settings = base_settings.model_copy(update={"alert_webhook_url": SecretStr(url)})
@@ -84,7 +87,8 @@ def failing_ingest() -> None:
 
 
 def test_the_run_failure_sensor_posts_each_failed_run_once(
-    receiver: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch,
+    receiver: tuple[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, received = receiver
     monkeypatch.setenv("CRIPTOPIPE_ALERT_WEBHOOK_URL", url)
@@ -94,14 +98,16 @@ def test_the_run_failure_sensor_posts_each_failed_run_once(
     resources = {"config": config, "postgres": PostgresResource(config=config)}
     with DagsterInstance.ephemeral() as instance:
         sensor = sensors["run_failure_alert"]
-        with build_sensor_context(instance=instance, definitions=defs,
-                                  resources=resources) as context:
+        with build_sensor_context(
+            instance=instance, definitions=defs, resources=resources
+        ) as context:
             cursor = sensor.evaluate_tick(context).cursor  # starts watching from here
         result = failing_ingest.execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success
         for _ in range(2):  # the second evaluation finds nothing new
-            with build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                      resources=resources) as context:
+            with build_sensor_context(
+                instance=instance, cursor=cursor, definitions=defs, resources=resources
+            ) as context:
                 cursor = sensor.evaluate_tick(context).cursor
     (posted,) = received
     text = json.dumps(posted["json"])
@@ -111,8 +117,10 @@ def test_the_run_failure_sensor_posts_each_failed_run_once(
 
 
 def test_a_stale_endpoint_is_alerted_once_per_violation(
-    receiver: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch,
-    settings: Settings, loader_dsn: str,
+    receiver: tuple[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    loader_dsn: str,
 ) -> None:
     from ingestion.runner import ensure_raw_schema
 
@@ -124,7 +132,9 @@ def test_a_stale_endpoint_is_alerted_once_per_violation(
         conn.execute(
             "insert into raw.ingestion_runs (run_id, source, endpoint, started_at,"
             " finished_at, status) values ('fresh-check', 'binance', 'klines', %s, %s,"
-            " 'success')", (last_load, last_load))
+            " 'success')",
+            (last_load, last_load),
+        )
     monkeypatch.setenv("CRIPTOPIPE_ALERT_WEBHOOK_URL", url)
     monkeypatch.setenv("CRIPTOPIPE_POSTGRES_DB", settings.postgres_db)
     sensor = next(s for s in build_alert_sensors() if s.name == "freshness_alert")
@@ -133,8 +143,11 @@ def test_a_stale_endpoint_is_alerted_once_per_violation(
     stale = "criptopipe: binance/klines is stale"  # (other test data may be stale too)
     # Hourly cadence: fine at 09:30, stale from 10:20 (two periods + 15 min), alerted once.
     alerted = []
-    for at in (last_load + timedelta(hours=1, minutes=25), last_load + timedelta(hours=3),
-               last_load + timedelta(hours=4)):
+    for at in (
+        last_load + timedelta(hours=1, minutes=25),
+        last_load + timedelta(hours=3),
+        last_load + timedelta(hours=4),
+    ):
         monkeypatch.setenv("CRIPTOPIPE_NOW", at.isoformat())
         with build_sensor_context(cursor=cursor, resources={"postgres": postgres}) as context:
             result = sensor.evaluate_tick(context)

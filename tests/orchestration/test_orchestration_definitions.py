@@ -117,7 +117,11 @@ def test_automation(defs) -> None:
     assert any(c.split()[1] == "*" and not c.startswith("*/") for c in crons)  # hourly candles
     assert "dbt_daily_build_schedule" in schedules
     assert {s.name for s in defs.sensors} == {
-        "candle_gap_sensor", "run_failure_alert", "blocking_check_alert", "freshness_alert"}
+        "candle_gap_sensor",
+        "run_failure_alert",
+        "blocking_check_alert",
+        "freshness_alert",
+    }
     assert describe_cron("*/15 * * * *") == "every_15_minutes"
     assert cadence_period("0 17 * * 1-5") == timedelta(days=3)
 

@@ -13,8 +13,9 @@ def test_multiprocess_run_config_validates_against_the_all_assets_job() -> None:
     from orchestration.automation import ALL_ASSETS_JOB
     from orchestration.definitions import defs
 
-    run_config = yaml.safe_load((PROJECT_ROOT / "deploy" / "run_config" / "multiprocess.yaml")
-                                .read_text())
+    run_config = yaml.safe_load(
+        (PROJECT_ROOT / "deploy" / "run_config" / "multiprocess.yaml").read_text()
+    )
     validated = validate_run_config(defs.resolve_job_def(ALL_ASSETS_JOB), run_config)
     executor = validated["execution"]["multi_or_in_process_executor"]
     assert executor["multiprocess"]["max_concurrent"] == 4

@@ -67,11 +67,16 @@ def test_ensure_dagster_home_rewrites_its_own_copy_and_leaves_a_users_alone(
 
 
 @pytest.fixture(scope="module")
-def pg_instance(services: Services, base_settings: Settings, test_db_name: str,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def pg_instance(
+    services: Services,
+    base_settings: Settings,
+    test_db_name: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, str]]:
     """A DAGSTER_HOME with deploy/dagster.yaml on a fresh storage database; its env."""
-    settings = base_settings.model_copy(update={
-        "dagster_storage": "postgres", "dagster_db": f"{test_db_name}_dagster"})
+    settings = base_settings.model_copy(
+        update={"dagster_storage": "postgres", "dagster_db": f"{test_db_name}_dagster"}
+    )
     admin = services.postgres_admin_dsn()
     postgres.drop_database(admin, settings.dagster_db)
     bootstrap_dagster_storage(admin, settings)
@@ -88,8 +93,9 @@ def pg_instance(services: Services, base_settings: Settings, test_db_name: str,
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -101,16 +107,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _graphql(url: str, query: str) -> dict[str, Any]:
-    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return dict(json.loads(response.read()))
 
 
 def _runs(dsn: str) -> list[tuple[str, str]]:
     with psycopg.connect(dsn) as conn:
-        return [(r[0], r[1]) for r in conn.execute(
-            "select run_id, status from runs order by create_timestamp").fetchall()]
+        return [
+            (r[0], r[1])
+            for r in conn.execute(
+                "select run_id, status from runs order by create_timestamp"
+            ).fetchall()
+        ]
 
 
 @pytest.mark.slow  # waits for the next minute's tick: about 1-2 minutes
@@ -121,44 +134,76 @@ def test_a_schedule_tick_runs_through_the_queue_on_postgres_storage(
     home = Path(env["DAGSTER_HOME"])
     assert "postgres:" in (home / "dagster.yaml").read_text()
     dsn = make_conninfo(
-        host=env["DAGSTER_PG_HOST"], port=env["DAGSTER_PG_PORT"], dbname=env["DAGSTER_PG_DB"],
-        user=env["DAGSTER_PG_USERNAME"], password=env["DAGSTER_PG_PASSWORD"])
+        host=env["DAGSTER_PG_HOST"],
+        port=env["DAGSTER_PG_PORT"],
+        dbname=env["DAGSTER_PG_DB"],
+        user=env["DAGSTER_PG_USERNAME"],
+        password=env["DAGSTER_PG_PASSWORD"],
+    )
     port = free_port()
-    webserver = _start([str(BIN / "dagster-webserver"), "-f", str(CODE), "-h", "127.0.0.1",
-                        "-p", str(port)], env, tmp_path / "webserver.log")
-    daemon = _start([str(BIN / "dagster-daemon"), "run", "-f", str(CODE)], env,
-                    tmp_path / "daemon.log")
+    webserver = _start(
+        [str(BIN / "dagster-webserver"), "-f", str(CODE), "-h", "127.0.0.1", "-p", str(port)],
+        env,
+        tmp_path / "webserver.log",
+    )
+    daemon = _start(
+        [str(BIN / "dagster-daemon"), "run", "-f", str(CODE)], env, tmp_path / "daemon.log"
+    )
     try:
         deadline = time.monotonic() + 300  # the next minute's tick, then the run (busy CI)
         finished: list[tuple[str, str]] = []
         while not finished:
             assert daemon.poll() is None and webserver.poll() is None, (
-                (tmp_path / "daemon.log").read_text()[-3000:])
+                tmp_path / "daemon.log"
+            ).read_text()[-3000:]
             if time.monotonic() > deadline:
-                pytest.fail(f"no finished scheduled run within 300 s: {_runs(dsn)}\n"
-                            f"{(tmp_path / 'daemon.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"no finished scheduled run within 300 s: {_runs(dsn)}\n"
+                    f"{(tmp_path / 'daemon.log').read_text()[-3000:]}"
+                )
             time.sleep(2)
             with_tables = _has_runs_table(dsn)
-            finished = [r for r in (_runs(dsn) if with_tables else [])
-                        if r[1] in ("SUCCESS", "FAILURE", "CANCELED")]
+            finished = [
+                r
+                for r in (_runs(dsn) if with_tables else [])
+                if r[1] in ("SUCCESS", "FAILURE", "CANCELED")
+            ]
         run_id, status = finished[0]
         assert status == "SUCCESS", (tmp_path / "daemon.log").read_text()[-3000:]
         with psycopg.connect(dsn) as conn:
-            events = [r[0] for r in conn.execute(
-                "select dagster_event_type from event_logs where run_id = %s "
-                "and dagster_event_type is not null order by id", [run_id]).fetchall()]
-            tags = dict(conn.execute("select key, value from run_tags where run_id = %s",
-                                     [run_id]).fetchall())
+            events = [
+                r[0]
+                for r in conn.execute(
+                    "select dagster_event_type from event_logs where run_id = %s "
+                    "and dagster_event_type is not null order by id",
+                    [run_id],
+                ).fetchall()
+            ]
+            tags = dict(
+                conn.execute(
+                    "select key, value from run_tags where run_id = %s", [run_id]
+                ).fetchall()
+            )
         # Queued by the schedule, started by the queue's daemon (it reports STARTING when
         # it dequeues), then the run itself.
-        assert events.index("PIPELINE_ENQUEUED") < events.index("PIPELINE_STARTING") < \
-            events.index("PIPELINE_START") < events.index("PIPELINE_SUCCESS"), events
+        assert (
+            events.index("PIPELINE_ENQUEUED")
+            < events.index("PIPELINE_STARTING")
+            < events.index("PIPELINE_START")
+            < events.index("PIPELINE_SUCCESS")
+        ), events
         assert tags["dagster/schedule_name"] == "every_minute"
         assert tags["criptopipe.provider/fx"] == "instance-test"
         # docker-compose's healthcheck of the daemon: its heartbeats are in the storage.
-        live = subprocess.run([str(BIN / "dagster-daemon"), "liveness-check"], env=env,
-                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
-                              check=False)
+        live = subprocess.run(
+            [str(BIN / "dagster-daemon"), "liveness-check"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert live.returncode == 0 and "Daemon live" in live.stdout, live.stdout + live.stderr
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(f"{url}/server_info", webserver, tmp_path / "webserver.log", 120)
@@ -172,4 +217,3 @@ def test_a_schedule_tick_runs_through_the_queue_on_postgres_storage(
 def _has_runs_table(dsn: str) -> bool:
     with psycopg.connect(dsn) as conn:
         return conn.execute("select to_regclass('public.runs')").fetchone() not in (None, (None,))
-

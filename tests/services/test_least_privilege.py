@@ -60,7 +60,8 @@ def test_reader_can_only_read_marts(
         for statement in READER_FORBIDDEN:
             with pytest.raises(
                 (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)
-                if not read_only_off else psycopg.errors.InsufficientPrivilege
+                if not read_only_off
+                else psycopg.errors.InsufficientPrivilege
             ):
                 conn.execute(statement)  # type: ignore[arg-type]
     with psycopg.connect(reader_dsn, autocommit=True) as conn:
@@ -148,10 +149,16 @@ def private_server(base_settings: Settings) -> Iterator[Services]:
     with tempfile.TemporaryDirectory(prefix="criptopipe-privilege-") as tmp:
         settings = base_settings.model_copy(
             update={
-                "home": Path(tmp) / "state", "postgres_port": free_port(),
-                "mongo_port": free_port(), "postgres_dsn": None, "mongo_uri": None,
-                "postgres_db": "priv_test", "postgres_host": None, "loader_password": None,
-                "transformer_password": None, "reader_password": None,
+                "home": Path(tmp) / "state",
+                "postgres_port": free_port(),
+                "mongo_port": free_port(),
+                "postgres_dsn": None,
+                "mongo_uri": None,
+                "postgres_db": "priv_test",
+                "postgres_host": None,
+                "loader_password": None,
+                "transformer_password": None,
+                "reader_password": None,
             }
         )
         services = Services(settings)
@@ -188,7 +195,8 @@ def test_generated_passwords_are_random_and_sent_as_scram(private_server: Servic
 
 def test_explicit_password_from_env_wins(private_server: Services, tmp_path: Path) -> None:
     settings = private_server.settings.model_copy(  # role passwords of another install
-        update={"home": tmp_path, "reader_password": SecretStr("reader pass w/ spaces")})
+        update={"home": tmp_path, "reader_password": SecretStr("reader pass w/ spaces")}
+    )
     postgres.bootstrap(private_server.postgres_admin_dsn(), "priv_test", settings)
     assert not credentials.password_file(settings.home, "reader").exists()
     with psycopg.connect(credentials.role_dsn(settings, "reader")) as conn:
@@ -200,8 +208,12 @@ def test_lake_readers_use_the_read_only_uri(tmp_path: Path) -> None:
 
     writer = "mongodb://lake_writer:w%40pw@mongo:27017/lake?authSource=lake"
     reader = "mongodb://lake_reader:r-pw@mongo:27017/lake?authSource=lake"
-    full = Settings(_env_file=None, home=tmp_path, mongo_uri=writer,  # type: ignore[call-arg]
-                    mongo_reader_uri=reader)
+    full = Settings(
+        _env_file=None,
+        home=tmp_path,
+        mongo_uri=writer,  # type: ignore[call-arg]
+        mongo_reader_uri=reader,
+    )
     assert lake_uri(full) == writer and lake_reader_uri(full) == reader
     only_writer = full.model_copy(update={"mongo_reader_uri": None})
     assert lake_reader_uri(only_writer) == writer  # a process that holds it anyway

@@ -152,19 +152,24 @@ def test_wrong_dsn_is_a_clear_error_without_the_password(
 def test_dsns_are_masked_and_rebuilt_by_libpq_rules() -> None:
 
     # keyword DSNs may quote values and put spaces around "="
-    for dsn in ("host=127.0.0.1 password = hunter2 user=postgres",
-                "host=127.0.0.1 password='hunter2 x' user=postgres"):
+    for dsn in (
+        "host=127.0.0.1 password = hunter2 user=postgres",
+        "host=127.0.0.1 password='hunter2 x' user=postgres",
+    ):
         masked = postgres.mask_dsn(dsn)
         assert "hunter2" not in masked and "password=***" in masked, masked
-    for url in ("postgresql://postgres:hunter2@127.0.0.1:5/x?sslmode=require",
-                "postgresql://postgres@127.0.0.1:5/x?sslmode=require&password=hunter2",
-                "postgresql://127.0.0.1:5/x?PassWord=hunter2",
-                "mongodb://lake:hunter2@h1:1,h2:2/?authSource=admin"):
+    for url in (
+        "postgresql://postgres:hunter2@127.0.0.1:5/x?sslmode=require",
+        "postgresql://postgres@127.0.0.1:5/x?sslmode=require&password=hunter2",
+        "postgresql://127.0.0.1:5/x?PassWord=hunter2",
+        "mongodb://lake:hunter2@h1:1,h2:2/?authSource=admin",
+    ):
         masked = postgres.mask_dsn(url)
         assert "hunter2" not in masked and "***" in masked, masked
         assert "127.0.0.1:5/x" in masked or "h1:1,h2:2" in masked, masked
     assert postgres.mask_dsn("postgresql://u@h/x?sslmode=require") == (
-        "postgresql://u@h/x?sslmode=require")
+        "postgresql://u@h/x?sslmode=require"
+    )
 
 
 def test_up_with_postgres_dagster_storage_makes_its_own_database_and_role(
@@ -173,22 +178,29 @@ def test_up_with_postgres_dagster_storage_makes_its_own_database_and_role(
     from ingestion.services.dagster_storage import dagster_pg_env
 
     settings = services.settings.model_copy(
-        update={"dagster_storage": "postgres", "dagster_db": f"{test_db_name}_dagster_up"})
+        update={"dagster_storage": "postgres", "dagster_db": f"{test_db_name}_dagster_up"}
+    )
     admin = services.postgres_admin_dsn()
     postgres.drop_database(admin, settings.dagster_db)
     try:
         Services(settings).up(test_db_name)
         env = dagster_pg_env(settings)
         assert env["DAGSTER_PG_PORT"] == str(settings.postgres_port)
-        dsn = make_conninfo(admin, user=env["DAGSTER_PG_USERNAME"],
-                            password=env["DAGSTER_PG_PASSWORD"], dbname=env["DAGSTER_PG_DB"])
+        dsn = make_conninfo(
+            admin,
+            user=env["DAGSTER_PG_USERNAME"],
+            password=env["DAGSTER_PG_PASSWORD"],
+            dbname=env["DAGSTER_PG_DB"],
+        )
         with psycopg.connect(dsn, autocommit=True) as conn:  # Dagster creates its tables
             conn.execute("create table probe (x int)")
-            owner = conn.execute("select datdba::regrole::text from pg_database "
-                                 "where datname = current_database()").fetchone()
+            owner = conn.execute(
+                "select datdba::regrole::text from pg_database where datname = current_database()"
+            ).fetchone()
         assert owner == ("dagster",)
-        warehouse = make_conninfo(admin, user="dagster", password=env["DAGSTER_PG_PASSWORD"],
-                                  dbname=test_db_name)
+        warehouse = make_conninfo(
+            admin, user="dagster", password=env["DAGSTER_PG_PASSWORD"], dbname=test_db_name
+        )
         # no rights in the warehouse: only its three roles may even connect
         with pytest.raises(psycopg.OperationalError, match="CONNECT privilege"):
             psycopg.connect(warehouse).close()

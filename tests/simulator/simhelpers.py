@@ -19,8 +19,13 @@ def sample(name: str) -> Any:
     return json.loads((SAMPLES / name).read_text())
 
 
-def assert_shape(expected: Any, actual: Any, path: str = "$", maps: frozenset[str] = frozenset(
-        {"result", "rates", "total_market_cap", "total_volume", "market_cap_percentage"}),
+def assert_shape(
+    expected: Any,
+    actual: Any,
+    path: str = "$",
+    maps: frozenset[str] = frozenset(
+        {"result", "rates", "total_market_cap", "total_volume", "market_cap_percentage"}
+    ),
 ) -> None:
     """Fail unless ``actual`` has the shape of the real sample ``expected``.
 
@@ -62,8 +67,10 @@ def assert_shape(expected: Any, actual: Any, path: str = "$", maps: frozenset[st
         if expected:
             template = expected[0]
             if all(isinstance(e, dict) for e in expected):  # nullable if null in any sample
-                template = {k: None if any(e.get(k, 0) is None for e in expected) else v
-                            for k, v in expected[-1].items()}
+                template = {
+                    k: None if any(e.get(k, 0) is None for e in expected) else v
+                    for k, v in expected[-1].items()
+                }
             for i, item in enumerate(actual):
                 like = expected[i] if i < len(expected) else template
                 if isinstance(like, dict) and isinstance(template, dict):
@@ -71,7 +78,8 @@ def assert_shape(expected: Any, actual: Any, path: str = "$", maps: frozenset[st
                 assert_shape(like, item, f"{path}[{i}]", maps)
         return
     assert _kind(actual) == _kind(expected), (
-        f"{path}: {actual!r} is {_kind(actual)}, the API sends {_kind(expected)}")
+        f"{path}: {actual!r} is {_kind(actual)}, the API sends {_kind(expected)}"
+    )
 
 
 def _kind(value: Any) -> str:
@@ -87,4 +95,6 @@ def _kind(value: Any) -> str:
 async def get_json(http: aiohttp.ClientSession, url: str, **params: Any) -> tuple[int, Any]:
     async with http.get(url, params=params or None) as resp:
         return resp.status, json.loads(await resp.read())
+
+
 Http = aiohttp.ClientSession

@@ -19,33 +19,60 @@ def script(kind: str, source: str = "binance", first_n: int = 1, **kw: object) -
     return FaultPlan(rules=(rule,))
 
 
-@pytest.mark.parametrize(("source", "path", "status", "check"), [
-    ("coingecko", "/global", 429, lambda h, b: h["retry-after"] == "1"
-     and json.loads(b)["status"]["error_code"] == 429),
-    ("binance", KLINES, 429, lambda h, b: h["Retry-After"] == "1"
-     and json.loads(b)["code"] == -1003 and "X-MBX-USED-WEIGHT-1M" in h),
-    ("kraken", "/0/public/Ticker?pair=XBTUSD", 200,
-     lambda h, b: json.loads(b) == {"error": ["EAPI:Rate limit exceeded"]}),
-    ("coinbase", "/products/BTC-USD/ticker", 429,
-     lambda h, b: json.loads(b) == {"message": "Too Many Requests"}),
-])
+@pytest.mark.parametrize(
+    ("source", "path", "status", "check"),
+    [
+        (
+            "coingecko",
+            "/global",
+            429,
+            lambda h, b: h["retry-after"] == "1" and json.loads(b)["status"]["error_code"] == 429,
+        ),
+        (
+            "binance",
+            KLINES,
+            429,
+            lambda h, b: (
+                h["Retry-After"] == "1"
+                and json.loads(b)["code"] == -1003
+                and "X-MBX-USED-WEIGHT-1M" in h
+            ),
+        ),
+        (
+            "kraken",
+            "/0/public/Ticker?pair=XBTUSD",
+            200,
+            lambda h, b: json.loads(b) == {"error": ["EAPI:Rate limit exceeded"]},
+        ),
+        (
+            "coinbase",
+            "/products/BTC-USD/ticker",
+            429,
+            lambda h, b: json.loads(b) == {"message": "Too Many Requests"},
+        ),
+    ],
+)
 async def test_rate_limit_answers_like_each_api(sim, http: Http, source, path, status, check):
     sim.set_faults(script("rate_limit", source))
     async with http.get(sim.base_urls[source] + path) as resp:
         assert resp.status == status
         assert check(resp.headers, await resp.read())
     async with http.get(sim.base_urls[source] + path) as resp:  # only the first request
-        assert resp.status == 200 and "error\":[\"E" not in await resp.text()
+        assert resp.status == 200 and 'error":["E' not in await resp.text()
 
 
 async def test_status_and_body_faults(sim, http: Http):
     url = sim.base_urls["binance"] + KLINES
     cases = {
-        "ban": lambda r, b: r.status == 418 and "IP banned" in json.loads(b)["msg"]
-        and r.headers["Retry-After"] == "2",
+        "ban": lambda r, b: (
+            r.status == 418
+            and "IP banned" in json.loads(b)["msg"]
+            and r.headers["Retry-After"] == "2"
+        ),
         "server_error": lambda r, b: r.status == 503 and json.loads(b)["code"] == -1001,
-        "html": lambda r, b: r.status == 520 and r.content_type == "text/html"
-        and b.startswith(b"<!DOCTYPE html>"),
+        "html": lambda r, b: (
+            r.status == 520 and r.content_type == "text/html" and b.startswith(b"<!DOCTYPE html>")
+        ),
         "truncated": lambda r, b: r.status == 200 and _not_json(b),
         "empty": lambda r, b: r.status == 200 and json.loads(b) == [],
         "drift_extra": lambda r, b: all(len(row) == 13 for row in json.loads(b)),
@@ -137,8 +164,7 @@ async def test_admin_api_steers_an_out_of_process_simulator(sim, http: Http):
     root = sim.root
     async with http.post(root + "/_admin/clock", json={"now": "2024-03-06T00:00:00Z"}) as r:
         assert (await r.json())["now"].startswith("2024-03-06T00:00:00")
-    async with http.post(root + "/_admin/faults",
-                         json={"spec": "kraken:rate_limit:first=1"}) as r:
+    async with http.post(root + "/_admin/faults", json={"spec": "kraken:rate_limit:first=1"}) as r:
         assert (await r.json())["rules"][0]["kind"] == "rate_limit"
     _, body = await get_json(http, sim.base_urls["kraken"] + "/0/public/Ticker")
     assert body["error"] == ["EAPI:Rate limit exceeded"]
@@ -156,8 +182,14 @@ async def test_ground_truth_equals_what_the_client_received(sim, http: Http):
     received: dict[tuple, list] = {}
     start = 1704067200000  # 2024-01-01
     for k in range(3):  # overlapping pages, then the newest page with the open candle
-        _, rows = await get_json(http, url, symbol="ETHUSDT", interval="1h", limit="700",
-                                 startTime=str(start + k * 500 * 3_600_000))
+        _, rows = await get_json(
+            http,
+            url,
+            symbol="ETHUSDT",
+            interval="1h",
+            limit="700",
+            startTime=str(start + k * 500 * 3_600_000),
+        )
         received.update({("ETHUSDT", "1h", r[0]): r for r in rows})
     _, rows = await get_json(http, url, symbol="ETHUSDT", interval="1h", limit="10")
     received.update({("ETHUSDT", "1h", r[0]): r for r in rows})
@@ -169,16 +201,20 @@ async def test_ground_truth_equals_what_the_client_received(sim, http: Http):
         await resp.read()  # not recorded: the client could not read it
     truth = sim.state.ground_truth("binance", "/api/v3/klines")
     assert truth == received
-    _, admin = await get_json(http, sim.root + "/_admin/ground_truth", source="binance",
-                              endpoint="/api/v3/klines")
+    _, admin = await get_json(
+        http, sim.root + "/_admin/ground_truth", source="binance", endpoint="/api/v3/klines"
+    )
     assert admin["count"] == len(received)
     # The open candle is replaced by its closed version once served closed.
     open_key = max(k for k in received if k[1] == "1h")
     sim.set_now(NOW.replace(hour=NOW.hour + 1))
     _, rows = await get_json(http, url, symbol="ETHUSDT", interval="1h", limit="3")
     closed = next(r for r in rows if r[0] == open_key[2])
-    assert sim.state.ground_truth("binance", "/api/v3/klines")[open_key] == closed != received[
-        open_key]
+    assert (
+        sim.state.ground_truth("binance", "/api/v3/klines")[open_key]
+        == closed
+        != received[open_key]
+    )
 
 
 async def test_ground_truth_of_snapshots_and_other_candles(sim, http: Http):
@@ -188,9 +224,16 @@ async def test_ground_truth_of_snapshots_and_other_candles(sim, http: Http):
     assert truth == {("XETHZUSD", 60, r[0]): r for r in kr["result"]["XETHZUSD"]}
     _, cb = await get_json(http, b["coinbase"] + "/products/ETH-USD/candles", granularity="3600")
     assert sim.state.ground_truth("coinbase", "/products/{id}/candles") == {
-        ("ETH-USD", 3600, r[0]): r for r in cb}
-    _, mb = await get_json(http, b["mercadobitcoin"] + "/candles", symbol="ETH-BRL",
-                           resolution="1h", to=str(int(NOW.timestamp())), countback="5")
+        ("ETH-USD", 3600, r[0]): r for r in cb
+    }
+    _, mb = await get_json(
+        http,
+        b["mercadobitcoin"] + "/candles",
+        symbol="ETH-BRL",
+        resolution="1h",
+        to=str(int(NOW.timestamp())),
+        countback="5",
+    )
     truth = sim.state.ground_truth("mercadobitcoin", "/candles")
     assert [rec["c"] for rec in truth.values()] == mb["c"]
     _, coins = await get_json(http, b["coingecko"] + "/coins/markets", vs_currency="usd")

@@ -45,14 +45,16 @@ async def test_same_seed_same_bytes_other_seed_other_data(http: Http):
 
 async def test_ohlc_consistent_everywhere(sim, http: Http):
     b = sim.base_urls
-    _, klines = await get_json(http, b["binance"] + "/api/v3/klines", symbol="DOGEUSDT",
-                               interval="1h", limit="1000")
+    _, klines = await get_json(
+        http, b["binance"] + "/api/v3/klines", symbol="DOGEUSDT", interval="1h", limit="1000"
+    )
     assert klines
     for row in klines:
         o, h, low, c, v = (float(x) for x in row[1:6])
         assert low <= min(o, c) <= max(o, c) <= h and v >= 0 and low > 0
-    _, candles = await get_json(http, b["coinbase"] + "/products/BTC-USD/candles",
-                                granularity="86400")
+    _, candles = await get_json(
+        http, b["coinbase"] + "/products/BTC-USD/candles", granularity="86400"
+    )
     assert candles
     for _t, low, h, o, c, v in candles:
         assert low <= min(o, c) <= max(o, c) <= h and v >= 0
@@ -65,8 +67,9 @@ async def test_ohlc_consistent_everywhere(sim, http: Http):
 
 async def test_exchanges_agree_within_a_small_spread(sim, http: Http):
     b = sim.base_urls
-    _, bn = await get_json(http, b["binance"] + "/api/v3/klines", symbol="BTCUSDT",
-                           interval="1h", limit="200")
+    _, bn = await get_json(
+        http, b["binance"] + "/api/v3/klines", symbol="BTCUSDT", interval="1h", limit="200"
+    )
     _, cb = await get_json(http, b["coinbase"] + "/products/BTC-USD/candles", granularity="3600")
     _, kr = await get_json(http, b["kraken"] + "/0/public/OHLC", pair="XBTUSD", interval="60")
     coinbase = {r[0] * 1000: r[4] for r in cb}
@@ -75,8 +78,9 @@ async def test_exchanges_agree_within_a_small_spread(sim, http: Http):
         close = float(row[4])
         assert abs(coinbase[row[0]] / close - 1) < 0.005
         assert abs(kraken[row[0]] / close - 1) < 0.005
-    _, stable = await get_json(http, b["kraken"] + "/0/public/OHLC", pair="USDTUSD",
-                               interval="1440")
+    _, stable = await get_json(
+        http, b["kraken"] + "/0/public/OHLC", pair="USDTUSD", interval="1440"
+    )
     assert all(0.99 < float(r[4]) < 1.01 for r in stable["result"]["USDTZUSD"])
     _, brl = await get_json(http, b["mercadobitcoin"] + "/tickers", symbols="BTC-BRL")
     _, fx = await get_json(http, b["fx"] + "/latest", **{"from": "USD", "to": "BRL"})
@@ -109,18 +113,19 @@ async def test_open_candle_moves_with_the_clock_then_freezes(http: Http):
         expected = compute_candle("binance", "BTCUSDT", "1h", hour, seed=42)
         assert expected.is_closed and float(closed[0][4]) == expected.close
         assert float(closed[0][2]) == expected.high and float(closed[0][3]) == expected.low
-        partial = compute_candle("binance", "BTCUSDT", "1h", hour, now=hour + timedelta(
-            minutes=20))
+        partial = compute_candle("binance", "BTCUSDT", "1h", hour, now=hour + timedelta(minutes=20))
         assert not partial.is_closed and float(seen[1][4]) == partial.close
 
 
 async def test_daily_candle_aggregates_the_hourly_ones(sim, http: Http):
     url = sim.base_urls["binance"] + "/api/v3/klines"
     day = int(datetime(2024, 2, 1, tzinfo=UTC).timestamp() * 1000)
-    _, hours = await get_json(http, url, symbol="ETHUSDT", interval="1h", startTime=str(day),
-                              limit="24")
-    _, days = await get_json(http, url, symbol="ETHUSDT", interval="1d", startTime=str(day),
-                             limit="1")
+    _, hours = await get_json(
+        http, url, symbol="ETHUSDT", interval="1h", startTime=str(day), limit="24"
+    )
+    _, days = await get_json(
+        http, url, symbol="ETHUSDT", interval="1d", startTime=str(day), limit="1"
+    )
     d = days[0]
     assert d[1] == hours[0][1] and d[4] == hours[-1][4]
     assert float(d[2]) == max(float(h[2]) for h in hours)
@@ -133,24 +138,36 @@ async def test_price_divergence_moves_one_source_over_its_window(http: Http):
     # 12:00 candle; 11:00 and other exchanges are untouched; CoinGecko points likewise.
     day = datetime(2024, 3, 5, tzinfo=UTC)
     divergences = (
-        PriceDivergence("kraken", day + timedelta(hours=9), day + timedelta(hours=11), 300.0,
-                        asset="BTC"),
+        PriceDivergence(
+            "kraken", day + timedelta(hours=9), day + timedelta(hours=11), 300.0, asset="BTC"
+        ),
         PriceDivergence("kraken", day + timedelta(hours=12), day + timedelta(hours=13), 300.0),
-        PriceDivergence("coingecko", day + timedelta(hours=10), day + timedelta(hours=11),
-                        -200.0, asset="BTC"),
+        PriceDivergence(
+            "coingecko", day + timedelta(hours=10), day + timedelta(hours=11), -200.0, asset="BTC"
+        ),
     )
     since = str(int((day + timedelta(hours=7)).timestamp()))  # Kraken: exclusive
-    async with run_simulator(SimulatorConfig(now=NOW)) as plain, \
-            run_simulator(SimulatorConfig(now=NOW, divergences=divergences)) as diverged:
+    async with (
+        run_simulator(SimulatorConfig(now=NOW)) as plain,
+        run_simulator(SimulatorConfig(now=NOW, divergences=divergences)) as diverged,
+    ):
+
         def ohlc(sim: RunningSimulator, pair: str) -> Any:
-            return get_json(http, sim.base_urls["kraken"] + "/0/public/OHLC", pair=pair,
-                            interval="60", since=since)
+            return get_json(
+                http,
+                sim.base_urls["kraken"] + "/0/public/OHLC",
+                pair=pair,
+                interval="60",
+                since=since,
+            )
 
         (_, base), (_, moved) = await ohlc(plain, "XBTUSD"), await ohlc(diverged, "XBTUSD")
         base_rows, moved_rows = base["result"]["XXBTZUSD"], moved["result"]["XXBTZUSD"]
         assert [r[0] for r in base_rows] == [r[0] for r in moved_rows]
-        ratios = {datetime.fromtimestamp(b[0], UTC).hour: float(m[4]) / float(b[4])
-                  for b, m in zip(base_rows, moved_rows, strict=True)}
+        ratios = {
+            datetime.fromtimestamp(b[0], UTC).hour: float(m[4]) / float(b[4])
+            for b, m in zip(base_rows, moved_rows, strict=True)
+        }
         assert set(ratios) == {8, 9, 10, 11, 12}
         assert ratios[8] == ratios[11] == 1.0
         for hour in (9, 10, 12):  # 12:00 is the open candle at NOW
@@ -160,18 +177,28 @@ async def test_price_divergence_moves_one_source_over_its_window(http: Http):
         assert eth["result"]["XETHZUSD"][-1] != eth_moved["result"]["XETHZUSD"][-1]
 
         def binance(sim: RunningSimulator) -> Any:
-            return get_json(http, sim.base_urls["binance"] + "/api/v3/klines",
-                            symbol="BTCUSDT", interval="1h", startTime=since + "000")
+            return get_json(
+                http,
+                sim.base_urls["binance"] + "/api/v3/klines",
+                symbol="BTCUSDT",
+                interval="1h",
+                startTime=since + "000",
+            )
 
         assert (await binance(plain))[1] == (await binance(diverged))[1]
 
         def chart(sim: RunningSimulator) -> Any:
-            return get_json(http, sim.base_urls["coingecko"] + "/coins/bitcoin/market_chart",
-                            vs_currency="usd", days="1")
+            return get_json(
+                http,
+                sim.base_urls["coingecko"] + "/coins/bitcoin/market_chart",
+                vs_currency="usd",
+                days="1",
+            )
 
         (_, chart_base), (_, chart_moved) = await chart(plain), await chart(diverged)
         for b, m in zip(chart_base["prices"], chart_moved["prices"], strict=True):
             hour = datetime.fromtimestamp(b[0] / 1000, UTC)
-            expected = 0.98 if day + timedelta(hours=10) <= hour < day + timedelta(hours=11) \
-                else 1.0
+            expected = (
+                0.98 if day + timedelta(hours=10) <= hour < day + timedelta(hours=11) else 1.0
+            )
             assert abs(m[1] / b[1] - expected) < 1e-9

@@ -92,8 +92,10 @@ SPECS = (
     get_endpoint("fear_greed", "fng"),
 )
 FIRST_DAY = datetime(2026, 11, 20, tzinfo=UTC)  # the first candle tick's partition
-NO_RETRIES = {"execution": {"config": {"retries": {"disabled": {}}}},
-              "loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+NO_RETRIES = {
+    "execution": {"config": {"retries": {"disabled": {}}}},
+    "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+}
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -122,8 +124,9 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 @pytest.fixture(scope="module")
-def soak_settings(services: Services, base_settings: Settings,
-                  test_db_name: str) -> Iterator[Settings]:
+def soak_settings(
+    services: Services, base_settings: Settings, test_db_name: str
+) -> Iterator[Settings]:
     with fresh_warehouse(services, base_settings, f"{test_db_name}_soak") as settings:
         yield settings
 
@@ -136,7 +139,9 @@ def _soak_definitions() -> Definitions:
     automation = build_automation(dbt_models, dbt_incremental, SPECS)
     return Definitions(
         assets=[*build_ingestion_assets(SPECS), *_dbt_assets],
-        jobs=automation.jobs, schedules=automation.schedules, sensors=automation.sensors,
+        jobs=automation.jobs,
+        schedules=automation.schedules,
+        sensors=automation.sensors,
         resources=defs.resources,
     )
 
@@ -144,15 +149,20 @@ def _soak_definitions() -> Definitions:
 def _final_data(sim: Any) -> dict[tuple[str, str], dict[Any, Any]]:
     """The simulator's final records, parsed by the connectors' own parsers: every
     candle and daily value whose period had closed when its endpoint last fetched."""
-    settings = load_settings(assets=("BTC",), **{f"{s}_base_url": u
-                                                for s, u in sim.base_urls.items()})
+    settings = load_settings(
+        assets=("BTC",), **{f"{s}_base_url": u for s, u in sim.base_urls.items()}
+    )
     final: dict[tuple[str, str], dict[Any, Any]] = {}
     for spec in SPECS:
         ctx = PlanContext(settings, (get_asset("BTC"),), END, FIRST_DAY, END, {})
         records: dict[Any, Any] = {}
         for request in spec.plan(ctx):
-            url = settings.base_url(spec.source) + request.path + "?" + "&".join(
-                f"{k}={urllib.request.quote(v)}" for k, v in request.params.items())
+            url = (
+                settings.base_url(spec.source)
+                + request.path
+                + "?"
+                + "&".join(f"{k}={urllib.request.quote(v)}" for k, v in request.params.items())
+            )
             with urllib.request.urlopen(url, timeout=30) as response:
                 body = json.loads(response.read())
             for record in spec.parse(request.path, request.params, body, END).records:
@@ -161,8 +171,10 @@ def _final_data(sim: Any) -> dict[tuple[str, str], dict[Any, Any]]:
         # An ECB rate is final once published (the 17:00 run fetches that day's).
         closed_at = last_fetch + timedelta(days=1) if spec.source == "fx" else last_fetch
         final[(spec.source, spec.endpoint)] = {
-            key: value for key, value in records.items() if _closed_by(key, closed_at)
-            and key[-1] >= _first_loaded_day(key)}
+            key: value
+            for key, value in records.items()
+            if _closed_by(key, closed_at) and key[-1] >= _first_loaded_day(key)
+        }
     return final
 
 
@@ -182,11 +194,16 @@ def _first_loaded_day(key: tuple[Any, ...]) -> Any:
 def _raw(dsn: str, spec: Any) -> dict[Any, tuple[Any, bool]]:
     table = spec.raw_table
     keys = ", ".join(table.key_names)
-    closed = ("open_time + case interval when '1h' then interval '1 hour' else interval '1 day'"
-              " end <= last_seen_at" if "interval" in table.key_names else "true")
+    closed = (
+        "open_time + case interval when '1h' then interval '1 hour' else interval '1 day'"
+        " end <= last_seen_at"
+        if "interval" in table.key_names
+        else "true"
+    )
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute(f"select {keys}, record, {closed} from {table.qualified_name}"
-                            ).fetchall()
+        rows = conn.execute(
+            f"select {keys}, record, {closed} from {table.qualified_name}"
+        ).fetchall()
     return {tuple(r[:-2]): (r[-2], r[-1]) for r in rows}
 
 
@@ -194,7 +211,8 @@ CLOSE_VOLUME = {"binance": (4, 5), "kraken": (4, 6), "coinbase": (4, 5)}
 
 
 def test_three_simulated_days_unattended(
-    soak_settings: Settings, webhook: tuple[str, list[dict[str, Any]]],
+    soak_settings: Settings,
+    webhook: tuple[str, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started = time.monotonic()
@@ -217,8 +235,13 @@ def test_three_simulated_days_unattended(
         defs = _soak_definitions()
         resources = dict(defs.resources)
         repository = defs.get_repository_def()
-        counts = {"schedule_ticks": 0, "sensor_ticks": 0, "runs": 0, "failed_runs": 0,
-                  "gap_runs": 0}
+        counts = {
+            "schedule_ticks": 0,
+            "sensor_ticks": 0,
+            "runs": 0,
+            "failed_runs": 0,
+            "gap_runs": 0,
+        }
         cursors: dict[str, str | None] = {}
         failed_after_faults: list[str] = []
         with DagsterInstance.ephemeral() as instance:
@@ -229,48 +252,78 @@ def test_three_simulated_days_unattended(
                 sim.set_faults(FAULTS if FAULTS_FROM <= now < FAULTS_UNTIL else FaultPlan())
                 requests = []
                 for schedule in defs.schedules:
-                    for tick in cron_string_iterator(now.timestamp(), schedule.cron_schedule,
-                                                     "UTC"):
+                    for tick in cron_string_iterator(
+                        now.timestamp(), schedule.cron_schedule, "UTC"
+                    ):
                         if tick >= step_end:
                             break
                         if tick < now:
                             continue
                         context = build_schedule_context(
-                            instance=instance, scheduled_execution_time=tick,
-                            repository_def=repository)
+                            instance=instance,
+                            scheduled_execution_time=tick,
+                            repository_def=repository,
+                        )
                         result = schedule.evaluate_tick(context)
                         counts["schedule_ticks"] += 1
-                        requests += [(tick, schedule.job_name, r)
-                                     for r in result.run_requests or []]
+                        requests += [
+                            (tick, schedule.job_name, r) for r in result.run_requests or []
+                        ]
                 requests.sort(key=lambda item: item[0])
                 for tick, job_name, request in requests:
-                    _execute(defs, instance, job_name, request, tick, sim, monkeypatch, counts,
-                             failed_after_faults)
+                    _execute(
+                        defs,
+                        instance,
+                        job_name,
+                        request,
+                        tick,
+                        sim,
+                        monkeypatch,
+                        counts,
+                        failed_after_faults,
+                    )
                 sensor_at = step_end - timedelta(minutes=1)
                 sim.set_now(sensor_at)
                 monkeypatch.setenv("CRIPTOPIPE_NOW", sensor_at.isoformat())
                 for sensor in defs.sensors:
                     with build_sensor_context(
-                            instance=instance, cursor=cursors.get(sensor.name),
-                            repository_def=repository, resources=resources) as context:
+                        instance=instance,
+                        cursor=cursors.get(sensor.name),
+                        repository_def=repository,
+                        resources=resources,
+                    ) as context:
                         data = sensor.evaluate_tick(context)
                     counts["sensor_ticks"] += 1
                     cursors[sensor.name] = data.cursor
                     for request in data.run_requests or []:
                         counts["gap_runs"] += 1
-                        _execute(defs, instance, sensor.job_name or "", request, sensor_at,
-                                 sim, monkeypatch, counts, failed_after_faults)
+                        _execute(
+                            defs,
+                            instance,
+                            sensor.job_name or "",
+                            request,
+                            sensor_at,
+                            sim,
+                            monkeypatch,
+                            counts,
+                            failed_after_faults,
+                        )
                 if now.hour % 12 == 0:
-                    print(f"soak {now:%a %H:%M}: {counts} after "
-                          f"{time.monotonic() - started:.0f}s", flush=True)
+                    print(
+                        f"soak {now:%a %H:%M}: {counts} after {time.monotonic() - started:.0f}s",
+                        flush=True,
+                    )
                 now = step_end
             failed = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
         sim.set_now(END)
         sim.set_faults(FaultPlan())
         final = _final_data(sim)
 
-    loader = Services(soak_settings).endpoints(soak_settings.postgres_db).role_dsn(
-        "loader", soak_settings)
+    loader = (
+        Services(soak_settings)
+        .endpoints(soak_settings.postgres_db)
+        .role_dsn("loader", soak_settings)
+    )
     stale = missing = 0
     compared = 0
     for spec in SPECS:
@@ -282,18 +335,23 @@ def test_three_simulated_days_unattended(
                 missing += 1
             elif got[0] != record or not got[1]:
                 stale += 1
-    reader = Services(soak_settings).endpoints(soak_settings.postgres_db).role_dsn(
-        "reader", soak_settings)
+    reader = (
+        Services(soak_settings)
+        .endpoints(soak_settings.postgres_db)
+        .role_dsn("reader", soak_settings)
+    )
     with psycopg.connect(reader) as conn:
         duplicates = conn.execute(
             "select (select count(*) - count(distinct (exchange_id, asset_id, open_at))"
             " from marts.fct_candles_hourly) + (select count(*) - count(distinct"
-            " (exchange_id, asset_id, open_at)) from marts.fct_candles_daily)").fetchone()[0]
+            " (exchange_id, asset_id, open_at)) from marts.fct_candles_daily)"
+        ).fetchone()[0]
         marts = conn.execute(
             "select exchange_id, interval, open_at, close_price, volume, is_closed"
             " from marts.fct_candles_hourly where asset_id = 'BTC' union all"
             " select exchange_id, interval, open_at, close_price, volume, is_closed"
-            " from marts.fct_candles_daily where asset_id = 'BTC'").fetchall()
+            " from marts.fct_candles_daily where asset_id = 'BTC'"
+        ).fetchall()
     by_key = {(e, i, t): (c, v, closed) for e, i, t, c, v, closed in marts}
     mart_stale = mart_missing = 0
     for spec in SPECS[:3]:
@@ -302,17 +360,28 @@ def test_three_simulated_days_unattended(
             got = by_key.get((spec.source, key[1], key[2]))
             if got is None:
                 mart_missing += 1
-            elif (got[0], got[1], got[2]) != (Decimal(str(record[close_at])),
-                                               Decimal(str(record[volume_at])), True):
+            elif (got[0], got[1], got[2]) != (
+                Decimal(str(record[close_at])),
+                Decimal(str(record[volume_at])),
+                True,
+            ):
                 mart_stale += 1
     open_candles = [k for k, (c, v, closed) in by_key.items() if not closed]
     alert_text = json.dumps(alerts)
     unalerted = [r.run_id for r in failed if r.run_id not in alert_text]
-    counts.update(failed_runs=len(failed), alerts=len(alerts), compared=compared, stale=stale,
-                  missing=missing, duplicates=duplicates, mart_stale=mart_stale,
-                  mart_missing=mart_missing, open_candles=len(open_candles),
-                  failed_after_faults=len(failed_after_faults),
-                  seconds=round(time.monotonic() - started))
+    counts.update(
+        failed_runs=len(failed),
+        alerts=len(alerts),
+        compared=compared,
+        stale=stale,
+        missing=missing,
+        duplicates=duplicates,
+        mart_stale=mart_stale,
+        mart_missing=mart_missing,
+        open_candles=len(open_candles),
+        failed_after_faults=len(failed_after_faults),
+        seconds=round(time.monotonic() - started),
+    )
     print("\nsoak:", " ".join(f"{k}={v}" for k, v in counts.items()))
     assert compared > 300
     assert (stale, missing, duplicates) == (0, 0, 0)
@@ -322,7 +391,8 @@ def test_three_simulated_days_unattended(
     assert failed_after_faults == []
     # The open candles: one 1h and one 1d per exchange, flagged open.
     assert sorted((e, i) for e, i, _ in open_candles) == sorted(
-        (s.source, i) for s in SPECS[:3] for i in ("1d", "1h"))
+        (s.source, i) for s in SPECS[:3] for i in ("1d", "1h")
+    )
 
 
 def _last_tick(cron: str) -> datetime:
@@ -339,16 +409,28 @@ def _raw_key(spec: Any, key: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(str(v) if isinstance(v, str) else v for v in key)
 
 
-def _execute(defs: Definitions, instance: DagsterInstance, job_name: str, request: Any,
-             at: datetime, sim: Any, monkeypatch: pytest.MonkeyPatch, counts: dict[str, int],
-             failed_after_faults: list[str]) -> None:
+def _execute(
+    defs: Definitions,
+    instance: DagsterInstance,
+    job_name: str,
+    request: Any,
+    at: datetime,
+    sim: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    counts: dict[str, int],
+    failed_after_faults: list[str],
+) -> None:
     sim.set_now(at)
     monkeypatch.setenv("CRIPTOPIPE_NOW", at.isoformat())
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
-        run_config=NO_RETRIES, instance=instance, partition_key=request.partition_key,
+        run_config=NO_RETRIES,
+        instance=instance,
+        partition_key=request.partition_key,
         asset_selection=list(request.asset_selection) if request.asset_selection else None,
-        tags=dict(request.tags), raise_on_error=False)
+        tags=dict(request.tags),
+        raise_on_error=False,
+    )
     counts["runs"] += 1
     if not result.success and at >= FAULTS_UNTIL:
         failed_after_faults.append(f"{job_name} {request.partition_key} at {at}")

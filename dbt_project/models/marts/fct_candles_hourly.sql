@@ -20,7 +20,7 @@ candles as (
     select * from {{ ref('int_candles_unioned') }}
     where
         interval = '1h'
-        {{ incremental_candles_condition() }}
+        {{ incremental_candles_condition() }}  -- noqa: LT02
 
 ),
 

@@ -18,7 +18,9 @@ def tiny_job() -> None:
 
 
 every_minute = ScheduleDefinition(
-    name="every_minute", job=tiny_job, cron_schedule="* * * * *",
+    name="every_minute",
+    job=tiny_job,
+    cron_schedule="* * * * *",
     default_status=DefaultScheduleStatus.RUNNING,
 )
 
