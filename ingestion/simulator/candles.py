@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from ingestion.simulator import market
 from ingestion.simulator.common import (
     Key,
@@ -17,97 +15,15 @@ from ingestion.simulator.common import (
     SimRequest,
     Window,
     cached_rows,
-    rounded,
 )
 from ingestion.simulator.config import PriceDivergence, divergence_factors
 from ingestion.symbols import Asset
-
-
-def _binance_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
-    dec = market.price_decimals("binance", asset_id)
-    o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
-    vol = rounded(a.volume, 8)
-    vwap = a.vwap
-    qv = (np.round(a.volume, 8) * vwap).tolist()
-    tbv = (np.round(a.volume, 8) * a.taker_ratio).tolist()
-    tqv = (np.round(a.volume, 8) * a.taker_ratio * vwap).tolist()
-    ot = (a.open_time * 1000).tolist()
-    step = interval_s * 1000 - 1
-    trades = a.trades.tolist()
-    fmt = b'[%d,"%.8f","%.8f","%.8f","%.8f","%.8f",%d,"%.8f",%d,"%.8f","%.8f","0"]'
-    return [
-        fmt
-        % (ot[i], o[i], h[i], low[i], c[i], vol[i], ot[i] + step, qv[i], trades[i], tbv[i], tqv[i])
-        for i in range(len(ot))
-    ]
-
-
-def _kraken_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
-    dec = market.price_decimals("kraken", asset_id)
-    o, h, low, c, vw = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close, a.vwap))
-    vol = rounded(a.volume, 8)
-    t = a.open_time.tolist()
-    trades = a.trades.tolist()
-    p = f"%.{dec}f".encode()
-    fmt = b'[%d,"' + b'","'.join([p] * 5) + b'","%.8f",%d]'
-    return [fmt % (t[i], o[i], h[i], low[i], c[i], vw[i], vol[i], trades[i]) for i in range(len(t))]
-
-
-def _coinbase_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
-    dec = market.price_decimals("coinbase", asset_id)
-    o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
-    vol = rounded(a.volume, 8)
-    t = a.open_time.tolist()
-    return [
-        b"[%d, %r, %r, %r, %r, %r]" % (t[i], low[i], h[i], o[i], c[i], vol[i])
-        for i in range(len(t))
-    ]
-
-
-def _trim(x: float, dec: int) -> bytes:
-    text = f"{x:.{dec}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text.encode()
-
-
-def _mb_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
-    dec = market.price_decimals("mercadobitcoin", asset_id)
-    o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
-    vol = rounded(a.volume, 8)
-    t = a.open_time.tolist()
-    return [
-        (
-            b"%d" % t[i],
-            b'"%s"' % _trim(o[i], dec),
-            b'"%s"' % _trim(h[i], dec),
-            b'"%s"' % _trim(low[i], dec),
-            b'"%s"' % _trim(c[i], dec),
-            b'"%s"' % _trim(vol[i], 8),
-        )
-        for i in range(len(t))
-    ]
-
-
-def mb_body(rows: list[Any]) -> bytes:
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 6
-    parts = [
-        b'"%s":[%s]' % (name, b",".join(col))
-        for name, col in zip((b"t", b"o", b"h", b"l", b"c", b"v"), cols, strict=True)
-    ]
-    return b"{" + b",".join(parts) + b"}"
 
 
 @dataclass(frozen=True, slots=True)
 class CandleFormat:
     exchange: str
     renderer: Callable[[market.CandleArrays, str, int, int], list[Any]]
-
-
-BINANCE = CandleFormat("binance", _binance_rows)
-KRAKEN = CandleFormat("kraken", _kraken_rows)
-COINBASE = CandleFormat("coinbase", _coinbase_rows)
-MERCADOBITCOIN = CandleFormat("mercadobitcoin", _mb_rows)
 
 
 def _diverge(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,36 @@ class Reply:
 
 def error(status: int, obj: Any, dumps: Callable[[Any], bytes] = compact) -> Reply:
     return Reply(status=status, body=dumps(obj), dumps=dumps)
+
+
+def snapshot(
+    req: SimRequest, endpoint: str, body: Any, extract: Any, dumps: Any = compact
+) -> Reply:
+    """A 200 reply for a snapshot body; its records go to the ground truth when served."""
+
+    def record() -> None:
+        for key, rec in extract(body):
+            req.state.truth.put(req.source, endpoint, key, rec)
+
+    return Reply(200, dumps(body), endpoint, record=record, extract=extract, dumps=dumps)
+
+
+Handler = Callable[[SimRequest], Reply]
+Route = tuple[re.Pattern[str], Handler]
+
+
+@dataclass(frozen=True, slots=True)
+class SimSource:
+    """One simulated API: its URL prefix on the simulator and its routes.
+
+    ``routes`` pairs a path regex (relative to the source's base URL) with its handler;
+    ``weight`` gives a request's rate-limit weight where the API counts weights (Binance).
+    """
+
+    name: str
+    prefix: str
+    routes: tuple[Route, ...]
+    weight: Callable[[str, Mapping[str, str]], int] | None = None
 
 
 def parse_int(value: str | None) -> int | None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,54 +15,16 @@ from typing import Any
 
 from aiohttp import web
 
-from ingestion.simulator import aggregators as agg
-from ingestion.simulator import exchanges as ex
-from ingestion.simulator.common import Records, Reply, SimRequest, compact
+from ingestion.simulator.common import Handler, Records, Reply, Route, SimRequest, compact
 from ingestion.simulator.config import BODY_FAULTS, FaultPlan, FaultRule, SimulatorConfig
+from ingestion.simulator.sources import SOURCES
 from ingestion.simulator.state import SimulatorState
 
 logger = logging.getLogger(__name__)
 
-PREFIXES: dict[str, str] = {
-    "coingecko": "/coingecko/api/v3",
-    "binance": "/binance",
-    "kraken": "/kraken",
-    "coinbase": "/coinbase",
-    "fear_greed": "/fear_greed",
-    "fx": "/fx/v1",
-    "mercadobitcoin": "/mercadobitcoin/api/v4",
-}
-
-Handler = Callable[[SimRequest], Reply]
+PREFIXES: dict[str, str] = {name: source.prefix for name, source in SOURCES.items()}
 # source -> [(path regex relative to the base URL, handler)]
-ROUTES: dict[str, list[tuple[re.Pattern[str], Handler]]] = {
-    "coingecko": [
-        (re.compile(r"/coins/markets/?"), agg.coingecko_markets),
-        (re.compile(r"/global/?"), agg.coingecko_global),
-        (re.compile(r"/coins/(?P<coin_id>[^/]+)/market_chart/?"), agg.coingecko_market_chart),
-    ],
-    "binance": [
-        (re.compile(r"/api/v3/klines"), ex.binance_klines),
-        (re.compile(r"/api/v3/ticker/24hr"), ex.binance_ticker),
-    ],
-    "kraken": [
-        (re.compile(r"/0/public/OHLC"), ex.kraken_ohlc),
-        (re.compile(r"/0/public/Ticker"), ex.kraken_ticker),
-    ],
-    "coinbase": [
-        (re.compile(r"/products/(?P<product_id>[^/]+)/candles"), ex.coinbase_candles),
-        (re.compile(r"/products/(?P<product_id>[^/]+)/ticker"), ex.coinbase_ticker),
-    ],
-    "fear_greed": [(re.compile(r"/fng/?"), agg.fear_greed)],
-    "fx": [
-        (re.compile(r"/latest/?"), agg.fx_latest),
-        (re.compile(r"/(?P<spec>\d{4}-\d{2}-\d{2}(\.\.(\d{4}-\d{2}-\d{2})?)?)/?"), agg.fx_dated),
-    ],
-    "mercadobitcoin": [
-        (re.compile(r"/tickers/?"), ex.mb_tickers),
-        (re.compile(r"/candles/?"), ex.mb_candles),
-    ],
-}
+ROUTES: dict[str, tuple[Route, ...]] = {name: source.routes for name, source in SOURCES.items()}
 
 STATE_KEY = web.AppKey("simulator_state", SimulatorState)
 JSON = "application/json"
@@ -326,7 +287,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         # whether a key header came (never its value): tests check where keys travel
         "key_sent": any(h.lower().endswith("-api-key") for h in request.headers),
     }
-    weight = ex.binance_weight(rel, request.query) if source == "binance" else 1
+    weigh = SOURCES[source].weight
+    weight = weigh(rel, request.query) if weigh is not None else 1
     used = state.limiter.add(source, weight)
     reply = await _faulted_or_none(request, state, source, fault, entry)
     limit = state.config.rate_limits.get(source)

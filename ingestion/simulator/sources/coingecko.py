@@ -1,17 +1,24 @@
-"""CoinGecko, alternative.me Fear & Greed and Frankfurter (ECB FX) endpoints."""
+"""CoinGecko v3: ``/coins/markets``, ``/global`` and ``/coins/{id}/market_chart``."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from ingestion.simulator import market
-from ingestion.simulator.common import Records, Reply, SimRequest, error, iso_ms
+from ingestion.simulator.common import (
+    Records,
+    Reply,
+    SimRequest,
+    SimSource,
+    error,
+    iso_ms,
+    snapshot,
+)
 from ingestion.simulator.config import divergence_factors
-from ingestion.simulator.exchanges import _snapshot
 from ingestion.symbols import CATALOGUE, Asset
 
 DAY = market.DAY
@@ -149,7 +156,7 @@ def coingecko_markets(req: SimRequest) -> Reply:
     def extract(obj: Any) -> Records:
         return [((r.get("id"), r.get("last_updated")), r) for r in obj if isinstance(r, dict)]
 
-    return _snapshot(req, endpoint, rows, extract)
+    return snapshot(req, endpoint, rows, extract)
 
 
 def coingecko_global(req: SimRequest) -> Reply:
@@ -194,7 +201,7 @@ def coingecko_global(req: SimRequest) -> Reply:
         data = obj.get("data") or {}
         return [((data.get("updated_at"),), data)]
 
-    return _snapshot(req, endpoint, body, extract)
+    return snapshot(req, endpoint, body, extract)
 
 
 HISTORY_ERROR = (
@@ -262,164 +269,15 @@ def coingecko_market_chart(req: SimRequest) -> Reply:
                     out.setdefault((coin_id, vs, point[0]), {})[series] = point
         return list(out.items())
 
-    return _snapshot(req, endpoint, body, extract)
+    return snapshot(req, endpoint, body, extract)
 
 
-# ------------------------------------------------------------------------- Fear & Greed
-
-FNG_START = date(2018, 2, 1)
-
-
-def _classify(value: int) -> str:
-    if value <= 24:
-        return "Extreme Fear"
-    if value <= 46:
-        return "Fear"
-    if value <= 54:
-        return "Neutral"
-    if value <= 75:
-        return "Greed"
-    return "Extreme Greed"
-
-
-def _tabbed(obj: Any) -> bytes:
-    return json.dumps(obj, indent="\t", ensure_ascii=False).encode()
-
-
-def fear_greed(req: SimRequest) -> Reply:
-    endpoint = "/fng/"
-    try:
-        limit = int(req.query.get("limit", "1") or "1")
-    except ValueError:
-        limit = 1
-    today = req.now().date()
-    n_total = (today - FNG_START).days + 1
-    first_day = market.day_index(FNG_START)
-    values = market.fear_greed_values(req.seed, first_day + n_total)[first_day:]
-    count = n_total if limit <= 0 else min(limit, n_total)
-    date_format = req.query.get("date_format", "")
-    fmt = {"us": "%m-%d-%Y", "cn": "%Y-%m-%d", "kr": "%Y-%m-%d", "world": "%d-%m-%Y"}.get(
-        date_format
-    )
-    data = []
-    for k in range(count):
-        day = today - timedelta(days=k)
-        value = int(values[n_total - 1 - k])
-        ts = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-        entry = {
-            "value": str(value),
-            "value_classification": _classify(value),
-            "timestamp": day.strftime(fmt) if fmt else str(ts),
-        }
-        if k == 0:
-            entry["time_until_update"] = str(ts + DAY - req.now_s)
-        data.append(entry)
-    body = {"name": "Fear and Greed Index", "data": data, "metadata": {"error": None}}
-
-    def extract(obj: Any) -> Records:
-        return [((e.get("timestamp"),), e) for e in obj.get("data") or [] if isinstance(e, dict)]
-
-    return _snapshot(req, endpoint, body, extract, dumps=_tabbed)
-
-
-# --------------------------------------------------------------------------- Frankfurter
-
-
-def _fx_params(req: SimRequest) -> tuple[str, list[str], float] | Reply:
-    base = (req.query.get("from") or req.query.get("base") or "EUR").upper()
-    to_text = req.query.get("to") or req.query.get("symbols") or ""
-    quotes = [q.upper() for q in to_text.split(",") if q] or [
-        c for c in market.FX_CURRENCIES if c != base
-    ]
-    if base not in market.FX_ANCHOR_PER_EUR or any(
-        q not in market.FX_ANCHOR_PER_EUR for q in quotes
-    ):
-        return error(404, {"message": "not found"})
-    try:
-        amount = float(req.query.get("amount", "1"))
-    except ValueError:
-        return error(422, {"message": "invalid amount"})
-    return base, sorted(q for q in quotes if q != base), amount
-
-
-def _latest_fixing(req: SimRequest) -> date:
-    """The newest ECB fixing at now: published at 16:00 Frankfurt time (CET or CEST)."""
-    return market.latest_fixing(req.now())
-
-
-def _rates(
-    req: SimRequest, day: date, base: str, quotes: list[str], amount: float
-) -> dict[str, float]:
-    return {q: market.round_sig(amount * market.fx_rate(req.seed, day, base, q), 5) for q in quotes}
-
-
-def fx_latest(req: SimRequest) -> Reply:
-    params = _fx_params(req)
-    if isinstance(params, Reply):
-        return params
-    base, quotes, amount = params
-    day = _latest_fixing(req)
-    return _fx_single(req, "/latest", day, base, quotes, amount)
-
-
-def _fx_single(
-    req: SimRequest, endpoint: str, day: date, base: str, quotes: list[str], amount: float
-) -> Reply:
-    body = {
-        "amount": amount,
-        "base": base,
-        "date": day.isoformat(),
-        "rates": _rates(req, day, base, quotes, amount),
-    }
-
-    def extract(obj: Any) -> Records:
-        return [((obj.get("base"), obj.get("date")), obj.get("rates"))]
-
-    return _snapshot(req, endpoint, body, extract)
-
-
-def fx_dated(req: SimRequest) -> Reply:
-    params = _fx_params(req)
-    if isinstance(params, Reply):
-        return params
-    base, quotes, amount = params
-    spec = req.match["spec"]
-    latest = _latest_fixing(req)
-    try:
-        if ".." in spec:
-            start_text, _, end_text = spec.partition("..")
-            start = date.fromisoformat(start_text)
-            end = date.fromisoformat(end_text) if end_text else latest
-        else:
-            day = date.fromisoformat(spec)
-            if day < market.EPOCH0.date():
-                return error(404, {"message": "not found"})
-            return _fx_single(
-                req, "/{date}", market.last_business_day(min(day, latest)), base, quotes, amount
-            )
-    except ValueError:
-        return error(404, {"message": "not found"})
-    end = min(end, latest)
-    # Frankfurter starts a series at the newest fixing on or before the start date.
-    first = market.last_business_day(start)
-    if end < first or first < market.EPOCH0.date():
-        return error(404, {"message": "not found"})
-    rates: dict[str, dict[str, float]] = {}
-    day = first
-    while day <= end:
-        if market.is_ecb_business_day(day):
-            rates[day.isoformat()] = _rates(req, day, base, quotes, amount)
-        day += timedelta(days=1)
-    body = {
-        "amount": amount,
-        "base": base,
-        "start_date": first.isoformat(),
-        "end_date": max(rates) if rates else end.isoformat(),
-        "rates": rates,
-    }
-
-    def extract(obj: Any) -> Records:
-        b = obj.get("base")
-        return [((b, d), r) for d, r in (obj.get("rates") or {}).items()]
-
-    return _snapshot(req, "/{start}..{end}", body, extract)
+SOURCE = SimSource(
+    name="coingecko",
+    prefix="/coingecko/api/v3",
+    routes=(
+        (re.compile(r"/coins/markets/?"), coingecko_markets),
+        (re.compile(r"/global/?"), coingecko_global),
+        (re.compile(r"/coins/(?P<coin_id>[^/]+)/market_chart/?"), coingecko_market_chart),
+    ),
+)

@@ -1,0 +1,159 @@
+"""Coinbase Exchange: ``/products/{id}/candles`` and ``/products/{id}/ticker``."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from ingestion.simulator import market
+from ingestion.simulator.candles import CandleFormat, json_rows, record_window, window_rows
+from ingestion.simulator.common import (
+    Key,
+    Records,
+    Reply,
+    SimRequest,
+    SimSource,
+    error,
+    first_index_at_or_after,
+    parse_int,
+    rounded,
+    select_window,
+    snapshot,
+    spaced,
+)
+from ingestion.simulator.tickers import listed, rolling_24h, spread, trade_id
+
+HOUR, DAY = market.HOUR, market.DAY
+
+
+def _coinbase_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
+    dec = market.price_decimals("coinbase", asset_id)
+    o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
+    vol = rounded(a.volume, 8)
+    t = a.open_time.tolist()
+    return [
+        b"[%d, %r, %r, %r, %r, %r]" % (t[i], low[i], h[i], o[i], c[i], vol[i])
+        for i in range(len(t))
+    ]
+
+
+COINBASE = CandleFormat("coinbase", _coinbase_rows)
+
+COINBASE_GRANULARITIES = {3600: HOUR, 86400: DAY}
+
+
+def _parse_time(text: str) -> int:
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return math.floor(t.timestamp())
+
+
+def coinbase_candles(req: SimRequest) -> Reply:
+    endpoint = "/products/{id}/candles"
+    product = req.match["product_id"]
+    asset = listed(req, "coinbase").get(product)
+    if asset is None:
+        return error(404, {"message": "NotFound"})
+    try:
+        granularity = parse_int(req.query.get("granularity")) or 60
+    except ValueError:
+        return error(400, {"message": "Unsupported granularity"})
+    interval_s = COINBASE_GRANULARITIES.get(granularity)
+    if interval_s is None:
+        return error(400, {"message": "Unsupported granularity"})
+    start_text, end_text = req.query.get("start"), req.query.get("end")
+    if start_text and end_text:
+        try:
+            start, end = _parse_time(start_text), _parse_time(end_text)
+        except ValueError:
+            return error(400, {"message": "Invalid start or end time"})
+        if end < start:
+            return error(400, {"message": "start must be before end"})
+        if (end - start) / interval_s > 300:
+            return error(
+                400,
+                {
+                    "message": "granularity too small for the requested time range. "
+                    "Count of aggregations requested exceeds 300"
+                },
+            )
+        lo = first_index_at_or_after(start, interval_s)
+        hi = (end - market.EPOCH0_S) // interval_s
+        window = select_window(req, interval_s, lo, hi, 300, newest=True)
+    else:  # Coinbase ignores start and end unless both are given
+        window = select_window(req, interval_s, None, None, 300, newest=True)
+    rows, open_row = window_rows(req, COINBASE, asset, interval_s, window)
+    rows.reverse()
+
+    def index_of(k: Key) -> int:
+        return (int(k[-1]) - market.EPOCH0_S) // interval_s
+
+    def to_records(rows_: list[Any]) -> Records:
+        return [((product, granularity, r[0]), r) for r in json_rows(rows_)]
+
+    def extract(obj: Any) -> Records:
+        return [((product, granularity, r[0]), r) for r in obj if isinstance(r, list) and r]
+
+    return Reply(
+        200,
+        b"[" + b", ".join(rows) + b"]",
+        endpoint,
+        record=record_window(
+            req,
+            endpoint,
+            COINBASE,
+            asset,
+            interval_s,
+            window,
+            (product, granularity),
+            open_row,
+            to_records,
+            index_of,
+        ),
+        extract=extract,
+        dumps=spaced,
+    )
+
+
+def coinbase_ticker(req: SimRequest) -> Reply:
+    endpoint = "/products/{id}/ticker"
+    product = req.match["product_id"]
+    asset = listed(req, "coinbase").get(product)
+    if asset is None:
+        return error(404, {"message": "NotFound"})
+    r = rolling_24h(req, "coinbase", asset)
+    dec = market.price_decimals("coinbase", asset.asset_id)
+    bid, ask = spread(r.last, dec)
+    tid = trade_id(req, "coinbase", asset)
+    now = req.now()
+    body = {
+        "ask": f"{ask:.{dec}f}".rstrip("0").rstrip("."),
+        "bid": f"{bid:.{dec}f}".rstrip("0").rstrip("."),
+        "volume": f"{r.volume:.8f}",
+        "trade_id": tid,
+        "price": f"{round(r.last, dec):.{dec}f}".rstrip("0").rstrip("."),
+        "size": f"{(tid % 100003) / 1e6:.8f}",
+        "time": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}Z",
+        "rfq_volume": f"{r.volume * 0.002:.6f}",
+    }
+
+    def extract(obj: Any) -> Records:
+        return [((product, obj.get("time")), obj)] if isinstance(obj, dict) else []
+
+    return snapshot(req, endpoint, body, extract)
+
+
+SOURCE = SimSource(
+    name="coinbase",
+    prefix="/coinbase",
+    routes=(
+        (re.compile(r"/products/(?P<product_id>[^/]+)/candles"), coinbase_candles),
+        (re.compile(r"/products/(?P<product_id>[^/]+)/ticker"), coinbase_ticker),
+    ),
+)

@@ -1,0 +1,176 @@
+"""Mercado Bitcoin v4: ``/tickers`` and ``/candles`` (BRL market, columnar candles)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ingestion.simulator import market
+from ingestion.simulator.candles import CandleFormat, record_window, window_rows
+from ingestion.simulator.common import (
+    Key,
+    Records,
+    Reply,
+    SimRequest,
+    SimSource,
+    error,
+    first_index_at_or_after,
+    parse_int,
+    rounded,
+    select_window,
+    snapshot,
+)
+from ingestion.simulator.tickers import listed, rolling_24h, spread
+
+HOUR, DAY = market.HOUR, market.DAY
+
+
+def _trim(x: float, dec: int) -> bytes:
+    text = f"{x:.{dec}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.encode()
+
+
+def _mb_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
+    dec = market.price_decimals("mercadobitcoin", asset_id)
+    o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
+    vol = rounded(a.volume, 8)
+    t = a.open_time.tolist()
+    return [
+        (
+            b"%d" % t[i],
+            b'"%s"' % _trim(o[i], dec),
+            b'"%s"' % _trim(h[i], dec),
+            b'"%s"' % _trim(low[i], dec),
+            b'"%s"' % _trim(c[i], dec),
+            b'"%s"' % _trim(vol[i], 8),
+        )
+        for i in range(len(t))
+    ]
+
+
+def mb_body(rows: list[Any]) -> bytes:
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 6
+    parts = [
+        b'"%s":[%s]' % (name, b",".join(col))
+        for name, col in zip((b"t", b"o", b"h", b"l", b"c", b"v"), cols, strict=True)
+    ]
+    return b"{" + b",".join(parts) + b"}"
+
+
+MERCADOBITCOIN = CandleFormat("mercadobitcoin", _mb_rows)
+
+MB_RESOLUTIONS = {"1h": HOUR, "1d": DAY}
+
+
+def _mb_error(status: int, code: str, message: str) -> Reply:
+    return error(status, {"code": code, "message": message})
+
+
+def mb_tickers(req: SimRequest) -> Reply:
+    endpoint = "/tickers"
+    symbols = listed(req, "mercadobitcoin")
+    wanted = [s for s in req.query.get("symbols", "").split(",") if s]
+    if not wanted:
+        return _mb_error(400, "API|INVALID_PARAMETER", "symbols is required")
+    if any(s not in symbols for s in wanted):
+        return _mb_error(400, "API|INVALID_SYMBOL", "Invalid symbol")
+    out = []
+    for symbol in wanted:
+        asset = symbols[symbol]
+        r = rolling_24h(req, "mercadobitcoin", asset)
+        dec = market.price_decimals("mercadobitcoin", asset.asset_id)
+        bid, ask = spread(r.last, dec)
+        out.append(
+            {
+                "pair": symbol,
+                "high": f"{round(r.high, dec):.8f}",
+                "low": f"{round(r.low, dec):.8f}",
+                "vol": f"{r.volume:.8f}",
+                "last": f"{round(r.last, dec):.8f}",
+                "buy": f"{bid:.8f}",
+                "sell": f"{ask:.8f}",
+                "open": f"{round(r.open, dec):.8f}",
+                "date": req.now_s,
+            }
+        )
+
+    def extract(obj: Any) -> Records:
+        return [((t.get("pair"), t.get("date")), t) for t in obj if isinstance(t, dict)]
+
+    return snapshot(req, endpoint, out, extract)
+
+
+def mb_candles(req: SimRequest) -> Reply:
+    endpoint = "/candles"
+    symbol = req.query.get("symbol", "")
+    asset = listed(req, "mercadobitcoin").get(symbol)
+    if asset is None:
+        return _mb_error(400, "API|INVALID_SYMBOL", "Invalid symbol")
+    resolution = req.query.get("resolution", "")
+    interval_s = MB_RESOLUTIONS.get(resolution)
+    if interval_s is None:
+        return _mb_error(400, "API|INVALID_PARAMETER", "Invalid resolution")
+    try:
+        to = parse_int(req.query.get("to"))
+        frm = parse_int(req.query.get("from"))
+        countback = parse_int(req.query.get("countback"))
+    except ValueError:
+        return _mb_error(400, "API|INVALID_PARAMETER", "Invalid parameter")
+    if to is None:
+        return _mb_error(400, "API|INVALID_PARAMETER", "to is required")
+    hi = (to - market.EPOCH0_S) // interval_s
+    if countback is not None:
+        window = select_window(req, interval_s, hi - countback + 1, hi, countback, newest=True)
+    else:
+        lo = None if frm is None else first_index_at_or_after(frm, interval_s)
+        window = select_window(req, interval_s, lo, hi, 10**9, newest=True)
+    rows, open_row = window_rows(req, MERCADOBITCOIN, asset, interval_s, window)
+
+    def row_record(row: Any) -> tuple[Key, Any]:
+        rec = dict(zip(("t", "o", "h", "l", "c", "v"), (json.loads(x) for x in row), strict=True))
+        return (symbol, resolution, rec["t"]), rec
+
+    def to_records(rows_: list[Any]) -> Records:
+        return [row_record(r) for r in rows_]
+
+    def index_of(k: Key) -> int:
+        return (int(k[-1]) - market.EPOCH0_S) // interval_s
+
+    def extract(obj: Any) -> Records:
+        cols = [obj.get(n) or [] for n in ("t", "o", "h", "l", "c", "v")]
+        return [
+            ((symbol, resolution, vals[0]), dict(zip("tohlcv", vals, strict=True)))
+            for vals in zip(*cols, strict=False)
+        ]
+
+    return Reply(
+        200,
+        mb_body(rows),
+        endpoint,
+        record=record_window(
+            req,
+            endpoint,
+            MERCADOBITCOIN,
+            asset,
+            interval_s,
+            window,
+            (symbol, resolution),
+            open_row,
+            to_records,
+            index_of,
+        ),
+        extract=extract,
+    )
+
+
+SOURCE = SimSource(
+    name="mercadobitcoin",
+    prefix="/mercadobitcoin/api/v4",
+    routes=(
+        (re.compile(r"/tickers/?"), mb_tickers),
+        (re.compile(r"/candles/?"), mb_candles),
+    ),
+)
