@@ -36,7 +36,9 @@ from ingestion.connectors.base import PlanContext
 from ingestion.connectors.registry import select
 from ingestion.http import HttpClient
 from ingestion.raw_tables import get_table
-from ingestion.runner import QUEUE_DEPTH, resolve_stores, run_ingestion
+from ingestion.run.ingest import run_ingestion
+from ingestion.run.pipeline import QUEUE_DEPTH
+from ingestion.run.stores import resolve_stores
 from ingestion.services import Services, postgres
 from ingestion.settings import SOURCES, load_settings
 from ingestion.simulator import simulator_base_urls

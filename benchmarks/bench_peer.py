@@ -47,7 +47,8 @@ from pymongo import MongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingestion import simulator_process
 
-from ingestion.runner import resolve_stores, run_ingestion
+from ingestion.run.ingest import run_ingestion
+from ingestion.run.stores import resolve_stores
 from ingestion.services import Services, postgres
 from ingestion.settings import PROJECT_ROOT, SOURCES, Settings, load_settings
 from ingestion.symbols import get_asset

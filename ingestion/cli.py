@@ -238,7 +238,8 @@ def ingest(
 
     from ingestion.clock import clock_for
     from ingestion.http import IngestionError
-    from ingestion.runner import ProgressEvent, run_ingestion
+    from ingestion.run.ingest import run_ingestion
+    from ingestion.run.results import ProgressEvent
 
     settings = _settings()
     start_day, end_day = _parse_day(start, "--start"), _parse_day(end, "--end")
@@ -361,7 +362,7 @@ def lake_show(
     import asyncio
     import json as jsonlib
 
-    from ingestion.runner import open_lake
+    from ingestion.run.stores import open_lake
 
     async def fetch() -> dict[str, Any] | None:
         async with open_lake(_settings()) as lake:
@@ -405,7 +406,7 @@ def lake_replay(
     import asyncio
 
     from ingestion.http import IngestionError
-    from ingestion.runner import replay_from_lake
+    from ingestion.run.replay import replay_from_lake
 
     try:
         summary = asyncio.run(replay_from_lake(_settings(), source, _parse_day(since, "--since")))

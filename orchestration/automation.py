@@ -50,7 +50,7 @@ from ingestion.clock import clock_for
 from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import REGISTRY
 from ingestion.settings import load_settings
-from ingestion.sinks.raw import INTERVAL_SQL
+from ingestion.sinks.raw.cursors import INTERVAL_SQL
 from orchestration.alerts import Alert, send_alert
 from orchestration.ingestion_assets import cadence_period
 from orchestration.resources import CriptopipeSettings, PostgresResource

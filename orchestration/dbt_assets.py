@@ -265,7 +265,7 @@ def ensure_relations(
     missing = missing_relations(postgres, manifest)
     if not missing:
         return
-    from ingestion.runner import ensure_raw_schema
+    from ingestion.run.stores import ensure_raw_schema
 
     context.log.info(
         "fresh warehouse: %d dbt relations missing (e.g. %s); building the "

@@ -29,7 +29,7 @@ from dagster import (
 from ingestion.clock import clock_for
 from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import REGISTRY
-from ingestion.runner import EndpointStats
+from ingestion.run.results import EndpointStats
 from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.resources import IngestionResource
 

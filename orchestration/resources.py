@@ -17,7 +17,7 @@ import psycopg
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from ingestion.runner import RunSummary
+from ingestion.run.results import RunSummary
 from ingestion.services import Services, credentials, dbt_env, lake_uri
 from ingestion.settings import Settings, load_settings
 
@@ -98,7 +98,7 @@ class MongoResource(ConfigurableResource):
 
 
 class IngestionResource(ConfigurableResource):
-    """Runs ``ingestion.runner.run_ingestion`` for a selection of endpoints and a window."""
+    """Runs ``ingestion.run.ingest.run_ingestion`` for a selection of endpoints and a window."""
 
     config: CriptopipeSettings
 
@@ -111,7 +111,7 @@ class IngestionResource(ConfigurableResource):
         end: date | datetime | None = None,
         run_id: str | None = None,
     ) -> RunSummary:
-        from ingestion.runner import run_ingestion
+        from ingestion.run.ingest import run_ingestion
 
         settings = self.config.get()
         return asyncio.run(

@@ -106,7 +106,7 @@ MARTS_YAML = DBT_PROJECT / "models" / "marts" / "_marts__models.yml"
 RUN = """
 import asyncio, json, logging, sys
 from datetime import datetime
-from ingestion.runner import run_ingestion
+from ingestion.run.ingest import run_ingestion
 from ingestion.settings import Settings
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
 settings = Settings(**json.loads(sys.argv[1]))

@@ -65,7 +65,7 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 
 async def _ingest(settings: Settings, days: int, assets: tuple[str, ...], now: datetime) -> Any:
-    from ingestion.runner import run_ingestion
+    from ingestion.run.ingest import run_ingestion
     from ingestion.simulator import SimulatorConfig, run_simulator
 
     async with run_simulator(SimulatorConfig(seed=42, now=now)) as sim:

@@ -34,7 +34,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ingestion.raw_tables import RAW_TABLES, get_table
-from ingestion.sinks.raw import BOOKKEEPING_DDL, table_ddl
+from ingestion.sinks.raw.schema import BOOKKEEPING_DDL, table_ddl
 from ingestion.symbols import BY_ID, EXCHANGE_QUOTES, exchange_symbol
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures

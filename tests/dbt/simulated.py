@@ -23,7 +23,7 @@ async def _ingest(
     start: datetime | None,
     divergences: tuple[Any, ...],
 ) -> Any:
-    from ingestion.runner import run_ingestion
+    from ingestion.run.ingest import run_ingestion
     from ingestion.simulator import SimulatorConfig, run_simulator
 
     first = start or now - timedelta(days=days)

@@ -17,7 +17,7 @@ from aiohttp import web
 from ingestion_support import SIM_NOW
 
 from ingestion.http import BodyTooLargeError, HttpClient, RequestError, retry_after_seconds
-from ingestion.runner import run_ingestion
+from ingestion.run.ingest import run_ingestion
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
 

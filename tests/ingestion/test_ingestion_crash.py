@@ -28,7 +28,7 @@ TABLES = {  # raw table -> (simulator endpoint, how the simulator keys a record)
 RUN = """
 import asyncio, sys
 from datetime import datetime
-from ingestion.runner import run_ingestion
+from ingestion.run.ingest import run_ingestion
 from ingestion.settings import load_settings
 summary = asyncio.run(run_ingestion(
     load_settings(), sources=["binance", "coinbase", "mercadobitcoin"],

@@ -17,7 +17,8 @@ from ingestion_support import SIM_NOW
 from pymongo import AsyncMongoClient, MongoClient
 
 from ingestion.http import Response
-from ingestion.runner import replay_from_lake, run_ingestion
+from ingestion.run.ingest import run_ingestion
+from ingestion.run.replay import replay_from_lake
 from ingestion.settings import Settings
 from ingestion.sinks.lake import (
     Lake,
@@ -225,7 +226,7 @@ async def test_a_migration_adds_the_accounting_check_to_an_older_table(
     admin_dsn: str,
     loader_dsn: str,
 ) -> None:
-    from ingestion.sinks.raw import ACCOUNTING_CHECK, ensure_schema
+    from ingestion.sinks.raw.schema import ACCOUNTING_CHECK, ensure_schema
 
     def run_row(run_id: str, status: str, fetched: int) -> str:
         return (

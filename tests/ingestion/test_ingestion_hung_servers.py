@@ -25,12 +25,13 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 
 from ingestion.http import HttpClient
-from ingestion.runner import RunSummary, run_ingestion
+from ingestion.run.ingest import run_ingestion
+from ingestion.run.results import RunSummary
 from ingestion.services import ServiceError, Services, postgres
 from ingestion.services.mongo import LocalMongo
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
-from ingestion.sinks.raw import ensure_schema
+from ingestion.sinks.raw.schema import ensure_schema
 
 
 @pytest.fixture

@@ -19,12 +19,10 @@ from psycopg import sql
 from pymongo import MongoClient
 
 from ingestion.http import HttpClient
-from ingestion.runner import (
-    RECORD_RUN_RETRY_DELAYS,
-    ProgressEvent,
-    replay_from_lake,
-    run_ingestion,
-)
+from ingestion.run.bookkeeping import RECORD_RUN_RETRY_DELAYS
+from ingestion.run.ingest import run_ingestion
+from ingestion.run.replay import replay_from_lake
+from ingestion.run.results import ProgressEvent
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
 
@@ -311,7 +309,7 @@ async def test_a_run_that_cannot_be_recorded_says_so_with_its_numbers(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("ingestion.runner.RECORD_RUN_RETRY_DELAYS", (0.05, 0.05))
+    monkeypatch.setattr("ingestion.run.bookkeeping.RECORD_RUN_RETRY_DELAYS", (0.05, 0.05))
     assert sum(RECORD_RUN_RETRY_DELAYS) > 30  # a real restart is waited out
     outage = DatabaseOutage(admin_dsn, "fear_greed/fng", seconds=None)
     try:
@@ -364,7 +362,7 @@ async def test_an_endpoint_that_stops_early_leaves_no_fetch_running(
 ) -> None:
     # The writer stops on the first page while the producer waits on a full queue: the
     # fetch it had already started must not keep requesting after the endpoint failed.
-    monkeypatch.setattr("ingestion.runner.QUEUE_DEPTH", 1)
+    monkeypatch.setattr("ingestion.run.pipeline.QUEUE_DEPTH", 1)
     sim.set_faults(FaultPlan.parse("binance:latency:skip=1,first=100,delay=0.8"))
 
     def stop_at_first_page(event: ProgressEvent) -> None:

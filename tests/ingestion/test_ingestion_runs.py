@@ -17,7 +17,8 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 
 from ingestion.http import HttpClient
-from ingestion.runner import replay_from_lake, run_ingestion
+from ingestion.run.ingest import run_ingestion
+from ingestion.run.replay import replay_from_lake
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
 

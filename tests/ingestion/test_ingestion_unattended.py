@@ -14,7 +14,8 @@ from ingestion_support import SIM_NOW
 from ingestion.connectors.base import ParseResult, PlanContext, PlannedRequest, Record
 from ingestion.connectors.registry import get_endpoint
 from ingestion.http import Response
-from ingestion.runner import _after, _check_page, _latest_allowed, _Page, run_ingestion
+from ingestion.run.ingest import run_ingestion
+from ingestion.run.pages import Page, check_page, dated_too_late, latest_allowed
 from ingestion.settings import Settings, load_settings
 from ingestion.simulator import FaultPlan, RunningSimulator
 from ingestion.symbols import get_asset
@@ -143,11 +144,11 @@ async def test_an_empty_page_fails_its_series_and_the_cursor_never_passes_the_ho
 
 def _page(
     spec_name: tuple[str, str], request: PlannedRequest, records: list[Record], fetched_at: datetime
-) -> _Page:
+) -> Page:
     response = Response(
         spec_name[0], spec_name[1], request.path, request.params, 200, {}, "", None, fetched_at
     )
-    return _Page(request, response, ParseResult(records), "x" * 32)
+    return Page(request, response, ParseResult(records), "x" * 32)
 
 
 def test_a_hole_the_provider_is_known_to_leave_is_recorded_not_failed() -> None:
@@ -170,7 +171,7 @@ def test_a_hole_the_provider_is_known_to_leave_is_recorded_not_failed() -> None:
             [Record((*series, t), []) for t in hours],
             fetched,
         )
-        hole, known = _check_page(spec, page, {series: None})  # type: ignore[dict-item]
+        hole, known = check_page(spec, page, {series: None})  # type: ignore[dict-item]
         if spec is coinbase:  # Coinbase sends no candle for an hour without trades
             assert hole is None
             assert [(k.series, k.period_start) for k in known] == [
@@ -181,12 +182,12 @@ def test_a_hole_the_provider_is_known_to_leave_is_recorded_not_failed() -> None:
 
 
 def test_records_dated_after_the_clock_plus_one_interval_are_refused() -> None:
-    latest = _latest_allowed(SIM_NOW)
+    latest = latest_allowed(SIM_NOW)
     open_now = Record(("BTCUSDT", "1h", SIM_NOW.replace(minute=0)), [])
     next_hour = Record(("BTCUSDT", "1h", SIM_NOW + timedelta(hours=2)), [])
     tomorrow_fng = Record((SIM_NOW.date() + timedelta(days=1),), {})
     later_fng = Record((date(2025, 3, 9),), {})
-    assert _after(open_now, latest) is None
-    assert _after(tomorrow_fng, latest) is None
-    assert "after the run's clock plus one interval" in (_after(next_hour, latest) or "")
-    assert _after(later_fng, latest) is not None
+    assert dated_too_late(open_now, latest) is None
+    assert dated_too_late(tomorrow_fng, latest) is None
+    assert "after the run's clock plus one interval" in (dated_too_late(next_hour, latest) or "")
+    assert dated_too_late(later_fng, latest) is not None

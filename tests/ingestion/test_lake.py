@@ -12,7 +12,7 @@ from ingestion_support import SIM_NOW
 from pymongo import AsyncMongoClient, MongoClient
 
 from ingestion.http import Response
-from ingestion.runner import run_ingestion
+from ingestion.run.ingest import run_ingestion
 from ingestion.settings import Settings
 from ingestion.sinks.lake import Lake, LakeWriter, document_id, response_document
 

@@ -28,8 +28,9 @@ from hypothesis import strategies as st
 from ingestion.connectors.base import EndpointSpec, PlannedRequest, parse_page
 from ingestion.connectors.registry import REGISTRY, get_endpoint
 from ingestion.http import Response
-from ingestion.runner import EndpointStats, _collect, _Page
-from ingestion.sinks import raw
+from ingestion.run.pages import Page, collect
+from ingestion.run.results import EndpointStats
+from ingestion.sinks.raw.rows import QuarantineRow, RawRow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FETCHED_AT = datetime(2025, 3, 1, 12, 30, 0, 123456, tzinfo=UTC)
@@ -281,13 +282,13 @@ def check_page(spec: EndpointSpec, path: str, params: dict[str, str], body: Any)
                 assert value, (column, value)  # a natural key is never empty
     for rejected in page.result.rejected:
         assert rejected.reason
-    rows: list[raw.RawRow] = []
-    quarantined: list[raw.QuarantineRow] = []
+    rows: list[RawRow] = []
+    quarantined: list[QuarantineRow] = []
     stats = EndpointStats(spec.source, spec.endpoint)
     response = Response(spec.source, spec.endpoint, path, params, 200, {}, "", body, FETCHED_AT)
-    _collect(
+    collect(
         spec,
-        _Page(PlannedRequest(path, params), response, page.result, "doc", page.error),
+        Page(PlannedRequest(path, params), response, page.result, "doc", page.error),
         rows,
         quarantined,
         stats,

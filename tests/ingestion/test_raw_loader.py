@@ -8,7 +8,11 @@ import psycopg
 import pytest
 
 from ingestion.raw_tables import RAW_TABLES, get_table
-from ingestion.sinks import raw
+from ingestion.sinks.raw.copy_format import dumps
+from ingestion.sinks.raw.cursors import SeriesState, cursors, series_states
+from ingestion.sinks.raw.loader import RawLoader
+from ingestion.sinks.raw.rows import QuarantineRow, RawRow
+from ingestion.sinks.raw.schema import analyze_if_stale, ensure_schema
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -19,18 +23,16 @@ def _row(
     record: object,
     lake: str = "a" * 24,
     fetched_at: datetime = T0 + timedelta(days=1),
-) -> raw.RawRow:
-    return raw.RawRow(
-        (symbol, "1h", T0 + timedelta(hours=hour)), raw.dumps(record), fetched_at, lake
-    )
+) -> RawRow:
+    return RawRow((symbol, "1h", T0 + timedelta(hours=hour)), dumps(record), fetched_at, lake)
 
 
 async def test_schema_is_idempotent_and_follows_the_contract(
     loader_dsn: str, clean_stores: None
 ) -> None:
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await raw.ensure_schema(conn)
-        await raw.ensure_schema(conn)
+        await ensure_schema(conn)
+        await ensure_schema(conn)
         for table in RAW_TABLES:
             cur = await conn.execute(
                 "select a.attname from pg_index i join pg_attribute a on a.attrelid = i.indrelid"
@@ -69,20 +71,20 @@ async def test_counts_are_exact_and_duplicates_in_a_batch_collapse_last_wins(
     table = get_table("binance", "klines")
     tricky = {"text": 'tab\there "quoted" back\\slash\nnew line é ✓', "n": 1}
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await raw.ensure_schema(conn)
-        loader = raw.RawLoader(conn, table, "run-1")
+        await ensure_schema(conn)
+        loader = RawLoader(conn, table, "run-1")
         first = await loader.load(
             [_row("BTCUSDT", 0, ["a"]), _row("BTCUSDT", 1, tricky), _row("BTCUSDT", 0, ["b"])]
         )
         assert (first.inserted, first.updated, first.unchanged) == (2, 0, 1)
         later = T0 + timedelta(days=2)
-        second = await raw.RawLoader(conn, table, "run-2").load(
+        second = await RawLoader(conn, table, "run-2").load(
             [
                 _row("BTCUSDT", 0, ["b"], fetched_at=later),
                 _row("BTCUSDT", 1, {**tricky, "n": 2}, fetched_at=later),
                 _row("BTCUSDT", 2, ["c"], fetched_at=later),
             ],
-            [raw.QuarantineRow("binance", "klines", "bad", {"x": 1}, None, None)],
+            [QuarantineRow("binance", "klines", "bad", {"x": 1}, None, None)],
         )
         assert (second.inserted, second.updated, second.unchanged, second.quarantined) == (
             1,
@@ -108,17 +110,17 @@ async def test_an_unchanged_record_later_in_a_batch_keeps_the_first_fetch(
     # changed third one wins.
     table = get_table("binance", "klines")
 
-    def fetched(symbol: str, hour: int, record: object, minute: int) -> raw.RawRow:
-        return raw.RawRow(
+    def fetched(symbol: str, hour: int, record: object, minute: int) -> RawRow:
+        return RawRow(
             (symbol, "1h", T0 + timedelta(hours=hour)),
-            raw.dumps(record),
+            dumps(record),
             T0 + timedelta(minutes=minute),
             f"doc-{minute}",
         )
 
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await raw.ensure_schema(conn)
-        counts = await raw.RawLoader(conn, table, "run-1").load(
+        await ensure_schema(conn)
+        counts = await RawLoader(conn, table, "run-1").load(
             [
                 fetched("ETHUSDT", 0, ["same"], 1),
                 fetched("ETHUSDT", 0, ["same"], 2),
@@ -145,10 +147,10 @@ async def test_cursors_resume_at_the_oldest_candle_open_at_its_last_fetch(
     """A candle fetched before it closed is fetched again; a closed series resumes after
     its newest candle; a record from the future moves no cursor."""
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await raw.ensure_schema(conn)
+        await ensure_schema(conn)
         table = get_table("binance", "klines")
         at_0530 = T0 + timedelta(hours=5, minutes=30)
-        await raw.RawLoader(conn, table, "r").load(
+        await RawLoader(conn, table, "r").load(
             [
                 _row("BTCUSDT", 3, [1], fetched_at=at_0530),
                 _row("BTCUSDT", 4, [1], fetched_at=at_0530),
@@ -157,20 +159,20 @@ async def test_cursors_resume_at_the_oldest_candle_open_at_its_last_fetch(
                 _row("ETHUSDT", 90, [1], fetched_at=at_0530),  # dated days ahead: bad data
             ]
         )
-        states = await raw.series_states(conn, table, at_0530)
-        assert states[("BTCUSDT", "1h")] == raw.SeriesState(
+        states = await series_states(conn, table, at_0530)
+        assert states[("BTCUSDT", "1h")] == SeriesState(
             T0 + timedelta(hours=5), T0 + timedelta(hours=5)
         )
-        assert states[("ETHUSDT", "1h")] == raw.SeriesState(T0 + timedelta(hours=4), None)
+        assert states[("ETHUSDT", "1h")] == SeriesState(T0 + timedelta(hours=4), None)
         # Fetched again after it closed: the series moves on.
-        await raw.RawLoader(conn, table, "r2").load(
+        await RawLoader(conn, table, "r2").load(
             [_row("BTCUSDT", 5, [1], fetched_at=T0 + timedelta(hours=6, minutes=1))]
         )
-        assert await raw.cursors(conn, table, T0 + timedelta(hours=7)) == {
+        assert await cursors(conn, table, T0 + timedelta(hours=7)) == {
             ("BTCUSDT", "1h"): T0 + timedelta(hours=6),
             ("ETHUSDT", "1h"): T0 + timedelta(hours=4),
         }
-        assert await raw.cursors(conn, get_table("fear_greed", "fng"), at_0530) == {}
+        assert await cursors(conn, get_table("fear_greed", "fng"), at_0530) == {}
 
 
 async def test_an_older_fetch_never_overwrites_a_newer_one(
@@ -179,12 +181,12 @@ async def test_an_older_fetch_never_overwrites_a_newer_one(
     table = get_table("binance", "klines")
     open_at, closed_at = T0 + timedelta(minutes=30), T0 + timedelta(hours=1, minutes=5)
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await raw.ensure_schema(conn)
-        await raw.RawLoader(conn, table, "fast").load(
+        await ensure_schema(conn)
+        await RawLoader(conn, table, "fast").load(
             [_row("BTCUSDT", 0, ["final"], fetched_at=closed_at)]
         )
         # A slower run fetched the candle while it was open and loads it afterwards.
-        stale = await raw.RawLoader(conn, table, "slow").load(
+        stale = await RawLoader(conn, table, "slow").load(
             [_row("BTCUSDT", 0, ["open"], fetched_at=open_at)]
         )
         assert (stale.inserted, stale.updated, stale.unchanged) == (0, 0, 1)
@@ -193,7 +195,7 @@ async def test_an_older_fetch_never_overwrites_a_newer_one(
         )
         assert await cur.fetchall() == [(["final"], closed_at, closed_at, "fast")]
         # A newer fetch still wins.
-        newer = await raw.RawLoader(conn, table, "newer").load(
+        newer = await RawLoader(conn, table, "newer").load(
             [_row("BTCUSDT", 0, ["corrected"], fetched_at=closed_at + timedelta(hours=1))]
         )
         assert newer.updated == 1
@@ -203,14 +205,14 @@ async def test_rows_postgresql_refuses_are_quarantined_and_the_rest_of_the_batch
     loader_dsn: str, clean_stores: None
 ) -> None:
     table = get_table("binance", "klines")
-    nul_in_json = raw.RawRow(
+    nul_in_json = RawRow(
         ("BTCUSDT", "1h", T0 + timedelta(hours=3)), '["nul \\u0000 here"]', T0, "b" * 32
     )
-    nul_in_key = raw.RawRow(("BTC\x00USDT", "1h", T0), '["fine"]', T0, "c" * 32)
+    nul_in_key = RawRow(("BTC\x00USDT", "1h", T0), '["fine"]', T0, "c" * 32)
     good = [_row("BTCUSDT", hour, [hour]) for hour in range(3)]
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await raw.ensure_schema(conn)
-        counts = await raw.RawLoader(conn, table, "run-1").load(
+        await ensure_schema(conn)
+        counts = await RawLoader(conn, table, "run-1").load(
             [good[0], nul_in_json, good[1], nul_in_key, good[2]]
         )
         assert (counts.inserted, counts.quarantined) == (3, 2)
@@ -232,12 +234,12 @@ async def test_a_failing_before_commit_rolls_the_whole_batch_back(
         raise ConnectionError("lake unreachable")
 
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await raw.ensure_schema(conn)
-        loader = raw.RawLoader(conn, get_table("binance", "klines"), "run-1")
+        await ensure_schema(conn)
+        loader = RawLoader(conn, get_table("binance", "klines"), "run-1")
         with pytest.raises(ConnectionError):
             await loader.load(
                 [_row("BTCUSDT", 0, [0])],
-                [raw.QuarantineRow("binance", "klines", "bad", {}, None, None)],
+                [QuarantineRow("binance", "klines", "bad", {}, None, None)],
                 before_commit=lake_write_failed,
             )
         cur = await conn.execute(
@@ -253,8 +255,8 @@ async def test_candle_tables_are_indexed_on_last_seen_at(
     loader_dsn: str, clean_stores: None
 ) -> None:
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await raw.ensure_schema(conn)
-        await raw.ensure_schema(conn)  # idempotent
+        await ensure_schema(conn)
+        await ensure_schema(conn)  # idempotent
         cur = await conn.execute(
             "select tablename, indexdef from pg_indexes where schemaname = 'raw'"
             " and indexdef like '%%(last_seen_at)'"
@@ -286,11 +288,11 @@ async def test_a_load_that_changed_much_of_a_table_analyzes_it(
 ) -> None:
     table = get_table("binance", "klines")
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
-        await raw.ensure_schema(conn)
-        loader = raw.RawLoader(conn, table, "run-1")
+        await ensure_schema(conn)
+        loader = RawLoader(conn, table, "run-1")
         await loader.load([_row("BTCUSDT", h, [h]) for h in range(1000)])
         # Statistics that know nothing of the table are stale whatever was written.
-        assert await raw.analyze_if_stale(conn, table, 1000)
+        assert await analyze_if_stale(conn, table, 1000)
         analyzed = await _last_analyze(conn, table.name)
         assert analyzed is not None
         cur = await conn.execute(
@@ -299,11 +301,11 @@ async def test_a_load_that_changed_much_of_a_table_analyzes_it(
         assert await cur.fetchone() == (1000.0,)
         # 5% of the table: left to autovacuum.
         await loader.load([_row("BTCUSDT", 1000 + h, [h]) for h in range(50)])
-        assert not await raw.analyze_if_stale(conn, table, 50)
+        assert not await analyze_if_stale(conn, table, 50)
         assert await _last_analyze(conn, table.name) == analyzed
         # 20%: analyzed.
         await loader.load([_row("ETHUSDT", h, [h]) for h in range(200)])
-        assert await raw.analyze_if_stale(conn, table, 200)
+        assert await analyze_if_stale(conn, table, 200)
         assert await _last_analyze(conn, table.name) > analyzed  # type: ignore[operator]
         cur = await conn.execute(
             "select reltuples from pg_class where oid = %s::regclass", [table.qualified_name]

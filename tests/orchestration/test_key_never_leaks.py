@@ -18,7 +18,7 @@ from psycopg import sql
 from pymongo import MongoClient
 
 from ingestion.connectors.registry import REGISTRY
-from ingestion.runner import run_ingestion
+from ingestion.run.ingest import run_ingestion
 from ingestion.services import Services, lake_uri
 from ingestion.services.postgres import with_database
 from ingestion.settings import Settings, load_settings

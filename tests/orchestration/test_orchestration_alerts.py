@@ -122,7 +122,7 @@ def test_a_stale_endpoint_is_alerted_once_per_violation(
     settings: Settings,
     loader_dsn: str,
 ) -> None:
-    from ingestion.runner import ensure_raw_schema
+    from ingestion.run.stores import ensure_raw_schema
 
     url, received = receiver
     ensure_raw_schema(settings)

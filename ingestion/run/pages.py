@@ -1,0 +1,243 @@
+"""One fetched (or replayed) page: parsing it, checking it, and turning it into rows.
+
+:func:`read_page` is the one parser of a page, shared by fetch and ``lake replay``, so a
+replay rebuilds ``raw.*`` with exactly the code that loaded it. :func:`check_page` finds
+a short page (the first period it lacks) and the holes a provider is known to leave;
+:func:`collect` turns a page into rows to load and rows to quarantine, accounting for
+every record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ingestion.connectors.base import (
+    INTERVAL_SECONDS,
+    EndpointSpec,
+    ParseResult,
+    PlannedRequest,
+    Record,
+    error_reason,
+    parse_page,
+)
+from ingestion.http import Response, describe_request
+from ingestion.run.results import EndpointStats
+from ingestion.sinks.lake import StoredResponse
+from ingestion.sinks.raw.copy_format import dumps, jsonb_problem
+from ingestion.sinks.raw.cursors import SeriesState
+from ingestion.sinks.raw.rows import KnownEmpty, QuarantineRow, RawRow
+
+SNAPSHOT_SLACK = timedelta(hours=1)  # a snapshot's timestamp may run ahead of our clock
+
+
+@dataclass(slots=True)
+class Page:
+    """A response as the writer sees it: the request, the parsed records, its lake document.
+
+    ``body_error`` is the page's quarantine reason when its body as a whole could not be
+    parsed; ``first`` and ``last`` the time range its records cover; ``lake_ack`` the lake
+    write of its document (None: already in the lake, as in a replay).
+    """
+
+    request: PlannedRequest
+    response: Response
+    parsed: ParseResult
+    lake_document_id: str
+    body_error: str | None = None
+    lake_ack: asyncio.Future[StoredResponse] | None = None
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+def read_page(
+    spec: EndpointSpec, request: PlannedRequest, response: Response, lake_document_id: str
+) -> Page:
+    """Parse ``response`` with ``spec``'s parser; never raises.
+
+    Args:
+        spec: The endpoint the response belongs to.
+        request: The request that was sent (its path and params go to the parser).
+        response: The response, with its JSON body parsed.
+        lake_document_id: The ``_id`` of the response's lake document.
+
+    Returns:
+        The page: its records and rejected records, or an empty result and the page's
+        quarantine reason when the body as a whole is not what the parser expects.
+    """
+    parsed = parse_page(spec, request.path, request.params, response.data, response.fetched_at)
+    return Page(
+        request,
+        response,
+        parsed.result,
+        lake_document_id,
+        parsed.error,
+        first=parsed.first,
+        last=parsed.last,
+    )
+
+
+def collect(
+    spec: EndpointSpec,
+    page: Page,
+    rows: list[RawRow],
+    rejected: list[QuarantineRow],
+    stats: EndpointStats,
+) -> None:
+    if page.body_error is not None:
+        # The page as a whole: its body is in the lake (lake_document_id), the reason here.
+        rejected.append(
+            QuarantineRow(
+                spec.source, spec.endpoint, page.body_error, None, None, page.lake_document_id
+            )
+        )
+        stats.fetched += 1
+        stats.notes.append(
+            f"GET {describe_request(page.request.path, page.request.params)}: "
+            f"page quarantined ({page.body_error}); its body is lake "
+            f"document {page.lake_document_id}"
+        )
+        return
+    latest = latest_allowed(page.response.fetched_at)
+    for record in page.parsed.records:
+        too_late = dated_too_late(record, latest)
+        if too_late is not None:
+            rejected.append(
+                QuarantineRow(
+                    spec.source, spec.endpoint, too_late, record.record, None, page.lake_document_id
+                )
+            )
+            continue
+        try:
+            record_json = dumps(record.record)
+        except ValueError:  # NaN or Infinity cannot go into jsonb
+            rejected.append(
+                QuarantineRow(
+                    spec.source,
+                    spec.endpoint,
+                    "a number is NaN or Infinity, which JSON and jsonb cannot store",
+                    None,
+                    repr(record.record)[:10_000],
+                    page.lake_document_id,
+                )
+            )
+            continue
+        except Exception as err:  # e.g. nested deeper than the encoder goes
+            rejected.append(
+                QuarantineRow(
+                    spec.source,
+                    spec.endpoint,
+                    f"record cannot be stored as JSON: {error_reason(err)}",
+                    None,
+                    None,
+                    page.lake_document_id,
+                )
+            )
+            continue
+        problem = jsonb_problem(record_json)
+        if problem is not None:
+            rejected.append(
+                QuarantineRow(
+                    spec.source, spec.endpoint, problem, record.record, None, page.lake_document_id
+                )
+            )
+            continue
+        rows.append(
+            RawRow(record.key, record_json, page.response.fetched_at, page.lake_document_id)
+        )
+    for item in page.parsed.rejected:
+        rejected.append(
+            QuarantineRow(
+                spec.source, spec.endpoint, item.reason, item.record, None, page.lake_document_id
+            )
+        )
+    # Records rejected above, on their way to raw.*, are among the records counted here.
+    stats.fetched += len(page.parsed.records) + len(page.parsed.rejected)
+
+
+def latest_allowed(fetched_at: datetime) -> dict[str | None, datetime]:
+    """The newest time a record may carry, by its interval key (None: no interval)."""
+    limits: dict[str | None, datetime] = {
+        interval: fetched_at + timedelta(seconds=seconds)
+        for interval, seconds in INTERVAL_SECONDS.items()
+    }
+    limits[None] = fetched_at + SNAPSHOT_SLACK
+    return limits
+
+
+def dated_too_late(record: Record, latest: dict[str | None, datetime]) -> str | None:
+    """Why ``record`` is dated after the run's clock plus one interval, or None."""
+    key = record.key
+    at = key[-1]
+    if isinstance(at, datetime):
+        interval = key[-2] if len(key) > 1 and isinstance(key[-2], str) else None
+        limit = latest.get(interval, latest[None])
+        if at <= limit:
+            return None
+    elif isinstance(at, date):
+        limit = latest["1d"]
+        if at <= limit.date():
+            return None
+    else:
+        return None
+    return (
+        f"dated {at.isoformat()}, after the run's clock plus one interval "
+        f"({limit.isoformat()}): a record from the future never moves a cursor"
+    )
+
+
+def _period(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return None
+
+
+def check_page(
+    spec: EndpointSpec, page: Page, states: dict[tuple[str, ...], SeriesState]
+) -> tuple[datetime | None, list[KnownEmpty]]:
+    """The first period a page lacks (a short or empty page), or None; and the holes the
+    provider is known to leave (``spec.omits_empty_periods``), to record as known-empty."""
+    first_hole: datetime | None = None
+    known: list[KnownEmpty] = []
+    for expected in page.request.expect:
+        required = expected.required(page.response.fetched_at)
+        if not required:
+            continue
+        have = {
+            _period(r.key[-1])
+            for r in page.parsed.records
+            if expected.series is None or tuple(str(v) for v in r.key[:-1]) == expected.series
+        }
+        missing = [t for t in required if t not in have]
+        if not missing:
+            continue
+        present = sorted(t for t in have if t is not None)
+        if (
+            present
+            and expected.series is not None
+            and expected.series not in states
+            and missing[-1] < present[0]
+        ):
+            continue  # a new series: nothing before its first record (its listing)
+        if (
+            spec.omits_empty_periods
+            and present
+            and missing[-1] < present[-1]
+            and not page.parsed.rejected
+        ):  # a rejected record is not an empty period
+            series = " ".join(expected.series or ())
+            known.extend(KnownEmpty(series, t, spec.omits_empty_periods) for t in missing)
+            continue
+        if first_hole is None or missing[0] < first_hole:
+            first_hole = missing[0]
+    return first_hole, known
+
+
+def records_before(parsed: ParseResult, hole: datetime) -> ParseResult:
+    """The records of ``parsed`` dated before ``hole`` (rejected records are kept)."""
+    kept = [r for r in parsed.records if (_period(r.key[-1]) or hole) < hole]
+    return ParseResult(kept, parsed.rejected)

@@ -1,0 +1,117 @@
+"""The COPY text format of the raw loader, and records as compact JSON text.
+
+This is the loader's hot loop: rows are formatted by hand (see :func:`copy_text`), and
+JSON text is made by the C encoder behind ``json`` directly (see :func:`dumps`).
+PostgreSQL's text and jsonb cannot hold NUL characters: :func:`jsonb_problem` finds them
+in a record, :func:`strip_nul` replaces them in text kept for the record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import date
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from typing import Any
+
+from ingestion.sinks.raw.rows import RawRow
+
+COPY_CHUNK_ROWS = 10_000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+_ESCAPED: dict[str, str] = {}  # symbols repeat on every row: escape each once
+
+
+def _copy_value(value: Any) -> str:
+    """One value in COPY's text format (keys are text, timestamptz or date)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        escaped = _ESCAPED.get(value)
+        if escaped is None:
+            escaped = value.translate(_COPY_ESCAPES)
+            if len(_ESCAPED) < 10_000:
+                _ESCAPED[value] = escaped
+        return escaped
+    if isinstance(value, date):  # datetime is a date too
+        return value.isoformat()
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def copy_text(rows: Sequence[RawRow], first: int, count: int) -> str:
+    """Rows ``first`` .. ``first + count`` as COPY text: keys, record, fetched_at, lake id.
+
+    Built by hand because it is the loader's hot loop: JSON text needs only its backslashes
+    doubled (json.dumps escapes every control character), and the per-page columns are
+    formatted once per page, and so are the key columns before the last (the series:
+    symbol, interval), which repeat on every row of a series.
+    """
+    lines: list[str] = []
+    suffix, page = "", None
+    series: dict[tuple[Any, ...], str] = {}
+    for index in range(first, min(first + count, len(rows))):
+        row = rows[index]
+        if (row.fetched_at, row.lake_document_id) != page:
+            page = (row.fetched_at, row.lake_document_id)
+            suffix = (
+                "\t" + row.fetched_at.isoformat() + "\t" + _copy_value(row.lake_document_id) + "\n"
+            )
+        key = row.key
+        head = series.get(key[:-1])
+        if head is None:
+            head = series[key[:-1]] = "".join([_copy_value(v) + "\t" for v in key[:-1]])
+        lines.append(
+            f"{head}{_copy_value(key[-1])}\t{row.record_json.replace(chr(92), chr(92) * 2)}{suffix}"
+        )
+    return "".join(lines)
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# \u0000 in JSON text that is an escape, not an escaped backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+# The C encoder behind _ENCODER, made once (JSONEncoder.encode makes one on every call).
+_C_ENCODE = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False
+    )
+)
+
+
+def dumps(record: Any) -> str:
+    """Compact JSON text of a record (NaN and Infinity refused: jsonb cannot hold them)."""
+    if _C_ENCODE is None or isinstance(record, str | int | float):
+        return _ENCODER.encode(record)
+    return "".join(_C_ENCODE(record, 0))
+
+
+def jsonb_problem(record_json: str) -> str | None:
+    """Why jsonb would refuse this JSON text (a NUL character in a string), or None.
+
+    The loader finds any other value PostgreSQL refuses by itself (see ``RawLoader``);
+    this is the common case, caught early with a clear reason.
+    """
+    if "\\u0000" in record_json and _NUL_ESCAPE.search(record_json):
+        return "a string holds a NUL character (\\u0000), which jsonb cannot store"
+    return None
+
+
+def safe_dumps(record: Any) -> str | None:
+    """:func:`dumps` of ``record`` with NUL characters replaced; None if it is not JSON."""
+    try:
+        return strip_nul(dumps(record))
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def strip_nul(text: str | None) -> str | None:
+    """``text`` with its NUL characters (raw or ``\\u0000``) replaced by U+FFFD.
+
+    PostgreSQL text and jsonb cannot hold NUL characters.
+    """
+    return None if text is None else text.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd")

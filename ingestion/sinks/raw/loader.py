@@ -1,0 +1,278 @@
+"""The bulk loader of ``raw.*``: one batch of one endpoint's records per transaction.
+
+A batch is loaded in one transaction: COPY into a temporary table, then one
+``INSERT … ON CONFLICT (natural key) DO UPDATE … WHERE record IS DISTINCT FROM excluded.record``
+(duplicates inside the batch collapse first, in Python, as if loaded one after the
+other: no sort in the server), then ``last_seen_at`` of the unchanged rows moves forward.
+Times are the fetch times of the responses (the run's clock, see ``ingestion.clock``):
+``last_seen_at`` is when the record was last served, so a candle is closed once
+``open_time + interval <= last_seen_at``. The upsert never lets an older fetch overwrite a
+newer one (``excluded.fetched_at >= last_seen_at``); such a row counts as unchanged.
+Counts are exact: inserted and updated come back from the insert (``xmax = 0`` marks a
+fresh row), unchanged is the rest of the batch.
+A record PostgreSQL refuses (a NUL character, which jsonb and text cannot hold) does not
+sink its batch: the batch is split until the refused rows are found, and those go to
+``raw.quarantine`` with PostgreSQL's reason; the rest loads in the same transaction.
+Identifiers go through ``psycopg.sql``; values are always parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ingestion.raw_tables import RawTable
+from ingestion.sinks.raw.copy_format import COPY_CHUNK_ROWS, copy_text, safe_dumps, strip_nul
+from ingestion.sinks.raw.rows import LoadCounts, QuarantineRow, RawRow
+from ingestion.sinks.raw.schema import keys_sql, table_sql
+
+
+class LoadError(Exception):
+    """A batch could not be loaded (the connection went away, the server refused it)."""
+
+
+# Before a batch commits: wait for whatever must be durable first (the lake documents the
+# rows point at) and return the lake ids to correct, computed id -> stored id.
+BeforeCommit = Callable[[], Awaitable[Mapping[str, str]]]
+
+
+class RawLoader:
+    """Loads batches of one endpoint's records over one connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], table: RawTable, run_id: str) -> None:
+        self.conn = conn
+        self.table = table
+        self.run_id = run_id
+        self.temp = sql.Identifier(f"_load_{table.name}")
+        self._temp_ready = False
+        self._temp_dirty = False
+        self.earliest_fetch: datetime | None = None  # of the rows it loaded: rows_of_run
+
+    async def _ensure_temp(self) -> None:
+        if self._temp_ready:
+            return
+        columns = [
+            sql.SQL("{} {}").format(sql.Identifier(k.name), sql.SQL(k.pg_type))
+            for k in self.table.keys
+        ]
+        await self.conn.execute(
+            sql.SQL(
+                "create temp table if not exists {temp} ({columns}, record jsonb, "
+                "fetched_at timestamptz, lake_document_id text) on commit delete rows"
+            ).format(temp=self.temp, columns=sql.SQL(", ").join(columns))
+        )
+        self._temp_ready = True
+
+    async def load(
+        self,
+        rows: Sequence[RawRow],
+        rejected: Sequence[QuarantineRow] = (),
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> LoadCounts:
+        """Upsert ``rows`` and quarantine ``rejected`` in one transaction; exact counts.
+
+        ``before_commit`` runs inside the transaction, after the writes and before the
+        commit: a failure there rolls the whole batch back.
+        """
+        counts = LoadCounts()
+        try:
+            await self._load(rows, list(rejected), counts, before_commit)
+        except BaseException:
+            self._temp_ready = False  # a rolled-back transaction takes the temp table along
+            raise
+        return counts
+
+    async def _load(
+        self,
+        rows: Sequence[RawRow],
+        rejected: list[QuarantineRow],
+        counts: LoadCounts,
+        before_commit: BeforeCommit | None,
+    ) -> None:
+        async with self.conn.transaction():
+            self._temp_dirty = False
+            if rows:
+                await self._ensure_temp()
+                await self._upsert_isolating_refused(rows, rejected, counts)
+            if before_commit is not None:
+                moved = await before_commit()
+                if moved:
+                    await self._repoint(moved)
+                    rejected = [_repointed(item, moved) for item in rejected]
+            if rejected:
+                counts.quarantined = await self.quarantine(rejected)
+
+    async def _upsert_isolating_refused(
+        self,
+        rows: Sequence[RawRow],
+        rejected: list[QuarantineRow],
+        counts: LoadCounts,
+    ) -> None:
+        """Upsert under a savepoint; when PostgreSQL refuses a value, halve and retry."""
+        try:
+            async with self.conn.transaction():  # a savepoint
+                await self._upsert(rows, counts)
+        except psycopg.errors.DataError as err:
+            if len(rows) == 1:
+                row = rows[0]
+                rejected.append(
+                    QuarantineRow(
+                        self.table.source,
+                        self.table.endpoint,
+                        f"PostgreSQL refused the record: {err.diag.message_primary or err}",
+                        None,
+                        row.record_json,
+                        row.lake_document_id,
+                    )
+                )
+                return
+            middle = len(rows) // 2
+            await self._upsert_isolating_refused(rows[:middle], rejected, counts)
+            await self._upsert_isolating_refused(rows[middle:], rejected, counts)
+
+    async def _upsert(self, rows: Sequence[RawRow], counts: LoadCounts) -> None:
+        names = sql.SQL(", ").join(
+            [
+                *(sql.Identifier(k) for k in self.table.key_names),
+                sql.Identifier("record"),
+                sql.Identifier("fetched_at"),
+                sql.Identifier("lake_document_id"),
+            ]
+        )
+        unique = _last_per_key(rows)
+        async with self.conn.cursor() as cur:
+            if self._temp_dirty:  # an earlier part of this batch is still in there
+                await cur.execute(sql.SQL("delete from {}").format(self.temp))
+            copy_sql = sql.SQL("copy {temp} ({names}) from stdin").format(
+                temp=self.temp, names=names
+            )
+            async with cur.copy(copy_sql) as copy:
+                for first in range(0, len(unique), COPY_CHUNK_ROWS):
+                    await copy.write(copy_text(unique, first, COPY_CHUNK_ROWS))
+            await cur.execute(self._upsert_sql(), {"run_id": self.run_id})
+            fetched = await cur.fetchone()
+            assert fetched is not None
+            inserted, updated, existing = (int(v) for v in fetched)
+            if inserted + updated < len(unique):  # rows seen again: move their last_seen_at
+                await cur.execute(self._touch_sql())
+            self._temp_dirty = True
+        # Every number comes from the statement: the rows it inserted and updated, and the
+        # rows of the batch's keys it found already there (those it did not update are
+        # unchanged), plus the records a later one of the same key replaced in this batch.
+        counts.inserted += inserted
+        counts.updated += updated
+        counts.unchanged += max(existing - updated, 0) + len(rows) - len(unique)
+        self.earliest_fetch = min(
+            self.earliest_fetch or unique[0].fetched_at, min(row.fetched_at for row in unique)
+        )
+        if inserted + existing != len(unique) or updated > existing:
+            counts.problems.append(
+                f"{self.table.qualified_name}: {len(unique)} distinct records went in, but "
+                f"the statement inserted {inserted} and found {existing} already there "
+                f"({updated} of them updated)"
+            )
+
+    async def _repoint(self, moved: Mapping[str, str]) -> None:
+        """Rows of this batch name a lake document that an older lake holds under another
+        ``_id`` (a server-made ObjectId): point them at that one."""
+        await self.conn.execute(
+            sql.SQL(
+                "update {table} as t set lake_document_id = m.stored"
+                " from unnest(%s::text[], %s::text[]) as m (computed, stored)"
+                " where t.lake_document_id = m.computed and t.run_id = %s"
+            ).format(table=table_sql(self.table)),
+            [list(moved), list(moved.values()), self.run_id],
+        )
+
+    async def quarantine(self, rejected: Sequence[QuarantineRow]) -> int:
+        """COPY ``rejected`` into ``raw.quarantine``; the rows the server says it took."""
+        async with self.conn.cursor() as cur:
+            async with cur.copy(
+                "copy raw.quarantine (run_id, source, endpoint, reason, record, raw_text, "
+                "lake_document_id) from stdin"
+            ) as copy:
+                for item in rejected:
+                    record_json = None if item.record is None else safe_dumps(item.record)
+                    await copy.write_row(
+                        (
+                            self.run_id,
+                            item.source,
+                            item.endpoint,
+                            item.reason,
+                            record_json,
+                            strip_nul(item.raw_text),
+                            item.lake_document_id,
+                        )
+                    )
+            return max(cur.rowcount, 0)
+
+    def _upsert_sql(self) -> sql.Composed:
+        keys = keys_sql(self.table)
+        return sql.SQL(
+            "with written as ("
+            " insert into {table} as t ({keys}, record, fetched_at, first_seen_at,"
+            "  last_seen_at, run_id, lake_document_id)"
+            " select {keys}, record, fetched_at, fetched_at, fetched_at, %(run_id)s,"
+            "  lake_document_id from {temp}"
+            " on conflict ({keys}) do update set record = excluded.record,"
+            "  fetched_at = excluded.fetched_at, last_seen_at = excluded.last_seen_at,"
+            "  run_id = excluded.run_id, lake_document_id = excluded.lake_document_id"
+            " where t.record is distinct from excluded.record"
+            # An older fetch (a slower concurrent run, a replay) never overwrites a newer one.
+            "  and excluded.fetched_at >= t.last_seen_at"
+            " returning (xmax = 0) as is_insert"
+            ") select count(*) filter (where is_insert), count(*) filter (where not is_insert),"
+            # The statement's snapshot: the rows that were there before it wrote.
+            " (select count(*) from {temp} as s join {table} as e on {match})"
+            " from written"
+        ).format(
+            keys=keys,
+            temp=self.temp,
+            table=table_sql(self.table),
+            match=sql.SQL(" and ").join(
+                sql.SQL("e.{k} = s.{k}").format(k=sql.Identifier(k)) for k in self.table.key_names
+            ),
+        )
+
+    def _touch_sql(self) -> sql.Composed:
+        match = sql.SQL(" and ").join(
+            sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in self.table.key_names
+        )
+        return sql.SQL(
+            "update {table} as t set last_seen_at = s.fetched_at from {temp} as s"
+            " where {match} and t.last_seen_at < s.fetched_at"
+        ).format(table=table_sql(self.table), temp=self.temp, match=match)
+
+
+def _last_per_key(rows: Sequence[RawRow]) -> Sequence[RawRow]:
+    """One row per natural key, as if the rows were loaded one after the other: a later
+    row replaces an earlier one only when its record differs, so an unchanged record keeps
+    the fetch (and lake document) that first brought it, as it does across batches. A
+    replay of the lake, whose batches hold many fetches, then rebuilds raw.* exactly."""
+    by_key = {row.key: row for row in rows}
+    if len(by_key) == len(rows):  # the usual batch: no key twice
+        return rows
+    by_key.clear()
+    for row in rows:
+        kept = by_key.get(row.key)
+        if kept is None or kept.record_json != row.record_json:
+            by_key[row.key] = row
+    return list(by_key.values())
+
+
+def _repointed(item: QuarantineRow, moved: Mapping[str, str]) -> QuarantineRow:
+    if item.lake_document_id is None or item.lake_document_id not in moved:
+        return item
+    return QuarantineRow(
+        item.source,
+        item.endpoint,
+        item.reason,
+        item.record,
+        item.raw_text,
+        moved[item.lake_document_id],
+    )

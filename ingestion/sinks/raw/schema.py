@@ -1,0 +1,171 @@
+"""The ``raw`` schema's DDL: one table per endpoint plus the bookkeeping tables, and analyze.
+
+:func:`ensure_schema` is idempotent and safe to run from several runs at once (an advisory
+lock serialises it); it also brings older bookkeeping tables up to date.
+:func:`analyze_if_stale` refreshes a table's planner statistics after a load that made them
+stale. Identifiers go through ``psycopg.sql``; values are always parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ingestion.raw_tables import RAW_TABLES, RawTable
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = "raw"
+DDL_LOCK = 727_274_001  # advisory lock serialising concurrent DDL of several runs
+
+
+def table_sql(table: RawTable) -> sql.Composed:
+    """The schema-qualified identifier of ``table`` (``raw.<source>__<endpoint>``)."""
+    return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(table.name))
+
+
+def keys_sql(table: RawTable, prefix: str | None = None) -> sql.Composable:
+    """The natural-key columns of ``table``, comma-separated (qualified by ``prefix``)."""
+    if prefix is None:
+        return sql.SQL(", ").join(sql.Identifier(k) for k in table.key_names)
+    return sql.SQL(", ").join(sql.Identifier(prefix, k) for k in table.key_names)
+
+
+def table_ddl(table: RawTable) -> sql.Composed:
+    """``create table if not exists`` of ``table``: its keys, the record and bookkeeping."""
+    columns = [
+        sql.SQL("{} {} not null").format(sql.Identifier(k.name), sql.SQL(k.pg_type))
+        for k in table.keys
+    ]
+    return sql.SQL(
+        "create table if not exists {table} ({columns}, "
+        "record jsonb not null, fetched_at timestamptz not null, "
+        "first_seen_at timestamptz not null, last_seen_at timestamptz not null, "
+        "run_id text not null, lake_document_id text, "
+        "constraint {pk} primary key ({keys}))"
+    ).format(
+        table=table_sql(table),
+        columns=sql.SQL(", ").join(columns),
+        pk=sql.Identifier(f"{table.name}_pkey"),
+        keys=keys_sql(table),
+    )
+
+
+def index_ddl(table: RawTable) -> list[sql.Composed]:
+    """Secondary indexes of a raw table: ``last_seen_at`` on candle tables."""
+    if not table.is_candles:
+        return []
+    return [
+        sql.SQL("create index if not exists {name} on {table} (last_seen_at)").format(
+            name=sql.Identifier(f"{table.name}_last_seen_at"), table=table_sql(table)
+        )
+    ]
+
+
+BOOKKEEPING_DDL = (
+    """create table if not exists raw.ingestion_runs (
+        run_id text not null, source text not null, endpoint text not null,
+        started_at timestamptz not null, finished_at timestamptz,
+        status text not null check (status in ('success', 'partial', 'failed')),
+        requests int not null default 0, retries int not null default 0,
+        fetched int not null default 0, inserted int not null default 0,
+        updated int not null default 0, unchanged int not null default 0,
+        quarantined int not null default 0, lake_documents int not null default 0,
+        error text, notes text,
+        primary key (run_id, source, endpoint),
+        constraint fetched_adds_up_unless_failed
+            check (status = 'failed' or fetched = inserted + updated + unchanged + quarantined))
+    """,
+    """create table if not exists raw.quarantine (
+        quarantine_id bigserial primary key, run_id text not null, source text not null,
+        endpoint text not null, reason text not null, record jsonb, raw_text text,
+        lake_document_id text, quarantined_at timestamptz not null default now())""",
+    "create index if not exists quarantine_by_endpoint on raw.quarantine (source, endpoint)",
+    """create table if not exists raw.known_empty (
+        source text not null, endpoint text not null, series text not null,
+        period_start timestamptz not null, reason text not null, run_id text not null,
+        recorded_at timestamptz not null default now(),
+        primary key (source, endpoint, series, period_start))""",
+)
+
+
+# The accounting CHECK of raw.ingestion_runs, for tables made before it existed (or with
+# its first form, which refused the row of a failed run whose numbers do not add up, so
+# that run was dropped): added NOT VALID, then validated when the old rows allow.
+ACCOUNTING_CHECK = "fetched_adds_up_unless_failed"
+ACCOUNTING_MIGRATION = f"""
+do $$ begin
+    if not exists (select from pg_constraint where conname = '{ACCOUNTING_CHECK}'
+                   and conrelid = 'raw.ingestion_runs'::regclass) then
+        alter table raw.ingestion_runs drop constraint if exists fetched_adds_up;
+        alter table raw.ingestion_runs add constraint {ACCOUNTING_CHECK}
+            check (status = 'failed' or fetched = inserted + updated + unchanged + quarantined)
+            not valid;
+    end if;
+end $$"""
+
+
+async def ensure_schema(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Create every raw table and the bookkeeping tables if missing (idempotent), and
+    bring older bookkeeping tables up to date."""
+    async with conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock(%s)", [DDL_LOCK])
+        for table in RAW_TABLES:
+            await conn.execute(table_ddl(table))
+            for index in index_ddl(table):
+                await conn.execute(index)
+        for statement in BOOKKEEPING_DDL:
+            await conn.execute(statement)
+        await conn.execute(ACCOUNTING_MIGRATION)
+        cur = await conn.execute(
+            "select convalidated from pg_constraint where conname = %s"
+            " and conrelid = 'raw.ingestion_runs'::regclass",
+            [ACCOUNTING_CHECK],
+        )
+        row = await cur.fetchone()
+        if row is not None and not row[0]:
+            try:
+                async with conn.transaction():  # a savepoint: old rows may not add up
+                    await conn.execute(
+                        sql.SQL("alter table raw.ingestion_runs validate constraint {}").format(
+                            sql.Identifier(ACCOUNTING_CHECK)
+                        )
+                    )
+            except psycopg.errors.CheckViolation as err:
+                logger.warning(
+                    "raw.ingestion_runs: older rows do not add up, so %s checks new rows only: %s",
+                    ACCOUNTING_CHECK,
+                    str(err).strip(),
+                )
+
+
+# A load that wrote this many rows, or this share of the table, leaves the planner's
+# statistics stale (autovacuum's analyze comes later, if at all, and a dbt build may run
+# first): the loader analyzes the table itself.
+ANALYZE_MIN_ROWS = 10_000
+ANALYZE_MIN_SHARE = 0.10
+
+
+async def analyze_if_stale(
+    conn: psycopg.AsyncConnection[Any], table: RawTable, rows_written: int
+) -> bool:
+    """``analyze`` ``table`` when ``rows_written`` made its statistics stale; True if done.
+
+    Stale: at least :data:`ANALYZE_MIN_ROWS` rows, or more than :data:`ANALYZE_MIN_SHARE`
+    of the rows the statistics know of (a table never analyzed knows of none).
+    """
+    if rows_written <= 0:
+        return False
+    if rows_written < ANALYZE_MIN_ROWS:
+        cur = await conn.execute(
+            "select reltuples from pg_class where oid = %s::regclass", [table.qualified_name]
+        )
+        row = await cur.fetchone()
+        known_rows = max(float(row[0]), 0.0) if row else 0.0
+        if rows_written <= ANALYZE_MIN_SHARE * known_rows:
+            return False
+    await conn.execute(sql.SQL("analyze {}").format(table_sql(table)))
+    return True
