@@ -41,24 +41,13 @@ import aiohttp
 import yarl
 
 from ingestion.clock import clock_for
+from ingestion.connectors.registry import DESCRIPTIONS, describe
+from ingestion.pacing import Host, TokenBucket, WeightBudget
 from ingestion.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Requests per minute we allow ourselves per source (below each API's published limit).
-DEFAULT_RATE_LIMITS: dict[str, float] = {
-    "coingecko": 10,  # keyless: "5 to 15 calls a minute"
-    "binance": 1200,  # weight is watched separately through the headers
-    "kraken": 50,  # public counter: ~1 call a second
-    "coinbase": 480,  # public: 10 requests a second
-    "fear_greed": 60,
-    "fx": 120,
-    "mercadobitcoin": 60,  # v4 public: 1 request a second per endpoint
-}
-COINGECKO_DEMO_RATE = 30.0  # with a demo key
 CONCURRENCY_PER_HOST = 8
-BINANCE_WEIGHT_BUDGET = 1200  # the smallest published per-minute budget (current: 6000)
-BINANCE_WEIGHT_SLOWDOWN = 0.8  # start slowing down at 80% of the budget
 RETRY_AFTER_JITTER = 0.1  # up to +10 % on a server-given wait, so waiters spread out
 MAX_REDIRECTS = 10  # aiohttp's own default
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -68,10 +57,10 @@ KEPT_HEADERS = (
     "etag",
     "last-modified",
     "retry-after",
-    "x-mbx-used-weight-1m",
-    "x-mbx-used-weight",
     "cf-cache-status",
     "age",
+    # and what each source's description adds (Binance's request-weight headers)
+    *(h.lower() for source in DESCRIPTIONS.values() for h in source.kept_headers),
 )
 
 
@@ -203,92 +192,13 @@ def _ban_cause(source: str, headers: Mapping[str, str]) -> str:
     )
 
 
-def _kraken_error(data: Any) -> list[str]:
-    if isinstance(data, dict):
-        errors = data.get("error")
-        if isinstance(errors, list):
-            return [str(e) for e in errors]
-    return []
-
-
-KRAKEN_TRANSIENT = ("EAPI:Rate limit exceeded", "EService:Unavailable", "EService:Busy")
-
-
 def is_error_body(source: str, status: int, data: Any) -> bool:
-    """An API error rather than data: HTTP 4xx/5xx, or Kraken's ``error`` list in a 200."""
-    return status >= 400 or (source == "kraken" and bool(_kraken_error(data)))
-
-
-# --------------------------------------------------------------------------- rate limits
-class TokenBucket:
-    """``rate_per_minute`` requests a minute, bursts of up to ``burst``."""
-
-    def __init__(self, rate_per_minute: float, burst: float | None = None) -> None:
-        self.rate = rate_per_minute / 60.0
-        self.capacity = burst if burst is not None else max(1.0, min(rate_per_minute / 6, 20.0))
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if self.rate <= 0:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens < 1.0:
-                wait = (1.0 - self.tokens) / self.rate
-                await asyncio.sleep(wait)
-                self.updated = time.monotonic()
-                self.tokens = 0.0
-            else:
-                self.tokens -= 1.0
-
-
-class BinanceWeight:
-    """Slows Binance requests down when ``X-MBX-USED-WEIGHT-1M`` nears the minute budget."""
-
-    def __init__(self, budget: int = BINANCE_WEIGHT_BUDGET) -> None:
-        self.budget = budget
-        self.used = 0
-        self.seen_at = 0.0
-
-    def observe(self, headers: Mapping[str, str]) -> None:
-        value = headers.get("X-MBX-USED-WEIGHT-1M") or headers.get("x-mbx-used-weight-1m")
-        if value and value.isdigit():
-            self.used = int(value)
-            self.seen_at = time.time()
-
-    def delay(self) -> float:
-        """Seconds to wait before the next request (0 while under the slow-down mark)."""
-        if self.used < self.budget * BINANCE_WEIGHT_SLOWDOWN:
-            return 0.0
-        if time.time() // 60 != self.seen_at // 60:
-            return 0.0  # a new minute window has begun
-        to_next_minute = 60.0 - (time.time() % 60.0)
-        if self.used >= self.budget:
-            return to_next_minute
-        # Between the mark and the budget: spread what is left over the rest of the minute.
-        left = max(self.budget - self.used, 1)
-        return min(to_next_minute, to_next_minute / left * 10)
+    """An API error rather than data: HTTP 4xx/5xx, or an error in a 200 body where the
+    source's description says errors hide there (Kraken's ``{"error": [...]}``)."""
+    return status >= 400 or bool(describe(source).errors_in_body(data))
 
 
 # --------------------------------------------------------------------------- client
-@dataclass(slots=True)
-class _Host:
-    name: str
-    semaphore: asyncio.Semaphore
-    bucket: TokenBucket
-    paused_until: float = 0.0  # time.monotonic(): no request starts before (a 429's wait)
-    pause_cause: str = ""
-
-    def pause(self, seconds: float, cause: str) -> None:
-        until = time.monotonic() + seconds
-        if until > self.paused_until:
-            self.paused_until, self.pause_cause = until, cause
-
-
 @dataclass(slots=True)
 class HttpClient:
     """One aiohttp session per run; use as ``async with HttpClient(settings) as client``."""
@@ -299,8 +209,8 @@ class HttpClient:
     concurrency_per_host: int = CONCURRENCY_PER_HOST
     counters: dict[tuple[str, str], RequestCounters] = field(default_factory=dict)
     _owns_session: bool = False
-    _hosts: dict[str, _Host] = field(default_factory=dict)
-    _binance: BinanceWeight = field(default_factory=BinanceWeight)
+    _hosts: dict[str, Host] = field(default_factory=dict)
+    _weights: dict[str, WeightBudget] = field(default_factory=dict)  # sources that count
     banned: dict[str, str] = field(default_factory=dict)  # source -> why (HTTP 418)
     clock: Callable[[], datetime] | None = None  # fetch times (default: the settings' clock)
 
@@ -329,14 +239,24 @@ class HttpClient:
         )
         if source in overrides:
             return float(overrides[source])
-        if source == "coingecko" and self.settings.coingecko_api_key is not None:
-            return COINGECKO_DEMO_RATE
-        return DEFAULT_RATE_LIMITS.get(source, 60.0)
+        description = describe(source)
+        key = description.api_key
+        if key is not None and key.rate_limit and self.settings.api_key(source) is not None:
+            return key.rate_limit
+        return description.rate_limit
 
-    def _host(self, source: str, url: str) -> _Host:
+    def _weight(self, source: str) -> WeightBudget | None:
+        rule = describe(source).weight
+        if rule is None:
+            return None
+        if source not in self._weights:
+            self._weights[source] = WeightBudget(rule)
+        return self._weights[source]
+
+    def _host(self, source: str, url: str) -> Host:
         host = urlsplit(url).netloc + "|" + source
         if host not in self._hosts:
-            self._hosts[host] = _Host(
+            self._hosts[host] = Host(
                 urlsplit(url).netloc,
                 asyncio.Semaphore(self.concurrency_per_host),
                 TokenBucket(self._rate(source)),
@@ -344,9 +264,9 @@ class HttpClient:
         return self._hosts[host]
 
     def _headers(self, source: str) -> dict[str, str]:
-        key = self.settings.coingecko_api_key
-        if source == "coingecko" and key is not None:
-            return {"x-cg-demo-api-key": key.get_secret_value()}
+        rule, key = describe(source).api_key, self.settings.api_key(source)
+        if rule is not None and key is not None:
+            return {rule.header: key.get_secret_value()}
         return {}
 
     async def get_json(
@@ -404,7 +324,7 @@ class HttpClient:
             source, endpoint, request, f"{last_cause} (gave up after {max_retries} retries)"
         )
 
-    async def _wait_for_host(self, host: _Host, source: str, endpoint: str, request: str) -> None:
+    async def _wait_for_host(self, host: Host, source: str, endpoint: str, request: str) -> None:
         """Sleep while ``host`` is paused (a 429 paused it; each new 429 may extend it);
         fail at once when its source is banned or the pause is longer than we wait."""
         if source in self.banned:
@@ -446,8 +366,9 @@ class HttpClient:
         now = (self.clock or clock_for(self.settings))()
         fetched_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
         kept = {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
-        if source == "binance":
-            self._binance.observe(headers)
+        weight = self._weight(source)
+        if weight is not None:
+            weight.observe(headers)
         text = raw.decode("utf-8", errors="replace")
         data: Any = None
         not_json: str | None = None
@@ -496,13 +417,14 @@ class HttpClient:
                 )
             raise _TransientError("HTTP 429 (rate limited)", wait, pauses_host=True)
         if status == 451:
+            hint = describe(source).region_hint
             raise RegionBlockedError(
                 source,
                 endpoint,
                 request,
                 f"HTTP 451: {source} refuses requests from this region; set "
                 f"CRIPTOPIPE_{source.upper()}_BASE_URL to another host"
-                + (" (e.g. https://data-api.binance.vision)" if source == "binance" else ""),
+                + (f" (e.g. {hint})" if hint else ""),
                 status,
             )
         if status >= 500:
@@ -511,17 +433,16 @@ class HttpClient:
             raise RequestError(source, endpoint, request, f"HTTP {status}: {text[:300]}", status)
         if not_json:
             raise _TransientError(not_json)
-        if source == "kraken":
-            errors = _kraken_error(data)
-            if errors:
-                if any(e.startswith(KRAKEN_TRANSIENT) for e in errors):
-                    raise _TransientError(
-                        f"Kraken error {', '.join(errors)}",
-                        pauses_host="EAPI:Rate limit" in errors[0],
-                    )
-                raise RequestError(
-                    source, endpoint, request, f"Kraken error {', '.join(errors)}", status
+        description = describe(source)
+        errors = description.errors_in_body(data)
+        if errors and description.body_errors is not None:
+            rule = description.body_errors
+            cause = f"{description.title} error {', '.join(errors)}"
+            if any(e.startswith(rule.transient) for e in errors):
+                raise _TransientError(
+                    cause, pauses_host=any(p in errors[0] for p in rule.rate_limited)
                 )
+            raise RequestError(source, endpoint, request, cause, status)
         return response
 
     async def _read_capped(
@@ -556,13 +477,11 @@ class HttpClient:
             await host.bucket.acquire()
             # Checked with a slot in hand: requests queued behind a 429 or 418 see it too.
             await self._wait_for_host(host, source, endpoint, request)
-            if source == "binance":
-                wait = self._binance.delay()
-                if wait > 0:
-                    logger.info(
-                        "binance: request weight %d used, waiting %.1fs", self._binance.used, wait
-                    )
-                    await asyncio.sleep(wait)
+            weight = self._weight(source)
+            wait = weight.delay() if weight is not None else 0.0
+            if weight is not None and wait > 0:
+                logger.info("%s: request weight %d used, waiting %.1fs", source, weight.used, wait)
+                await asyncio.sleep(wait)
             try:
                 async with asyncio.timeout(self.settings.http_timeout_seconds):
                     return await self._get_following_redirects(

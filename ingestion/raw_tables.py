@@ -15,146 +15,41 @@ bookkeeping columns:
                        that document is stored, so it always exists
 
 Asset keys in Dagster are ``raw/<source>/<endpoint>``; the table is ``raw.<source>__<endpoint>``.
+Each endpoint declares its table where the endpoint is described, in its connector module
+(``keys``, ``record_shape`` and ``ohlc`` on its ``EndpointSpec``); this module is the
+contract read from the connector registry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ingestion.connectors.registry import REGISTRY
+from ingestion.connectors.tables import KeyColumn, RawTable
 
-
-@dataclass(frozen=True, slots=True)
-class KeyColumn:
-    name: str
-    pg_type: str  # text | timestamptz | date
-
-
-@dataclass(frozen=True, slots=True)
-class RawTable:
-    source: str
-    endpoint: str
-    keys: tuple[KeyColumn, ...]
-    record_shape: str  # what one ``record`` holds, for humans and dbt authors
-    loaded_at_field: str = "fetched_at"
-    # OHLC candles: dbt's incremental candle marts select the rows seen since their last
-    # build (``last_seen_at > …``), so these tables carry an index on ``last_seen_at``.
-    is_candles: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"{self.source}__{self.endpoint}"
-
-    @property
-    def qualified_name(self) -> str:
-        return f"raw.{self.name}"
-
-    @property
-    def asset_key(self) -> tuple[str, str, str]:
-        return ("raw", self.source, self.endpoint)
-
-    @property
-    def key_names(self) -> tuple[str, ...]:
-        return tuple(k.name for k in self.keys)
-
-
-def _k(name: str, pg_type: str = "text") -> KeyColumn:
-    return KeyColumn(name, pg_type)
-
-
-RAW_TABLES: tuple[RawTable, ...] = (
-    RawTable(
-        "coingecko",
-        "markets",
-        (_k("coin_id"), _k("vs_currency"), _k("last_updated_at", "timestamptz")),
-        "one element of the /coins/markets array, as sent (object)",
-    ),
-    RawTable(
-        "coingecko",
-        "global",
-        (_k("updated_at", "timestamptz"),),
-        "the `data` object of /global (total_market_cap, market_cap_percentage, updated_at, …)",
-    ),
-    RawTable(
-        "coingecko",
-        "market_chart",
-        (_k("coin_id"), _k("vs_currency"), _k("observed_at", "timestamptz")),
-        'one point of /coins/{id}/market_chart: {"prices": [ms, price], '
-        '"market_caps": [ms, cap], "total_volumes": [ms, volume]} (the three arrays zipped)',
-    ),
-    RawTable(
-        "binance",
-        "klines",
-        (_k("symbol"), _k("interval"), _k("open_time", "timestamptz")),
-        "one kline row, the 12-element array as sent: [open ms, o, h, l, c, volume, close ms, "
-        "quote volume, trades, taker base, taker quote, ignore] (prices as strings)",
-        is_candles=True,
-    ),
-    RawTable(
-        "binance",
-        "ticker_24hr",
-        (_k("symbol"), _k("close_time", "timestamptz")),
-        "one /api/v3/ticker/24hr object, as sent (prices as strings)",
-    ),
-    RawTable(
-        "kraken",
-        "ohlc",
-        (_k("pair"), _k("interval"), _k("open_time", "timestamptz")),
-        "one OHLC row as sent: [time s, o, h, l, c, vwap, volume, count]; `pair` is Kraken's "
-        "result key (XXBTZUSD); interval is '1h' or '1d'",
-        is_candles=True,
-    ),
-    RawTable(
-        "kraken",
-        "ticker",
-        (_k("pair"), _k("observed_at", "timestamptz")),
-        "one Ticker result value (object of string arrays) as sent; Kraken gives no timestamp, "
-        "so observed_at is the fetch time truncated to the second",
-    ),
-    RawTable(
-        "coinbase",
-        "candles",
-        (_k("product_id"), _k("interval"), _k("open_time", "timestamptz")),
-        "one candle row as sent: [time s, low, high, open, close, volume] (numbers); "
-        "interval is '1h' (3600) or '1d' (86400)",
-        is_candles=True,
-    ),
-    RawTable(
-        "fear_greed",
-        "fng",
-        (_k("observed_on", "date"),),
-        "one element of `data` as sent: value, value_classification, timestamp (strings), "
-        "time_until_update on the newest",
-    ),
-    RawTable(
-        "fx",
-        "rates",
-        (_k("base_currency"), _k("quote_currency"), _k("rate_date", "date")),
-        'one rate, unpivoted from Frankfurter\'s {"rates": {date: {CUR: rate}}}: '
-        '{"date": "2024-05-03", "base": "USD", "quote": "BRL", "rate": 5.07}',
-    ),
-    RawTable(
-        "mercadobitcoin",
-        "tickers",
-        (_k("pair"), _k("ticker_at", "timestamptz")),
-        "one /tickers object as sent (prices as strings, date epoch s)",
-    ),
-    RawTable(
-        "mercadobitcoin",
-        "candles",
-        (_k("symbol"), _k("interval"), _k("open_time", "timestamptz")),
-        'one candle zipped from the parallel arrays: {"t": s, "o": "…", "h": "…", "l": "…", '
-        '"c": "…", "v": "…"} (strings as sent); interval is \'1h\' or \'1d\'',
-        is_candles=True,
-    ),
-)
+RAW_TABLES: tuple[RawTable, ...] = tuple(spec.raw_table for spec in REGISTRY)
 
 BY_NAME: dict[str, RawTable] = {t.name: t for t in RAW_TABLES}
 
 
 def get_table(source: str, endpoint: str) -> RawTable:
+    """The raw table of ``source``/``endpoint``.
+
+    Args:
+        source: The source id.
+        endpoint: The endpoint name.
+
+    Returns:
+        The table's contract.
+
+    Raises:
+        ValueError: When no registered endpoint has that table.
+    """
     try:
         return BY_NAME[f"{source}__{endpoint}"]
     except KeyError:
         raise ValueError(f"no raw table for {source}/{endpoint}") from None
+
+
+__all__ = ["BY_NAME", "RAW_TABLES", "KeyColumn", "RawTable", "get_table"]
 
 
 # Bookkeeping tables (created by ingestion next to the per-endpoint tables):

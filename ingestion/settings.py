@@ -9,34 +9,23 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ingestion.connectors.registry import DESCRIPTIONS
 from ingestion.symbols import DEFAULT_ASSETS, get_asset
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-SOURCES: tuple[str, ...] = (
-    "coingecko",
-    "binance",
-    "kraken",
-    "coinbase",
-    "fear_greed",
-    "fx",
-    "mercadobitcoin",
+SOURCES: tuple[str, ...] = tuple(DESCRIPTIONS)
+LIVE_BASE_URLS: dict[str, str] = {name: source.base_url for name, source in DESCRIPTIONS.items()}
+# Settings fields that every connector module's description adds (see _source_fields).
+BASE_URL_SETTINGS = tuple(source.base_url_setting for source in DESCRIPTIONS.values())
+API_KEY_SETTINGS = tuple(
+    source.api_key_setting for source in DESCRIPTIONS.values() if source.api_key_setting
 )
-
-LIVE_BASE_URLS: dict[str, str] = {
-    "coingecko": "https://api.coingecko.com/api/v3",
-    "binance": "https://api.binance.com",
-    "kraken": "https://api.kraken.com",
-    "coinbase": "https://api.exchange.coinbase.com",
-    "fear_greed": "https://api.alternative.me",
-    "fx": "https://api.frankfurter.dev/v1",
-    "mercadobitcoin": "https://api.mercadobitcoin.net/api/v4",
-}
 
 
 def _blank_to_none(value: object) -> object:
@@ -111,8 +100,8 @@ class ReaderSettings(BaseSettings):
         return _blank_to_none(value)
 
 
-class Settings(ReaderSettings):
-    """All of criptopipe's configuration."""
+class _Settings(ReaderSettings):
+    """All of criptopipe's configuration but each source's own settings (see below)."""
 
     model_config = _CONFIG
 
@@ -223,18 +212,6 @@ class Settings(ReaderSettings):
         description="Requests per minute per source, overriding the built-in limits; 0 turns "
         'a limit off (e.g. against the simulator). JSON: {"coingecko": 30}.',
     )
-    coingecko_api_key: SecretStr | None = Field(
-        default=None, description="CoinGecko demo key (header x-cg-demo-api-key); optional."
-    )
-
-    coingecko_base_url: str = LIVE_BASE_URLS["coingecko"]
-    binance_base_url: str = LIVE_BASE_URLS["binance"]
-    kraken_base_url: str = LIVE_BASE_URLS["kraken"]
-    coinbase_base_url: str = LIVE_BASE_URLS["coinbase"]
-    fear_greed_base_url: str = LIVE_BASE_URLS["fear_greed"]
-    fx_base_url: str = LIVE_BASE_URLS["fx"]
-    mercadobitcoin_base_url: str = LIVE_BASE_URLS["mercadobitcoin"]
-
     dagster_port: int = Field(default=3000, description="Port of the Dagster UI.")
     dagster_storage: Literal["sqlite", "postgres"] = Field(
         default="sqlite",
@@ -264,7 +241,7 @@ class Settings(ReaderSettings):
         return value
 
     @field_validator(
-        "coingecko_api_key",
+        *API_KEY_SETTINGS,
         "postgres_dsn",
         "mongo_uri",
         "loader_password",
@@ -272,6 +249,7 @@ class Settings(ReaderSettings):
         "dagster_password",
         "alert_webhook_url",
         mode="before",
+        check_fields=False,  # the API key fields are added per source, below
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -310,15 +288,7 @@ class Settings(ReaderSettings):
                 raise ValueError(f"unsupported candle interval(s) {bad}; use 1h and/or 1d")
         return value
 
-    @field_validator(
-        "coingecko_base_url",
-        "binance_base_url",
-        "kraken_base_url",
-        "coinbase_base_url",
-        "fear_greed_base_url",
-        "fx_base_url",
-        "mercadobitcoin_base_url",
-    )
+    @field_validator(*BASE_URL_SETTINGS, check_fields=False)
     @classmethod
     def _check_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -326,13 +296,37 @@ class Settings(ReaderSettings):
         return value.rstrip("/")
 
     def base_url(self, source: str) -> str:
-        """The configured base URL of ``source``."""
+        """The configured base URL of ``source`` (``CRIPTOPIPE_<SOURCE>_BASE_URL``).
+
+        Args:
+            source: The source id.
+
+        Returns:
+            The URL, without a trailing slash.
+
+        Raises:
+            ValueError: For an unknown source.
+        """
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; sources: {', '.join(SOURCES)}")
-        return str(getattr(self, f"{source}_base_url"))
+        return str(getattr(self, DESCRIPTIONS[source].base_url_setting))
 
     def base_urls(self) -> dict[str, str]:
+        """The configured base URL of every source."""
         return {source: self.base_url(source) for source in SOURCES}
+
+    def api_key(self, source: str) -> SecretStr | None:
+        """The configured API key of ``source`` (``CRIPTOPIPE_<SOURCE>_API_KEY``), if any.
+
+        Args:
+            source: The source id.
+
+        Returns:
+            The key, or None when none is configured or the API takes none.
+        """
+        setting = DESCRIPTIONS[source].api_key_setting if source in DESCRIPTIONS else None
+        key: SecretStr | None = getattr(self, setting) if setting else None
+        return key
 
     @property
     def state_dir(self) -> Path:
@@ -347,6 +341,39 @@ class Settings(ReaderSettings):
         if self.ferretdb_cache is not None:
             return self.ferretdb_cache
         return Path.home() / ".cache" / "criptopipe"
+
+
+def _source_fields() -> dict[str, Any]:
+    """Each source's settings, from its connector module's description: the API key (for
+    an API that takes one), then the base URL (``CRIPTOPIPE_<SOURCE>_BASE_URL``)."""
+    fields: dict[str, Any] = {}
+    for source in DESCRIPTIONS.values():
+        if source.api_key is not None and source.api_key_setting is not None:
+            fields[source.api_key_setting] = (
+                SecretStr | None,
+                Field(default=None, description=source.api_key.description),
+            )
+        fields[source.base_url_setting] = (
+            str,
+            Field(
+                default=source.base_url,
+                description=f"Base URL of the {source.title} API "
+                "(point it at the simulator for offline runs).",
+            ),
+        )
+    return fields
+
+
+if TYPE_CHECKING:
+    Settings = _Settings
+else:
+    Settings = create_model(
+        "Settings",
+        __base__=_Settings,
+        __module__=__name__,
+        __doc__="All of criptopipe's configuration.",
+        **_source_fields(),
+    )
 
 
 def lake_database_for(database: str) -> str:

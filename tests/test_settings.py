@@ -62,3 +62,14 @@ def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert "supersecret" not in repr(settings)
     assert settings.coingecko_api_key is not None
+
+
+def test_env_example_sources_block_is_generated_from_the_connectors() -> None:
+    """The per-source settings in .env.example are what the connector descriptions say:
+    rerun ``python -m ingestion.env_example`` after adding or changing a source."""
+    from ingestion.env_example import render, sources_block
+
+    text = (PROJECT_ROOT / ".env.example").read_text()
+    assert render(text) == text
+    for source in SOURCES:
+        assert f"# CRIPTOPIPE_{source.upper()}_BASE_URL=" in sources_block()

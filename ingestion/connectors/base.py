@@ -13,11 +13,13 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ingestion.raw_tables import RawTable, get_table
-from ingestion.settings import Settings
+from ingestion.connectors.tables import KeyColumn, RawTable
 from ingestion.symbols import Asset
+
+if TYPE_CHECKING:  # settings read the connectors' source descriptions: no import cycle
+    from ingestion.settings import Settings
 
 INTERVAL_SECONDS: dict[str, int] = {"1h": 3600, "1d": 86400}
 # Timestamps outside this range are "impossible" and quarantined by the parsers. Records
@@ -222,6 +224,9 @@ class EndpointSpec:
     ``is_candles``: time-windowed and backfillable (candles and daily series) — these are
     the endpoints to partition by time; the others are snapshots of "now".
     ``cadence``: a cron expression for how often new data appears worth fetching.
+    ``keys`` and ``record_shape``: its raw table's natural-key columns and what one
+    ``record`` holds (the raw table contract is read from these); ``ohlc``: the rows are
+    OHLC candles (the table gets an index on ``last_seen_at`` for dbt's candle marts).
     """
 
     source: str
@@ -231,6 +236,9 @@ class EndpointSpec:
     cadence: str
     plan: Planner
     parse: Parser
+    keys: tuple[KeyColumn, ...]
+    record_shape: str
+    ohlc: bool = False
     page_cap: int | None = None
     history_limit: str | None = None  # the provider's history limit, in words
     # Why the provider leaves periods out (e.g. Coinbase: no candle for an hour without
@@ -239,7 +247,10 @@ class EndpointSpec:
 
     @property
     def raw_table(self) -> RawTable:
-        return get_table(self.source, self.endpoint)
+        """The ``raw.<source>__<endpoint>`` table this endpoint lands in."""
+        return RawTable(
+            self.source, self.endpoint, self.keys, self.record_shape, is_candles=self.ohlc
+        )
 
     @property
     def name(self) -> str:

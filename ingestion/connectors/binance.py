@@ -29,10 +29,24 @@ from ingestion.connectors.base import (
     to_ms,
     utc_from_millis,
 )
+from ingestion.connectors.source import Exchange, RequestWeight, Source
+from ingestion.connectors.tables import key
 
 SOURCE = "binance"
 KLINES_CAP = 1000
 KLINE_NUMBERS = ("open", "high", "low", "close", "volume")
+
+DESCRIPTION = Source(
+    name=SOURCE,
+    title="Binance spot",
+    base_url="https://api.binance.com",
+    rate_limit=1200,  # weight is watched separately through the headers
+    # the smallest published per-minute budget (current: 6000)
+    weight=RequestWeight(header="X-MBX-USED-WEIGHT-1M", budget=1200),
+    region_hint="https://data-api.binance.vision",  # HTTP 451 from some regions
+    kept_headers=("X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT"),
+    exchange=Exchange(quote_currency="USDT", symbol=lambda asset: asset.binance),
+)
 
 
 def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
@@ -119,6 +133,12 @@ ENDPOINTS = (
         cadence="5 * * * *",
         plan=plan_klines,
         parse=parse_klines,
+        keys=(key("symbol"), key("interval"), key("open_time", "timestamptz")),
+        record_shape=(
+            "one kline row, the 12-element array as sent: [open ms, o, h, l, c, volume, close ms, "
+            "quote volume, trades, taker base, taker quote, ignore] (prices as strings)"
+        ),
+        ohlc=True,
         page_cap=KLINES_CAP,
     ),
     EndpointSpec(
@@ -129,5 +149,7 @@ ENDPOINTS = (
         cadence="*/15 * * * *",
         plan=plan_ticker,
         parse=parse_ticker,
+        keys=(key("symbol"), key("close_time", "timestamptz")),
+        record_shape="one /api/v3/ticker/24hr object, as sent (prices as strings)",
     ),
 )

@@ -24,11 +24,21 @@ from ingestion.connectors.base import (
     paged_windows,
     utc_from_seconds,
 )
+from ingestion.connectors.source import Exchange, Source
+from ingestion.connectors.tables import key
 
 SOURCE = "coinbase"
 CANDLES_CAP = 300
 GRANULARITY_TO_INTERVAL = {str(s): i for i, s in INTERVAL_SECONDS.items()}
 CANDLE_NUMBERS = ("low", "high", "open", "close", "volume")
+
+DESCRIPTION = Source(
+    name=SOURCE,
+    title="Coinbase Exchange",
+    base_url="https://api.exchange.coinbase.com",
+    rate_limit=480,  # public: 10 requests a second
+    exchange=Exchange(quote_currency="USD", symbol=lambda asset: asset.coinbase),
+)
 
 
 def _iso(t: datetime) -> str:
@@ -89,6 +99,12 @@ ENDPOINTS = (
         cadence="5 * * * *",
         plan=plan_candles,
         parse=parse_candles,
+        keys=(key("product_id"), key("interval"), key("open_time", "timestamptz")),
+        record_shape=(
+            "one candle row as sent: [time s, low, high, open, close, volume] (numbers); "
+            "interval is '1h' (3600) or '1d' (86400)"
+        ),
+        ohlc=True,
         page_cap=CANDLES_CAP,
         omits_empty_periods="Coinbase sends no candle for an interval without trades",
     ),

@@ -25,11 +25,25 @@ from ingestion.connectors.base import (
     utc_from_millis,
     utc_from_seconds,
 )
+from ingestion.connectors.source import ApiKey, Source
+from ingestion.connectors.tables import key
 
 SOURCE = "coingecko"
 VS_CURRENCY = "usd"
 MARKETS_PER_PAGE = 250  # the API's cap
 HISTORY_DAYS = 365  # keyless (and demo) history limit
+
+DESCRIPTION = Source(
+    name=SOURCE,
+    title="CoinGecko v3",
+    base_url="https://api.coingecko.com/api/v3",
+    rate_limit=10,  # keyless: "5 to 15 calls a minute"
+    api_key=ApiKey(
+        header="x-cg-demo-api-key",
+        description="CoinGecko demo key (header x-cg-demo-api-key); optional.",
+        rate_limit=30,
+    ),
+)
 
 
 def plan_markets(ctx: PlanContext) -> list[PlannedRequest]:
@@ -159,6 +173,8 @@ ENDPOINTS = (
         cadence="*/15 * * * *",
         plan=plan_markets,
         parse=parse_markets,
+        keys=(key("coin_id"), key("vs_currency"), key("last_updated_at", "timestamptz")),
+        record_shape="one element of the /coins/markets array, as sent (object)",
         page_cap=MARKETS_PER_PAGE,
     ),
     EndpointSpec(
@@ -169,6 +185,10 @@ ENDPOINTS = (
         cadence="*/15 * * * *",
         plan=plan_global,
         parse=parse_global,
+        keys=(key("updated_at", "timestamptz"),),
+        record_shape=(
+            "the `data` object of /global (total_market_cap, market_cap_percentage, updated_at, …)"
+        ),
     ),
     EndpointSpec(
         SOURCE,
@@ -178,6 +198,11 @@ ENDPOINTS = (
         cadence="30 0 * * *",
         plan=plan_market_chart,
         parse=parse_market_chart,
+        keys=(key("coin_id"), key("vs_currency"), key("observed_at", "timestamptz")),
+        record_shape=(
+            'one point of /coins/{id}/market_chart: {"prices": [ms, price], '
+            '"market_caps": [ms, cap], "total_volumes": [ms, volume]} (the three arrays zipped)'
+        ),
         history_limit=f"{HISTORY_DAYS} days without a paid key",
     ),
 )

@@ -24,6 +24,8 @@ from ingestion.connectors.base import (
     floor_time,
     utc_from_seconds,
 )
+from ingestion.connectors.source import Source
+from ingestion.connectors.tables import key
 
 SOURCE = "fear_greed"
 
@@ -43,6 +45,14 @@ def plan_fng(ctx: PlanContext) -> list[PlannedRequest]:
             expect=(Expected((), first, last, timedelta(days=1)),),
         )
     ]
+
+
+DESCRIPTION = Source(
+    name=SOURCE,
+    title="alternative.me Fear & Greed",
+    base_url="https://api.alternative.me",
+    rate_limit=60,
+)
 
 
 def parse_fng(path: str, params: Mapping[str, str], body: Any, fetched_at: datetime) -> ParseResult:
@@ -68,5 +78,10 @@ ENDPOINTS = (
         cadence="15 0 * * *",
         plan=plan_fng,
         parse=parse_fng,
+        keys=(key("observed_on", "date"),),
+        record_shape=(
+            "one element of `data` as sent: value, value_classification, timestamp (strings), "
+            "time_until_update on the newest"
+        ),
     ),
 )

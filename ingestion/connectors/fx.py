@@ -23,9 +23,18 @@ from ingestion.connectors.base import (
     check_numeric,
     require_text,
 )
+from ingestion.connectors.source import Source
+from ingestion.connectors.tables import key
 
 SOURCE = "fx"
 BASE = "USD"
+
+DESCRIPTION = Source(
+    name=SOURCE,
+    title="Frankfurter (ECB reference rates)",
+    base_url="https://api.frankfurter.dev/v1",
+    rate_limit=120,
+)
 
 
 def plan_rates(ctx: PlanContext) -> list[PlannedRequest]:
@@ -100,5 +109,10 @@ ENDPOINTS = (
         cadence="0 17 * * 1-5",
         plan=plan_rates,
         parse=parse_rates,
+        keys=(key("base_currency"), key("quote_currency"), key("rate_date", "date")),
+        record_shape=(
+            'one rate, unpivoted from Frankfurter\'s {"rates": {date: {CUR: rate}}}: '
+            '{"date": "2024-05-03", "base": "USD", "quote": "BRL", "rate": 5.07}'
+        ),
     ),
 )

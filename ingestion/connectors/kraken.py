@@ -28,11 +28,40 @@ from ingestion.connectors.base import (
     to_s,
     utc_from_seconds,
 )
+from ingestion.connectors.source import BodyErrors, Exchange, Source
+from ingestion.connectors.tables import key
 
 SOURCE = "kraken"
 OHLC_SERVED = 720  # candles Kraken keeps per pair and interval
 MINUTES_TO_INTERVAL = {str(s // 60): i for i, s in INTERVAL_SECONDS.items()}
 OHLC_NUMBERS = ("open", "high", "low", "close", "vwap", "volume")
+
+
+def _errors(body: Any) -> list[str]:
+    """Kraken's ``{"error": [...]}`` list (a 200 can carry it instead of a result)."""
+    if isinstance(body, dict):
+        errors = body.get("error")
+        if isinstance(errors, list):
+            return [str(e) for e in errors]
+    return []
+
+
+DESCRIPTION = Source(
+    name=SOURCE,
+    title="Kraken",
+    base_url="https://api.kraken.com",
+    rate_limit=50,  # public counter: ~1 call a second
+    body_errors=BodyErrors(
+        read=_errors,
+        transient=("EAPI:Rate limit exceeded", "EService:Unavailable", "EService:Busy"),
+        rate_limited=("EAPI:Rate limit",),
+    ),
+    exchange=Exchange(
+        quote_currency="USD",
+        symbol=lambda asset: asset.kraken_pair,
+        answer_symbols=lambda asset: (asset.kraken_key,) if asset.kraken_key else (),
+    ),
+)
 
 
 def _results(body: Any) -> dict[str, Any]:
@@ -135,6 +164,12 @@ ENDPOINTS = (
         cadence="5 * * * *",
         plan=plan_ohlc,
         parse=parse_ohlc,
+        keys=(key("pair"), key("interval"), key("open_time", "timestamptz")),
+        record_shape=(
+            "one OHLC row as sent: [time s, o, h, l, c, vwap, volume, count]; `pair` is Kraken's "
+            "result key (XXBTZUSD); interval is '1h' or '1d'"
+        ),
+        ohlc=True,
         page_cap=OHLC_SERVED,
         history_limit="only the last 720 candles per pair and interval",
     ),
@@ -146,5 +181,10 @@ ENDPOINTS = (
         cadence="*/15 * * * *",
         plan=plan_ticker,
         parse=parse_ticker,
+        keys=(key("pair"), key("observed_at", "timestamptz")),
+        record_shape=(
+            "one Ticker result value (object of string arrays) as sent; Kraken gives no timestamp, "
+            "so observed_at is the fetch time truncated to the second"
+        ),
     ),
 )

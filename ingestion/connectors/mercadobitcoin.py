@@ -28,11 +28,21 @@ from ingestion.connectors.base import (
     to_s,
     utc_from_seconds,
 )
+from ingestion.connectors.source import Exchange, Source
+from ingestion.connectors.tables import key
 
 SOURCE = "mercadobitcoin"
 CANDLES_PAGE = 1000
 COLUMNS = ("t", "o", "h", "l", "c", "v")
 CANDLE_NUMBERS = ("o", "h", "l", "c", "v")
+
+DESCRIPTION = Source(
+    name=SOURCE,
+    title="Mercado Bitcoin v4",
+    base_url="https://api.mercadobitcoin.net/api/v4",
+    rate_limit=60,  # v4 public: 1 request a second per endpoint
+    exchange=Exchange(quote_currency="BRL", symbol=lambda asset: asset.mercadobitcoin),
+)
 
 
 def plan_tickers(ctx: PlanContext) -> list[PlannedRequest]:
@@ -120,6 +130,8 @@ ENDPOINTS = (
         cadence="*/15 * * * *",
         plan=plan_tickers,
         parse=parse_tickers,
+        keys=(key("pair"), key("ticker_at", "timestamptz")),
+        record_shape="one /tickers object as sent (prices as strings, date epoch s)",
     ),
     EndpointSpec(
         SOURCE,
@@ -129,6 +141,12 @@ ENDPOINTS = (
         cadence="5 * * * *",
         plan=plan_candles,
         parse=parse_candles,
+        keys=(key("symbol"), key("interval"), key("open_time", "timestamptz")),
+        record_shape=(
+            'one candle zipped from the parallel arrays: {"t": s, "o": "…", "h": "…", "l": "…", '
+            '"c": "…", "v": "…"} (strings as sent); interval is \'1h\' or \'1d\''
+        ),
+        ohlc=True,
         page_cap=CANDLES_PAGE,
     ),
 )

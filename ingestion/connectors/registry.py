@@ -1,13 +1,17 @@
-"""Every endpoint criptopipe ingests, in one place.
+"""Every source and endpoint criptopipe ingests, in one place.
 
-Orchestration generates its assets from :data:`REGISTRY` (asset key
-``raw/<source>/<endpoint>``, partitioned when ``spec.is_candles``); adding an API is one
-connector module and one line here.
+:data:`CONNECTORS` lists the connector modules, each with its ``DESCRIPTION`` (a
+:class:`~ingestion.connectors.source.Source`) and its ``ENDPOINTS``. Settings, the HTTP
+client, the raw table contract and ``.env.example`` read :data:`DESCRIPTIONS`;
+orchestration generates its assets from :data:`REGISTRY` (asset key
+``raw/<source>/<endpoint>``, partitioned when ``spec.is_candles``). Adding an API is one
+connector module and one line in :data:`CONNECTORS` (see CONTRIBUTING.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 
 from ingestion.connectors import (
     binance,
@@ -19,15 +23,33 @@ from ingestion.connectors import (
     mercadobitcoin,
 )
 from ingestion.connectors.base import EndpointSpec
+from ingestion.connectors.source import Source
 
-REGISTRY: tuple[EndpointSpec, ...] = (
-    *coingecko.ENDPOINTS,
-    *binance.ENDPOINTS,
-    *kraken.ENDPOINTS,
-    *coinbase.ENDPOINTS,
-    *fear_greed.ENDPOINTS,
-    *fx.ENDPOINTS,
-    *mercadobitcoin.ENDPOINTS,
+CONNECTORS: tuple[ModuleType, ...] = (
+    coingecko,
+    binance,
+    kraken,
+    coinbase,
+    fear_greed,
+    fx,
+    mercadobitcoin,
+)
+
+
+def _descriptions() -> dict[str, Source]:
+    out: dict[str, Source] = {}
+    for module in CONNECTORS:
+        description: Source = module.DESCRIPTION
+        strays = [s.name for s in module.ENDPOINTS if s.source != description.name]
+        if strays or description.name in out:
+            raise ValueError(f"{module.__name__}: endpoints {strays} or a repeated source name")
+        out[description.name] = description
+    return out
+
+
+DESCRIPTIONS: dict[str, Source] = _descriptions()
+REGISTRY: tuple[EndpointSpec, ...] = tuple(
+    spec for module in CONNECTORS for spec in module.ENDPOINTS
 )
 
 _BY_NAME: dict[tuple[str, str], EndpointSpec] = {(s.source, s.endpoint): s for s in REGISTRY}
@@ -43,7 +65,26 @@ def get_endpoint(source: str, endpoint: str) -> EndpointSpec:
 
 
 def sources() -> tuple[str, ...]:
-    return tuple(dict.fromkeys(s.source for s in REGISTRY))
+    """The source ids, in registry order."""
+    return tuple(DESCRIPTIONS)
+
+
+def describe(source: str) -> Source:
+    """The description of ``source``.
+
+    Args:
+        source: The source id.
+
+    Returns:
+        What its connector module declares about it.
+
+    Raises:
+        ValueError: For a source that is not registered, naming the known ones.
+    """
+    try:
+        return DESCRIPTIONS[source]
+    except KeyError:
+        raise ValueError(f"unknown source {source!r}; sources: {', '.join(DESCRIPTIONS)}") from None
 
 
 def select(

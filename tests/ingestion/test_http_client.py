@@ -9,7 +9,9 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from ingestion.http import BinanceWeight, HttpClient, RegionBlockedError, RequestError
+from ingestion.connectors.source import RequestWeight
+from ingestion.http import HttpClient, RegionBlockedError, RequestError
+from ingestion.pacing import WeightBudget
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
 
@@ -127,7 +129,7 @@ async def test_http_451_says_to_switch_the_binance_host(sim_settings: Settings) 
 
 
 def test_binance_weight_slows_down_near_the_budget() -> None:
-    weight = BinanceWeight(budget=1200)
+    weight = WeightBudget(RequestWeight("X-MBX-USED-WEIGHT-1M", budget=1200))
     weight.observe({"X-MBX-USED-WEIGHT-1M": "100"})
     assert weight.delay() == 0.0
     weight.observe({"X-MBX-USED-WEIGHT-1M": "1150"})
