@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,6 +69,13 @@ class Reply:
     dumps: Callable[[Any], bytes] = compact
 
 
+def retry_after_value(seconds: int, as_date: bool = False) -> str:
+    """A ``Retry-After`` value: delta-seconds, or the HTTP date that many seconds ahead."""
+    if not as_date:
+        return str(seconds)
+    return formatdate(time.time() + seconds, usegmt=True)
+
+
 def error(status: int, obj: Any, dumps: Callable[[Any], bytes] = compact) -> Reply:
     return Reply(status=status, body=dumps(obj), dumps=dumps)
 
@@ -92,13 +101,23 @@ class SimSource:
     """One simulated API: its URL prefix on the simulator and its routes.
 
     ``routes`` pairs a path regex (relative to the source's base URL) with its handler;
-    ``weight`` gives a request's rate-limit weight where the API counts weights (Binance).
+    ``weight`` gives a request's rate-limit weight where the API counts weights (Binance),
+    ``usage_headers`` the headers that report it. The error fields give the API's own
+    error replies; the server falls back to plain JSON errors where they are None.
     """
 
     name: str
     prefix: str
     routes: tuple[Route, ...]
     weight: Callable[[str, Mapping[str, str]], int] | None = None
+    # How the API answers when things go wrong; None: a plain JSON error (see server.py).
+    rate_limited: Callable[[str], Reply] | None = None  # given the Retry-After value
+    banned: Callable[[int, str], Reply] | None = None  # seconds and Retry-After value
+    ban_after: int | None = None  # over-limit answers before a ban (Binance: 3)
+    server_error: Callable[[int], Reply] | None = None  # given the status
+    api_error: Callable[[int], Reply] | None = None  # None: a server error
+    not_found: Callable[[], Reply] | None = None
+    usage_headers: Callable[[int], dict[str, str]] | None = None  # given the weight used
 
 
 def parse_int(value: str | None) -> int | None:

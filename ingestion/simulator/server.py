@@ -10,13 +10,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
 
-from ingestion.simulator.common import Handler, Records, Reply, Route, SimRequest, compact
+from ingestion.simulator.common import (
+    Handler,
+    Records,
+    Reply,
+    Route,
+    SimRequest,
+    compact,
+)
 from ingestion.simulator.config import BODY_FAULTS, FaultPlan, FaultRule, SimulatorConfig
+from ingestion.simulator.faults import (
+    DRIFT_FIELD,
+    banned_reply,
+    html_reply,
+    rate_limited_reply,
+    server_error_reply,
+    transform_body,
+)
 from ingestion.simulator.sources import SOURCES
 from ingestion.simulator.state import SimulatorState
 
@@ -26,6 +40,8 @@ PREFIXES: dict[str, str] = {name: source.prefix for name, source in SOURCES.item
 # source -> [(path regex relative to the base URL, handler)]
 ROUTES: dict[str, tuple[Route, ...]] = {name: source.routes for name, source in SOURCES.items()}
 
+__all__ = ["DRIFT_FIELD", "RunningSimulator", "create_app", "run_simulator", "serve"]
+
 STATE_KEY = web.AppKey("simulator_state", SimulatorState)
 JSON = "application/json"
 
@@ -34,192 +50,6 @@ def simulator_base_urls(root: str) -> dict[str, str]:
     """Base URL of every source on a simulator at ``root`` (e.g. http://127.0.0.1:8765)."""
     root = root.rstrip("/")
     return {source: root + prefix for source, prefix in PREFIXES.items()}
-
-
-# ------------------------------------------------------------------------------ faults
-
-CLOUDFLARE_HTML = """<!DOCTYPE html>
-<!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->
-<html class="no-js" lang="en-US">
-<head>
-<title>{host} | {status}: {reason}</title>
-<meta charset="UTF-8" />
-<meta name="robots" content="noindex, nofollow" />
-</head>
-<body>
-<div id="cf-wrapper">
-<div id="cf-error-details" class="cf-error-details-wrapper">
-<h1><span class="cf-error-type">Error</span> <span class="cf-error-code">{status}</span></h1>
-<h2 class="cf-subheadline">{reason}</h2>
-<p>Cloudflare Ray ID: <strong class="font-semibold">{ray}</strong></p>
-</div>
-</div>
-</body>
-</html>
-"""
-CF_REASONS = {
-    502: "Bad gateway",
-    503: "Service unavailable",
-    504: "Gateway time-out",
-    520: "Web server is returning an unknown error",
-    522: "Connection timed out",
-}
-COINGECKO_429 = {
-    "status": {
-        "error_code": 429,
-        "error_message": (
-            "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing "
-            "to subscribe to our API plans for higher rate limits."
-        ),
-    }
-}
-BINANCE_429 = {
-    "code": -1003,
-    "msg": (
-        "Too many requests; current limit is 1200 requests per minute. Please use the websocket "
-        "for live updates to avoid polling the API."
-    ),
-}
-
-
-def retry_after_value(seconds: int, as_date: bool = False) -> str:
-    """A ``Retry-After`` value: delta-seconds, or the HTTP date that many seconds ahead."""
-    if not as_date:
-        return str(seconds)
-    return formatdate(time.time() + seconds, usegmt=True)
-
-
-def rate_limited_reply(source: str, retry_after: int, as_date: bool = False) -> Reply:
-    headers = {"Retry-After": retry_after_value(retry_after, as_date)}
-    match source:
-        case "coingecko":
-            return Reply(
-                429, compact(COINGECKO_429), headers={"retry-after": headers["Retry-After"]}
-            )
-        case "binance":
-            return Reply(429, compact(BINANCE_429), headers=headers)
-        case "kraken":
-            return Reply(200, compact({"error": ["EAPI:Rate limit exceeded"]}))
-        case "mercadobitcoin":
-            return Reply(
-                429,
-                compact({"code": "API|TOO_MANY_REQUESTS", "message": "Too many requests"}),
-                headers=headers,
-            )
-        case _:
-            return Reply(429, compact({"message": "Too Many Requests"}), headers=headers)
-
-
-def banned_reply(source: str, retry_after: int, as_date: bool = False) -> Reply:
-    if source != "binance":
-        return rate_limited_reply(source, retry_after, as_date)
-    until_ms = int((time.time() + retry_after) * 1000)
-    body = {
-        "code": -1003,
-        "msg": f"Way too much request weight used; IP banned until "
-        f"{until_ms}. Please use WebSocket Streams for live updates "
-        f"to avoid bans.",
-    }
-    return Reply(
-        418, compact(body), headers={"Retry-After": retry_after_value(retry_after, as_date)}
-    )
-
-
-def server_error_reply(source: str, status: int) -> Reply:
-    match source:
-        case "binance":
-            body: Any = {
-                "code": -1001,
-                "msg": "Internal error; unable to process your request. Please try again.",
-            }
-        case "coinbase":
-            body = {"message": "Internal Server Error"}
-        case "coingecko":
-            body = {"status": {"error_code": status, "error_message": "Service Unavailable"}}
-        case _:
-            body = {"error": "Service Unavailable"}
-    return Reply(status, compact(body))
-
-
-def html_reply(request: web.Request, status: int) -> Reply:
-    reason = CF_REASONS.get(status, "Unknown error")
-    ray = f"{abs(hash((request.path, time.time()))) % (1 << 64):016x}"
-    text = CLOUDFLARE_HTML.format(host=request.host, status=status, reason=reason, ray=ray)
-    return Reply(status, text.encode(), content_type="text/html")
-
-
-OPTIONAL_FIELDS = frozenset(
-    {
-        "market_cap_rank",
-        "fully_diluted_valuation",
-        "max_supply",
-        "total_supply",
-        "high_24h",
-        "low_24h",
-        "price_change_24h",
-        "price_change_percentage_24h",
-        "market_cap_change_24h",
-        "market_cap_change_percentage_24h",
-        "ath_date",
-        "atl_date",
-        "roi",
-        "image",
-        "time_until_update",
-        "rfq_volume",
-        "buy",
-        "sell",
-        "lastQty",
-        "bidQty",
-        "askQty",
-        "market_cap_change_percentage_24h_usd",
-        "size",
-    }
-)
-DRIFT_FIELD = "sim_new_field"
-
-
-def transform_body(kind: str, obj: Any) -> Any:
-    """Apply a body fault (empty, nulls, drift_extra, drift_reorder) to a parsed body."""
-    if kind == "empty":
-        if isinstance(obj, list):
-            return []
-        if isinstance(obj, dict):
-            out: dict[str, Any] = {}
-            for k, v in obj.items():
-                if k in ("error", "metadata", "last"):
-                    out[k] = v
-                elif k == "rates":
-                    out[k] = {}
-                else:
-                    out[k] = transform_body(kind, v) if isinstance(v, (list, dict)) else v
-            return out
-        return obj
-    if kind == "nulls":
-        if isinstance(obj, list):
-            return [transform_body(kind, v) for v in obj]
-        if isinstance(obj, dict):
-            return {
-                k: None if k in OPTIONAL_FIELDS else transform_body(kind, v) for k, v in obj.items()
-            }
-        return obj
-    if kind == "drift_extra":
-        if isinstance(obj, list):
-            if obj and all(isinstance(r, list) for r in obj):
-                return [[*r, "0"] for r in obj]  # a new trailing column in every row
-            return [transform_body(kind, v) for v in obj]
-        if isinstance(obj, dict):
-            out = {k: transform_body(kind, v) for k, v in obj.items()}
-            if not any(isinstance(v, list) and v and isinstance(v[0], list) for v in obj.values()):
-                out[DRIFT_FIELD] = "drift"
-            return out
-        return obj
-    if kind == "drift_reorder":
-        if isinstance(obj, list):
-            return [transform_body(kind, v) for v in obj]
-        if isinstance(obj, dict):
-            return {k: transform_body(kind, obj[k]) for k in reversed(list(obj))}
-        return obj
-    raise ValueError(kind)
 
 
 # ----------------------------------------------------------------------------- dispatch
@@ -241,15 +71,8 @@ def _route(source: str, rel: str) -> tuple[Handler, dict[str, str]] | None:
 
 
 def _not_found(source: str) -> Reply:
-    match source:
-        case "kraken":
-            return Reply(200, compact({"error": ["EGeneral:Unknown method"]}))
-        case "coinbase":
-            return Reply(404, compact({"message": "NotFound"}))
-        case "binance":
-            return Reply(404, b"")
-        case _:
-            return Reply(404, compact({"error": "Not Found"}))
+    reply = SOURCES[source].not_found
+    return reply() if reply is not None else Reply(404, compact({"error": "Not Found"}))
 
 
 async def _drop_connection(request: web.Request) -> web.StreamResponse:
@@ -295,7 +118,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if reply is None and limit is not None and used > limit:
         state.limiter.over_limit_hits[source] += 1
         retry = state.limiter.seconds_to_reset()
-        if source == "binance" and state.limiter.over_limit_hits[source] > 3:
+        ban_after = SOURCES[source].ban_after
+        if ban_after is not None and state.limiter.over_limit_hits[source] > ban_after:
             reply = banned_reply(source, retry * 2)
         else:
             reply = rate_limited_reply(source, retry)
@@ -311,9 +135,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             endpoint = reply.endpoint or endpoint
             reply = _apply_body_fault(state, source, endpoint, fault, reply)
     headers = dict(reply.headers)
-    if source == "binance":
-        headers["X-MBX-USED-WEIGHT-1M"] = str(used)
-        headers["X-MBX-USED-WEIGHT"] = str(used)
+    usage_headers = SOURCES[source].usage_headers
+    if usage_headers is not None:
+        headers.update(usage_headers(used))
     entry.update(
         endpoint=endpoint,
         status=reply.status,
@@ -362,8 +186,9 @@ async def _faulted_or_none(
     if kind == "server_error":
         return server_error_reply(source, fault.status or 503)
     if kind == "api_error":
-        if source == "kraken":
-            return Reply(200, compact({"error": ["EService:Unavailable"]}))
+        api_error = SOURCES[source].api_error
+        if api_error is not None:
+            return api_error(fault.status or 500)
         return server_error_reply(source, fault.status or 500)
     if kind == "html":
         return html_reply(request, fault.status or 520)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ingestion.connectors.registry import describe
 from ingestion.simulator import market
 from ingestion.simulator.common import SimRequest
 from ingestion.symbols import CATALOGUE, Asset
@@ -15,23 +16,14 @@ HOUR = market.HOUR
 
 
 def listed(req: SimRequest, exchange: str) -> dict[str, Asset]:
-    """Symbol -> asset for the configured assets this exchange lists."""
+    """Symbol -> asset for the configured assets this exchange lists: every spelling its
+    connector's description knows (Kraken answers ``XXBTZUSD`` to ``XBTUSD``)."""
+    rules = describe(exchange).exchange
+    assert rules is not None, f"{exchange} is not an exchange"
     out: dict[str, Asset] = {}
     for asset in CATALOGUE:
-        if asset.asset_id not in req.state.config.assets:
-            continue
-        if exchange == "kraken":
-            if asset.kraken_pair and asset.kraken_key:
-                out[asset.kraken_pair] = asset
-                out[asset.kraken_key] = asset
-            continue
-        symbol = {
-            "binance": asset.binance,
-            "coinbase": asset.coinbase,
-            "mercadobitcoin": asset.mercadobitcoin,
-        }[exchange]
-        if symbol:
-            out[symbol] = asset
+        if asset.asset_id in req.state.config.assets:
+            out.update(dict.fromkeys(rules.symbols(asset), asset))
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from ingestion.simulator.common import (
     Reply,
     SimRequest,
     SimSource,
+    compact,
     error,
     first_index_at_or_after,
     parse_int,
@@ -200,6 +202,42 @@ def binance_weight(path: str, query: Any) -> int:
     return 2
 
 
+RATE_LIMITED = {
+    "code": -1003,
+    "msg": (
+        "Too many requests; current limit is 1200 requests per minute. Please use the websocket "
+        "for live updates to avoid polling the API."
+    ),
+}
+
+
+def _rate_limited(retry_after: str) -> Reply:
+    return Reply(429, compact(RATE_LIMITED), headers={"Retry-After": retry_after})
+
+
+def _banned(seconds: int, retry_after: str) -> Reply:
+    until_ms = int((time.time() + seconds) * 1000)
+    body = {
+        "code": -1003,
+        "msg": f"Way too much request weight used; IP banned until "
+        f"{until_ms}. Please use WebSocket Streams for live updates "
+        f"to avoid bans.",
+    }
+    return Reply(418, compact(body), headers={"Retry-After": retry_after})
+
+
+def _server_error(status: int) -> Reply:
+    body = {
+        "code": -1001,
+        "msg": "Internal error; unable to process your request. Please try again.",
+    }
+    return Reply(status, compact(body))
+
+
+def _usage_headers(used: int) -> dict[str, str]:
+    return {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
+
+
 SOURCE = SimSource(
     name="binance",
     prefix="/binance",
@@ -208,4 +246,10 @@ SOURCE = SimSource(
         (re.compile(r"/api/v3/ticker/24hr"), binance_ticker),
     ),
     weight=binance_weight,
+    rate_limited=_rate_limited,
+    banned=_banned,
+    ban_after=3,
+    server_error=_server_error,
+    not_found=lambda: Reply(404, b""),
+    usage_headers=_usage_headers,
 )

@@ -15,6 +15,7 @@ from ingestion.simulator.common import (
     Reply,
     SimRequest,
     SimSource,
+    compact,
     error,
     first_index_at_or_after,
     parse_int,
@@ -156,4 +157,6 @@ SOURCE = SimSource(
         (re.compile(r"/products/(?P<product_id>[^/]+)/candles"), coinbase_candles),
         (re.compile(r"/products/(?P<product_id>[^/]+)/ticker"), coinbase_ticker),
     ),
+    server_error=lambda status: Reply(status, compact({"message": "Internal Server Error"})),
+    not_found=lambda: Reply(404, compact({"message": "NotFound"})),
 )

@@ -14,6 +14,7 @@ from ingestion.simulator.common import (
     Reply,
     SimRequest,
     SimSource,
+    compact,
     error,
     iso_ms,
     snapshot,
@@ -272,6 +273,27 @@ def coingecko_market_chart(req: SimRequest) -> Reply:
     return snapshot(req, endpoint, body, extract)
 
 
+RATE_LIMITED = {
+    "status": {
+        "error_code": 429,
+        "error_message": (
+            "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing "
+            "to subscribe to our API plans for higher rate limits."
+        ),
+    }
+}
+
+
+def _rate_limited(retry_after: str) -> Reply:
+    return Reply(429, compact(RATE_LIMITED), headers={"retry-after": retry_after})
+
+
+def _server_error(status: int) -> Reply:
+    return Reply(
+        status, compact({"status": {"error_code": status, "error_message": "Service Unavailable"}})
+    )
+
+
 SOURCE = SimSource(
     name="coingecko",
     prefix="/coingecko/api/v3",
@@ -280,4 +302,6 @@ SOURCE = SimSource(
         (re.compile(r"/global/?"), coingecko_global),
         (re.compile(r"/coins/(?P<coin_id>[^/]+)/market_chart/?"), coingecko_market_chart),
     ),
+    rate_limited=_rate_limited,
+    server_error=_server_error,
 )

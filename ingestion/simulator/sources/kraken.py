@@ -13,6 +13,7 @@ from ingestion.simulator.common import (
     Reply,
     SimRequest,
     SimSource,
+    compact,
     error,
     parse_int,
     rounded,
@@ -162,4 +163,7 @@ SOURCE = SimSource(
         (re.compile(r"/0/public/OHLC"), kraken_ohlc),
         (re.compile(r"/0/public/Ticker"), kraken_ticker),
     ),
+    rate_limited=lambda _retry_after: Reply(200, compact({"error": ["EAPI:Rate limit exceeded"]})),
+    api_error=lambda _status: Reply(200, compact({"error": ["EService:Unavailable"]})),
+    not_found=lambda: Reply(200, compact({"error": ["EGeneral:Unknown method"]})),
 )

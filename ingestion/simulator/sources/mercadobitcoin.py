@@ -14,6 +14,7 @@ from ingestion.simulator.common import (
     Reply,
     SimRequest,
     SimSource,
+    compact,
     error,
     first_index_at_or_after,
     parse_int,
@@ -166,6 +167,11 @@ def mb_candles(req: SimRequest) -> Reply:
     )
 
 
+def _rate_limited(retry_after: str) -> Reply:
+    body = {"code": "API|TOO_MANY_REQUESTS", "message": "Too many requests"}
+    return Reply(429, compact(body), headers={"Retry-After": retry_after})
+
+
 SOURCE = SimSource(
     name="mercadobitcoin",
     prefix="/mercadobitcoin/api/v4",
@@ -173,4 +179,5 @@ SOURCE = SimSource(
         (re.compile(r"/tickers/?"), mb_tickers),
         (re.compile(r"/candles/?"), mb_candles),
     ),
+    rate_limited=_rate_limited,
 )
