@@ -18,7 +18,7 @@ from pymongo.errors import PyMongoError
 
 from ingestion.connections import mongo_client, mongo_unavailable, pg_connect, pg_unavailable
 from ingestion.connectors.base import EndpointSpec, ParseResult, PlannedRequest, error_reason
-from ingestion.connectors.registry import get_endpoint
+from ingestion.connectors.registry import DESCRIPTIONS, get_endpoint
 from ingestion.http import Response, is_error_body
 from ingestion.run.batches import analyze, flush, reconcile
 from ingestion.run.bookkeeping import record_run
@@ -110,10 +110,11 @@ def _is_error_document(document: dict[str, Any]) -> bool:
         return False  # replayed, and quarantined there if the rest is as odd
     if status >= 400:
         return True
-    if document["source"] != "kraken":
-        return False
+    description = DESCRIPTIONS.get(str(document["source"]))
+    if description is None or description.body_errors is None:
+        return False  # only a source whose errors hide in a 200 body needs the body read
     try:
-        return is_error_body("kraken", status, json.loads(document["body"]))
+        return is_error_body(description.name, status, json.loads(document["body"]))
     except (TypeError, ValueError, RecursionError):
         return False
 
