@@ -107,20 +107,20 @@ def build_automation(
     incremental = AssetSelection.assets(*dbt_incremental)
     python_marts = AssetSelection.assets(*transforms)
     unpartitioned_dbt = AssetSelection.assets(*dbt_models)
-    candle_keys = [asset_key(s) for s in specs if s.is_candles]
+    candle_keys = [asset_key(s) for s in specs if s.is_time_windowed]
 
     jobs: list[UnresolvedAssetJobDefinition] = []
     schedules: list[ScheduleDefinition] = []
     by_cadence: dict[tuple[bool, str], list[EndpointSpec]] = defaultdict(list)
     for spec in specs:
-        by_cadence[(spec.is_candles, spec.cadence)].append(spec)
-    for (is_candles, cron), group in sorted(by_cadence.items()):
+        by_cadence[(spec.is_time_windowed, spec.cadence)].append(spec)
+    for (is_time_windowed, cron), group in sorted(by_cadence.items()):
         keys = [asset_key(s) for s in group]
         loaded = AssetSelection.assets(*keys)
-        kind = "candles" if is_candles else "snapshots"
+        kind = "candles" if is_time_windowed else "snapshots"
         name = f"ingest_{kind}_{describe_cron(cron)}"
         # What is downstream and shares the run's partitioning follows the load.
-        follow = (incremental | python_marts) if is_candles else unpartitioned_dbt
+        follow = (incremental | python_marts) if is_time_windowed else unpartitioned_dbt
         job = define_asset_job(
             name,
             selection=loaded | (loaded.downstream() & follow),
@@ -129,7 +129,7 @@ def build_automation(
             tags={"criptopipe/kind": kind, **provider_tags(group)},
         )
         jobs.append(job)
-        schedules.append(_schedule(job, cron, partitioned=is_candles))
+        schedules.append(_schedule(job, cron, partitioned=is_time_windowed))
 
     dbt_job = define_asset_job(
         "dbt_daily_build",
@@ -146,7 +146,7 @@ def build_automation(
         GAP_JOB,
         selection=AssetSelection.assets(*candle_keys) | incremental,
         description="Re-ingest the days the gap sensor found incomplete.",
-        tags=provider_tags([s for s in specs if s.is_candles]),
+        tags=provider_tags([s for s in specs if s.is_time_windowed]),
     )
     jobs.append(gap_job)
     jobs.append(
@@ -201,7 +201,7 @@ def gap_tables(specs: Sequence[EndpointSpec] = REGISTRY) -> list[GapTable]:
     """Every time-windowed series: candle tables (keyed by interval), FX rates, F&G."""
     tables = []
     for spec in specs:
-        if not spec.is_candles:
+        if not spec.is_time_windowed:
             continue
         names = spec.raw_table.key_names
         if "interval" in names:

@@ -75,7 +75,7 @@ def freshness_for(cron: str) -> FreshnessPolicy:
 
 def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
     key = AssetKey(list(spec.asset_key))
-    partitioned = spec.is_candles
+    partitioned = spec.is_time_windowed
     table = spec.raw_table
 
     @asset(
@@ -176,5 +176,5 @@ def build_ingestion_assets(specs: Sequence[EndpointSpec] = REGISTRY) -> list[Ass
 
 
 INGESTION_ASSETS = build_ingestion_assets()
-CANDLE_SPECS = tuple(s for s in REGISTRY if s.is_candles)
-SNAPSHOT_SPECS = tuple(s for s in REGISTRY if not s.is_candles)
+CANDLE_SPECS = tuple(s for s in REGISTRY if s.is_time_windowed)
+SNAPSHOT_SPECS = tuple(s for s in REGISTRY if not s.is_time_windowed)

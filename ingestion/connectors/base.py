@@ -221,8 +221,9 @@ Parser = Callable[[str, Mapping[str, str], Any, datetime], ParseResult]
 class EndpointSpec:
     """One API endpoint, declaratively.
 
-    ``is_candles``: time-windowed and backfillable (candles and daily series) — these are
-    the endpoints to partition by time; the others are snapshots of "now".
+    ``is_time_windowed``: a time series that a window of time selects, so it can be
+    backfilled (candles, and daily series such as FX rates and Fear & Greed): these are the
+    endpoints to partition by time; the others are snapshots of "now".
     ``cadence``: a cron expression for how often new data appears worth fetching.
     ``keys`` and ``record_shape``: its raw table's natural-key columns and what one
     ``record`` holds (the raw table contract is read from these); ``ohlc``: the rows are
@@ -232,7 +233,7 @@ class EndpointSpec:
     source: str
     endpoint: str
     description: str
-    is_candles: bool
+    is_time_windowed: bool
     cadence: str
     plan: Planner
     parse: Parser
@@ -262,7 +263,7 @@ class EndpointSpec:
 
     @property
     def is_snapshot(self) -> bool:
-        return not self.is_candles
+        return not self.is_time_windowed
 
 
 # --------------------------------------------------------------------------- helpers

@@ -95,7 +95,7 @@ ENDPOINTS = (
         SOURCE,
         "candles",
         "Coinbase Exchange candles (1h, 1d) against USD, 300 per call.",
-        is_candles=True,
+        is_time_windowed=True,
         cadence="5 * * * *",
         plan=plan_candles,
         parse=parse_candles,

@@ -74,7 +74,7 @@ ENDPOINTS = (
         SOURCE,
         "fng",
         "Crypto Fear & Greed index, one value a day.",
-        is_candles=True,
+        is_time_windowed=True,
         cadence="15 0 * * *",
         plan=plan_fng,
         parse=parse_fng,

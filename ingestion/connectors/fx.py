@@ -105,7 +105,7 @@ ENDPOINTS = (
         SOURCE,
         "rates",
         "ECB reference rates from USD (Frankfurter), business days only.",
-        is_candles=True,
+        is_time_windowed=True,
         cadence="0 17 * * 1-5",
         plan=plan_rates,
         parse=parse_rates,

@@ -4,7 +4,7 @@
 :class:`~ingestion.connectors.source.Source`) and its ``ENDPOINTS``. Settings, the HTTP
 client, the raw table contract and ``.env.example`` read :data:`DESCRIPTIONS`;
 orchestration generates its assets from :data:`REGISTRY` (asset key
-``raw/<source>/<endpoint>``, partitioned when ``spec.is_candles``). Adding an API is one
+``raw/<source>/<endpoint>``, partitioned when ``spec.is_time_windowed``). Adding an API is one
 connector module and one line in :data:`CONNECTORS` (see CONTRIBUTING.md).
 """
 

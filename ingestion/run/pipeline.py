@@ -206,7 +206,7 @@ class EndpointPipeline:
     async def _plan(self) -> None:
         """Cursors from what ``raw.*`` holds (unless the run has a window), then requests."""
         context, spec = self.context, self.spec
-        if spec.is_candles:
+        if spec.is_time_windowed:
             self.states = await series_states(self.conn, spec.raw_table, context.now)
         states = self.states
         cursors = {k: v.resume_at for k, v in states.items()} if context.start is None else {}

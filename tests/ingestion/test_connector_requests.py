@@ -39,7 +39,7 @@ def test_registry_covers_every_raw_table_once() -> None:
     assert len(names) == len(set(names)) == 12
     assert {s.name for s in select(["binance"])} == {"binance/klines", "binance/ticker_24hr"}
     assert [s.name for s in select(None, ["ohlc"])] == ["kraken/ohlc"]
-    candles = {s.name for s in REGISTRY if s.is_candles}
+    candles = {s.name for s in REGISTRY if s.is_time_windowed}
     assert {
         "binance/klines",
         "kraken/ohlc",

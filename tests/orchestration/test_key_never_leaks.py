@@ -29,7 +29,9 @@ from orchestration.pipeline import run_job
 MARKER = "CG-MARKER-5f1d0c7e"
 # the snapshot endpoints: every code path the key can take, without a history to fetch
 COINGECKO = [
-    AssetKey(list(s.asset_key)) for s in REGISTRY if s.source == "coingecko" and not s.is_candles
+    AssetKey(list(s.asset_key))
+    for s in REGISTRY
+    if s.source == "coingecko" and not s.is_time_windowed
 ]
 
 

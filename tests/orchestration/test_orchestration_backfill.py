@@ -22,7 +22,7 @@ from orchestration.resources import CriptopipeSettings, PostgresResource
 LAST = datetime.now(UTC).date() - timedelta(days=2)
 FIRST = LAST - timedelta(days=2)
 DAYS = (LAST - FIRST).days + 1
-CANDLE_KEYS = [AssetKey(list(s.asset_key)) for s in REGISTRY if s.is_candles]
+CANDLE_KEYS = [AssetKey(list(s.asset_key)) for s in REGISTRY if s.is_time_windowed]
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def test_every_registry_endpoint_is_an_asset_in_its_source_group(graph) -> None:
         node = graph.get(AssetKey(["raw", spec.source, spec.endpoint]))
         assert node.group_name == spec.source
         assert node.is_materializable
-        if spec.is_candles:
+        if spec.is_time_windowed:
             assert isinstance(node.partitions_def, DailyPartitionsDefinition)
             assert node.backfill_policy.policy_type == BackfillPolicyType.SINGLE_RUN
         else:
