@@ -261,10 +261,6 @@ class EndpointSpec:
     def asset_key(self) -> tuple[str, str, str]:
         return ("raw", self.source, self.endpoint)
 
-    @property
-    def is_snapshot(self) -> bool:
-        return not self.is_time_windowed
-
 
 # --------------------------------------------------------------------------- helpers
 def utc_from_seconds(value: Any) -> datetime:

@@ -7,9 +7,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from ingestion.sinks.raw.rows import LoadCounts
 
@@ -85,9 +84,6 @@ class RunSummary:
 
     def total(self, name: str) -> int:
         return sum(int(getattr(e, name)) for e in self.endpoints)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

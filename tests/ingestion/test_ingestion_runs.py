@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -301,7 +302,7 @@ async def test_no_api_key_in_logs_lake_or_raw(
         )[0][0]
         or ""
     )
-    assert secret not in dump and secret not in json.dumps(summary.to_dict(), default=str)
+    assert secret not in dump and secret not in json.dumps(asdict(summary), default=str)
 
 
 async def test_replay_rebuilds_raw_from_the_lake_without_calling_any_api(
