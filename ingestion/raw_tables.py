@@ -70,4 +70,3 @@ __all__ = ["BY_NAME", "RAW_TABLES", "KeyColumn", "RawTable", "get_table"]
 #   an hour without trades): source, endpoint, series text ("BTC-USD 1h"),
 #   period_start timestamptz, reason text, run_id, recorded_at; primary key
 #   (source, endpoint, series, period_start). The gap sensor does not ask for these again.
-BOOKKEEPING_TABLES = ("ingestion_runs", "quarantine", "known_empty")
