@@ -329,10 +329,6 @@ class _Settings(ReaderSettings):
         return key
 
     @property
-    def state_dir(self) -> Path:
-        return self.home
-
-    @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
