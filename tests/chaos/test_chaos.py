@@ -102,7 +102,8 @@ CLOCK_COLUMNS = frozenset(
     }
 )
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
-MARTS_YAML = DBT_PROJECT / "models" / "marts" / "_marts__models.yml"
+# One YAML per mart, in a folder per business area (marts/market, marts/operations).
+MARTS_YAMLS = sorted((DBT_PROJECT / "models" / "marts").glob("*/*.yml"))
 RUN = """
 import asyncio, json, logging, sys
 from datetime import datetime
@@ -341,7 +342,11 @@ def _tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
 
 def _mart_keys() -> dict[str, list[list[str]]]:
     """Every unique key the marts declare: `unique` columns and combinations of columns."""
-    models = yaml.safe_load(MARTS_YAML.read_text())["models"]
+    models = [
+        model
+        for path in MARTS_YAMLS
+        for model in yaml.safe_load(path.read_text()).get("models") or []
+    ]
     keys: dict[str, list[list[str]]] = {}
     for model in models:
         found = keys.setdefault(model["name"], [])

@@ -117,7 +117,7 @@ def test_incremental_build_equals_full_refresh(first_build: DbtDatabase) -> None
 
     incremental = db.dbt("build", "--select", *INCREMENTAL_MARTS)
     assert incremental.not_passing() == []
-    marts_sql = incremental.target_path / "{}" / "criptopipe" / "models" / "marts"
+    marts_sql = incremental.target_path / "{}" / "criptopipe" / "models" / "marts" / "market"
     compiled = (Path(str(marts_sql).format("compiled")) / "fct_candles_hourly.sql").read_text()
     executed = (Path(str(marts_sql).format("run")) / "fct_candles_hourly.sql").read_text()
     assert "already_loaded" in compiled and "delete from" in executed, "not incremental"
@@ -267,6 +267,7 @@ def test_partition_backfill_of_an_old_range_equals_full_refresh(first_build: Dbt
         / "criptopipe"
         / "models"
         / "marts"
+        / "market"
         / "fct_candles_daily.sql"
     ).read_text()
     assert start.isoformat() in compiled and end.isoformat() in compiled

@@ -75,3 +75,24 @@ def test_raw_endpoints_macro_lists_the_contract() -> None:
     text = (DBT_PROJECT / "macros" / "raw_endpoints.sql").read_text()
     listed = re.findall(r"\('(\w+)', '(\w+)', 'stg_\w+'\)", text)
     assert sorted(listed) == sorted((t.source, t.endpoint) for t in RAW_TABLES)
+
+
+MART_AREAS = ("market", "operations")
+
+
+def test_each_mart_has_its_own_yaml_with_its_unit_tests_beside_it() -> None:
+    """jaffle-shop's layout: marts by business area, ``<model>.yml`` next to ``<model>.sql``
+    describing that model only, and its unit tests in the same file."""
+    marts = DBT_PROJECT / "models" / "marts"
+    assert sorted(p.name for p in marts.iterdir() if p.is_dir()) == sorted(MART_AREAS)
+    assert list(marts.glob("*.sql")) == [] and list(marts.glob("*.yml")) == []
+    models = sorted(marts.glob("*/*.sql"))
+    assert len(models) >= 18
+    for sql in models:
+        properties = yaml.safe_load(sql.with_suffix(".yml").read_text())
+        assert [m["name"] for m in properties["models"]] == [sql.stem], sql
+        for unit_test in properties.get("unit_tests") or []:
+            assert unit_test["model"] == sql.stem, (sql, unit_test["name"])
+    for path in marts.glob("*/*.yml"):
+        if not path.name.startswith("_"):
+            assert path.with_suffix(".sql").exists(), f"{path} describes no model beside it"
