@@ -206,10 +206,8 @@ def gap_tables(specs: Sequence[EndpointSpec] = REGISTRY) -> list[GapTable]:
         names = spec.raw_table.key_names
         if "interval" in names:
             tables.append(GapTable(spec, "candles"))
-        elif spec.source == "fx":
-            tables.append(GapTable(spec, "ecb"))
-        elif spec.source == "fear_greed":
-            tables.append(GapTable(spec, "daily"))
+        elif spec.gap_calendar is not None:  # the connector says (FX: "ecb", F&G: "daily")
+            tables.append(GapTable(spec, spec.gap_calendar))
     return tables
 
 

@@ -1,23 +1,26 @@
 {#
-    The raw tables of the ingestion contract (ingestion/raw_tables.py) and the staging
-    model that reads each: used by the pipeline-health models to count loads per
-    endpoint. A test in tests/dbt checks this list against the contract.
+    The raw tables of the ingestion contract, as (source_name, endpoint_name) pairs: every
+    source of this project whose meta names its Dagster ingestion asset
+    raw/<source>/<endpoint>, as each staging folder's sources YAML declares it (nothing to
+    add here for a new API). Used by the pipeline-health models to count loads per
+    endpoint; a test in tests/dbt checks the sources against ingestion/raw_tables.py.
+    Read from the graph, so only at execution time: while dbt parses, the list is empty.
 #}
 {% macro raw_endpoints() -%}
-    {{ return([
-        ('coingecko', 'markets', 'stg_coingecko__markets'),
-        ('coingecko', 'global', 'stg_coingecko__global_metrics'),
-        ('coingecko', 'market_chart', 'stg_coingecko__market_chart_points'),
-        ('binance', 'klines', 'stg_binance__klines'),
-        ('binance', 'ticker_24hr', 'stg_binance__tickers'),
-        ('kraken', 'ohlc', 'stg_kraken__ohlc_candles'),
-        ('kraken', 'ticker', 'stg_kraken__tickers'),
-        ('coinbase', 'candles', 'stg_coinbase__candles'),
-        ('fear_greed', 'fng', 'stg_fear_greed__index_values'),
-        ('fx', 'rates', 'stg_fx__rates'),
-        ('mercadobitcoin', 'tickers', 'stg_mercadobitcoin__tickers'),
-        ('mercadobitcoin', 'candles', 'stg_mercadobitcoin__candles'),
-    ]) }}
+    {%- set endpoints = [] -%}
+    {%- if execute -%}
+        {%- for node in graph.sources.values() | sort(attribute='unique_id') -%}
+            {%- set asset_key = (node.meta.get('dagster') or {}).get('asset_key') or [] -%}
+            {%- if node.package_name == project_name
+                and asset_key | length == 3
+                and asset_key[0] == 'raw'
+                and asset_key[1] == node.source_name
+                and asset_key[2] == node.name -%}
+                {%- do endpoints.append((node.source_name, node.name)) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(endpoints) }}
 {%- endmacro %}
 
 

@@ -245,6 +245,9 @@ class EndpointSpec:
     # Why the provider leaves periods out (e.g. Coinbase: no candle for an hour without
     # trades): such holes inside a page are recorded in raw.known_empty, not failed on.
     omits_empty_periods: str | None = None
+    # The publishing calendar the gap sensor checks a daily series without an interval key
+    # against: "ecb" (ECB business days, FX) or "daily" (every day); None: not checked.
+    gap_calendar: str | None = None
 
     @property
     def raw_table(self) -> RawTable:

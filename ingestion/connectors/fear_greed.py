@@ -83,5 +83,6 @@ ENDPOINTS = (
             "one element of `data` as sent: value, value_classification, timestamp (strings), "
             "time_until_update on the newest"
         ),
+        gap_calendar="daily",
     ),
 )

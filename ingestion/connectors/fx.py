@@ -114,5 +114,6 @@ ENDPOINTS = (
             'one rate, unpivoted from Frankfurter\'s {"rates": {date: {CUR: rate}}}: '
             '{"date": "2024-05-03", "base": "USD", "quote": "BRL", "rate": 5.07}'
         ),
+        gap_calendar="ecb",
     ),
 )

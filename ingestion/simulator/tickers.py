@@ -84,9 +84,9 @@ def rolling_24h(req: SimRequest, exchange: str, asset: Asset) -> Rolling:
     )
 
 
-def trade_id(req: SimRequest, exchange: str, asset: Asset) -> int:
-    """A monotone trade id: trades since EPOCH0 at a steady synthetic rate."""
-    rate = {"binance": 12.0, "kraken": 0.8, "coinbase": 3.0, "mercadobitcoin": 0.2}[exchange]
+def trade_id(req: SimRequest, rate: float, asset: Asset) -> int:
+    """A monotone trade id: trades since EPOCH0 at a steady synthetic ``rate`` a second
+    (each exchange's handler module has its own)."""
     weight = 1.0 + len(asset.asset_id)
     return int((req.now_s - market.EPOCH0_S) * rate * weight)
 

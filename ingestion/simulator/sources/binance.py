@@ -29,6 +29,7 @@ from ingestion.simulator.common import (
 from ingestion.simulator.tickers import listed, rolling_24h, spread, trade_id
 
 HOUR, DAY = market.HOUR, market.DAY
+TRADE_RATE = 12.0  # synthetic trades a second (trade ids)
 
 
 def _binance_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
@@ -153,7 +154,7 @@ def binance_ticker(req: SimRequest) -> Reply:
         r = rolling_24h(req, "binance", asset)
         dec = market.price_decimals("binance", asset.asset_id)
         bid, ask = spread(r.last, dec)
-        last_id = trade_id(req, "binance", asset)
+        last_id = trade_id(req, TRADE_RATE, asset)
         out.append(
             {
                 "symbol": symbol,

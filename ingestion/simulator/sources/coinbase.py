@@ -27,6 +27,7 @@ from ingestion.simulator.common import (
 from ingestion.simulator.tickers import listed, rolling_24h, spread, trade_id
 
 HOUR, DAY = market.HOUR, market.DAY
+TRADE_RATE = 3.0  # synthetic trades a second (trade ids)
 
 
 def _coinbase_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
@@ -131,7 +132,7 @@ def coinbase_ticker(req: SimRequest) -> Reply:
     r = rolling_24h(req, "coinbase", asset)
     dec = market.price_decimals("coinbase", asset.asset_id)
     bid, ask = spread(r.last, dec)
-    tid = trade_id(req, "coinbase", asset)
+    tid = trade_id(req, TRADE_RATE, asset)
     now = req.now()
     body = {
         "ask": f"{ask:.{dec}f}".rstrip("0").rstrip("."),

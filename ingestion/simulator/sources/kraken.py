@@ -23,6 +23,7 @@ from ingestion.simulator.common import (
 from ingestion.simulator.tickers import listed, rolling_24h, spread, trade_id
 
 HOUR, DAY = market.HOUR, market.DAY
+TRADE_RATE = 0.8  # synthetic trades a second (trade ids)
 
 
 def _kraken_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
@@ -126,7 +127,7 @@ def kraken_ticker(req: SimRequest) -> Reply:
         r = rolling_24h(req, "kraken", asset)
         dec = max(market.price_decimals("kraken", asset.asset_id), 5)
         bid, ask = spread(r.last, market.price_decimals("kraken", asset.asset_id))
-        tid = trade_id(req, "kraken", asset)
+        tid = trade_id(req, TRADE_RATE, asset)
         lot_a, lot_b = tid % 97 + 1, tid % 13 + 1
         pd = market.price_decimals("kraken", asset.asset_id)
 
