@@ -66,8 +66,8 @@ def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_env_example_sources_block_is_generated_from_the_connectors() -> None:
     """The per-source settings in .env.example are what the connector descriptions say:
-    rerun ``python -m ingestion.env_example`` after adding or changing a source."""
-    from ingestion.env_example import render, sources_block
+    rerun ``python -m ingestion.generate`` after adding or changing a source."""
+    from ingestion.generate import render, sources_block
 
     text = (PROJECT_ROOT / ".env.example").read_text()
     assert render(text) == text

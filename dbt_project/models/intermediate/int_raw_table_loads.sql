@@ -1,13 +1,11 @@
 {#
     Per raw table (source and endpoint): how many rows it holds and how recently they
-    arrived. The tables are every raw source the sources YAML declares (raw_endpoints()),
-    read directly: the staging models keep one row per natural key, as the loader does,
-    so the counts are the same, and a new API's tables appear here with no edit.
+    arrived, read through each table's staging model.
 #}
 
 with
 
-{% for source_name, endpoint_name in raw_endpoints() %}
+{% for source_name, endpoint_name, model in raw_endpoints() %}
 {{ source_name }}__{{ endpoint_name }} as (
 
     select
@@ -19,14 +17,14 @@ with
         ) as rows_fetched_last_24h,
         max(fetched_at) as last_fetched_at,
         max(last_seen_at) as last_seen_at
-    from {{ source(source_name, endpoint_name) }}
+    from {{ ref(model) }}
 
 ),
 
 {% endfor %}
 unioned as (
 
-    {% for source_name, endpoint_name in raw_endpoints() %}
+    {% for source_name, endpoint_name, model in raw_endpoints() %}
     select * from {{ source_name }}__{{ endpoint_name }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
