@@ -15,6 +15,7 @@ import ipaddress
 import tomllib
 from pathlib import Path
 
+from ingestion.errors import IngestionError
 from ingestion.settings import PROJECT_ROOT, ReaderSettings
 
 SECRETS_FILES = (
@@ -24,7 +25,7 @@ SECRETS_FILES = (
 _SESSION_KEY = "criptopipe_dashboard_unlocked"
 
 
-class UnguardedBindError(ValueError):
+class UnguardedBindError(IngestionError, ValueError):
     """A non-loopback address with neither a password nor Streamlit auth."""
 
 

@@ -26,6 +26,8 @@ import psycopg
 import streamlit as st
 from psycopg.types.numeric import FloatLoader
 
+from ingestion.errors import IngestionError
+
 logger = logging.getLogger(__name__)
 
 TTL_MARKET = timedelta(minutes=5)  # marts are rebuilt at most hourly
@@ -35,7 +37,7 @@ CONNECT_TIMEOUT_SECONDS = 3
 MARTS_SCHEMA = "marts"
 
 
-class DataUnavailable(RuntimeError):
+class DataUnavailable(IngestionError, RuntimeError):
     """The warehouse cannot answer: not reachable, or not configured."""
 
 

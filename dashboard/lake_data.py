@@ -30,6 +30,8 @@ import streamlit as st
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from ingestion.errors import IngestionError
+
 logger = logging.getLogger(__name__)
 
 TTL_LAKE = timedelta(minutes=1)
@@ -38,7 +40,7 @@ RESPONSES = "responses"
 QUARANTINE = "quarantine"
 
 
-class LakeUnavailable(RuntimeError):
+class LakeUnavailable(IngestionError, RuntimeError):
     """The lake cannot answer: not reachable, or not configured."""
 
 

@@ -50,6 +50,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from ingestion.errors import BackupError, ServiceError
 from ingestion.services import Services, postgres
 from ingestion.services.mongo import mask_uri
 from ingestion.settings import Settings
@@ -66,10 +67,6 @@ INSERT_BATCH_BYTES = 16 << 20
 JSON_OPTIONS = json_util.JSONOptions(
     json_mode=json_util.JSONMode.RELAXED, tz_aware=True, tzinfo=UTC
 )
-
-
-class BackupError(RuntimeError):
-    """A backup or restore could not be done; the message says why. Nothing was lost."""
 
 
 @dataclass(frozen=True)
@@ -205,8 +202,6 @@ def _file_sha256(path: Path) -> str:
 # --- backup ---------------------------------------------------------------------------------
 def _start_servers(services: Services) -> None:
     """Start the project's own servers if they are stopped (external ones are left alone)."""
-    from ingestion.services import ServiceError
-
     try:
         if not services.external_postgres:
             services.pg.start()

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pymongo import AsyncMongoClient
 
-from ingestion.http import IngestionError
+from ingestion.errors import StoreUnavailableError
 from ingestion.settings import Settings
 
 
@@ -75,10 +75,6 @@ def mongo_options(settings: Settings) -> dict[str, Any]:
 
 def mongo_client(settings: Settings, uri: str) -> AsyncMongoClient[dict[str, Any]]:
     return AsyncMongoClient(uri, **mongo_options(settings))
-
-
-class StoreUnavailableError(IngestionError):
-    """PostgreSQL or MongoDB cannot be reached: the message names which, where and why."""
 
 
 def describe_pg(dsn: str) -> str:

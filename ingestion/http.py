@@ -42,6 +42,13 @@ import yarl
 
 from ingestion.clock import clock_for
 from ingestion.connectors.registry import DESCRIPTIONS, describe
+from ingestion.errors import (
+    BannedError,
+    BodyTooLargeError,
+    IngestionError,
+    RegionBlockedError,
+    RequestError,
+)
 from ingestion.pacing import Host, TokenBucket, WeightBudget
 from ingestion.settings import Settings
 
@@ -65,37 +72,7 @@ KEPT_HEADERS = (
 
 
 # --------------------------------------------------------------------------- exceptions
-class IngestionError(Exception):
-    """Base of every error the ingestion package raises on purpose."""
-
-
-class RequestError(IngestionError):
-    """A request that failed for good: the message names source, endpoint, request, cause."""
-
-    def __init__(
-        self, source: str, endpoint: str, request: str, cause: str, status: int | None = None
-    ) -> None:
-        self.source = source
-        self.endpoint = endpoint
-        self.request = request
-        self.cause = cause
-        self.status = status
-        super().__init__(f"{source}/{endpoint}: GET {request} failed: {cause}")
-
-
-class RegionBlockedError(RequestError):
-    """HTTP 451: the API refuses this region (Binance). Not retried."""
-
-
-class BannedError(RequestError):
-    """HTTP 418: the API banned this IP (Binance). Not retried; the source stops for the run."""
-
-
-class BodyTooLargeError(RequestError):
-    """A body over ``http_max_body_bytes`` (after decompression). Not retried."""
-
-
-class _TransientError(Exception):
+class _TransientError(IngestionError):
     """Internal: a failure worth another attempt, with the server's wait if it gave one."""
 
     def __init__(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingestion.errors import UnknownAssetError
+
 
 @dataclass(frozen=True, slots=True)
 class Asset:
@@ -88,10 +90,6 @@ DEFAULT_ASSETS: tuple[str, ...] = (
     "USDT",
     "USDC",
 )
-
-
-class UnknownAssetError(ValueError):
-    """An asset id that is not in the catalogue."""
 
 
 def get_asset(asset_id: str) -> Asset:

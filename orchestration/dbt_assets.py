@@ -39,7 +39,8 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from ingestion.services import ServiceError, dbt_env
+from ingestion.errors import ServiceError
+from ingestion.services import dbt_env
 from ingestion.settings import PROJECT_ROOT, load_settings
 from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.resources import PostgresResource

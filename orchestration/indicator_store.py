@@ -29,6 +29,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from ingestion.errors import IngestionError
 from orchestration import indicators
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ create table if not exists marts.fct_technical_indicators (
 """
 
 
-class ContractError(RuntimeError):
+class ContractError(IngestionError, RuntimeError):
     """The table exists with columns or types other than the contract's."""
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ingestion.connectors.tables import KeyColumn, RawTable
+from ingestion.errors import InvalidRecord
 from ingestion.symbols import Asset
 
 if TYPE_CHECKING:  # settings read the connectors' source descriptions: no import cycle
@@ -29,10 +30,6 @@ EARLIEST_VALID = datetime(2009, 1, 3, tzinfo=UTC)
 LATEST_VALID = datetime(2100, 1, 1, tzinfo=UTC)
 
 KeyValue = str | datetime | date
-
-
-class InvalidRecord(ValueError):
-    """A record that fails validation; the message is the quarantine reason."""
 
 
 class Record(NamedTuple):

@@ -20,11 +20,11 @@ from pymongo.errors import PyMongoError
 
 from ingestion.connections import short_error
 from ingestion.connectors.base import EndpointSpec
-from ingestion.http import IngestionError
+from ingestion.errors import LakeTimeoutError, LoadError, PostgresHungError
 from ingestion.raw_tables import RawTable
 from ingestion.run.results import EndpointStats, join_errors
 from ingestion.sinks.lake import StoredResponse
-from ingestion.sinks.raw.loader import LoadError, RawLoader
+from ingestion.sinks.raw.loader import RawLoader
 from ingestion.sinks.raw.rows import LoadCounts, QuarantineRow, RawRow
 from ingestion.sinks.raw.run_log import rows_of_run
 from ingestion.sinks.raw.schema import analyze_if_stale
@@ -118,14 +118,6 @@ async def _load_batch(
             "that batch was rolled back, earlier batches are kept, and a rerun resumes from "
             "the newest loaded record"
         ) from err
-
-
-class PostgresHungError(LoadError):
-    """PostgreSQL did not answer a batch within the client's deadline (a hung server)."""
-
-
-class LakeTimeoutError(IngestionError):
-    """MongoDB did not acknowledge lake documents within ``lake_ack_timeout_seconds``."""
 
 
 async def _lake_acknowledged(

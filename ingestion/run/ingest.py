@@ -20,7 +20,6 @@ from pymongo.errors import PyMongoError
 
 from ingestion.clock import clock_for, fixed_clock
 from ingestion.connections import (
-    StoreUnavailableError,
     mongo_client,
     mongo_unavailable,
     pg_connect,
@@ -28,6 +27,7 @@ from ingestion.connections import (
 )
 from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import select
+from ingestion.errors import StoreUnavailableError
 from ingestion.http import HttpClient
 from ingestion.run.bookkeeping import record_run
 from ingestion.run.pipeline import RunContext, run_endpoint

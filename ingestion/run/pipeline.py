@@ -33,9 +33,9 @@ import psycopg
 from ingestion.clock import Clock
 from ingestion.connections import bookkeeping_deadline, pg_connect, pg_deadline
 from ingestion.connectors.base import EndpointSpec, ParseResult, PlanContext, PlannedRequest
-from ingestion.http import BannedError, HttpClient, InvalidBody, RequestError, Response
+from ingestion.errors import BannedError, PostgresHungError, RequestError
+from ingestion.http import HttpClient, InvalidBody, Response
 from ingestion.run.batches import (
-    PostgresHungError,
     analyze,
     count_lake_documents,
     flush,

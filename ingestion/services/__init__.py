@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingestion.errors import ServiceError
 from ingestion.services import credentials, mongo, postgres
-from ingestion.services._process import ServiceError
 from ingestion.services.credentials import RoleSettings
 from ingestion.settings import ReaderSettings, Settings
 

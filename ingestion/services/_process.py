@@ -7,9 +7,7 @@ import socket
 import time
 from pathlib import Path
 
-
-class ServiceError(RuntimeError):
-    """A local service could not be started, reached or stopped; the message says why."""
+from ingestion.errors import ServiceError
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -28,7 +28,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import SecretStr
 
-from ingestion.services._process import ServiceError
+from ingestion.errors import ServiceError
 
 ROLES = ("loader", "transformer", "reader")  # the warehouse's roles
 # Every role with a password: the warehouse's and ``dagster`` (its own storage database,

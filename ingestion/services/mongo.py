@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingestion.errors import ServiceError
 from ingestion.services._process import (
-    ServiceError,
     pid_cmdline,
     pid_running,
     port_is_free,

@@ -29,7 +29,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ingestion.services._process import ServiceError, pid_running, port_is_free, wait_for_port
+from ingestion.errors import ServiceError
+from ingestion.services._process import pid_running, port_is_free, wait_for_port
 from ingestion.services.credentials import ROLES, ensure_role_password, write_secret
 from ingestion.services.credentials import mask_dsn as mask_dsn  # callers mask through here too
 from ingestion.settings import Settings

@@ -35,6 +35,7 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from ingestion.errors import LakeDocumentError
 from ingestion.http import InvalidBody, Response
 
 logger = logging.getLogger(__name__)
@@ -57,10 +58,6 @@ def _body_size(document: dict[str, Any]) -> int:
 
 # BSON documents hold 16 MiB; the metadata around a body is small.
 MAX_DOCUMENT_BODY = (16 << 20) - (64 << 10)
-
-
-class LakeDocumentError(Exception):
-    """One lake document the server refused (the rest of its batch is stored)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from ingestion.connectors.source import RequestWeight
-from ingestion.http import HttpClient, RegionBlockedError, RequestError
+from ingestion.errors import RegionBlockedError, RequestError
+from ingestion.http import HttpClient
 from ingestion.pacing import WeightBudget
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator

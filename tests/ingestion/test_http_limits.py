@@ -16,7 +16,8 @@ import pytest
 from aiohttp import web
 from ingestion_support import SIM_NOW
 
-from ingestion.http import BodyTooLargeError, HttpClient, RequestError, retry_after_seconds
+from ingestion.errors import BodyTooLargeError, RequestError
+from ingestion.http import HttpClient, retry_after_seconds
 from ingestion.run.ingest import run_ingestion
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator

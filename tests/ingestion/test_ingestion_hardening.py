@@ -16,13 +16,13 @@ from aiohttp import web
 from ingestion_support import SIM_NOW
 from pymongo import AsyncMongoClient, MongoClient
 
+from ingestion.errors import LakeDocumentError
 from ingestion.http import Response
 from ingestion.run.ingest import run_ingestion
 from ingestion.run.replay import replay_from_lake
 from ingestion.settings import Settings
 from ingestion.sinks.lake import (
     Lake,
-    LakeDocumentError,
     LakeWriter,
     StoredResponse,
     response_document,

@@ -24,10 +24,11 @@ from netutil import free_port
 from pydantic import SecretStr
 from pymongo import MongoClient
 
+from ingestion.errors import ServiceError
 from ingestion.http import HttpClient
 from ingestion.run.ingest import run_ingestion
 from ingestion.run.results import RunSummary
-from ingestion.services import ServiceError, Services, postgres
+from ingestion.services import Services, postgres
 from ingestion.services.mongo import LocalMongo
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator

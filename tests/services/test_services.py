@@ -13,7 +13,8 @@ from netutil import free_port
 from psycopg.conninfo import make_conninfo
 from pymongo import MongoClient
 
-from ingestion.services import ServiceError, Services, postgres
+from ingestion.errors import ServiceError
+from ingestion.services import Services, postgres
 from ingestion.settings import Settings
 
 

@@ -30,11 +30,6 @@ from ingestion.sinks.raw.copy_format import COPY_CHUNK_ROWS, copy_text, safe_dum
 from ingestion.sinks.raw.rows import LoadCounts, QuarantineRow, RawRow
 from ingestion.sinks.raw.schema import keys_sql, table_sql
 
-
-class LoadError(Exception):
-    """A batch could not be loaded (the connection went away, the server refused it)."""
-
-
 # Before a batch commits: wait for whatever must be durable first (the lake documents the
 # rows point at) and return the lake ids to correct, computed id -> stored id.
 BeforeCommit = Callable[[], Awaitable[Mapping[str, str]]]
