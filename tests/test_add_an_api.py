@@ -31,7 +31,7 @@ STAGING = PROJECT_ROOT / "dbt_project" / "models" / "staging"
 NAMES_SOURCES: dict[str, str] = {
     "dbt_project/macros/raw_endpoints.sql": "generated from the staging folders (see below)",
     "ingestion/symbols.py": "exchange: the asset catalogue spells each asset on each exchange",
-    "ingestion/simulator/market.py": "exchange: the synthetic market's parameters per exchange",
+    "ingestion/simulator/market.py": "exchange: its synthetic-market parameters (EXCHANGE_MODELS)",
     "dashboard/charts.py": "exchange: its colour in the charts",
     "dbt_project/seeds/exchanges.csv": "exchange: the exchanges seed (dim_exchanges)",
     "dbt_project/seeds/symbol_map.csv": "exchange: generated from ingestion/symbols.py",

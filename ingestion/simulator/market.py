@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ingestion.calendars import is_ecb_business_day, target_holidays  # noqa: F401
+from ingestion.connectors.registry import DESCRIPTIONS, describe
+from ingestion.connectors.source import Exchange
 from ingestion.symbols import BY_ID, CATALOGUE, Asset
 
 EPOCH0 = datetime(2015, 1, 1, tzinfo=UTC)
@@ -37,7 +39,25 @@ N_DAYS = N_HOURS // 24
 HOUR = 3600
 DAY = 86400
 
-EXCHANGES = ("binance", "kraken", "coinbase", "mercadobitcoin")
+
+@dataclass(frozen=True, slots=True)
+class ExchangeModel:
+    """The synthetic market's parameters of one exchange (its quote currency and symbols
+    come from its connector module's description)."""
+
+    volume_share: float  # share of the asset's USD volume that trades there
+    extra_tick_decimals: int = 0  # decimals its price tick has beyond six significant digits
+    trade_size: float = 2500.0  # USD traded per trade, on average
+
+
+# The one table of exchange names in the synthetic market.
+EXCHANGE_MODELS: dict[str, ExchangeModel] = {
+    "binance": ExchangeModel(0.30, extra_tick_decimals=1, trade_size=2500.0 * 5.0),
+    "kraken": ExchangeModel(0.03),
+    "coinbase": ExchangeModel(0.10),
+    "mercadobitcoin": ExchangeModel(0.004),
+}
+EXCHANGES = tuple(name for name, source in DESCRIPTIONS.items() if source.exchange is not None)
 
 # Reference level (USD, around 2022) and circulating supply of each catalogue asset.
 ANCHOR_USD: dict[str, float] = {
@@ -68,8 +88,6 @@ SUPPLY: dict[str, tuple[float, float | None]] = {  # circulating, max
     "USDT": (91_705_804_322.0054, None),
     "USDC": (24_000_000_000.0, None),
 }
-# Share of the asset's USD volume that trades on each exchange.
-VOLUME_SHARE = {"binance": 0.30, "kraken": 0.03, "coinbase": 0.10, "mercadobitcoin": 0.004}
 DAILY_USD_VOLUME = 0.04  # daily volume as a fraction of market cap
 
 # FX: ECB reference rates are quoted against EUR. Anchors are "units per EUR".
@@ -230,18 +248,27 @@ def log_usdbrl_hourly(seed: int, idx: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- exchanges
 
 
+def _rules(exchange: str) -> Exchange:
+    rules = describe(exchange).exchange
+    if rules is None:
+        raise ValueError(f"{exchange} is not an exchange")
+    return rules
+
+
 def quote_currency(exchange: str) -> str:
-    return {"binance": "USDT", "kraken": "USD", "coinbase": "USD", "mercadobitcoin": "BRL"}[
-        exchange
-    ]
+    """The currency ``exchange`` quotes prices in, as its connector module declares."""
+    return _rules(exchange).quote_currency
 
 
 def pair_log_price(seed: int, exchange: str, asset_id: str, idx: np.ndarray) -> np.ndarray:
-    """Log price of ``asset_id`` on ``exchange`` (in its quote) at hour boundaries ``idx``."""
+    """Log price of ``asset_id`` on ``exchange`` (in its quote) at hour boundaries ``idx``:
+    USD, USDT (through tether's own price) or BRL (through the FX rate, with the Brazil
+    premium)."""
     latent = latent_log_usd(seed, asset_id)[idx]
-    if exchange == "binance":
+    quote = quote_currency(exchange)
+    if quote == "USDT":
         latent = latent - latent_log_usd(seed, "USDT")[idx]
-    elif exchange == "mercadobitcoin":
+    elif quote == "BRL":
         premium = 0.0125 + 0.0075 * np.tanh(normal(stream_key(seed, "premium"), idx // 24))
         latent = latent + log_usdbrl_hourly(seed, idx) + np.log1p(premium)
     noise = 0.0003 * normal(stream_key(seed, "exnoise", exchange, asset_id), idx)
@@ -251,10 +278,11 @@ def pair_log_price(seed: int, exchange: str, asset_id: str, idx: np.ndarray) -> 
 @lru_cache(maxsize=256)
 def price_decimals(exchange: str, asset_id: str) -> int:
     """Decimals of the exchange's price tick: about six significant digits."""
-    anchor = ANCHOR_USD[asset_id] * (6.0 if exchange == "mercadobitcoin" else 1.0)
+    in_brl = quote_currency(exchange) == "BRL"
+    anchor = ANCHOR_USD[asset_id] * (6.0 if in_brl else 1.0)
     digits = math.floor(math.log10(anchor)) + 1
-    decimals = 6 - digits + (1 if exchange == "binance" else 0)
-    return max(0 if exchange == "mercadobitcoin" else 1, min(8, decimals))
+    decimals = 6 - digits + EXCHANGE_MODELS[exchange].extra_tick_decimals
+    return max(0 if in_brl else 1, min(8, decimals))
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,9 +324,10 @@ def hourly_candles(seed: int, exchange: str, asset_id: str, i0: int, i1: int) ->
     cap = usd * SUPPLY[asset_id][0]
     activity = np.exp(0.45 * normal(stream_key(seed, "vol", exchange, asset_id), hours))
     move = 1.0 + 40.0 * np.abs(logp[1:] - logp[:-1])
-    usd_volume = cap * DAILY_USD_VOLUME / 24.0 * VOLUME_SHARE[exchange] * activity * move
+    model = EXCHANGE_MODELS[exchange]
+    usd_volume = cap * DAILY_USD_VOLUME / 24.0 * model.volume_share * activity * move
     volume = usd_volume / usd
-    trades = np.maximum(1, (usd_volume / (2500.0 * (1.0 + 4.0 * (exchange == "binance")))))
+    trades = np.maximum(1, (usd_volume / model.trade_size))
     taker = 0.4 + 0.2 * uniform(stream_key(seed, "taker", exchange, asset_id), hours)
     return CandleArrays(
         open_time=EPOCH0_S + hours * HOUR,
@@ -430,16 +459,9 @@ class Candle:
 
 
 def asset_for_symbol(exchange: str, symbol: str) -> Asset | None:
-    for asset in CATALOGUE:
-        names = {
-            "binance": (asset.binance,),
-            "kraken": (asset.kraken_pair, asset.kraken_key),
-            "coinbase": (asset.coinbase,),
-            "mercadobitcoin": (asset.mercadobitcoin,),
-        }[exchange]
-        if symbol in names:
-            return asset
-    return None
+    """The catalogue asset ``exchange`` spells ``symbol`` (any of its spellings), or None."""
+    rules = _rules(exchange)
+    return next((asset for asset in CATALOGUE if symbol in rules.symbols(asset)), None)
 
 
 def compute_candle(
