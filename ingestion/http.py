@@ -27,13 +27,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,7 +47,15 @@ from ingestion.errors import (
     RegionBlockedError,
     RequestError,
 )
-from ingestion.pacing import Host, TokenBucket, WeightBudget
+from ingestion.pacing import Host, TokenBucket, WeightBudget, retry_after_seconds
+from ingestion.responses import (
+    ErrorBodyHandler,
+    InvalidBody,
+    InvalidBodyHandler,
+    RequestCounters,
+    Response,
+    describe_request,
+)
 from ingestion.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -71,6 +77,19 @@ KEPT_HEADERS = (
 )
 
 
+__all__ = [  # what a request gives back lives in ingestion.responses; re-exported here
+    "ErrorBodyHandler",
+    "HttpClient",
+    "InvalidBody",
+    "InvalidBodyHandler",
+    "RequestCounters",
+    "Response",
+    "describe_request",
+    "is_error_body",
+    "retry_after_seconds",
+]
+
+
 # --------------------------------------------------------------------------- exceptions
 class _TransientError(IngestionError):
     """Internal: a failure worth another attempt, with the server's wait if it gave one."""
@@ -82,79 +101,6 @@ class _TransientError(IngestionError):
         self.cause = cause
         self.retry_after = retry_after
         self.pauses_host = pauses_host  # a rate limit: every request to the host waits
-
-
-# --------------------------------------------------------------------------- data
-@dataclass(frozen=True, slots=True)
-class Response:
-    """One HTTP response with a JSON body."""
-
-    source: str
-    endpoint: str
-    path: str
-    params: dict[str, str]
-    status: int
-    headers: dict[str, str]
-    text: str  # the body decoded as UTF-8 (bytes that are not UTF-8 replaced)
-    data: Any  # the parsed JSON
-    fetched_at: datetime
-    raw: bytes | None = None  # the body exactly as received (what the lake hashes and keeps)
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidBody:
-    """A 200 whose body is not JSON (HTML page, truncated): handed to ``on_invalid_body``."""
-
-    source: str
-    endpoint: str
-    path: str
-    params: dict[str, str]
-    status: int
-    headers: dict[str, str]
-    text: str
-    reason: str
-    fetched_at: datetime
-    raw: bytes | None = None  # the body exactly as received
-
-
-InvalidBodyHandler = Callable[[InvalidBody], Awaitable[None]]
-# A JSON body that ``get_json`` will not return (HTTP 4xx/5xx, 429, Kraken's error in a 200):
-# handed over before the request is retried or fails, so the lake keeps it too.
-ErrorBodyHandler = Callable[["Response"], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class RequestCounters:
-    requests: int = 0
-    retries: int = 0
-
-
-def describe_request(path: str, params: Mapping[str, str]) -> str:
-    """``path?k=v&…`` for messages and logs (params never hold a key)."""
-    if not params:
-        return path
-    return path + "?" + "&".join(f"{k}={v}" for k, v in params.items())
-
-
-def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """``Retry-After`` in seconds from now: delta-seconds or an HTTP date (RFC 9110)."""
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # "-0000": UTC by the RFC
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def _ban_cause(source: str, headers: Mapping[str, str]) -> str:

@@ -3,19 +3,44 @@
 What :class:`~ingestion.http.HttpClient` uses to stay under each API's limits: a token
 bucket per source (its ``rate_limit``, from its connector module's description), a
 concurrency semaphore and a pause (a 429's wait) per host, and, for an API that reports
-the request weight it counted (Binance), a budget that slows down before it runs out.
+the request weight it counted (Binance), a budget that slows down before it runs out; and
+the server's own word on how long to wait (``Retry-After``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 from ingestion.connectors.source import RequestWeight
 
 WEIGHT_SLOWDOWN = 0.8  # start slowing down at 80% of the budget
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds from now: delta-seconds or an HTTP date (RFC 9110)."""
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC by the RFC
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
 
 
 class TokenBucket:
