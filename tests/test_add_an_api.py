@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 import io
 import re
+import subprocess
+import sys
 import tokenize
 from pathlib import Path
 
@@ -147,3 +149,20 @@ def test_the_generated_dbt_list_of_raw_endpoints_is_up_to_date() -> None:
 
     text = RAW_ENDPOINTS_MACRO.read_text()
     assert render_macro(text) == text
+
+
+def test_a_toy_api_added_by_the_checklist_alone_is_known_everywhere() -> None:
+    """tests/toy_source.py adds an API as CONTRIBUTING.md says (a connector module, a
+    simulator handler module, their registry lines) and nothing else: its settings, HTTP
+    client behaviour (keyed rate, key header, an error inside a 200 retried), raw table
+    and .env.example lines follow, and the simulator serves it."""
+    script = PROJECT_ROOT / "tests" / "toy_source.py"
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -29,6 +29,13 @@ from ingestion.connectors.tables import key
 
 SOURCE = "fear_greed"
 
+DESCRIPTION = Source(
+    name=SOURCE,
+    title="alternative.me Fear & Greed",
+    base_url="https://api.alternative.me",
+    rate_limit=60,
+)
+
 
 def plan_fng(ctx: PlanContext) -> list[PlannedRequest]:
     window = ctx.window(())
@@ -45,14 +52,6 @@ def plan_fng(ctx: PlanContext) -> list[PlannedRequest]:
             expect=(Expected((), first, last, timedelta(days=1)),),
         )
     ]
-
-
-DESCRIPTION = Source(
-    name=SOURCE,
-    title="alternative.me Fear & Greed",
-    base_url="https://api.alternative.me",
-    rate_limit=60,
-)
 
 
 def parse_fng(path: str, params: Mapping[str, str], body: Any, fetched_at: datetime) -> ParseResult:

@@ -18,7 +18,6 @@ from ingestion.simulator.common import (
     Handler,
     Records,
     Reply,
-    Route,
     SimRequest,
     compact,
 )
@@ -36,9 +35,6 @@ from ingestion.simulator.state import SimulatorState
 
 logger = logging.getLogger(__name__)
 
-PREFIXES: dict[str, str] = {name: source.prefix for name, source in SOURCES.items()}
-# source -> [(path regex relative to the base URL, handler)]
-ROUTES: dict[str, tuple[Route, ...]] = {name: source.routes for name, source in SOURCES.items()}
 
 __all__ = ["DRIFT_FIELD", "RunningSimulator", "create_app", "run_simulator", "serve"]
 
@@ -49,21 +45,21 @@ JSON = "application/json"
 def simulator_base_urls(root: str) -> dict[str, str]:
     """Base URL of every source on a simulator at ``root`` (e.g. http://127.0.0.1:8765)."""
     root = root.rstrip("/")
-    return {source: root + prefix for source, prefix in PREFIXES.items()}
+    return {name: root + source.prefix for name, source in SOURCES.items()}
 
 
 # ----------------------------------------------------------------------------- dispatch
 
 
 def _source_of(path: str) -> tuple[str, str] | None:
-    for source, prefix in PREFIXES.items():
+    for source, prefix in ((name, s.prefix) for name, s in SOURCES.items()):
         if path.startswith(prefix + "/") or path == prefix:
             return source, path[len(prefix) :] or "/"
     return None
 
 
 def _route(source: str, rel: str) -> tuple[Handler, dict[str, str]] | None:
-    for pattern, handler in ROUTES[source]:
+    for pattern, handler in SOURCES[source].routes:  # (path regex under the prefix, handler)
         m = pattern.fullmatch(rel)
         if m is not None:
             return handler, {k: v for k, v in m.groupdict().items() if v is not None}
