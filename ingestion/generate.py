@@ -1,7 +1,9 @@
-"""The two lists of sources that live in files, generated: ``python -m ingestion.generate``.
+"""The lists of sources that live in files, generated: ``python -m ingestion.generate``.
 
 * ``.env.example``'s sources block: every source's settings (its API key, where it takes
   one, and its base URL), from its connector module's ``DESCRIPTION``;
+* the Dagster instance configurations (``deploy/dagster.yaml`` and its launcher variants):
+  the run queue's limit of one run per provider (tag ``criptopipe.provider/<source>``);
 * dbt's ``raw_endpoints()`` macro: every raw table of the contract and the staging model
   that reads it (the one ``stg_*.sql`` of its staging folder that selects from
   ``source('<source>', '<endpoint>')``). dbt resolves ``ref()`` while it parses, before
@@ -25,6 +27,13 @@ END = "# --- end of the generated sources block ---"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
 RAW_ENDPOINTS_MACRO = PROJECT_ROOT / "dbt_project" / "macros" / "raw_endpoints.sql"
 STAGING = PROJECT_ROOT / "dbt_project" / "models" / "staging"
+DEPLOY_CONFIGS = tuple(
+    PROJECT_ROOT / "deploy" / sub / "dagster.yaml" for sub in ("", "docker", "kubernetes")
+)
+PROVIDERS_BEGIN = (
+    "      # --- providers: generated from the connector registry (python -m ingestion.generate)"
+)
+PROVIDERS_END = "      # --- end of the generated providers block"
 MACRO_BEGIN = "{% macro raw_endpoints() -%}"
 MACRO_END = "{%- endmacro %}"
 
@@ -68,6 +77,38 @@ def render(text: str) -> str:
     if start < 0 or end < start:
         raise ValueError(f".env.example lacks the marker lines {BEGIN!r} … {END!r}")
     return text[:start] + sources_block() + text[end + len(END) + 1 :]
+
+
+def providers_block() -> str:
+    """The run queue's per-provider limits, marker lines included: one run at a time per
+    source (the tag every ingestion job of that source carries).
+
+    Returns:
+        The block's YAML lines (indented for ``tag_concurrency_limits``), ending in a newline.
+    """
+    lines = [PROVIDERS_BEGIN]
+    for source in DESCRIPTIONS:
+        lines += [f"      - key: criptopipe.provider/{source}", "        limit: 1"]
+    lines.append(PROVIDERS_END)
+    return "\n".join(lines) + "\n"
+
+
+def render_deploy(text: str) -> str:
+    """``text`` (a ``dagster.yaml``) with its providers block replaced by the generated one.
+
+    Args:
+        text: The file's current contents; it must hold both marker lines.
+
+    Returns:
+        The new contents.
+
+    Raises:
+        ValueError: When a marker line is missing or they are out of order.
+    """
+    start, end = text.find(PROVIDERS_BEGIN), text.find(PROVIDERS_END)
+    if start < 0 or end < start:
+        raise ValueError(f"dagster.yaml lacks the marker lines {PROVIDERS_BEGIN.strip()!r} …")
+    return text[:start] + providers_block() + text[end + len(PROVIDERS_END) + 1 :]
 
 
 def staging_model(source: str, endpoint: str, staging: Path = STAGING) -> str:
@@ -144,12 +185,15 @@ def render_macro(text: str, staging: Path = STAGING) -> str:
 
 
 def main() -> int:
-    """Rewrite the generated parts of ``.env.example`` and ``raw_endpoints.sql`` in place.
+    """Rewrite the generated parts of ``.env.example``, the Dagster instance configurations
+    and ``raw_endpoints.sql`` in place.
 
     Returns:
         The exit status: 0.
     """
     ENV_EXAMPLE.write_text(render(ENV_EXAMPLE.read_text()))
+    for config in DEPLOY_CONFIGS:
+        config.write_text(render_deploy(config.read_text()))
     RAW_ENDPOINTS_MACRO.write_text(render_macro(RAW_ENDPOINTS_MACRO.read_text()))
     return 0
 

@@ -142,13 +142,17 @@ def test_the_exceptions_still_name_a_source() -> None:
     assert stale == []
 
 
-def test_the_generated_dbt_list_of_raw_endpoints_is_up_to_date() -> None:
-    """raw_endpoints() is what the staging folders say (``python -m ingestion.generate``):
-    one staging model per raw table, the one that selects from its source table."""
-    from ingestion.generate import RAW_ENDPOINTS_MACRO, render_macro
+def test_the_generated_lists_are_up_to_date() -> None:
+    """raw_endpoints() is what the staging folders say (one staging model per raw table,
+    the one that selects from its source table) and each Dagster instance configuration
+    limits every registered provider: rerun ``python -m ingestion.generate``."""
+    from ingestion.generate import DEPLOY_CONFIGS, RAW_ENDPOINTS_MACRO, render_deploy, render_macro
 
     text = RAW_ENDPOINTS_MACRO.read_text()
     assert render_macro(text) == text
+    for config in DEPLOY_CONFIGS:
+        text = config.read_text()
+        assert render_deploy(text) == text, config
 
 
 def test_a_toy_api_added_by_the_checklist_alone_is_known_everywhere() -> None:

@@ -2,7 +2,8 @@
 interpreter: a connector module and a simulator handler module (built here), and their
 registry lines (appended here, before anything reads the registries). Nothing else
 changes, yet the settings, the HTTP client, the raw table contract, the generated
-``.env.example`` block and the simulator all know the toy source. Prints ``ok``."""
+``.env.example`` and Dagster run-queue blocks and the simulator all know the toy source.
+Prints ``ok``."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ SIMULATED["toy"] = SimSource(
 )
 
 # --- what reads the description ------------------------------------------------------------
-from ingestion.generate import sources_block  # noqa: E402
+from ingestion.generate import providers_block, sources_block  # noqa: E402
 from ingestion.http import HttpClient  # noqa: E402
 from ingestion.raw_tables import get_table  # noqa: E402
 from ingestion.settings import SOURCES, Settings  # noqa: E402
@@ -117,6 +118,7 @@ async def main() -> None:
     block = sources_block()
     assert "# CRIPTOPIPE_TOY_BASE_URL=https://api.toy.example/v1" in block
     assert "# CRIPTOPIPE_TOY_API_KEY=" in block
+    assert "- key: criptopipe.provider/toy" in providers_block()
     async with run_simulator() as sim:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
