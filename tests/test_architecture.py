@@ -27,9 +27,11 @@ def test_ingestion_never_imports_dagster_or_streamlit() -> None:
     assert not imported & {"dagster", "dagster_dbt", "streamlit", "orchestration", "dashboard"}
 
 
-def test_importing_ingestion_loads_no_dagster_or_streamlit() -> None:
+def test_importing_ingestion_or_the_cli_loads_no_dagster_or_streamlit() -> None:
+    # The CLI (orchestration.cli) imports Dagster and Streamlit only in the commands that
+    # use them, so `criptopipe --help` and the ingestion commands never load them.
     code = (
-        "import sys, ingestion.run.ingest, ingestion.run.replay, ingestion.cli; "
+        "import sys, ingestion.run.ingest, ingestion.run.replay, orchestration.cli; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('dagster', 'streamlit')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -61,3 +63,35 @@ def test_no_print_outside_cli_and_no_environ_in_library_code() -> None:
             ):
                 offenders.append(f"{rel}: print()")
     assert offenders == []
+
+
+def test_no_private_imports_across_packages() -> None:
+    """A name with a leading underscore is its module's own: no other package imports it."""
+    offenders = []
+    packages = ("ingestion", "orchestration", "dashboard")
+    for package in packages:
+        for path in (PROJECT_ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+                    continue
+                other = node.module.split(".")[0]
+                if other in packages and other != package:
+                    private = [a.name for a in node.names if a.name.startswith("_")]
+                    if private:
+                        offenders.append(f"{path.relative_to(PROJECT_ROOT)}: {private}")
+    assert offenders == []
+
+
+def test_one_cli_with_one_entry_point() -> None:
+    """`criptopipe` is orchestration.cli:main, the one Typer app every command is on."""
+    import tomllib
+
+    scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"criptopipe": "orchestration.cli:main"}
+    apps = []
+    for package in ("ingestion", "orchestration", "dashboard"):
+        for path in (PROJECT_ROOT / package).rglob("*.py"):
+            if "typer.Typer(" in path.read_text():
+                apps.append(path.relative_to(PROJECT_ROOT).parent.as_posix())
+    assert set(apps) == {"orchestration/cli"}

@@ -27,8 +27,8 @@ from psycopg import sql
 from pymongo import MongoClient
 from typer.testing import CliRunner
 
-from ingestion.cli import app
 from ingestion.services import postgres
+from orchestration.cli import app
 
 ASSETS = ("BTC", "ETH")
 # Columns that say when a row was loaded or built, not what it holds.

@@ -6,8 +6,8 @@ import psycopg
 from ingestion_support import admin, simulator_env
 from typer.testing import CliRunner
 
-from ingestion.cli import app
 from ingestion.settings import Settings
+from orchestration.cli import app
 
 
 def test_ingest_prints_a_summary_and_fails_when_an_endpoint_fails(

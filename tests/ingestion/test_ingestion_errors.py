@@ -11,8 +11,8 @@ from ingestion_support import SIM_NOW, simulator_env
 from netutil import free_port
 from typer.testing import CliRunner
 
-from ingestion.cli import app
 from ingestion.settings import Settings
+from orchestration.cli import app
 
 
 def error_lines(output: str) -> list[str]:
