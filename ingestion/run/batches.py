@@ -61,6 +61,11 @@ async def flush(
 
 
 def unlanded(stats: EndpointStats, records: int) -> None:
+    """Take ``records`` fetched but never landed (rolled back) out of the run's count.
+
+    A rerun fetches them again; so ``fetched = inserted + updated + unchanged +
+    quarantined`` still holds, and a note says how many.
+    """
     if records:
         stats.fetched -= records
         stats.notes.append(
@@ -123,8 +128,12 @@ async def _load_batch(
 async def _lake_acknowledged(
     acks: Sequence[asyncio.Future[StoredResponse]], timeout: float
 ) -> list[StoredResponse]:
-    """The lake's answers to ``acks``; raises what a write raised, or
-    :class:`LakeTimeoutError` when they are not all in within ``timeout`` seconds."""
+    """The lake's answers to ``acks``.
+
+    Raises:
+        LakeTimeoutError: They are not all in within ``timeout`` seconds; or whatever a
+            write raised.
+    """
     if acks:
         _, pending = await asyncio.wait(acks, timeout=timeout)
         if pending:
@@ -177,7 +186,8 @@ async def reconcile(
     Each row this run inserted or updated names the run (unchanged rows keep the run that
     last wrote them), and each record it quarantined is a row of ``raw.quarantine``. So
     inserted <= rows of the run <= inserted + updated (a key written twice in one run is
-    one row), and the quarantine count is exact. A mismatch fails the run."""
+    one row), and the quarantine count is exact. A mismatch fails the run.
+    """
     table, run_id = loader.table, loader.run_id
     try:
         rows, quarantined = await rows_of_run(conn, table, run_id, loader.earliest_fetch)

@@ -108,8 +108,10 @@ async def record_run(
 async def _record_checked(
     conn: psycopg.AsyncConnection[Any], stats: EndpointStats, row: dict[str, Any]
 ) -> None:
-    """Write the run's row; one the accounting CHECK refuses is written again as failed,
-    with the refusal as its error, so a run whose numbers do not add up is never lost."""
+    """Write the run's row; one the accounting CHECK refuses is written again as failed.
+
+    The refusal becomes the row's error, so a run whose numbers do not add up is never lost.
+    """
     try:
         await write_run_row(conn, row)
     except psycopg.errors.CheckViolation as err:

@@ -83,12 +83,27 @@ async def run_ingestion(
 ) -> RunSummary:
     """Ingest the selected endpoints (default: all) and return what happened.
 
-    ``start``/``end`` backfill a window of the time-windowed endpoints (dates are whole
-    days, ``end`` included); without them each series continues from its newest loaded
-    record. ``now`` freezes the run's clock (default: the settings' clock, see
-    ``ingestion.clock``): windows end there, responses are dated by it, and records dated
-    after it plus one interval are quarantined. ``http`` lets a caller supply a configured
-    client (rate limits); otherwise one is made, on the run's clock.
+    Args:
+        settings: The configuration (stores, HTTP limits, assets, clock).
+        sources: Only these sources (default: all).
+        endpoints: Only these endpoints (default: all of the selected sources).
+        start: Backfill a window of the time-windowed endpoints from this day or time;
+            without it each series continues from its newest loaded record.
+        end: The window's end (a date includes its own day; default: the run's clock).
+        assets: The assets to track (default: ``settings.assets``).
+        run_id: The run's id (default: a new one).
+        progress: Told after planning and after each page is written.
+        now: Freeze the run's clock (default: the settings' clock, see
+            ``ingestion.clock``): windows end there, responses are dated by it, and
+            records dated after it plus one interval are quarantined.
+        http: A configured client (rate limits); otherwise one is made, on the run's clock.
+
+    Returns:
+        What each endpoint did; an endpoint's failure is in its stats, never raised.
+
+    Raises:
+        ValueError: An unknown source, endpoint or asset.
+        StoreUnavailableError: PostgreSQL or MongoDB cannot be reached.
     """
     specs = select(sources, endpoints)
     clock = fixed_clock(now) if now is not None else clock_for(settings)
@@ -141,9 +156,12 @@ async def _prepare_stores(
     summary: RunSummary,
     specs: Sequence[EndpointSpec],
 ) -> None:
-    """Reach both servers (schema, indexes) before any request; one that cannot be reached
-    raises :class:`StoreUnavailableError` naming it, after recording a failed run of every
-    selected endpoint when PostgreSQL is there to hold them."""
+    """Reach both servers (schema, indexes) before any request.
+
+    Raises:
+        StoreUnavailableError: A server cannot be reached (the message names it); when it
+            is MongoDB, a failed run of every selected endpoint is recorded first.
+    """
     try:
         async with await pg_connect(settings, targets.loader_dsn) as conn:
             await ensure_schema(conn)

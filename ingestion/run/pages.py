@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from ingestion.connectors.base import (
     INTERVAL_SECONDS,
@@ -86,6 +85,20 @@ def collect(
     rejected: list[QuarantineRow],
     stats: EndpointStats,
 ) -> None:
+    """Turn a page into rows to load and rows to quarantine, counting every record.
+
+    A page whose body could not be parsed becomes one quarantined row (its body is in the
+    lake). A record dated after the run's clock plus one interval, one JSON cannot hold
+    (NaN, Infinity, too deep) or one jsonb refuses (a NUL character) is quarantined with the
+    reason, as are the parser's rejected records; the rest become rows.
+
+    Args:
+        spec: The endpoint of the page.
+        page: The page.
+        rows: Where the rows to load are appended.
+        rejected: Where the rows to quarantine are appended.
+        stats: The endpoint's numbers: ``fetched`` grows by every record of the page.
+    """
     if page.body_error is not None:
         # The page as a whole: its body is in the lake (lake_document_id), the reason here.
         rejected.append(
@@ -188,7 +201,7 @@ def dated_too_late(record: Record, latest: dict[str | None, datetime]) -> str | 
     )
 
 
-def _period(value: Any) -> datetime | None:
+def _period(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):
@@ -199,8 +212,18 @@ def _period(value: Any) -> datetime | None:
 def check_page(
     spec: EndpointSpec, page: Page, states: dict[tuple[str, ...], SeriesState]
 ) -> tuple[datetime | None, list[KnownEmpty]]:
-    """The first period a page lacks (a short or empty page), or None; and the holes the
-    provider is known to leave (``spec.omits_empty_periods``), to record as known-empty."""
+    """Check that a page holds every period its request expects.
+
+    Args:
+        spec: The endpoint of the page.
+        page: The page.
+        states: What ``raw.*`` held of each series before the run (a series not there is
+            new: nothing before its first record is required).
+
+    Returns:
+        The first period the page lacks (a short or empty page) or None; and the holes the
+        provider is known to leave (``spec.omits_empty_periods``), to record as known-empty.
+    """
     first_hole: datetime | None = None
     known: list[KnownEmpty] = []
     for expected in page.request.expect:

@@ -48,6 +48,19 @@ async def replay_from_lake(
 
     Responses are replayed oldest first with the connectors' own parsers, so the newest
     version of every record wins, exactly as if the runs had happened again.
+
+    Args:
+        settings: The configuration (the stores).
+        source: Only this source's responses (default: all).
+        since: Only responses fetched on or after this day or time.
+        endpoint: Only this endpoint's responses.
+        run_id: The replay's run id (default: ``replay-`` and a new one).
+
+    Returns:
+        What was replayed per endpoint (each gets its ``raw.ingestion_runs`` row).
+
+    Raises:
+        StoreUnavailableError: PostgreSQL or MongoDB cannot be reached.
     """
     summary = RunSummary(run_id or "replay-" + new_run_id(), datetime.now(UTC))  # wall time
     targets = resolve_stores(settings)
@@ -123,7 +136,8 @@ def _replayed_page(spec: EndpointSpec, document: dict[str, Any]) -> Page:
     """The page a lake document holds, as the run that fetched it saw it; never raises.
 
     A document that cannot be read (a body that is not JSON, a field missing) becomes a
-    page quarantined with the reason, like a body its parser rejects."""
+    page quarantined with the reason, like a body its parser rejects.
+    """
     document_id = str(document.get("_id"))
     request = PlannedRequest("?", {})
     fetched_at = datetime.now(UTC)

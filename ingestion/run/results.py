@@ -41,9 +41,11 @@ class EndpointStats:
 
     @property
     def name(self) -> str:
+        """``<source>/<endpoint>``."""
         return f"{self.source}/{self.endpoint}"
 
     def add_counts(self, counts: LoadCounts) -> None:
+        """Add one batch's counts; a problem the database reported fails the run."""
         self.inserted += counts.inserted
         self.updated += counts.updated
         self.unchanged += counts.unchanged
@@ -57,7 +59,7 @@ class EndpointStats:
         self.error = join_errors(self.error, f"{self.name}: accounting does not add up: {problem}")
 
     def check_sum(self) -> None:
-        """fetched = inserted + updated + unchanged + quarantined, or the run is failed."""
+        """Fetched = inserted + updated + unchanged + quarantined, or the run is failed."""
         landed = self.inserted + self.updated + self.unchanged + self.quarantined
         if self.fetched != landed:
             self.accounting_failed(
@@ -69,6 +71,8 @@ class EndpointStats:
 
 @dataclass(slots=True)
 class RunSummary:
+    """What one run did: its id, when it ran, and each endpoint's :class:`EndpointStats`."""
+
     run_id: str
     started_at: datetime
     finished_at: datetime | None = None
@@ -76,13 +80,16 @@ class RunSummary:
 
     @property
     def failed(self) -> list[EndpointStats]:
+        """The endpoints that did not fully succeed (failed or partial)."""
         return [e for e in self.endpoints if e.status != "success"]
 
     @property
     def ok(self) -> bool:
+        """Whether every endpoint succeeded."""
         return not self.failed
 
     def total(self, name: str) -> int:
+        """The sum of one count (``fetched``, ``inserted``, …) over the endpoints."""
         return sum(int(getattr(e, name)) for e in self.endpoints)
 
 

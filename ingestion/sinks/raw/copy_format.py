@@ -24,7 +24,7 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 _ESCAPED: dict[str, str] = {}  # symbols repeat on every row: escape each once
 
 
-def _copy_value(value: Any) -> str:
+def _copy_value(value: object) -> str:
     """One value in COPY's text format (keys are text, timestamptz or date)."""
     if value is None:
         return "\\N"
@@ -83,7 +83,7 @@ _C_ENCODE = (
 )
 
 
-def dumps(record: Any) -> str:
+def dumps(record: object) -> str:
     """Compact JSON text of a record (NaN and Infinity refused: jsonb cannot hold them)."""
     if _C_ENCODE is None or isinstance(record, str | int | float):
         return _ENCODER.encode(record)
@@ -101,7 +101,7 @@ def jsonb_problem(record_json: str) -> str | None:
     return None
 
 
-def safe_dumps(record: Any) -> str | None:
+def safe_dumps(record: object) -> str | None:
     """:func:`dumps` of ``record`` with NUL characters replaced; None if it is not JSON."""
     try:
         return strip_nul(dumps(record))
@@ -110,7 +110,7 @@ def safe_dumps(record: Any) -> str | None:
 
 
 def strip_nul(text: str | None) -> str | None:
-    """``text`` with its NUL characters (raw or ``\\u0000``) replaced by U+FFFD.
+    r"""``text`` with its NUL characters (raw or ``\u0000``) replaced by U+FFFD.
 
     PostgreSQL text and jsonb cannot hold NUL characters.
     """

@@ -21,7 +21,7 @@ from ingestion.sinks.raw.rows import KnownEmpty
 from ingestion.sinks.raw.schema import table_sql
 
 
-def _as_datetime(value: Any) -> datetime:
+def _as_datetime(value: object) -> datetime:
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):
@@ -50,8 +50,17 @@ class SeriesState:
 async def series_states(
     conn: psycopg.AsyncConnection[Any], table: RawTable, now: datetime
 ) -> dict[tuple[str, ...], SeriesState]:
-    """:class:`SeriesState` per series (the key columns before the time), from records
-    dated up to ``now`` only: a record from the future never moves a cursor."""
+    """What ``table`` holds of each series, as planning needs it.
+
+    Args:
+        conn: A connection to the warehouse.
+        table: The raw table.
+        now: The run's clock: only records dated up to it count (a record from the future
+            never moves a cursor).
+
+    Returns:
+        A :class:`SeriesState` per series, keyed by the key columns before the time.
+    """
     *group, time_key = table.key_names
     time_col = sql.Identifier(time_key)
     group_sql = sql.SQL(", ").join(sql.Identifier(k) for k in group)

@@ -39,6 +39,13 @@ class RawLoader:
     """Loads batches of one endpoint's records over one connection."""
 
     def __init__(self, conn: psycopg.AsyncConnection[Any], table: RawTable, run_id: str) -> None:
+        """Load into ``table`` over ``conn``, naming ``run_id`` on every row written.
+
+        Args:
+            conn: The endpoint's connection (its temporary table lives there).
+            table: The raw table.
+            run_id: The run the rows are written by.
+        """
         self.conn = conn
         self.table = table
         self.run_id = run_id
@@ -173,8 +180,10 @@ class RawLoader:
             )
 
     async def _repoint(self, moved: Mapping[str, str]) -> None:
-        """Rows of this batch name a lake document that an older lake holds under another
-        ``_id`` (a server-made ObjectId): point them at that one."""
+        """Point this batch's rows at the ``_id`` an older lake holds their document under.
+
+        An older lake holds some documents under a server-made ObjectId, not the computed id.
+        """
         await self.conn.execute(
             sql.SQL(
                 "update {table} as t set lake_document_id = m.stored"
@@ -245,10 +254,13 @@ class RawLoader:
 
 
 def _last_per_key(rows: Sequence[RawRow]) -> Sequence[RawRow]:
-    """One row per natural key, as if the rows were loaded one after the other: a later
-    row replaces an earlier one only when its record differs, so an unchanged record keeps
-    the fetch (and lake document) that first brought it, as it does across batches. A
-    replay of the lake, whose batches hold many fetches, then rebuilds raw.* exactly."""
+    """One row per natural key, as if the rows were loaded one after the other.
+
+    A later row replaces an earlier one only when its record differs, so an unchanged
+    record keeps the fetch (and lake document) that first brought it, as it does across
+    batches. A replay of the lake, whose batches hold many fetches, then rebuilds raw.*
+    exactly.
+    """
     by_key = {row.key: row for row in rows}
     if len(by_key) == len(rows):  # the usual batch: no key twice
         return rows

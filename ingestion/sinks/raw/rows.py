@@ -8,8 +8,11 @@ from typing import Any, NamedTuple
 
 
 class RawRow(NamedTuple):
-    """One row to load. A named tuple, not a frozen dataclass: one is made per record, and
-    a frozen dataclass takes about three times as long to build."""
+    """One row to load: the natural key, the record's JSON text, its fetch and lake document.
+
+    A named tuple, not a frozen dataclass: one is made per record, and a frozen dataclass
+    takes about three times as long to build.
+    """
 
     key: tuple[Any, ...]
     record_json: str

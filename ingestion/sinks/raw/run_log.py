@@ -23,13 +23,22 @@ ENDPOINT_LOCK_CLASS = 727_274_002  # first key of the per-endpoint advisory lock
 async def lock_endpoint(
     conn: psycopg.AsyncConnection[Any], name: str, *, timeout_s: float = 1800.0
 ) -> float | None:
-    """Hold the session advisory lock of endpoint ``name`` on ``conn``; the seconds it
-    waited for another run to finish, or None when the lock was free.
+    """Hold the session advisory lock of endpoint ``name`` on ``conn``.
 
     Two runs of one endpoint (a schedule, a backfill, ``criptopipe ingest``) never load at
     once: the second waits, then plans from what the first loaded. The lock goes with the
-    connection (a killed run frees it). Raises ``psycopg.errors.LockNotAvailable`` after
-    ``timeout_s``.
+    connection (a killed run frees it).
+
+    Args:
+        conn: The endpoint's loader connection.
+        name: The endpoint, ``<source>/<endpoint>``.
+        timeout_s: How long to wait for another run of it.
+
+    Returns:
+        The seconds it waited for another run to finish, or None when the lock was free.
+
+    Raises:
+        psycopg.errors.LockNotAvailable: The other run did not finish within ``timeout_s``.
     """
     cur = await conn.execute(
         "select pg_try_advisory_lock(%s, hashtext(%s))", [ENDPOINT_LOCK_CLASS, name]
@@ -55,7 +64,8 @@ async def rows_of_run(
 
     Every row a run writes gets its fetch time as ``last_seen_at``, no earlier than the
     earliest fetch the run loaded (``since``), which lets candle tables answer from their
-    ``last_seen_at`` index."""
+    ``last_seen_at`` index.
+    """
     cur = await conn.execute(
         sql.SQL(
             "select (select count(*) from {table} where last_seen_at >= %(since)s"

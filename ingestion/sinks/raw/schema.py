@@ -109,8 +109,11 @@ end $$"""
 
 
 async def ensure_schema(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Create every raw table and the bookkeeping tables if missing (idempotent), and
-    bring older bookkeeping tables up to date."""
+    """Create every raw table and the bookkeeping tables if missing (idempotent).
+
+    Older bookkeeping tables are brought up to date (the accounting CHECK of
+    ``raw.ingestion_runs``, validated when the old rows allow).
+    """
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock(%s)", [DDL_LOCK])
         for table in RAW_TABLES:
