@@ -1,8 +1,9 @@
 """Deterministic synthetic markets: latent USD prices, exchange quotes, candles, FX, sentiment.
 
-Everything here is a pure function of the seed. Random numbers come from a counter-based
-hash (splitmix64 over ``(stream, index)``), so the noise of any hour is computed in O(1)
-without generating what came before. Only the latent log price needs a pass over history
+Everything here is a pure function of the seed. Random numbers come from counter-based
+streams (:mod:`ingestion.simulator.streams`), so the noise of any hour is computed in O(1)
+without generating what came before; FX rates from :mod:`ingestion.simulator.ecb` (both
+re-exported here). Only the latent log price needs a pass over history
 (it is a mean-reverting random walk, an Ornstein-Uhlenbeck process with a common market
 factor); it is built once per (seed, asset) with numpy over the whole supported span
 (2015 to 2040, ~219k hours) in a few milliseconds and cached.
@@ -17,27 +18,41 @@ on the closed value when the hour ends.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from ingestion.calendars import is_ecb_business_day, target_holidays  # noqa: F401
 from ingestion.connectors.registry import DESCRIPTIONS, describe
 from ingestion.connectors.source import Exchange
+from ingestion.simulator.ecb import (  # noqa: F401  (handlers read them as market.*)
+    FX_ANCHOR_PER_EUR,
+    FX_CURRENCIES,
+    day_index,
+    ecb_publication_at,
+    fx_log_per_eur,
+    fx_rate,
+    last_business_day,
+    latest_fixing,
+    log_usdbrl_hourly,
+)
+from ingestion.simulator.streams import (  # noqa: F401  (the timeline, read as market.*)
+    DAY,
+    EPOCH0,
+    EPOCH0_S,
+    HOUR,
+    N_DAYS,
+    N_HOURS,
+    SPAN_END,
+    normal,
+    ou_path,
+    stream_key,
+    uniform,
+)
 from ingestion.symbols import BY_ID, CATALOGUE, Asset
-
-EPOCH0 = datetime(2015, 1, 1, tzinfo=UTC)
-EPOCH0_S = int(EPOCH0.timestamp())
-SPAN_END = datetime(2040, 1, 1, tzinfo=UTC)
-N_HOURS = int((SPAN_END - EPOCH0).total_seconds()) // 3600
-N_DAYS = N_HOURS // 24
-HOUR = 3600
-DAY = 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,75 +105,6 @@ SUPPLY: dict[str, tuple[float, float | None]] = {  # circulating, max
 }
 DAILY_USD_VOLUME = 0.04  # daily volume as a fraction of market cap
 
-# FX: ECB reference rates are quoted against EUR. Anchors are "units per EUR".
-FX_ANCHOR_PER_EUR: dict[str, float] = {
-    "EUR": 1.0,
-    "USD": 1.09,
-    "BRL": 5.6,
-    "GBP": 0.86,
-    "JPY": 155.0,
-    "CHF": 0.96,
-    "CAD": 1.47,
-    "AUD": 1.64,
-    "CNY": 7.8,
-    "INR": 90.0,
-    "MXN": 19.5,
-    "KRW": 1450.0,
-}
-FX_DAILY_VOL = {"BRL": 0.008, "JPY": 0.005, "MXN": 0.007, "KRW": 0.005}
-FX_CURRENCIES = tuple(sorted(FX_ANCHOR_PER_EUR))
-
-_U64 = np.uint64
-_GOLDEN = _U64(0x9E3779B97F4A7C15)
-_M1 = _U64(0xBF58476D1CE4E5B9)
-_M2 = _U64(0x94D049BB133111EB)
-
-
-def stream_key(seed: int, *parts: object) -> int:
-    """A 64-bit stream id for (seed, parts): stable across processes and Python versions."""
-    text = "\x1f".join([str(seed), *map(str, parts)]).encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    x = x + _GOLDEN
-    x = (x ^ (x >> _U64(30))) * _M1
-    x = (x ^ (x >> _U64(27))) * _M2
-    return x ^ (x >> _U64(31))
-
-
-def uniform(key: int, idx: np.ndarray | int) -> np.ndarray:
-    """Uniform numbers in (0, 1), one per index, from stream ``key``."""
-    arr = np.atleast_1d(np.asarray(idx, dtype=np.int64)).astype(np.uint64)
-    x = _mix(arr ^ _U64(key))
-    return ((x >> _U64(11)).astype(np.float64) + 0.5) / 9007199254740992.0
-
-
-def normal(key: int, idx: np.ndarray | int) -> np.ndarray:
-    """Standard normal numbers (Box-Muller over two uniform streams)."""
-    u1 = uniform(key, idx)
-    u2 = uniform(key ^ 0x5DEECE66D, idx)
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * math.pi * u2)
-
-
-def _ou(eps: np.ndarray, sigma: float, theta: float) -> np.ndarray:
-    """Ornstein-Uhlenbeck path y[0]=0, y[t] = a*y[t-1] + sigma*eps[t-1] (vectorised in chunks)."""
-    a = 1.0 - theta
-    out = np.empty(len(eps) + 1)
-    out[0] = 0.0
-    chunk = max(16, min(8192, int(20.0 / theta)))
-    y0 = 0.0
-    pos = 0
-    while pos < len(eps):
-        e = eps[pos : pos + chunk] * sigma
-        k = np.arange(1, len(e) + 1, dtype=np.float64)
-        ak = np.power(a, k)
-        y = ak * (y0 + np.cumsum(e / ak))
-        out[pos + 1 : pos + 1 + len(e)] = y
-        y0 = float(y[-1])
-        pos += len(e)
-    return out
-
 
 @lru_cache(maxsize=8)
 def _market_factor(seed: int) -> np.ndarray:
@@ -171,67 +117,13 @@ def latent_log_usd(seed: int, asset_id: str) -> np.ndarray:
     asset = BY_ID[asset_id]
     idio = normal(stream_key(seed, "walk", asset_id), np.arange(N_HOURS))
     if asset.is_stablecoin:
-        path = _ou(idio, sigma=0.00015, theta=1.0 / 12.0)
+        path = ou_path(idio, sigma=0.00015, theta=1.0 / 12.0)
     else:
         rho = 0.75 if asset_id != "BTC" else 0.9
         eps = rho * _market_factor(seed) + math.sqrt(1.0 - rho * rho) * idio
         sigma = 0.0055 if asset_id == "BTC" else 0.0075
-        path = _ou(eps, sigma=sigma, theta=1.0 / (24 * 365))
+        path = ou_path(eps, sigma=sigma, theta=1.0 / (24 * 365))
     return np.log(ANCHOR_USD[asset_id]) + path
-
-
-def hour_sigma(asset_id: str) -> float:
-    if BY_ID[asset_id].is_stablecoin:
-        return 0.0002
-    return 0.0055 if asset_id == "BTC" else 0.0075
-
-
-# --------------------------------------------------------------------------------- FX
-
-# The ECB calendar is ingestion's own (ingestion.calendars): one definition of it.
-
-
-def last_business_day(d: date) -> date:
-    while not is_ecb_business_day(d):
-        d -= timedelta(days=1)
-    return d
-
-
-ECB_TIMEZONE = ZoneInfo("Europe/Berlin")
-ECB_PUBLICATION_TIME = time(16, 0)  # "around 16:00 CET" (CEST in summer)
-
-
-def ecb_publication_at(d: date) -> datetime:
-    """When the ECB reference rates of business day ``d`` are published (UTC)."""
-    return datetime.combine(d, ECB_PUBLICATION_TIME, ECB_TIMEZONE).astimezone(UTC)
-
-
-def latest_fixing(now: datetime) -> date:
-    """The business day of the newest ECB rates published at ``now``."""
-    day = now.astimezone(ECB_TIMEZONE).date()
-    if now < ecb_publication_at(day):
-        day -= timedelta(days=1)
-    return last_business_day(day)
-
-
-@lru_cache(maxsize=64)
-def _fx_log_per_eur(seed: int, currency: str) -> np.ndarray:
-    """Log 'units of currency per EUR' for every calendar day from EPOCH0."""
-    if currency == "EUR":
-        return np.zeros(N_DAYS + 1)
-    eps = normal(stream_key(seed, "fx", currency), np.arange(N_DAYS))
-    path = _ou(eps, sigma=FX_DAILY_VOL.get(currency, 0.004), theta=1.0 / 500.0)
-    return np.log(FX_ANCHOR_PER_EUR[currency]) + path
-
-
-def day_index(d: date) -> int:
-    return (d - EPOCH0.date()).days
-
-
-def fx_rate(seed: int, day: date, base: str, quote: str) -> float:
-    """Units of ``quote`` per one ``base`` on calendar day ``day`` (unrounded)."""
-    i = day_index(day)
-    return float(np.exp(_fx_log_per_eur(seed, quote)[i] - _fx_log_per_eur(seed, base)[i]))
 
 
 def round_sig(x: float, digits: int = 5) -> float:
@@ -240,9 +132,10 @@ def round_sig(x: float, digits: int = 5) -> float:
     return round(x, digits - 1 - math.floor(math.log10(abs(x))))
 
 
-def log_usdbrl_hourly(seed: int, idx: np.ndarray) -> np.ndarray:
-    days = idx // 24
-    return _fx_log_per_eur(seed, "BRL")[days] - _fx_log_per_eur(seed, "USD")[days]
+def hour_sigma(asset_id: str) -> float:
+    if BY_ID[asset_id].is_stablecoin:
+        return 0.0002
+    return 0.0055 if asset_id == "BTC" else 0.0075
 
 
 # ----------------------------------------------------------------------------- exchanges
