@@ -75,7 +75,7 @@ def ingest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ingestion.clock import clock_for
-    from ingestion.http import IngestionError
+    from ingestion.errors import IngestionError
     from ingestion.run.ingest import run_ingestion
     from ingestion.run.results import ProgressEvent
 
@@ -250,7 +250,7 @@ def lake_replay(
     """Rebuild raw.* from the lake without calling any API."""
     import asyncio
 
-    from ingestion.http import IngestionError
+    from ingestion.errors import IngestionError
     from ingestion.run.replay import replay_from_lake
 
     try:
