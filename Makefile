@@ -43,7 +43,7 @@ test-fast: services ## The quick default suite (no chaos, browser or slow tests)
 lint: services ## ruff (lint + format check), mypy and sqlfluff (its dbt templater needs the database)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy ingestion orchestration dashboard
+	$(RUN) mypy
 	eval "$$($(RUN) criptopipe dbt-env)" && $(RUN) sqlfluff lint dbt_project/models
 
 audit: install ## Vulnerability audit of the locked dependencies (pip-audit; AUDIT_SERVICE=osv)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,8 +88,8 @@ def mongo_db_name(settings: Settings, mongo_uri: str) -> Iterator[str]:
     from pymongo import MongoClient
 
     name = settings.mongo_db
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         client.drop_database(name)
     yield name
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         client.drop_database(name)

@@ -34,7 +34,7 @@ def test_every_locked_package_supports_the_whole_python_range() -> None:
             metadata = importlib.metadata.metadata(name)
         except importlib.metadata.PackageNotFoundError:
             continue  # locked for another platform or group (e.g. bench)
-        theirs = SpecifierSet(metadata.get("Requires-Python") or "")
+        theirs = SpecifierSet((metadata.get_all("Requires-Python") or [""])[0])
         missing = [m for m in minors if not theirs.contains(f"{m}.0")]
         if missing:
             narrower[name] = (str(theirs), missing)

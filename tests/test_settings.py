@@ -61,7 +61,7 @@ def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRIPTOPIPE_COINGECKO_API_KEY", "CG-supersecret")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert "supersecret" not in repr(settings)
-    assert settings.coingecko_api_key is not None
+    assert settings.api_key("coingecko") is not None
 
 
 def test_env_example_sources_block_is_generated_from_the_connectors() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from pymongo import MongoClient
 
@@ -23,5 +24,5 @@ def fresh_warehouse(services: Services, base: Settings, database: str) -> Iterat
         yield base.model_copy(update={"postgres_db": database, "mongo_db": lake})
     finally:
         postgres.drop_database(admin, database)
-        with MongoClient(services.mongo_uri()) as client:
+        with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
             client.drop_database(lake)

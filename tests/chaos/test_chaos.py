@@ -478,7 +478,9 @@ def _unaccounted(
                         "quote": quote,
                         "rate": rate,
                     }
-            loaded = {(k[0], k[1], _epoch(k[2])): rec for k, rec in _raw_records(conn, table)}
+            loaded: dict[tuple[Any, ...], Any] = {
+                (k[0], k[1], _epoch(k[2])): rec for k, rec in _raw_records(conn, table)
+            }
         elif (source, endpoint) == ("kraken", "/0/public/Ticker"):
             # Keyed by fetch time: compare the newest row of each pair (see the docstring).
             # Schema drift in a Ticker body is an extra "pair" (DRIFT_FIELD) that only a
@@ -605,7 +607,7 @@ def test_chaos_run_ends_with_the_fault_free_marts(
         ).fetchone()
         assert no_reason == (0,)
         # The non-JSON bodies (truncated, HTML) were kept, not dropped.
-        with MongoClient(services.mongo_uri()) as client:
+        with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
             kept_bodies = client["chaos_b"]["quarantine"].count_documents({})
         assert kept_bodies > 0
 
@@ -623,13 +625,13 @@ def test_chaos_run_ends_with_the_fault_free_marts(
         compared += [("snapshots", t) for t in _tables(conn_a, "snapshots")]
         assert ("marts", "fct_candles_hourly") in compared
         differences = {}
-        for schema, table in compared:
-            columns_a, rows_a = _rows(conn_a, schema, table)
-            columns_b, rows_b = _rows(conn_b, schema, table)
-            assert columns_a == columns_b, (schema, table)
-            assert rows_a, f"{schema}.{table} is empty in the reference: nothing compared"
+        for schema, relation in compared:
+            columns_a, rows_a = _rows(conn_a, schema, relation)
+            columns_b, rows_b = _rows(conn_b, schema, relation)
+            assert columns_a == columns_b, (schema, relation)
+            assert rows_a, f"{schema}.{relation} is empty in the reference: nothing compared"
             if rows_a != rows_b:
-                differences[f"{schema}.{table}"] = {
+                differences[f"{schema}.{relation}"] = {
                     "only_in_reference": list((rows_a - rows_b).elements())[:3],
                     "only_in_chaos": list((rows_b - rows_a).elements())[:3],
                     "counts": (sum(rows_a.values()), sum(rows_b.values())),

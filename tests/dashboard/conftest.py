@@ -42,26 +42,26 @@ def empty_database(endpoints: Endpoints, settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture
-def use_database(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+def use_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     """Point the dashboard at a database of the test server."""
 
     def use(name: str) -> None:
         monkeypatch.setenv("CRIPTOPIPE_POSTGRES_DB", name)
         data.clear_cache()
 
-    yield use  # type: ignore[misc]
+    yield use
     data.clear_cache()
 
 
 @pytest.fixture
-def use_lake(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+def use_lake(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     """Point the dashboard's Lake page at a lake database of the test server."""
 
     def use(name: str) -> None:
         monkeypatch.setenv("CRIPTOPIPE_MONGO_DB", name)
         lake_data.clear_cache()
 
-    yield use  # type: ignore[misc]
+    yield use
     lake_data.clear_cache()
 
 

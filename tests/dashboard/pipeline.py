@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ingestion.services import Endpoints, postgres
 from ingestion.settings import PROJECT_ROOT, SOURCES, Settings
@@ -128,7 +128,7 @@ def build_warehouse(
         raise RuntimeError(f"dbt build crashed: {result.exception}") from result.exception
     broken = [
         f"{r.node.name}: {r.message}"
-        for r in result.result or []
+        for r in cast(Any, result.result) or []
         if r.node.resource_type in ("model", "seed") and str(r.status) in ("error", "skipped")
     ]
     if broken:
@@ -162,5 +162,5 @@ def drop_warehouse(endpoints: Endpoints, warehouse: Warehouse) -> None:
     from pymongo import MongoClient
 
     postgres.drop_database(endpoints.postgres_admin_dsn, warehouse.database)
-    with MongoClient(endpoints.mongo_uri) as client:
+    with MongoClient[dict[str, Any]](endpoints.mongo_uri) as client:
         client.drop_database(warehouse.mongo_db)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 from streamlit.testing.v1 import AppTest
 
 from dashboard import access, data
@@ -134,7 +135,7 @@ def test_an_open_address_needs_a_password(address: str, tmp_path: Path) -> None:
     bare = ReaderSettings(_env_file=None)  # type: ignore[call-arg]
     with pytest.raises(access.UnguardedBindError, match="CRIPTOPIPE_DASHBOARD_PASSWORD"):
         access.check_bind(address, bare)
-    guarded = ReaderSettings(_env_file=None, dashboard_password="pw")  # type: ignore[call-arg]
+    guarded = ReaderSettings(_env_file=None, dashboard_password=SecretStr("pw"))  # type: ignore[call-arg]
     access.check_bind(address, guarded)
     for loopback in ("127.0.0.1", "::1", "localhost"):
         access.check_bind(loopback, bare)

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient, MongoClient
@@ -57,11 +58,11 @@ async def _fill(uri: str, database: str) -> None:
 @pytest.fixture(scope="module")
 def small_lake(mongo_uri: str) -> Iterator[str]:
     name = f"lake_dash_small_{os.getpid()}"
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         client.drop_database(name)
     asyncio.run(_fill(mongo_uri, name))
     yield name
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         client.drop_database(name)
 
 
@@ -120,7 +121,7 @@ def test_stored_body_is_pretty_printed_with_every_number_exact(small_lake, use_l
 
 
 def test_older_documents_get_their_size_and_day_once(small_lake, mongo_uri) -> None:
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         client[small_lake].responses.update_many(
             {}, {"$unset": {"body_bytes": "", "fetched_day": ""}}
         )
@@ -134,7 +135,7 @@ def test_older_documents_get_their_size_and_day_once(small_lake, mongo_uri) -> N
             await client.close()
 
     assert asyncio.run(backfill()) == (4, 0)
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         days = sorted(d["fetched_day"] for d in client[small_lake].responses.find())
     assert days == ["2026-11-29", "2026-11-30", "2026-11-30", "2026-11-30"]
 
@@ -143,7 +144,7 @@ def test_lake_page_on_the_demo_lake(on_demo_warehouse, use_lake, open_page, page
     use_lake(on_demo_warehouse.mongo_db)
     at = open_page("lake")
     assert not at.exception, at.exception
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         stored = client[on_demo_warehouse.mongo_db].responses.count_documents({})
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["responses stored"].replace(",", "")) == stored > 0
@@ -159,9 +160,9 @@ def test_lake_page_on_the_demo_lake(on_demo_warehouse, use_lake, open_page, page
     other = newest["document_id"].iloc[-1]
     at.text_input(key="lake.document_id").set_value(other).run()
     assert not at.exception
-    assert at.code[0].value == lake_data.pretty_json(
-        lake_data.stored_body("responses", other)["body"]
-    )
+    document = lake_data.stored_body("responses", other)
+    assert document is not None
+    assert at.code[0].value == lake_data.pretty_json(document["body"])
 
 
 def test_lake_page_without_a_lake_says_what_to_run(use_lake, open_page, page_text) -> None:

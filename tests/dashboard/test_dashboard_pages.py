@@ -173,10 +173,12 @@ def test_dbt_results_show_each_tests_latest_run_failures_first(on_demo_warehouse
 
     dsn = postgres.with_database(admin_dsn, on_demo_warehouse.database)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        (test_id,) = conn.execute(
+        first = conn.execute(
             "select unique_id from marts.dbt_run_results where resource_type = 'test' "
             "order by unique_id limit 1"
         ).fetchone()
+        assert first is not None
+        (test_id,) = first
         conn.execute(
             """
             insert into marts.dbt_run_results

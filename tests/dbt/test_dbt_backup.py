@@ -92,8 +92,7 @@ def _differences(
 
 
 def _lake(uri: str, database: str) -> dict[str, Any]:
-    client: MongoClient[dict[str, Any]]
-    with MongoClient(uri, tz_aware=True) as client:
+    with MongoClient[dict[str, Any]](uri, tz_aware=True) as client:
         db = client[database]
         return {
             name: (

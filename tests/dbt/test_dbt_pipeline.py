@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -86,7 +87,7 @@ def test_market_cap_history_has_a_row_per_day_and_asset(
             )
         else:
             assert not is_closed and observed_at == newest_point
-    by_day: dict[object, list[tuple[object, ...]]] = {}
+    by_day: dict[object, list[tuple[Any, ...]]] = {}
     for row in rows:
         by_day.setdefault(row[0], []).append(row)
     for day_rows in by_day.values():

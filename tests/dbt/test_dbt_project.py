@@ -6,7 +6,7 @@ import csv
 import re
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 from dbt_helpers import DBT_PROJECT
 
 from ingestion.raw_tables import RAW_TABLES

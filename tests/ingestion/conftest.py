@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -33,7 +34,7 @@ def clean_stores(loader_dsn: str, mongo_uri: str, mongo_db_name: str) -> None:
         tables = conn.execute("select tablename from pg_tables where schemaname = 'raw'").fetchall()
         for (name,) in tables:
             conn.execute(psycopg.sql.SQL("truncate {}").format(psycopg.sql.Identifier("raw", name)))
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         for name in client[mongo_db_name].list_collection_names():
             client[mongo_db_name][name].delete_many({})
 

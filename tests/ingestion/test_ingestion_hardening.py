@@ -34,7 +34,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 def query(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, params).fetchall()
 
 
 def lake(mongo_uri: str, db: str, collection: str = "responses") -> Any:
@@ -244,25 +244,25 @@ async def test_a_migration_adds_the_accounting_check_to_an_older_table(
 
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
         await ensure_schema(conn)
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+    with psycopg.connect(admin_dsn, autocommit=True) as sync:
         # The table as an older version made it: no accounting check, a row that is off.
-        conn.execute(f"alter table raw.ingestion_runs drop constraint {ACCOUNTING_CHECK}")
-        conn.execute(run_row("old-run", "success", 5))
+        sync.execute(f"alter table raw.ingestion_runs drop constraint {ACCOUNTING_CHECK}")
+        sync.execute(run_row("old-run", "success", 5))
     try:
         async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
             await ensure_schema(conn)
         assert checks() == [(ACCOUNTING_CHECK, False)]  # new rows checked, old kept
-        with psycopg.connect(loader_dsn, autocommit=True) as conn:
+        with psycopg.connect(loader_dsn, autocommit=True) as sync:
             with pytest.raises(psycopg.errors.CheckViolation):
-                conn.execute(run_row("new-run", "success", 3))
-            conn.execute(run_row("failed-run", "failed", 3))  # a failed run is recorded
-            conn.execute("delete from raw.ingestion_runs where run_id in ('old-run', 'failed-run')")
+                sync.execute(run_row("new-run", "success", 3))
+            sync.execute(run_row("failed-run", "failed", 3))  # a failed run is recorded
+            sync.execute("delete from raw.ingestion_runs where run_id in ('old-run', 'failed-run')")
         async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
             await ensure_schema(conn)
         assert checks() == [(ACCOUNTING_CHECK, True)]  # validated once the rows allow
     finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(
+        with psycopg.connect(admin_dsn, autocommit=True) as sync:
+            sync.execute(
                 "delete from raw.ingestion_runs where run_id in "
                 "('old-run', 'new-run', 'failed-run')"
             )

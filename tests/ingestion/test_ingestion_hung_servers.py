@@ -305,7 +305,7 @@ async def test_a_server_killed_mid_batch_then_restarted_and_rerun_loses_and_doub
         rows = conn.execute(
             "select symbol, interval, open_time, record, lake_document_id from raw.binance__klines"
         ).fetchall()
-    with MongoClient(own_services.mongo_uri()) as client:
+    with MongoClient[dict[str, Any]](own_services.mongo_uri()) as client:
         stored = {d["_id"] for d in client["crash"]["responses"].find({}, {"_id": 1})}
     assert {row[4] for row in rows} <= stored  # every committed row's document exists
     truth = sim.state.ground_truth("binance", "/api/v3/klines")

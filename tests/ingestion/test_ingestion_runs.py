@@ -26,7 +26,7 @@ from ingestion.simulator import FaultPlan, RunningSimulator
 
 def query(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, params).fetchall()
 
 
 def count(dsn: str, table: str) -> int:
@@ -34,7 +34,7 @@ def count(dsn: str, table: str) -> int:
 
 
 def lake_docs(mongo_uri: str, db: str, collection: str = "responses") -> list[dict[str, Any]]:
-    with MongoClient(mongo_uri, tz_aware=True) as client:
+    with MongoClient[dict[str, Any]](mongo_uri, tz_aware=True) as client:
         return list(client[db][collection].find())
 
 

@@ -25,7 +25,7 @@ DAY = SIM_NOW.replace(hour=0, minute=0)  # 2025-03-01 00:00
 
 def rows(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, params).fetchall()
 
 
 def klines(dsn: str) -> dict[tuple[str, datetime], tuple[Any, bool]]:

@@ -76,7 +76,7 @@ async def test_rows_point_at_the_document_an_older_lake_stored_under_an_objectid
     # Make the lake look like one written before ids were computed: same identity and
     # body, server-made ObjectId.
     legacy = ObjectId()
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         responses = client[mongo_db_name]["responses"]
         (document,) = list(responses.find({"source": "fx"}))
         responses.delete_one({"_id": document["_id"]})
@@ -112,6 +112,6 @@ async def test_every_raw_row_names_a_lake_document_that_exists(
                 "select lake_document_id from raw.coinbase__candles"
             ).fetchall()
         }
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         ids = {d["_id"] for d in client[mongo_db_name]["responses"].find({}, {"_id": 1})}
     assert pointers and pointers <= ids

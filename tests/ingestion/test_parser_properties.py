@@ -277,6 +277,7 @@ def check_page(spec: EndpointSpec, path: str, params: dict[str, str], body: Any)
             if column.pg_type == "date":
                 assert not isinstance(value, datetime), (column, value)
             elif column.pg_type == "timestamptz":
+                assert isinstance(value, datetime), (column, value)
                 assert value.tzinfo is not None, (column, value)
             else:
                 assert value, (column, value)  # a natural key is never empty

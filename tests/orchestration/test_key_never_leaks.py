@@ -84,7 +84,7 @@ def test_the_api_key_appears_nowhere_but_in_its_header(
         "console": "".join(capfd.readouterr()),
         "dagster event log": "\n".join(events),
     }
-    with MongoClient(lake_uri(orch_settings)) as client:
+    with MongoClient[dict[str, Any]](lake_uri(orch_settings)) as client:
         lake = client[orch_settings.mongo_db]
         places["lake"] = "\n".join(
             json.dumps(doc, default=str)

@@ -178,8 +178,8 @@ def test_gap_sensor_requests_exactly_the_affected_partitions(
         after = sensor.evaluate_tick(context)
     requests: list[RunRequest] = after.run_requests
     second, third = (FIRST + timedelta(days=1)).isoformat(), LAST.isoformat()
-    assert sorted(r.partition_key for r in requests) == [second, third]
-    by_day = {r.partition_key: set(r.asset_selection) for r in requests}
+    assert sorted(str(r.partition_key) for r in requests) == [second, third]
+    by_day = {r.partition_key: set(r.asset_selection or ()) for r in requests}
     assert AssetKey(["raw", "binance", "klines"]) in by_day[second]
     assert AssetKey(["raw", "kraken", "ohlc"]) not in by_day[second]
     assert AssetKey(["raw", "kraken", "ohlc"]) in by_day[third]

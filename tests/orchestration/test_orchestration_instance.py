@@ -179,7 +179,7 @@ def test_a_schedule_tick_runs_through_the_queue_on_postgres_storage(
                     [run_id],
                 ).fetchall()
             ]
-            tags = dict(
+            tags: dict[str, str] = dict(
                 conn.execute(
                     "select key, value from run_tags where run_id = %s", [run_id]
                 ).fetchall()

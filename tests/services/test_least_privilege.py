@@ -63,7 +63,7 @@ def test_reader_can_only_read_marts(
                 if not read_only_off
                 else psycopg.errors.InsufficientPrivilege
             ):
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
     with psycopg.connect(reader_dsn, autocommit=True) as conn:
         assert conn.execute("select count(*) from marts.privilege_probe").fetchone() == (1,)
 
@@ -78,7 +78,7 @@ def test_loader_cannot_touch_marts(probe_tables: None, loader_dsn: str) -> None:
             "create schema loader_made",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
         conn.execute("insert into raw.privilege_probe values (5)")  # its own schema: yes
 
 
@@ -211,8 +211,8 @@ def test_lake_readers_use_the_read_only_uri(tmp_path: Path) -> None:
     full = Settings(
         _env_file=None,
         home=tmp_path,
-        mongo_uri=writer,  # type: ignore[call-arg]
-        mongo_reader_uri=reader,
+        mongo_uri=SecretStr(writer),  # type: ignore[call-arg]
+        mongo_reader_uri=SecretStr(reader),
     )
     assert lake_uri(full) == writer and lake_reader_uri(full) == reader
     only_writer = full.model_copy(update={"mongo_reader_uri": None})

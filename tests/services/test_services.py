@@ -6,6 +6,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,7 +23,7 @@ def test_shared_servers_answer(admin_dsn: str, mongo_uri: str) -> None:
     with psycopg.connect(admin_dsn) as conn:
         version = conn.execute("show server_version_num").fetchone()
     assert version is not None and int(version[0]) >= 150000
-    with MongoClient(mongo_uri, serverSelectionTimeoutMS=3000) as client:
+    with MongoClient[dict[str, Any]](mongo_uri, serverSelectionTimeoutMS=3000) as client:
         assert client.admin.command("ping")["ok"] == 1.0
 
 
@@ -80,7 +81,7 @@ def test_up_is_idempotent_and_down_keeps_data(own_services: Services) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("create table keepme (n int)")
         conn.execute("insert into keepme values (42)")
-    with MongoClient(own_services.mongo_uri()) as client:
+    with MongoClient[dict[str, Any]](own_services.mongo_uri()) as client:
         client.keep.me.insert_one({"n": 42})
 
     # a parent folder losing its search bit (pytest resets its tmp root to 0700 whenever
@@ -94,7 +95,7 @@ def test_up_is_idempotent_and_down_keeps_data(own_services: Services) -> None:
     assert own_services.up() == {"postgres": "started", "mongo": "started"}
     with psycopg.connect(admin) as conn:
         assert conn.execute("select n from keepme").fetchone() == (42,)
-    with MongoClient(own_services.mongo_uri()) as client:
+    with MongoClient[dict[str, Any]](own_services.mongo_uri()) as client:
         assert client.keep.me.find_one({}, {"_id": 0}) == {"n": 42}
     pg_status, mongo_status = own_services.status()
     assert pg_status.running and pg_status.version and pg_status.data_dir
@@ -114,7 +115,7 @@ def test_port_in_use_is_a_clear_error_and_touches_nothing(own_services: Services
 
 def test_stale_pid_file_is_reported_and_data_kept(own_services: Services) -> None:
     own_services.up()
-    with MongoClient(own_services.mongo_uri()) as client:
+    with MongoClient[dict[str, Any]](own_services.mongo_uri()) as client:
         client.keep.me.insert_one({"n": 1})
     own_services.down()
     # a pid file left behind by a crash, pointing at a process that is gone
@@ -126,7 +127,7 @@ def test_stale_pid_file_is_reported_and_data_kept(own_services: Services) -> Non
     assert "stale pid file" in mongo_status.detail
 
     assert own_services.up()["mongo"] == "started"
-    with MongoClient(own_services.mongo_uri()) as client:
+    with MongoClient[dict[str, Any]](own_services.mongo_uri()) as client:
         assert client.keep.me.count_documents({}) == 1
 
 

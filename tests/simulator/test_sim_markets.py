@@ -197,8 +197,8 @@ async def test_price_divergence_moves_one_source_over_its_window(http: Http):
 
         (_, chart_base), (_, chart_moved) = await chart(plain), await chart(diverged)
         for b, m in zip(chart_base["prices"], chart_moved["prices"], strict=True):
-            hour = datetime.fromtimestamp(b[0] / 1000, UTC)
+            moment = datetime.fromtimestamp(b[0] / 1000, UTC)
             expected = (
-                0.98 if day + timedelta(hours=10) <= hour < day + timedelta(hours=11) else 1.0
+                0.98 if day + timedelta(hours=10) <= moment < day + timedelta(hours=11) else 1.0
             )
             assert abs(m[1] / b[1] - expected) < 1e-9

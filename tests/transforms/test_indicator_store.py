@@ -130,7 +130,7 @@ def test_first_update_creates_the_contracted_table_readable_by_the_reader(
         )
     with psycopg.connect(_dsn(endpoints, settings, database, "reader")) as reader:
         count = reader.execute("select count(*) from marts.fct_technical_indicators").fetchone()
-        assert count[0] == 90
+        assert count is not None and count[0] == 90
         may_write = reader.execute(
             "select has_table_privilege('marts.fct_technical_indicators', 'INSERT, DELETE')"
         ).fetchone()
