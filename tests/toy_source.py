@@ -80,7 +80,7 @@ import ingestion.connectors.registry as registry  # noqa: E402
 
 registry.CONNECTORS = (*registry.CONNECTORS, toy)
 registry.DESCRIPTIONS = registry._descriptions()
-registry.REGISTRY = (*registry.REGISTRY, *toy.ENDPOINTS)  # type: ignore[attr-defined]
+registry.REGISTRY = (*registry.REGISTRY, *toy.ENDPOINTS)
 registry._BY_NAME = {(s.source, s.endpoint): s for s in registry.REGISTRY}
 
 # --- 2. the simulator handler module, and its registry line ---------------------------------
@@ -130,7 +130,7 @@ async def main() -> None:
             response = await http.get_json("toy", "prices", "/prices")
             assert http.counter("toy", "prices").retries == 1  # the error in the 200 body
             assert http._rate("toy") == 90  # the keyed rate
-        parsed = toy.ENDPOINTS[0].parse("/prices", {}, response.data, response.fetched_at)  # type: ignore[attr-defined]
+        parsed = toy.ENDPOINTS[0].parse("/prices", {}, response.data, response.fetched_at)
         assert [r.key[0] for r in parsed.records] == ["toy-1"]
         assert all(entry["key_sent"] for entry in sim.state.request_log("toy"))
     print("ok")
