@@ -30,6 +30,10 @@ class UnguardedBindError(IngestionError, ValueError):
 
 
 def is_loopback(address: str) -> bool:
+    """Whether ``address`` can only be reached from this machine (``localhost`` or a loopback IP).
+
+    A host name other than ``localhost`` counts as not loopback: it may resolve anywhere.
+    """
     if address == "localhost":
         return True
     try:
@@ -63,6 +67,7 @@ def check_bind(address: str, settings: ReaderSettings) -> None:
 
 
 def password_matches(entered: str, expected: str) -> bool:
+    """Compare the entered password with the expected one in constant time."""
     return hmac.compare_digest(entered.encode(), expected.encode())
 
 

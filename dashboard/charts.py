@@ -105,8 +105,7 @@ def fear_greed_history(frame: pd.DataFrame) -> go.Figure:
 
 
 def market_cap_history(frame: pd.DataFrame, currency: str = "USD") -> go.Figure:
-    """Total market cap (left axis, in ``currency``) with BTC and ETH dominance in % (right
-    axis)."""
+    """Total market cap (left axis, in ``currency``) with BTC and ETH dominance in % (right)."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(
         go.Scatter(
@@ -135,8 +134,7 @@ def market_cap_history(frame: pd.DataFrame, currency: str = "USD") -> go.Figure:
 
 
 def market_cap_by_asset_history(frame: pd.DataFrame, currency: str = "USD") -> go.Figure:
-    """Daily market cap per asset (in ``currency``), stacked: the tracked part of the
-    market over time."""
+    """Daily market cap per asset (in ``currency``), stacked: the tracked part of the market."""
     fig = go.Figure()
     for asset_id, rows in frame.groupby("asset_id", sort=False):
         fig.add_trace(
@@ -189,12 +187,12 @@ def top_movers(frame: pd.DataFrame) -> go.Figure:
 
 
 def candlestick(frame: pd.DataFrame, title: str, currency: str = "USD") -> go.Figure:
-    """Candles (top) with volume bars (bottom) sharing the time axis; prices already in
-    ``currency`` (``dashboard.currency.convert``).
+    """Candles (top) with volume bars (bottom) sharing the time axis.
 
-    Expects open_at, open_price, high_price, low_price, close_price, volume and, when
-    present, is_closed: a still-open candle is drawn apart, grey and named "open
-    (provisional)", since its close is the price at its fetch, not at its close.
+    Prices are already in ``currency`` (``dashboard.currency.convert``). Expects open_at,
+    open_price, high_price, low_price, close_price, volume and, when present, is_closed: a
+    still-open candle is drawn apart, grey and named "open (provisional)", since its close is
+    the price at its fetch, not at its close.
     """
     closed = frame["is_closed"].fillna(True).astype(bool) if "is_closed" in frame else None
     fig = make_subplots(
@@ -353,10 +351,10 @@ EXCHANGE_COLOURS = {
 
 
 def deviation_from_consensus(frame: pd.DataFrame) -> go.Figure:
-    """Each exchange's close against the consensus (median) USD price, in bps, over time:
-    one panel per asset, one colour per exchange.
+    """Each exchange's close against the consensus (median) USD price, in bps, over time.
 
-    Expects asset_id, open_at, exchange_id, deviation_bps.
+    One panel per asset, one colour per exchange. Expects asset_id, open_at, exchange_id,
+    deviation_bps.
     """
     asset_ids = sorted(frame["asset_id"].unique())
     fig = make_subplots(
@@ -453,8 +451,10 @@ def freshness(frame: pd.DataFrame) -> go.Figure:
 
 
 def technical_indicators(frame: pd.DataFrame, title: str, currency: str) -> go.Figure:
-    """Close with Bollinger bands (top), RSI(14) with its 30/70 lines, MACD with its signal
-    line and histogram (bottom). Expects the columns of ``data.technical_indicators``."""
+    """Close with Bollinger bands, RSI(14) with its 30/70 lines, MACD with signal and histogram.
+
+    Three panels, top to bottom. Expects the columns of ``data.technical_indicators``.
+    """
     fig = make_subplots(
         rows=3,
         cols=1,

@@ -30,6 +30,7 @@ def display_currencies() -> tuple[str, ...]:
 
 
 def symbol(currency: str) -> str:
+    """The sign written before an amount in ``currency`` ("$", "R$", ...), or "" if it has none."""
     return SYMBOLS.get(currency, "")
 
 
@@ -93,9 +94,12 @@ def convert(
     quotes: pd.Series | str = BASE,
     rates: RateLookup = usd_rates,
 ) -> pd.DataFrame:
-    """A copy of ``frame`` with ``columns`` in ``currency``, each row converted at the rates
-    in force at its instant ``at``; the factor used is kept in column ``fx_factor``. An
-    empty frame (a mart not built yet: no columns, so ``at`` is None) comes back as is."""
+    """A copy of ``frame`` with ``columns`` in ``currency``, each row at the rates of its instant.
+
+    Each row is converted at the rates in force at its instant ``at``; the factor used is kept
+    in column ``fx_factor``. An empty frame (a mart not built yet: no columns, so ``at`` is
+    None) comes back as is.
+    """
     converted = frame.copy()
     if frame.empty or at is None:
         return converted

@@ -26,6 +26,15 @@ CURRENCY_KEY = "filter.currency"
 
 @dataclass(frozen=True)
 class Filters:
+    """The sidebar's choices, as every page reads them.
+
+    Attributes:
+        assets: the chosen asset ids (``BTC`` ...).
+        start: first day of the date range.
+        end: last day of the date range.
+        currency: the display currency.
+    """
+
     assets: tuple[str, ...]
     start: date
     end: date

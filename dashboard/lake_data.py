@@ -46,6 +46,16 @@ class LakeUnavailable(IngestionError, RuntimeError):
 
 @dataclass(frozen=True)
 class LakeStatus:
+    """Whether the lake can be shown, and if not, why.
+
+    Attributes:
+        ready: the lake answered and holds at least one response.
+        reason: why it is not ready (shown in the empty state); empty when ready.
+        database: the lake's database name.
+        responses: documents in ``responses``.
+        quarantined: documents in ``quarantine``.
+    """
+
     ready: bool
     reason: str
     database: str = ""
@@ -109,6 +119,7 @@ def _frame(collection: str, pipeline: list[dict[str, Any]], columns: list[str]) 
 
 
 def clear_cache() -> None:
+    """Forget every cached lake query, so the next call reads MongoDB again."""
     _cached.clear()
 
 
@@ -248,8 +259,13 @@ def _with_request_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def stored_body(collection: str, document_id: str) -> dict[str, Any] | None:
-    """One stored document with its body: ``responses`` (``body``) or ``quarantine``
-    (``raw_text``), by id. Not cached: bodies can be large."""
+    """One stored document with its body, by id: ``responses`` (``body``) or ``quarantine``.
+
+    A quarantined document holds its body as ``raw_text``. Not cached: bodies can be large.
+
+    Raises:
+        ValueError: ``collection`` is neither ``responses`` nor ``quarantine``.
+    """
     from bson import ObjectId
     from bson.errors import InvalidId
 
@@ -270,8 +286,7 @@ class _Number(str):
 
 
 def pretty_json(text: str) -> str | None:
-    """``text`` re-indented (two spaces) with every number exactly as stored, or None when
-    it is not JSON."""
+    """``text`` re-indented (two spaces), every number exactly as stored; None if not JSON."""
     try:
         value = json.loads(text, parse_float=_Number, parse_int=_Number, parse_constant=_Number)
     except ValueError:

@@ -11,6 +11,14 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class Kpi:
+    """One KPI tile: a value, its change, and the time it is as of.
+
+    Attributes:
+        value: the latest value, None when the series is empty.
+        delta: change against the comparison point, in the unit of ``value``.
+        as_of: the newest time or date of the series, None when empty.
+    """
+
     value: float | None
     delta: float | None  # change against the comparison point, same unit as value
     as_of: Any  # the newest time or date of the series (its "as of"), None when empty
@@ -62,8 +70,10 @@ def drawdown_table(returns: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_money(value: float | None, symbol: str = "$", currency: str = "") -> str:
-    """$1.23T / R$45.6B / €789.0M / $12,345.68 for KPI tiles (a currency without a symbol
-    gets its code after the number)."""
+    """Format a KPI amount: $1.23T / R$45.6B / €789.0M / $12,345.68.
+
+    A currency without a symbol gets its code after the number; a missing value is "-".
+    """
     if value is None or pd.isna(value):
         return "-"
     suffix_code = f" {currency}" if currency and not symbol else ""

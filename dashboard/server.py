@@ -23,8 +23,10 @@ FOREIGN_SECRETS = frozenset({"PGPASSWORD", "PGPASSFILE", "POSTGRES_PASSWORD", "D
 
 
 def command(port: int = 8501, *, headless: bool = True, address: str = "127.0.0.1") -> list[str]:
-    """The command line that serves the dashboard on ``address:port`` (pass it to
-    ``subprocess`` with :func:`reader_environment`)."""
+    """The command line that serves the dashboard on ``address:port``.
+
+    Pass it to ``subprocess`` with :func:`reader_environment`.
+    """
     return [
         sys.executable,
         "-m",
@@ -45,8 +47,11 @@ def command(port: int = 8501, *, headless: bool = True, address: str = "127.0.0.
 
 
 def reader_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``environ`` (default: this process's) without any credential the reader has no use
-    for: only the ``CRIPTOPIPE_`` variables that :class:`ReaderSettings` knows are kept."""
+    """``environ`` (default: this process's) without any credential the reader has no use for.
+
+    Only the ``CRIPTOPIPE_`` variables that :class:`ReaderSettings` knows are kept; dbt's and
+    Dagster's credentials and foreign secrets are dropped.
+    """
     allowed = {PREFIX + name.upper() for name in ReaderSettings.model_fields}
     source = os.environ if environ is None else environ
     return {

@@ -34,6 +34,7 @@ def empty(what: str, hint: str = "run `make demo`") -> None:
 
 
 def as_of_text(as_of: datetime | date | pd.Timestamp | None) -> str:
+    """The "as of ..." caption for a chart: a UTC minute for a time, the day for a date."""
     if as_of is None or pd.isna(as_of):
         return "as of: unknown"
     if isinstance(as_of, pd.Timestamp):

@@ -1,5 +1,7 @@
-"""Asset: candles with volume on one exchange, 1h or 1d, in the display currency; technical
-indicators; returns and drawdown."""
+"""Asset: candles with volume on one exchange, technical indicators, returns and drawdown.
+
+Candles are 1h or 1d and shown in the display currency.
+"""
 
 import streamlit as st
 

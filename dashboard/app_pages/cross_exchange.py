@@ -1,5 +1,7 @@
-"""Cross-exchange: how far apart the exchanges' prices are, the Brazil premium, and the
-reconciliation of every price source with the consensus."""
+"""Cross-exchange: how far apart the exchanges' prices are, and the Brazil premium.
+
+It also reconciles every price source with the consensus.
+"""
 
 import pandas as pd
 import streamlit as st

@@ -1,5 +1,8 @@
-"""Lake: what MongoDB holds — responses and bytes per day, error responses, quarantined
-bodies, the newest responses, and one stored body pretty-printed."""
+"""Lake: what MongoDB holds, from daily volumes down to one stored body.
+
+Responses and bytes per day, error responses, quarantined bodies, the newest responses, and
+one stored body pretty-printed.
+"""
 
 import streamlit as st
 

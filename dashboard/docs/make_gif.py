@@ -59,6 +59,11 @@ def _frame(png: bytes, width: int) -> Image.Image:
 
 
 def record(base_url: str, chromium: str, width: int) -> list[Image.Image]:
+    """Screenshot every page of the dashboard at ``base_url`` and return the GIF's frames.
+
+    Each page is saved as ``dashboard/docs/<page>.png`` and contributes frames taken while
+    scrolling, resized to ``width`` pixels.
+    """
     from playwright.sync_api import sync_playwright
 
     frames: list[Image.Image] = []
@@ -83,6 +88,7 @@ def record(base_url: str, chromium: str, width: int) -> list[Image.Image]:
 
 
 def main() -> None:
+    """Serve the dashboard on a free port, record it, and write ``dashboard/docs/dashboard.gif``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", default="criptopipe_demo")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
