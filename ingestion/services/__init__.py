@@ -32,15 +32,19 @@ class Endpoints:
     database: str
 
     def role_dsn(self, role: str, settings: Settings) -> str:
+        """A keyword DSN for ``role`` on this database, with the role's password."""
         return credentials.role_dsn(settings, role, self.database)
 
     def dbt_env(self, settings: Settings) -> dict[str, str]:
+        """The environment dbt's profile reads (the ``transformer`` role) for this database."""
         return dbt_env(settings, self.database)
 
 
 def dbt_env(settings: RoleSettings, database: str | None = None) -> dict[str, str]:
-    """Environment variables that ``dbt_project/profiles.yml`` reads: the ``transformer`` role
-    only (no admin DSN is read to build them)."""
+    """Environment variables that ``dbt_project/profiles.yml`` reads: the ``transformer`` role only.
+
+    No admin DSN is read to build them; ``database`` defaults to the warehouse's.
+    """
     from psycopg.conninfo import conninfo_to_dict
 
     params = conninfo_to_dict(credentials.server_conninfo(settings))
@@ -60,8 +64,11 @@ def lake_uri(settings: Settings) -> str:
 
 
 def lake_reader_uri(settings: ReaderSettings) -> str:
-    """The URI for what only reads the lake: ``CRIPTOPIPE_MONGO_READER_URI`` (a read-only
-    user), else the writer's URI when this process has it, else the local server's."""
+    """The URI for what only reads the lake.
+
+    That is ``CRIPTOPIPE_MONGO_READER_URI`` (a read-only user), else the writer's URI when this
+    process has it, else the local server's.
+    """
     if settings.mongo_reader_uri is not None:
         return settings.mongo_reader_uri.get_secret_value()
     if isinstance(settings, Settings) and settings.mongo_uri is not None:
@@ -82,18 +89,22 @@ class Services:
     # -- PostgreSQL ---------------------------------------------------------------
     @property
     def external_postgres(self) -> str | None:
+        """The configured ``CRIPTOPIPE_POSTGRES_DSN``, or None when the embedded server is used."""
         dsn = self.settings.postgres_dsn
         return dsn.get_secret_value() if dsn else None
 
     @property
     def external_mongo(self) -> str | None:
+        """The configured ``CRIPTOPIPE_MONGO_URI``, or None when the local server is used."""
         uri = self.settings.mongo_uri
         return uri.get_secret_value() if uri else None
 
     def postgres_admin_dsn(self) -> str:
+        """The admin DSN: the external one, else the embedded server's superuser."""
         return self.external_postgres or self.pg.admin_dsn()
 
     def mongo_uri(self) -> str:
+        """The lake's URI: the external one, else the local server's."""
         return self.external_mongo or self.mongo.uri
 
     def up(self, database: str | None = None) -> dict[str, str]:
@@ -125,8 +136,13 @@ class Services:
         return result
 
     def start_local(self) -> None:
-        """Start the local servers that stopped (after a reboot, say); no bootstrap, no admin
-        connection. A server never set up is ``services up``'s job: say so."""
+        """Start the local servers that stopped (after a reboot, say), with no bootstrap.
+
+        It makes no admin connection.
+
+        Raises:
+            ServiceError: the embedded PostgreSQL was never set up (that is ``services up``'s job).
+        """
         home = self.settings.home
         remote = self.settings.postgres_host or credentials.address_file(home).exists()
         if not self.external_postgres and not remote:
@@ -152,6 +168,7 @@ class Services:
         return result
 
     def endpoints(self, database: str | None = None) -> Endpoints:
+        """Where the servers are, for ``database`` (default: the warehouse's); it starts nothing."""
         return Endpoints(
             postgres_admin_dsn=self.postgres_admin_dsn(),
             mongo_uri=self.mongo_uri(),
@@ -159,6 +176,11 @@ class Services:
         )
 
     def status(self) -> tuple[postgres.PostgresStatus, mongo.MongoStatus]:
+        """Describe both servers: mode, running or not, masked URL, version, data dir and pid.
+
+        An external server is probed by connecting; a failure is reported in its status, never
+        raised.
+        """
         if self.external_postgres:
             dsn = self.external_postgres
             try:

