@@ -61,6 +61,18 @@ def sources_block() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _replace_block(text: str, begin: str, end: str, block: str, what: str) -> str:
+    """``text`` with the lines from ``begin`` to ``end`` (markers included) set to ``block``.
+
+    Raises:
+        ValueError: When a marker line is missing or they are out of order.
+    """
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise ValueError(f"{what} lacks the marker lines {begin.strip()!r} … {end.strip()!r}")
+    return text[:start] + block + text[stop + len(end) + 1 :]
+
+
 def render(text: str) -> str:
     """``text`` (an ``.env.example``) with its sources block replaced by the generated one.
 
@@ -69,14 +81,8 @@ def render(text: str) -> str:
 
     Returns:
         The new contents.
-
-    Raises:
-        ValueError: When a marker line is missing or they are out of order.
     """
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f".env.example lacks the marker lines {BEGIN!r} … {END!r}")
-    return text[:start] + sources_block() + text[end + len(END) + 1 :]
+    return _replace_block(text, BEGIN, END, sources_block(), ".env.example")
 
 
 def providers_block() -> str:
@@ -101,14 +107,8 @@ def render_deploy(text: str) -> str:
 
     Returns:
         The new contents.
-
-    Raises:
-        ValueError: When a marker line is missing or they are out of order.
     """
-    start, end = text.find(PROVIDERS_BEGIN), text.find(PROVIDERS_END)
-    if start < 0 or end < start:
-        raise ValueError(f"dagster.yaml lacks the marker lines {PROVIDERS_BEGIN.strip()!r} …")
-    return text[:start] + providers_block() + text[end + len(PROVIDERS_END) + 1 :]
+    return _replace_block(text, PROVIDERS_BEGIN, PROVIDERS_END, providers_block(), "dagster.yaml")
 
 
 def staging_model(source: str, endpoint: str, staging: Path = STAGING) -> str:
