@@ -1,0 +1,1 @@
+"""Dagster orchestration of criptopipe: ingestion and dbt assets, schedules, sensors, the CLI."""

@@ -22,10 +22,16 @@ WEBHOOK_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class Alert:
+    """One alert to send: a one-line title and the details to look at."""
+
     title: str  # one line: what happened
     details: list[str] = field(default_factory=list)  # what to look at
 
     def payload(self) -> dict[str, object]:
+        """The alert as a Slack-compatible webhook body: ``text`` plus two mrkdwn sections.
+
+        The details become a bulleted list (the title when there are none), cut to Slack's limit.
+        """
         text = f"criptopipe: {self.title}"
         body = "\n".join(f"• {d}" for d in self.details) or self.title
         return {

@@ -83,8 +83,12 @@ def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
 
 
 def ensure_dbt_profile_env() -> dict[str, str]:
-    """``dbt parse`` renders profiles.yml: provide the configured values (parsing never
-    connects). Returns them."""
+    """Export the values profiles.yml needs so ``dbt parse`` can render it, and return them.
+
+    Parsing never connects; before the first ``services up`` there is no password yet and
+    nothing is exported. ``DBT_TARGET_PATH`` is pointed at the folder our parse writes, so
+    runs reuse that parse.
+    """
     settings = load_settings()
     try:
         values = dbt_env(settings)  # the transformer role only
@@ -125,7 +129,13 @@ def _meta(props: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 class CriptopipeDbtTranslator(DagsterDbtTranslator):
+    """Maps dbt's resources to criptopipe's asset keys, groups and tags."""
+
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        """A source's key from its ``meta.dagster.asset_key``, else ``raw/<source>/<endpoint>``.
+
+        A model keeps dbt's default key, so each raw table is the ingestion asset that loads it.
+        """
         if dbt_resource_props["resource_type"] == "source":
             configured = _meta(dbt_resource_props).get("dagster", {}).get("asset_key")
             if configured:
@@ -138,6 +148,7 @@ class CriptopipeDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """The resource's layer from its folder (staging, marts ...), or snapshots or seeds."""
         resource_type = dbt_resource_props["resource_type"]
         if resource_type == "snapshot":
             return "snapshots"
@@ -150,6 +161,7 @@ class CriptopipeDbtTranslator(DagsterDbtTranslator):
         return "dbt"
 
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        """The tags dbt gives plus ``criptopipe/layer``, the resource's group."""
         tags = dict(super().get_tags(dbt_resource_props))
         group = self.get_group_name(dbt_resource_props)
         if group:
@@ -172,6 +184,11 @@ def partition_vars(context: AssetExecutionContext) -> dict[str, str]:
 
 
 def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
+    """The dbt assets of ``manifest``: the models (``dbt build``) and the incremental marts.
+
+    The incremental marts are daily-partitioned and run in a single run per backfill.
+    """
+
     @dbt_assets(
         manifest=manifest,
         project=DBT_PROJECT,
@@ -260,9 +277,11 @@ def ensure_relations(
     postgres: PostgresResource,
     manifest: Path,
 ) -> None:
-    """On a fresh warehouse, create the raw tables and every dbt relation first (seeds,
-    models, snapshots, no tests), so any scheduled job succeeds on its very first tick,
-    whichever comes first: a selection's models never read a relation nobody built."""
+    """On a fresh warehouse, create the raw tables and every dbt relation first.
+
+    Seeds, models and snapshots are built, no tests, so any scheduled job succeeds on its very
+    first tick, whichever comes first: a selection's models never read a relation nobody built.
+    """
     missing = missing_relations(postgres, manifest)
     if not missing:
         return
@@ -319,7 +338,7 @@ def exposure_specs(
 
 
 def load_dbt_definitions() -> tuple[list[AssetsDefinition], list[AssetSpec]]:
-    """dbt assets and dashboard specs, or nothing (with a warning) when no project exists."""
+    """The dbt assets and dashboard specs, or nothing (with a warning) when no project exists."""
     try:
         manifest = prepare_manifest()
     except FileNotFoundError as err:
@@ -329,12 +348,13 @@ def load_dbt_definitions() -> tuple[list[AssetsDefinition], list[AssetSpec]]:
 
 
 def dbt_executable() -> str:
-    """dbt from this environment's bin directory (the virtualenv need not be activated)."""
+    """The dbt of this environment's bin directory (the virtualenv need not be activated)."""
     local = Path(sys.executable).parent / "dbt"
     return str(local) if local.exists() else "dbt"
 
 
 def dbt_resource() -> DbtCliResource:
+    """The ``DbtCliResource`` on the project, with its profiles folder and this venv's dbt."""
     return DbtCliResource(
         project_dir=DBT_PROJECT, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
     )

@@ -33,6 +33,8 @@ SYNC_CHECK = "in_sync_with_candle_marts"
 
 
 class IndicatorsConfig(Config):
+    """Run configuration of the indicators asset: ``full_refresh`` recomputes every series."""
+
     full_refresh: bool = Field(
         default=False, description="Recompute every series from its first candle."
     )
@@ -70,6 +72,11 @@ class IndicatorsConfig(Config):
 def fct_technical_indicators(
     context: AssetExecutionContext, config: IndicatorsConfig, postgres: PostgresResource
 ) -> MaterializeResult:
+    """Update the indicators of every series whose candles changed, and check the table.
+
+    The materialization reports the series and rows updated; the check fails when a candle of
+    the candle marts has no indicator row or another close.
+    """
     started = time.monotonic()
     with postgres.connect("transformer") as conn:
         summary = indicator_store.update(conn, datetime.now(UTC), full=config.full_refresh)

@@ -43,6 +43,15 @@ CANDLE_MARTS = {"1h": "fct_candles_hourly", "1d": "fct_candles_daily"}
 
 @dataclass(frozen=True)
 class Column:
+    """One column of the indicators table's contract.
+
+    Attributes:
+        name: the column's name.
+        data_type: its type as ``information_schema.columns.data_type`` spells it.
+        description: what it holds (shown in the asset's metadata).
+        not_null: whether the column is declared ``not null``.
+    """
+
     name: str
     data_type: str  # as information_schema.columns.data_type spells it
     description: str
@@ -120,6 +129,17 @@ class ContractError(IngestionError, RuntimeError):
 
 @dataclass
 class UpdateSummary:
+    """What one update of the indicators table did.
+
+    Attributes:
+        series: series in the candle marts.
+        series_updated: series whose rows were rewritten.
+        series_recomputed_in_full: of those, series recomputed from their first candle.
+        rows_written: rows inserted or replaced.
+        rows_total: rows in the table afterwards.
+        updated: the updated series, as ``exchange/asset/interval``.
+    """
+
     series: int = 0  # series in the candle marts
     series_updated: int = 0
     series_recomputed_in_full: int = 0
@@ -154,6 +174,11 @@ def ensure_table(conn: psycopg.Connection[Any]) -> None:
 
 
 def check_contract(conn: psycopg.Connection[Any]) -> None:
+    """Check the table's columns against :data:`COLUMNS` (names, types, not null).
+
+    Raises:
+        ContractError: a column differs, is missing or is not in the contract.
+    """
     rows = conn.execute(
         """
         select column_name, data_type, is_nullable
@@ -203,8 +228,11 @@ def _candles_union(intervals: Iterable[str]) -> sql.Composable:
 def stale_series(
     conn: psycopg.Connection[Any], intervals: Iterable[str]
 ) -> tuple[int, dict[tuple[str, str, str], datetime]]:
-    """The number of series in the candle marts, and per series whose stored rows differ
-    from the marts, the open time of the first differing candle."""
+    """The number of series in the candle marts, and where each stale series must restart.
+
+    For every series whose stored rows differ from the marts, the open time of the first
+    differing candle.
+    """
     candles = _candles_union(intervals)
     count = conn.execute(
         sql.SQL(
@@ -332,8 +360,11 @@ def update_series(
     *,
     full: bool = False,
 ) -> tuple[int, bool]:
-    """Recompute one series from ``first_stale`` on (or entirely). Returns the rows written
-    and whether the series was recomputed from its start."""
+    """Recompute one series from ``first_stale`` on, or entirely.
+
+    Returns:
+        The rows written, and whether the series was recomputed from its start.
+    """
     state = None if full else _state(conn, key, first_stale)
     if state is None or not state.resumable:
         since, state, history = None, None, []

@@ -1,7 +1,7 @@
-"""Technical indicators of one candle series, computed with pandas: the recursive ones SQL
-expresses badly.
+"""Technical indicators of one candle series, computed with pandas.
 
-Every indicator here is a function of the close prices only, in candle order:
+These are the recursive ones, which SQL expresses badly. Every indicator here is a function
+of the close prices only, in candle order:
 
 * **RSI(14)**, Wilder's: the first average gain (loss) is the plain mean of the first 14
   changes, every later one ``(previous * 13 + current) / 14`` — an exponential average with
@@ -67,9 +67,12 @@ INDICATOR_COLUMNS = (
 
 @dataclass(frozen=True)
 class State:
-    """What the recursions carry from one candle to the next: the stored row of the last
-    candle before the ones to compute. ``rsi_avg_gain`` is None while RSI is warming up
-    (fewer than 14 changes seen) — such a state cannot be continued from."""
+    """What the recursions carry from one candle to the next.
+
+    It is the stored row of the last candle before the ones to compute. ``rsi_avg_gain`` is
+    None while RSI is warming up (fewer than 14 changes seen): such a state cannot be
+    continued from.
+    """
 
     close: float
     rsi_avg_gain: float | None
@@ -82,6 +85,7 @@ class State:
 
     @property
     def resumable(self) -> bool:
+        """Whether an incremental compute can continue from this state (RSI is warmed up)."""
         return _known(self.rsi_avg_gain) is not None and _known(self.rsi_avg_loss) is not None
 
 
@@ -139,6 +143,7 @@ def wilder_averages(
 
 
 def rsi_from_averages(avg_gain: np.ndarray, avg_loss: np.ndarray) -> np.ndarray:
+    """RSI from Wilder's average gains and losses: 100 when only gains, 50 when nothing moved."""
     with np.errstate(divide="ignore", invalid="ignore"):
         rsi = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)
     rsi = np.where((avg_loss == 0) & (avg_gain > 0), 100.0, rsi)
@@ -163,8 +168,10 @@ def ewma_variance(
 def bollinger(
     closes: np.ndarray, n_new: int, period: int = BOLLINGER_PERIOD, width: float = BOLLINGER_WIDTH
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Middle, upper and lower band of the last ``n_new`` closes (``closes`` holds up to
-    ``period - 1`` closes before them). Each window is reduced on its own."""
+    """Middle, upper and lower band of the last ``n_new`` closes; each window reduced on its own.
+
+    ``closes`` holds up to ``period - 1`` closes before the new ones, so their windows are full.
+    """
     middle = np.full(len(closes), np.nan)
     spread = np.full(len(closes), np.nan)
     if len(closes) >= period:

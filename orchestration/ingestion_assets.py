@@ -52,8 +52,10 @@ COUNTS = (
 
 
 def cadence_period(cron: str) -> timedelta:
-    """The longest gap between two ticks of a (simple) cron expression: how stale an
-    endpoint may be before one scheduled run is missed."""
+    """The longest gap between two ticks of a (simple) cron expression.
+
+    It is how stale an endpoint may be before one scheduled run is missed.
+    """
     minute, hour, _dom, _month, dow = cron.split()
     if minute.startswith("*/"):
         return timedelta(minutes=int(minute[2:]))
@@ -74,6 +76,13 @@ def freshness_for(cron: str) -> FreshnessPolicy:
 
 
 def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
+    """The Dagster asset that ingests one endpoint into its raw table and the lake.
+
+    A time-windowed endpoint is daily-partitioned (single-run backfill) and fetches its
+    partition's window; a snapshot endpoint is unpartitioned. The blocking accounting check
+    compares fetched records with inserted + updated + unchanged + quarantined; a failed or
+    partial endpoint fails the step so the retry policy fetches the rest.
+    """
     key = AssetKey(list(spec.asset_key))
     partitioned = spec.is_time_windowed
     table = spec.raw_table
@@ -172,6 +181,7 @@ def endpoint_metadata(stats: EndpointStats) -> dict[str, MetadataValue]:
 
 
 def build_ingestion_assets(specs: Sequence[EndpointSpec] = REGISTRY) -> list[AssetsDefinition]:
+    """One ingestion asset per endpoint of ``specs`` (default: every registered endpoint)."""
     return [ingestion_asset(spec) for spec in specs]
 
 

@@ -47,8 +47,11 @@ def env_names(config: Any) -> set[str]:
 
 
 def dagster_yaml(storage: str = "sqlite") -> str:
-    """The dagster.yaml of a local ``DAGSTER_HOME``: ``deploy/dagster.yaml`` as it is with
-    PostgreSQL storage, without its ``storage`` block with SQLite."""
+    """The dagster.yaml of a local ``DAGSTER_HOME`` for ``storage`` ("sqlite" or "postgres").
+
+    With PostgreSQL storage it is ``deploy/dagster.yaml`` as it is; with SQLite, the same
+    without its ``storage`` block.
+    """
     header = HEADER.format(source=DAGSTER_YAML.relative_to(PROJECT_ROOT))
     if storage == "postgres":
         return header + DAGSTER_YAML.read_text()
@@ -57,10 +60,12 @@ def dagster_yaml(storage: str = "sqlite") -> str:
 
 
 def ensure_dagster_home(settings: Settings, *, export: bool = True) -> Path:
-    """Create ``DAGSTER_HOME`` (an existing ``DAGSTER_HOME`` variable wins) and write its
-    dagster.yaml from ``deploy/dagster.yaml`` (a dagster.yaml criptopipe did not write is
-    left alone); export ``DAGSTER_HOME`` and, with PostgreSQL storage, the ``DAGSTER_PG_*``
-    variables for this process and its children."""
+    """Create ``DAGSTER_HOME`` with its dagster.yaml from ``deploy/dagster.yaml``; return it.
+
+    An existing ``DAGSTER_HOME`` variable wins, and a dagster.yaml criptopipe did not write is
+    left alone. With ``export``, ``DAGSTER_HOME`` and, with PostgreSQL storage, the
+    ``DAGSTER_PG_*`` variables are set for this process and its children.
+    """
     home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"

@@ -14,6 +14,7 @@ from ingestion.settings import load_settings
 
 
 def daily_partitions(start_date: date) -> DailyPartitionsDefinition:
+    """UTC daily partitions from ``start_date``, today's (still filling) one included."""
     # end_offset=1: today's (still filling) partition exists, so the hourly schedule can
     # keep it current.
     return DailyPartitionsDefinition(

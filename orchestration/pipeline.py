@@ -38,6 +38,14 @@ INGESTION_FIGURES = (
 
 @dataclass
 class AssetOutcome:
+    """What happened to one asset in a run.
+
+    Attributes:
+        key: the asset key, as a user string.
+        status: "materialized", "failed" or "skipped".
+        figures: its key figures (fetched, inserted ..., rows, seconds).
+    """
+
     key: str
     status: str  # materialized | failed | skipped
     figures: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +53,16 @@ class AssetOutcome:
 
 @dataclass
 class CheckOutcome:
+    """The result of one asset check in a run.
+
+    Attributes:
+        asset: the checked asset's key, as a user string.
+        name: the check's name.
+        passed: whether it passed.
+        severity: "ERROR" or "WARN".
+        blocking: whether a failure stops the downstream assets.
+    """
+
     asset: str
     name: str
     passed: bool
@@ -54,6 +72,16 @@ class CheckOutcome:
 
 @dataclass
 class RunReport:
+    """What one in-process run did, asset by asset and check by check.
+
+    Attributes:
+        run_id: Dagster's run id.
+        success: whether every step succeeded.
+        assets: the outcome of every planned asset, by key.
+        checks: the outcome of every check evaluated, by asset and name.
+        failures: one line per failed step: its key and the first line of its error.
+    """
+
     run_id: str
     success: bool
     assets: list[AssetOutcome]
@@ -62,14 +90,17 @@ class RunReport:
 
     @property
     def failed_checks(self) -> list[CheckOutcome]:
+        """The checks that did not pass, whatever their severity."""
         return [c for c in self.checks if not c.passed]
 
     @property
     def ok(self) -> bool:
+        """Whether the run succeeded and no check of severity ERROR failed."""
         return self.success and not any(c.severity == "ERROR" for c in self.failed_checks)
 
 
 def partition_tags(start: date, end: date) -> dict[str, str]:
+    """The run tags that select the partition range ``start`` .. ``end`` (both included)."""
     return {
         ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
         ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
@@ -107,6 +138,10 @@ def _value(entry: Any) -> Any:
 
 
 def report(result: ExecuteInProcessResult) -> RunReport:
+    """Summarise an in-process run: every planned asset's outcome and figures, every check.
+
+    An asset planned but not materialized is "failed" when its step failed, else "skipped".
+    """
     assets: dict[str, AssetOutcome] = {}
     for event in result.get_asset_materialization_events():
         mat = getattr(event.event_specific_data, "materialization", None)

@@ -33,6 +33,7 @@ class CriptopipeSettings(ConfigurableResource):
     )
 
     def get(self) -> Settings:
+        """The ``Settings``, loaded now, with this resource's database overrides."""
         overrides: dict[str, Any] = {}
         if self.postgres_db:
             overrides["postgres_db"] = self.postgres_db
@@ -58,6 +59,7 @@ class PostgresResource(ConfigurableResource):
 
     @property
     def settings(self) -> Settings:
+        """The ``Settings`` this resource points at."""
         return self.config.get()
 
     def _ensure_running(self, settings: Settings) -> None:
@@ -66,11 +68,13 @@ class PostgresResource(ConfigurableResource):
             self._ready = True
 
     def dsn(self, role: str = "loader") -> str:
+        """The DSN of ``role``, built from its own password (local servers started if needed)."""
         settings = self.settings
         self._ensure_running(settings)
         return credentials.role_dsn(settings, role)
 
     def connect(self, role: str = "loader") -> psycopg.Connection[Any]:
+        """An autocommit connection as ``role``."""
         return psycopg.connect(self.dsn(role), autocommit=True)
 
     def dbt_env(self) -> dict[str, str]:
@@ -80,8 +84,11 @@ class PostgresResource(ConfigurableResource):
         return dbt_env(settings)
 
     def export_dbt_env(self) -> None:
-        """dbt reads its profile from the process environment (``DbtCliResource`` passes
-        ``os.environ`` to the dbt subprocess), so point it at this warehouse."""
+        """Point dbt at this warehouse: put its profile's variables in the process environment.
+
+        ``DbtCliResource`` passes ``os.environ`` to the dbt subprocess, which reads its profile from
+        there.
+        """
         os.environ.update(self.dbt_env())
 
 
@@ -91,9 +98,11 @@ class MongoResource(ConfigurableResource):
     config: CriptopipeSettings
 
     def uri(self) -> str:
+        """The lake writer's URI."""
         return lake_uri(self.config.get())
 
     def database(self) -> str:
+        """The lake's database name."""
         return self.config.get().mongo_db
 
 
@@ -111,6 +120,7 @@ class IngestionResource(ConfigurableResource):
         end: date | datetime | None = None,
         run_id: str | None = None,
     ) -> RunSummary:
+        """Ingest one endpoint over ``start`` .. ``end`` (None: its default window)."""
         from ingestion.run.ingest import run_ingestion
 
         settings = self.config.get()

@@ -20,6 +20,14 @@ MODULE = "orchestration.definitions"
 
 @dataclass(frozen=True)
 class Instigator:
+    """A schedule or sensor and whether it is switched on.
+
+    Attributes:
+        kind: "schedule" or "sensor".
+        name: its name in the definitions.
+        running: whether it is switched on in the instance.
+    """
+
     kind: str  # schedule | sensor
     name: str
     running: bool
@@ -79,8 +87,10 @@ def switch(instance: Any, on: bool) -> list[Instigator]:
 
 
 def switched_on(instance: Any) -> list[str]:
-    """Names of the schedules and sensors switched on in ``instance`` (quick: read from its
-    storage without loading the definitions; everything else is off)."""
+    """Names of the schedules and sensors switched on in ``instance``; everything else is off.
+
+    It is quick: read from the instance's storage without loading the definitions.
+    """
     from dagster._core.scheduler.instigation import InstigatorStatus
 
     return sorted(
