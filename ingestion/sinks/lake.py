@@ -62,6 +62,13 @@ MAX_DOCUMENT_BODY = (16 << 20) - (64 << 10)
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
+    """Where one response is stored in the lake, and whether this write stored it.
+
+    Attributes:
+        document_id: the document's ``_id``: 32 hex digits (an ObjectId's hex in older lakes).
+        is_new: False when the same response was already stored.
+    """
+
     document_id: str  # the document's _id: 32 hex digits (an ObjectId's hex in older lakes)
     is_new: bool
 
@@ -72,8 +79,11 @@ def body_sha256(text: str, raw: bytes | None = None) -> str:
 
 
 def body_fields(text: str, raw: bytes | None, field: str = "body") -> dict[str, Any]:
-    """How a body is stored: its text, and — when the bytes received are not valid UTF-8,
-    so the text had to replace some — the exact bytes too, as ``<field>_exact``."""
+    """How a body is stored: its text, and the exact bytes too when they are not valid UTF-8.
+
+    Invalid UTF-8 means the text had to replace some bytes; the bytes received are then kept
+    as ``<field>_exact``.
+    """
     fields: dict[str, Any] = {field: text}
     if raw is not None:
         try:
@@ -90,6 +100,10 @@ def stored_body(document: dict[str, Any]) -> bytes:
 
 
 def request_doc(path: str, params: dict[str, str]) -> dict[str, Any]:
+    """The ``request`` of a response document: its path, then its params sorted by name.
+
+    Key order is part of equality for embedded documents, so it is always the same.
+    """
     # Key order is part of equality for embedded documents: always path, then sorted params.
     return {"path": path, "params": {k: params[k] for k in sorted(params)}}
 
@@ -133,9 +147,11 @@ def response_document(
 
 
 def summary_fields(text: str, fetched_at: datetime) -> dict[str, Any]:
-    """What the dashboard's lake aggregations group on: the body's size in UTF-8 bytes and
-    the UTC day it was fetched. Stored because FerretDB v1 implements neither
-    ``$strLenBytes`` nor any date operator in aggregation pipelines."""
+    """What the dashboard's lake aggregations group on: body size in UTF-8 bytes, UTC fetch day.
+
+    They are stored because FerretDB v1 implements neither ``$strLenBytes`` nor any date
+    operator in aggregation pipelines.
+    """
     at = fetched_at if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
     return {
         "body_bytes": len(text.encode("utf-8")),
@@ -157,9 +173,15 @@ class Lake:
 
     @classmethod
     def connect(cls, client: AsyncMongoClient[dict[str, Any]], database: str) -> Lake:
+        """The lake in ``database`` of ``client``."""
         return cls(client[database])
 
     async def ensure_indexes(self) -> None:
+        """Create the lake's indexes if missing, and add the summary fields older documents lack.
+
+        The unique ``response_identity`` index (source, endpoint, request, body hash) is what
+        makes storing a response twice a no-op.
+        """
         await self.responses.create_index(
             [
                 ("source", ASCENDING),
@@ -178,8 +200,13 @@ class Lake:
         await self.add_summary_fields()
 
     async def add_summary_fields(self) -> int:
-        """Give documents stored before ``body_bytes``/``fetched_day`` existed those fields
-        (once; afterwards the query finds nothing). Returns how many were updated."""
+        """Give documents stored before ``body_bytes``/``fetched_day`` existed those fields.
+
+        This happens once; afterwards the query finds nothing.
+
+        Returns:
+            How many documents were updated.
+        """
         updated = 0
         for collection, text_field in ((self.responses, "body"), (self.quarantine, "raw_text")):
             missing = collection.find(
@@ -215,9 +242,13 @@ class Lake:
     async def store_many(self, documents: list[dict[str, Any]]) -> list[StoredResponse]:
         """Insert documents made by :func:`response_document` in one unordered batch.
 
-        Documents already stored (same identity) are not written again; the result says,
-        for each, which ``_id`` holds it and whether it is new. Raises the first failure
-        of any document (see :meth:`store_each` for one outcome per document)."""
+        Documents already stored (same identity) are not written again; the result says, for
+        each, which ``_id`` holds it and whether it is new.
+
+        Raises:
+            LakeDocumentError: the first document that failed (see :meth:`store_each` for one
+                outcome per document).
+        """
         results = await self.store_each(documents)
         for result in results:
             if isinstance(result, LakeDocumentError):
@@ -227,10 +258,12 @@ class Lake:
     async def store_each(
         self, documents: list[dict[str, Any]]
     ) -> list[StoredResponse | LakeDocumentError]:
-        """:meth:`store_many`, with one outcome per document: a document the server (or
-        the BSON size limit) refuses fails alone, its error matched to it by index, and
-        the others of the batch are stored. A failure of the whole call (the server gone,
-        a write concern not met) raises."""
+        """:meth:`store_many`, with one outcome per document.
+
+        A document the server (or the BSON size limit) refuses fails alone, its error matched to
+        it by index, and the others of the batch are stored. A failure of the whole call (the
+        server gone, a write concern not met) raises.
+        """
         outcomes: list[StoredResponse | LakeDocumentError | None] = [None] * len(documents)
         sendable: list[int] = []
         for i, document in enumerate(documents):
@@ -336,6 +369,7 @@ class Lake:
     async def latest(
         self, *, source: str | None = None, endpoint: str | None = None
     ) -> dict[str, Any] | None:
+        """The newest stored response, of ``source`` and ``endpoint`` when given; None if none."""
         query: dict[str, Any] = {}
         if source:
             query["source"] = source
@@ -352,7 +386,8 @@ class LakeWriter:
     raises what the write raised). Whatever is queued while a batch is being written
     becomes the next batch, so a slow server gets bigger batches, never a longer queue of
     small ones. Use as ``async with LakeWriter(lake) as writer``; leaving waits for every
-    queued document.
+    queued document. :meth:`put` waits while more than ``max_queued_bytes`` of bodies are
+    queued.
     """
 
     def __init__(self, lake: Lake, max_queued_bytes: int = MAX_QUEUED_BYTES) -> None:
@@ -373,6 +408,7 @@ class LakeWriter:
         await self.close()
 
     async def close(self) -> None:
+        """Write what is queued, then stop the writer's task (once; later calls do nothing)."""
         if self._task is None:
             return
         await self._queue.put(None)
@@ -389,8 +425,10 @@ class LakeWriter:
         return future
 
     async def put(self, document: dict[str, Any]) -> asyncio.Future[StoredResponse]:
-        """:meth:`submit`, once the bodies queued before it are under ``max_queued_bytes``:
-        a slow server slows the fetches down instead of filling memory."""
+        """:meth:`submit`, once the bodies queued before it are under ``max_queued_bytes``.
+
+        A slow server slows the fetches down instead of filling memory.
+        """
         while self._queued_bytes >= self.max_queued_bytes and self._task is not None:
             self._drained.clear()
             await self._drained.wait()
