@@ -9,6 +9,7 @@ from ingestion.simulator.server import serve
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serve the simulator from the command line (``python -m ingestion.simulator``)."""
     parser = argparse.ArgumentParser(
         prog="python -m ingestion.simulator", description="Serve the offline API simulator."
     )

@@ -22,6 +22,14 @@ from ingestion.symbols import Asset
 
 @dataclass(frozen=True, slots=True)
 class CandleFormat:
+    """How one exchange renders candles in its API's own shape.
+
+    Attributes:
+        exchange: the exchange's source name.
+        renderer: turns candle arrays (with the pair's symbol, price decimals and interval in
+            seconds) into that API's rows.
+    """
+
     exchange: str
     renderer: Callable[[market.CandleArrays, str, int, int], list[Any]]
 
@@ -116,5 +124,6 @@ def record_window(
 
 
 def json_rows(rows: list[bytes]) -> list[Any]:
+    """Parse rows rendered as JSON bytes back into values (to record what was served)."""
     parsed: list[Any] = json.loads(b"[" + b",".join(rows) + b"]")
     return parsed

@@ -26,10 +26,12 @@ Records = list[tuple[Key, Any]]
 
 
 def compact(obj: Any) -> bytes:
+    """``obj`` as JSON without spaces, the way most of the simulated APIs answer."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def spaced(obj: Any) -> bytes:
+    """``obj`` as JSON with Python's default spacing, for the APIs that answer that way."""
     return json.dumps(obj, ensure_ascii=False).encode()
 
 
@@ -47,9 +49,11 @@ class SimRequest:
 
     @property
     def seed(self) -> int:
+        """The simulator's seed: the same seed serves the same market."""
         return self.state.config.seed
 
     def now(self) -> datetime:
+        """The simulated time of this request, as an aware UTC datetime."""
         return datetime.fromtimestamp(self.now_s, UTC)
 
 
@@ -77,6 +81,7 @@ def retry_after_value(seconds: int, as_date: bool = False) -> str:
 
 
 def error(status: int, obj: Any, dumps: Callable[[Any], bytes] = compact) -> Reply:
+    """An error reply: ``status`` with ``obj`` encoded by ``dumps``."""
     return Reply(status=status, body=dumps(obj), dumps=dumps)
 
 
@@ -121,6 +126,11 @@ class SimSource:
 
 
 def parse_int(value: str | None) -> int | None:
+    """A query parameter as an int; None when missing or empty.
+
+    Raises:
+        ValueError: the text is not an integer (handlers answer it with the API's own 400).
+    """
     if value is None or value == "":
         return None
     return int(value)
@@ -168,6 +178,7 @@ def cached_rows(
 
 
 def rounded(values: np.ndarray, decimals: int) -> list[float]:
+    """``values`` rounded to ``decimals``, as a list of Python floats."""
     result: list[float] = np.round(values, decimals).tolist()
     return result
 
@@ -187,6 +198,7 @@ def candle_index(t_s: int, interval_s: int) -> int:
 
 
 def first_index_at_or_after(t_s: int, interval_s: int) -> int:
+    """Index of the first candle of ``interval_s`` seconds opening at or after ``t_s``."""
     return math.ceil((t_s - market.EPOCH0_S) / interval_s)
 
 
@@ -228,8 +240,10 @@ def select_window(
 
 
 def partial_arrays(req: SimRequest, exchange: str, asset: Asset, interval_s: int) -> Any:
+    """The still-open candle of ``asset`` on ``exchange`` at the request's time."""
     return market.open_candle(req.seed, exchange, asset.asset_id, interval_s, req.now_s)
 
 
 def iso_ms(t: datetime) -> str:
+    """``t`` in ISO 8601 with milliseconds and a ``Z`` (``2024-01-02T03:04:05.678Z``)."""
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"

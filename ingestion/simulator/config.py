@@ -65,6 +65,11 @@ class FaultRule:
             raise ValueError("probability must be within [0, 1]")
 
     def hits(self, source: str, endpoint: str, n: int, rng: random.Random) -> bool:
+        """Whether this rule fires on the ``n``-th (0-based) request to ``source``'s ``endpoint``.
+
+        The first ``first_n`` requests after ``skip`` always fire; later ones fire with
+        ``probability``, drawn from ``rng``.
+        """
         if self.source not in ("*", source):
             return False
         if self.endpoint is not None and self.endpoint not in endpoint:
@@ -92,6 +97,7 @@ class FaultPlan:
         return None
 
     def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-ready data, each rule without its unset fields (but ``kind``)."""
         return {
             "seed": self.seed,
             "rules": [
@@ -102,6 +108,7 @@ class FaultPlan:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | list[Any]) -> FaultPlan:
+        """A plan from :meth:`to_dict`'s shape, or from a bare list of rules."""
         if isinstance(data, list):
             data = {"rules": data}
         rules = tuple(FaultRule(**rule) for rule in data.get("rules", ()))
@@ -164,6 +171,7 @@ class PriceDivergence:
             raise ValueError("divergence end must come after its start")
 
     def applies(self, source: str, asset_id: str) -> bool:
+        """Whether the divergence hits ``asset_id``'s prices on ``source``."""
         return self.source == source and self.asset in ("*", asset_id)
 
 

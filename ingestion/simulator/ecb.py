@@ -36,6 +36,7 @@ FX_CURRENCIES = tuple(sorted(FX_ANCHOR_PER_EUR))
 
 
 def last_business_day(d: date) -> date:
+    """The latest ECB business day on or before ``d``."""
     while not is_ecb_business_day(d):
         d -= timedelta(days=1)
     return d
@@ -69,6 +70,7 @@ def fx_log_per_eur(seed: int, currency: str) -> np.ndarray:
 
 
 def day_index(d: date) -> int:
+    """Days from the simulated market's first day (``EPOCH0``) to ``d``."""
     return (d - EPOCH0.date()).days
 
 
@@ -79,5 +81,6 @@ def fx_rate(seed: int, day: date, base: str, quote: str) -> float:
 
 
 def log_usdbrl_hourly(seed: int, idx: np.ndarray) -> np.ndarray:
+    """Log of the USD→BRL rate at hour indexes ``idx`` (each hour takes its day's rates)."""
     days = idx // 24
     return fx_log_per_eur(seed, "BRL")[days] - fx_log_per_eur(seed, "USD")[days]

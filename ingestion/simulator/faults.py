@@ -1,5 +1,7 @@
-"""Fault replies: each source's own rate-limit, ban and error answers, HTML error pages, and
-the body faults (empty, nulls, schema drift) applied to a handler's reply."""
+"""Fault replies: each source's own rate-limit, ban and error answers, and HTML error pages.
+
+Also the body faults (empty, nulls, schema drift) applied to a handler's reply.
+"""
 
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ def server_error_reply(source: str, status: int) -> Reply:
 
 
 def html_reply(request: web.Request, status: int) -> Reply:
+    """A Cloudflare-style HTML error page with ``status``, as a CDN in front of an API sends."""
     reason = CF_REASONS.get(status, "Unknown error")
     ray = f"{abs(hash((request.path, time.time()))) % (1 << 64):016x}"
     text = CLOUDFLARE_HTML.format(host=request.host, status=status, reason=reason, ray=ray)

@@ -57,8 +57,10 @@ from ingestion.symbols import BY_ID, CATALOGUE, Asset
 
 @dataclass(frozen=True, slots=True)
 class ExchangeModel:
-    """The synthetic market's parameters of one exchange (its quote currency and symbols
-    come from its connector module's description)."""
+    """The synthetic market's parameters of one exchange.
+
+    Its quote currency and symbols come from its connector module's description.
+    """
 
     volume_share: float  # share of the asset's USD volume that trades there
     extra_tick_decimals: int = 0  # decimals its price tick has beyond six significant digits
@@ -127,12 +129,14 @@ def latent_log_usd(seed: int, asset_id: str) -> np.ndarray:
 
 
 def round_sig(x: float, digits: int = 5) -> float:
+    """``x`` rounded to ``digits`` significant digits (zero and non-finite values as they are)."""
     if x == 0 or not math.isfinite(x):
         return x
     return round(x, digits - 1 - math.floor(math.log10(abs(x))))
 
 
 def hour_sigma(asset_id: str) -> float:
+    """The hourly volatility of ``asset_id``'s log price (tiny for a stablecoin)."""
     if BY_ID[asset_id].is_stablecoin:
         return 0.0002
     return 0.0055 if asset_id == "BTC" else 0.0075
@@ -154,9 +158,11 @@ def quote_currency(exchange: str) -> str:
 
 
 def pair_log_price(seed: int, exchange: str, asset_id: str, idx: np.ndarray) -> np.ndarray:
-    """Log price of ``asset_id`` on ``exchange`` (in its quote) at hour boundaries ``idx``:
-    USD, USDT (through tether's own price) or BRL (through the FX rate, with the Brazil
-    premium)."""
+    """Log price of ``asset_id`` on ``exchange``, in its quote, at hour boundaries ``idx``.
+
+    The quote is USD, USDT (through tether's own price) or BRL (through the FX rate, with the
+    Brazil premium); each exchange adds its own small noise.
+    """
     latent = latent_log_usd(seed, asset_id)[idx]
     quote = quote_currency(exchange)
     if quote == "USDT":
@@ -196,6 +202,7 @@ class CandleArrays:
 
     @property
     def vwap(self) -> np.ndarray:
+        """Each candle's volume-weighted average price, approximated and kept within low..high."""
         typical = (self.high + self.low + 2.0 * self.close + self.open) / 5.0
         return np.clip(typical, self.low, self.high)
 

@@ -295,16 +295,20 @@ class RunningSimulator:
 
     @property
     def state(self) -> SimulatorState:
+        """The simulator's state: clock, fault plan, request log and ground truth."""
         return self.app[STATE_KEY]
 
     @property
     def base_urls(self) -> dict[str, str]:
+        """Each source's base URL on this simulator, by source name."""
         return simulator_base_urls(self.root)
 
     def set_now(self, now: datetime | None) -> None:
+        """Set the simulated clock (None: follow the wall clock)."""
         self.state.set_now(now)
 
     def set_faults(self, plan: FaultPlan) -> None:
+        """Inject the faults of ``plan`` from now on, counting requests afresh."""
         self.state.set_faults(plan)
 
 

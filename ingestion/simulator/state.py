@@ -38,6 +38,7 @@ class GroundTruth:
         self._series: dict[tuple[str, str], dict[Key, _Series]] = defaultdict(dict)
 
     def put(self, source: str, endpoint: str, key: Key, record: Any) -> None:
+        """Record one served record under its natural key (the last served wins)."""
         series = self._series.get((source, endpoint), {}).get(key[:-1])
         if series is not None:
             series.overrides[key] = record
@@ -52,6 +53,11 @@ class GroundTruth:
         regen: Regen,
         index_of: Callable[[Key], int],
     ) -> _Series:
+        """The candle series ``series_id`` of an endpoint, registered on first use.
+
+        ``regen`` rebuilds the records of an index range of closed candles; ``index_of`` gives a
+        record key's candle index.
+        """
         found = self._series[(source, endpoint)].get(series_id)
         if found is None:
             found = _Series(regen, index_of, [], {})
@@ -59,6 +65,10 @@ class GroundTruth:
         return found
 
     def add_closed(self, series: _Series, i0: int, i1: int) -> None:
+        """Note that closed candles ``i0`` .. ``i1 - 1`` of ``series`` were served.
+
+        Earlier open or altered versions of those candles are dropped.
+        """
         if i1 <= i0:
             return
         if series.overrides:
@@ -73,6 +83,7 @@ class GroundTruth:
         series.ranges = merged
 
     def records(self, source: str, endpoint: str) -> dict[Key, Any]:
+        """Every record of ``source``'s ``endpoint`` served so far, by natural key."""
         out = dict(self._records.get((source, endpoint), {}))
         for series in self._series.get((source, endpoint), {}).values():
             for start, stop in series.ranges:
@@ -81,6 +92,7 @@ class GroundTruth:
         return out
 
     def endpoints(self) -> list[tuple[str, str]]:
+        """The (source, endpoint) pairs that served anything, sorted."""
         return sorted(set(self._records) | set(self._series))
 
 
@@ -92,6 +104,7 @@ class RateLimiter:
         self.over_limit_hits: dict[str, int] = defaultdict(int)
 
     def add(self, source: str, weight: int) -> int:
+        """Count ``weight`` against ``source``'s current minute; return the weight used in it."""
         minute = int(time.time() // 60)
         current_minute, used = self._window.get(source, (minute, 0))
         if current_minute != minute:
@@ -102,6 +115,7 @@ class RateLimiter:
         return used
 
     def seconds_to_reset(self) -> int:
+        """Seconds until the current one-minute window ends."""
         return 60 - int(time.time()) % 60
 
 
@@ -120,30 +134,36 @@ class SimulatorState:
 
     # clock
     def now(self) -> datetime:
+        """The simulated time: the clock set with :meth:`set_now`, else the wall clock (UTC)."""
         return self._now if self._now is not None else datetime.now(UTC)
 
     def set_now(self, now: datetime | None) -> None:
+        """Freeze the simulated clock at ``now`` (naive means UTC); None follows the wall clock."""
         if now is not None and now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
         self._now = now
 
     # faults
     def set_faults(self, plan: FaultPlan) -> None:
+        """Inject the faults of ``plan`` from now on, counting requests afresh."""
         self.faults = plan
         self.request_counts.clear()
 
     def next_request_number(self, source: str) -> int:
+        """The 0-based number of this request among ``source``'s (faults pick by it)."""
         n = self.request_counts[source]
         self.request_counts[source] = n + 1
         return n
 
     # request log
     def log_request(self, entry: dict[str, Any]) -> None:
+        """Append ``entry`` to the request log, numbered in arrival order (``seq``)."""
         self._seq += 1
         entry["seq"] = self._seq
         self.requests.append(entry)
 
     def request_log(self, source: str | None = None) -> list[dict[str, Any]]:
+        """The logged requests, oldest first, of ``source`` when given."""
         return [r for r in self.requests if source is None or r["source"] == source]
 
     # ground truth

@@ -16,8 +16,11 @@ HOUR = market.HOUR
 
 
 def listed(req: SimRequest, exchange: str) -> dict[str, Asset]:
-    """Symbol -> asset for the configured assets this exchange lists: every spelling its
-    connector's description knows (Kraken answers ``XXBTZUSD`` to ``XBTUSD``)."""
+    """Symbol -> asset for the configured assets this exchange lists.
+
+    Every spelling its connector's description knows is a key (Kraken answers ``XXBTZUSD`` to
+    ``XBTUSD``).
+    """
     rules = describe(exchange).exchange
     assert rules is not None, f"{exchange} is not an exchange"
     out: dict[str, Asset] = {}
@@ -47,6 +50,10 @@ class Rolling:
 
 
 def rolling_24h(req: SimRequest, exchange: str, asset: Asset) -> Rolling:
+    """Statistics of ``asset`` on ``exchange`` over the 24 hours up to the request's time.
+
+    They are made of the last 24 closed hourly candles and the current hour so far.
+    """
     now_rel = req.now_s - market.EPOCH0_S
     open_i, elapsed = divmod(now_rel, HOUR)
     closed = market.hourly_candles(req.seed, exchange, asset.asset_id, open_i - 24, open_i)
@@ -85,13 +92,16 @@ def rolling_24h(req: SimRequest, exchange: str, asset: Asset) -> Rolling:
 
 
 def trade_id(req: SimRequest, rate: float, asset: Asset) -> int:
-    """A monotone trade id: trades since EPOCH0 at a steady synthetic ``rate`` a second
-    (each exchange's handler module has its own)."""
+    """A monotone trade id: trades since EPOCH0 at a steady synthetic ``rate`` a second.
+
+    Each exchange's handler module has its own rate.
+    """
     weight = 1.0 + len(asset.asset_id)
     return int((req.now_s - market.EPOCH0_S) * rate * weight)
 
 
 def spread(price: float, dec: int) -> tuple[float, float]:
+    """The best bid and ask around ``price``: the price floored to the tick, and one tick above."""
     tick = 10.0**-dec
     bid = round(math.floor(price / tick) * tick, dec)
     return bid, round(bid + tick, dec)

@@ -65,6 +65,11 @@ def _binance_key_index(interval_s: int) -> Any:
 
 
 def binance_klines(req: SimRequest) -> Reply:
+    """``GET /api/v3/klines``: a window of candles of ``symbol`` and ``interval``, as Binance pages.
+
+    Without ``startTime`` it serves the newest ``limit`` candles; errors are Binance's own
+    codes and messages.
+    """
     endpoint = "/api/v3/klines"
     symbol = req.query.get("symbol", "")
     if not symbol:
@@ -121,6 +126,7 @@ def binance_klines(req: SimRequest) -> Reply:
 
 
 def binance_ticker(req: SimRequest) -> Reply:
+    """``GET /api/v3/ticker/24hr``: rolling 24-hour statistics of one symbol, a list, or all."""
     endpoint = "/api/v3/ticker/24hr"
     symbols_listed = listed(req, "binance")
     if "symbol" in req.query:
@@ -190,6 +196,7 @@ def binance_ticker(req: SimRequest) -> Reply:
 
 
 def binance_weight(path: str, query: Any) -> int:
+    """The request weight Binance counts for a request to ``path`` with ``query``."""
     if path.endswith("/ticker/24hr"):
         if "symbol" in query:
             return 2

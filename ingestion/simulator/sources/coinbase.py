@@ -57,6 +57,7 @@ def _parse_time(text: str) -> int:
 
 
 def coinbase_candles(req: SimRequest) -> Reply:
+    """``GET /products/{id}/candles``: candles of one product at ``granularity`` seconds."""
     endpoint = "/products/{id}/candles"
     product = req.match["product_id"]
     asset = listed(req, "coinbase").get(product)
@@ -124,6 +125,7 @@ def coinbase_candles(req: SimRequest) -> Reply:
 
 
 def coinbase_ticker(req: SimRequest) -> Reply:
+    """``GET /products/{id}/ticker``: the product's best bid and ask, last trade and 24h volume."""
     endpoint = "/products/{id}/ticker"
     product = req.match["product_id"]
     asset = listed(req, "coinbase").get(product)

@@ -65,6 +65,7 @@ def _market_cap(req: SimRequest, asset: Asset, t_s: int) -> float:
 
 
 def coingecko_markets(req: SimRequest) -> Reply:
+    """``GET /coins/markets``: price, market cap, volume and rank of the catalogue's coins."""
     endpoint = "/coins/markets"
     vs = req.query.get("vs_currency", "").lower()
     if not vs:
@@ -161,6 +162,7 @@ def coingecko_markets(req: SimRequest) -> Reply:
 
 
 def coingecko_global(req: SimRequest) -> Reply:
+    """``GET /global``: the whole market's cap and volume in many currencies, and dominance."""
     endpoint = "/global"
     now = req.now_s
     coverage = 0.86  # share of the whole market the catalogue stands for
@@ -213,6 +215,11 @@ HISTORY_ERROR = (
 
 
 def coingecko_market_chart(req: SimRequest) -> Reply:
+    """``GET /coins/{id}/market_chart``: price, cap and volume points over the last ``days``.
+
+    As CoinGecko does, the points' spacing depends on the range, and the history a request
+    may reach depends on whether it carries a pro key.
+    """
     endpoint = "/coins/{id}/market_chart"
     coin_id = req.match["coin_id"]
     asset = next((a for a in _coins(req) if a.coingecko_id == coin_id), None)

@@ -32,6 +32,7 @@ def _tabbed(obj: Any) -> bytes:
 
 
 def fear_greed(req: SimRequest) -> Reply:
+    """``GET /fng/``: the newest ``limit`` daily Fear & Greed values (0: all of them)."""
     endpoint = "/fng/"
     try:
         limit = int(req.query.get("limit", "1") or "1")

@@ -39,6 +39,7 @@ def _rates(
 
 
 def fx_latest(req: SimRequest) -> Reply:
+    """``GET /latest``: the newest ECB fixing available at the simulated time."""
     params = _fx_params(req)
     if isinstance(params, Reply):
         return params
@@ -64,6 +65,7 @@ def _fx_single(
 
 
 def fx_dated(req: SimRequest) -> Reply:
+    """``GET /{date}`` or ``/{start}..{end}``: one day's fixing, or a time series."""
     params = _fx_params(req)
     if isinstance(params, Reply):
         return params

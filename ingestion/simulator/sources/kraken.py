@@ -47,6 +47,7 @@ def _kraken_error(message: str) -> Reply:
 
 
 def kraken_ohlc(req: SimRequest) -> Reply:
+    """``GET /0/public/OHLC``: candles of one pair at ``interval`` minutes, after ``since``."""
     endpoint = "/0/public/OHLC"
     pair = req.query.get("pair", "")
     if not pair:
@@ -113,6 +114,7 @@ def kraken_ohlc(req: SimRequest) -> Reply:
 
 
 def kraken_ticker(req: SimRequest) -> Reply:
+    """``GET /0/public/Ticker``: ask, bid, last trade, volumes and ranges of the pairs asked for."""
     endpoint = "/0/public/Ticker"
     pairs = listed(req, "kraken")
     wanted = [p for p in req.query.get("pair", "").split(",") if p]

@@ -53,6 +53,7 @@ def _mb_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> 
 
 
 def mb_body(rows: list[Any]) -> bytes:
+    """Mercado Bitcoin's columnar candle body, ``{"t":[...],"o":[...],...}``, from rows."""
     cols = list(zip(*rows, strict=True)) if rows else [()] * 6
     parts = [
         b'"%s":[%s]' % (name, b",".join(col))
@@ -71,6 +72,7 @@ def _mb_error(status: int, code: str, message: str) -> Reply:
 
 
 def mb_tickers(req: SimRequest) -> Reply:
+    """``GET /tickers``: last, bid, ask and 24h figures of each symbol in ``symbols``."""
     endpoint = "/tickers"
     symbols = listed(req, "mercadobitcoin")
     wanted = [s for s in req.query.get("symbols", "").split(",") if s]
@@ -105,6 +107,7 @@ def mb_tickers(req: SimRequest) -> Reply:
 
 
 def mb_candles(req: SimRequest) -> Reply:
+    """``GET /candles``: candles of one symbol at ``resolution``, ``from``/``to``/``countback``."""
     endpoint = "/candles"
     symbol = req.query.get("symbol", "")
     asset = listed(req, "mercadobitcoin").get(symbol)
