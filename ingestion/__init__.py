@@ -1,0 +1,1 @@
+"""Ingestion: fetch the APIs, keep every response in the MongoDB lake, load PostgreSQL raw."""

@@ -42,4 +42,5 @@ def target_holidays(year: int) -> frozenset[date]:
 
 
 def is_ecb_business_day(d: date) -> bool:
+    """Whether the ECB publishes reference rates on ``d``: a weekday that is no TARGET holiday."""
     return d.weekday() < 5 and d not in target_holidays(d.year)

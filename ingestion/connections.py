@@ -43,10 +43,12 @@ async def pg_connect(settings: Settings, dsn: str, **kwargs: Any) -> psycopg.Asy
 
 
 def pg_deadline(settings: Settings) -> float | None:
-    """Longest a raw batch may take on the client's side: its statements, the lake's
-    acknowledgement, and a margin. ``statement_timeout`` is the server's, and a hung
-    server (stopped, not gone: the kernel still answers TCP) enforces nothing; this
-    deadline is the client's. None when statements have no limit."""
+    """Longest a raw batch may take on the client's side; None when statements have no limit.
+
+    It covers the batch's statements, the lake's acknowledgement, and a margin.
+    ``statement_timeout`` is the server's, and a hung server (stopped, not gone: the kernel
+    still answers TCP) enforces nothing; this deadline is the client's.
+    """
     if settings.postgres_statement_timeout_seconds <= 0:
         return None
     return (
@@ -74,6 +76,7 @@ def mongo_options(settings: Settings) -> dict[str, Any]:
 
 
 def mongo_client(settings: Settings, uri: str) -> AsyncMongoClient[dict[str, Any]]:
+    """A client of the lake at ``uri`` with ingestion's options (timeouts, write concern)."""
     return AsyncMongoClient(uri, **mongo_options(settings))
 
 
@@ -101,6 +104,7 @@ def short_error(err: BaseException) -> str:
 
 
 def pg_unavailable(dsn: str, err: BaseException) -> StoreUnavailableError:
+    """The error for a PostgreSQL that cannot be reached: where (no password) and what to check."""
     return StoreUnavailableError(
         f"PostgreSQL at {describe_pg(dsn)} is unreachable: {short_error(err)}; is it running "
         "(`criptopipe services status`)?"
@@ -108,6 +112,7 @@ def pg_unavailable(dsn: str, err: BaseException) -> StoreUnavailableError:
 
 
 def mongo_unavailable(uri: str, err: BaseException) -> StoreUnavailableError:
+    """The error for a lake that cannot be reached: where (no password) and what to check."""
     return StoreUnavailableError(
         f"MongoDB (the lake) at {describe_mongo(uri)} is unreachable: {short_error(err)}; is "
         "it running (`criptopipe services status`)?"

@@ -116,15 +116,23 @@ def _ban_cause(source: str, headers: Mapping[str, str]) -> str:
 
 
 def is_error_body(source: str, status: int, data: Any) -> bool:
-    """An API error rather than data: HTTP 4xx/5xx, or an error in a 200 body where the
-    source's description says errors hide there (Kraken's ``{"error": [...]}``)."""
+    """An API error rather than data: HTTP 4xx/5xx, or an error in a 200 body.
+
+    A 200 body counts as an error where the source's description says errors hide there
+    (Kraken's ``{"error": [...]}``).
+    """
     return status >= 400 or bool(describe(source).errors_in_body(data))
 
 
 # --------------------------------------------------------------------------- client
 @dataclass(slots=True)
 class HttpClient:
-    """One aiohttp session per run; use as ``async with HttpClient(settings) as client``."""
+    """One aiohttp session per run; use as ``async with HttpClient(settings) as client``.
+
+    A ``session`` passed in is used and left open; otherwise the client opens its own and
+    closes it on exit. ``rate_limits`` overrides the sources' requests per minute (0: none);
+    ``clock`` gives fetch times (default: the settings' clock).
+    """
 
     settings: Settings
     session: aiohttp.ClientSession | None = None
@@ -154,6 +162,7 @@ class HttpClient:
             self.session = None
 
     def counter(self, source: str, endpoint: str) -> RequestCounters:
+        """The request counters of ``source``'s ``endpoint`` in this run, created on first use."""
         return self.counters.setdefault((source, endpoint), RequestCounters())
 
     def _rate(self, source: str) -> float:
@@ -248,8 +257,10 @@ class HttpClient:
         )
 
     async def _wait_for_host(self, host: Host, source: str, endpoint: str, request: str) -> None:
-        """Sleep while ``host`` is paused (a 429 paused it; each new 429 may extend it);
-        fail at once when its source is banned or the pause is longer than we wait."""
+        """Sleep while ``host`` is paused (a 429 paused it; each new 429 may extend it).
+
+        Fail at once when its source is banned or the pause is longer than we wait.
+        """
         if source in self.banned:
             raise BannedError(source, endpoint, request, self.banned[source], 418)
         longest = self.settings.http_retry_after_max_seconds
@@ -371,8 +382,10 @@ class HttpClient:
     async def _read_capped(
         self, resp: aiohttp.ClientResponse, source: str, endpoint: str, request: str
     ) -> bytes:
-        """The body, decompressed, refused once it grows past ``http_max_body_bytes``: a
-        gzip bomb or a runaway body fails its request instead of filling memory."""
+        """The body, decompressed, refused once it grows past ``http_max_body_bytes``.
+
+        A gzip bomb or a runaway body fails its request instead of filling memory.
+        """
         cap = self.settings.http_max_body_bytes
         chunks: list[bytes] = []
         size = 0
@@ -424,8 +437,11 @@ class HttpClient:
         headers: dict[str, str],
         what: tuple[str, str, str],
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """GET, following redirects by hand: a key header (the CoinGecko key) is sent only to
-        the origin it was configured for, and dropped for good once a redirect leaves it."""
+        """GET, following redirects by hand, so a key header never leaves its origin.
+
+        A key header (the CoinGecko key) is sent only to the origin it was configured for, and
+        dropped for good once a redirect leaves it.
+        """
         assert self.session is not None
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
