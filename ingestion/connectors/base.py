@@ -36,7 +36,8 @@ class Record(NamedTuple):
     """One record: natural-key values (in the raw table's key order) and the record as sent.
 
     A named tuple, not a frozen dataclass: one is made per record, and a frozen dataclass
-    takes about three times as long to build."""
+    takes about three times as long to build.
+    """
 
     key: tuple[KeyValue, ...]
     record: Any
@@ -59,14 +60,17 @@ def _as_instant(value: date) -> datetime:
 
 @dataclass(slots=True)
 class ParseResult:
+    """What a parser made of one page: the valid records, and the rejected ones with reasons."""
+
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
     def add(self, raw: Any, build: Callable[..., Record], *args: Any) -> None:
         """Append ``build(*args)``, or reject ``raw`` with the reason when it raises.
 
-        Any exception: a record of an unexpected shape (``null`` where an object was,
-        a list where a number was…) is that record's problem, never the page's."""
+        Any exception: a record of an unexpected shape (``null`` where an object was, a list
+        where a number was…) is that record's problem, never the page's.
+        """
         try:
             self.records.append(build(*args))
         except Exception as err:
@@ -74,6 +78,7 @@ class ParseResult:
 
     @property
     def time_range(self) -> tuple[datetime | None, datetime | None]:
+        """The oldest and newest time key of the records, as UTC instants; (None, None) if none."""
         # One pass over the keys (this runs for every page). Every raw table has one time
         # key, so a page's times are all datetimes or all dates: compare, then convert.
         times = [t for r in self.records for t in r.key if isinstance(t, date)]
@@ -119,9 +124,12 @@ def parse_page(
 
 @dataclass(frozen=True, slots=True)
 class PlannedRequest:
-    """One request of a run. ``group`` names the series it feeds (e.g. ``BTCUSDT 1h``):
-    pages of one group are loaded in order, and after a failed page the group stops, so
-    the newest loaded record is always the end of a gap-free prefix."""
+    """One request of a run, and the series it feeds.
+
+    ``group`` names that series (e.g. ``BTCUSDT 1h``): pages of one group are loaded in order,
+    and after a failed page the group stops, so the newest loaded record is always the end of a
+    gap-free prefix.
+    """
 
     path: str
     params: dict[str, str]
@@ -131,10 +139,12 @@ class PlannedRequest:
 
 @dataclass(frozen=True, slots=True)
 class Expected:
-    """Periods a page must hold: ``first`` .. ``last`` (inclusive) every ``step``, of the
-    series ``series`` (its key columns before the time; None: every record of the page).
-    Only periods that had closed when the page was fetched are required, and with a
-    ``calendar`` only the days it says are published (FX: ECB business days)."""
+    """Periods a page must hold: ``first`` .. ``last`` (inclusive) every ``step``.
+
+    They are periods of the series ``series`` (its key columns before the time; None: every
+    record of the page). Only periods that had closed when the page was fetched are required,
+    and with a ``calendar`` only the days it says are published (FX: ECB business days).
+    """
 
     series: tuple[str, ...] | None
     first: datetime
@@ -143,6 +153,7 @@ class Expected:
     calendar: Callable[[date], bool] | None = None
 
     def required(self, fetched_at: datetime) -> list[datetime]:
+        """The periods the page must hold, given that it was fetched at ``fetched_at``."""
         periods = []
         t = self.first
         while t <= self.last and t + self.step <= fetched_at:
@@ -176,9 +187,12 @@ class PlanContext:
     reopen: Mapping[tuple[str, ...], datetime] = field(default_factory=dict)
 
     def window(self, series: tuple[str, ...]) -> Window:
-        """Backfill: [start, end), widened back to the oldest candle still open at its last
-        fetch. Incremental: from there (or just after the newest loaded candle, or the
-        configured start date), up to now."""
+        """The window to fetch for ``series``.
+
+        Backfill: [start, end), widened back to the oldest candle still open at its last fetch.
+        Incremental: from there (or just after the newest loaded candle, or the configured start
+        date), up to now.
+        """
         end = min(self.end or self.now, self.now)
         if self.start is not None:
             reopen = self.reopen.get(series)
@@ -255,10 +269,12 @@ class EndpointSpec:
 
     @property
     def name(self) -> str:
+        """``source/endpoint``, the name logs and the CLI use."""
         return f"{self.source}/{self.endpoint}"
 
     @property
     def asset_key(self) -> tuple[str, str, str]:
+        """The endpoint's Dagster asset key: ``raw/<source>/<endpoint>``."""
         return ("raw", self.source, self.endpoint)
 
 
@@ -275,6 +291,11 @@ def utc_from_seconds(value: Any) -> datetime:
 
 
 def utc_from_millis(value: Any) -> datetime:
+    """An epoch-milliseconds value (int or numeric string) as a checked UTC datetime.
+
+    Raises:
+        InvalidRecord: not a finite number, or outside the plausible range.
+    """
     try:
         millis = float(value)
     except (TypeError, ValueError):
@@ -289,12 +310,22 @@ _LATEST_S = LATEST_VALID.timestamp()
 
 
 def check_time(seconds: float) -> datetime:
+    """Epoch ``seconds`` as a UTC datetime, checked to lie between 2009 and 2100.
+
+    Raises:
+        InvalidRecord: the time is outside that range (a unit mistake, a corrupt value).
+    """
     if not _EARLIEST_S <= seconds <= _LATEST_S:
         raise InvalidRecord(f"impossible timestamp {seconds!r} (epoch seconds)")
     return datetime.fromtimestamp(seconds, UTC)
 
 
 def utc_from_iso(value: Any) -> datetime:
+    """An ISO-8601 string (``Z`` allowed; no offset means UTC) as a checked UTC datetime.
+
+    Raises:
+        InvalidRecord: not a non-empty ISO-8601 string, or outside the plausible range.
+    """
     if not isinstance(value, str) or not value:
         raise InvalidRecord(f"timestamp {value!r} is not an ISO-8601 string")
     try:
@@ -334,20 +365,28 @@ def check_numbers(names: Sequence[str], values: Sequence[Any]) -> None:
 
 
 def require_text(name: str, value: Any) -> str:
+    """``value``, a key column, checked to be a non-empty string.
+
+    Raises:
+        InvalidRecord: it is missing, empty or not a string.
+    """
     if not isinstance(value, str) or not value:
         raise InvalidRecord(f"missing key {name} ({value!r})")
     return value
 
 
 def to_ms(t: datetime) -> int:
+    """``t`` in epoch milliseconds, as APIs take it in query parameters."""
     return int(t.timestamp() * 1000)
 
 
 def to_s(t: datetime) -> int:
+    """``t`` in epoch seconds, as APIs take it in query parameters."""
     return int(t.timestamp())
 
 
 def floor_time(t: datetime, interval_s: int) -> datetime:
+    """``t`` floored to a multiple of ``interval_s`` seconds since the epoch, in UTC."""
     seconds = int(t.timestamp()) // interval_s * interval_s
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -371,4 +410,5 @@ def paged_windows(window: Window, interval_s: int, cap: int) -> list[tuple[datet
 
 
 def intervals(settings: Settings) -> tuple[str, ...]:
+    """The configured candle intervals that connectors know (``INTERVAL_SECONDS``), in order."""
     return tuple(i for i in settings.candle_intervals if i in INTERVAL_SECONDS)

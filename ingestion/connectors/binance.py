@@ -50,6 +50,7 @@ DESCRIPTION = Source(
 
 
 def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
+    """Kline requests: for each asset Binance lists and each interval, the window in pages."""
     requests = []
     for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.binance):
         assert asset.binance is not None
@@ -81,6 +82,11 @@ def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_klines(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """Klines of one symbol and interval, keyed by their open time.
+
+    Raises:
+        InvalidRecord: the body is not a JSON array.
+    """
     symbol, interval = params["symbol"], params["interval"]
     result = ParseResult()
     if not isinstance(body, list):
@@ -98,6 +104,7 @@ def parse_klines(
 
 
 def plan_ticker(ctx: PlanContext) -> list[PlannedRequest]:
+    """One 24h-ticker request for every asset Binance lists; none when it lists none."""
     symbols = [a.binance for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.binance)]
     if not symbols:
         return []
@@ -111,6 +118,7 @@ def plan_ticker(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_ticker(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """24h tickers (one object or a list), keyed by symbol and close time."""
     result = ParseResult()
     items = body if isinstance(body, list) else [body]
 

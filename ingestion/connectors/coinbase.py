@@ -46,6 +46,7 @@ def _iso(t: datetime) -> str:
 
 
 def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
+    """Candle requests: for each product and interval, the window in pages of at most the cap."""
     requests = []
     for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.coinbase):
         for interval in intervals(ctx.settings):
@@ -73,6 +74,11 @@ def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_candles(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """Candles of one product and granularity, keyed by their start time.
+
+    Raises:
+        InvalidRecord: the body is not a JSON array.
+    """
     product_id = path.removeprefix("/products/").removesuffix("/candles")
     interval = GRANULARITY_TO_INTERVAL[params["granularity"]]
     if not isinstance(body, list):

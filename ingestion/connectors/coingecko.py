@@ -47,6 +47,7 @@ DESCRIPTION = Source(
 
 
 def plan_markets(ctx: PlanContext) -> list[PlannedRequest]:
+    """The ``/coins/markets`` pages that cover the top ``markets_top_n`` coins by market cap."""
     top_n = max(ctx.settings.markets_top_n, 0)
     per_page = min(top_n, MARKETS_PER_PAGE)
     pages = math.ceil(top_n / MARKETS_PER_PAGE) if per_page else 0
@@ -68,6 +69,11 @@ def plan_markets(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_markets(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """Coins of a markets page, keyed by coin id, quote currency and ``last_updated``.
+
+    Raises:
+        InvalidRecord: the body is not a JSON array.
+    """
     if not isinstance(body, list):
         raise InvalidRecord(f"expected a JSON array of coins, got {type(body).__name__}")
     vs_currency = params.get("vs_currency", VS_CURRENCY)
@@ -84,12 +90,18 @@ def parse_markets(
 
 
 def plan_global(ctx: PlanContext) -> list[PlannedRequest]:
+    """The single ``/global`` request."""
     return [PlannedRequest("/global", {})]
 
 
 def parse_global(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """The one ``/global`` record, keyed by its ``updated_at``.
+
+    Raises:
+        InvalidRecord: the body is not ``{"data": {...}}``.
+    """
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise InvalidRecord('expected {"data": {...}}')
     data = body["data"]
@@ -107,6 +119,10 @@ def parse_global(
 
 
 def plan_market_chart(ctx: PlanContext) -> list[PlannedRequest]:
+    """Market-chart requests per asset, within the days of history CoinGecko serves.
+
+    The part of a window older than that is noted as lost, not requested.
+    """
     requests = []
     oldest = ctx.now - timedelta(days=HISTORY_DAYS)
     for asset in ctx.assets:
@@ -138,6 +154,11 @@ def plan_market_chart(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_market_chart(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """The points of one coin's market chart (price, cap and volume at one time), keyed by time.
+
+    Raises:
+        InvalidRecord: the body has no ``prices`` array.
+    """
     coin_id = path.removeprefix("/coins/").removesuffix("/market_chart")
     vs_currency = params.get("vs_currency", VS_CURRENCY)
     if not isinstance(body, dict) or not isinstance(body.get("prices"), list):

@@ -38,6 +38,7 @@ DESCRIPTION = Source(
 
 
 def plan_fng(ctx: PlanContext) -> list[PlannedRequest]:
+    """One request for enough days to cover the window since the last loaded day."""
     window = ctx.window(())
     if window.start >= window.end:
         return []
@@ -55,6 +56,11 @@ def plan_fng(ctx: PlanContext) -> list[PlannedRequest]:
 
 
 def parse_fng(path: str, params: Mapping[str, str], body: Any, fetched_at: datetime) -> ParseResult:
+    """The daily index values, keyed by their UTC day.
+
+    Raises:
+        InvalidRecord: the body is not ``{"data": [...]}``.
+    """
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise InvalidRecord('expected {"data": [...]}')
     result = ParseResult()

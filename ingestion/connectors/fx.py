@@ -38,6 +38,7 @@ DESCRIPTION = Source(
 
 
 def plan_rates(ctx: PlanContext) -> list[PlannedRequest]:
+    """One time-series request over the configured currencies' windows, against USD."""
     quotes = [c for c in ctx.settings.fx_currencies if c != BASE]
     if not quotes:
         return []
@@ -65,6 +66,11 @@ def plan_rates(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_rates(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """One record per day and quote currency, from a time series or ``/latest``.
+
+    Raises:
+        InvalidRecord: the body has no ``rates`` object.
+    """
     if not isinstance(body, dict) or not isinstance(body.get("rates"), dict):
         raise InvalidRecord('expected {"base": ..., "rates": {...}}')
     base = body.get("base")

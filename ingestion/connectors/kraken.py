@@ -71,6 +71,10 @@ def _results(body: Any) -> dict[str, Any]:
 
 
 def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
+    """OHLC requests per pair and interval, within the last candles Kraken serves.
+
+    The part of a window older than that is noted as lost, not requested.
+    """
     requests = []
     for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.kraken_pair):
         for interval in intervals(ctx.settings):
@@ -113,6 +117,7 @@ def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_ohlc(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """OHLC rows of every pair in the result, keyed by pair, interval and open time."""
     interval = MINUTES_TO_INTERVAL[params["interval"]]
     result = ParseResult()
 
@@ -131,6 +136,7 @@ def parse_ohlc(
 
 
 def plan_ticker(ctx: PlanContext) -> list[PlannedRequest]:
+    """One ticker request for every pair Kraken lists; none when it lists none."""
     pairs = [str(a.kraken_pair) for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.kraken_pair)]
     return [PlannedRequest("/0/public/Ticker", {"pair": ",".join(pairs)})] if pairs else []
 
@@ -138,6 +144,7 @@ def plan_ticker(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_ticker(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """Tickers of every pair in the result, keyed by pair and the fetch time (to the second)."""
     observed_at = fetched_at.replace(microsecond=0)
     result = ParseResult()
 

@@ -46,6 +46,7 @@ DESCRIPTION = Source(
 
 
 def plan_tickers(ctx: PlanContext) -> list[PlannedRequest]:
+    """One ticker request for every symbol Mercado Bitcoin lists; none when it lists none."""
     symbols = [
         str(a.mercadobitcoin) for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.mercadobitcoin)
     ]
@@ -55,6 +56,11 @@ def plan_tickers(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_tickers(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """Tickers, keyed by pair and their ``date``.
+
+    Raises:
+        InvalidRecord: the body is not a JSON array.
+    """
     if not isinstance(body, list):
         raise InvalidRecord(f"expected a JSON array of tickers, got {type(body).__name__}")
     result = ParseResult()
@@ -70,6 +76,7 @@ def parse_tickers(
 
 
 def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
+    """Candle requests: for each symbol and interval, the window in pages of at most the cap."""
     requests = []
     for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.mercadobitcoin):
         for interval in intervals(ctx.settings):
@@ -102,6 +109,11 @@ def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_candles(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
+    """Candles from the columnar body (parallel arrays), keyed by symbol, interval and ``t``.
+
+    Raises:
+        InvalidRecord: the body is not ``{"t": [...], "o": [...], ...}``.
+    """
     symbol, interval = params["symbol"], params["resolution"]
     if not isinstance(body, dict) or not isinstance(body.get("t"), list):
         raise InvalidRecord('expected parallel arrays {"t": [...], "o": [...], ...}')
