@@ -6,6 +6,9 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
+# make test runs the suite on two pytest-xdist workers, one test directory per worker at a
+# time (its session fixtures are built once); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: help uv install services services-down status test test-fast lint audit demo run ui dashboard simulator browser-deps clean
 
@@ -35,7 +38,7 @@ browser-deps: ## Install Debian's chromium for the browser tests (needs root; sk
 
 # The soak test (-m soak) is left out until it passes its own checks (issue #12).
 test: services browser-deps ## The whole offline suite against real PostgreSQL + FerretDB (CI runs this)
-	$(RUN) pytest -m "not live and not soak" --durations=25 $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+	$(RUN) pytest -m "not live and not soak" -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 test-fast: services ## The quick default suite (no chaos, browser or slow tests)
 	$(RUN) pytest $(PYTEST_ARGS)

@@ -22,6 +22,22 @@ from ingestion.settings import Settings, load_settings
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real saved API responses
 
 
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each test directory on one pytest-xdist worker (``--dist loadgroup``).
+
+    The expensive session fixtures (a demo warehouse, dbt databases, a Dagster instance)
+    belong to a directory, so a worker builds each once instead of every worker building it.
+    """
+    for item in items:
+        relative = item.path.resolve().relative_to(TESTS)
+        group = relative.parts[0] if len(relative.parts) > 1 else "top"
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     """Settings as a user has them (environment and .env), state under the project."""
