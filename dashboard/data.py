@@ -255,9 +255,11 @@ def sentiment(start: date, end: date) -> pd.DataFrame:
 
 
 def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
-    """Change over the last 24 hours per asset, from the latest closed hour's consensus USD
-    price (``fct_price_consensus``: the median of the exchanges' closed candles, the one
-    consensus dbt defines) against the consensus of the hour 24 hours earlier.
+    """Change over the last 24 hours per asset, from the consensus USD price of closed hours.
+
+    The latest closed hour's consensus (``fct_price_consensus``: the median of the exchanges'
+    closed candles, the one consensus dbt defines) is compared with the consensus of the hour
+    24 hours earlier.
 
     Columns: asset_id, close_price_usd, close_price_usd_24h_ago, change_pct, as_of (the
     hour's open), closed_at and closed_at_24h_ago (the instants the two prices hold at).
@@ -312,8 +314,9 @@ def fx_currencies() -> tuple[str, ...]:
 
 
 def fx_rates_at(currency: str, hours: tuple[datetime, ...]) -> pd.DataFrame:
-    """The USD→``currency`` rate in force at each of ``hours`` (whole UTC hours), from
-    ``fct_fx_rates_hourly``: the newest ECB rate available at that instant, never a later
+    """The USD→``currency`` rate in force at each of ``hours`` (whole UTC hours).
+
+    From ``fct_fx_rates_hourly``: the newest ECB rate available at that instant, never a later
     one. Columns: rate_at, rate, published_rate_date; hours without a rate yet are absent.
     """
     return _read(
@@ -344,12 +347,15 @@ _CANDLES_SQL: dict[str, LiteralString] = {
 
 
 def candles(asset_id: str, exchange_id: str, interval: str, start: date, end: date) -> pd.DataFrame:
-    """OHLCV of one asset on one exchange in its quote currency (``dashboard.currency``
-    converts it at the rate in force at each candle's close).
+    """OHLCV of one asset on one exchange in its quote currency.
 
+    ``dashboard.currency`` converts it at the rate in force at each candle's close.
     ``interval`` (``1h`` or ``1d``) picks one of two fixed statements, never SQL text.
     Columns: open_at, close_at, open/high/low/close_price, volume, quote_currency,
     is_closed (false for the still-open candle, whose prices are provisional).
+
+    Raises:
+        ValueError: ``interval`` is neither ``1h`` nor ``1d``.
     """
     if interval not in _CANDLES_SQL:
         raise ValueError(f"unknown interval {interval!r}; use 1h or 1d")
@@ -388,8 +394,11 @@ def daily_returns(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Data
 def technical_indicators(
     asset_id: str, exchange_id: str, interval: str, start: date, end: date
 ) -> pd.DataFrame:
-    """RSI(14), MACD(12,26,9), Bollinger bands (20, 2), EWMA volatility and drawdown of one
-    asset on one exchange (the pandas mart fct_technical_indicators), in its quote currency."""
+    """RSI(14), MACD(12,26,9), Bollinger bands, EWMA volatility and drawdown of one series.
+
+    The series is one asset on one exchange at ``interval``, from the pandas mart
+    fct_technical_indicators, in its quote currency.
+    """
     return _read(
         """
         select open_at, quote_currency, close_price, is_closed, rsi_14, macd, macd_signal,
@@ -405,9 +414,11 @@ def technical_indicators(
 
 
 def ewma_volatility(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """RiskMetrics EWMA volatility (annualised) per asset and closed day, from the daily
-    candles of the exchange with the longest USD/USDT daily history of that asset. Today's
-    open candle is left out: its close is not a price yet."""
+    """RiskMetrics EWMA volatility (annualised) per asset and closed day.
+
+    It comes from the daily candles of the exchange with the longest USD/USDT daily history of
+    that asset. Today's open candle is left out: its close is not a price yet.
+    """
     return _read(
         """
         with reference_exchange as (
@@ -433,9 +444,12 @@ def ewma_volatility(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Da
 
 # --- cross-exchange ---------------------------------------------------------------------------
 def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """Per asset, closed hour and exchange: the close, its deviation from the consensus USD
-    price (bps) and the spread between the highest and lowest exchange that hour (bps).
-    The mart holds closed candles only: the open hour is never compared."""
+    """Per asset, closed hour and exchange: the close, its deviation and the hour's spread.
+
+    The deviation is from the consensus USD price (bps); the spread is between the highest and
+    lowest exchange that hour (bps). The mart holds closed candles only: the open hour is never
+    compared.
+    """
     return _read(
         """
         select asset_id, open_at, exchange_id, quote_currency, close_price,
@@ -451,8 +465,10 @@ def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
 
 
 def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """Premium of the BRL market over the consensus USD price, closed hours only, at the
-    USD→BRL rate in force at each hour's close (never a rate published later)."""
+    """Premium of the BRL market over the consensus USD price, closed hours only.
+
+    Converted at the USD→BRL rate in force at each hour's close (never a rate published later).
+    """
     return _read(
         """
         select asset_id, open_at, close_price_brl, consensus_close_price_usd, usd_brl_rate,
@@ -467,8 +483,11 @@ def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Dat
 
 
 def price_divergences(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
-    """Observations of a price source (an exchange's closed close, a CoinGecko point) that
-    strayed from the consensus beyond the threshold, with how many in a row."""
+    """Observations of a price source that strayed from the consensus beyond the threshold.
+
+    A source is an exchange's closed close or a CoinGecko point; each comes with how many in a
+    row strayed.
+    """
     return _read(
         """
         select asset_id, price_source, observed_at, price_usd, consensus_close_price_usd,
@@ -484,8 +503,11 @@ def price_divergences(asset_ids: tuple[str, ...], start: date, end: date) -> pd.
 
 # --- risk -------------------------------------------------------------------------------------
 def correlations(asset_ids: tuple[str, ...], as_of: date) -> pd.DataFrame:
-    """The 30-day return correlation of each pair of assets on the last day on or before
-    ``as_of`` that has one (null where the window held too few paired returns)."""
+    """The 30-day return correlation of each pair of assets, on the latest day up to ``as_of``.
+
+    That is the last day on or before ``as_of`` that has one; null where the window held too
+    few paired returns.
+    """
     return _read(
         """
         with latest as (
@@ -508,8 +530,11 @@ def correlations(asset_ids: tuple[str, ...], as_of: date) -> pd.DataFrame:
 
 # --- data health ------------------------------------------------------------------------------
 def pipeline_health() -> pd.DataFrame:
-    """Per source endpoint: freshness status, last load and success, rows and runs in 24 h,
-    quarantined records, and hours since the last load (as evaluated by the mart)."""
+    """Per source endpoint: freshness, last load and success, 24-hour figures and quarantine.
+
+    Rows and runs in 24 h, quarantined records, and hours since the last load, as evaluated
+    by the mart.
+    """
     return _read_health(
         """
         select
@@ -570,10 +595,10 @@ def quarantine_reasons() -> pd.DataFrame:
 
 
 def dbt_test_results(days: int = 7) -> pd.DataFrame:
-    """The latest result of each dbt test and unit test, whichever dbt invocation ran it
-    (Dagster, ``criptopipe dbt build``, docker compose), failures first.
+    """The latest result of each dbt test and unit test, whichever dbt invocation ran it.
 
-    dbt's on-run-end hook (``dbt_project/macros/persist_run_results.sql``) records every
+    Invocations are Dagster's, ``criptopipe dbt build``'s or docker compose's; failures come
+    first. dbt's on-run-end hook (``dbt_project/macros/persist_run_results.sql``) records every
     invocation in ``marts.dbt_run_results``; tests last run more than ``days`` before the
     newest invocation (removed from the project since) are left out.
     """

@@ -49,9 +49,11 @@ _CONFIG = SettingsConfigDict(
 
 
 class ReaderSettings(BaseSettings):
-    """What a read-only process (the dashboard) may know: where the stores are, and the
-    ``reader`` credentials. No admin DSN, no other role's password, no API key: a process
-    that loads only these never holds them, even when ``.env`` has them."""
+    """What a read-only process (the dashboard) may know: where the stores are, and ``reader``.
+
+    That is, the ``reader`` credentials. No admin DSN, no other role's password, no API key: a
+    process that loads only these never holds them, even when ``.env`` has them.
+    """
 
     model_config = _CONFIG
 
@@ -340,8 +342,11 @@ class _Settings(ReaderSettings):
 
 
 def _source_fields() -> dict[str, Any]:
-    """Each source's settings, from its connector module's description: the API key (for
-    an API that takes one), then the base URL (``CRIPTOPIPE_<SOURCE>_BASE_URL``)."""
+    """Each source's settings, from its connector module's description.
+
+    The API key (for an API that takes one), then the base URL
+    (``CRIPTOPIPE_<SOURCE>_BASE_URL``).
+    """
     fields: dict[str, Any] = {}
     for source in DESCRIPTIONS.values():
         if source.api_key is not None and source.api_key_setting is not None:

@@ -67,6 +67,7 @@ GAP_SENSOR = "candle_gap_sensor"
 
 
 def describe_cron(cron: str) -> str:
+    """A (simple) cron expression as a name: ``every_15_minutes``, ``daily_at_0015`` ..."""
     minute, hour, _dom, _month, dow = cron.split()
     if minute.startswith("*/"):
         return f"every_{minute[2:]}_minutes"
@@ -84,12 +85,22 @@ def provider_tags(specs: Sequence[EndpointSpec]) -> dict[str, str]:
 
 
 def asset_key(spec: EndpointSpec) -> AssetKey:
+    """The Dagster asset key of an endpoint's ingestion asset."""
     return AssetKey(list(spec.asset_key))
 
 
 # --------------------------------------------------------------------------- jobs, schedules
 @dataclass(frozen=True)
 class Automation:
+    """The jobs, schedules and sensors of the definitions.
+
+    Attributes:
+        jobs: an ingestion job per kind and cadence, the daily dbt build, the gap job and the
+            job of every asset.
+        schedules: one per ingestion job and one for the dbt build.
+        sensors: the gap sensor and the alert sensors.
+    """
+
     jobs: list[UnresolvedAssetJobDefinition]
     schedules: list[ScheduleDefinition]
     sensors: list[SensorDefinition]
@@ -102,8 +113,13 @@ def build_automation(
     *,
     transforms: Sequence[AssetsDefinition] = (),
 ) -> Automation:
-    """``transforms``: Python assets on the marts (the pandas indicators); they follow the
-    candle loads and the daily dbt build."""
+    """The jobs, schedules and sensors for the endpoints ``specs`` and the dbt assets.
+
+    Each group of endpoints with the same kind and cadence gets an ingestion job and its
+    schedule; what is downstream and shares the run's partitioning follows the load.
+    ``transforms`` are Python assets on the marts (the pandas indicators); they follow the
+    candle loads and the daily dbt build.
+    """
     incremental = AssetSelection.assets(*dbt_incremental)
     python_marts = AssetSelection.assets(*transforms)
     unpartitioned_dbt = AssetSelection.assets(*dbt_models)
@@ -194,6 +210,7 @@ class GapTable:
 
     @property
     def key(self) -> AssetKey:
+        """The asset key of the table's endpoint."""
         return asset_key(self.spec)
 
 
@@ -212,9 +229,11 @@ def gap_tables(specs: Sequence[EndpointSpec] = REGISTRY) -> list[GapTable]:
 
 
 def _candle_gaps(conn: Any, table: GapTable, now: datetime, since: datetime) -> list[date]:
-    """Days holding a period that closed (a cadence period and :data:`CLOSE_GRACE` before
-    ``now``) but is missing, or whose row was last fetched before it closed; known-empty
-    periods don't count."""
+    """Days holding a closed period that is missing, or whose row was fetched before it closed.
+
+    A period has closed a cadence period and :data:`CLOSE_GRACE` before ``now``; known-empty
+    periods don't count.
+    """
     raw_table = table.spec.raw_table
     keys = raw_table.key_names
     *group, time_key = keys
@@ -268,8 +287,10 @@ def _candle_gaps(conn: Any, table: GapTable, now: datetime, since: datetime) -> 
 
 
 def _daily_gaps(conn: Any, table: GapTable, now: datetime, since: datetime) -> list[date]:
-    """Days before today (by ``now``) a daily series lacks: every day (F&G), or every ECB
-    business day (FX: no weekends, no TARGET holidays), from each series' first day."""
+    """Days before today (by ``now``) a daily series lacks, from each series' first day.
+
+    Every day counts for F&G; only ECB business days (no weekends, no TARGET holidays) for FX.
+    """
     raw_table = table.spec.raw_table
     *group, time_key = raw_table.key_names
     series = (
@@ -335,6 +356,12 @@ def build_gap_sensor(
     *,
     incremental_keys: Sequence[AssetsDefinition] = (),
 ) -> SensorDefinition:
+    """The sensor that requests the daily partitions where a series has a gap.
+
+    A gap is a closed candle, an ECB business day's rate or a Fear & Greed day that is missing
+    or was last fetched before it closed. The incremental marts of ``incremental_keys`` follow
+    the re-ingestion. The sensor is stopped by default.
+    """
     tables = gap_tables(specs)
     follow = [key for assets in incremental_keys for key in assets.keys]
 
@@ -386,6 +413,11 @@ def _failed_checks(instance: Any, run_id: str) -> list[str]:
 
 
 def build_alert_sensors(specs: Sequence[EndpointSpec] = REGISTRY) -> list[SensorDefinition]:
+    """The alert sensors: failed runs, runs with a failed blocking check, stale endpoints.
+
+    Each posts to ``CRIPTOPIPE_ALERT_WEBHOOK_URL`` and logs; all are stopped by default.
+    """
+
     @run_failure_sensor(
         name="run_failure_alert",
         default_status=DefaultSensorStatus.STOPPED,
