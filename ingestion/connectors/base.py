@@ -263,9 +263,7 @@ class EndpointSpec:
     @property
     def raw_table(self) -> RawTable:
         """The ``raw.<source>__<endpoint>`` table this endpoint lands in."""
-        return RawTable(
-            self.source, self.endpoint, self.keys, self.record_shape, is_candles=self.ohlc
-        )
+        return RawTable(self.source, self.endpoint, self.keys, self.record_shape, ohlc=self.ohlc)
 
     @property
     def name(self) -> str:

@@ -29,7 +29,7 @@ class RawTable:
     loaded_at_field: str = "fetched_at"
     # OHLC candles: dbt's incremental candle marts select the rows seen since their last
     # build (``last_seen_at > …``), so these tables carry an index on ``last_seen_at``.
-    is_candles: bool = False
+    ohlc: bool = False
 
     @property
     def name(self) -> str:

@@ -262,7 +262,7 @@ async def test_candle_tables_are_indexed_on_last_seen_at(
             " and indexdef like '%%(last_seen_at)'"
         )
         indexed = {name: definition for name, definition in await cur.fetchall()}
-    candles = {t.name for t in RAW_TABLES if t.is_candles}
+    candles = {t.name for t in RAW_TABLES if t.ohlc}
     assert candles == {
         "binance__klines",
         "kraken__ohlc",

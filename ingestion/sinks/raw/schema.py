@@ -56,7 +56,7 @@ def table_ddl(table: RawTable) -> sql.Composed:
 
 def index_ddl(table: RawTable) -> list[sql.Composed]:
     """Secondary indexes of a raw table: ``last_seen_at`` on candle tables."""
-    if not table.is_candles:
+    if not table.ohlc:
         return []
     return [
         sql.SQL("create index if not exists {name} on {table} (last_seen_at)").format(
