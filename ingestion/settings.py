@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingestion.connectors.registry import DESCRIPTIONS
+from ingestion.intervals import CANDLE_INTERVALS, check_intervals
 from ingestion.symbols import DEFAULT_ASSETS, get_asset
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -140,7 +141,9 @@ class _Settings(ReaderSettings):
         default=("BRL", "EUR"), description="Currencies to convert USD into (Frankfurter)."
     )
     candle_intervals: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=("1h", "1d"), description="Candle intervals to ingest (1h, 1d)."
+        default=("1h", "1d"),
+        description=f"Candle intervals to ingest, any of {', '.join(CANDLE_INTERVALS)}; "
+        "each exchange fetches those it serves, the marts roll the others up.",
     )
     start_date: date = Field(
         default=date(2024, 1, 1), description="First day of history for backfills and partitions."
@@ -285,9 +288,7 @@ class _Settings(ReaderSettings):
     def _parse_intervals(cls, value: object) -> object:
         value = _split_csv(value)
         if isinstance(value, tuple | list):
-            bad = [v for v in value if v not in ("1h", "1d")]
-            if bad:
-                raise ValueError(f"unsupported candle interval(s) {bad}; use 1h and/or 1d")
+            return check_intervals([str(v) for v in value])
         return value
 
     @field_validator(*BASE_URL_SETTINGS, check_fields=False)

@@ -31,6 +31,12 @@ def test_lists_come_from_comma_separated_env(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.candle_intervals == ("1h",)
 
 
+def test_every_candle_interval_from_1m_to_1d_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRIPTOPIPE_CANDLE_INTERVALS", "1d, 4h,1h,15m,5m,1m,1h")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.candle_intervals == ("1d", "4h", "1h", "15m", "5m", "1m")  # one each
+
+
 def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("CRIPTOPIPE_MARKETS_TOP_N=7\nCRIPTOPIPE_START_DATE=2023-03-01\n")
@@ -44,7 +50,9 @@ def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     ("var", "value", "message"),
     [
         ("CRIPTOPIPE_ASSETS", "BTC,NOTACOIN", "unknown asset 'NOTACOIN'"),
-        ("CRIPTOPIPE_CANDLE_INTERVALS", "1h,5m", "unsupported candle interval"),
+        ("CRIPTOPIPE_CANDLE_INTERVALS", "1h,2h", r"unsupported candle interval\(s\) \['2h'\]"),
+        ("CRIPTOPIPE_CANDLE_INTERVALS", "1M", "use any of 1m, 5m, 15m, 1h, 4h, 1d"),
+        ("CRIPTOPIPE_CANDLE_INTERVALS", " , ", "no candle interval given"),
         ("CRIPTOPIPE_BINANCE_BASE_URL", "api.binance.com", "must start with http"),
         ("CRIPTOPIPE_START_DATE", "yesterday", "start_date"),
     ],

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ingestion.connectors.tables import KeyColumn, RawTable
 from ingestion.errors import InvalidRecord
+from ingestion.intervals import INTERVAL_SECONDS
 from ingestion.symbols import Asset
 
 if TYPE_CHECKING:  # settings read the connectors' source descriptions: no import cycle
     from ingestion.settings import Settings
 
-INTERVAL_SECONDS: dict[str, int] = {"1h": 3600, "1d": 86400}
 # Timestamps outside this range are "impossible" and quarantined by the parsers. Records
 # dated after the run's clock plus one interval are quarantined by the runner (it knows the
 # clock; parsers do not).
@@ -408,5 +408,33 @@ def paged_windows(window: Window, interval_s: int, cap: int) -> list[tuple[datet
 
 
 def intervals(settings: Settings) -> tuple[str, ...]:
-    """The configured candle intervals that connectors know (``INTERVAL_SECONDS``), in order."""
-    return tuple(i for i in settings.candle_intervals if i in INTERVAL_SECONDS)
+    """The configured candle intervals connectors know, finest first (``INTERVAL_SECONDS``)."""
+    return tuple(i for i in INTERVAL_SECONDS if i in settings.candle_intervals)
+
+
+def served_intervals(
+    ctx: PlanContext, exchange: str, served: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """The configured intervals ``exchange`` serves, each with the API's own spelling.
+
+    A configured interval it lacks is named in the run notes: the candle marts roll it up
+    from the finest interval loaded instead.
+
+    Args:
+        ctx: The planning context (its settings name the intervals; its notes get the
+            intervals the exchange lacks).
+        exchange: The source name, for the note.
+        served: criptopipe's labels mapped to the exchange's own (Kraken minutes,
+            Coinbase granularity seconds…).
+
+    Returns:
+        (label, API spelling) pairs, finest first.
+    """
+    configured = intervals(ctx.settings)
+    lacking = [i for i in configured if i not in served]
+    if lacking:
+        ctx.notes.append(
+            f"{exchange} serves no {', '.join(lacking)} candles: the candle marts roll "
+            "them up from the finest interval loaded"
+        )
+    return [(i, served[i]) for i in configured if i in served]

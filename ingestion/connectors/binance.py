@@ -1,4 +1,4 @@
-"""Binance spot: ``/api/v3/klines`` (1h, 1d) and ``/api/v3/ticker/24hr``.
+"""Binance spot: ``/api/v3/klines`` (1m … 1d) and ``/api/v3/ticker/24hr``.
 
 Klines: 1000 a call, ``startTime``/``endTime`` in ms (open times, inclusive); rows are
 12-element arrays with prices as strings. The base URL is switchable
@@ -23,9 +23,9 @@ from ingestion.connectors.base import (
     Record,
     check_numbers,
     check_numeric,
-    intervals,
     paged_windows,
     require_text,
+    served_intervals,
     to_ms,
     utc_from_millis,
 )
@@ -34,6 +34,8 @@ from ingestion.connectors.tables import key
 
 SOURCE = "binance"
 KLINES_CAP = 1000
+# Binance serves every criptopipe interval, under the same labels (it has more: 3m, 2h…).
+KLINE_INTERVALS = {label: label for label in ("1m", "5m", "15m", "1h", "4h", "1d")}
 KLINE_NUMBERS = ("open", "high", "low", "close", "volume")
 
 DESCRIPTION = Source(
@@ -54,7 +56,7 @@ def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
     requests = []
     for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.binance):
         assert asset.binance is not None
-        for interval in intervals(ctx.settings):
+        for interval, api_interval in served_intervals(ctx, SOURCE, KLINE_INTERVALS):
             seconds = INTERVAL_SECONDS[interval]
             window = ctx.window((asset.binance, interval))
             for first, last in paged_windows(window, seconds, KLINES_CAP):
@@ -63,7 +65,7 @@ def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
                         "/api/v3/klines",
                         {
                             "symbol": asset.binance,
-                            "interval": interval,
+                            "interval": api_interval,
                             "startTime": str(to_ms(first)),
                             "endTime": str(to_ms(last) + seconds * 1000 - 1),
                             "limit": str(KLINES_CAP),
@@ -79,15 +81,24 @@ def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
     return requests
 
 
+def _interval(api_interval: str) -> str:
+    for label, spelled in KLINE_INTERVALS.items():
+        if spelled == api_interval:
+            return label
+    raise InvalidRecord(f"interval {api_interval!r} is not one criptopipe loads")
+
+
 def parse_klines(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
     """Klines of one symbol and interval, keyed by their open time.
 
     Raises:
-        InvalidRecord: the body is not a JSON array.
+        InvalidRecord: the body is not a JSON array, or the interval not one criptopipe
+            loads.
     """
-    symbol, interval = params["symbol"], params["interval"]
+    symbol = params["symbol"]
+    interval = _interval(params["interval"])
     result = ParseResult()
     if not isinstance(body, list):
         raise InvalidRecord(f"expected a JSON array of klines, got {type(body).__name__}")
@@ -136,7 +147,7 @@ ENDPOINTS = (
     EndpointSpec(
         SOURCE,
         "klines",
-        "Binance spot candles (1h, 1d) against USDT, 1000 per call.",
+        "Binance spot candles (1m, 5m, 15m, 1h, 4h, 1d) against USDT, 1000 per call.",
         is_time_windowed=True,
         cadence="5 * * * *",
         plan=plan_klines,

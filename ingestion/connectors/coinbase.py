@@ -1,7 +1,8 @@
-"""Coinbase Exchange: ``/products/{id}/candles`` (granularity 3600 and 86400).
+"""Coinbase Exchange: ``/products/{id}/candles`` (granularity 60 … 86400 seconds).
 
 300 candles a call, ``start``/``end`` ISO-8601 (inclusive), rows newest first as
-``[time s, low, high, open, close, volume]`` numbers — note the order.
+``[time s, low, high, open, close, volume]`` numbers — note the order. Granularities are
+60, 300, 900, 3600, 21600 and 86400: there is no 4-hour candle (the marts roll 4h up).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from ingestion.connectors.base import (
     PlannedRequest,
     Record,
     check_numbers,
-    intervals,
     paged_windows,
+    served_intervals,
     utc_from_seconds,
 )
 from ingestion.connectors.source import Exchange, Source
@@ -29,7 +30,9 @@ from ingestion.connectors.tables import key
 
 SOURCE = "coinbase"
 CANDLES_CAP = 300
-GRANULARITY_TO_INTERVAL = {str(s): i for i, s in INTERVAL_SECONDS.items()}
+# criptopipe's labels Coinbase serves, as granularity seconds (21600, 6h, is not one of ours).
+GRANULARITIES = {"1m": "60", "5m": "300", "15m": "900", "1h": "3600", "1d": "86400"}
+GRANULARITY_TO_INTERVAL = {seconds: label for label, seconds in GRANULARITIES.items()}
 CANDLE_NUMBERS = ("low", "high", "open", "close", "volume")
 
 DESCRIPTION = Source(
@@ -49,14 +52,14 @@ def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
     """Candle requests: for each product and interval, the window in pages of at most the cap."""
     requests = []
     for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.coinbase):
-        for interval in intervals(ctx.settings):
+        for interval, granularity in served_intervals(ctx, SOURCE, GRANULARITIES):
             seconds = INTERVAL_SECONDS[interval]
             window = ctx.window((str(asset.coinbase), interval))
             for first, last in paged_windows(window, seconds, CANDLES_CAP):
                 requests.append(
                     PlannedRequest(
                         f"/products/{asset.coinbase}/candles",
-                        {"granularity": str(seconds), "start": _iso(first), "end": _iso(last)},
+                        {"granularity": granularity, "start": _iso(first), "end": _iso(last)},
                         group=f"{asset.coinbase} {interval}",
                         expect=(
                             Expected(
@@ -80,7 +83,9 @@ def parse_candles(
         InvalidRecord: the body is not a JSON array.
     """
     product_id = path.removeprefix("/products/").removesuffix("/candles")
-    interval = GRANULARITY_TO_INTERVAL[params["granularity"]]
+    interval = GRANULARITY_TO_INTERVAL.get(params["granularity"])
+    if interval is None:
+        raise InvalidRecord(f"granularity {params['granularity']!r} is not one criptopipe loads")
     if not isinstance(body, list):
         raise InvalidRecord(f"expected a JSON array of candles, got {type(body).__name__}")
     result = ParseResult()
@@ -100,7 +105,7 @@ ENDPOINTS = (
     EndpointSpec(
         SOURCE,
         "candles",
-        "Coinbase Exchange candles (1h, 1d) against USD, 300 per call.",
+        "Coinbase Exchange candles (1m, 5m, 15m, 1h, 1d; no 4h) against USD, 300 per call.",
         is_time_windowed=True,
         cadence="5 * * * *",
         plan=plan_candles,

@@ -1,4 +1,4 @@
-"""Kraken: ``/0/public/OHLC`` (60, 1440) and ``/0/public/Ticker``.
+"""Kraken: ``/0/public/OHLC`` (1, 5, 15, 60, 240, 1440 minutes) and ``/0/public/Ticker``.
 
 OHLC returns only the last ~720 candles whatever ``since`` says: history older than that
 cannot be fetched and is reported in the run notes. Errors arrive as HTTP 200 with
@@ -24,7 +24,7 @@ from ingestion.connectors.base import (
     check_numbers,
     check_numeric,
     floor_time,
-    intervals,
+    served_intervals,
     to_s,
     utc_from_seconds,
 )
@@ -33,7 +33,9 @@ from ingestion.connectors.tables import key
 
 SOURCE = "kraken"
 OHLC_SERVED = 720  # candles Kraken keeps per pair and interval
-MINUTES_TO_INTERVAL = {str(s // 60): i for i, s in INTERVAL_SECONDS.items()}
+# Kraken's intervals, in minutes (it also has 30, 10080 and 21600).
+OHLC_INTERVALS = {"1m": "1", "5m": "5", "15m": "15", "1h": "60", "4h": "240", "1d": "1440"}
+MINUTES_TO_INTERVAL = {minutes: label for label, minutes in OHLC_INTERVALS.items()}
 OHLC_NUMBERS = ("open", "high", "low", "close", "vwap", "volume")
 
 
@@ -77,7 +79,7 @@ def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
     """
     requests = []
     for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.kraken_pair):
-        for interval in intervals(ctx.settings):
+        for interval, minutes in served_intervals(ctx, SOURCE, OHLC_INTERVALS):
             seconds = INTERVAL_SECONDS[interval]
             window = ctx.window((str(asset.kraken_key), interval))
             if window.start >= window.end:
@@ -103,7 +105,7 @@ def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
                     "/0/public/OHLC",
                     {
                         "pair": str(asset.kraken_pair),
-                        "interval": str(seconds // 60),
+                        "interval": minutes,
                         "since": str(to_s(since)),
                     },
                     group=f"{asset.kraken_pair} {interval}",
@@ -117,8 +119,14 @@ def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
 def parse_ohlc(
     path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
 ) -> ParseResult:
-    """OHLC rows of every pair in the result, keyed by pair, interval and open time."""
-    interval = MINUTES_TO_INTERVAL[params["interval"]]
+    """OHLC rows of every pair in the result, keyed by pair, interval and open time.
+
+    Raises:
+        InvalidRecord: the interval is not one criptopipe loads.
+    """
+    interval = MINUTES_TO_INTERVAL.get(params["interval"])
+    if interval is None:
+        raise InvalidRecord(f"interval {params['interval']!r} is not one criptopipe loads")
     result = ParseResult()
 
     def build(pair: str, row: Any) -> Record:
@@ -166,7 +174,7 @@ ENDPOINTS = (
     EndpointSpec(
         SOURCE,
         "ohlc",
-        "Kraken candles (60 and 1440 minutes) against USD; last 720 only.",
+        "Kraken candles (1, 5, 15, 60, 240, 1440 minutes) against USD; last 720 only.",
         is_time_windowed=True,
         cadence="5 * * * *",
         plan=plan_ohlc,

@@ -3,6 +3,8 @@
 The BRL market behind the "Brazil premium". Candles come as parallel arrays
 ``t, o, h, l, c, v`` (``t`` epoch seconds, prices as strings); ``from``/``to`` are epoch
 seconds (open times, inclusive). We page by 1000 candles to keep bodies small.
+Resolutions are 1m, 15m, 1h, 3h, 1d, 1w and 1M: there is no 5m or 4h candle (the marts
+roll those up).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from ingestion.connectors.base import (
     Record,
     check_numbers,
     check_numeric,
-    intervals,
     paged_windows,
     require_text,
+    served_intervals,
     to_s,
     utc_from_seconds,
 )
@@ -33,6 +35,8 @@ from ingestion.connectors.tables import key
 
 SOURCE = "mercadobitcoin"
 CANDLES_PAGE = 1000
+# criptopipe's labels Mercado Bitcoin serves, under the same names (3h, 1w, 1M unused).
+RESOLUTIONS = {label: label for label in ("1m", "15m", "1h", "1d")}
 COLUMNS = ("t", "o", "h", "l", "c", "v")
 CANDLE_NUMBERS = ("o", "h", "l", "c", "v")
 
@@ -79,7 +83,7 @@ def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
     """Candle requests: for each symbol and interval, the window in pages of at most the cap."""
     requests = []
     for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.mercadobitcoin):
-        for interval in intervals(ctx.settings):
+        for interval, resolution in served_intervals(ctx, SOURCE, RESOLUTIONS):
             seconds = INTERVAL_SECONDS[interval]
             window = ctx.window((str(asset.mercadobitcoin), interval))
             for first, last in paged_windows(window, seconds, CANDLES_PAGE):
@@ -88,7 +92,7 @@ def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
                         "/candles",
                         {
                             "symbol": str(asset.mercadobitcoin),
-                            "resolution": interval,
+                            "resolution": resolution,
                             "from": str(to_s(first)),
                             "to": str(to_s(last)),
                         },
@@ -115,6 +119,8 @@ def parse_candles(
         InvalidRecord: the body is not ``{"t": [...], "o": [...], ...}``.
     """
     symbol, interval = params["symbol"], params["resolution"]
+    if interval not in RESOLUTIONS:
+        raise InvalidRecord(f"resolution {interval!r} is not one criptopipe loads")
     if not isinstance(body, dict) or not isinstance(body.get("t"), list):
         raise InvalidRecord('expected parallel arrays {"t": [...], "o": [...], ...}')
     columns = [body.get(name) or [] for name in COLUMNS]
@@ -148,7 +154,7 @@ ENDPOINTS = (
     EndpointSpec(
         SOURCE,
         "candles",
-        "Mercado Bitcoin candles (1h, 1d) against BRL.",
+        "Mercado Bitcoin candles (1m, 15m, 1h, 1d; no 5m or 4h) against BRL.",
         is_time_windowed=True,
         cadence="5 * * * *",
         plan=plan_candles,

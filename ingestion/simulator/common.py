@@ -163,7 +163,7 @@ def cached_rows(
         rows = _row_cache.get(key)
         if rows is None:
             b0 = block * BLOCK
-            b1 = min(b0 + BLOCK, market.N_HOURS // (interval_s // market.HOUR) - 1)
+            b1 = min(b0 + BLOCK, market.N_HOURS * market.HOUR // interval_s - 1)
             arrays = market.closed_candles(seed, exchange, asset.asset_id, interval_s, b0, b1)
             rows = renderer(arrays, asset.asset_id, interval_s, 0)
             _row_cache[key] = rows

@@ -287,9 +287,12 @@ def _concat(parts: list[CandleArrays]) -> CandleArrays:
     )
 
 
-def _aggregate_days(h: CandleArrays, n_days: int, hours_per_day: int = 24) -> CandleArrays:
+def _aggregate(h: CandleArrays, n_groups: int, per_group: int) -> CandleArrays:
+    """Candles of ``per_group`` consecutive ``h`` candles each (first open, max high, min
+    low, last close, summed volume and trades), as an exchange rolls its own up."""
+
     def shape(a: np.ndarray) -> np.ndarray:
-        return a.reshape(n_days, hours_per_day)
+        return a.reshape(n_groups, per_group)
 
     vol = shape(h.volume).sum(axis=1)
     taker = (shape(h.volume * h.taker_ratio).sum(axis=1)) / np.maximum(vol, 1e-300)
@@ -305,43 +308,166 @@ def _aggregate_days(h: CandleArrays, n_days: int, hours_per_day: int = 24) -> Ca
     )
 
 
+def _aggregate_days(h: CandleArrays, n_days: int, hours_per_day: int = 24) -> CandleArrays:
+    return _aggregate(h, n_days, hours_per_day)
+
+
 def daily_candles(seed: int, exchange: str, asset_id: str, d0: int, d1: int) -> CandleArrays:
     """Closed daily candles for day indices [d0, d1): aggregates of the hourly candles."""
     return _aggregate_days(hourly_candles(seed, exchange, asset_id, d0 * 24, d1 * 24), d1 - d0)
 
 
+MINUTE = 60
+MINUTE_WICK = 0.15  # a minute's wick, as a share of the hour's sigma
+
+
+def minute_candles(seed: int, exchange: str, asset_id: str, m0: int, m1: int) -> CandleArrays:
+    """Closed 1-minute candles for minute indices [m0, m1) (minute 0 starts at EPOCH0).
+
+    The minutes of an hour are a Brownian bridge from the hour's open to its close, kept
+    inside the hour's low and high, with the hour's high and low each reached by one
+    minute and its volume and trades split over the minutes: rolled up, the 60 minutes
+    give back the hourly candle (volume up to float rounding), as a real exchange's do.
+    """
+    h0, h1 = m0 // 60, -(-m1 // 60)
+    hours = hourly_candles(seed, exchange, asset_id, h0, h1)
+    n = h1 - h0
+    idx = (np.arange(h0, h1, dtype=np.int64)[:, None] * 60) + np.arange(60, dtype=np.int64)
+    flat = idx.ravel()
+    sig = hour_sigma(asset_id)
+    lo_, lc_ = np.log(hours.open)[:, None], np.log(hours.close)[:, None]
+    lh, ll = np.log(hours.high)[:, None], np.log(hours.low)[:, None]
+    steps = normal(stream_key(seed, "minute", exchange, asset_id), flat).reshape(n, 60)
+    walk = np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1)
+    frac = np.arange(61, dtype=np.float64)[None, :] / 60.0
+    bridge = (walk - frac * walk[:, -1:]) * (sig / math.sqrt(60.0))
+    line = lo_ + frac * (lc_ - lo_)
+    room_up, room_dn = lh - line, line - ll  # both >= 0: the line lies within [low, high]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        limit = np.where(bridge > 0, room_up / bridge, np.where(bridge < 0, room_dn / -bridge, 1))
+    scale = np.clip(np.nan_to_num(limit, nan=1.0, posinf=1.0).min(axis=1, keepdims=True), 0, 1)
+    path = np.exp(line + 0.999 * scale * bridge)
+    path[:, 0], path[:, -1] = hours.open, hours.close
+    o, c = path[:, :-1], path[:, 1:]
+    key_w = stream_key(seed, "minute-wick", exchange, asset_id)
+    up = np.abs(normal(key_w, flat)).reshape(n, 60) * sig * MINUTE_WICK
+    dn = np.abs(normal(key_w ^ 0xA5A5, flat)).reshape(n, 60) * sig * MINUTE_WICK
+    high = np.minimum(np.maximum(o, c) * np.exp(up), hours.high[:, None])
+    low = np.maximum(np.minimum(o, c) * np.exp(-dn), hours.low[:, None])
+    rows = np.arange(n)
+    high[rows, high.argmax(axis=1)] = hours.high
+    low[rows, low.argmin(axis=1)] = hours.low
+    weight = np.exp(0.6 * normal(stream_key(seed, "minute-vol", exchange, asset_id), flat))
+    weight = weight.reshape(n, 60)
+    share = np.cumsum(weight, axis=1) / weight.sum(axis=1, keepdims=True)
+    share[:, -1] = 1.0
+    volume = np.diff(np.concatenate([np.zeros((n, 1)), share], axis=1), axis=1)
+    volume = volume * hours.volume[:, None]
+    cum_trades = np.floor(share * hours.trades[:, None]).astype(np.int64)
+    trades = np.diff(np.concatenate([np.zeros((n, 1), np.int64), cum_trades], axis=1), axis=1)
+    first, last = m0 - h0 * 60, m1 - h0 * 60
+    return CandleArrays(
+        open_time=EPOCH0_S + flat[first:last] * MINUTE,
+        open=o.ravel()[first:last],
+        high=high.ravel()[first:last],
+        low=low.ravel()[first:last],
+        close=c.ravel()[first:last],
+        volume=volume.ravel()[first:last],
+        trades=trades.ravel()[first:last],
+        taker_ratio=np.repeat(hours.taker_ratio, 60)[first:last],
+    )
+
+
+def partial_minute(seed: int, exchange: str, asset_id: str, m: int, elapsed_s: int) -> CandleArrays:
+    """The still-open 1-minute candle ``m`` after ``elapsed_s`` seconds (0 < elapsed_s < 60)."""
+    full = minute_candles(seed, exchange, asset_id, m, m + 1)
+    f = elapsed_s / MINUTE
+    o, c = float(full.open[0]), float(full.close[0])
+    close = math.exp(math.log(o) + f * (math.log(c) - math.log(o)))
+    up = math.log(float(full.high[0]) / max(o, c))
+    dn = math.log(min(o, c) / float(full.low[0]))
+    return CandleArrays(
+        open_time=full.open_time,
+        open=full.open,
+        high=np.array([max(o, close) * math.exp(up * f)]),
+        low=np.array([min(o, close) * math.exp(-dn * f)]),
+        close=np.array([close]),
+        volume=full.volume * f,
+        trades=(full.trades * f).astype(np.int64),
+        taker_ratio=full.taker_ratio,
+    )
+
+
+# The intervals the simulated markets have, in seconds: what any exchange may serve
+# (1m, 5m, 15m, 1h, 3h, 4h, 6h, 1d). Each divides the next hour or day evenly.
+INTERVALS_S = (60, 300, 900, HOUR, 3 * HOUR, 4 * HOUR, 6 * HOUR, DAY)
+
+
 def closed_candles(
     seed: int, exchange: str, asset_id: str, interval_s: int, i0: int, i1: int
 ) -> CandleArrays:
-    """Closed candles with indices [i0, i1) of the given interval (3600 or 86400)."""
+    """Closed candles with indices [i0, i1) of the given interval (one of INTERVALS_S)."""
     if interval_s == HOUR:
         return hourly_candles(seed, exchange, asset_id, i0, i1)
     if interval_s == DAY:
         return daily_candles(seed, exchange, asset_id, i0, i1)
-    raise ValueError(f"unsupported interval {interval_s}")
+    if interval_s == MINUTE:
+        return minute_candles(seed, exchange, asset_id, i0, i1)
+    if interval_s not in INTERVALS_S:
+        raise ValueError(f"unsupported interval {interval_s}")
+    if interval_s < HOUR:
+        k = interval_s // MINUTE
+        return _aggregate(minute_candles(seed, exchange, asset_id, i0 * k, i1 * k), i1 - i0, k)
+    k = interval_s // HOUR
+    return _aggregate(hourly_candles(seed, exchange, asset_id, i0 * k, i1 * k), i1 - i0, k)
 
 
 def open_candle(
     seed: int, exchange: str, asset_id: str, interval_s: int, now_s: int
 ) -> CandleArrays | None:
     """The candle containing ``now_s`` with its values so far, or None on an exact boundary."""
+    if interval_s not in INTERVALS_S:
+        raise ValueError(f"unsupported interval {interval_s}")
     rel = now_s - EPOCH0_S
+    start_i, start_elapsed = divmod(rel, interval_s)
+    if start_elapsed == 0:
+        return None
+    if interval_s < HOUR:  # closed minutes of the candle, then the minute still open
+        minute_i, elapsed = divmod(rel, MINUTE)
+        first_minute = start_i * (interval_s // MINUTE)
+        parts: list[CandleArrays] = []
+        if minute_i > first_minute:
+            parts.append(minute_candles(seed, exchange, asset_id, first_minute, minute_i))
+        if elapsed:
+            parts.append(partial_minute(seed, exchange, asset_id, minute_i, elapsed))
+        minutes = _concat(parts) if len(parts) > 1 else parts[0]
+        return _aggregate(minutes, 1, len(minutes))
     hour_i, elapsed = divmod(rel, HOUR)
     if interval_s == HOUR:
-        if elapsed == 0:
-            return None
         return partial_hour(seed, exchange, asset_id, hour_i, elapsed)
-    day_i, day_elapsed = divmod(rel, DAY)
-    if day_elapsed == 0:
-        return None
-    parts: list[CandleArrays] = []
-    first_hour = day_i * 24
+    parts = []
+    first_hour = start_i * (interval_s // HOUR)
     if hour_i > first_hour:
         parts.append(hourly_candles(seed, exchange, asset_id, first_hour, hour_i))
     if elapsed:
         parts.append(partial_hour(seed, exchange, asset_id, hour_i, elapsed))
     hours = _concat(parts) if len(parts) > 1 else parts[0]
-    return _aggregate_days(hours, 1, len(hours))
+    return _aggregate(hours, 1, len(hours))
+
+
+_LABEL_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": HOUR, "4h": 4 * HOUR, "1d": DAY}
+_KRAKEN_MINUTES = {60: HOUR, 240: 4 * HOUR, 1440: DAY}
+
+
+def _interval_seconds(interval: str | int) -> int:
+    if isinstance(interval, str) and interval in _LABEL_SECONDS:
+        return _LABEL_SECONDS[interval]
+    number = int(interval)
+    if number in _KRAKEN_MINUTES:
+        return _KRAKEN_MINUTES[number]
+    if number in INTERVALS_S:
+        return number
+    raise KeyError(interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,22 +501,12 @@ def compute_candle(
 ) -> Candle:
     """The candle the simulator serves for (exchange, symbol, interval, open_time).
 
-    ``interval`` is "1h"/"1d" or seconds (3600/86400, Kraken's 60/1440 minutes also work);
+    ``interval`` is a label ("1m" … "1d") or seconds (60 … 86400); Kraken's 60, 240 and
+    1440 minutes also work (so 60 means an hour: a minute is "1m");
     ``open_time`` a datetime or epoch seconds. If ``now`` falls inside the candle the values
     are those of the still-open candle at ``now``. Nothing is served or recorded.
     """
-    interval_s = {
-        "1h": HOUR,
-        "1d": DAY,
-        60: HOUR,
-        1440: DAY,
-        "60": HOUR,
-        "1440": DAY,
-        HOUR: HOUR,
-        DAY: DAY,
-        "3600": HOUR,
-        "86400": DAY,
-    }[interval]
+    interval_s = _interval_seconds(interval)
     asset = asset_for_symbol(exchange, symbol)
     if asset is None:
         raise ValueError(f"{exchange} does not list {symbol!r}")

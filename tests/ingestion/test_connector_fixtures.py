@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ingestion.connectors.base import parse_page
 from ingestion.connectors.registry import get_endpoint
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -146,3 +147,33 @@ def test_a_missing_key_is_rejected() -> None:
     spec = get_endpoint("mercadobitcoin", "tickers")
     result = spec.parse("/tickers", {}, [{"last": "1", "date": 1699999999}], FETCHED_AT)
     assert "missing key pair" in result.rejected[0].reason
+
+
+def test_minute_candles_of_the_real_samples_get_criptopipe_labels() -> None:
+    binance = parse(
+        "binance",
+        "klines",
+        "klines_1m.json",
+        "/api/v3/klines",
+        {"symbol": "ETHBTC", "interval": "1m"},
+    )
+    assert not binance.rejected and len(binance.records) == 10
+    assert binance.records[0].key == ("ETHBTC", "1m", datetime.fromtimestamp(1750477740, UTC))
+    assert binance.records[0].record[5] == "0.00000000"  # a minute without trades is a row
+    for granularity, label in (("60", "1m"), ("300", "5m")):
+        coinbase = parse(
+            "coinbase",
+            "candles",
+            f"candles_{granularity}.json",
+            "/products/BTC-USD/candles",
+            {"granularity": granularity},
+        )
+        assert not coinbase.rejected and len(coinbase.records) == 10
+        assert {r.key[1] for r in coinbase.records} == {label}
+    unknown = get_endpoint("coinbase", "candles")
+    page = parse_page(
+        unknown, "/products/BTC-USD/candles", {"granularity": "21600"}, [], FETCHED_AT
+    )
+    assert (
+        page.error is not None and "granularity '21600' is not one criptopipe loads" in page.error
+    )

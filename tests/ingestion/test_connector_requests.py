@@ -115,3 +115,49 @@ def test_snapshots_ask_for_every_tracked_symbol_at_once() -> None:
     (fx,), _ = plan("fx", "rates", days=10)
     assert fx.path == "/2025-02-19..2025-03-01"
     assert fx.params == {"from": "USD", "to": "BRL,EUR"}
+
+
+ALL_INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")
+
+
+def _asked(source: str, endpoint: str, param: str) -> tuple[dict[str, int], list[str]]:
+    """How many requests each interval (the API's spelling) gets over one day, and notes."""
+    requests, notes = plan(
+        source, endpoint, days=1, settings=load_settings(candle_intervals=ALL_INTERVALS)
+    )
+    asked: dict[str, int] = {}
+    for request in requests:
+        asked[request.params[param]] = asked.get(request.params[param], 0) + 1
+    return asked, notes
+
+
+def test_each_exchange_asks_for_the_intervals_it_serves_in_its_own_spelling() -> None:
+    # One day of 1m candles is 1441 (the open one too): Binance pages by 1000,
+    # Coinbase by 300, Mercado Bitcoin by 1000; Kraken has one call per interval.
+    assert _asked("binance", "klines", "interval") == (
+        {"1m": 2, "5m": 1, "15m": 1, "1h": 1, "4h": 1, "1d": 1},
+        [],
+    )
+    kraken, kraken_notes = _asked("kraken", "ohlc", "interval")
+    assert kraken == {"1": 1, "5": 1, "15": 1, "60": 1, "240": 1, "1440": 1}
+    assert any("1m: Kraken serves only the last 720" in note for note in kraken_notes)
+    coinbase, coinbase_notes = _asked("coinbase", "candles", "granularity")
+    assert coinbase == {"60": 5, "300": 1, "900": 1, "3600": 1, "86400": 1}
+    assert coinbase_notes == [
+        "coinbase serves no 4h candles: the candle marts roll them up from the finest "
+        "interval loaded"
+    ]
+    mb, mb_notes = _asked("mercadobitcoin", "candles", "resolution")
+    assert mb == {"1m": 2, "15m": 1, "1h": 1, "1d": 1}
+    assert any("mercadobitcoin serves no 5m, 4h candles" in note for note in mb_notes)
+
+
+def test_minute_pages_span_exactly_the_page_cap() -> None:
+    settings = load_settings(candle_intervals=("1m",))
+    binance = plan("binance", "klines", days=1, settings=settings)[0][0]
+    span_ms = int(binance.params["endTime"]) - int(binance.params["startTime"]) + 1
+    assert span_ms == 1000 * 60_000
+    coinbase = plan("coinbase", "candles", days=1, settings=settings)[0][0]
+    start = datetime.fromisoformat(coinbase.params["start"])
+    end = datetime.fromisoformat(coinbase.params["end"])
+    assert end - start == timedelta(minutes=299)

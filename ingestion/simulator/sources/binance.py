@@ -53,7 +53,7 @@ def _binance_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int
 
 BINANCE = CandleFormat("binance", _binance_rows)
 
-BINANCE_INTERVALS = {"1h": HOUR, "1d": DAY}
+BINANCE_INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": HOUR, "4h": 4 * HOUR, "1d": DAY}
 BINANCE_BAD_SYMBOL = {"code": -1121, "msg": "Invalid symbol."}
 
 

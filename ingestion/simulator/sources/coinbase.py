@@ -43,7 +43,7 @@ def _coinbase_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: in
 
 COINBASE = CandleFormat("coinbase", _coinbase_rows)
 
-COINBASE_GRANULARITIES = {3600: HOUR, 86400: DAY}
+COINBASE_GRANULARITIES = {60: 60, 300: 300, 900: 900, 3600: HOUR, 21600: 6 * HOUR, 86400: DAY}
 
 
 def _parse_time(text: str) -> int:

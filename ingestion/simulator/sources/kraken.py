@@ -39,7 +39,7 @@ def _kraken_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int)
 
 KRAKEN = CandleFormat("kraken", _kraken_rows)
 
-KRAKEN_INTERVALS = {60: HOUR, 1440: DAY}
+KRAKEN_INTERVALS = {1: 60, 5: 300, 15: 900, 60: HOUR, 240: 4 * HOUR, 1440: DAY}
 
 
 def _kraken_error(message: str) -> Reply:

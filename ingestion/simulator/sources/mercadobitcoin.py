@@ -64,7 +64,7 @@ def mb_body(rows: list[Any]) -> bytes:
 
 MERCADOBITCOIN = CandleFormat("mercadobitcoin", _mb_rows)
 
-MB_RESOLUTIONS = {"1h": HOUR, "1d": DAY}
+MB_RESOLUTIONS = {"1m": 60, "15m": 900, "1h": HOUR, "3h": 3 * HOUR, "1d": DAY}
 
 
 def _mb_error(status: int, code: str, message: str) -> Reply:

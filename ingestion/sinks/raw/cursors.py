@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ingestion.intervals import interval_sql
 from ingestion.raw_tables import RawTable
 from ingestion.sinks.raw.rows import KnownEmpty
 from ingestion.sinks.raw.schema import table_sql
@@ -29,7 +30,7 @@ def _as_datetime(value: object) -> datetime:
     raise TypeError(f"not a time: {value!r}")
 
 
-INTERVAL_SQL = "case {col} when '1h' then interval '1 hour' when '1d' then interval '1 day' end"
+INTERVAL_SQL = interval_sql()  # the length of a candle interval label, in SQL
 
 
 @dataclass(frozen=True, slots=True)
