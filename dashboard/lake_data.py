@@ -31,6 +31,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from ingestion.errors import IngestionError
+from ingestion.sinks.lake import stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -261,6 +262,9 @@ def _with_request_text(frame: pd.DataFrame) -> pd.DataFrame:
 def stored_body(collection: str, document_id: str) -> dict[str, Any] | None:
     """One stored document with its body, by id: ``responses`` (``body``) or ``quarantine``.
 
+    A large response body is stored compressed (``body_zlib``): it comes back as ``body``,
+    decompressed.
+
     A quarantined document holds its body as ``raw_text``. Not cached: bodies can be large.
 
     Raises:
@@ -277,7 +281,13 @@ def stored_body(collection: str, document_id: str) -> dict[str, Any] | None:
         ids.append(ObjectId(document_id))
     pipeline: list[dict[str, Any]] = [{"$match": {"_id": {"$in": ids}}}, {"$limit": 1}]
     rows = _aggregate(uri, database, collection, pipeline)
-    return rows[0] if rows else None
+    if not rows:
+        return None
+    document = rows[0]
+    if "body_zlib" in document:  # a large body is stored compressed: show its text
+        document["body"] = stored_text(document)
+        del document["body_zlib"]
+    return document
 
 
 # --- formatting -------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from ingestion.run.pipeline import BATCH_ROWS
 from ingestion.run.results import EndpointStats, RunSummary
 from ingestion.run.stores import resolve_stores
 from ingestion.settings import Settings
-from ingestion.sinks.lake import Lake
+from ingestion.sinks.lake import Lake, stored_text
 from ingestion.sinks.raw.loader import RawLoader
 from ingestion.sinks.raw.rows import QuarantineRow, RawRow
 from ingestion.sinks.raw.schema import ensure_schema
@@ -127,7 +127,7 @@ def _is_error_document(document: dict[str, Any]) -> bool:
     if description is None or description.body_errors is None:
         return False  # only a source whose errors hide in a 200 body needs the body read
     try:
-        return is_error_body(description.name, status, json.loads(document["body"]))
+        return is_error_body(description.name, status, json.loads(stored_text(document)))
     except (TypeError, ValueError, RecursionError):
         return False
 
@@ -151,7 +151,7 @@ def _replayed_page(spec: EndpointSpec, document: dict[str, Any]) -> Page:
             raise TypeError(f"fetched_at is {fetched_at!r}, not a time")
         if fetched_at.tzinfo is None:
             fetched_at = fetched_at.replace(tzinfo=UTC)
-        text = document["body"]
+        text = stored_text(document)
         data = json.loads(text)
     except Exception as err:
         response = Response(

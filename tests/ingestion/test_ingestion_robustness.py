@@ -25,6 +25,7 @@ from ingestion.run.replay import replay_from_lake
 from ingestion.run.results import ProgressEvent
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
+from ingestion.sinks.lake import stored_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -68,8 +69,8 @@ async def test_json_error_bodies_are_kept_in_the_lake_with_their_status(
 
     (rejected,) = lake_docs(mongo_uri, mongo_db_name, source="binance")
     assert rejected["status"] == 400 and rejected["record_count"] == 0
-    assert rejected["body"].encode() == invalid_symbol  # byte for byte
-    assert json.loads(rejected["body"])["code"] == -1121
+    assert stored_text(rejected).encode() == invalid_symbol  # byte for byte
+    assert json.loads(stored_text(rejected))["code"] == -1121
     assert rejected["request"]["params"]["symbol"] == "BTCUSDT"
     statuses = sorted(
         (d["status"], d["record_count"])
@@ -77,7 +78,7 @@ async def test_json_error_bodies_are_kept_in_the_lake_with_their_status(
     )
     assert statuses == [(200, 1), (429, 0)]
     limited = lake_docs(mongo_uri, mongo_db_name, source="coingecko", status=429)[0]
-    assert json.loads(limited["body"])["status"]["error_code"] == 429
+    assert json.loads(stored_text(limited))["status"]["error_code"] == 429
     assert limited["headers"]["retry-after"] == "1"
     assert by_name["binance/klines"].lake_documents == 1
     assert by_name["coingecko/global"].lake_documents == 2
@@ -100,10 +101,10 @@ async def test_kraken_errors_inside_a_200_are_kept_too(
     )
     assert summary.ok
     docs = lake_docs(mongo_uri, mongo_db_name, source="kraken")
-    errors = [d for d in docs if json.loads(d["body"]).get("error")]
+    errors = [d for d in docs if json.loads(stored_text(d)).get("error")]
     assert len(docs) == 2 and len(errors) == 1
     assert errors[0]["status"] == 200 and errors[0]["record_count"] == 0
-    assert json.loads(errors[0]["body"])["error"] == ["EAPI:Rate limit exceeded"]
+    assert json.loads(stored_text(errors[0]))["error"] == ["EAPI:Rate limit exceeded"]
 
 
 # --------------------------------------------------------------------------- jsonb limits

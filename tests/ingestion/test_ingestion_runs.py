@@ -22,6 +22,7 @@ from ingestion.run.ingest import run_ingestion
 from ingestion.run.replay import replay_from_lake
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
+from ingestion.sinks.lake import COMPRESS_MIN_BYTES, stored_body, stored_text
 
 
 def query(dsn: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -72,13 +73,19 @@ async def test_a_full_run_lands_every_endpoint_and_accounts_for_every_record(
     docs = lake_docs(mongo_uri, mongo_db_name)
     assert len(docs) == summary.total("lake_documents")
     for doc in docs:
-        assert hashlib.sha256(doc["body"].encode()).hexdigest() == doc["body_sha256"]
-        json.loads(doc["body"])
+        assert hashlib.sha256(stored_body(doc)).hexdigest() == doc["body_sha256"]
+        json.loads(stored_text(doc))
         assert doc["run_id"] == summary.run_id and doc["fetched_at"].tzinfo is not None
     klines = next(d for d in docs if d["endpoint"] == "klines")
     assert klines["request"]["path"] == "/api/v3/klines"
-    assert klines["record_count"] == len(json.loads(klines["body"]))
+    assert klines["record_count"] == len(json.loads(stored_text(klines)))
     assert klines["records_from"] <= klines["records_to"]
+    # Candle pages are stored compressed, in at most half their size; small ones as text.
+    candle_pages = [d for d in docs if d["body_bytes"] >= COMPRESS_MIN_BYTES]
+    assert candle_pages and all("body" not in d for d in candle_pages)
+    compressed = sum(len(d["body_zlib"]) for d in candle_pages)
+    assert compressed <= 0.5 * sum(d["body_bytes"] for d in candle_pages)
+    assert all(isinstance(d["body"], str) for d in docs if d["body_bytes"] < COMPRESS_MIN_BYTES)
 
 
 async def test_rerunning_a_window_adds_no_rows_and_no_lake_documents(
