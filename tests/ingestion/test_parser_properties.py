@@ -401,5 +401,5 @@ def test_a_page_the_parser_cannot_read_is_quarantined_with_its_reason() -> None:
         _fixture("kraken", "ohlc_60.json"),
         FETCHED_AT,
     )
-    assert page.error == "unexpected body: KeyError: '7'"
+    assert page.error == "unexpected body: interval '7' is not one criptopipe loads"
     assert not page.result.records

@@ -1,0 +1,212 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['exchange_id', 'asset_id', 'interval', 'open_at'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+
+{#
+    Every candle interval rolled up from the finest interval loaded, per exchange and
+    asset: 1m → 5m → 15m → 1h → 4h → 1d, each level from the one below it (first open,
+    highest high, lowest low, last close, summed volume: the same as rolling the finest
+    candles up directly, since the buckets nest). Next to each rollup, the exchange's own
+    candle of that interval and open time when one is loaded (native_*), which the
+    reconciliation test compares with it; fct_candles takes a rollup only where the
+    exchange's own candle is missing (Coinbase has no 4h, Mercado Bitcoin no 5m or 4h).
+
+    Incremental: the candles touched by the run (macros/incremental_candles.sql), widened
+    to whole days, so every bucket they fall in is rebuilt from all its candles.
+#}
+
+{%- set intervals = candle_intervals() -%}
+{%- set seconds = {'1m': 60, '5m': 300, '15m': 900, '1h': 3600, '4h': 14400, '1d': 86400} -%}
+
+with
+
+touched as (
+
+    select
+        min(open_at) as first_open_at,
+        max(open_at) as last_open_at
+    from {{ ref('int_candles_unioned') }}
+    where
+        interval <> '1d'
+        {{ incremental_candles_condition() }}  -- noqa: LT02
+
+),
+
+candles as (
+
+    select
+        unioned.*,
+        case unioned.interval
+            {% for interval in intervals -%}
+            when '{{ interval }}' then {{ seconds[interval] }}
+            {% endfor -%}
+        end as interval_seconds
+    from {{ ref('int_candles_unioned') }} as unioned
+    where
+        unioned.open_at >= (select date_bin('1 day', touched.first_open_at, timestamptz 'epoch') from touched)
+        and unioned.open_at < (
+            select date_bin('1 day', touched.last_open_at, timestamptz 'epoch') + interval '1 day'
+            from touched
+        )
+
+),
+
+finest as (
+
+    select
+        exchange_id,
+        asset_id,
+        min(interval_seconds) as interval_seconds
+    from candles
+    group by exchange_id, asset_id
+
+),
+
+{# Level 0: the finest candles themselves; level k: level k-1 rolled into intervals[k]. #}
+level_{{ intervals[0] }} as (
+
+    select
+        candles.exchange_id,
+        candles.asset_id,
+        candles.quote_currency,
+        candles.interval as source_interval,
+        candles.open_at,
+        candles.open_price,
+        candles.high_price,
+        candles.low_price,
+        candles.close_price,
+        candles.volume,
+        1 as source_candles,
+        candles.interval_seconds as source_seconds,
+        candles.is_closed,
+        candles.fetched_at,
+        candles.last_seen_at
+    from candles
+    inner join finest
+        on
+            candles.exchange_id = finest.exchange_id
+            and candles.asset_id = finest.asset_id
+            and candles.interval_seconds = finest.interval_seconds
+    where candles.interval = '{{ intervals[0] }}'
+
+),
+
+{% for interval in intervals[1:] %}
+{%- set below = intervals[loop.index - 1] %}
+level_{{ interval }} as (
+
+    select
+        exchange_id,
+        asset_id,
+        quote_currency,
+        min(source_interval) as source_interval,
+        date_bin(
+            interval '{{ seconds[interval] }} seconds', open_at, timestamptz 'epoch'
+        ) as open_at,
+        (array_agg(open_price order by open_at))[1] as open_price,
+        max(high_price) as high_price,
+        min(low_price) as low_price,
+        (array_agg(close_price order by open_at desc))[1] as close_price,
+        sum(volume) as volume,
+        sum(source_candles)::integer as source_candles,
+        min(source_seconds) as source_seconds,
+        bool_and(is_closed) as is_closed,
+        max(fetched_at) as fetched_at,
+        max(last_seen_at) as last_seen_at
+    from level_{{ below }}
+    group by
+        exchange_id,
+        asset_id,
+        quote_currency,
+        date_bin(interval '{{ seconds[interval] }} seconds', open_at, timestamptz 'epoch')
+
+    union all
+
+    select
+        candles.exchange_id,
+        candles.asset_id,
+        candles.quote_currency,
+        candles.interval as source_interval,
+        candles.open_at,
+        candles.open_price,
+        candles.high_price,
+        candles.low_price,
+        candles.close_price,
+        candles.volume,
+        1 as source_candles,
+        candles.interval_seconds as source_seconds,
+        candles.is_closed,
+        candles.fetched_at,
+        candles.last_seen_at
+    from candles
+    inner join finest
+        on
+            candles.exchange_id = finest.exchange_id
+            and candles.asset_id = finest.asset_id
+            and candles.interval_seconds = finest.interval_seconds
+    where candles.interval = '{{ interval }}'
+
+),
+
+{% endfor %}
+rollups as (
+
+    {% for interval in intervals[1:] %}
+    select
+        *,
+        '{{ interval }}' as interval,
+        {{ seconds[interval] }} as interval_seconds
+    from level_{{ interval }}
+    where source_seconds < {{ seconds[interval] }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+final as (
+
+    select
+        rollups.exchange_id,
+        rollups.asset_id,
+        rollups.quote_currency,
+        rollups.interval,
+        rollups.open_at,
+        rollups.open_at + make_interval(secs => rollups.interval_seconds) as close_at,
+        rollups.source_interval,
+        rollups.source_candles,
+        rollups.interval_seconds / rollups.source_seconds as expected_source_candles,
+        rollups.source_candles = rollups.interval_seconds / rollups.source_seconds
+            as is_complete,
+        rollups.open_price,
+        rollups.high_price,
+        rollups.low_price,
+        rollups.close_price,
+        rollups.volume,
+        rollups.is_closed
+            and rollups.open_at + make_interval(secs => rollups.interval_seconds)
+            <= rollups.last_seen_at as is_closed,
+        native.exchange_id is not null as has_native,
+        native.open_price as native_open_price,
+        native.high_price as native_high_price,
+        native.low_price as native_low_price,
+        native.close_price as native_close_price,
+        native.volume as native_volume,
+        native.is_closed as is_native_closed,
+        rollups.fetched_at,
+        rollups.last_seen_at
+    from rollups
+    left join candles as native
+        on
+            rollups.exchange_id = native.exchange_id
+            and rollups.asset_id = native.asset_id
+            and rollups.interval = native.interval
+            and rollups.open_at = native.open_at
+
+)
+
+select * from final
