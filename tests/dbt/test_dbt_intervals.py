@@ -26,7 +26,7 @@ SELECT = (
 
 
 async def _ingest(db: DbtDatabase) -> Any:
-    from ingestion.runner import run_ingestion
+    from ingestion.run.ingest import run_ingestion
     from ingestion.simulator import SimulatorConfig, run_simulator
 
     async with run_simulator(SimulatorConfig(seed=7, now=NOW)) as sim:

@@ -311,3 +311,37 @@ async def test_a_load_that_changed_much_of_a_table_analyzes_it(
             "select reltuples from pg_class where oid = %s::regclass", [table.qualified_name]
         )
         assert await cur.fetchone() == (1250.0,)
+
+
+async def test_new_rows_go_in_by_copy_alone_and_a_conflict_falls_back_to_the_upsert(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    table = get_table("binance", "klines")
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await ensure_schema(conn)
+        loader = RawLoader(conn, table, "run-1")
+        first = await loader.load([_row("BTCUSDT", h, [h]) for h in range(3)])
+        assert (first.inserted, first.updated, first.unchanged) == (3, 0, 0)
+        # Newer candles of the series, and a new series: nothing at or after them is there.
+        newer = [_row("BTCUSDT", h, [h]) for h in (3, 4)] + [_row("ETHUSDT", 0, [0])]
+        assert await loader._nothing_at_or_after(newer)
+        assert not await loader._nothing_at_or_after([_row("BTCUSDT", 2, [2])])
+        assert not await loader._nothing_at_or_after([_row("BTCUSDT", 1, [9]), *newer])
+        assert (await loader.load(newer)).inserted == 3
+        # A row written after the probe (another writer) fails the COPY: the batch is
+        # upserted instead, counts exact, nothing lost or doubled.
+        loader2 = RawLoader(conn, table, "run-2")
+
+        async def probe_says_new(rows: object) -> bool:
+            return True
+
+        loader2._nothing_at_or_after = probe_says_new  # type: ignore[method-assign]
+        again = await loader2.load(
+            [_row("BTCUSDT", 4, [4]), _row("BTCUSDT", 5, [5]), _row("BTCUSDT", 0, ["changed"])]
+        )
+        assert (again.inserted, again.updated, again.unchanged) == (1, 1, 1)
+        cur = await conn.execute(
+            "select count(*), count(*) filter (where run_id = 'run-1'),"
+            " min(first_seen_at) = max(first_seen_at) from raw.binance__klines"
+        )
+        assert await cur.fetchone() == (7, 5, True)

@@ -42,8 +42,10 @@ def _copy_value(value: object) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
-def copy_text(rows: Sequence[RawRow], first: int, count: int) -> str:
-    """Rows ``first`` .. ``first + count`` as COPY text: keys, record, fetched_at, lake id.
+def copy_text(rows: Sequence[RawRow], first: int, count: int, run_id: str | None = None) -> str:
+    """Rows ``first`` .. ``first + count`` as COPY text: keys, record, fetched_at, lake id;
+    with ``run_id``, the rows of the raw table itself: keys, record, fetched_at,
+    first_seen_at and last_seen_at (all the fetch time), run_id, lake id.
 
     Built by hand because it is the loader's hot loop: JSON text needs only its backslashes
     doubled (json.dumps escapes every control character), and the per-page columns are
@@ -53,13 +55,14 @@ def copy_text(rows: Sequence[RawRow], first: int, count: int) -> str:
     lines: list[str] = []
     suffix, page = "", None
     series: dict[tuple[Any, ...], str] = {}
+    run = "" if run_id is None else _copy_value(run_id)
     for index in range(first, min(first + count, len(rows))):
         row = rows[index]
         if (row.fetched_at, row.lake_document_id) != page:
             page = (row.fetched_at, row.lake_document_id)
-            suffix = (
-                "\t" + row.fetched_at.isoformat() + "\t" + _copy_value(row.lake_document_id) + "\n"
-            )
+            at = row.fetched_at.isoformat()
+            seen = "" if run_id is None else f"\t{at}\t{at}\t{run}"
+            suffix = f"\t{at}{seen}\t{_copy_value(row.lake_document_id)}\n"
         key = row.key
         head = series.get(key[:-1])
         if head is None:

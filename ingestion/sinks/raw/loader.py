@@ -1,6 +1,9 @@
 """The bulk loader of ``raw.*``: one batch of one endpoint's records per transaction.
 
-A batch is loaded in one transaction: COPY into a temporary table, then one
+A batch none of whose series has a row at or after its oldest row in the batch (a
+backfill into an empty range, the new candles of an incremental run: one index probe per
+series says so) goes in by COPY alone, as a bulk load should. Any other batch is loaded in
+one transaction: COPY into a temporary table, then one
 ``INSERT … ON CONFLICT (natural key) DO UPDATE … WHERE record IS DISTINCT FROM excluded.record``
 (duplicates inside the batch collapse first, in Python, as if loaded one after the
 other: no sort in the server), then ``last_seen_at`` of the unchanged rows moves forward.
@@ -29,6 +32,11 @@ from ingestion.raw_tables import RawTable
 from ingestion.sinks.raw.copy_format import COPY_CHUNK_ROWS, copy_text, safe_dumps, strip_nul
 from ingestion.sinks.raw.rows import LoadCounts, QuarantineRow, RawRow
 from ingestion.sinks.raw.schema import keys_sql, table_sql
+
+# A batch of more series than this is upserted without probing (snapshot endpoints, whose
+# "series" are one per record): the probe pays for itself on candle pages.
+MAX_PROBED_SERIES = 200
+
 
 # Before a batch commits: wait for whatever must be durable first (the lake documents the
 # rows point at) and return the lake ids to correct, computed id -> stored id.
@@ -138,6 +146,14 @@ class RawLoader:
             await self._upsert_isolating_refused(rows[middle:], rejected, counts)
 
     async def _upsert(self, rows: Sequence[RawRow], counts: LoadCounts) -> None:
+        unique = _last_per_key(rows)
+        if await self._nothing_at_or_after(unique):
+            try:
+                async with self.conn.transaction():  # a savepoint: fall back on a conflict
+                    await self._copy_new(unique, counts, len(rows))
+                return
+            except psycopg.errors.UniqueViolation:
+                pass  # a row came in meanwhile (another writer): the upsert sorts it out
         names = sql.SQL(", ").join(
             [
                 *(sql.Identifier(k) for k in self.table.key_names),
@@ -146,7 +162,6 @@ class RawLoader:
                 sql.Identifier("lake_document_id"),
             ]
         )
-        unique = _last_per_key(rows)
         async with self.conn.cursor() as cur:
             if self._temp_dirty:  # an earlier part of this batch is still in there
                 await cur.execute(sql.SQL("delete from {}").format(self.temp))
@@ -177,6 +192,77 @@ class RawLoader:
                 f"{self.table.qualified_name}: {len(unique)} distinct records went in, but "
                 f"the statement inserted {inserted} and found {existing} already there "
                 f"({updated} of them updated)"
+            )
+
+    async def _nothing_at_or_after(self, rows: Sequence[RawRow]) -> bool:
+        """True when the table holds no row of any of the batch's series dated at or after
+        that series' oldest row in the batch: then none of the rows can conflict (a
+        backfill into an empty range, the new candles of an incremental run), and they
+        go in by COPY alone. One index probe per series (the primary key's order)."""
+        *series_keys, time_key = self.table.keys
+        oldest: dict[tuple[Any, ...], Any] = {}
+        for row in rows:
+            head, at = row.key[:-1], row.key[-1]
+            if head not in oldest or at < oldest[head]:
+                oldest[head] = at
+        if len(oldest) > MAX_PROBED_SERIES:
+            return False
+        columns = [sql.Identifier(k.name) for k in series_keys]
+        arrays = sql.SQL(", ").join(
+            sql.SQL("%s::{}[]").format(sql.SQL(k.pg_type)) for k in (*series_keys, time_key)
+        )
+        names = sql.SQL(", ").join(
+            [sql.Identifier(f"b_{i}") for i in range(len(series_keys))] + [sql.Identifier("b_t")]
+        )
+        match = sql.SQL("").join(
+            sql.SQL(" and t.{c} = b.{b}").format(c=c, b=sql.Identifier(f"b_{i}"))
+            for i, c in enumerate(columns)
+        )
+        query = sql.SQL(
+            "select exists (select from unnest({arrays}) as b ({names})"
+            " where exists (select from {table} as t where t.{time} >= b.b_t{match}))"
+        ).format(
+            arrays=arrays,
+            names=names,
+            table=table_sql(self.table),
+            time=sql.Identifier(time_key.name),
+            match=match,
+        )
+        params = [[head[i] for head in oldest] for i in range(len(series_keys))]
+        params.append(list(oldest.values()))
+        cur = await self.conn.execute(query, params)
+        found = await cur.fetchone()
+        return found is not None and not found[0]
+
+    async def _copy_new(self, unique: Sequence[RawRow], counts: LoadCounts, total: int) -> None:
+        """COPY rows none of which the table holds straight into it: all inserted."""
+        names = sql.SQL(", ").join(
+            [
+                *(sql.Identifier(k) for k in self.table.key_names),
+                *map(
+                    sql.Identifier,
+                    ("record", "fetched_at", "first_seen_at", "last_seen_at", "run_id"),
+                ),
+                sql.Identifier("lake_document_id"),
+            ]
+        )
+        async with self.conn.cursor() as cur:
+            copy_sql = sql.SQL("copy {table} ({names}) from stdin").format(
+                table=table_sql(self.table), names=names
+            )
+            async with cur.copy(copy_sql) as copy:
+                for first in range(0, len(unique), COPY_CHUNK_ROWS):
+                    await copy.write(copy_text(unique, first, COPY_CHUNK_ROWS, self.run_id))
+            copied = cur.rowcount
+        counts.inserted += len(unique)
+        counts.unchanged += total - len(unique)  # replaced by a later one of the same key
+        self.earliest_fetch = min(
+            self.earliest_fetch or unique[0].fetched_at, min(row.fetched_at for row in unique)
+        )
+        if copied != len(unique):
+            counts.problems.append(
+                f"{self.table.qualified_name}: {len(unique)} new records went in by COPY, "
+                f"but the server took {copied}"
             )
 
     async def _repoint(self, moved: Mapping[str, str]) -> None:
