@@ -154,12 +154,15 @@ async def main(days: int, assets: list[str]) -> None:
         f"(the rest is waiting on the simulator, MongoDB and PostgreSQL)"
     )
     with MongoClient(services.mongo_uri()) as client:
-        lake_bytes = sum(
-            len(d["body"]) for d in client["lake_bench"]["responses"].find({}, {"body": 1})
+        documents = list(
+            client["lake_bench"]["responses"].find({}, {"body": 1, "body_zlib": 1, "body_bytes": 1})
         )
+    lake_bytes = sum(d["body_bytes"] for d in documents)
+    stored_bytes = sum(len(d.get("body_zlib") or d.get("body", "")) for d in documents)
     print(
         f"lake: {summary.total('lake_documents')} documents, {lake_bytes / 1e6:.1f} MB of "
-        f"bodies (FerretDB or MongoDB at {services.mongo_uri().split('@')[-1]})"
+        f"bodies stored in {stored_bytes / 1e6:.1f} MB (zlib) "
+        f"(FerretDB or MongoDB at {services.mongo_uri().split('@')[-1]})"
     )
     print(
         f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before the run, "

@@ -114,8 +114,10 @@ def collect(
         )
         return
     latest = latest_allowed(page.response.fetched_at)
+    # No record of the page is dated after its fetch: none can be too late (the usual page).
+    check_dates = page.last is None or page.last > page.response.fetched_at
     for record in page.parsed.records:
-        too_late = dated_too_late(record, latest)
+        too_late = dated_too_late(record, latest) if check_dates else None
         if too_late is not None:
             rejected.append(
                 QuarantineRow(
@@ -230,11 +232,15 @@ def check_page(
         required = expected.required(page.response.fetched_at)
         if not required:
             continue
-        have = {
-            _period(r.key[-1])
-            for r in page.parsed.records
-            if expected.series is None or tuple(str(v) for v in r.key[:-1]) == expected.series
-        }
+        series = expected.series
+        if series is None:
+            have = {_period(r.key[-1]) for r in page.parsed.records}
+        else:  # the series keys are text: compare them as they are first (the hot path)
+            have = {
+                _period(r.key[-1])
+                for r in page.parsed.records
+                if r.key[:-1] == series or tuple(str(v) for v in r.key[:-1]) == series
+            }
         missing = [t for t in required if t not in have]
         if not missing:
             continue
