@@ -232,14 +232,14 @@ def check_page(
         required = expected.required(page.response.fetched_at)
         if not required:
             continue
-        series = expected.series
-        if series is None:
+        wanted = expected.series
+        if wanted is None:
             have = {_period(r.key[-1]) for r in page.parsed.records}
         else:  # the series keys are text: compare them as they are first (the hot path)
             have = {
                 _period(r.key[-1])
                 for r in page.parsed.records
-                if r.key[:-1] == series or tuple(str(v) for v in r.key[:-1]) == series
+                if r.key[:-1] == wanted or tuple(str(v) for v in r.key[:-1]) == wanted
             }
         missing = [t for t in required if t not in have]
         if not missing:
