@@ -63,7 +63,7 @@ def simulator_process() -> Iterator[dict[str, str]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(200):
+        for _ in range(1200):  # up to a minute: a loaded machine starts it slowly
             try:
                 urllib.request.urlopen(root + "/_admin/health", timeout=1).close()
                 break

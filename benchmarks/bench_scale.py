@@ -1,0 +1,405 @@
+"""Minute candles at scale: 20 million 1m candles through the pipeline, next to ~200 k.
+
+For each size, in databases of its own (``criptopipe_scale_<size>`` / ``lake_scale_<size>``,
+dropped first): the simulator (its own process, as a remote API) serves 1m candles of the
+Binance, Coinbase, Kraken (its last 720 only) and Mercado Bitcoin pairs of 10 assets, plus
+their 1h and 1d candles (the hourly and daily marts the dashboard reads), for as many days
+as the size needs. Then, and printed:
+
+* the backfill through ``run_ingestion`` in a child process (its wall, rows/s, CPU and
+  peak RSS), and a bare ``COPY`` of the very same rows right after it (the ceiling);
+* disk: raw tables (with indexes) and the lake per candle, the bodies' own size, and
+  what the lake stores of them (zlib-compressed bodies);
+* dbt: the first build of the candle marts (a full refresh), and then one scheduled hour
+  (the simulator's clock moves an hour; incremental ingestion + ``dbt build`` of the
+  incremental models and their tests, what the hourly job runs), with the incremental
+  models' own times;
+* the dashboard's pages (Streamlit AppTest, as ``bench_dashboard.py``), cold and warm,
+  p50 and p95.
+
+It asserts nothing. On this development machine (2 shared cores) the 20 M size takes a
+long while; run it in the background::
+
+    nohup uv run python benchmarks/bench_scale.py > bench_scale.log 2>&1 &
+    uv run python benchmarks/bench_scale.py --sizes 200000          # the small one alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import psycopg  # noqa: E402
+from bench_ingestion import CANDLE_TABLES, bare_copy, simulator_process  # noqa: E402
+from bench_peer import set_clock  # noqa: E402
+from pymongo import MongoClient  # noqa: E402
+
+from ingestion.run.stores import resolve_stores  # noqa: E402
+from ingestion.services import Services, postgres  # noqa: E402
+from ingestion.settings import SOURCES, Settings, load_settings  # noqa: E402
+
+NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
+ASSETS = ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "LTC", "LINK", "DOT", "USDC")
+FULL_SERIES = 29  # 1m series with full history: Binance 10, Coinbase 9, Mercado Bitcoin 10
+CANDLE_ENDPOINTS = (
+    ["binance", "coinbase", "kraken", "mercadobitcoin"],
+    ["klines", "candles", "ohlc"],
+)
+OTHER_ENDPOINTS = ["fng", "global", "market_chart", "markets", "rates", "ticker", "ticker_24hr"]
+OTHER_ENDPOINTS.append("tickers")
+DBT_PROJECT = ROOT / "dbt_project"
+INCREMENTAL_MODELS = (
+    "fct_candles",
+    "fct_candle_rollups",
+    "fct_candles_hourly",
+    "fct_candles_daily",
+)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+# ------------------------------------------------------------------------ ingestion
+def ingest_child(args: dict[str, Any]) -> None:
+    """In the child process: one ingestion run; prints its numbers as JSON."""
+    from ingestion.run.ingest import run_ingestion
+
+    settings = load_settings(**args["settings"])
+    started, cpu = time.perf_counter(), time.process_time()
+    summary = asyncio.run(
+        run_ingestion(
+            settings,
+            sources=args.get("sources"),
+            endpoints=args.get("endpoints"),
+            assets=list(ASSETS),
+            start=datetime.fromisoformat(args["start"]) if args.get("start") else None,
+            end=datetime.fromisoformat(args["end"]) if args.get("end") else None,
+            now=datetime.fromisoformat(args["now"]),
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - started,
+                "cpu": time.process_time() - cpu,
+                "landed": summary.total("inserted")
+                + summary.total("updated")
+                + summary.total("unchanged"),
+                "inserted": summary.total("inserted"),
+                "failed": [f"{e.name}: {e.error}" for e in summary.failed],
+            }
+        )
+    )
+
+
+def run_child(args: dict[str, Any]) -> dict[str, Any]:
+    """Run :func:`ingest_child` in a child process; its result, wall and peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--ingest-child", json.dumps(args, default=str)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"ingestion child failed (status {status}):\n{output[-3000:]}")
+    result = json.loads(output.strip().splitlines()[-1])
+    result["wall"] = time.perf_counter() - started
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
+    return result
+
+
+# ------------------------------------------------------------------------------ dbt
+def dbt(settings: Settings, services: Services, args: list[str], work: Path) -> float:
+    env = {
+        **os.environ,
+        **services.endpoints(settings.postgres_db).dbt_env(settings),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    command = [
+        str(Path(sys.executable).with_name("dbt")),
+        "--no-use-colors",
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        print(f"  dbt {' '.join(args[:3])} … returned {done.returncode}:")
+        print(
+            "\n".join(
+                line for line in done.stdout.splitlines() if "ERROR" in line or "FAIL" in line
+            )[-3000:]
+        )
+    return seconds
+
+
+def model_times(work: Path) -> dict[str, float]:
+    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    return {
+        r["unique_id"].split(".")[-1]: float(r["execution_time"])
+        for r in results
+        if r["unique_id"].startswith("model.")
+    }
+
+
+# ------------------------------------------------------------------------------ disk
+def disk(settings: Settings, services: Services, lake_db: str) -> dict[str, float]:
+    dsn = resolve_stores(settings).loader_dsn
+    with psycopg.connect(dsn) as conn:
+        raw_bytes, rows = conn.execute(
+            "select sum(pg_total_relation_size(format('raw.%%I', t)::regclass)),"
+            " sum((select reltuples from pg_class where oid = format('raw.%%I', t)::regclass))"
+            " from unnest(%s::text[]) as t",
+            [list(CANDLE_TABLES)],
+        ).fetchone()
+        mart_bytes = conn.execute(
+            "select coalesce(sum(pg_total_relation_size(c.oid)), 0) from pg_class c"
+            " join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = 'marts' and c.relkind = 'r' and c.relname like 'fct_candle%%'"
+        ).fetchone()[0]
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(services.mongo_uri()) as client:
+        db = client[lake_db]
+        [totals] = list(
+            db["responses"].aggregate(
+                [{"$group": {"_id": None, "bodies": {"$sum": "$body_bytes"}}}]
+            )
+        ) or [{"bodies": 0}]
+        totals["n"] = db["responses"].count_documents({})
+        stats = db.command("dbStats")
+    lake_files = sum(
+        p.stat().st_size for p in (settings.home / "mongo" / "data").glob(f"{lake_db}.sqlite*")
+    )
+    return {
+        "raw_bytes": float(raw_bytes or 0),
+        "raw_rows": float(rows or 0),
+        "mart_bytes": float(mart_bytes or 0),
+        "body_bytes": float(totals["bodies"]),
+        "documents": float(totals["n"]),
+        "lake_storage": float(stats.get("storageSize") or 0) + float(stats.get("indexSize") or 0),
+        "lake_files": float(lake_files),
+    }
+
+
+# ------------------------------------------------------------------------ dashboard
+def dashboard(database: str, runs: int) -> list[tuple[str, float, float, float, float]]:
+    os.environ["CRIPTOPIPE_POSTGRES_DB"] = database
+    sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
+    from bench_dashboard import PAGES, time_page
+
+    from dashboard import data
+
+    data.clear_cache()
+    rows = []
+    for page in PAGES:
+        cold = time_page(page, runs, cold=True, whole_history=True)
+        warm = time_page(page, runs, cold=False, whole_history=True)
+        rows.append(
+            (
+                page,
+                statistics.median(cold),
+                _percentile(cold, 0.95),
+                statistics.median(warm),
+                _percentile(warm, 0.95),
+            )
+        )
+    return rows
+
+
+# ----------------------------------------------------------------------------- size
+def bench_size(size: int, services: Services, base: Settings, runs: int) -> dict[str, Any]:
+    days = max(1, math.ceil(size / (FULL_SERIES * 1440)))
+    tag = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}m"
+    database, lake_db = f"criptopipe_scale_{tag}", f"lake_scale_{tag}"
+    admin = services.postgres_admin_dsn()
+    postgres.drop_database(admin, database)
+    postgres.bootstrap(admin, database, base)
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(services.mongo_uri()) as client:
+        client.drop_database(lake_db)
+    work = Path(tempfile.mkdtemp(prefix=f"bench_scale_{tag}_"))
+    out: dict[str, Any] = {"size": size, "days": days}
+    print(
+        f"\n## {size:,} candles wanted: {days} days of 1m candles, {len(ASSETS)} assets", flush=True
+    )
+    with simulator_process() as base_urls:
+        sim_root = base_urls["binance"].removesuffix("/binance")
+        update = {
+            **{f"{s}_base_url": base_urls[s] for s in SOURCES},
+            "postgres_db": database,
+            "mongo_db": lake_db,
+            "http_rate_limits": {s: 0 for s in SOURCES},
+            "candle_intervals": ["1m", "1h", "1d"],
+            "assets": list(ASSETS),
+            "start_date": (NOW - timedelta(days=days)).date().isoformat(),
+        }
+        settings = load_settings(**update)
+        # Everything else once (what the dashboard pages need), not timed.
+        others = run_child(
+            {
+                "settings": update,
+                "endpoints": OTHER_ENDPOINTS,
+                "now": NOW.isoformat(),
+            }
+        )
+        print(f"other endpoints (not timed): {others['landed']:,} records", flush=True)
+        # The backfill: 1m (and 1h, 1d) candles of every exchange.
+        backfill = run_child(
+            {
+                "settings": update,
+                "sources": CANDLE_ENDPOINTS[0],
+                "endpoints": CANDLE_ENDPOINTS[1],
+                "start": (NOW - timedelta(days=days)).isoformat(),
+                "end": NOW.isoformat(),
+                "now": NOW.isoformat(),
+            }
+        )
+        copy_rows, copy_seconds = asyncio.run(bare_copy(resolve_stores(settings).loader_dsn))
+        out["backfill"] = backfill
+        out["copy"] = (copy_rows, copy_seconds)
+        rate = backfill["landed"] / backfill["wall"]
+        print(
+            f"backfill: {backfill['landed']:,} candles in {backfill['wall']:.1f} s = {rate:,.0f}/s"
+            f" (process CPU {backfill['cpu']:.1f} s, peak RSS {backfill['peak_rss_mib']:.0f} MiB)"
+            f"; failed: {backfill['failed'] or 'none'}",
+            flush=True,
+        )
+        print(
+            f"bare COPY of the same {copy_rows:,} rows: {copy_seconds:.1f} s = "
+            f"{copy_rows / copy_seconds:,.0f}/s; ratio {rate / (copy_rows / copy_seconds):.2f}",
+            flush=True,
+        )
+        d = disk(settings, services, lake_db)
+        out["disk"] = d
+        n = max(d["raw_rows"], 1)
+        print(
+            f"disk: raw candle tables {d['raw_bytes'] / 1e9:.2f} GB "
+            f"({d['raw_bytes'] / n:.0f} B/candle);"
+            f" lake {d['documents']:.0f} documents, bodies {d['body_bytes'] / 1e9:.2f} GB "
+            f"({d['body_bytes'] / n:.0f} B/candle) stored in {d['lake_files'] / 1e9:.2f} GB of "
+            f"FerretDB files ({d['lake_files'] / max(d['body_bytes'], 1):.2f} of the bodies); "
+            f"dbStats storage+indexes {d['lake_storage'] / 1e9:.2f} GB",
+            flush=True,
+        )
+        # dbt: the first build is the full refresh of the candle marts.
+        full = dbt(
+            settings,
+            services,
+            [
+                "build",
+                "--vars",
+                f"{{fx_calendar_end_date: '{NOW.date()}', current_date_utc: '{NOW.date()}'}}",
+            ],
+            work,
+        )
+        times = model_times(work)
+        out["dbt_full"] = (full, times)
+        print(
+            f"dbt build (first: full refresh of every model, tests): {full:.1f} s; candle marts "
+            + ", ".join(f"{m} {times.get(m, 0):.1f} s" for m in INCREMENTAL_MODELS),
+            flush=True,
+        )
+        d = disk(settings, services, lake_db)
+        print(f"disk: candle marts {d['mart_bytes'] / 1e9:.2f} GB", flush=True)
+        # One scheduled hour: the clock moves, incremental ingestion, incremental dbt + tests.
+        later = NOW + timedelta(hours=1)
+        set_clock(sim_root, later)
+        started = time.perf_counter()
+        hour = run_child(
+            {
+                "settings": update,
+                "sources": CANDLE_ENDPOINTS[0],
+                "endpoints": CANDLE_ENDPOINTS[1],
+                "now": later.isoformat(),
+            }
+        )
+        hourly_dbt = dbt(
+            settings,
+            services,
+            [
+                "build",
+                "--select",
+                "config.materialized:incremental",
+                "--vars",
+                f"{{fx_calendar_end_date: '{later.date()}', current_date_utc: '{later.date()}'}}",
+            ],
+            work,
+        )
+        hour_wall = time.perf_counter() - started
+        times = model_times(work)
+        out["hour"] = (hour_wall, hour, hourly_dbt, times)
+        print(
+            f"one scheduled hour: {hour_wall:.1f} s (ingestion {hour['wall']:.1f} s, "
+            f"{hour['landed']:,} candles; dbt build of the incremental models + tests "
+            f"{hourly_dbt:.1f} s: "
+            + ", ".join(f"{m} {times.get(m, 0):.2f} s" for m in INCREMENTAL_MODELS)
+            + ")",
+            flush=True,
+        )
+    print(
+        f"{'page':<16}{'cold p50':>10}{'cold p95':>10}{'warm p50':>10}{'warm p95':>10}"
+        f"  (ms, whole history, {runs} runs)"
+    )
+    out["dashboard"] = dashboard(database, runs)
+    for page, c50, c95, w50, w95 in out["dashboard"]:
+        print(f"{page:<16}{c50:>10.0f}{c95:>10.0f}{w50:>10.0f}{w95:>10.0f}", flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="200000,20000000", help="candles, comma-separated")
+    parser.add_argument("--runs", type=int, default=10, help="dashboard runs per page and mode")
+    parser.add_argument("--ingest-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ingest_child:
+        ingest_child(json.loads(args.ingest_child))
+        return
+    base = load_settings()
+    services = Services(base)
+    services.up()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+    started = time.perf_counter()
+    results = [bench_size(int(s), services, base, args.runs) for s in args.sizes.split(",")]
+    print(
+        f"\nall sizes in {time.perf_counter() - started:.0f} s; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    if len(results) == 2:
+        small, big = results
+        print(
+            f"one scheduled hour at {big['size']:,} vs {small['size']:,}: "
+            f"{big['hour'][0] / small['hour'][0]:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
