@@ -258,15 +258,15 @@ class RawLoader:
                 for first in range(0, len(unique), COPY_CHUNK_ROWS):
                     await copy.write(copy_text(unique, first, COPY_CHUNK_ROWS, self.run_id))
             copied = cur.rowcount
-        counts.inserted += len(unique)
+        counts.inserted += copied  # what the server says it took, not what was sent
         counts.unchanged += total - len(unique)  # replaced by a later one of the same key
         self.earliest_fetch = min(
             self.earliest_fetch or unique[0].fetched_at, min(row.fetched_at for row in unique)
         )
         if copied != len(unique):
             counts.problems.append(
-                f"{self.table.qualified_name}: {len(unique)} new records went in by COPY, "
-                f"but the server took {copied}"
+                f"{self.table.qualified_name}: {len(unique)} distinct records went in, but "
+                f"the statement inserted {copied} (COPY of rows new to the table)"
             )
 
     async def _repoint(self, moved: Mapping[str, str]) -> None:
