@@ -11,11 +11,16 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from netutil import free_port
+from pipeline import Warehouse
 
 from dashboard.server import command
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +52,9 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 6
 
 
 @pytest.fixture(scope="module")
-def dashboard_url(demo_warehouse, tmp_path_factory) -> Iterator[str]:
+def dashboard_url(
+    demo_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
@@ -70,7 +77,7 @@ def dashboard_url(demo_warehouse, tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (make browser-deps)")
     from playwright.sync_api import sync_playwright
@@ -84,7 +91,7 @@ def browser():
 
 
 @pytest.mark.parametrize("page_name", PAGES)
-def test_page_in_browser(page_name, dashboard_url, browser):
+def test_page_in_browser(page_name: str, dashboard_url: str, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     try:
         page.goto(f"{dashboard_url}/{page_name}", wait_until="domcontentloaded")

@@ -28,7 +28,7 @@ def hourly(n: int = 3, quote: str = "USDT") -> pd.DataFrame:
     )
 
 
-def test_candlestick_has_prices_and_coloured_volume():
+def test_candlestick_has_prices_and_coloured_volume() -> None:
     fig = charts.candlestick(hourly(), "BTC/USD", "USD")
     candle, volume = fig.data
     assert candle.type == "candlestick"
@@ -41,7 +41,7 @@ def test_candlestick_has_prices_and_coloured_volume():
     assert fig.layout.yaxis.tickprefix == "$"
 
 
-def test_the_open_candle_is_drawn_apart_as_provisional():
+def test_the_open_candle_is_drawn_apart_as_provisional() -> None:
     frame = hourly().assign(is_closed=[True, True, False])
     closed, provisional, volume = charts.candlestick(frame, "BTC/EUR", "EUR").data
     assert list(closed.close) == [110.0, 105.0] and closed.name == "price (EUR)"
@@ -68,7 +68,7 @@ def rates_in_force(currency_code: str, instants: pd.Series) -> pd.Series:
     return hours.map(table).astype(float)
 
 
-def test_each_candle_converts_at_the_rate_in_force_at_its_close():
+def test_each_candle_converts_at_the_rate_in_force_at_its_close() -> None:
     frame = hourly()
     shown = currency.convert(
         frame,
@@ -87,7 +87,7 @@ def test_each_candle_converts_at_the_rate_in_force_at_its_close():
     assert list(inside["fx_factor"]) == [5.0, 5.5, 6.0]
 
 
-def test_brl_quotes_convert_through_usd_and_stay_put_in_brl():
+def test_brl_quotes_convert_through_usd_and_stay_put_in_brl() -> None:
     frame = hourly(quote="BRL")
     at = frame["close_at"]
     usd = currency.convert(frame, ["close_price"], "USD", at=at, quotes="BRL", rates=rates_in_force)
@@ -100,7 +100,7 @@ def test_brl_quotes_convert_through_usd_and_stay_put_in_brl():
     assert list(brl["close_price"]) == [110.0, 105.0, 107.0]
 
 
-def test_a_missing_rate_gives_no_price_rather_than_a_wrong_one():
+def test_a_missing_rate_gives_no_price_rather_than_a_wrong_one() -> None:
     frame = hourly()
     before_rates = frame["close_at"] - timedelta(hours=1)  # T0 has no rate yet
     converted = currency.convert(
@@ -117,7 +117,7 @@ def test_a_missing_rate_gives_no_price_rather_than_a_wrong_one():
     assert list(same["close_price"]) == [110.0, 105.0, 107.0]
 
 
-def test_money_in_any_currency():
+def test_money_in_any_currency() -> None:
     assert metrics.format_money(1.5e12, "R$") == "R$1.50T"
     assert metrics.format_money(2500.0, "", "CHF") == "2,500.00 CHF"
     assert metrics.format_usd(1234.5) == "$1,234.50"
@@ -135,11 +135,11 @@ def test_money_in_any_currency():
         (100, "Extreme Greed"),
     ],
 )
-def test_fear_greed_bands(value, band):
+def test_fear_greed_bands(value: int, band: str) -> None:
     assert charts.fear_greed_band(value)[0] == band
 
 
-def test_fear_greed_gauge_shows_value_band_and_delta():
+def test_fear_greed_gauge_shows_value_band_and_delta() -> None:
     fig = charts.fear_greed_gauge(72, previous=65)
     indicator = fig.data[0]
     assert indicator.value == 72
@@ -149,7 +149,7 @@ def test_fear_greed_gauge_shows_value_band_and_delta():
     assert charts.fear_greed_gauge(10).data[0].mode == "gauge+number"
 
 
-def test_fear_greed_history_with_btc_return_bars():
+def test_fear_greed_history_with_btc_return_bars() -> None:
     frame = pd.DataFrame(
         {
             "sentiment_date": [date(2025, 3, 1), date(2025, 3, 2)],
@@ -163,7 +163,7 @@ def test_fear_greed_history_with_btc_return_bars():
     assert list(bars.marker.color) == [charts.DOWN, charts.UP]
 
 
-def test_top_movers_sorted_best_on_top_and_coloured_by_sign():
+def test_top_movers_sorted_best_on_top_and_coloured_by_sign() -> None:
     frame = pd.DataFrame({"asset_id": ["BTC", "ETH", "SOL"], "change_pct": [1.5, -3.0, 4.2]})
     bar = charts.top_movers(frame).data[0]
     # horizontal bars draw bottom-up: the last is on top
@@ -172,7 +172,7 @@ def test_top_movers_sorted_best_on_top_and_coloured_by_sign():
     assert list(bar.text) == ["-3.00%", "+1.50%", "+4.20%"]
 
 
-def test_returns_and_drawdown_compound_returns_per_asset():
+def test_returns_and_drawdown_compound_returns_per_asset() -> None:
     frame = pd.DataFrame(
         {
             "asset_id": ["BTC"] * 3 + ["ETH"] * 3,
@@ -189,7 +189,7 @@ def test_returns_and_drawdown_compound_returns_per_asset():
     assert btc_return.name == "BTC" and eth_return.name == "ETH"
 
 
-def test_volatility_in_percent_per_asset_and_window():
+def test_volatility_in_percent_per_asset_and_window() -> None:
     frame = pd.DataFrame(
         {
             "asset_id": ["BTC", "BTC"],
@@ -204,7 +204,7 @@ def test_volatility_in_percent_per_asset_and_window():
     assert "7-day" in charts.volatility(frame, "volatility_7d").layout.title.text
 
 
-def test_correlation_matrix_is_symmetric_with_unit_diagonal():
+def test_correlation_matrix_is_symmetric_with_unit_diagonal() -> None:
     pairs = pd.DataFrame(
         {
             "asset_id": ["BTC", "ETH", "BTC"],
@@ -223,7 +223,7 @@ def test_correlation_matrix_is_symmetric_with_unit_diagonal():
     assert heatmap.text[0][1] == "0.80"
 
 
-def test_spread_range_counts_each_hour_once_and_deviation_per_exchange():
+def test_spread_range_counts_each_hour_once_and_deviation_per_exchange() -> None:
     frame = pd.DataFrame(
         {
             "asset_id": ["BTC"] * 4,
@@ -249,7 +249,7 @@ def test_spread_range_counts_each_hour_once_and_deviation_per_exchange():
     assert deviation.data[0].line.color == charts.EXCHANGE_COLOURS["binance"]
 
 
-def test_brazil_premium_one_line_per_asset():
+def test_brazil_premium_one_line_per_asset() -> None:
     frame = pd.DataFrame(
         {
             "asset_id": ["BTC", "ETH", "BTC"],
@@ -262,7 +262,7 @@ def test_brazil_premium_one_line_per_asset():
     assert list(fig.data[0].y) == [1.0, 1.2]
 
 
-def test_freshness_colours_follow_status():
+def test_freshness_colours_follow_status() -> None:
     frame = pd.DataFrame(
         {
             "source_name": ["binance", "kraken", "fx", "coinbase"],
@@ -284,7 +284,7 @@ def test_freshness_colours_follow_status():
     assert set(warn.x) == {3.0} and set(error.x) == {12.0}
 
 
-def test_market_cap_history_and_caps():
+def test_market_cap_history_and_caps() -> None:
     frame = pd.DataFrame(
         {
             "snapshot_at": [T0, T0 + timedelta(hours=1)],
@@ -306,7 +306,7 @@ def test_market_cap_history_and_caps():
     assert list(caps.data[0].x) == ["BTC", "ETH"]
 
 
-def test_market_cap_by_asset_history_stacks_one_trace_per_asset():
+def test_market_cap_by_asset_history_stacks_one_trace_per_asset() -> None:
     days = [T0.date(), (T0 + timedelta(days=1)).date()]
     frame = pd.DataFrame(
         {
@@ -322,7 +322,7 @@ def test_market_cap_by_asset_history_stacks_one_trace_per_asset():
 
 
 # --- metrics ---------------------------------------------------------------------------------
-def test_kpi_latest_value_and_change_over_24_hours():
+def test_kpi_latest_value_and_change_over_24_hours() -> None:
     frame = pd.DataFrame(
         {
             "snapshot_at": [T0, T0 + timedelta(hours=12), T0 + timedelta(hours=25)],
@@ -337,7 +337,7 @@ def test_kpi_latest_value_and_change_over_24_hours():
     assert metrics.kpi(pd.DataFrame(), "snapshot_at", "value") == metrics.Kpi(None, None, None)
 
 
-def test_drawdown_table():
+def test_drawdown_table() -> None:
     frame = pd.DataFrame(
         {
             "asset_id": ["BTC"] * 3,
@@ -360,5 +360,5 @@ def test_drawdown_table():
     ("value", "text"),
     [(2.345e12, "$2.35T"), (4.5e10, "$45.00B"), (1.2e6, "$1.20M"), (12.5, "$12.50"), (None, "-")],
 )
-def test_format_usd(value, text):
+def test_format_usd(value: float | None, text: str) -> None:
     assert metrics.format_usd(value) == text

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from netutil import free_port
+from streamlit.testing.v1 import AppTest
 
 PAGES = ["market_overview", "asset", "cross_exchange", "risk", "data_health"]
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_without_marts_shows_what_to_run(
-    page, empty_database, use_database, open_page, page_text
-):
+    page: str,
+    empty_database: str,
+    use_database: Callable[[str], None],
+    open_page: Callable[..., AppTest],
+    page_text: Callable[[AppTest], str],
+) -> None:
     use_database(empty_database)
     at = open_page(page)
     assert not at.exception, at.exception
@@ -20,7 +28,11 @@ def test_page_without_marts_shows_what_to_run(
     assert not at.get("plotly_chart")
 
 
-def test_unreachable_warehouse_shows_what_to_run(monkeypatch, open_page, page_text):
+def test_unreachable_warehouse_shows_what_to_run(
+    monkeypatch: pytest.MonkeyPatch,
+    open_page: Callable[..., AppTest],
+    page_text: Callable[[AppTest], str],
+) -> None:
     """A fresh machine: nothing listens where the warehouse should be."""
     monkeypatch.setenv("CRIPTOPIPE_POSTGRES_HOST", "127.0.0.1")
     monkeypatch.setenv("CRIPTOPIPE_POSTGRES_PORT", str(free_port()))
@@ -34,7 +46,12 @@ def test_unreachable_warehouse_shows_what_to_run(monkeypatch, open_page, page_te
     assert "not reachable" in page_text(at)
 
 
-def test_a_warehouse_never_set_up_says_what_to_run(monkeypatch, tmp_path, open_page, page_text):
+def test_a_warehouse_never_set_up_says_what_to_run(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    open_page: Callable[..., AppTest],
+    page_text: Callable[[AppTest], str],
+) -> None:
     """No reader password yet (no `services up` ran): the page says so, and crashes not."""
     monkeypatch.setenv("CRIPTOPIPE_HOME", str(tmp_path))
     monkeypatch.delenv("CRIPTOPIPE_READER_PASSWORD", raising=False)

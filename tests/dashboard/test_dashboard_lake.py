@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pipeline import Warehouse
 from pymongo import AsyncMongoClient, MongoClient
+from streamlit.testing.v1 import AppTest
 
 from dashboard import lake_data
 from ingestion.http import InvalidBody, Response
@@ -25,7 +27,7 @@ DAY_2 = datetime(2026, 11, 30, 23, 59, tzinfo=UTC)
 BIG = '{"total_supply": 123456789012345678901234567890, "price": 0.1000000000000000055511151231257827, "name": "Ω"}'  # noqa: E501
 
 
-def _response(source, endpoint, status, text, at) -> Response:
+def _response(source: str, endpoint: str, status: int, text: str, at: datetime) -> Response:
     return Response(source, endpoint, f"/{endpoint}", {"symbol": "BTCUSDT"}, status, {}, text,
                     json.loads(text), at)  # fmt: skip
 
@@ -66,7 +68,9 @@ def small_lake(mongo_uri: str) -> Iterator[str]:
         client.drop_database(name)
 
 
-def test_aggregations_per_day_status_and_quarantine(small_lake, use_lake) -> None:
+def test_aggregations_per_day_status_and_quarantine(
+    small_lake: str, use_lake: Callable[[str], None]
+) -> None:
     use_lake(small_lake)
     daily = lake_data.responses_per_day(days=30, today=DAY_2)
     rows = {(r.day.isoformat(), r.source, r.endpoint): r for r in daily.itertuples()}
@@ -99,7 +103,9 @@ def test_aggregations_per_day_status_and_quarantine(small_lake, use_lake) -> Non
     assert (status.ready, status.responses, status.quarantined) == (True, 4, 1)
 
 
-def test_stored_body_is_pretty_printed_with_every_number_exact(small_lake, use_lake) -> None:
+def test_stored_body_is_pretty_printed_with_every_number_exact(
+    small_lake: str, use_lake: Callable[[str], None]
+) -> None:
     use_lake(small_lake)
     newest = lake_data.newest_responses()
     big_id = newest[newest["record_count"] == 3]["document_id"].iloc[0]
@@ -120,7 +126,7 @@ def test_stored_body_is_pretty_printed_with_every_number_exact(small_lake, use_l
         lake_data.stored_body("users", big_id)
 
 
-def test_older_documents_get_their_size_and_day_once(small_lake, mongo_uri) -> None:
+def test_older_documents_get_their_size_and_day_once(small_lake: str, mongo_uri: str) -> None:
     with MongoClient[dict[str, Any]](mongo_uri) as client:
         client[small_lake].responses.update_many(
             {}, {"$unset": {"body_bytes": "", "fetched_day": ""}}
@@ -140,7 +146,13 @@ def test_older_documents_get_their_size_and_day_once(small_lake, mongo_uri) -> N
     assert days == ["2026-11-29", "2026-11-30", "2026-11-30", "2026-11-30"]
 
 
-def test_lake_page_on_the_demo_lake(on_demo_warehouse, use_lake, open_page, page_text, mongo_uri):
+def test_lake_page_on_the_demo_lake(
+    on_demo_warehouse: Warehouse,
+    use_lake: Callable[[str], None],
+    open_page: Callable[..., AppTest],
+    page_text: Callable[[AppTest], str],
+    mongo_uri: str,
+) -> None:
     use_lake(on_demo_warehouse.mongo_db)
     at = open_page("lake")
     assert not at.exception, at.exception
@@ -165,7 +177,11 @@ def test_lake_page_on_the_demo_lake(on_demo_warehouse, use_lake, open_page, page
     assert at.code[0].value == lake_data.pretty_json(document["body"])
 
 
-def test_lake_page_without_a_lake_says_what_to_run(use_lake, open_page, page_text) -> None:
+def test_lake_page_without_a_lake_says_what_to_run(
+    use_lake: Callable[[str], None],
+    open_page: Callable[..., AppTest],
+    page_text: Callable[[AppTest], str],
+) -> None:
     use_lake(f"lake_never_filled_{os.getpid()}")
     at = open_page("lake")
     assert not at.exception, at.exception

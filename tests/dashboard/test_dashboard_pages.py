@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from pipeline import Warehouse
+from streamlit.testing.v1 import AppTest
 
 PAGES = ["market_overview", "asset", "cross_exchange", "risk", "data_health"]
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_page_renders_charts_with_as_of(page, on_demo_warehouse, open_page, page_text):
+def test_page_renders_charts_with_as_of(
+    page: str,
+    on_demo_warehouse: Warehouse,
+    open_page: Callable[..., AppTest],
+    page_text: Callable[[AppTest], str],
+) -> None:
     at = open_page(page)
     assert not at.exception, at.exception
     text = page_text(at)
@@ -19,7 +28,9 @@ def test_page_renders_charts_with_as_of(page, on_demo_warehouse, open_page, page
     assert text.count("as of") >= len(charts), "every chart says how fresh its data is"
 
 
-def test_market_overview_kpis(on_demo_warehouse, open_page):
+def test_market_overview_kpis(
+    on_demo_warehouse: Warehouse, open_page: Callable[..., AppTest]
+) -> None:
     at = open_page("market_overview")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Total market cap"].startswith("$")
@@ -33,13 +44,17 @@ def test_market_overview_kpis(on_demo_warehouse, open_page):
     assert movers["change_pct"].is_monotonic_decreasing
 
 
-def test_every_table_has_a_csv_download(on_demo_warehouse, open_page):
+def test_every_table_has_a_csv_download(
+    on_demo_warehouse: Warehouse, open_page: Callable[..., AppTest]
+) -> None:
     for page in PAGES:
         at = open_page(page)
         assert len(at.get("download_button")) >= len(at.dataframe), page
 
 
-def test_sidebar_filters_persist_across_pages(on_demo_warehouse, open_page):
+def test_sidebar_filters_persist_across_pages(
+    on_demo_warehouse: Warehouse, open_page: Callable[..., AppTest]
+) -> None:
     at = open_page("risk")
     at.multiselect(key="_filter.assets").set_value(["ETH", "XRP"]).run()
     assert not at.exception
@@ -49,7 +64,9 @@ def test_sidebar_filters_persist_across_pages(on_demo_warehouse, open_page):
     assert set(spreads_table["asset_id"]) == {"ETH", "XRP"}
 
 
-def test_asset_page_switches_currency_at_the_point_in_time_rate(on_demo_warehouse, open_page):
+def test_asset_page_switches_currency_at_the_point_in_time_rate(
+    on_demo_warehouse: Warehouse, open_page: Callable[..., AppTest]
+) -> None:
     at = open_page("asset")
     usd = at.dataframe[0].value
     currencies = at.segmented_control(key="_filter.currency").options
@@ -71,7 +88,9 @@ def test_asset_page_switches_currency_at_the_point_in_time_rate(on_demo_warehous
 
 
 @pytest.mark.parametrize("page", ["market_overview", "cross_exchange", "risk"])
-def test_every_page_with_prices_has_the_currency_selector(page, on_demo_warehouse, open_page):
+def test_every_page_with_prices_has_the_currency_selector(
+    page: str, on_demo_warehouse: Warehouse, open_page: Callable[..., AppTest]
+) -> None:
     at = open_page(page)
     control = at.segmented_control(key="_filter.currency")
     control.set_value("EUR").run()
@@ -79,7 +98,9 @@ def test_every_page_with_prices_has_the_currency_selector(page, on_demo_warehous
     assert "EUR" in "\n".join(str(c.value) for c in at.caption) + str([m.value for m in at.metric])
 
 
-def test_top_movers_read_the_consensus_price_of_closed_hours(on_demo_warehouse, open_page):
+def test_top_movers_read_the_consensus_price_of_closed_hours(
+    on_demo_warehouse: Warehouse, open_page: Callable[..., AppTest]
+) -> None:
     at = open_page("market_overview")
     movers = at.dataframe[0].value
     consensus = on_demo_warehouse.query("""
@@ -95,7 +116,9 @@ def test_top_movers_read_the_consensus_price_of_closed_hours(on_demo_warehouse, 
         assert closed_at <= on_demo_warehouse.built_at  # a closed hour, never the open one
 
 
-def test_asset_page_exchange_and_interval(on_demo_warehouse, open_page):
+def test_asset_page_exchange_and_interval(
+    on_demo_warehouse: Warehouse, open_page: Callable[..., AppTest]
+) -> None:
     at = open_page("asset")
     exchange = at.selectbox(key="asset.exchange_id")
     assert "mercadobitcoin" in exchange.options
@@ -109,8 +132,10 @@ def test_asset_page_exchange_and_interval(on_demo_warehouse, open_page):
 
 
 def test_asset_page_shows_the_pandas_indicators_of_the_chosen_candles(
-    on_demo_warehouse, open_page, page_text
-):
+    on_demo_warehouse: Warehouse,
+    open_page: Callable[..., AppTest],
+    page_text: Callable[[AppTest], str],
+) -> None:
     at = open_page("asset")
     at.segmented_control(key="asset.interval").set_value("1h").run()
     assert not at.exception
@@ -119,13 +144,15 @@ def test_asset_page_shows_the_pandas_indicators_of_the_chosen_candles(
     assert "Wilder RSI(14)" in page_text(at)
 
 
-def test_risk_page_shows_ewma_volatility(on_demo_warehouse, open_page):
+def test_risk_page_shows_ewma_volatility(
+    on_demo_warehouse: Warehouse, open_page: Callable[..., AppTest]
+) -> None:
     at = open_page("risk")
     assert not at.exception
     assert any("EWMA volatility (RiskMetrics" in c.proto.spec for c in at.get("plotly_chart"))
 
 
-def test_ewma_volatility_leaves_out_the_open_day(on_demo_warehouse):
+def test_ewma_volatility_leaves_out_the_open_day(on_demo_warehouse: Warehouse) -> None:
     """The open 1d candle's close is not a price yet: the Risk page never plots it."""
     from datetime import timedelta
 
@@ -150,8 +177,10 @@ def test_ewma_volatility_leaves_out_the_open_day(on_demo_warehouse):
 
 
 def test_data_health_lists_the_dbt_results_recorded_in_the_warehouse(
-    on_demo_warehouse, open_page, page_text
-):
+    on_demo_warehouse: Warehouse,
+    open_page: Callable[..., AppTest],
+    page_text: Callable[[AppTest], str],
+) -> None:
     """No file path is involved: dbt's on-run-end hook wrote them to marts.dbt_run_results
     during the fixture's dbt build (with its own target directory)."""
     at = open_page("data_health")
@@ -163,7 +192,9 @@ def test_data_health_lists_the_dbt_results_recorded_in_the_warehouse(
     assert "recorded in the warehouse by dbt's on-run-end hook" in page_text(at)
 
 
-def test_dbt_results_show_each_tests_latest_run_failures_first(on_demo_warehouse, admin_dsn):
+def test_dbt_results_show_each_tests_latest_run_failures_first(
+    on_demo_warehouse: Warehouse, admin_dsn: str
+) -> None:
     """A later invocation (say a `criptopipe dbt test` after the build) that failed one test:
     that test shows its new failure, first; every other test keeps its latest result."""
     import psycopg

@@ -4,9 +4,11 @@ dashboard page through staging and marts."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from dagster import AssetKey, DailyPartitionsDefinition
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 from dagster._core.definitions.backfill_policy import BackfillPolicyType
 
 from ingestion.connectors.registry import REGISTRY, sources
@@ -15,18 +17,18 @@ from orchestration.ingestion_assets import cadence_period
 
 
 @pytest.fixture(scope="module")
-def defs():
+def defs() -> Any:  # Definitions, read as loaded: its attributes are typed optional
     from orchestration.definitions import defs
 
     return defs
 
 
 @pytest.fixture(scope="module")
-def graph(defs):
+def graph(defs: Any) -> AssetGraph:
     return defs.resolve_asset_graph()
 
 
-def _downstream(graph, key: AssetKey) -> set[AssetKey]:
+def _downstream(graph: AssetGraph, key: AssetKey) -> set[AssetKey]:
     seen: set[AssetKey] = set()
     todo = [key]
     while todo:
@@ -37,21 +39,22 @@ def _downstream(graph, key: AssetKey) -> set[AssetKey]:
     return seen
 
 
-def test_every_registry_endpoint_is_an_asset_in_its_source_group(graph) -> None:
+def test_every_registry_endpoint_is_an_asset_in_its_source_group(graph: AssetGraph) -> None:
     for spec in REGISTRY:
         node = graph.get(AssetKey(["raw", spec.source, spec.endpoint]))
         assert node.group_name == spec.source
         assert node.is_materializable
         if spec.is_time_windowed:
             assert isinstance(node.partitions_def, DailyPartitionsDefinition)
-            assert node.backfill_policy.policy_type == BackfillPolicyType.SINGLE_RUN
+            policy = node.backfill_policy
+            assert policy is not None and policy.policy_type == BackfillPolicyType.SINGLE_RUN
         else:
             assert node.partitions_def is None
         assert node.pools == {spec.source}
         assert node.freshness_policy is not None
 
 
-def test_every_source_reaches_a_mart_and_a_dashboard_page(graph) -> None:
+def test_every_source_reaches_a_mart_and_a_dashboard_page(graph: AssetGraph) -> None:
     pages = {k for k in graph.get_all_asset_keys() if k.path[0] == "dashboard"}
     assert {p.path[1] for p in pages} >= {
         "market_overview",
@@ -76,7 +79,7 @@ def test_every_source_reaches_a_mart_and_a_dashboard_page(graph) -> None:
         ), f"no raw → staging → mart → page path for {source}"
 
 
-def test_dbt_sources_map_to_ingestion_assets_not_stubs(graph) -> None:
+def test_dbt_sources_map_to_ingestion_assets_not_stubs(graph: AssetGraph) -> None:
     raw_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}
     registry_keys = {AssetKey(list(s.asset_key)) for s in REGISTRY}
     bookkeeping = {AssetKey(["raw", "ingestion_runs"]), AssetKey(["raw", "quarantine"])}
@@ -86,7 +89,7 @@ def test_dbt_sources_map_to_ingestion_assets_not_stubs(graph) -> None:
         assert any(graph.get(c).group_name == "staging" for c in children), key
 
 
-def test_dbt_layers_tests_and_partitions(defs, graph) -> None:
+def test_dbt_layers_tests_and_partitions(defs: Any, graph: AssetGraph) -> None:
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert {"staging", "intermediate", "marts", "seeds", "snapshots", "dashboard"} <= groups
     # dbt tests are asset checks; error-severity ones block what is downstream
@@ -107,10 +110,11 @@ def test_dbt_layers_tests_and_partitions(defs, graph) -> None:
         assert (
             node.partitions_def == graph.get(AssetKey(["raw", "binance", "klines"])).partitions_def
         )
-        assert node.backfill_policy.policy_type == BackfillPolicyType.SINGLE_RUN
+        policy = node.backfill_policy
+        assert policy is not None and policy.policy_type == BackfillPolicyType.SINGLE_RUN
 
 
-def test_automation(defs) -> None:
+def test_automation(defs: Any) -> None:
     schedules = {s.name: s for s in defs.schedules}
     crons = {s.cron_schedule for s in schedules.values()}
     assert "*/15 * * * *" in crons  # market snapshots
@@ -126,6 +130,6 @@ def test_automation(defs) -> None:
     assert cadence_period("0 17 * * 1-5") == timedelta(days=3)
 
 
-def test_resources_are_configurable(defs) -> None:
+def test_resources_are_configurable(defs: Any) -> None:
     resources = defs.resources
     assert {"postgres", "mongo", "ingestion", "dbt"} <= set(resources)

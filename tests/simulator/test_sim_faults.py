@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import pytest
 from simhelpers import NOW, Http, get_json
 
-from ingestion.simulator import FaultPlan, FaultRule, SimulatorConfig, run_simulator
+from ingestion.simulator import (
+    FaultPlan,
+    FaultRule,
+    RunningSimulator,
+    SimulatorConfig,
+    run_simulator,
+)
 
 KLINES = "/api/v3/klines?symbol=BTCUSDT&interval=1h&limit=3"
 
@@ -52,7 +60,14 @@ def script(kind: str, source: str = "binance", first_n: int = 1, **kw: object) -
         ),
     ],
 )
-async def test_rate_limit_answers_like_each_api(sim, http: Http, source, path, status, check):
+async def test_rate_limit_answers_like_each_api(
+    sim: RunningSimulator,
+    http: Http,
+    source: str,
+    path: str,
+    status: int,
+    check: Callable[[Any, bytes], bool],
+) -> None:
     sim.set_faults(script("rate_limit", source))
     async with http.get(sim.base_urls[source] + path) as resp:
         assert resp.status == status
@@ -61,7 +76,7 @@ async def test_rate_limit_answers_like_each_api(sim, http: Http, source, path, s
         assert resp.status == 200 and 'error":["E' not in await resp.text()
 
 
-async def test_status_and_body_faults(sim, http: Http):
+async def test_status_and_body_faults(sim: RunningSimulator, http: Http) -> None:
     url = sim.base_urls["binance"] + KLINES
     cases = {
         "ban": lambda r, b: (
@@ -102,7 +117,7 @@ def _not_json(body: bytes) -> bool:
     return False
 
 
-async def test_transport_faults(sim):
+async def test_transport_faults(sim: RunningSimulator) -> None:
     url = sim.base_urls["coinbase"] + "/products/BTC-USD/ticker"
     # aiohttp's client retries once on a dropped connection, so drop two in a row.
     sim.set_faults(script("disconnect", "coinbase", first_n=2))
@@ -124,7 +139,7 @@ async def test_transport_faults(sim):
         assert loop.time() - began >= 0.3
 
 
-async def test_probability_plan_is_reproducible(http: Http):
+async def test_probability_plan_is_reproducible(http: Http) -> None:
     plan = FaultPlan.parse("seed=5; binance:server_error:p=0.3; *:empty:p=0.2")
     assert plan == FaultPlan.from_dict(plan.to_dict())
 
@@ -142,7 +157,7 @@ async def test_probability_plan_is_reproducible(http: Http):
     assert kinds == {200, 503} and any(n == 2 for _, n in first)  # some empty "[]"
 
 
-async def test_real_rate_limit_then_binance_ban(http: Http):
+async def test_real_rate_limit_then_binance_ban(http: Http) -> None:
     config = SimulatorConfig(now=NOW, rate_limits={"binance": 6, "coingecko": 2})
     async with run_simulator(config) as sim:
         seen = []
@@ -160,7 +175,9 @@ async def test_real_rate_limit_then_binance_ban(http: Http):
         assert codes == [200, 200, 429]
 
 
-async def test_admin_api_steers_an_out_of_process_simulator(sim, http: Http):
+async def test_admin_api_steers_an_out_of_process_simulator(
+    sim: RunningSimulator, http: Http
+) -> None:
     root = sim.root
     async with http.post(root + "/_admin/clock", json={"now": "2024-03-06T00:00:00Z"}) as r:
         assert (await r.json())["now"].startswith("2024-03-06T00:00:00")
@@ -177,7 +194,9 @@ async def test_admin_api_steers_an_out_of_process_simulator(sim, http: Http):
     assert log[0]["sim_now"] == 1709683200
 
 
-async def test_ground_truth_equals_what_the_client_received(sim, http: Http):
+async def test_ground_truth_equals_what_the_client_received(
+    sim: RunningSimulator, http: Http
+) -> None:
     url = sim.base_urls["binance"] + "/api/v3/klines"
     received: dict[tuple, list] = {}
     start = 1704067200000  # 2024-01-01
@@ -217,7 +236,9 @@ async def test_ground_truth_equals_what_the_client_received(sim, http: Http):
     )
 
 
-async def test_ground_truth_of_snapshots_and_other_candles(sim, http: Http):
+async def test_ground_truth_of_snapshots_and_other_candles(
+    sim: RunningSimulator, http: Http
+) -> None:
     b = sim.base_urls
     _, kr = await get_json(http, b["kraken"] + "/0/public/OHLC", pair="ETHUSD", interval="60")
     truth = sim.state.ground_truth("kraken", "/0/public/OHLC")

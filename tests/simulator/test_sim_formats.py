@@ -7,7 +7,7 @@ from simhelpers import Http, assert_shape, get_json, sample
 from ingestion.simulator import RunningSimulator
 
 
-async def test_binance_klines_match_the_real_rows(sim: RunningSimulator, http: Http):
+async def test_binance_klines_match_the_real_rows(sim: RunningSimulator, http: Http) -> None:
     url = sim.base_urls["binance"] + "/api/v3/klines"
     async with http.get(url, params={"symbol": "BTCUSDT", "interval": "1d", "limit": "5"}) as resp:
         assert resp.status == 200
@@ -18,7 +18,7 @@ async def test_binance_klines_match_the_real_rows(sim: RunningSimulator, http: H
     assert all(r[6] == r[0] + 86_400_000 - 1 and r[11] == "0" for r in rows)
 
 
-async def test_binance_ticker_single_list_and_all(sim: RunningSimulator, http: Http):
+async def test_binance_ticker_single_list_and_all(sim: RunningSimulator, http: Http) -> None:
     url = sim.base_urls["binance"] + "/api/v3/ticker/24hr"
     status, one = await get_json(http, url, symbol="ETHUSDT")
     assert status == 200 and one["symbol"] == "ETHUSDT"
@@ -31,7 +31,7 @@ async def test_binance_ticker_single_list_and_all(sim: RunningSimulator, http: H
     assert "USDTUSDT" not in {t["symbol"] for t in every}
 
 
-async def test_kraken_ohlc_and_ticker_shapes(sim: RunningSimulator, http: Http):
+async def test_kraken_ohlc_and_ticker_shapes(sim: RunningSimulator, http: Http) -> None:
     base = sim.base_urls["kraken"]
     status, body = await get_json(http, base + "/0/public/OHLC", pair="XBTUSD", interval="60")
     assert status == 200
@@ -42,7 +42,7 @@ async def test_kraken_ohlc_and_ticker_shapes(sim: RunningSimulator, http: Http):
     assert list(ticker["result"]) == ["XXBTZUSD"]
 
 
-async def test_coinbase_candles_and_ticker(sim: RunningSimulator, http: Http):
+async def test_coinbase_candles_and_ticker(sim: RunningSimulator, http: Http) -> None:
     base = sim.base_urls["coinbase"]
     status, rows = await get_json(http, base + "/products/ETH-USD/candles", granularity="86400")
     assert status == 200 and len(rows) == 300
@@ -54,7 +54,7 @@ async def test_coinbase_candles_and_ticker(sim: RunningSimulator, http: Http):
     assert isinstance(ticker["price"], str) and isinstance(ticker["trade_id"], int)
 
 
-async def test_coingecko_markets_global_and_chart(sim: RunningSimulator, http: Http):
+async def test_coingecko_markets_global_and_chart(sim: RunningSimulator, http: Http) -> None:
     base = sim.base_urls["coingecko"]
     status, coins = await get_json(http, base + "/coins/markets", vs_currency="usd")
     assert status == 200 and coins[0]["id"] == "bitcoin"
@@ -87,7 +87,7 @@ async def test_coingecko_markets_global_and_chart(sim: RunningSimulator, http: H
     assert all(len(p) == 2 and isinstance(p[0], int) for p in chart["prices"])
 
 
-async def test_fear_greed_strings_and_update_hint(sim: RunningSimulator, http: Http):
+async def test_fear_greed_strings_and_update_hint(sim: RunningSimulator, http: Http) -> None:
     url = sim.base_urls["fear_greed"] + "/fng/"
     status, body = await get_json(http, url, limit="2")
     assert status == 200
@@ -102,7 +102,7 @@ async def test_fear_greed_strings_and_update_hint(sim: RunningSimulator, http: H
     assert len(every["data"]) > 2000 and every["data"][-1]["timestamp"] == "01-02-2018"
 
 
-async def test_frankfurter_latest_and_series(sim: RunningSimulator, http: Http):
+async def test_frankfurter_latest_and_series(sim: RunningSimulator, http: Http) -> None:
     base = sim.base_urls["fx"]
     status, latest = await get_json(http, base + "/latest", **{"from": "EUR", "to": "USD"})
     assert status == 200
@@ -130,7 +130,7 @@ async def test_frankfurter_latest_and_series(sim: RunningSimulator, http: Http):
     assert one_day["date"] == "2023-04-06"  # Saturday after Good Friday -> Thursday
 
 
-async def test_mercadobitcoin_tickers_and_candles(sim: RunningSimulator, http: Http):
+async def test_mercadobitcoin_tickers_and_candles(sim: RunningSimulator, http: Http) -> None:
     base = sim.base_urls["mercadobitcoin"]
     status, tickers = await get_json(http, base + "/tickers", symbols="BTC-BRL,ETH-BRL")
     assert status == 200 and [t["pair"] for t in tickers] == ["BTC-BRL", "ETH-BRL"]
@@ -151,7 +151,7 @@ async def test_mercadobitcoin_tickers_and_candles(sim: RunningSimulator, http: H
     assert len(ranged["t"]) == 10 and len({len(v) for v in ranged.values()}) == 1
 
 
-async def test_error_bodies_are_the_real_ones(sim: RunningSimulator, http: Http):
+async def test_error_bodies_are_the_real_ones(sim: RunningSimulator, http: Http) -> None:
     b = sim.base_urls
     assert await get_json(
         http, b["binance"] + "/api/v3/klines", symbol="XXXUSDT", interval="1h"
@@ -191,7 +191,7 @@ async def test_error_bodies_are_the_real_ones(sim: RunningSimulator, http: Http)
     assert status == 200 and len(body["prices"]) == 366
 
 
-async def test_every_catalogue_pair_is_listed(sim: RunningSimulator, http: Http):
+async def test_every_catalogue_pair_is_listed(sim: RunningSimulator, http: Http) -> None:
     from ingestion.symbols import CATALOGUE
 
     b = sim.base_urls

@@ -37,13 +37,13 @@ async def _bodies(seed: int, http: Http) -> list[bytes]:
     return out
 
 
-async def test_same_seed_same_bytes_other_seed_other_data(http: Http):
+async def test_same_seed_same_bytes_other_seed_other_data(http: Http) -> None:
     first, again, other = await _bodies(7, http), await _bodies(7, http), await _bodies(8, http)
     assert first == again
     assert all(a != b for a, b in zip(first, other, strict=True))
 
 
-async def test_ohlc_consistent_everywhere(sim, http: Http):
+async def test_ohlc_consistent_everywhere(sim: RunningSimulator, http: Http) -> None:
     b = sim.base_urls
     _, klines = await get_json(
         http, b["binance"] + "/api/v3/klines", symbol="DOGEUSDT", interval="1h", limit="1000"
@@ -65,7 +65,7 @@ async def test_ohlc_consistent_everywhere(sim, http: Http):
         assert low <= min(o, c) <= max(o, c) <= h and low <= vwap <= h
 
 
-async def test_exchanges_agree_within_a_small_spread(sim, http: Http):
+async def test_exchanges_agree_within_a_small_spread(sim: RunningSimulator, http: Http) -> None:
     b = sim.base_urls
     _, bn = await get_json(
         http, b["binance"] + "/api/v3/klines", symbol="BTCUSDT", interval="1h", limit="200"
@@ -88,7 +88,7 @@ async def test_exchanges_agree_within_a_small_spread(sim, http: Http):
     assert 0.0 < premium < 0.03
 
 
-async def test_open_candle_moves_with_the_clock_then_freezes(http: Http):
+async def test_open_candle_moves_with_the_clock_then_freezes(http: Http) -> None:
     hour = datetime(2024, 3, 5, 12, tzinfo=UTC)
     open_ms = int(hour.timestamp() * 1000)
     params = {"symbol": "BTCUSDT", "interval": "1h", "startTime": str(open_ms)}
@@ -117,7 +117,7 @@ async def test_open_candle_moves_with_the_clock_then_freezes(http: Http):
         assert not partial.is_closed and float(seen[1][4]) == partial.close
 
 
-async def test_daily_candle_aggregates_the_hourly_ones(sim, http: Http):
+async def test_daily_candle_aggregates_the_hourly_ones(sim: RunningSimulator, http: Http) -> None:
     url = sim.base_urls["binance"] + "/api/v3/klines"
     day = int(datetime(2024, 2, 1, tzinfo=UTC).timestamp() * 1000)
     _, hours = await get_json(
@@ -133,7 +133,7 @@ async def test_daily_candle_aggregates_the_hourly_ones(sim, http: Http):
     assert abs(float(d[5]) - sum(float(h[5]) for h in hours)) < 1e-3
 
 
-async def test_price_divergence_moves_one_source_over_its_window(http: Http):
+async def test_price_divergence_moves_one_source_over_its_window(http: Http) -> None:
     # Kraken's BTC candles opening 09:00 and 10:00 are 300 bps dear, and so is the open
     # 12:00 candle; 11:00 and other exchanges are untouched; CoinGecko points likewise.
     day = datetime(2024, 3, 5, tzinfo=UTC)

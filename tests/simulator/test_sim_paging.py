@@ -13,7 +13,9 @@ NOW_S = int(NOW.timestamp())
 HOUR_OPEN = NOW_S // 3600 * 3600  # the open hourly candle
 
 
-async def test_binance_default_500_cap_1000_and_time_window(sim: RunningSimulator, http: Http):
+async def test_binance_default_500_cap_1000_and_time_window(
+    sim: RunningSimulator, http: Http
+) -> None:
     url = sim.base_urls["binance"] + "/api/v3/klines"
     _, rows = await get_json(http, url, symbol="BTCUSDT", interval="1h")
     assert len(rows) == 500 and rows[-1][0] == HOUR_OPEN * 1000  # newest, the open one
@@ -45,7 +47,7 @@ async def test_binance_default_500_cap_1000_and_time_window(sim: RunningSimulato
     assert rows == []  # nothing from the future
 
 
-async def test_coinbase_300_cap_and_range_error(sim: RunningSimulator, http: Http):
+async def test_coinbase_300_cap_and_range_error(sim: RunningSimulator, http: Http) -> None:
     url = sim.base_urls["coinbase"] + "/products/BTC-USD/candles"
     start = datetime(2023, 1, 1, tzinfo=UTC)
     end = datetime(2023, 1, 13, 12, tzinfo=UTC)  # 300 hours
@@ -70,7 +72,7 @@ async def test_coinbase_300_cap_and_range_error(sim: RunningSimulator, http: Htt
     assert status == 400
 
 
-async def test_kraken_720_rows_whatever_since_says(sim: RunningSimulator, http: Http):
+async def test_kraken_720_rows_whatever_since_says(sim: RunningSimulator, http: Http) -> None:
     url = sim.base_urls["kraken"] + "/0/public/OHLC"
     _, body = await get_json(http, url, pair="XBTUSD", interval="60", since="0")
     rows = body["result"]["XXBTZUSD"]
@@ -89,7 +91,7 @@ async def test_kraken_720_rows_whatever_since_says(sim: RunningSimulator, http: 
     assert len(body["result"]["XXBTZUSD"]) == 720  # 794 days since 2022-01-01, 720 served
 
 
-async def test_coingecko_days_and_hourly_granularity(sim: RunningSimulator, http: Http):
+async def test_coingecko_days_and_hourly_granularity(sim: RunningSimulator, http: Http) -> None:
     url = sim.base_urls["coingecko"] + "/coins/ethereum/market_chart"
     _, body = await get_json(http, url, vs_currency="usd", days="2")
     stamps = [p[0] for p in body["prices"]]

@@ -4,19 +4,21 @@ pages, in the jobs that rebuild the marts."""
 from __future__ import annotations
 
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, Definitions
 
 from orchestration.indicator_assets import CANDLE_MART_KEYS, INDICATORS_KEY
 
 
 @pytest.fixture(scope="module")
-def defs():
+def defs() -> Definitions:
     from orchestration.definitions import defs
 
     return defs
 
 
-def test_lineage_runs_from_the_candle_marts_into_the_asset_and_risk_pages(defs) -> None:
+def test_lineage_runs_from_the_candle_marts_into_the_asset_and_risk_pages(
+    defs: Definitions,
+) -> None:
     graph = defs.resolve_asset_graph()
     node = graph.get(INDICATORS_KEY)
     assert node.is_materializable and node.group_name == "marts"
@@ -27,13 +29,13 @@ def test_lineage_runs_from_the_candle_marts_into_the_asset_and_risk_pages(defs) 
     assert node.freshness_policy is not None
 
 
-def test_jobs_that_rebuild_the_marts_include_it(defs) -> None:
+def test_jobs_that_rebuild_the_marts_include_it(defs: Definitions) -> None:
     for name in ("all_assets", "dbt_daily_build", "ingest_candles_hourly_at_05"):
         job = defs.resolve_job_def(name)
         assert INDICATORS_KEY in job.asset_layer.selected_asset_keys, name
 
 
-def test_the_lake_page_follows_every_ingestion_asset(defs) -> None:
+def test_the_lake_page_follows_every_ingestion_asset(defs: Definitions) -> None:
     graph = defs.resolve_asset_graph()
     raw = {
         k

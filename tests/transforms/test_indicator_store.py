@@ -42,7 +42,9 @@ def _dsn(endpoints: Endpoints, settings: Settings, database: str, role: str) -> 
 
 
 @pytest.fixture
-def transformer(endpoints, settings, database) -> Iterator[psycopg.Connection]:
+def transformer(
+    endpoints: Endpoints, settings: Settings, database: str
+) -> Iterator[psycopg.Connection]:
     with psycopg.connect(
         _dsn(endpoints, settings, database, "transformer"), autocommit=True
     ) as conn:
@@ -69,8 +71,9 @@ def _closes(n: int, seed: int) -> list[Decimal]:
     return [Decimal(f"{p:.2f}") for p in path]
 
 
-def _insert(conn, mart, exchange, asset, closes, *, first=0, step=timedelta(hours=1),
-            quote="USD", open_last=False) -> None:  # fmt: skip
+def _insert(conn: psycopg.Connection, mart: str, exchange: str, asset: str, closes: list[Decimal],
+            *, first: int = 0, step: timedelta = timedelta(hours=1), quote: str = "USD",
+            open_last: bool = False) -> None:  # fmt: skip
     interval = "1h" if mart == "fct_candles_hourly" else "1d"
     with conn.cursor() as cur:
         cur.executemany(
@@ -87,17 +90,18 @@ def _insert(conn, mart, exchange, asset, closes, *, first=0, step=timedelta(hour
         )  # fmt: skip
 
 
-def _stored(conn) -> pd.DataFrame:
+def _stored(conn: psycopg.Connection) -> pd.DataFrame:
     cursor = conn.execute(
         "select * from marts.fct_technical_indicators order by exchange_id, asset_id, "
         "interval, open_at"
     )
+    assert cursor.description is not None
     frame = pd.DataFrame(cursor.fetchall(), columns=[c.name for c in cursor.description])
     return frame.drop(columns=["computed_at"])
 
 
 def test_first_update_creates_the_contracted_table_readable_by_the_reader(
-    transformer, endpoints, settings, database
+    transformer: psycopg.Connection, endpoints: Endpoints, settings: Settings, database: str
 ) -> None:
     closes = _closes(60, seed=1)
     _insert(transformer, "fct_candles_hourly", "binance", "BTC", closes, quote="USDT")
@@ -114,7 +118,7 @@ def test_first_update_creates_the_contracted_table_readable_by_the_reader(
     assert set(hourly["quote_currency"]) == {"USDT"}
     assert hourly["close_price"].tolist() == closes
 
-    key = transformer.execute(
+    primary_key = transformer.execute(
         """
         select array_agg(a.attname order by k.ord)
         from pg_index i
@@ -122,8 +126,9 @@ def test_first_update_creates_the_contracted_table_readable_by_the_reader(
         join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
         where i.indrelid = 'marts.fct_technical_indicators'::regclass and i.indisprimary
         """
-    ).fetchone()[0]
-    assert key == list(indicator_store.KEY)
+    ).fetchone()
+    assert primary_key is not None
+    assert primary_key[0] == list(indicator_store.KEY)
     with pytest.raises(psycopg.errors.CheckViolation):
         transformer.execute(
             "update marts.fct_technical_indicators set rsi_14 = 101 where rsi_14 is not null"
@@ -140,7 +145,7 @@ def test_first_update_creates_the_contracted_table_readable_by_the_reader(
     assert (again.series_updated, again.rows_written) == (0, 0)
 
 
-def test_incremental_update_equals_a_full_recompute(transformer) -> None:
+def test_incremental_update_equals_a_full_recompute(transformer: psycopg.Connection) -> None:
     btc, eth = _closes(300, seed=2), _closes(300, seed=3)
     _insert(transformer, "fct_candles_hourly", "binance", "BTC", btc[:200], open_last=True)
     _insert(transformer, "fct_candles_hourly", "coinbase", "ETH", eth[:250])
@@ -164,7 +169,9 @@ def test_incremental_update_equals_a_full_recompute(transformer) -> None:
     assert indicator_store.differences(transformer) == 0
 
 
-def test_a_backfilled_or_vanished_candle_recomputes_from_there(transformer) -> None:
+def test_a_backfilled_or_vanished_candle_recomputes_from_there(
+    transformer: psycopg.Connection,
+) -> None:
     closes = _closes(80, seed=4)
     day = timedelta(days=1)
     _insert(transformer, "fct_candles_daily", "kraken", "SOL", closes[:40], step=day)
@@ -187,7 +194,9 @@ def test_a_backfilled_or_vanished_candle_recomputes_from_there(transformer) -> N
     assert indicator_store.differences(transformer) == 0
 
 
-def test_a_table_that_breaks_the_contract_is_an_error_not_altered(transformer) -> None:
+def test_a_table_that_breaks_the_contract_is_an_error_not_altered(
+    transformer: psycopg.Connection,
+) -> None:
     indicator_store.ensure_table(transformer)
     transformer.execute("alter table marts.fct_technical_indicators drop column drawdown")
     transformer.execute("alter table marts.fct_technical_indicators add column extra int")

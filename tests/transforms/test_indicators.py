@@ -134,7 +134,7 @@ def _state(frame: pd.DataFrame, closes: list[float], at: int) -> indicators.Stat
 
 
 @pytest.mark.parametrize("split", [15, 16, 40, 199])
-def test_continuing_from_a_stored_state_equals_the_full_recompute_bit_for_bit(split) -> None:
+def test_continuing_from_a_stored_state_equals_the_full_recompute_bit_for_bit(split: int) -> None:
     rng = np.random.default_rng(7)
     closes = list(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 200))))
     full = indicators.compute(_series(closes), "1h")
