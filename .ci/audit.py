@@ -34,6 +34,7 @@ def _uv() -> list[str]:
 
 
 def export_lock(target: Path) -> None:
+    """Write the locked dependencies (every group, hashes, not the project) to ``target``."""
     subprocess.run(
         [
             *_uv(),
@@ -82,6 +83,7 @@ def verdict(dependencies: list[dict[str, Any]], source: str) -> tuple[int, list[
 
 
 def main() -> int:
+    """Audit the exported lock with pip-audit and print the verdict; return the exit status."""
     service = os.environ.get("AUDIT_SERVICE", "pypi")
     source = SOURCES.get(service, service)
     extra = ["--osv-url", os.environ["AUDIT_OSV_URL"]] if os.environ.get("AUDIT_OSV_URL") else []
