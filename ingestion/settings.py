@@ -333,10 +333,12 @@ class _Settings(ReaderSettings):
 
     @property
     def dagster_home(self) -> Path:
+        """The default ``DAGSTER_HOME``: ``<home>/dagster``."""
         return self.home / "dagster"
 
     @property
     def ferretdb_cache_dir(self) -> Path:
+        """Where FerretDB is built: ``CRIPTOPIPE_FERRETDB_CACHE``, else ``~/.cache/criptopipe``."""
         if self.ferretdb_cache is not None:
             return self.ferretdb_cache
         return Path.home() / ".cache" / "criptopipe"

@@ -74,6 +74,7 @@ def _project_files(project_dir: Path) -> Iterator[Path]:
 
 
 def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """A SHA-256 of the dbt project's source files, paths and contents: what the parse is of."""
     digest = hashlib.sha256()
     for path in _project_files(project_dir):
         digest.update(str(path.relative_to(project_dir)).encode())
@@ -176,6 +177,7 @@ TRANSLATOR = CriptopipeDbtTranslator(
 
 # --------------------------------------------------------------------------- assets
 def partition_vars(context: AssetExecutionContext) -> dict[str, str]:
+    """The dbt vars of a partitioned run: its window's start and end in UTC ISO 8601."""
     window = context.partition_time_window
     return {
         "partition_start": window.start.astimezone(UTC).isoformat(),
@@ -263,6 +265,7 @@ def project_relations(manifest: Path) -> list[str]:
 
 
 def missing_relations(postgres: PostgresResource, manifest: Path) -> list[str]:
+    """The relations of :func:`project_relations` that do not exist in the warehouse yet."""
     with postgres.connect("transformer") as conn:
         rows = conn.execute(
             "select name from unnest(%s::text[]) as name where to_regclass(name) is null",

@@ -30,6 +30,7 @@ def wait_for_port(host: str, port: int, timeout: float, *, is_alive: object = No
 
 
 def pid_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (someone else's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -45,6 +46,7 @@ def pid_running(pid: int) -> bool:
 
 
 def pid_cmdline(pid: int) -> str:
+    """The command line of process ``pid``, arguments joined by spaces ("" when unreadable)."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
@@ -52,6 +54,7 @@ def pid_cmdline(pid: int) -> str:
 
 
 def read_pid_file(path: Path) -> int | None:
+    """The pid written in ``path``, or None when the file is missing or holds no number."""
     try:
         text = path.read_text().strip()
     except FileNotFoundError:
