@@ -6,7 +6,10 @@
   checks (error severity = blocking, so a failed test stops what is downstream).
 * Incremental models are a separate ``@dbt_assets`` on the same daily partitions as the
   candle ingestion, with a single-run backfill policy: the run's partition window goes to
-  dbt as the vars ``partition_start`` / ``partition_end`` (ISO-8601 UTC, half-open).
+  dbt as the environment variables ``CRIPTOPIPE_DBT_PARTITION_START`` / ``_END`` (ISO-8601
+  UTC, half-open; the macro also takes the vars ``partition_start`` / ``partition_end``).
+  Not as ``--vars``: dbt re-parses the whole project whenever its vars change, which every
+  partition run (and the next run without vars) would do.
 * The manifest is prepared once: a ``dbt parse`` when the project's files changed since the
   last parse (their hash is kept next to the manifest) — at definition load, never per run
   or partition. (``prepare_if_dev()`` would re-parse at every ``dagster dev`` start and
@@ -19,7 +22,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,14 @@ from dagster_dbt import (
 from ingestion.errors import ServiceError
 from ingestion.services import dbt_env
 from ingestion.settings import PROJECT_ROOT, load_settings
+from orchestration.dbt_invocations import (
+    CriptopipeDbtCliResource,
+    dbt_environment,
+    keep_parse,
+    parse_cache,
+    partition_env,
+    tidy_after,
+)
 from orchestration.partitions import DAILY, SINGLE_RUN
 from orchestration.resources import PostgresResource
 
@@ -114,11 +125,13 @@ def prepare_manifest(project: DbtProject = DBT_PROJECT) -> Path:
         (project_hash(project.project_dir) + repr(profile)).encode()
     ).hexdigest()
     if project.manifest_path.exists() and stamp.exists() and stamp.read_text().strip() == current:
+        keep_parse(stamp.parent / "partial_parse.msgpack", parse_cache(stamp.parent, dict(profile)))
         return project.manifest_path
     logger.info("dbt project or profile changed: parsing it into %s", project.manifest_path)
     dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current)
+    keep_parse(stamp.parent / "partial_parse.msgpack", parse_cache(stamp.parent, dict(profile)))
     return project.manifest_path
 
 
@@ -176,15 +189,6 @@ TRANSLATOR = CriptopipeDbtTranslator(
 
 
 # --------------------------------------------------------------------------- assets
-def partition_vars(context: AssetExecutionContext) -> dict[str, str]:
-    """The dbt vars of a partitioned run: its window's start and end in UTC ISO 8601."""
-    window = context.partition_time_window
-    return {
-        "partition_start": window.start.astimezone(UTC).isoformat(),
-        "partition_end": window.end.astimezone(UTC).isoformat(),
-    }
-
-
 def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
     """The dbt assets of ``manifest``: the models (``dbt build``) and the incremental marts.
 
@@ -203,9 +207,7 @@ def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
         context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource
     ) -> Iterator[Any]:
         """Views, tables, snapshots and seeds: ``dbt build`` of the selection."""
-        postgres.export_dbt_env()
-        ensure_relations(context, dbt, postgres, manifest)
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt_build(context, dbt, postgres, manifest)
 
     assets: list[AssetsDefinition] = [dbt_models]
 
@@ -231,13 +233,44 @@ def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
             context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource
         ) -> Iterator[Any]:
             """Incremental marts for the run's partition window (one dbt run per backfill)."""
-            postgres.export_dbt_env()
-            ensure_relations(context, dbt, postgres, manifest)
-            args = ["build", "--vars", json.dumps(partition_vars(context))]
-            yield from dbt.cli(args, context=context).stream()
+            yield from dbt_build(context, dbt, postgres, manifest, partition_env(context))
 
         assets.append(dbt_incremental_models)
     return [a.map_asset_specs(_with_freshness) for a in assets]
+
+
+def dbt_build(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    postgres: PostgresResource,
+    manifest: Path,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[Any]:
+    """``dbt build`` of the step's selection on the run's warehouse, from that warehouse
+    profile's parse cache (``orchestration.dbt_invocations``), after the relations a fresh
+    warehouse lacks.
+
+    Args:
+        context: The dbt step's execution context.
+        dbt: The dbt resource.
+        postgres: The warehouse the run writes to.
+        manifest: The project's manifest.
+        extra_env: More variables for dbt (a partition window).
+
+    Yields:
+        dagster-dbt's events of the build.
+    """
+    postgres.export_dbt_env()
+    root = DBT_PROJECT_DIR / DBT_TARGET
+    cache = parse_cache(root, postgres.dbt_env())
+    with dbt_environment(
+        {"DBT_TARGET_PATH": str(cache), **(extra_env or {})},
+        afterwards={"DBT_TARGET_PATH": str(root)},  # as ensure_dbt_profile_env set it
+    ):
+        ensure_relations(context, dbt, postgres, manifest, cache)
+        invocation = dbt.cli(["build"], context=context)  # dbt starts here
+    yield from invocation.stream()
+    tidy_after(invocation, cache)
 
 
 # What a first build creates: every relation of the project, no tests (they run after).
@@ -279,6 +312,7 @@ def ensure_relations(
     dbt: DbtCliResource,
     postgres: PostgresResource,
     manifest: Path,
+    cache: Path | None = None,
 ) -> None:
     """On a fresh warehouse, create the raw tables and every dbt relation first.
 
@@ -297,7 +331,9 @@ def ensure_relations(
         ", ".join(missing[:3]),
     )
     ensure_raw_schema(postgres.settings)
-    dbt.cli(list(BOOTSTRAP_BUILD), manifest=manifest, raise_on_error=True).wait()
+    invocation = dbt.cli(list(BOOTSTRAP_BUILD), manifest=manifest, raise_on_error=True).wait()
+    if cache is not None:
+        tidy_after(invocation, cache)
 
 
 def _with_freshness(spec: AssetSpec) -> AssetSpec:
@@ -357,9 +393,12 @@ def dbt_executable() -> str:
 
 
 def dbt_resource() -> DbtCliResource:
-    """The ``DbtCliResource`` on the project, with its profiles folder and this venv's dbt."""
-    return DbtCliResource(
-        project_dir=DBT_PROJECT, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+    """The ``DbtCliResource`` on the project, with its profiles folder and this venv's dbt
+    (asking dbt its version once per process: ``orchestration.dbt_invocations``)."""
+    return CriptopipeDbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=dbt_executable(),
     )
 
 

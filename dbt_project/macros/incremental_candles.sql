@@ -2,8 +2,10 @@
     Which candles an incremental run of fct_candles_hourly / fct_candles_daily re-reads
     (an `and …` condition on int_candles_unioned), deleting and re-inserting them on the key:
 
-    * with the vars partition_start and partition_end (ISO-8601, the half-open window
-      Dagster passes for a partition or a backfill of a range of partitions): exactly the
+    * with the vars partition_start and partition_end (ISO-8601, the half-open window of a
+      partition or a backfill of a range of partitions; Dagster passes them as the
+      environment variables CRIPTOPIPE_DBT_PARTITION_START / _END instead, because a
+      change of --vars makes dbt re-parse the whole project on every run): exactly the
       candles that open in [partition_start, partition_end), however long ago their raw
       rows were seen. A backfill of an old range rebuilds that range and no other: Dagster
       ingests a candle partition by fetching exactly its window, so what a partition's
@@ -19,9 +21,12 @@
     A first build and --full-refresh read everything, whatever the vars say.
 #}
 {% macro incremental_candles_condition() -%}
-    {%- set partition_start = var('partition_start', none) -%}
-    {%- set partition_end = var('partition_end', none) -%}
     {%- if is_incremental() -%}
+        {#- read at run time only: parsing never sees them, so they never force a re-parse -#}
+        {%- set partition_start = var('partition_start', none)
+            or env_var('CRIPTOPIPE_DBT_PARTITION_START', '') -%}
+        {%- set partition_end = var('partition_end', none)
+            or env_var('CRIPTOPIPE_DBT_PARTITION_END', '') -%}
         {%- if partition_start or partition_end -%}
             {%- set start_at = utc_timestamp_literal('partition_start', partition_start) -%}
             {%- set end_at = utc_timestamp_literal('partition_end', partition_end) -%}

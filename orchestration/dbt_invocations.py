@@ -1,0 +1,150 @@
+"""How a Dagster step starts dbt, so an hourly schedule pays for as little dbt start-up as
+it can, and leaves nothing behind.
+
+* **No re-parse per run.** dbt re-parses the whole project when its ``--vars`` or the
+  values its ``profiles.yml`` reads change. So a partitioned step hands dbt its window as
+  environment variables (``CRIPTOPIPE_DBT_PARTITION_START`` / ``_END``, read at run time
+  by ``macros/incremental_candles.sql``), not as ``--vars``, and each warehouse profile
+  (database, role, host) has a parse cache of its own: the first run for a profile leaves
+  its ``partial_parse.msgpack`` there, every later run starts from it.
+* **dbt's version once per process.** Dagster gives each run a fresh copy of its resources,
+  which lost ``DbtCliResource``'s cached ``dbt --version`` (one more dbt start-up per step).
+* **No target folder left per run.** dagster-dbt gives every invocation a target folder of
+  its own (manifest, compiled SQL, logs: ~6 MB). A successful invocation's folder is
+  removed once Dagster has read its results; a failed one stays for
+  :data:`KEEP_FAILED` to be looked at, then goes too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dagster import AssetExecutionContext
+from dagster_dbt import DbtCliResource
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
+
+if TYPE_CHECKING:
+    from packaging.version import Version  # dagster-dbt's own dependency
+
+PARTITION_ENV = ("CRIPTOPIPE_DBT_PARTITION_START", "CRIPTOPIPE_DBT_PARTITION_END")
+PARTIAL_PARSE = "partial_parse.msgpack"
+KEEP_FAILED = timedelta(days=3)
+
+
+def partition_env(context: AssetExecutionContext) -> dict[str, str]:
+    """The run's partition window, as the variables ``macros/incremental_candles.sql`` reads.
+
+    Args:
+        context: The execution context of a partitioned dbt step.
+
+    Returns:
+        ``CRIPTOPIPE_DBT_PARTITION_START`` / ``_END`` (ISO-8601 UTC, half-open).
+    """
+    window = context.partition_time_window
+    start, end = PARTITION_ENV
+    return {
+        start: window.start.astimezone(UTC).isoformat(),
+        end: window.end.astimezone(UTC).isoformat(),
+    }
+
+
+@contextmanager
+def dbt_environment(
+    values: Mapping[str, str], *, afterwards: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` for the block (``DbtCliResource.cli`` hands the
+    process environment to the dbt it starts); afterwards each is set to its value in
+    ``afterwards``, or removed (a partition window must not reach a later dbt step).
+
+    Args:
+        values: Variables to set.
+        afterwards: What some of them go back to after the block.
+
+    Yields:
+        Nothing; the variables are set inside the block.
+    """
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name in values:
+            if afterwards and name in afterwards:
+                os.environ[name] = afterwards[name]
+            else:
+                os.environ.pop(name, None)
+
+
+def parse_cache(target_root: Path, profile_env: Mapping[str, str]) -> Path:
+    """The folder holding the parse of one warehouse profile (named by a hash of its values,
+    which include the role's password: the name shows none of them).
+
+    Args:
+        target_root: The folder the project's own parse is written to.
+        profile_env: The ``CRIPTOPIPE_DBT_*`` values ``profiles.yml`` reads.
+
+    Returns:
+        ``<target_root>/parse-<hash>``, created if missing.
+    """
+    digest = hashlib.sha256(repr(sorted(profile_env.items())).encode()).hexdigest()[:16]
+    folder = target_root / f"parse-{digest}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def keep_parse(parsed: Path, cache: Path) -> None:
+    """Make ``parsed`` (a ``partial_parse.msgpack``) the cache's parse if it has none yet.
+
+    Written to a temporary name and renamed, so a concurrent run never reads half a file.
+
+    Args:
+        parsed: A parse file dbt wrote for the cache's profile.
+        cache: The profile's parse cache (:func:`parse_cache`).
+    """
+    target = cache / PARTIAL_PARSE
+    if target.exists() or not parsed.is_file():
+        return
+    partial = cache / f".{PARTIAL_PARSE}.{os.getpid()}"
+    shutil.copyfile(parsed, partial)
+    os.replace(partial, target)
+
+
+def tidy_after(invocation: DbtCliInvocation, cache: Path) -> None:
+    """After a successful invocation: keep its parse for the profile when the cache has
+    none, remove its target folder, and remove failed runs' folders older than
+    :data:`KEEP_FAILED`.
+
+    Args:
+        invocation: A finished, successful dbt invocation.
+        cache: The parse cache it ran with.
+    """
+    folder = Path(invocation.target_path)
+    keep_parse(folder / PARTIAL_PARSE, cache)
+    if folder.parent == cache:
+        shutil.rmtree(folder, ignore_errors=True)
+    oldest = time.time() - KEEP_FAILED.total_seconds()
+    for old in cache.iterdir():
+        if old.is_dir() and old.stat().st_mtime < oldest:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+_VERSIONS: dict[str, Version] = {}
+
+
+class CriptopipeDbtCliResource(DbtCliResource):
+    """``DbtCliResource`` that runs ``dbt --version`` once per process, not once per run."""
+
+    @property
+    def _cli_version(self) -> Version:
+        found = _VERSIONS.get(self.dbt_executable)
+        if found is None:
+            stock = DbtCliResource.__dict__["_cli_version"]  # the stock cached_property
+            found = _VERSIONS[self.dbt_executable] = stock.func(self)
+        return found
