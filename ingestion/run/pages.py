@@ -212,15 +212,27 @@ def _period(value: object) -> datetime | None:
 
 
 def check_page(
-    spec: EndpointSpec, page: Page, states: dict[tuple[str, ...], SeriesState]
+    spec: EndpointSpec,
+    page: Page,
+    states: dict[tuple[str, ...], SeriesState],
+    unlisted: dict[tuple[str, ...], datetime] | None = None,
 ) -> tuple[datetime | None, list[KnownEmpty]]:
     """Check that a page holds every period its request expects.
+
+    A new series (nothing loaded yet) may start late: a coin listed after the start date
+    has empty pages, then a first page that starts at its listing. Its empty pages are no
+    hole: ``unlisted`` remembers where each such series' first empty page began. When its
+    first records come, they must begin after the start of their page (the listing falls
+    inside it); records that begin right at the page's start mean the empty page before
+    was no listing gap, so that page is the hole.
 
     Args:
         spec: The endpoint of the page.
         page: The page.
         states: What ``raw.*`` held of each series before the run (a series not there is
             new: nothing before its first record is required).
+        unlisted: New series with only empty pages so far in this run, and where their
+            first empty page began; kept by the caller across the run's pages, updated here.
 
     Returns:
         The first period the page lacks (a short or empty page) or None; and the holes the
@@ -228,6 +240,7 @@ def check_page(
     """
     first_hole: datetime | None = None
     known: list[KnownEmpty] = []
+    unlisted = {} if unlisted is None else unlisted
     for expected in page.request.expect:
         required = expected.required(page.response.fetched_at)
         if not required:
@@ -242,15 +255,19 @@ def check_page(
                 if r.key[:-1] == wanted or tuple(str(v) for v in r.key[:-1]) == wanted
             }
         missing = [t for t in required if t not in have]
+        present = sorted(t for t in have if t is not None)
+        new_series = expected.series is not None and expected.series not in states
+        if new_series and expected.series is not None:
+            if not present and not page.parsed.rejected:
+                unlisted.setdefault(expected.series, required[0])  # not listed yet here
+                continue
+            empty_from = unlisted.pop(expected.series, None)
+            if empty_from is not None and present and present[0] <= required[0]:
+                first_hole = empty_from if first_hole is None else min(first_hole, empty_from)
+                continue
         if not missing:
             continue
-        present = sorted(t for t in have if t is not None)
-        if (
-            present
-            and expected.series is not None
-            and expected.series not in states
-            and missing[-1] < present[0]
-        ):
+        if new_series and present and missing[-1] < present[0]:
             continue  # a new series: nothing before its first record (its listing)
         if (
             spec.omits_empty_periods

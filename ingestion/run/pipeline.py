@@ -169,6 +169,9 @@ class EndpointPipeline:
             maxsize=QUEUE_DEPTH
         )
         self.failed_groups: dict[str, str] = {}
+        # New series with only empty pages so far: where their first empty page began.
+        self.unlisted: dict[tuple[str, ...], datetime] = {}
+        self.unlisted_pages: dict[str, int] = {}  # their empty pages, per group
         self.done = 0
         self.failed = 0
 
@@ -321,17 +324,21 @@ class EndpointPipeline:
             if request.group:
                 self.failed_groups[request.group] = str(err)
             return
-        hole, known_empty = check_page(spec, page, self.states)
+        hole, known_empty = check_page(spec, page, self.states, self.unlisted)
         if known_empty:
             await record_known_empty(self.conn, spec.raw_table, known_empty, self.context.run_id)
             stats.notes.append(
                 f"{request.group}: {len(known_empty)} period(s) the provider has no record "
                 f"for recorded as known-empty ({spec.omits_empty_periods})"
             )
+        group = request.group or request.path
         if hole is not None:
             # A short or empty page: load what comes before the hole, fail the series
-            # there, so the cursor never passes a hole; the next run asks again.
-            self.failed += 1
+            # there, so the cursor never passes a hole; the next run asks again. (Empty
+            # pages of a new series taken for "not listed yet" were the hole after all.)
+            empty = self.unlisted_pages.pop(group, 0)
+            self.done -= empty
+            self.failed += 1 + empty
             message = (
                 f"{spec.name} {request.group}: short page, no record for "
                 f"{hole:%Y-%m-%d %H:%M} (GET {request.path}); the series stops "
@@ -339,10 +346,12 @@ class EndpointPipeline:
             )
             stats.error = join_errors(stats.error, message)
             stats.notes.append(message)
-            self.failed_groups[request.group or request.path] = message
+            self.failed_groups[group] = message
             page.parsed = records_before(page.parsed, hole)
         else:
             self.done += 1
+            if not page.parsed.records and any(e.series in self.unlisted for e in request.expect):
+                self.unlisted_pages[group] = self.unlisted_pages.get(group, 0) + 1
         collect(spec, page, self.pending_rows, self.pending_rejected, stats)
         if page.lake_ack is not None:
             self.pending_acks.append((page.lake_document_id, page.lake_ack))
@@ -356,6 +365,11 @@ class EndpointPipeline:
         for group in self.failed_groups:
             stats.notes.append(
                 f"{group}: stopped at the first failed page; the next run resumes from there"
+            )
+        for series, since in sorted(self.unlisted.items()):
+            stats.notes.append(
+                f"{' '.join(series)}: no record since {since:%Y-%m-%d %H:%M}: not listed yet "
+                "(nothing loaded; the next run asks again)"
             )
         if self.failed and stats.status != "failed":  # failed already: the accounting said so
             stats.status = "failed" if self.done == 0 else "partial"

@@ -142,6 +142,40 @@ async def test_an_empty_page_fails_its_series_and_the_cursor_never_passes_the_ho
     assert span == timedelta(hours=hours - 1)
 
 
+async def test_a_coin_listed_after_the_start_date_loads_from_its_listing(
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    loader_dsn: str,
+) -> None:
+    """Binance 1h pages of 1000 hours from 90 days back: the first page lies wholly before
+    the listing (20 days back) and comes back empty. That is no hole: the run succeeds and
+    loads every candle from the listing on; a coin not listed yet loads nothing, fails
+    nothing, and says so."""
+    settings = sim_settings.model_copy(
+        update={
+            "assets": ("BTC",),
+            "candle_intervals": ("1h",),
+            "start_date": (SIM_NOW - timedelta(days=90)).date(),
+        }
+    )
+    listed = DAY - timedelta(days=20)
+    sim.state.config.history_start = listed
+    summary = await run_ingestion(settings, sources=["binance"], endpoints=["klines"], now=SIM_NOW)
+    stats = summary.endpoints[0]
+    assert stats.status == "success", stats.error
+    assert stats.requests >= 3  # the empty page, the listing's page, the rest
+    ((first, hours),) = rows(loader_dsn, "select min(open_time), count(*) from raw.binance__klines")
+    assert first == listed
+    assert hours == int((SIM_NOW - listed) / timedelta(hours=1)) + 1  # and the open hour
+    # Not listed yet at all: every page empty, nothing loaded, a note, no failure.
+    with psycopg.connect(loader_dsn, autocommit=True) as conn:
+        conn.execute("truncate raw.binance__klines")
+    sim.state.config.history_start = SIM_NOW + timedelta(days=1)
+    later = await run_ingestion(settings, sources=["binance"], endpoints=["klines"], now=SIM_NOW)
+    assert later.ok and later.endpoints[0].fetched == 0
+    assert any("not listed yet" in n for n in later.endpoints[0].notes)
+
+
 def _page(
     spec_name: tuple[str, str], request: PlannedRequest, records: list[Record], fetched_at: datetime
 ) -> Page:
