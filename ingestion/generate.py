@@ -86,8 +86,9 @@ def render(text: str) -> str:
 
 
 def providers_block() -> str:
-    """The run queue's per-provider limits, marker lines included: one run at a time per
-    source (the tag every ingestion job of that source carries).
+    """The run queue's per-provider limits, marker lines included: one run at a time per source.
+
+    A source is known by the tag every ingestion job of that source carries.
 
     Returns:
         The block's YAML lines (indented for ``tag_concurrency_limits``), ending in a newline.
@@ -185,8 +186,9 @@ def render_macro(text: str, staging: Path = STAGING) -> str:
 
 
 def main() -> int:
-    """Rewrite the generated parts of ``.env.example``, the Dagster instance configurations
-    and ``raw_endpoints.sql`` in place.
+    """Rewrite the generated parts of the files generated from the connector registry, in place.
+
+    They are ``.env.example``, the Dagster instance configurations and ``raw_endpoints.sql``.
 
     Returns:
         The exit status: 0.

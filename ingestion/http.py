@@ -110,10 +110,15 @@ _LONG_NUMBER = re.compile(rb"\d{20}")
 
 
 def decode_json(raw: bytes, text: str) -> Any:
-    """The JSON value of a body: orjson where it reads it exactly (several times faster),
-    else the standard library, which also reads what orjson refuses (NaN, a number too
-    large for a double, bytes that are not UTF-8: ``text`` has them replaced) and keeps
-    integers of any size. Raises ``json.JSONDecodeError`` for a body that is not JSON."""
+    """The JSON value of a body: orjson where it reads it exactly, else the standard library.
+
+    orjson is several times faster; the standard library also reads what orjson refuses (NaN,
+    a number too large for a double, bytes that are not UTF-8: ``text`` has them replaced) and
+    keeps integers of any size.
+
+    Raises:
+        json.JSONDecodeError: the body is not JSON.
+    """
     if not _LONG_NUMBER.search(raw):
         try:
             return orjson.loads(raw)

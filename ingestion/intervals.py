@@ -20,8 +20,11 @@ CANDLE_INTERVALS: tuple[str, ...] = tuple(INTERVAL_SECONDS)
 
 
 def check_intervals(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """``values`` without duplicates, in the order given; raises ``ValueError`` naming any
-    label that is not a candle interval, and when there is none."""
+    """``values`` without duplicates, in the order given.
+
+    Raises:
+        ValueError: a label is not a candle interval (it is named), or there is none.
+    """
     bad = [v for v in values if v not in INTERVAL_SECONDS]
     if bad:
         raise ValueError(
@@ -33,8 +36,11 @@ def check_intervals(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 
 def interval_sql(column: str = "{col}") -> str:
-    """A SQL ``case`` giving the length of the interval label in ``column`` (psycopg
-    ``sql.SQL`` format string by default: ``{col}`` is filled with an identifier)."""
+    """A SQL ``case`` giving the length of the interval label in ``column``.
+
+    By default it is a psycopg ``sql.SQL`` format string: ``{col}`` is filled with an
+    identifier.
+    """
     whens = " ".join(
         f"when '{label}' then interval '{seconds} seconds'"
         for label, seconds in INTERVAL_SECONDS.items()

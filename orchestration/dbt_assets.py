@@ -246,9 +246,10 @@ def dbt_build(
     manifest: Path,
     extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
-    """``dbt build`` of the step's selection on the run's warehouse, from that warehouse
-    profile's parse cache (``orchestration.dbt_invocations``), after the relations a fresh
-    warehouse lacks.
+    """``dbt build`` of the step's selection on the run's warehouse.
+
+    It starts from that warehouse profile's parse cache (``orchestration.dbt_invocations``),
+    after the relations a fresh warehouse lacks.
 
     Args:
         context: The dbt step's execution context.
@@ -393,8 +394,10 @@ def dbt_executable() -> str:
 
 
 def dbt_resource() -> DbtCliResource:
-    """The ``DbtCliResource`` on the project, with its profiles folder and this venv's dbt
-    (asking dbt its version once per process: ``orchestration.dbt_invocations``)."""
+    """The ``DbtCliResource`` on the project, with its profiles folder and this venv's dbt.
+
+    It asks dbt its version once per process (``orchestration.dbt_invocations``).
+    """
     return CriptopipeDbtCliResource(
         project_dir=str(DBT_PROJECT_DIR),
         profiles_dir=str(DBT_PROJECT_DIR),

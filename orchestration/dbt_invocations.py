@@ -1,5 +1,6 @@
-"""How a Dagster step starts dbt, so an hourly schedule pays for as little dbt start-up as
-it can, and leaves nothing behind.
+"""How a Dagster step starts dbt: as little dbt start-up as it can, nothing left behind.
+
+An hourly schedule pays for every dbt start-up, so:
 
 * **No re-parse per run.** dbt re-parses the whole project when its ``--vars`` or the
   values its ``profiles.yml`` reads change. So a partitioned step hands dbt its window as
@@ -60,9 +61,11 @@ def partition_env(context: AssetExecutionContext) -> dict[str, str]:
 def dbt_environment(
     values: Mapping[str, str], *, afterwards: Mapping[str, str] | None = None
 ) -> Iterator[None]:
-    """Set ``values`` in ``os.environ`` for the block (``DbtCliResource.cli`` hands the
-    process environment to the dbt it starts); afterwards each is set to its value in
-    ``afterwards``, or removed (a partition window must not reach a later dbt step).
+    """Set ``values`` in ``os.environ`` for the block, for the dbt it starts.
+
+    ``DbtCliResource.cli`` hands the process environment to the dbt it starts. Afterwards
+    each is set to its value in ``afterwards``, or removed (a partition window must not
+    reach a later dbt step).
 
     Args:
         values: Variables to set.
@@ -83,8 +86,10 @@ def dbt_environment(
 
 
 def parse_cache(target_root: Path, profile_env: Mapping[str, str]) -> Path:
-    """The folder holding the parse of one warehouse profile (named by a hash of its values,
-    which include the role's password: the name shows none of them).
+    """The folder holding the parse of one warehouse profile.
+
+    It is named by a hash of the profile's values, which include the role's password: the
+    name shows none of them.
 
     Args:
         target_root: The folder the project's own parse is written to.
@@ -117,9 +122,10 @@ def keep_parse(parsed: Path, cache: Path) -> None:
 
 
 def tidy_after(invocation: DbtCliInvocation, cache: Path) -> None:
-    """After a successful invocation: keep its parse for the profile when the cache has
-    none, remove its target folder, and remove failed runs' folders older than
-    :data:`KEEP_FAILED`.
+    """Tidy up after a successful invocation: keep its parse, drop its target folder.
+
+    Its parse is kept for the profile when the cache has none, and failed runs' folders
+    older than :data:`KEEP_FAILED` are removed too.
 
     Args:
         invocation: A finished, successful dbt invocation.

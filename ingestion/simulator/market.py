@@ -288,8 +288,10 @@ def _concat(parts: list[CandleArrays]) -> CandleArrays:
 
 
 def _aggregate(h: CandleArrays, n_groups: int, per_group: int) -> CandleArrays:
-    """Candles of ``per_group`` consecutive ``h`` candles each (first open, max high, min
-    low, last close, summed volume and trades), as an exchange rolls its own up."""
+    """Candles of ``per_group`` consecutive ``h`` candles each, as an exchange rolls its own up.
+
+    First open, max high, min low, last close, summed volume and trades.
+    """
 
     def shape(a: np.ndarray) -> np.ndarray:
         return a.reshape(n_groups, per_group)

@@ -73,8 +73,10 @@ COMPRESS_LEVEL = 1  # zlib's fastest: 0.40 of the size; level 6 gives 0.36 at 1/
 
 
 def compress_body(document: dict[str, Any]) -> dict[str, Any]:
-    """``document`` as stored: a large ``body`` (with its ``body_exact``) becomes
-    ``body_zlib``, the exact bytes received, compressed. The input is not changed."""
+    """``document`` as stored: a large ``body`` (with its ``body_exact``) becomes ``body_zlib``.
+
+    ``body_zlib`` holds the exact bytes received, compressed. The input is not changed.
+    """
     text = document.get("body")
     if not isinstance(text, str) or "body_zlib" in document:
         return document
@@ -134,8 +136,7 @@ def stored_body(document: dict[str, Any]) -> bytes:
 
 
 def stored_text(document: dict[str, Any]) -> str:
-    """A stored response's body as text (bytes that are not UTF-8 replaced, as when it
-    was received)."""
+    """A stored response's body as text (bytes that are not UTF-8 replaced, as when received)."""
     text = document.get("body")
     if isinstance(text, str):
         return text

@@ -44,7 +44,9 @@ async def _binance(http: Http, sim: RunningSimulator, interval: str, n: int) -> 
     return [tuple(map(float, r[1:6])) for r in rows]
 
 
-async def test_binance_serves_every_interval_and_they_roll_up(sim: RunningSimulator, http: Http):
+async def test_binance_serves_every_interval_and_they_roll_up(
+    sim: RunningSimulator, http: Http
+) -> None:
     minutes = await _binance(http, sim, "1m", 120)
     fives = await _binance(http, sim, "5m", 24)
     fifteens = await _binance(http, sim, "15m", 8)
@@ -60,7 +62,9 @@ async def test_binance_serves_every_interval_and_they_roll_up(sim: RunningSimula
     assert status == 400 and body == {"code": -1120, "msg": "Invalid interval."}
 
 
-async def test_kraken_coinbase_and_mercadobitcoin_minutes(sim: RunningSimulator, http: Http):
+async def test_kraken_coinbase_and_mercadobitcoin_minutes(
+    sim: RunningSimulator, http: Http
+) -> None:
     status, kraken = await get_json(
         http, sim.base_urls["kraken"] + "/0/public/OHLC", pair="XBTUSD", interval="1"
     )

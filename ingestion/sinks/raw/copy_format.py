@@ -43,9 +43,11 @@ def _copy_value(value: object) -> str:
 
 
 def copy_text(rows: Sequence[RawRow], first: int, count: int, run_id: str | None = None) -> str:
-    """Rows ``first`` .. ``first + count`` as COPY text: keys, record, fetched_at, lake id;
-    with ``run_id``, the rows of the raw table itself: keys, record, fetched_at,
-    first_seen_at and last_seen_at (all the fetch time), run_id, lake id.
+    """Rows ``first`` .. ``first + count`` as COPY text.
+
+    The columns are keys, record, fetched_at, lake id; with ``run_id``, the rows of the raw
+    table itself: keys, record, fetched_at, first_seen_at and last_seen_at (all the fetch
+    time), run_id, lake id.
 
     Built by hand because it is the loader's hot loop: JSON text needs only its backslashes
     doubled (json.dumps escapes every control character), and the per-page columns are
@@ -93,7 +95,8 @@ def dumps(record: object) -> str:
 
     orjson first (several times faster); it writes NaN and Infinity as ``null`` and
     refuses integers past 64 bits, so text holding a ``null`` (rare in records), and any
-    record orjson refuses, goes through the standard library's encoder instead."""
+    record orjson refuses, goes through the standard library's encoder instead.
+    """
     try:
         text = orjson.dumps(record)
     except TypeError:  # an integer past 64 bits, a type orjson does not know

@@ -195,10 +195,12 @@ class RawLoader:
             )
 
     async def _nothing_at_or_after(self, rows: Sequence[RawRow]) -> bool:
-        """True when the table holds no row of any of the batch's series dated at or after
-        that series' oldest row in the batch: then none of the rows can conflict (a
-        backfill into an empty range, the new candles of an incremental run), and they
-        go in by COPY alone. One index probe per series (the primary key's order)."""
+        """Whether no series of the batch has a row in the table at or after its oldest batch row.
+
+        Then none of the rows can conflict (a backfill into an empty range, the new candles of an
+        incremental run), and they go in by COPY alone. One index probe per series (the primary
+        key's order).
+        """
         *series_keys, time_key = self.table.keys
         oldest: dict[tuple[Any, ...], Any] = {}
         for row in rows:
