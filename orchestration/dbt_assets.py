@@ -16,6 +16,7 @@
   never for ``criptopipe run``; the hash covers both.)
 """
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -114,9 +115,21 @@ def ensure_dbt_profile_env() -> dict[str, str]:
 
 
 def prepare_manifest(project: DbtProject = DBT_PROJECT) -> Path:
-    """A manifest for the current project files: parsed once per change of the files."""
+    """A manifest for the current project files: parsed once per change of the files.
+
+    Processes that prepare it at the same time (test workers, a run next to the UI) take
+    turns on a lock file beside it, so none reads a manifest another is still writing.
+    """
     if not project.project_dir.joinpath("dbt_project.yml").exists():
         raise FileNotFoundError(f"no dbt project at {project.project_dir}")
+    target = project.project_dir / project.target_path
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / "criptopipe_parse.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _prepare_manifest(project)
+
+
+def _prepare_manifest(project: DbtProject) -> Path:
     stamp = project.project_dir / project.target_path / "criptopipe_project.sha256"
     # dbt's partial parsing (which every run reuses) is only valid for the profile it was
     # made with: a change of warehouse database must re-parse too, once.
