@@ -11,15 +11,20 @@
         ('coingecko', 'markets', 'stg_coingecko__markets'),
         ('coingecko', 'global', 'stg_coingecko__global_metrics'),
         ('coingecko', 'market_chart', 'stg_coingecko__market_chart_points'),
+        ('coingecko', 'coins_list', 'stg_coingecko__coins'),
         ('binance', 'klines', 'stg_binance__klines'),
         ('binance', 'ticker_24hr', 'stg_binance__tickers'),
+        ('binance', 'exchange_info', 'stg_binance__exchange_info'),
         ('kraken', 'ohlc', 'stg_kraken__ohlc_candles'),
         ('kraken', 'ticker', 'stg_kraken__tickers'),
+        ('kraken', 'asset_pairs', 'stg_kraken__asset_pairs'),
         ('coinbase', 'candles', 'stg_coinbase__candles'),
+        ('coinbase', 'products', 'stg_coinbase__products'),
         ('fear_greed', 'fng', 'stg_fear_greed__index_values'),
         ('fx', 'rates', 'stg_fx__rates'),
         ('mercadobitcoin', 'tickers', 'stg_mercadobitcoin__tickers'),
         ('mercadobitcoin', 'candles', 'stg_mercadobitcoin__candles'),
+        ('mercadobitcoin', 'symbols', 'stg_mercadobitcoin__symbols'),
     ]) }}
 {%- endmacro %}
 

@@ -259,6 +259,9 @@ class EndpointSpec:
     # The publishing calendar the gap sensor checks a daily series without an interval key
     # against: "ecb" (ECB business days, FX) or "daily" (every day); None: not checked.
     gap_calendar: str | None = None
+    # A listing (which pairs or coins exist): planned without the assets and loaded first
+    # in a run, because resolving the configured assets to symbols reads it.
+    is_listing: bool = False
 
     @property
     def raw_table(self) -> RawTable:

@@ -1,5 +1,8 @@
-"""Binance spot: ``/api/v3/klines`` (1m … 1d) and ``/api/v3/ticker/24hr``.
+"""Binance spot: ``/api/v3/klines`` (1m … 1d), ``/api/v3/ticker/24hr`` and ``/api/v3/exchangeInfo``.
 
+exchangeInfo is the listing: every symbol with its status, base and quote asset. Without
+``symbolStatus`` it also carries delisted pairs (status ``BREAK``, yet
+``isSpotTradingAllowed: true``), so a pair trades only when its status is ``TRADING``.
 Klines: 1000 a call, ``startTime``/``endTime`` in ms (open times, inclusive); rows are
 12-element arrays with prices as strings. The base URL is switchable
 (``CRIPTOPIPE_BINANCE_BASE_URL``) because some regions get HTTP 451 from api.binance.com.
@@ -17,6 +20,7 @@ from ingestion.connectors.base import (
     EndpointSpec,
     Expected,
     InvalidRecord,
+    KeyValue,
     ParseResult,
     PlanContext,
     PlannedRequest,
@@ -31,6 +35,7 @@ from ingestion.connectors.base import (
 )
 from ingestion.connectors.source import Exchange, RequestWeight, Source
 from ingestion.connectors.tables import key
+from ingestion.listings import Listing, text
 
 SOURCE = "binance"
 KLINES_CAP = 1000
@@ -47,7 +52,15 @@ DESCRIPTION = Source(
     weight=RequestWeight(header="X-MBX-USED-WEIGHT-1M", budget=1200),
     region_hint="https://data-api.binance.vision",  # HTTP 451 from some regions
     kept_headers=("X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT"),
-    exchange=Exchange(quote_currency="USDT", symbol=lambda asset: asset.binance),
+    exchange=Exchange(
+        quote_currency="USDT",
+        symbol=lambda asset: asset.binance,
+        name="Binance",
+        listing="exchange_info",
+        read_listing=lambda key, record: read_listing(key, record),
+        country_code="KY",
+        website_url="https://www.binance.com",
+    ),
 )
 
 
@@ -143,6 +156,41 @@ def parse_ticker(
     return result
 
 
+def plan_exchange_info(ctx: PlanContext) -> list[PlannedRequest]:
+    """One request for the whole listing (delisted and halted symbols included)."""
+    return [PlannedRequest("/api/v3/exchangeInfo", {})]
+
+
+def parse_exchange_info(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    """One record per element of ``symbols``, keyed by the symbol."""
+    if not isinstance(body, dict) or not isinstance(body.get("symbols"), list):
+        raise InvalidRecord('expected {"symbols": [...], ...}')
+    result = ParseResult()
+
+    def build(item: Any) -> Record:
+        return Record((require_text("symbol", item.get("symbol")),), item)
+
+    for item in body["symbols"]:
+        result.add(item, build, item)
+    return result
+
+
+def read_listing(key: tuple[KeyValue, ...], record: Any) -> Listing:
+    """A Binance symbol as a :class:`Listing`: it trades only while ``TRADING``."""
+    status = text(record, "status")
+    return Listing(
+        SOURCE,
+        symbol=str(key[0]),
+        key=str(key[0]),
+        base=text(record, "baseAsset").upper(),
+        quote=text(record, "quoteAsset").upper(),
+        status=status,
+        is_active=status == "TRADING",
+    )
+
+
 ENDPOINTS = (
     EndpointSpec(
         SOURCE,
@@ -170,5 +218,20 @@ ENDPOINTS = (
         parse=parse_ticker,
         keys=(key("symbol"), key("close_time", "timestamptz")),
         record_shape="one /api/v3/ticker/24hr object, as sent (prices as strings)",
+    ),
+    EndpointSpec(
+        SOURCE,
+        "exchange_info",
+        "Binance's listing: every spot symbol with status, base and quote asset, filters.",
+        is_time_windowed=False,
+        cadence="10 * * * *",
+        plan=plan_exchange_info,
+        parse=parse_exchange_info,
+        keys=(key("symbol"),),
+        record_shape=(
+            "one element of exchangeInfo's `symbols` as sent: symbol, status (TRADING, BREAK, …), "
+            "baseAsset, quoteAsset, filters, permissions, …"
+        ),
+        is_listing=True,
     ),
 )

@@ -3,6 +3,10 @@
 300 candles a call, ``start``/``end`` ISO-8601 (inclusive), rows newest first as
 ``[time s, low, high, open, close, volume]`` numbers — note the order. Granularities are
 60, 300, 900, 3600, 21600 and 86400: there is no 4-hour candle (the marts roll 4h up).
+
+``/products`` is the listing: an unsorted array of every product, delisted ones too
+(``status: "delisted"``, ``trading_disabled: true``). ``display_name`` is not the id
+(``BTC/USD``), so base and quote come from ``base_currency``/``quote_currency``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from ingestion.connectors.base import (
     EndpointSpec,
     Expected,
     InvalidRecord,
+    KeyValue,
     ParseResult,
     PlanContext,
     PlannedRequest,
@@ -23,10 +28,12 @@ from ingestion.connectors.base import (
     check_numbers,
     paged_windows,
     served_intervals,
+    require_text,
     utc_from_seconds,
 )
 from ingestion.connectors.source import Exchange, Source
 from ingestion.connectors.tables import key
+from ingestion.listings import Listing, text
 
 SOURCE = "coinbase"
 CANDLES_CAP = 300
@@ -40,7 +47,15 @@ DESCRIPTION = Source(
     title="Coinbase Exchange",
     base_url="https://api.exchange.coinbase.com",
     rate_limit=480,  # public: 10 requests a second
-    exchange=Exchange(quote_currency="USD", symbol=lambda asset: asset.coinbase),
+    exchange=Exchange(
+        quote_currency="USD",
+        symbol=lambda asset: asset.coinbase,
+        name="Coinbase Exchange",
+        listing="products",
+        read_listing=lambda key, record: read_listing(key, record),
+        country_code="US",
+        website_url="https://exchange.coinbase.com",
+    ),
 )
 
 
@@ -101,6 +116,42 @@ def parse_candles(
     return result
 
 
+def plan_products(ctx: PlanContext) -> list[PlannedRequest]:
+    """One request for every product (delisted ones included)."""
+    return [PlannedRequest("/products", {})]
+
+
+def parse_products(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    """One record per product, keyed by its id (``BTC-USD``)."""
+    if not isinstance(body, list):
+        raise InvalidRecord(f"expected a JSON array of products, got {type(body).__name__}")
+    result = ParseResult()
+
+    def build(item: Any) -> Record:
+        return Record((require_text("id", item.get("id")),), item)
+
+    for item in body:
+        result.add(item, build, item)
+    return result
+
+
+def read_listing(key: tuple[KeyValue, ...], record: Any) -> Listing:
+    """A product as a :class:`Listing`: it trades while online and trading is enabled."""
+    status = text(record, "status")
+    halted = bool(record.get("trading_disabled")) or bool(record.get("cancel_only"))
+    return Listing(
+        SOURCE,
+        symbol=str(key[0]),
+        key=str(key[0]),
+        base=text(record, "base_currency").upper(),
+        quote=text(record, "quote_currency").upper(),
+        status="trading_disabled" if halted and status == "online" else status,
+        is_active=status == "online" and not halted,
+    )
+
+
 ENDPOINTS = (
     EndpointSpec(
         SOURCE,
@@ -118,5 +169,20 @@ ENDPOINTS = (
         ohlc=True,
         page_cap=CANDLES_CAP,
         omits_empty_periods="Coinbase sends no candle for an interval without trades",
+    ),
+    EndpointSpec(
+        SOURCE,
+        "products",
+        "Coinbase Exchange's listing: every product with base, quote and status.",
+        is_time_windowed=False,
+        cadence="10 * * * *",
+        plan=plan_products,
+        parse=parse_products,
+        keys=(key("product_id"),),
+        record_shape=(
+            "one /products element as sent: id, base_currency, quote_currency, status, "
+            "trading_disabled, increments (strings), …"
+        ),
+        is_listing=True,
     ),
 )

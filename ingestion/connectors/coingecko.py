@@ -1,8 +1,12 @@
-"""CoinGecko v3: ``/coins/markets``, ``/global`` and ``/coins/{id}/market_chart``.
+"""CoinGecko v3: ``/coins/markets``, ``/global``, ``/coins/{id}/market_chart`` and ``/coins/list``.
 
 Keyless, the API allows a few calls a minute (a demo key, sent as header
 ``x-cg-demo-api-key`` and never stored, raises that) and at most 365 days of history:
 older parts of a window are reported in the run notes, not requested.
+
+``/coins/list`` is the coin listing: id, symbol, name of every coin. Symbols are lower
+case and far from unique (``btc`` names four coins, ``usdt`` dozens), so a ticker is
+resolved to an id by configuration or by market-cap rank (``ingestion.symbols``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from ingestion.connectors.base import (
     EndpointSpec,
     InvalidRecord,
+    KeyValue,
     ParseResult,
     PlanContext,
     PlannedRequest,
@@ -27,6 +32,7 @@ from ingestion.connectors.base import (
 )
 from ingestion.connectors.source import ApiKey, Source
 from ingestion.connectors.tables import key
+from ingestion.listings import Coin, text
 
 SOURCE = "coingecko"
 VS_CURRENCY = "usd"
@@ -185,6 +191,32 @@ def parse_market_chart(
     return result
 
 
+def plan_coins_list(ctx: PlanContext) -> list[PlannedRequest]:
+    """One request for the whole coin list."""
+    return [PlannedRequest("/coins/list", {})]
+
+
+def parse_coins_list(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    """One record per coin, keyed by its id (ids may hold spaces or start with ``-``)."""
+    if not isinstance(body, list):
+        raise InvalidRecord(f"expected a JSON array of coins, got {type(body).__name__}")
+    result = ParseResult()
+
+    def build(item: Any) -> Record:
+        return Record((require_text("id", item.get("id")),), item)
+
+    for item in body:
+        result.add(item, build, item)
+    return result
+
+
+def read_coin(key: tuple[KeyValue, ...], record: Any) -> Coin:
+    """A ``/coins/list`` entry as a :class:`Coin`."""
+    return Coin(str(key[0]), text(record, "symbol").lower(), str(record.get("name") or key[0]))
+
+
 ENDPOINTS = (
     EndpointSpec(
         SOURCE,
@@ -225,5 +257,17 @@ ENDPOINTS = (
             '"market_caps": [ms, cap], "total_volumes": [ms, volume]} (the three arrays zipped)'
         ),
         history_limit=f"{HISTORY_DAYS} days without a paid key",
+    ),
+    EndpointSpec(
+        SOURCE,
+        "coins_list",
+        "CoinGecko's coin listing: id, symbol and name of every coin.",
+        is_time_windowed=False,
+        cadence="20 3 * * *",
+        plan=plan_coins_list,
+        parse=parse_coins_list,
+        keys=(key("coin_id"),),
+        record_shape=("one /coins/list element as sent: id, symbol (lower case, not unique), name"),
+        is_listing=True,
     ),
 )

@@ -1,9 +1,15 @@
-"""Kraken: ``/0/public/OHLC`` (1, 5, 15, 60, 240, 1440 minutes) and ``/0/public/Ticker``.
+"""Kraken: ``/0/public/OHLC`` (1, 5, 15, 60, 240, 1440 minutes), ``/0/public/Ticker`` and
+``/0/public/AssetPairs``.
 
 OHLC returns only the last ~720 candles whatever ``since`` says: history older than that
 cannot be fetched and is reported in the run notes. Errors arrive as HTTP 200 with
 ``{"error": [...]}`` (the HTTP client handles those). The result is keyed by Kraken's own
 pair name (``XXBTZUSD`` for the requested ``XBTUSD``).
+
+AssetPairs is the listing, keyed by that result name. Kraken's asset codes are its own:
+older assets carry an ``X`` (crypto) or ``Z`` (fiat) prefix (``XXBT``, ``XETH``, ``ZUSD``),
+newer ones do not (``SOL``, ``USDT``), and two tickers differ from everyone else's
+(``XBT`` = BTC, ``XDG`` = DOGE). A pair is requested by its ``altname`` (``XBTUSD``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from ingestion.connectors.base import (
     EndpointSpec,
     Expected,
     InvalidRecord,
+    KeyValue,
     ParseResult,
     PlanContext,
     PlannedRequest,
@@ -30,6 +37,7 @@ from ingestion.connectors.base import (
 )
 from ingestion.connectors.source import BodyErrors, Exchange, Source
 from ingestion.connectors.tables import key
+from ingestion.listings import Listing, text
 
 SOURCE = "kraken"
 OHLC_SERVED = 720  # candles Kraken keeps per pair and interval
@@ -62,6 +70,11 @@ DESCRIPTION = Source(
         quote_currency="USD",
         symbol=lambda asset: asset.kraken_pair,
         answer_symbols=lambda asset: (asset.kraken_key,) if asset.kraken_key else (),
+        name="Kraken",
+        listing="asset_pairs",
+        read_listing=lambda key, record: read_listing(key, record),
+        country_code="US",
+        website_url="https://www.kraken.com",
     ),
 )
 
@@ -170,6 +183,91 @@ def parse_ticker(
     return result
 
 
+# Kraken's legacy asset codes without their X/Z prefix, and its two tickers of its own.
+LEGACY_CODES = frozenset(
+    [
+        "XBT",
+        "XDG",
+        "ETH",
+        "ETC",
+        "LTC",
+        "XRP",
+        "XLM",
+        "XMR",
+        "ZEC",
+        "REP",
+        "MLN",
+        "NMC",
+        "XVN",
+        "ICN",
+        "DAO",
+        "USD",
+        "EUR",
+        "GBP",
+        "CAD",
+        "JPY",
+        "CHF",
+        "AUD",
+    ]
+)
+TICKERS = {"XBT": "BTC", "XDG": "DOGE"}
+# online and limit_only pairs trade; cancel_only, post_only, reduce_only and
+# maintenance pairs match no new trades (halted); delisted pairs are gone.
+ACTIVE_STATUSES = frozenset({"online", "limit_only"})
+
+
+def ticker(code: str) -> str:
+    """A Kraken asset code as a common ticker: ``XXBT`` and ``XBT`` → BTC, ``ZUSD`` → USD."""
+    code = code.upper()
+    if len(code) == 4 and code[0] in "XZ" and code[1:] in LEGACY_CODES:
+        code = code[1:]
+    return TICKERS.get(code, code)
+
+
+def plan_asset_pairs(ctx: PlanContext) -> list[PlannedRequest]:
+    """One request for every pair (halted and cancel-only pairs included)."""
+    return [PlannedRequest("/0/public/AssetPairs", {})]
+
+
+def parse_asset_pairs(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    """One record per result entry, keyed by Kraken's own pair name (``XXBTZUSD``)."""
+    result = ParseResult()
+
+    def build(pair: str, value: Any) -> Record:
+        if not isinstance(value, dict):
+            raise InvalidRecord(f"asset pair {pair} is not an object")
+        return Record((pair,), value)
+
+    for pair, value in _results(body).items():
+        result.add(value, build, pair, value)
+    return result
+
+
+def read_listing(key: tuple[KeyValue, ...], record: Any) -> Listing:
+    """An AssetPairs entry as a :class:`Listing`, with common tickers for base and quote.
+
+    ``wsname`` (``XBT/USD``) names both sides without prefixes; without it the codes in
+    ``base``/``quote`` are read through :func:`ticker`.
+    """
+    wsname = record.get("wsname") if isinstance(record, dict) else None
+    if isinstance(wsname, str) and wsname.count("/") == 1:
+        base, quote = wsname.split("/")
+    else:
+        base, quote = text(record, "base"), text(record, "quote")
+    status = record.get("status") or "online"  # older answers had no status: all online
+    return Listing(
+        SOURCE,
+        symbol=text(record, "altname"),
+        key=str(key[0]),
+        base=ticker(base),
+        quote=ticker(quote),
+        status=str(status),
+        is_active=status in ACTIVE_STATUSES,
+    )
+
+
 ENDPOINTS = (
     EndpointSpec(
         SOURCE,
@@ -201,5 +299,20 @@ ENDPOINTS = (
             "one Ticker result value (object of string arrays) as sent; Kraken gives no timestamp, "
             "so observed_at is the fetch time truncated to the second"
         ),
+    ),
+    EndpointSpec(
+        SOURCE,
+        "asset_pairs",
+        "Kraken's listing: every asset pair with altname, wsname, base, quote and status.",
+        is_time_windowed=False,
+        cadence="10 * * * *",
+        plan=plan_asset_pairs,
+        parse=parse_asset_pairs,
+        keys=(key("pair"),),
+        record_shape=(
+            "one AssetPairs result value as sent (altname, wsname, base, quote, status, fees, …); "
+            "`pair` is the result key (XXBTZUSD)"
+        ),
+        is_listing=True,
     ),
 )

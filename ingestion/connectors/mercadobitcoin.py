@@ -5,6 +5,11 @@ The BRL market behind the "Brazil premium". Candles come as parallel arrays
 seconds (open times, inclusive). We page by 1000 candles to keep bodies small.
 Resolutions are 1m, 15m, 1h, 3h, 1d, 1w and 1M: there is no 5m or 4h candle (the marts
 roll those up).
+
+``/symbols`` is the listing, in the same parallel-array style (TradingView's UDF):
+``{"symbol": [...], "base-currency": [...], "currency": [...], "exchange-listed": [...],
+"exchange-traded": [...], ...}``; one record per symbol is zipped from the arrays. A pair
+trades when it is both listed and traded.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from ingestion.connectors.base import (
     EndpointSpec,
     Expected,
     InvalidRecord,
+    KeyValue,
     ParseResult,
     PlanContext,
     PlannedRequest,
@@ -32,6 +38,7 @@ from ingestion.connectors.base import (
 )
 from ingestion.connectors.source import Exchange, Source
 from ingestion.connectors.tables import key
+from ingestion.listings import Listing, text
 
 SOURCE = "mercadobitcoin"
 CANDLES_PAGE = 1000
@@ -45,7 +52,15 @@ DESCRIPTION = Source(
     title="Mercado Bitcoin v4",
     base_url="https://api.mercadobitcoin.net/api/v4",
     rate_limit=60,  # v4 public: 1 request a second per endpoint
-    exchange=Exchange(quote_currency="BRL", symbol=lambda asset: asset.mercadobitcoin),
+    exchange=Exchange(
+        quote_currency="BRL",
+        symbol=lambda asset: asset.mercadobitcoin,
+        name="Mercado Bitcoin",
+        listing="symbols",
+        read_listing=lambda key, record: read_listing(key, record),
+        country_code="BR",
+        website_url="https://www.mercadobitcoin.com.br",
+    ),
 )
 
 
@@ -139,6 +154,48 @@ def parse_candles(
     return result
 
 
+def plan_symbols(ctx: PlanContext) -> list[PlannedRequest]:
+    """One request for every symbol (no ``symbols`` filter: the whole listing)."""
+    return [PlannedRequest("/symbols", {})]
+
+
+def parse_symbols(
+    path: str, params: Mapping[str, str], body: Any, fetched_at: datetime
+) -> ParseResult:
+    """One record per symbol, zipped from the parallel arrays and keyed by ``symbol``."""
+    if not isinstance(body, dict) or not isinstance(body.get("symbol"), list):
+        raise InvalidRecord('expected parallel arrays {"symbol": [...], "currency": [...], ...}')
+    names = [name for name, values in body.items() if isinstance(values, list)]
+    columns = {name: body[name] for name in names}
+    result = ParseResult()
+
+    def build(item: dict[str, Any]) -> Record:
+        return Record((require_text("symbol", item.get("symbol")),), item)
+
+    for i in range(len(columns["symbol"])):
+        item = {name: (col[i] if i < len(col) else None) for name, col in columns.items()}
+        result.add(item, build, item)
+    return result
+
+
+def read_listing(key: tuple[KeyValue, ...], record: Any) -> Listing:
+    """A symbol as a :class:`Listing`: it trades when both listed and traded."""
+    listed = record.get("exchange-listed") is True
+    traded = record.get("exchange-traded") is True
+    status = "traded" if listed and traded else ("listed, not traded" if listed else "unlisted")
+    description = record.get("description")
+    return Listing(
+        SOURCE,
+        symbol=str(key[0]),
+        key=str(key[0]),
+        base=text(record, "base-currency").upper(),
+        quote=text(record, "currency").upper(),
+        status=status,
+        is_active=listed and traded,
+        name=description if isinstance(description, str) and description else None,
+    )
+
+
 ENDPOINTS = (
     EndpointSpec(
         SOURCE,
@@ -166,5 +223,21 @@ ENDPOINTS = (
         ),
         ohlc=True,
         page_cap=CANDLES_PAGE,
+    ),
+    EndpointSpec(
+        SOURCE,
+        "symbols",
+        "Mercado Bitcoin's listing: every symbol with base, quote, listed and traded flags.",
+        is_time_windowed=False,
+        cadence="10 * * * *",
+        plan=plan_symbols,
+        parse=parse_symbols,
+        keys=(key("symbol"),),
+        record_shape=(
+            'one symbol zipped from /symbols\' parallel arrays: {"symbol": "BTC-BRL", '
+            '"base-currency": "BTC", "currency": "BRL", "exchange-listed": true, '
+            '"exchange-traded": true, "description": "Bitcoin", …} (values as sent)'
+        ),
+        is_listing=True,
     ),
 )

@@ -48,6 +48,8 @@ def _descriptions() -> dict[str, Source]:
 
 
 DESCRIPTIONS: dict[str, Source] = _descriptions()
+# The exchanges (sources with exchange rules): where candles come from, in registry order.
+EXCHANGES: tuple[Source, ...] = tuple(d for d in DESCRIPTIONS.values() if d.exchange is not None)
 REGISTRY: tuple[EndpointSpec, ...] = tuple(
     spec for module in CONNECTORS for spec in module.ENDPOINTS
 )

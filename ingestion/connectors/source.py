@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ingestion.listings import Listing
     from ingestion.symbols import Asset
+
+ListingReader = Callable[[tuple[Any, ...], Any], "Listing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +76,22 @@ class Exchange:
         symbol: The pair to request for an asset, or None when the exchange lists none.
         answer_symbols: Other spellings the exchange answers with (Kraken: ``XXBTZUSD``
             for the requested ``XBTUSD``); default: none.
+        name: The exchange's name for people (``Binance``).
+        listing: The endpoint name of its listing (``exchange_info``): which pairs exist.
+        read_listing: One raw row of that listing (natural key, record) as a
+            :class:`~ingestion.listings.Listing`, in common tickers.
+        country_code: ISO 3166-1 alpha-2 code of the operator's registered country.
+        website_url: Public website.
     """
 
     quote_currency: str
     symbol: Callable[[Asset], str | None]
     answer_symbols: Callable[[Asset], tuple[str, ...]] | None = None
+    name: str = ""
+    listing: str = ""
+    read_listing: ListingReader | None = None
+    country_code: str | None = None
+    website_url: str | None = None
 
     def symbols(self, asset: Asset) -> tuple[str, ...]:
         """Every spelling of ``asset`` on this exchange: the requested pair first.

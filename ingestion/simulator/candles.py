@@ -17,7 +17,7 @@ from ingestion.simulator.common import (
     cached_rows,
 )
 from ingestion.simulator.config import PriceDivergence, divergence_factors
-from ingestion.symbols import Asset
+from ingestion.simulator.universe import SimAsset as Asset
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ingestion.simulator import market
-from ingestion.symbols import Asset
+from ingestion.simulator.universe import SimAsset as Asset
 
 if TYPE_CHECKING:
     from ingestion.simulator.state import SimulatorState

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingestion.settings import SOURCES
-from ingestion.symbols import CATALOGUE
+from ingestion.simulator.universe import CATALOGUE
 
 FAULT_KINDS = (
     "latency",  # answer normally after `delay` seconds

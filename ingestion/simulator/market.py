@@ -52,7 +52,8 @@ from ingestion.simulator.streams import (  # noqa: F401  (the timeline, read as 
     stream_key,
     uniform,
 )
-from ingestion.symbols import BY_ID, CATALOGUE, Asset
+from ingestion.simulator.universe import BY_ID, CATALOGUE
+from ingestion.simulator.universe import SimAsset as Asset
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,35 +77,9 @@ EXCHANGE_MODELS: dict[str, ExchangeModel] = {
 }
 EXCHANGES = tuple(name for name, source in DESCRIPTIONS.items() if source.exchange is not None)
 
-# Reference level (USD, around 2022) and circulating supply of each catalogue asset.
-ANCHOR_USD: dict[str, float] = {
-    "BTC": 42000.0,
-    "ETH": 2600.0,
-    "SOL": 90.0,
-    "BNB": 380.0,
-    "XRP": 0.62,
-    "ADA": 0.55,
-    "DOGE": 0.11,
-    "LTC": 95.0,
-    "LINK": 12.0,
-    "DOT": 9.0,
-    "USDT": 1.0,
-    "USDC": 1.0,
-}
-SUPPLY: dict[str, tuple[float, float | None]] = {  # circulating, max
-    "BTC": (19_586_781.0, 21_000_000.0),
-    "ETH": (120_183_924.988634, None),
-    "SOL": (433_000_000.0, None),
-    "BNB": (153_856_150.0, 200_000_000.0),
-    "XRP": (54_000_000_000.0, 100_000_000_000.0),
-    "ADA": (35_000_000_000.0, 45_000_000_000.0),
-    "DOGE": (142_475_236_383.705, None),
-    "LTC": (74_000_000.0, 84_000_000.0),
-    "LINK": (587_000_000.0, 1_000_000_000.0),
-    "DOT": (1_300_000_000.0, None),
-    "USDT": (91_705_804_322.0054, None),
-    "USDC": (24_000_000_000.0, None),
-}
+# Reference level (USD, around 2022) and circulating/max supply of each simulated asset.
+ANCHOR_USD: dict[str, float] = {asset.asset_id: asset.anchor_usd for asset in CATALOGUE}
+SUPPLY: dict[str, tuple[float, float | None]] = {a.asset_id: a.supply for a in CATALOGUE}
 DAILY_USD_VOLUME = 0.04  # daily volume as a fraction of market cap
 
 
@@ -487,9 +462,8 @@ class Candle:
 
 
 def asset_for_symbol(exchange: str, symbol: str) -> Asset | None:
-    """The catalogue asset ``exchange`` spells ``symbol`` (any of its spellings), or None."""
-    rules = _rules(exchange)
-    return next((asset for asset in CATALOGUE if symbol in rules.symbols(asset)), None)
+    """The simulated asset ``exchange`` spells ``symbol`` (any of its spellings), or None."""
+    return next((asset for asset in CATALOGUE if symbol in asset.names(exchange)), None)
 
 
 def compute_candle(

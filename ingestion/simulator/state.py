@@ -131,6 +131,9 @@ class SimulatorState:
         self.truth = GroundTruth()
         self.limiter = RateLimiter()
         self._seq = 0
+        # (exchange, pair) -> a status set while running (e.g. ("binance", "AVAXUSDT"):
+        # "BREAK"): the listings show it and the pair's market data stops (universe.py).
+        self.pair_status: dict[tuple[str, str], str] = {}
 
     # clock
     def now(self) -> datetime:

@@ -7,26 +7,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingestion.connectors.registry import describe
 from ingestion.simulator import market
 from ingestion.simulator.common import SimRequest
-from ingestion.symbols import CATALOGUE, Asset
+from ingestion.simulator.universe import CATALOGUE
+from ingestion.simulator.universe import SimAsset as Asset
 
 HOUR = market.HOUR
 
 
 def listed(req: SimRequest, exchange: str) -> dict[str, Asset]:
-    """Symbol -> asset for the configured assets this exchange lists.
-
-    Every spelling its connector's description knows is a key (Kraken answers ``XXBTZUSD`` to
-    ``XBTUSD``).
-    """
-    rules = describe(exchange).exchange
-    assert rules is not None, f"{exchange} is not an exchange"
+    """Symbol -> asset for the configured assets this exchange trades: every name the
+    simulated world gives the pair (Kraken answers ``XXBTZUSD`` to ``XBTUSD``). A pair
+    halted while running (``state.pair_status``) serves no market data."""
     out: dict[str, Asset] = {}
     for asset in CATALOGUE:
-        if asset.asset_id in req.state.config.assets:
-            out.update(dict.fromkeys(rules.symbols(asset), asset))
+        names = asset.names(exchange)
+        if asset.asset_id not in req.state.config.assets or not names:
+            continue
+        if (exchange, names[0]) not in req.state.pair_status:
+            out.update(dict.fromkeys(names, asset))
     return out
 
 

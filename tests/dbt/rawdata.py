@@ -406,6 +406,17 @@ CANDLE_TABLES = {
 }
 
 
+def listing_records() -> list[tuple[str, tuple[Any, ...], Any]]:
+    """Every listing the simulator serves, as raw rows: (table, natural key, record)."""
+    from sim_listings import ENDPOINTS, records
+
+    return [
+        (f"{source}__{endpoint}", tuple(key), record)
+        for source, endpoint in ENDPOINTS.items()
+        for key, record in records(source)
+    ]
+
+
 def synthetic_rows(
     days: int = 40,
     assets: Iterable[str] = SMALL_ASSETS,
@@ -621,6 +632,9 @@ def synthetic_rows(
             add(
                 RawRow("coingecko__market_chart", (a.coingecko_id, "usd", day_start), point, loaded)
             )
+
+    for table, key, record in listing_records():
+        add(RawRow(table, key, record, loaded))
 
     counts: dict[str, int] = {}
     for row in batch.rows:

@@ -244,7 +244,7 @@ def test_pipeline_health_covers_every_endpoint(dbt_db: DbtDatabase, built: DbtRe
         from marts.fct_pipeline_health
     """,
     )
-    assert len(rows) == 12
+    assert len(rows) == 17
     assert {r[2] for r in rows} == {"fresh"}
     by_key = {(r[0], r[1]): r for r in rows}
     assert by_key[("kraken", "ohlc")][3] == "success"  # the newest run, after a failed one
@@ -265,7 +265,7 @@ def test_source_freshness_runs(dbt_db: DbtDatabase, built: DbtResult) -> None:
     sources = json.loads((result.target_path / "sources.json").read_text())["results"]
     statuses = {r["unique_id"].split(".", 2)[2]: r["status"] for r in sources}
     # every raw table and the run log; quarantine has no freshness (no rows is good news)
-    assert len(statuses) == 13 and "ingestion.quarantine" not in statuses
+    assert len(statuses) == 18 and "ingestion.quarantine" not in statuses
     assert set(statuses.values()) == {"pass"}, statuses
 
 

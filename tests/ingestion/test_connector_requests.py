@@ -36,8 +36,12 @@ def plan(
 
 def test_registry_covers_every_raw_table_once() -> None:
     names = [spec.raw_table.qualified_name for spec in REGISTRY]
-    assert len(names) == len(set(names)) == 12
-    assert {s.name for s in select(["binance"])} == {"binance/klines", "binance/ticker_24hr"}
+    assert len(names) == len(set(names)) == 17
+    assert {s.name for s in select(["binance"])} == {
+        "binance/klines",
+        "binance/ticker_24hr",
+        "binance/exchange_info",
+    }
     assert [s.name for s in select(None, ["ohlc"])] == ["kraken/ohlc"]
     candles = {s.name for s in REGISTRY if s.is_time_windowed}
     assert {

@@ -48,7 +48,7 @@ async def test_a_full_run_lands_every_endpoint_and_accounts_for_every_record(
 ) -> None:
     summary = await run_ingestion(sim_settings, now=SIM_NOW)
     assert summary.ok, [(e.name, e.error) for e in summary.failed]
-    assert len(summary.endpoints) == 12
+    assert len(summary.endpoints) == 17
     for stats in summary.endpoints:
         assert stats.fetched > 0, stats.name
         assert stats.fetched == (
@@ -61,9 +61,10 @@ async def test_a_full_run_lands_every_endpoint_and_accounts_for_every_record(
         "where run_id = %s",
         [summary.run_id],
     )
-    assert len(runs) == 12
+    assert len(runs) == 17
     assert all(r[3] == r[4] + r[5] + r[6] + r[7] and r[2] == "success" for r in runs)
-    assert count(loader_dsn, "binance__klines") == summary.endpoints[3].inserted
+    klines_stats = next(e for e in summary.endpoints if e.name == "binance/klines")
+    assert count(loader_dsn, "binance__klines") == klines_stats.inserted
     # Skipped assets are named: BNB is not on Coinbase.
     coinbase = next(e for e in summary.endpoints if e.name == "coinbase/candles")
     assert "not listed on coinbase, skipped: BNB" in coinbase.notes
@@ -324,6 +325,8 @@ async def test_replay_rebuilds_raw_from_the_lake_without_calling_any_api(
         "mercadobitcoin__candles",
         "mercadobitcoin__tickers",
         "fx__rates",
+        "binance__exchange_info",
+        "mercadobitcoin__symbols",
     )
 
     def records(table: str) -> list[tuple[Any, ...]]:

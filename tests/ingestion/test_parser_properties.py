@@ -86,6 +86,11 @@ FX_SERIES = {
     },
 }
 
+EXCHANGE_INFO = _fixture("binance", "exchange_info.json")
+EXCHANGE_INFO["symbols"] = EXCHANGE_INFO["symbols"][1:3]  # BCCBTC (BREAK), BTCUSDT
+ASSET_PAIRS = _fixture("kraken", "asset_pairs.json")
+ASSET_PAIRS["result"] = {k: ASSET_PAIRS["result"][k] for k in ("XDGUSD", "XXBTZUSD")}
+
 # (source, endpoint) -> (path, params, a real-shaped body) for every endpoint.
 SEEDS: dict[tuple[str, str], list[tuple[str, dict[str, str], Any]]] = {
     ("coingecko", "markets"): [
@@ -135,6 +140,12 @@ SEEDS: dict[tuple[str, str], list[tuple[str, dict[str, str], Any]]] = {
     ("mercadobitcoin", "tickers"): [
         ("/tickers", {"symbols": "BTC-BRL"}, _fixture("mercadobitcoin", "tickers.json"))
     ],
+    # the listings (the two big samples cut to two entries: mutations cost per node)
+    ("binance", "exchange_info"): [("/api/v3/exchangeInfo", {}, EXCHANGE_INFO)],
+    ("kraken", "asset_pairs"): [("/0/public/AssetPairs", {}, ASSET_PAIRS)],
+    ("coinbase", "products"): [("/products", {}, _fixture("coinbase", "products.json"))],
+    ("mercadobitcoin", "symbols"): [("/symbols", {}, _fixture("mercadobitcoin", "symbols.json"))],
+    ("coingecko", "coins_list"): [("/coins/list", {}, _fixture("coingecko", "coins_list.json"))],
 }
 ENDPOINTS = sorted(SEEDS)
 IDS = [f"{source}/{endpoint}" for source, endpoint in ENDPOINTS]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.simulator import market
+from ingestion.simulator import listings, market
 from ingestion.simulator.candles import CandleFormat, json_rows, record_window, window_rows
 from ingestion.simulator.common import (
     Key,
@@ -197,6 +197,8 @@ def binance_ticker(req: SimRequest) -> Reply:
 
 def binance_weight(path: str, query: Any) -> int:
     """The request weight Binance counts for a request to ``path`` with ``query``."""
+    if path.endswith("/exchangeInfo"):
+        return 20
     if path.endswith("/ticker/24hr"):
         if "symbol" in query:
             return 2
@@ -246,12 +248,116 @@ def _usage_headers(used: int) -> dict[str, str]:
     return {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
 
 
+# ---------------------------------------------------------------- the listing
+def binance_exchange_info(req: SimRequest) -> Reply:
+    """``/api/v3/exchangeInfo``: every symbol, BREAK ones included (no symbolStatus)."""
+    symbols = []
+    for pair in listings.pairs(req, "binance", "TRADING", "USDT"):
+        tick = f"{10.0 ** -listings.decimals(pair):.8f}"
+        symbols.append(
+            {
+                "symbol": pair.symbol,
+                "status": pair.status,
+                "baseAsset": pair.base,
+                "baseAssetPrecision": 8,
+                "quoteAsset": pair.quote,
+                "quotePrecision": 8,
+                "quoteAssetPrecision": 8,
+                "baseCommissionPrecision": 8,
+                "quoteCommissionPrecision": 8,
+                "orderTypes": [
+                    "LIMIT",
+                    "LIMIT_MAKER",
+                    "MARKET",
+                    "STOP_LOSS_LIMIT",
+                    "TAKE_PROFIT_LIMIT",
+                ],
+                "icebergAllowed": True,
+                "ocoAllowed": True,
+                "quoteOrderQtyMarketAllowed": True,
+                "allowTrailingStop": True,
+                "cancelReplaceAllowed": True,
+                # still true on BREAK symbols, as on the real API
+                "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False,
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": tick,
+                        "maxPrice": "1000000.00000000",
+                        "tickSize": tick,
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": "0.00001000",
+                        "maxQty": "9000.00000000",
+                        "stepSize": "0.00001000",
+                    },
+                    {"filterType": "ICEBERG_PARTS", "limit": 10},
+                    {
+                        "filterType": "TRAILING_DELTA",
+                        "minTrailingAboveDelta": 10,
+                        "maxTrailingAboveDelta": 2000,
+                        "minTrailingBelowDelta": 10,
+                        "maxTrailingBelowDelta": 2000,
+                    },
+                    {
+                        "filterType": "NOTIONAL",
+                        "minNotional": "5.00000000",
+                        "applyMinToMarket": True,
+                        "maxNotional": "9000000.00000000",
+                        "applyMaxToMarket": False,
+                        "avgPriceMins": 5,
+                    },
+                    {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+                ],
+                "permissions": ["SPOT"],
+                "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                "allowedSelfTradePreventionModes": [
+                    "NONE",
+                    "EXPIRE_TAKER",
+                    "EXPIRE_MAKER",
+                    "EXPIRE_BOTH",
+                ],
+            }
+        )
+    body = {
+        "timezone": "UTC",
+        "serverTime": req.now_s * 1000,
+        "rateLimits": [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": 6000,
+            },
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 160000},
+            {
+                "rateLimitType": "RAW_REQUESTS",
+                "interval": "MINUTE",
+                "intervalNum": 5,
+                "limit": 61000,
+            },
+        ],
+        "exchangeFilters": [],
+        "symbols": symbols,
+    }
+    return snapshot(
+        req,
+        "/api/v3/exchangeInfo",
+        body,
+        lambda b: listings.keyed(b.get("symbols") or [], "symbol"),
+    )
+
+
 SOURCE = SimSource(
     name="binance",
     prefix="/binance",
     routes=(
         (re.compile(r"/api/v3/klines"), binance_klines),
         (re.compile(r"/api/v3/ticker/24hr"), binance_ticker),
+        (re.compile(r"/api/v3/exchangeInfo"), binance_exchange_info),
     ),
     weight=binance_weight,
     rate_limited=_rate_limited,

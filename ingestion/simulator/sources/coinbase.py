@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 from datetime import UTC, datetime
 from typing import Any
 
-from ingestion.simulator import market
+from ingestion.simulator import listings, market
 from ingestion.simulator.candles import CandleFormat, json_rows, record_window, window_rows
 from ingestion.simulator.common import (
     Key,
@@ -153,12 +154,46 @@ def coinbase_ticker(req: SimRequest) -> Reply:
     return snapshot(req, endpoint, body, extract)
 
 
+# ---------------------------------------------------------------- the listing
+def coinbase_products(req: SimRequest) -> Reply:
+    """``/products``: every product, unsorted, delisted ones with trading disabled."""
+    products = []
+    for pair in listings.pairs(req, "coinbase", "online", "USD"):
+        decimals = listings.decimals(pair)
+        online = pair.status == "online"
+        products.append(
+            {
+                "id": pair.symbol,
+                "base_currency": pair.base,
+                "quote_currency": pair.quote,
+                "quote_increment": f"{10.0**-decimals:.{decimals}f}",
+                "base_increment": "0.00000001",
+                "display_name": f"{pair.base}/{pair.quote}",
+                "min_market_funds": "1",
+                "margin_enabled": False,
+                "post_only": False,
+                "limit_only": False,
+                "cancel_only": False,
+                "status": pair.status,
+                "status_message": "",
+                "trading_disabled": not online,
+                "fx_stablecoin": False,
+                "max_slippage_percentage": "0.03000000",
+                "auction_mode": False,
+                "high_bid_limit_percentage": "",
+            }
+        )
+    random.Random(req.seed).shuffle(products)  # the real list is not sorted either
+    return snapshot(req, "/products", products, lambda b: listings.keyed(b, "id"), dumps=spaced)
+
+
 SOURCE = SimSource(
     name="coinbase",
     prefix="/coinbase",
     routes=(
         (re.compile(r"/products/(?P<product_id>[^/]+)/candles"), coinbase_candles),
         (re.compile(r"/products/(?P<product_id>[^/]+)/ticker"), coinbase_ticker),
+        (re.compile(r"/products/?"), coinbase_products),
     ),
     server_error=lambda status: Reply(status, compact({"message": "Internal Server Error"})),
     not_found=lambda: Reply(404, compact({"message": "NotFound"})),

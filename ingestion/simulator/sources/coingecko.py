@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.simulator import market
+from ingestion.simulator import listings, market
 from ingestion.simulator.common import (
     Records,
     Reply,
@@ -20,7 +20,8 @@ from ingestion.simulator.common import (
     snapshot,
 )
 from ingestion.simulator.config import divergence_factors
-from ingestion.symbols import CATALOGUE, Asset
+from ingestion.simulator.universe import CATALOGUE, OTHER_COINS
+from ingestion.simulator.universe import SimAsset as Asset
 
 DAY = market.DAY
 IMAGE_IDS = {
@@ -301,11 +302,25 @@ def _server_error(status: int) -> Reply:
     )
 
 
+# ---------------------------------------------------------------- the listing
+def coingecko_coins_list(req: SimRequest) -> Reply:
+    """``/coins/list``: id, symbol, name of every coin, namesakes included, by id."""
+    coins = [
+        {"id": a.coingecko_id, "symbol": a.asset_id.lower(), "name": a.name}
+        for a in CATALOGUE
+        if a.asset_id in req.state.config.assets
+    ]
+    coins += [{"id": c.coin_id, "symbol": c.symbol, "name": c.name} for c in OTHER_COINS]
+    coins.sort(key=lambda c: c["id"])
+    return snapshot(req, "/coins/list", coins, lambda b: listings.keyed(b, "id"), dumps=compact)
+
+
 SOURCE = SimSource(
     name="coingecko",
     prefix="/coingecko/api/v3",
     routes=(
         (re.compile(r"/coins/markets/?"), coingecko_markets),
+        (re.compile(r"/coins/list/?"), coingecko_coins_list),
         (re.compile(r"/global/?"), coingecko_global),
         (re.compile(r"/coins/(?P<coin_id>[^/]+)/market_chart/?"), coingecko_market_chart),
     ),

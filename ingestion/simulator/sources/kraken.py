@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ingestion.simulator import market
+from ingestion.simulator import listings, market
 from ingestion.simulator.candles import CandleFormat, json_rows, record_window, window_rows
 from ingestion.simulator.common import (
     Key,
@@ -159,12 +159,76 @@ def kraken_ticker(req: SimRequest) -> Reply:
     return snapshot(req, endpoint, body, extract)
 
 
+# ---------------------------------------------------------------- the listing
+def _kraken_alt(code: str) -> str:
+    return code[1:] if len(code) == 4 and code[0] in "XZ" and code[1:].isalpha() else code
+
+
+MARGIN_LIMITS = {
+    "XXBTZUSD": (300, 240),
+    "XETHZUSD": (4000, 4000),
+    "XDGUSD": (30_000_000, 30_000_000),
+    "USDTZUSD": (3_200_000, 4_600_000),
+    "XBTUSDT": (80, 80),
+    "XREPZEUR": (0, 0),
+}
+
+
+def kraken_asset_pairs(req: SimRequest) -> Reply:
+    """``/0/public/AssetPairs``: every pair keyed by Kraken's own name, statuses as sent."""
+    result: dict[str, Any] = {}
+    fees = [[0, 0.4], [10000, 0.35], [50000, 0.24], [100000, 0.22], [250000, 0.2]]
+    maker = [[0, 0.25], [10000, 0.2], [50000, 0.14], [100000, 0.12], [250000, 0.1]]
+    for pair in sorted(
+        listings.pairs(req, "kraken", "online", "ZUSD"), key=lambda p: p.key or p.symbol
+    ):
+        decimals = listings.decimals(pair)
+        limit = MARGIN_LIMITS.get(pair.key or pair.symbol)
+        entry: dict[str, Any] = {
+            "altname": pair.symbol,
+            "wsname": f"{_kraken_alt(pair.base)}/{_kraken_alt(pair.quote)}",
+            "aclass_base": "currency",
+            "base": pair.base,
+            "aclass_quote": "currency",
+            "quote": pair.quote,
+            "lot": "unit",
+            "cost_decimals": 5,
+            "pair_decimals": decimals,
+            "lot_decimals": 8,
+            "lot_multiplier": 1,
+            "leverage_buy": [2, 3, 4, 5] if limit else [],
+            "leverage_sell": [2, 3, 4, 5] if limit else [],
+            "fees": fees,
+            "fees_maker": maker,
+            "fee_volume_currency": "ZUSD",
+            "margin_call": 80,
+            "margin_stop": 40,
+            "ordermin": "0.0001",
+            "costmin": "0.5",
+            "tick_size": f"{10.0**-decimals:.{decimals}f}",
+            "status": pair.status,
+        }
+        result[pair.key or pair.symbol] = entry
+        if (
+            limit is not None
+        ):  # only margin pairs carry position limits (268 of 1,434 on the real API)
+            entry["long_position_limit"], entry["short_position_limit"] = limit
+    body = {"error": [], "result": result}
+
+    def extract(b: Any) -> Records:
+        found = b.get("result") if isinstance(b, dict) else None
+        return [((k,), v) for k, v in (found or {}).items()]
+
+    return snapshot(req, "/0/public/AssetPairs", body, extract)
+
+
 SOURCE = SimSource(
     name="kraken",
     prefix="/kraken",
     routes=(
         (re.compile(r"/0/public/OHLC"), kraken_ohlc),
         (re.compile(r"/0/public/Ticker"), kraken_ticker),
+        (re.compile(r"/0/public/AssetPairs"), kraken_asset_pairs),
     ),
     rate_limited=lambda _retry_after: Reply(200, compact({"error": ["EAPI:Rate limit exceeded"]})),
     api_error=lambda _status: Reply(200, compact({"error": ["EService:Unavailable"]})),

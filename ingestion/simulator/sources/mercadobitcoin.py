@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from ingestion.simulator import market
+from ingestion.simulator import listings, market
 from ingestion.simulator.candles import CandleFormat, record_window, window_rows
 from ingestion.simulator.common import (
     Key,
@@ -23,6 +23,7 @@ from ingestion.simulator.common import (
     snapshot,
 )
 from ingestion.simulator.tickers import listed, rolling_24h, spread
+from ingestion.simulator.universe import CATALOGUE
 
 HOUR, DAY = market.HOUR, market.DAY
 
@@ -175,12 +176,67 @@ def _rate_limited(retry_after: str) -> Reply:
     return Reply(429, compact(body), headers={"Retry-After": retry_after})
 
 
+# ---------------------------------------------------------------- the listing
+MB_FIELDS = (
+    "symbol",
+    "description",
+    "currency",
+    "base-currency",
+    "exchange-listed",
+    "exchange-traded",
+    "minmovement",
+    "pricescale",
+    "type",
+    "timezone",
+    "session-regular",
+    "withdrawal-fee",
+)
+
+
+def mb_symbols(req: SimRequest) -> Reply:
+    """``/symbols``: parallel arrays, one per field; ``symbols=`` filters."""
+    names = {a.asset_id: a.name for a in CATALOGUE}
+    wanted = {s for s in req.query.get("symbols", "").split(",") if s}
+    rows = [
+        p
+        for p in listings.pairs(req, "mercadobitcoin", "traded", "BRL")
+        if not wanted or p.symbol in wanted
+    ]
+    columns: dict[str, list[Any]] = {name: [] for name in MB_FIELDS}
+    for pair in rows:
+        traded = pair.status == "traded"
+        values = (
+            pair.symbol,
+            names.get(pair.base, pair.base.title()),
+            pair.quote,
+            pair.base,
+            pair.status != "unlisted",
+            traded,
+            "1",
+            10 ** listings.decimals(pair),
+            "CRYPTO",
+            "America/Sao_Paulo",
+            "24x7",
+            "",
+        )
+        for name, value in zip(MB_FIELDS, values, strict=True):
+            columns[name].append(value)
+
+    def extract(b: Any) -> Records:
+        if not isinstance(b, dict) or not isinstance(b.get("symbol"), list):
+            return []
+        return [((symbol,), {"symbol": symbol}) for symbol in b["symbol"]]
+
+    return snapshot(req, "/symbols", columns, extract)
+
+
 SOURCE = SimSource(
     name="mercadobitcoin",
     prefix="/mercadobitcoin/api/v4",
     routes=(
         (re.compile(r"/tickers/?"), mb_tickers),
         (re.compile(r"/candles/?"), mb_candles),
+        (re.compile(r"/symbols/?"), mb_symbols),
     ),
     rate_limited=_rate_limited,
 )
