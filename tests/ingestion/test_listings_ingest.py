@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import psycopg
-from ingestion.run.ingest import run_ingestion
 from ingestion_support import SIM_NOW
 from pymongo import MongoClient
 
 from ingestion.connectors.registry import REGISTRY
+from ingestion.run.ingest import run_ingestion
 from ingestion.settings import Settings
 from ingestion.simulator import RunningSimulator
 
