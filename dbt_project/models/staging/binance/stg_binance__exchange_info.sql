@@ -20,11 +20,6 @@ renamed as (
         record ->> 'status' as listing_status,
         coalesce(record ->> 'status' = 'TRADING', false) as is_trading,
         (record ->> 'isSpotTradingAllowed')::boolean as is_spot_trading_allowed,
-        (
-            select (f.value ->> 'tickSize')::numeric
-            from jsonb_array_elements(record -> 'filters') as f (value)
-            where f.value ->> 'filterType' = 'PRICE_FILTER'
-        ) as tick_size,
         last_seen_at = max(last_seen_at) over () as is_in_latest_listing,
         {{ raw_bookkeeping_columns() }}
     from source
