@@ -11,7 +11,9 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
+from ingestion.connectors.base import KeyValue
 from ingestion.connectors.coingecko import read_coin
 from ingestion.connectors.registry import EXCHANGES, get_endpoint
 from ingestion.listings import Coin, Listing
@@ -44,7 +46,7 @@ ENDPOINTS = {
 }
 
 
-def records(source: str) -> list[tuple[tuple[object, ...], object]]:
+def records(source: str) -> list[tuple[tuple[KeyValue, ...], Any]]:
     path, handler = HANDLERS[source]
     state = SimulatorState(SimulatorConfig(now=AT))
     request = SimRequest(source, path, {}, {}, {}, state, int(AT.timestamp()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import psycopg
 from ingestion_support import SIM_NOW
@@ -37,14 +38,17 @@ async def test_listings_land_in_lake_and_raw_with_every_pair(
                 )
             }
             assert set(keys) == set(served), spec.name
-        statuses = dict(
+        statuses: dict[str, str] = dict(
             conn.execute(
                 "select symbol, record ->> 'status' from raw.binance__exchange_info"
             ).fetchall()
         )
     assert statuses["LUNAUSDT"] == "BREAK" and statuses["AVAXUSDT"] == "TRADING"
+    client: MongoClient[dict[str, Any]]
     with MongoClient(mongo_uri) as client:
-        docs = list(client[mongo_db_name]["responses"].find({"run_id": summary.run_id}))
+        docs: list[dict[str, Any]] = list(
+            client[mongo_db_name]["responses"].find({"run_id": summary.run_id})
+        )
     assert sorted(d["endpoint"] for d in docs) == sorted(s.endpoint for s in LISTINGS)
     for doc in docs:  # the body as received, byte for byte
         assert hashlib.sha256(doc["body"].encode()).hexdigest() == doc["body_sha256"]
