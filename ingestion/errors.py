@@ -16,7 +16,9 @@ and names no secret. Errors that used to be a built-in type still are one too (a
     ├── LakeTimeoutError           MongoDB did not acknowledge lake documents in time
     ├── LakeDocumentError          one lake document the server refused
     ├── InvalidRecord              a record fails validation (also a ValueError)
-    ├── UnknownAssetError          an asset id not in the catalogue (also a ValueError)
+    ├── ResolutionError            configured assets cannot be resolved (also a ValueError)
+    │   ├── UnknownAssetError      a ticker no listing has (close matches named)
+    │   └── AmbiguousAssetError    a ticker several CoinGecko coins share, none ranked
     ├── ServiceError               a local server could not be started (also a RuntimeError)
     └── BackupError                a backup or restore could not be done (also a RuntimeError)
 
@@ -94,8 +96,16 @@ class InvalidRecord(IngestionError, ValueError):
     """A record that fails validation; the message is the quarantine reason."""
 
 
-class UnknownAssetError(IngestionError, ValueError):
-    """An asset id that is not in the catalogue."""
+class ResolutionError(IngestionError, ValueError):
+    """The configured assets cannot be resolved from the listings; the message says why."""
+
+
+class UnknownAssetError(ResolutionError):
+    """A ticker that no exchange and no CoinGecko coin lists (or an unknown CoinGecko id)."""
+
+
+class AmbiguousAssetError(ResolutionError):
+    """A ticker that names several CoinGecko coins, none of them ranked by market cap."""
 
 
 # --------------------------------------------------------------------------- operations

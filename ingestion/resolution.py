@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ingestion.connectors.source import Source
+from ingestion.errors import AmbiguousAssetError, ResolutionError, UnknownAssetError
 from ingestion.listings import Coin, Listing
 
 # Stablecoins, unless configured otherwise (CRIPTOPIPE_STABLECOINS): coins pegged to
@@ -43,18 +44,6 @@ DEFAULT_STABLECOINS: tuple[str, ...] = (
 
 _TICKER = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}$")
 _COIN_ID = re.compile(r"^\S(.{0,98}\S)?$")
-
-
-class ResolutionError(ValueError):
-    """The configured assets cannot be resolved; the message says why and what to do."""
-
-
-class UnknownAssetError(ResolutionError):
-    """A ticker that no exchange and no CoinGecko coin lists (or an unknown CoinGecko id)."""
-
-
-class AmbiguousAssetError(ResolutionError):
-    """A ticker that names several CoinGecko coins, none of them ranked by market cap."""
 
 
 @dataclass(frozen=True, slots=True)
