@@ -27,8 +27,8 @@ from ingestion.connectors.base import (
     Record,
     check_numbers,
     paged_windows,
-    served_intervals,
     require_text,
+    served_intervals,
     utc_from_seconds,
 )
 from ingestion.connectors.source import Exchange, Source
