@@ -142,8 +142,10 @@ class Asset:
         return pair.key if pair is not None and pair.is_active else None
 
     def name_on(self, source: str) -> str | None:
-        """What ``source`` is asked for this asset by: its pair, else its CoinGecko id
-        when ``source`` is no exchange of the asset's (CoinGecko itself)."""
+        """What ``source`` is asked for this asset by.
+
+        Its pair on an exchange, else its CoinGecko id (``source`` is CoinGecko).
+        """
         if source in self.pairs or source in self.reasons:
             return self.symbol(source)
         return self.coingecko_id

@@ -1,5 +1,6 @@
-"""Kraken: ``/0/public/OHLC`` (1, 5, 15, 60, 240, 1440 minutes), ``/0/public/Ticker`` and
-``/0/public/AssetPairs``.
+"""Kraken: ``/0/public/OHLC`` (1 … 1440 minutes), ``/0/public/Ticker``, ``/0/public/AssetPairs``.
+
+OHLC intervals are 1, 5, 15, 60, 240 and 1440 minutes.
 
 OHLC returns only the last ~720 candles whatever ``since`` says: history older than that
 cannot be fetched and is reported in the run notes. Errors arrive as HTTP 200 with

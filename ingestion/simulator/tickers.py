@@ -16,9 +16,11 @@ HOUR = market.HOUR
 
 
 def listed(req: SimRequest, exchange: str) -> dict[str, Asset]:
-    """Symbol -> asset for the configured assets this exchange trades: every name the
-    simulated world gives the pair (Kraken answers ``XXBTZUSD`` to ``XBTUSD``). A pair
-    halted while running (``state.pair_status``) serves no market data."""
+    """Symbol -> asset for the configured assets this exchange trades.
+
+    Every name the simulated world gives the pair is a key (Kraken answers ``XXBTZUSD``
+    to ``XBTUSD``). A pair halted while running (``state.pair_status``) is left out.
+    """
     out: dict[str, Asset] = {}
     for asset in CATALOGUE:
         names = asset.names(exchange)

@@ -59,8 +59,10 @@ class SimAsset:
         }[exchange]
 
     def names(self, exchange: str) -> tuple[str, ...]:
-        """Every name ``exchange`` knows the pair by: the requested one first (Kraken also
-        answers with its result key, XXBTZUSD for XBTUSD)."""
+        """Every name ``exchange`` knows the pair by, the requested one first.
+
+        Kraken also answers with its result key (XXBTZUSD for XBTUSD).
+        """
         first = self.symbol(exchange)
         if first is None:
             return ()
