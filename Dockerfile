@@ -24,4 +24,7 @@ RUN uv sync --frozen --no-dev && mkdir -p "$DAGSTER_HOME" \
     && cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 ENV PATH="/app/.venv/bin:$PATH"
+# The dbt manifest the Dagster definitions load, prepared once at build time: loading the
+# definitions never runs dbt (parsing needs no database).
+RUN criptopipe dbt parse
 CMD ["criptopipe", "--help"]

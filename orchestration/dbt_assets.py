@@ -10,10 +10,12 @@
   UTC, half-open; the macro also takes the vars ``partition_start`` / ``partition_end``).
   Not as ``--vars``: dbt re-parses the whole project whenever its vars change, which every
   partition run (and the next run without vars) would do.
-* The manifest is prepared once: a ``dbt parse`` when the project's files changed since the
-  last parse (their hash is kept next to the manifest) — at definition load, never per run
-  or partition. (``prepare_if_dev()`` would re-parse at every ``dagster dev`` start and
-  never for ``criptopipe run``; the hash covers both.)
+* The manifest is prepared explicitly, never as a surprise of loading the definitions:
+  :func:`prepare_manifest` runs ``dbt parse`` when the project's files (or the profile)
+  changed since the last parse (their hash is kept next to the manifest). ``criptopipe
+  dbt parse``, ``run``, ``ui``, ``demo`` and ``schedules`` call it; under ``dagster dev`` /
+  ``dg dev`` loading calls it too, as ``DbtProject.prepare_if_dev()`` does. Otherwise a
+  missing manifest is an error that says which command prepares it.
 """
 
 import fcntl
@@ -21,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -32,6 +35,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
+    DailyPartitionsDefinition,
     FreshnessPolicy,
     MetadataValue,
 )
@@ -45,7 +49,7 @@ from dagster_dbt import (
 
 from ingestion.errors import ServiceError
 from ingestion.services import dbt_env
-from ingestion.settings import PROJECT_ROOT, load_settings
+from ingestion.settings import PROJECT_ROOT, Settings, load_settings
 from orchestration.dbt_invocations import (
     CriptopipeDbtCliResource,
     dbt_environment,
@@ -54,7 +58,7 @@ from orchestration.dbt_invocations import (
     partition_env,
     tidy_after,
 )
-from orchestration.partitions import DAILY, SINGLE_RUN
+from orchestration.partitions import SINGLE_RUN, daily_partitions
 from orchestration.resources import PostgresResource
 
 logger = logging.getLogger(__name__)
@@ -95,53 +99,81 @@ def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
     return digest.hexdigest()
 
 
-def ensure_dbt_profile_env() -> dict[str, str]:
-    """Export the values profiles.yml needs so ``dbt parse`` can render it, and return them.
+def profile_env(settings: Settings) -> dict[str, str]:
+    """The values ``dbt_project/profiles.yml`` renders with: the transformer role's.
 
-    Parsing never connects; before the first ``services up`` there is no password yet and
-    nothing is exported. ``DBT_TARGET_PATH`` is pointed at the folder our parse writes, so
-    runs reuse that parse.
+    Parsing never connects, so before the first ``services up`` (no password generated
+    yet) the profile's defaults do.
+
+    Args:
+        settings: Whose warehouse the profile points at.
+
+    Returns:
+        The ``CRIPTOPIPE_DBT_*`` variables (empty before the first ``services up``).
     """
-    settings = load_settings()
     try:
-        values = dbt_env(settings)  # the transformer role only
-    except ServiceError:  # no password generated yet (before the first `services up`)
-        values = {}
-    os.environ.update(values)  # the same values the dbt resource exports at run time
-    # dagster-dbt seeds each run's target folder with the partial-parse file found under
-    # DBT_TARGET_PATH: point it at the folder our parse writes, so runs reuse that parse.
-    os.environ["DBT_TARGET_PATH"] = str(DBT_PROJECT_DIR / DBT_TARGET)
-    return values
+        return dbt_env(settings)  # the transformer role only
+    except ServiceError:
+        return {}
 
 
-def prepare_manifest(project: DbtProject = DBT_PROJECT) -> Path:
-    """A manifest for the current project files: parsed once per change of the files.
+def prepare_manifest(project: DbtProject = DBT_PROJECT, settings: Settings | None = None) -> Path:
+    """A manifest for the current project files: ``dbt parse`` once per change of the files.
 
+    dbt's partial parsing (which every run reuses) is only valid for the profile it was
+    made with: a change of warehouse database re-parses too, once. The parse runs in a
+    child process with the profile in its environment; this process's is left alone.
     Processes that prepare it at the same time (test workers, a run next to the UI) take
     turns on a lock file beside it, so none reads a manifest another is still writing.
+
+    Args:
+        project: The dbt project (its target folder holds the manifest and the hash).
+        settings: Whose profile to parse with (default: the current settings).
+
+    Returns:
+        The manifest's path.
+
+    Raises:
+        FileNotFoundError: When there is no dbt project.
+        RuntimeError: When ``dbt parse`` fails (its output is in the message).
     """
     if not project.project_dir.joinpath("dbt_project.yml").exists():
         raise FileNotFoundError(f"no dbt project at {project.project_dir}")
     target = project.project_dir / project.target_path
     target.mkdir(parents=True, exist_ok=True)
+    profile = profile_env(settings or load_settings())
     with (target / "criptopipe_parse.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        return _prepare_manifest(project)
+        return _prepare_manifest(project, profile)
 
 
-def _prepare_manifest(project: DbtProject) -> Path:
-    stamp = project.project_dir / project.target_path / "criptopipe_project.sha256"
-    # dbt's partial parsing (which every run reuses) is only valid for the profile it was
-    # made with: a change of warehouse database must re-parse too, once.
-    profile = sorted(ensure_dbt_profile_env().items())
+def _prepare_manifest(project: DbtProject, profile: dict[str, str]) -> Path:
+    target = project.project_dir / project.target_path
+    stamp = target / "criptopipe_project.sha256"
     current = hashlib.sha256(
-        (project_hash(project.project_dir) + repr(profile)).encode()
+        (project_hash(project.project_dir) + repr(sorted(profile.items()))).encode()
     ).hexdigest()
     if project.manifest_path.exists() and stamp.exists() and stamp.read_text().strip() == current:
         keep_parse(stamp.parent / "partial_parse.msgpack", parse_cache(stamp.parent, dict(profile)))
         return project.manifest_path
     logger.info("dbt project or profile changed: parsing it into %s", project.manifest_path)
-    dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    command = [
+        dbt_executable(),
+        "parse",
+        "--quiet",
+        "--project-dir",
+        str(project.project_dir),
+        "--profiles-dir",
+        str(project.profiles_dir),
+        "--target-path",
+        str(target),
+    ]
+    env = {**os.environ, **profile, "DBT_LOG_PATH": str(target)}
+    result = subprocess.run(
+        command, env=env, cwd=project.project_dir, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"dbt parse failed:\n{result.stdout}{result.stderr}")
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current)
     keep_parse(stamp.parent / "partial_parse.msgpack", parse_cache(stamp.parent, dict(profile)))
@@ -202,11 +234,21 @@ TRANSLATOR = CriptopipeDbtTranslator(
 
 
 # --------------------------------------------------------------------------- assets
-def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
-    """The dbt assets of ``manifest``: the models (``dbt build``) and the incremental marts.
+def build_dbt_assets(
+    manifest: Path, daily: DailyPartitionsDefinition | None = None
+) -> list[AssetsDefinition]:
+    """The dbt assets of ``manifest``: one for the unpartitioned nodes, one partitioned.
 
-    The incremental marts are daily-partitioned and run in a single run per backfill.
+    Args:
+        manifest: A prepared dbt manifest.
+        daily: The day partitions the incremental marts share with candle ingestion
+            (default: from the current settings' start date, read when called).
+
+    Returns:
+        The assets, each with a freshness policy.
     """
+    if daily is None:
+        daily = daily_partitions(load_settings().start_date)
 
     @dbt_assets(
         manifest=manifest,
@@ -238,7 +280,7 @@ def build_dbt_assets(manifest: Path) -> list[AssetsDefinition]:
             dagster_dbt_translator=TRANSLATOR,
             select=INCREMENTAL,
             name="dbt_incremental_models",
-            partitions_def=DAILY,
+            partitions_def=daily,
             backfill_policy=SINGLE_RUN,
             pool=DBT_POOL,
         )
@@ -279,7 +321,7 @@ def dbt_build(
     cache = parse_cache(root, postgres.dbt_env())
     with dbt_environment(
         {"DBT_TARGET_PATH": str(cache), **(extra_env or {})},
-        afterwards={"DBT_TARGET_PATH": str(root)},  # as ensure_dbt_profile_env set it
+        afterwards={"DBT_TARGET_PATH": str(root)},  # the folder prepare_manifest writes
     ):
         ensure_relations(context, dbt, postgres, manifest, cache)
         invocation = dbt.cli(["build"], context=context)  # dbt starts here
@@ -390,14 +432,34 @@ def exposure_specs(
     return specs
 
 
-def load_dbt_definitions() -> tuple[list[AssetsDefinition], list[AssetSpec]]:
-    """The dbt assets and dashboard specs, or nothing (with a warning) when no project exists."""
-    try:
-        manifest = prepare_manifest()
-    except FileNotFoundError as err:
-        logger.warning("no dbt assets: %s", err)
-        return [], []
-    return build_dbt_assets(manifest), exposure_specs(manifest)
+def load_dbt_definitions(
+    daily: DailyPartitionsDefinition | None = None,
+) -> tuple[list[AssetsDefinition], list[AssetSpec]]:
+    """Dbt assets and dashboard specs from the prepared manifest; nothing is parsed here.
+
+    Under ``dagster dev`` / ``dg dev`` the manifest is prepared first (as
+    ``DbtProject.prepare_if_dev()`` does); otherwise it must have been prepared.
+
+    Args:
+        daily: The day partitions (default: from the current settings' start date).
+
+    Returns:
+        The dbt assets and one asset spec per dashboard page.
+
+    Raises:
+        FileNotFoundError: When no manifest was prepared (the message says how to).
+    """
+    if DBT_PROJECT.preparer.using_dagster_dev():
+        prepare_manifest()
+    manifest = DBT_PROJECT.manifest_path
+    if not manifest.exists():
+        raise FileNotFoundError(
+            f"no dbt manifest at {manifest}: run `criptopipe dbt parse` first "
+            "(`criptopipe run`, `ui`, `demo` and `schedules` prepare it themselves)"
+        )
+    if daily is None:
+        daily = daily_partitions(load_settings().start_date)
+    return build_dbt_assets(manifest, daily), exposure_specs(manifest)
 
 
 def dbt_executable() -> str:

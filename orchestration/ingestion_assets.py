@@ -17,6 +17,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     Backoff,
+    DailyPartitionsDefinition,
     Failure,
     FreshnessPolicy,
     Jitter,
@@ -30,7 +31,8 @@ from ingestion.clock import clock_for
 from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import REGISTRY
 from ingestion.run.results import EndpointStats
-from orchestration.partitions import DAILY, SINGLE_RUN
+from ingestion.settings import load_settings
+from orchestration.partitions import SINGLE_RUN, daily_partitions
 from orchestration.resources import IngestionResource
 
 # Transient failures (a provider's 5xx burst, a dropped connection) get retried by Dagster
@@ -75,13 +77,20 @@ def freshness_for(cron: str) -> FreshnessPolicy:
     return FreshnessPolicy.time_window(fail_window=2 * period + slack, warn_window=period + slack)
 
 
-def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
+def ingestion_asset(spec: EndpointSpec, daily: DailyPartitionsDefinition) -> AssetsDefinition:
     """The Dagster asset that ingests one endpoint into its raw table and the lake.
 
     A time-windowed endpoint is daily-partitioned (single-run backfill) and fetches its
     partition's window; a snapshot endpoint is unpartitioned. The blocking accounting check
     compares fetched records with inserted + updated + unchanged + quarantined; a failed or
     partial endpoint fails the step so the retry policy fetches the rest.
+
+    Args:
+        spec: The endpoint.
+        daily: The day partitions a time-windowed endpoint is backfilled by.
+
+    Returns:
+        The asset, with its accounting check.
     """
     key = AssetKey(list(spec.asset_key))
     partitioned = spec.is_time_windowed
@@ -92,7 +101,7 @@ def ingestion_asset(spec: EndpointSpec) -> AssetsDefinition:
         group_name=spec.source,
         description=f"{spec.description}\n\nLands in `{table.qualified_name}` "
         f"(natural key: {', '.join(table.key_names)}) and every response in `lake.responses`.",
-        partitions_def=DAILY if partitioned else None,
+        partitions_def=daily if partitioned else None,
         backfill_policy=SINGLE_RUN if partitioned else None,
         pool=spec.source,
         retry_policy=TRANSIENT_RETRY,
@@ -180,11 +189,23 @@ def endpoint_metadata(stats: EndpointStats) -> dict[str, MetadataValue]:
     return metadata
 
 
-def build_ingestion_assets(specs: Sequence[EndpointSpec] = REGISTRY) -> list[AssetsDefinition]:
-    """One ingestion asset per endpoint of ``specs`` (default: every registered endpoint)."""
-    return [ingestion_asset(spec) for spec in specs]
+def build_ingestion_assets(
+    specs: Sequence[EndpointSpec] = REGISTRY, daily: DailyPartitionsDefinition | None = None
+) -> list[AssetsDefinition]:
+    """One ingestion asset per endpoint of the registry (or of ``specs``).
+
+    Args:
+        specs: The endpoints.
+        daily: The day partitions; ``None`` builds them from the current settings'
+            ``start_date`` (read now, when called, never at import).
+
+    Returns:
+        The assets.
+    """
+    if daily is None:
+        daily = daily_partitions(load_settings().start_date)
+    return [ingestion_asset(spec, daily) for spec in specs]
 
 
-INGESTION_ASSETS = build_ingestion_assets()
 CANDLE_SPECS = tuple(s for s in REGISTRY if s.is_time_windowed)
 SNAPSHOT_SPECS = tuple(s for s in REGISTRY if not s.is_time_windowed)

@@ -2,6 +2,8 @@
 
 Candle ingestion assets and the incremental dbt marts built from them share it, so a
 backfill of any date range is one run over the partition range (single-run backfill).
+Nothing here reads the settings: ``orchestration.definitions`` builds the partitions from
+the start date when Dagster loads the definitions, never at import.
 """
 
 from __future__ import annotations
@@ -10,20 +12,24 @@ from datetime import UTC, date, datetime, timedelta
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition
 
-from ingestion.settings import load_settings
+SINGLE_RUN = BackfillPolicy.single_run()
 
 
 def daily_partitions(start_date: date) -> DailyPartitionsDefinition:
-    """UTC daily partitions from ``start_date``, today's (still filling) one included."""
-    # end_offset=1: today's (still filling) partition exists, so the hourly schedule can
-    # keep it current.
+    """One partition per UTC day from ``start_date``, today's included.
+
+    ``end_offset=1``: today's (still filling) partition exists, so the hourly schedule can
+    keep it current.
+
+    Args:
+        start_date: The first day (``CRIPTOPIPE_START_DATE``).
+
+    Returns:
+        The partitions definition every time-partitioned asset shares.
+    """
     return DailyPartitionsDefinition(
         start_date=start_date.isoformat(), timezone="UTC", end_offset=1
     )
-
-
-DAILY = daily_partitions(load_settings().start_date)
-SINGLE_RUN = BackfillPolicy.single_run()
 
 
 def day_window(first: date, last: date) -> tuple[datetime, datetime]:

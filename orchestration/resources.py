@@ -1,9 +1,13 @@
 """Dagster resources: thin, configurable views over criptopipe's ``Settings``.
 
-Configuration is read once by ``ingestion.settings`` (pydantic-settings, ``CRIPTOPIPE_``
-environment variables and ``.env``). Each resource may override the database it points at,
-which is how ``criptopipe run --database`` and the tests keep their data apart; every field
-can be fed from an environment variable with ``EnvVar`` in ``definitions.py``.
+Configuration is read by ``ingestion.settings`` (pydantic-settings, ``CRIPTOPIPE_``
+environment variables and ``.env``) when a run or a sensor tick uses a resource, never when
+the definitions load. Each resource may override the database it points at, which is how
+the tests keep their data apart; every field can be fed from an environment variable with
+an (unresolved) ``EnvVar``. The optional ``CRIPTOPIPE_DAGSTER_POSTGRES_DB`` /
+``CRIPTOPIPE_DAGSTER_MONGO_DB`` override the databases for the Dagster process alone; they
+are read at run time too (an ``EnvVar`` cannot be optional: Dagster fails a run whose
+``EnvVar`` is unset).
 """
 
 from __future__ import annotations
@@ -14,12 +18,22 @@ from datetime import date, datetime
 from typing import Any
 
 import psycopg
-from dagster import ConfigurableResource
-from pydantic import Field, PrivateAttr
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingestion.run.results import RunSummary
 from ingestion.services import Services, credentials, dbt_env, lake_uri
 from ingestion.settings import Settings, load_settings
+
+
+class DagsterDatabases(BaseSettings):
+    """``CRIPTOPIPE_DAGSTER_POSTGRES_DB`` / ``_MONGO_DB``: databases for Dagster alone."""
+
+    model_config = SettingsConfigDict(env_prefix="CRIPTOPIPE_DAGSTER_", extra="ignore")
+
+    postgres_db: str | None = None
+    mongo_db: str | None = None
 
 
 class CriptopipeSettings(ConfigurableResource):
@@ -33,12 +47,17 @@ class CriptopipeSettings(ConfigurableResource):
     )
 
     def get(self) -> Settings:
-        """The ``Settings``, loaded now, with this resource's database overrides."""
+        """The settings, read now, with this resource's databases (else Dagster's own).
+
+        Returns:
+            The settings a run or a sensor tick works with.
+        """
+        dagster = DagsterDatabases()
         overrides: dict[str, Any] = {}
-        if self.postgres_db:
-            overrides["postgres_db"] = self.postgres_db
-        if self.mongo_db:
-            overrides["mongo_db"] = self.mongo_db
+        if self.postgres_db or dagster.postgres_db:
+            overrides["postgres_db"] = self.postgres_db or dagster.postgres_db
+        if self.mongo_db or dagster.mongo_db:
+            overrides["mongo_db"] = self.mongo_db or dagster.mongo_db
         return load_settings(**overrides)
 
 
@@ -47,41 +66,56 @@ class PostgresResource(ConfigurableResource):
 
     A run holds only the role it asks for: :meth:`dsn` builds that role's DSN from its own
     password, never from the admin DSN. When ``start_services`` is on, the local servers the
-    project runs itself are started if they stopped (a reboot); creating databases and roles
-    is ``criptopipe services up``'s job, the only one that uses the admin DSN.
+    project runs itself are started if they stopped (a reboot) when Dagster sets the
+    resource up for a run or a sensor tick (:meth:`setup_for_execution`), never by a getter
+    and never at load; creating databases and roles is ``criptopipe services up``'s job, the
+    only one that uses the admin DSN.
     """
 
     config: CriptopipeSettings
     start_services: bool = Field(
         default=True, description="Start the local PostgreSQL/MongoDB when they are not running."
     )
-    _ready: bool = PrivateAttr(default=False)
 
     @property
     def settings(self) -> Settings:
-        """The ``Settings`` this resource points at."""
+        """The settings of the warehouse this resource points at (read now)."""
         return self.config.get()
 
-    def _ensure_running(self, settings: Settings) -> None:
-        if self.start_services and not self._ready:
-            Services(settings).start_local()
-            self._ready = True
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Start the local servers the project runs itself, if they stopped.
+
+        Args:
+            context: Dagster's resource initialisation context (unused).
+        """
+        if self.start_services:
+            Services(self.settings).start_local()
 
     def dsn(self, role: str = "loader") -> str:
-        """The DSN of ``role``, built from its own password (local servers started if needed)."""
-        settings = self.settings
-        self._ensure_running(settings)
-        return credentials.role_dsn(settings, role)
+        """The DSN of one role (``loader``, ``transformer``, ``reader``), from its password.
+
+        Args:
+            role: The database role.
+
+        Returns:
+            The DSN (it carries the role's password: never log it).
+        """
+        return credentials.role_dsn(self.settings, role)
 
     def connect(self, role: str = "loader") -> psycopg.Connection[Any]:
-        """An autocommit connection as ``role``."""
+        """An autocommit connection as ``role``.
+
+        Args:
+            role: The database role.
+
+        Returns:
+            The open connection.
+        """
         return psycopg.connect(self.dsn(role), autocommit=True)
 
     def dbt_env(self) -> dict[str, str]:
         """The ``CRIPTOPIPE_DBT_*`` variables ``dbt_project/profiles.yml`` reads."""
-        settings = self.settings
-        self._ensure_running(settings)
-        return dbt_env(settings)
+        return dbt_env(self.settings)
 
     def export_dbt_env(self) -> None:
         """Point dbt at this warehouse: put its profile's variables in the process environment.

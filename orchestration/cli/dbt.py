@@ -38,8 +38,16 @@ def dbt(ctx: typer.Context, database: DatabaseOption = None) -> None:
 
     Examples: `criptopipe dbt build`, `criptopipe dbt docs generate`,
     `criptopipe dbt docs serve --port 8080`.
+
+    `criptopipe dbt parse` prepares the manifest the Dagster definitions load (under
+    dbt_project/target/dagster; it parses only when the project changed).
     """
     settings = configure(database)
+    if ctx.args == ["parse"]:
+        from orchestration.cli.ui import prepare_dbt_manifest
+
+        prepare_dbt_manifest(settings)
+        return
     env = {**os.environ, **dbt_environment(settings)}
     result = subprocess.run([executable("dbt"), *ctx.args], env=env, cwd=PROJECT_ROOT, check=False)
     raise typer.Exit(result.returncode)

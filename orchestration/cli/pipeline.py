@@ -120,9 +120,10 @@ def run_everything(first: date, last: date) -> RunReport:
     from dagster import DagsterInstance
 
     from orchestration.automation import ALL_ASSETS_JOB
-    from orchestration.definitions import defs
+    from orchestration.definitions import load_definitions
     from orchestration.pipeline import report, run_job
 
+    defs = load_definitions()  # prepares the dbt manifest first (parses if it changed)
     with DagsterInstance.get() as instance:
         result = run_job(defs, ALL_ASSETS_JOB, start=first, end=last, instance=instance)
         return report(result)

@@ -69,6 +69,7 @@ def ui(
     with simulated_apis(url=simulator_url) as base_urls:
         settings = configure(database, base_urls)
     services_up(settings)
+    prepare_dbt_manifest(settings)
     port = port or settings.dagster_port
     storage = (
         f"PostgreSQL database {settings.dagster_db}"
@@ -83,6 +84,25 @@ def ui(
     )
     _say_what_is_switched_on()
     wait_for([subprocess.Popen(dagster_dev_command(host, port), cwd=PROJECT_ROOT)])
+
+
+def prepare_dbt_manifest(settings: Settings) -> None:
+    """Prepare the dbt manifest the definitions load (``dbt parse`` if the project changed).
+
+    Args:
+        settings: Whose profile to parse with.
+
+    Raises:
+        typer.Exit: With code 1 when ``dbt parse`` fails.
+    """
+    from orchestration.dbt_assets import prepare_manifest
+
+    try:
+        manifest = prepare_manifest(settings=settings)
+    except (OSError, RuntimeError) as err:
+        err_console.print(f"[red]dbt:[/red] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from err
+    console.print(f"dbt manifest: {manifest}", highlight=False, soft_wrap=True)
 
 
 def _say_what_is_switched_on() -> None:
@@ -111,7 +131,7 @@ def _automation(action: str, database: str | None) -> None:
 
     from orchestration.switch import status, switch
 
-    configure(database)  # DAGSTER_HOME included
+    prepare_dbt_manifest(configure(database))  # DAGSTER_HOME included
     with DagsterInstance.get() as instance:
         states = status(instance) if action == "status" else switch(instance, action == "on")
     for item in states:

@@ -33,8 +33,11 @@ class Runs:
 def runs(orch_env: dict[str, str]) -> Runs:
     """The incremental marts materialized three times: day 1 (which may parse the project
     for this warehouse, once), then day 1 and day 2 again."""
-    from orchestration.definitions import _dbt_assets, defs
+    from orchestration.dbt_assets import load_dbt_definitions
+    from orchestration.definitions import load_definitions
 
+    defs = load_definitions()  # prepares the dbt manifest
+    _dbt_assets, _ = load_dbt_definitions()
     incremental = next(a for a in _dbt_assets if a.partitions_def)
     calls: list[Any] = []
     real_check_output = dbt_cli_resource.check_output

@@ -44,7 +44,9 @@ def test_the_api_key_appears_nowhere_but_in_its_header(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from orchestration.definitions import defs
+    from orchestration.definitions import load_definitions
+
+    defs = load_definitions()
 
     monkeypatch.setenv("CRIPTOPIPE_COINGECKO_API_KEY", MARKER)
     monkeypatch.setenv("CRIPTOPIPE_HTTP_MAX_RETRIES", "0")

@@ -27,9 +27,9 @@ CANDLE_KEYS = [AssetKey(list(s.asset_key)) for s in REGISTRY if s.is_time_window
 
 @pytest.fixture(scope="module")
 def defs(orch_env: dict[str, str]) -> Any:
-    from orchestration.definitions import defs
+    from orchestration.definitions import load_definitions
 
-    return defs
+    return load_definitions()
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from orchestration.ingestion_assets import cadence_period
 
 @pytest.fixture(scope="module")
 def defs() -> Any:  # Definitions, read as loaded: its attributes are typed optional
-    from orchestration.definitions import defs
+    from orchestration.definitions import load_definitions
 
-    return defs
+    return load_definitions()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ def test_multiprocess_run_config_validates_against_the_all_assets_job() -> None:
     from dagster import validate_run_config
 
     from orchestration.automation import ALL_ASSETS_JOB
-    from orchestration.definitions import defs
+    from orchestration.definitions import load_definitions
+
+    defs = load_definitions()
 
     run_config = yaml.safe_load(
         (PROJECT_ROOT / "deploy" / "run_config" / "multiprocess.yaml").read_text()

@@ -16,7 +16,9 @@ from orchestration.pipeline import report, run_job
 
 @pytest.mark.slow
 def test_whole_graph_materializes_and_every_check_passes(orch_env: dict[str, str]) -> None:
-    from orchestration.definitions import defs
+    from orchestration.definitions import load_definitions
+
+    defs = load_definitions()
 
     graph = defs.resolve_asset_graph()
     materializable = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from dagster import DagsterInstance
 
+from orchestration.dbt_assets import prepare_manifest
 from orchestration.switch import status, switch, switched_on
 
 
@@ -13,6 +14,7 @@ from orchestration.switch import status, switch, switched_on
 def test_one_command_switches_every_schedule_and_sensor_on_and_off(
     orch_env: dict[str, str],
 ) -> None:
+    prepare_manifest()  # as `criptopipe schedules` does before loading the definitions
     with DagsterInstance.local_temp() as instance:
         before = status(instance)
         assert before and not any(i.running for i in before)

@@ -15,6 +15,7 @@ import pytest
 from netutil import free_port, wait_until_serving
 
 from ingestion.settings import PROJECT_ROOT
+from orchestration.dbt_assets import prepare_manifest
 from orchestration.instance import dagster_yaml
 
 SCREENSHOTS = PROJECT_ROOT / "tests" / "artifacts" / "screenshots"
@@ -43,6 +44,7 @@ def _graphql(url: str, query: str) -> dict:
 def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text(dagster_yaml())
+    prepare_manifest()  # as `criptopipe dbt parse` (or the image build) does
     port = free_port()
     executable = Path(sys.executable).parent / "dagster-webserver"
     log = (home / "webserver.log").open("wb")

@@ -132,7 +132,11 @@ def soak_settings(
 
 
 def _soak_definitions() -> Definitions:
-    from orchestration.definitions import _dbt_assets, defs
+    from orchestration.dbt_assets import load_dbt_definitions
+    from orchestration.definitions import load_definitions
+
+    defs = load_definitions()  # prepares the dbt manifest
+    _dbt_assets, _ = load_dbt_definitions()
 
     dbt_models = [a for a in _dbt_assets if not a.partitions_def]
     dbt_incremental = [a for a in _dbt_assets if a.partitions_def]

@@ -11,9 +11,9 @@ from orchestration.indicator_assets import CANDLE_MART_KEYS, INDICATORS_KEY
 
 @pytest.fixture(scope="module")
 def defs() -> Definitions:
-    from orchestration.definitions import defs
+    from orchestration.definitions import load_definitions
 
-    return defs
+    return load_definitions()
 
 
 def test_lineage_runs_from_the_candle_marts_into_the_asset_and_risk_pages(
