@@ -1,6 +1,6 @@
 """Every query the dashboard runs on the MongoDB lake, and nothing else.
 
-The twin of ``dashboard/data.py`` for the other store: that module speaks SQL to PostgreSQL
+The twin of ``dashboard/data/`` for the other store: that module speaks SQL to PostgreSQL
 through psycopg, this one aggregation pipelines to MongoDB through pymongo, with its own
 connection settings and failure modes, so neither grows a second client. Pages call these
 functions only.

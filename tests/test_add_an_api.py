@@ -36,7 +36,7 @@ NAMES_SOURCES: dict[str, str] = {
     "ingestion/simulator/market.py": "exchange: its synthetic-market parameters (EXCHANGE_MODELS)",
     "ingestion/simulator/ecb.py": 'not the source: the FX random stream is named "fx"',
     "ingestion/simulator/universe.py": "exchange: the simulated world's pairs on each exchange",
-    "dashboard/charts.py": "exchange: its colour in the charts",
+    "dashboard/charts/style.py": "exchange: its colour in the charts",
     "dbt_project/seeds/exchanges.csv": "exchange: the exchanges seed (dim_exchanges)",
     "dbt_project/seeds/symbol_map.csv": "exchange: generated from ingestion/symbols.py",
     "dbt_project/models/intermediate/int_candles_unioned.sql": "exchange: joins the candle union",

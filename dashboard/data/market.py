@@ -1,169 +1,18 @@
-"""Every query the dashboard runs, and nothing else.
-
-The dashboard reads the dbt marts (schema ``marts``) only, as the read-only ``reader`` role.
-Each public function returns a :class:`pandas.DataFrame` and is cached for a few minutes
-(``st.cache_data`` with a TTL), keyed by the database it reads, the SQL and its parameters.
-SQL is written here in full; values are always passed as psycopg placeholders and no
-identifier ever comes from user input.
-
-Two kinds of "no data":
-
-* the warehouse cannot be reached, or no mart has been built yet: :func:`warehouse_status`
-  says so and the pages show "No data yet — run ``make demo``";
-* one mart is missing (not built yet) or empty for the chosen filters: its query returns an
-  empty frame, and the page shows an empty state for that chart only.
-"""
+"""The market queries: dimensions, market overview, currencies, asset, cross-exchange, risk."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, LiteralString
+from datetime import date, datetime
+from typing import LiteralString
 
 import pandas as pd
-import psycopg
-import streamlit as st
-from psycopg.types.numeric import FloatLoader
 
-from ingestion.errors import IngestionError
-
-logger = logging.getLogger(__name__)
-
-TTL_MARKET = timedelta(minutes=5)  # marts are rebuilt at most hourly
-TTL_HEALTH = timedelta(minutes=1)  # the health page should notice a run quickly
-CONNECT_TIMEOUT_SECONDS = 3
-
-MARTS_SCHEMA = "marts"
+from dashboard.data.warehouse import day_window, read_market
 
 
-class DataUnavailable(IngestionError, RuntimeError):
-    """The warehouse cannot answer: not reachable, or not configured."""
-
-
-@dataclass(frozen=True)
-class WarehouseStatus:
-    """Whether there is anything to show, and if not, why."""
-
-    ready: bool
-    reason: str  # one line for the empty state when not ready
-    marts: tuple[str, ...] = ()
-
-
-# --- connection -------------------------------------------------------------------------------
-def reader_dsn() -> str:
-    """The read-only ``reader`` role's DSN for the configured warehouse database.
-
-    Built from :class:`~ingestion.settings.ReaderSettings` only: the server's address and
-    the reader's own password. The dashboard never loads the admin DSN, the superuser's
-    secret file or another role's password, even when ``.env`` holds them; it never
-    starts a service.
-    """
-    from ingestion.services import credentials
-    from ingestion.settings import ReaderSettings
-
-    try:
-        return credentials.role_dsn(ReaderSettings(), "reader")
-    except Exception as err:  # no reader password yet, bad configuration, ...
-        raise DataUnavailable(f"the warehouse is not set up ({err})") from err
-
-
-def _connect(dsn: str) -> psycopg.Connection[Any]:
-    try:
-        conn = psycopg.connect(
-            dsn,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            autocommit=True,
-            application_name="criptopipe-dashboard",
-        )
-    except psycopg.OperationalError as err:
-        raise DataUnavailable("the warehouse database is not reachable") from err
-    # Charts want floats: load PostgreSQL numeric as float directly instead of Decimal
-    # (exact money arithmetic happens in dbt; here it is display only, and much faster).
-    conn.adapters.register_loader("numeric", FloatLoader)
-    return conn
-
-
-def _frame(dsn: str, query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Run one read-only query; a mart that does not exist yet reads as an empty frame."""
-    with _connect(dsn) as conn:
-        conn.read_only = True
-        try:
-            cursor = conn.execute(query, params or {})
-        except psycopg.errors.UndefinedTable as err:
-            logger.info("mart not built yet: %s", err.diag.message_primary)
-            return pd.DataFrame()
-        except psycopg.errors.UndefinedColumn as err:
-            # A mart whose contract changed under us: show the gap, do not crash the page.
-            logger.warning("mart column missing: %s", err.diag.message_primary)
-            return pd.DataFrame()
-        columns = [c.name for c in cursor.description or ()]
-        return pd.DataFrame(cursor.fetchall(), columns=columns)
-
-
-@st.cache_data(ttl=TTL_MARKET, show_spinner=False)
-def _cached(dsn: str, query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    return _frame(dsn, query, params)
-
-
-@st.cache_data(ttl=TTL_HEALTH, show_spinner=False)
-def _cached_health(
-    dsn: str, query: LiteralString, params: dict[str, Any] | None = None
-) -> pd.DataFrame:
-    return _frame(dsn, query, params)
-
-
-def _read(query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    return _cached(reader_dsn(), query, params).copy()
-
-
-def _read_health(query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    return _cached_health(reader_dsn(), query, params).copy()
-
-
-def clear_cache() -> None:
-    """Forget every cached query (the sidebar's "Refresh" button)."""
-    _cached.clear()
-    _cached_health.clear()
-
-
-def _window(start: date, end: date) -> dict[str, datetime]:
-    """Days ``start`` to ``end`` inclusive as a half-open UTC timestamp range."""
-    return {
-        "start": datetime.combine(start, time(), UTC),
-        "end": datetime.combine(end + timedelta(days=1), time(), UTC),
-    }
-
-
-# --- status -----------------------------------------------------------------------------------
-def warehouse_status() -> WarehouseStatus:
-    """Can the dashboard show anything? Not cached: the answer is one cheap catalogue query."""
-    try:
-        dsn = reader_dsn()
-        with _connect(dsn) as conn:
-            rows = conn.execute(
-                """
-                select table_name
-                from information_schema.tables
-                where table_schema = %(schema)s
-                order by table_name
-                """,
-                {"schema": MARTS_SCHEMA},
-            ).fetchall()
-    except DataUnavailable as err:
-        return WarehouseStatus(False, str(err))
-    except psycopg.Error as err:
-        return WarehouseStatus(False, f"the warehouse refused the query ({err.sqlstate})")
-    marts = tuple(row[0] for row in rows)
-    if not marts:
-        return WarehouseStatus(False, "no mart has been built yet")
-    return WarehouseStatus(True, "", marts)
-
-
-# --- dimensions -------------------------------------------------------------------------------
 def assets() -> pd.DataFrame:
     """Tracked assets: asset_id, asset_name, is_stablecoin."""
-    return _read(
+    return read_market(
         """
         select asset_id, asset_name, is_stablecoin
         from marts.dim_assets
@@ -174,7 +23,7 @@ def assets() -> pd.DataFrame:
 
 def exchanges() -> pd.DataFrame:
     """Exchanges: exchange_id, exchange_name, quote_currency."""
-    return _read(
+    return read_market(
         """
         select exchange_id, exchange_name, quote_currency
         from marts.dim_exchanges
@@ -185,7 +34,7 @@ def exchanges() -> pd.DataFrame:
 
 def data_date_range() -> tuple[date, date] | None:
     """First and last day with daily candles (the default date range of the filters)."""
-    frame = _read(
+    frame = read_market(
         """
         select min(open_at)::date as first_day, max(open_at)::date as last_day
         from marts.fct_candles_daily
@@ -196,10 +45,9 @@ def data_date_range() -> tuple[date, date] | None:
     return frame.iloc[0]["first_day"], frame.iloc[0]["last_day"]
 
 
-# --- market overview --------------------------------------------------------------------------
 def market_snapshots(start: date, end: date) -> pd.DataFrame:
     """Global market: snapshot_at, total_market_cap_usd, total_volume_usd, dominance (%)."""
-    return _read(
+    return read_market(
         """
         select snapshot_at, total_market_cap_usd, total_volume_usd,
                btc_dominance_pct, eth_dominance_pct, market_cap_change_pct_24h
@@ -207,13 +55,13 @@ def market_snapshots(start: date, end: date) -> pd.DataFrame:
         where snapshot_at >= %(start)s and snapshot_at < %(end)s
         order by snapshot_at
         """,
-        _window(start, end),
+        day_window(start, end),
     )
 
 
 def market_cap_daily(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
     """Daily market cap per tracked asset (CoinGecko market_chart): the history line."""
-    return _read(
+    return read_market(
         """
         select price_date, asset_id, market_cap_usd, price_usd, volume_usd,
                market_cap_share_pct, is_closed, observed_at
@@ -222,13 +70,13 @@ def market_cap_daily(asset_ids: tuple[str, ...], start: date, end: date) -> pd.D
           and price_date >= %(start)s::date and price_date < %(end)s::date
         order by price_date, asset_id
         """,
-        {"assets": list(asset_ids), **_window(start, end)},
+        {"assets": list(asset_ids), **day_window(start, end)},
     )
 
 
 def asset_market_caps(asset_ids: tuple[str, ...]) -> pd.DataFrame:
     """The latest CoinGecko market data per asset: rank, price, market cap, supply."""
-    return _read(
+    return read_market(
         """
         select asset_id, asset_name, market_cap_rank, current_price_usd, market_cap_usd,
                circulating_supply, market_data_updated_at
@@ -242,7 +90,7 @@ def asset_market_caps(asset_ids: tuple[str, ...]) -> pd.DataFrame:
 
 def sentiment(start: date, end: date) -> pd.DataFrame:
     """Fear & Greed per day with BTC's return that day."""
-    return _read(
+    return read_market(
         """
         select sentiment_date, fear_greed_value, fear_greed_classification,
                btc_close_price_usd, btc_simple_return
@@ -264,7 +112,7 @@ def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
     Columns: asset_id, close_price_usd, close_price_usd_24h_ago, change_pct, as_of (the
     hour's open), closed_at and closed_at_24h_ago (the instants the two prices hold at).
     """
-    return _read(
+    return read_market(
         """
         with hourly as (
             select asset_id, open_at, close_at, consensus_close_price_usd as close_price_usd
@@ -300,10 +148,9 @@ def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
     )
 
 
-# --- currencies -------------------------------------------------------------------------------
 def fx_currencies() -> tuple[str, ...]:
     """The currencies with USD rates in the warehouse (every configured FX currency)."""
-    frame = _read(
+    frame = read_market(
         """
         select distinct quote_currency
         from marts.fct_fx_rates_hourly
@@ -319,7 +166,7 @@ def fx_rates_at(currency: str, hours: tuple[datetime, ...]) -> pd.DataFrame:
     From ``fct_fx_rates_hourly``: the newest ECB rate available at that instant, never a later
     one. Columns: rate_at, rate, published_rate_date; hours without a rate yet are absent.
     """
-    return _read(
+    return read_market(
         """
         select rate_at, rate, published_rate_date
         from marts.fct_fx_rates_hourly
@@ -330,7 +177,6 @@ def fx_rates_at(currency: str, hours: tuple[datetime, ...]) -> pd.DataFrame:
     )
 
 
-# --- asset ------------------------------------------------------------------------------------
 _CANDLES = """
     select
         open_at, close_at, open_price, high_price, low_price, close_price, volume,
@@ -359,13 +205,13 @@ def candles(asset_id: str, exchange_id: str, interval: str, start: date, end: da
     """
     if interval not in _CANDLES_SQL:
         raise ValueError(f"unknown interval {interval!r}; use 1h or 1d")
-    params = {"asset": asset_id, "exchange": exchange_id, **_window(start, end)}
-    return _read(_CANDLES_SQL[interval], params)
+    params = {"asset": asset_id, "exchange": exchange_id, **day_window(start, end)}
+    return read_market(_CANDLES_SQL[interval], params)
 
 
 def asset_exchanges(asset_id: str) -> list[str]:
     """Exchanges that have daily candles for ``asset_id``."""
-    frame = _read(
+    frame = read_market(
         """
         select distinct exchange_id
         from marts.fct_candles_daily
@@ -379,7 +225,7 @@ def asset_exchanges(asset_id: str) -> list[str]:
 
 def daily_returns(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
     """Returns, rolling annualised volatility (7 and 30 days) and drawdown per asset and day."""
-    return _read(
+    return read_market(
         """
         select asset_id, price_date, close_price_usd, simple_return, log_return,
                volatility_7d, volatility_30d, running_peak_price_usd, drawdown
@@ -399,7 +245,7 @@ def technical_indicators(
     The series is one asset on one exchange at ``interval``, from the pandas mart
     fct_technical_indicators, in its quote currency.
     """
-    return _read(
+    return read_market(
         """
         select open_at, quote_currency, close_price, is_closed, rsi_14, macd, macd_signal,
                macd_histogram, bollinger_middle, bollinger_upper, bollinger_lower,
@@ -409,7 +255,12 @@ def technical_indicators(
           and open_at >= %(start)s and open_at < %(end)s
         order by open_at
         """,
-        {"asset": asset_id, "exchange": exchange_id, "interval": interval, **_window(start, end)},
+        {
+            "asset": asset_id,
+            "exchange": exchange_id,
+            "interval": interval,
+            **day_window(start, end),
+        },
     )
 
 
@@ -419,7 +270,7 @@ def ewma_volatility(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Da
     It comes from the daily candles of the exchange with the longest USD/USDT daily history of
     that asset. Today's open candle is left out: its close is not a price yet.
     """
-    return _read(
+    return read_market(
         """
         with reference_exchange as (
             select distinct on (asset_id) asset_id, exchange_id
@@ -438,11 +289,10 @@ def ewma_volatility(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Da
           and i.open_at >= %(start)s and i.open_at < %(end)s
         order by i.asset_id, i.open_at
         """,
-        {"assets": list(asset_ids), **_window(start, end)},
+        {"assets": list(asset_ids), **day_window(start, end)},
     )
 
 
-# --- cross-exchange ---------------------------------------------------------------------------
 def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
     """Per asset, closed hour and exchange: the close, its deviation and the hour's spread.
 
@@ -450,7 +300,7 @@ def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
     lowest exchange that hour (bps). The mart holds closed candles only: the open hour is never
     compared.
     """
-    return _read(
+    return read_market(
         """
         select asset_id, open_at, exchange_id, quote_currency, close_price,
                consensus_close_price_usd, deviation_bps, is_divergent, spread_bps,
@@ -460,7 +310,7 @@ def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
           and open_at >= %(start)s and open_at < %(end)s
         order by asset_id, open_at, exchange_id
         """,
-        {"assets": list(asset_ids), **_window(start, end)},
+        {"assets": list(asset_ids), **day_window(start, end)},
     )
 
 
@@ -469,7 +319,7 @@ def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Dat
 
     Converted at the USD→BRL rate in force at each hour's close (never a rate published later).
     """
-    return _read(
+    return read_market(
         """
         select asset_id, open_at, close_price_brl, consensus_close_price_usd, usd_brl_rate,
                fx_rate_date, fx_rate_available_at, consensus_close_price_brl, premium_pct
@@ -478,7 +328,7 @@ def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Dat
           and open_at >= %(start)s and open_at < %(end)s
         order by asset_id, open_at
         """,
-        {"assets": list(asset_ids), **_window(start, end)},
+        {"assets": list(asset_ids), **day_window(start, end)},
     )
 
 
@@ -488,7 +338,7 @@ def price_divergences(asset_ids: tuple[str, ...], start: date, end: date) -> pd.
     A source is an exchange's closed close or a CoinGecko point; each comes with how many in a
     row strayed.
     """
-    return _read(
+    return read_market(
         """
         select asset_id, price_source, observed_at, price_usd, consensus_close_price_usd,
                deviation_bps, divergent_streak, is_sustained_divergence
@@ -497,18 +347,17 @@ def price_divergences(asset_ids: tuple[str, ...], start: date, end: date) -> pd.
           and observed_at >= %(start)s and observed_at < %(end)s
         order by observed_at desc, asset_id, price_source
         """,
-        {"assets": list(asset_ids), **_window(start, end)},
+        {"assets": list(asset_ids), **day_window(start, end)},
     )
 
 
-# --- risk -------------------------------------------------------------------------------------
 def correlations(asset_ids: tuple[str, ...], as_of: date) -> pd.DataFrame:
     """The 30-day return correlation of each pair of assets, on the latest day up to ``as_of``.
 
     That is the last day on or before ``as_of`` that has one; null where the window held too
     few paired returns.
     """
-    return _read(
+    return read_market(
         """
         with latest as (
             select max(price_date) as price_date
@@ -526,117 +375,3 @@ def correlations(asset_ids: tuple[str, ...], as_of: date) -> pd.DataFrame:
         """,
         {"assets": list(asset_ids), "as_of": as_of},
     )
-
-
-# --- data health ------------------------------------------------------------------------------
-def pipeline_health() -> pd.DataFrame:
-    """Per source endpoint: freshness, last load and success, 24-hour figures and quarantine.
-
-    Rows and runs in 24 h, quarantined records, and hours since the last load, as evaluated
-    by the mart.
-    """
-    return _read_health(
-        """
-        select
-            source_name, endpoint_name, freshness_status,
-            round(extract(epoch from evaluated_at - last_fetched_at) / 3600, 2)
-                as hours_since_fetch,
-            last_fetched_at, last_success_at, last_run_at, last_run_status,
-            runs_last_24h, failed_runs_last_24h, rows_fetched_last_24h, row_count,
-            quarantined_count, quarantined_last_24h, last_error_message,
-            round(extract(epoch from freshness_warn_after) / 3600, 2) as warn_after_hours,
-            round(extract(epoch from freshness_error_after) / 3600, 2) as error_after_hours,
-            evaluated_at
-        from marts.fct_pipeline_health
-        order by source_name, endpoint_name
-        """
-    )
-
-
-def recent_runs(limit: int = 50) -> pd.DataFrame:
-    """The latest ingestion runs per endpoint with their counts (newest first)."""
-    return _read_health(
-        """
-        select started_at, source_name, endpoint_name, run_status, duration_seconds,
-               request_count, retry_count, fetched_count, inserted_count, updated_count,
-               unchanged_count, quarantined_count, lake_document_count, error_message
-        from marts.fct_ingestion_runs
-        order by started_at desc, source_name, endpoint_name
-        limit %(limit)s
-        """,
-        {"limit": limit},
-    )
-
-
-def lake_documents() -> pd.DataFrame:
-    """Lake documents written per source (responses kept in MongoDB), from the run log."""
-    return _read_health(
-        """
-        select source_name, sum(lake_document_count) as lake_documents,
-               count(*) as runs, max(started_at) as last_run_at
-        from marts.fct_ingestion_runs
-        group by source_name
-        order by source_name
-        """
-    )
-
-
-def quarantine_reasons() -> pd.DataFrame:
-    """Quarantined records per source, endpoint and reason."""
-    return _read_health(
-        """
-        select source_name, endpoint_name, quarantine_reason, quarantined_count,
-               quarantined_last_24h, unparsed_body_count, first_quarantined_at,
-               last_quarantined_at
-        from marts.fct_quarantine_reasons
-        order by quarantined_count desc, source_name, endpoint_name
-        """
-    )
-
-
-def dbt_test_results(days: int = 7) -> pd.DataFrame:
-    """The latest result of each dbt test and unit test, whichever dbt invocation ran it.
-
-    Invocations are Dagster's, ``criptopipe dbt build``'s or docker compose's; failures come
-    first. dbt's on-run-end hook (``dbt_project/macros/persist_run_results.sql``) records every
-    invocation in ``marts.dbt_run_results``; tests last run more than ``days`` before the
-    newest invocation (removed from the project since) are left out.
-    """
-    return _read_health(
-        """
-        with latest as (
-            select distinct on (unique_id)
-                node_name, resource_type, status, failures, message, execution_time_seconds,
-                command, invocation_started_at
-            from marts.dbt_run_results
-            where resource_type in ('test', 'unit_test')
-              and invocation_started_at >= (
-                  select max(invocation_started_at) from marts.dbt_run_results
-              ) - make_interval(days => %(days)s)
-            order by unique_id, invocation_started_at desc, recorded_at desc
-        )
-
-        select
-            node_name as test,
-            case when resource_type = 'unit_test' then 'unit test' else 'data test' end as kind,
-            status,
-            failures,
-            message,
-            round(execution_time_seconds::numeric, 3) as execution_time_s,
-            command as dbt_command,
-            invocation_started_at as ran_at
-        from latest
-        order by
-            case status
-                when 'error' then 0 when 'fail' then 1 when 'warn' then 2
-                when 'skipped' then 3 when 'pass' then 4 else 5
-            end,
-            node_name
-        """,
-        {"days": days},
-    )
-
-
-def now_utc() -> datetime:
-    """The time the page was rendered (for "as of" captions of things that are not data)."""
-    return datetime.now(UTC)

@@ -1,0 +1,61 @@
+"""What every figure shares: colours, currency symbols, Fear & Greed bands, the layout."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+UP = "#16a34a"
+DOWN = "#dc2626"
+NEUTRAL = "#64748b"
+# fct_pipeline_health.freshness_status, by the thresholds declared on each dbt source.
+STATUS_COLOURS = {"fresh": UP, "warn": "#f59e0b", "error": DOWN, "never_loaded": NEUTRAL}
+
+# Fear & Greed bands as alternative.me names them.
+FEAR_GREED_BANDS = (
+    (0, 25, "Extreme Fear", "#dc2626"),
+    (25, 46, "Fear", "#f97316"),
+    (46, 55, "Neutral", "#eab308"),
+    (55, 76, "Greed", "#84cc16"),
+    (76, 100, "Extreme Greed", "#16a34a"),
+)
+
+CURRENCY_SYMBOLS = {"USD": "$", "BRL": "R$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+PROVISIONAL = "#94a3b8"  # the still-open candle: its prices are not final
+
+
+def layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    """The house layout: a left-aligned title, tight margins, the legend above the plot.
+
+    Args:
+        fig: The figure to lay out (changed in place).
+        title: Its title.
+        height: Its height in pixels.
+
+    Returns:
+        The same figure.
+    """
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left"},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        # above the plot, right-aligned: below it the legend would cover x-axis titles
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right"},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def fear_greed_band(value: float) -> tuple[str, str]:
+    """The band name and colour of a Fear & Greed value (0 to 100)."""
+    for low, high, name, colour in FEAR_GREED_BANDS:
+        if low <= value < high or (high == 100 and value == 100):
+            return name, colour
+    raise ValueError(f"Fear & Greed value out of range: {value}")
+
+
+EXCHANGE_COLOURS = {
+    "binance": "#f0b90b",
+    "kraken": "#5741d9",
+    "coinbase": "#0052ff",
+    "mercadobitcoin": "#16a34a",
+}
