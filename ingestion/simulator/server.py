@@ -79,6 +79,7 @@ async def _drop_connection(request: web.Request) -> web.StreamResponse:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
+    """Serve one API request: route it to its source's handler, apply the fault plan, log it."""
     state = request.app[STATE_KEY]
     started = time.perf_counter()
     found = _source_of(request.path)
@@ -222,6 +223,7 @@ def _parse_dt(text: str | None) -> datetime | None:
 
 
 async def admin_clock(request: web.Request) -> web.Response:
+    """``/_admin/clock``: the simulated time; a POST of ``{"now": ...}`` sets it (null: real)."""
     state = request.app[STATE_KEY]
     if request.method == "POST":
         data = await request.json()
@@ -230,6 +232,10 @@ async def admin_clock(request: web.Request) -> web.Response:
 
 
 async def admin_faults(request: web.Request) -> web.Response:
+    """``/_admin/faults``: the fault plan; a POST replaces it (a plan, or ``{"spec": "..."}``).
+
+    An invalid plan gets a 400 with the reason, and the current plan stays.
+    """
     state = request.app[STATE_KEY]
     if request.method == "POST":
         data = await request.json()
@@ -245,6 +251,7 @@ async def admin_faults(request: web.Request) -> web.Response:
 
 
 async def admin_requests(request: web.Request) -> web.Response:
+    """``/_admin/requests``: the request log after ``since_seq``, of ``source`` when given."""
     state = request.app[STATE_KEY]
     since = int(request.query.get("since_seq", "0"))
     items = [r for r in state.request_log(request.query.get("source")) if r["seq"] > since]
@@ -252,6 +259,10 @@ async def admin_requests(request: web.Request) -> web.Response:
 
 
 async def admin_ground_truth(request: web.Request) -> web.Response:
+    """``/_admin/ground_truth``: the records served for ``source``'s ``endpoint``, by key.
+
+    Without both parameters it lists the endpoints that served anything.
+    """
     state = request.app[STATE_KEY]
     source = request.query.get("source")
     endpoint = request.query.get("endpoint")
@@ -267,6 +278,7 @@ async def admin_ground_truth(request: web.Request) -> web.Response:
 
 
 async def admin_health(request: web.Request) -> web.Response:
+    """``/_admin/health``: ok, and each source's base URL on this simulator."""
     return web.json_response(
         {"ok": True, "base_urls": simulator_base_urls(f"{request.scheme}://{request.host}")}
     )
