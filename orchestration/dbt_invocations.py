@@ -13,7 +13,8 @@ An hourly schedule pays for every dbt start-up, so:
 * **No target folder left per run.** dagster-dbt gives every invocation a target folder of
   its own (manifest, compiled SQL, logs: ~6 MB). A successful invocation's folder is
   removed once Dagster has read its results; a failed one stays for
-  :data:`KEEP_FAILED` to be looked at, then goes too.
+  :data:`KEEP_FAILED` to be looked at, then goes too, and so does the parse cache of a
+  profile no run used for that long.
 """
 
 from __future__ import annotations
@@ -135,8 +136,22 @@ def tidy_after(invocation: DbtCliInvocation, cache: Path) -> None:
     keep_parse(folder / PARTIAL_PARSE, cache)
     if folder.parent == cache:
         shutil.rmtree(folder, ignore_errors=True)
+    prune(cache)
+
+
+def prune(cache: Path) -> None:
+    """Remove what is older than :data:`KEEP_FAILED` in and beside ``cache``.
+
+    In it: failed runs' target folders. Beside it: the parse caches of profiles no run
+    used since (every test database is a profile of its own).
+
+    Args:
+        cache: A profile's parse cache (:func:`parse_cache`).
+    """
     oldest = time.time() - KEEP_FAILED.total_seconds()
-    for old in cache.iterdir():
+    stale = [p for p in cache.iterdir() if p.is_dir()]
+    stale += [p for p in cache.parent.glob("parse-*") if p != cache]
+    for old in stale:
         if old.is_dir() and old.stat().st_mtime < oldest:
             shutil.rmtree(old, ignore_errors=True)
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,13 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from orchestration.dbt_assets import DBT_PROJECT_DIR, DBT_TARGET, dbt_resource
-from orchestration.dbt_invocations import PARTIAL_PARSE, PARTITION_ENV, parse_cache
+from orchestration.dbt_invocations import (
+    KEEP_FAILED,
+    PARTIAL_PARSE,
+    PARTITION_ENV,
+    parse_cache,
+    prune,
+)
 from orchestration.resources import CriptopipeSettings, PostgresResource
 
 DAYS = ("2026-01-05", "2026-01-06")  # two partitions, as two hourly runs on two days would
@@ -100,3 +108,17 @@ def test_the_window_reaches_the_incremental_marts_as_environment_variables(
 
 def _of_runs(path: Path, run_ids: list[str]) -> bool:
     return any(f"-{run_id[:7]}-" in path.name for run_id in run_ids)
+
+
+def test_old_failed_folders_and_unused_profile_caches_are_pruned(tmp_path: Path) -> None:
+    cache = parse_cache(tmp_path, {"CRIPTOPIPE_DBT_DBNAME": "used"})
+    other = parse_cache(tmp_path, {"CRIPTOPIPE_DBT_DBNAME": "a dropped test database"})
+    failed, recent = cache / "dbt_models-1234567-abcdefg", cache / "dbt_models-7654321-gfedcba"
+    for folder in (failed, recent):
+        folder.mkdir()
+    long_ago = time.time() - KEEP_FAILED.total_seconds() - 60
+    for path in (failed, other):
+        os.utime(path, (long_ago, long_ago))
+    prune(cache)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [cache.name]
+    assert [p.name for p in cache.iterdir()] == [recent.name]
