@@ -11,20 +11,16 @@
   Not as ``--vars``: dbt re-parses the whole project whenever its vars change, which every
   partition run (and the next run without vars) would do.
 * The manifest is prepared explicitly, never as a surprise of loading the definitions:
-  :func:`prepare_manifest` runs ``dbt parse`` when the project's files (or the profile)
-  changed since the last parse (their hash is kept next to the manifest). ``criptopipe
+  ``orchestration.dbt_manifest.prepare_manifest`` runs ``dbt parse`` when the project's
+  files (or the profile) changed since the last parse (their hash is kept next to the
+  manifest). ``criptopipe
   dbt parse``, ``run``, ``ui``, ``demo`` and ``schedules`` call it; under ``dagster dev`` /
   ``dg dev`` loading calls it too, as ``DbtProject.prepare_if_dev()`` does. Otherwise a
   missing manifest is an error that says which command prepares it.
 """
 
-import fcntl
-import hashlib
 import json
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -43,141 +39,35 @@ from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
-    DbtProject,
     dbt_assets,
 )
 
-from ingestion.errors import ServiceError
-from ingestion.services import dbt_env
-from ingestion.settings import PROJECT_ROOT, Settings, load_settings
+from ingestion.settings import load_settings
 from orchestration.dbt_invocations import (
     CriptopipeDbtCliResource,
     dbt_environment,
-    keep_parse,
     parse_cache,
     partition_env,
     tidy_after,
+)
+from orchestration.dbt_manifest import (
+    DBT_PROJECT,
+    DBT_PROJECT_DIR,
+    DBT_TARGET,
+    dbt_executable,
+    prepare_manifest,
 )
 from orchestration.partitions import SINGLE_RUN, daily_partitions
 from orchestration.resources import PostgresResource
 
 logger = logging.getLogger(__name__)
 
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-# Our own target directory, so a dbt run of the dbt engineer's never races our manifest.
-DBT_TARGET = Path("target") / "dagster"
 INCREMENTAL = "config.materialized:incremental"
 LAYERS = ("staging", "intermediate", "marts")
 DBT_POOL = "dbt"
 DBT_FRESHNESS = FreshnessPolicy.time_window(
     fail_window=timedelta(hours=26), warn_window=timedelta(hours=13)
 )
-
-DBT_PROJECT = DbtProject(
-    project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=DBT_TARGET
-)
-
-
-# --------------------------------------------------------------------------- manifest
-def _project_files(project_dir: Path) -> Iterator[Path]:
-    for sub in ("models", "macros", "seeds", "snapshots", "tests", "analyses"):
-        root = project_dir / sub
-        if root.is_dir():
-            yield from sorted(p for p in root.rglob("*") if p.is_file())
-    for name in ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml"):
-        if (project_dir / name).is_file():
-            yield project_dir / name
-
-
-def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """A SHA-256 of the dbt project's source files, paths and contents: what the parse is of."""
-    digest = hashlib.sha256()
-    for path in _project_files(project_dir):
-        digest.update(str(path.relative_to(project_dir)).encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def profile_env(settings: Settings) -> dict[str, str]:
-    """The values ``dbt_project/profiles.yml`` renders with: the transformer role's.
-
-    Parsing never connects, so before the first ``services up`` (no password generated
-    yet) the profile's defaults do.
-
-    Args:
-        settings: Whose warehouse the profile points at.
-
-    Returns:
-        The ``CRIPTOPIPE_DBT_*`` variables (empty before the first ``services up``).
-    """
-    try:
-        return dbt_env(settings)  # the transformer role only
-    except ServiceError:
-        return {}
-
-
-def prepare_manifest(project: DbtProject = DBT_PROJECT, settings: Settings | None = None) -> Path:
-    """A manifest for the current project files: ``dbt parse`` once per change of the files.
-
-    dbt's partial parsing (which every run reuses) is only valid for the profile it was
-    made with: a change of warehouse database re-parses too, once. The parse runs in a
-    child process with the profile in its environment; this process's is left alone.
-    Processes that prepare it at the same time (test workers, a run next to the UI) take
-    turns on a lock file beside it, so none reads a manifest another is still writing.
-
-    Args:
-        project: The dbt project (its target folder holds the manifest and the hash).
-        settings: Whose profile to parse with (default: the current settings).
-
-    Returns:
-        The manifest's path.
-
-    Raises:
-        FileNotFoundError: When there is no dbt project.
-        RuntimeError: When ``dbt parse`` fails (its output is in the message).
-    """
-    if not project.project_dir.joinpath("dbt_project.yml").exists():
-        raise FileNotFoundError(f"no dbt project at {project.project_dir}")
-    target = project.project_dir / project.target_path
-    target.mkdir(parents=True, exist_ok=True)
-    profile = profile_env(settings or load_settings())
-    with (target / "criptopipe_parse.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        return _prepare_manifest(project, profile)
-
-
-def _prepare_manifest(project: DbtProject, profile: dict[str, str]) -> Path:
-    target = project.project_dir / project.target_path
-    stamp = target / "criptopipe_project.sha256"
-    current = hashlib.sha256(
-        (project_hash(project.project_dir) + repr(sorted(profile.items()))).encode()
-    ).hexdigest()
-    if project.manifest_path.exists() and stamp.exists() and stamp.read_text().strip() == current:
-        keep_parse(stamp.parent / "partial_parse.msgpack", parse_cache(stamp.parent, dict(profile)))
-        return project.manifest_path
-    logger.info("dbt project or profile changed: parsing it into %s", project.manifest_path)
-    command = [
-        dbt_executable(),
-        "parse",
-        "--quiet",
-        "--project-dir",
-        str(project.project_dir),
-        "--profiles-dir",
-        str(project.profiles_dir),
-        "--target-path",
-        str(target),
-    ]
-    env = {**os.environ, **profile, "DBT_LOG_PATH": str(target)}
-    result = subprocess.run(
-        command, env=env, cwd=project.project_dir, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{result.stdout}{result.stderr}")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(current)
-    keep_parse(stamp.parent / "partial_parse.msgpack", parse_cache(stamp.parent, dict(profile)))
-    return project.manifest_path
 
 
 # --------------------------------------------------------------------------- translator
@@ -462,12 +352,6 @@ def load_dbt_definitions(
     return build_dbt_assets(manifest, daily), exposure_specs(manifest)
 
 
-def dbt_executable() -> str:
-    """The dbt of this environment's bin directory (the virtualenv need not be activated)."""
-    local = Path(sys.executable).parent / "dbt"
-    return str(local) if local.exists() else "dbt"
-
-
 def dbt_resource() -> DbtCliResource:
     """The ``DbtCliResource`` on the project, with its profiles folder and this venv's dbt.
 
@@ -482,6 +366,8 @@ def dbt_resource() -> DbtCliResource:
 
 __all__: Sequence[str] = (
     "DBT_PROJECT",
+    "DBT_PROJECT_DIR",
+    "DBT_TARGET",
     "CriptopipeDbtTranslator",
     "build_dbt_assets",
     "dbt_resource",
