@@ -19,7 +19,7 @@ if not asset_ids:
 preferred = [a for a in choice.assets if a in asset_ids]
 default_asset = preferred[0] if preferred else asset_ids[0]
 
-pick_asset, pick_exchange, pick_interval = st.columns([2, 2, 1])
+pick_asset, pick_exchange, pick_interval = st.columns([2, 2, 3])
 asset_id = pick_asset.selectbox(
     "Asset", asset_ids, index=asset_ids.index(default_asset), key="asset.asset_id"
 )
@@ -28,13 +28,21 @@ if not exchange_ids:
     ui.empty(f"candles for {asset_id}")
     st.stop()
 exchange_id = pick_exchange.selectbox("Exchange", exchange_ids, key="asset.exchange_id")
-interval = (
-    pick_interval.segmented_control("Interval", ["1h", "1d"], default="1d", key="asset.interval")
+picked = (
+    pick_interval.segmented_control(
+        "Interval", list(data.CANDLE_INTERVALS), default="1d", key="asset.interval"
+    )
     or "1d"
 )
+interval = data.chart_interval(picked, choice.start, choice.end)
 
 candles = data.candles(asset_id, exchange_id, interval, choice.start, choice.end)
 st.subheader(f"{asset_id} on {exchange_id}, {interval} candles in {choice.currency}")
+if interval != picked:
+    st.caption(
+        f"{picked} candles over these dates would be more than {data.MAX_POINTS:,} points: "
+        f"shown as {interval} candles; pick fewer days for {picked}."
+    )
 if candles.empty:
     ui.empty(
         f"{interval} candles of {asset_id} on {exchange_id} between "

@@ -28,11 +28,14 @@ from dashboard.data.health import (
     recent_runs,
 )
 from dashboard.data.market import (
+    CANDLE_INTERVALS,
+    MAX_POINTS,
     asset_exchanges,
     asset_market_caps,
     assets,
     brazil_premium,
     candles,
+    chart_interval,
     correlations,
     daily_returns,
     data_date_range,
@@ -65,8 +68,10 @@ from dashboard.data.warehouse import (
 )
 
 __all__ = [
+    "CANDLE_INTERVALS",
     "CONNECT_TIMEOUT_SECONDS",
     "MARTS_SCHEMA",
+    "MAX_POINTS",
     "TTL_HEALTH",
     "TTL_MARKET",
     "DataUnavailable",
@@ -76,6 +81,7 @@ __all__ = [
     "assets",
     "brazil_premium",
     "candles",
+    "chart_interval",
     "clear_cache",
     "correlations",
     "daily_returns",

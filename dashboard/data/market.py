@@ -190,23 +190,65 @@ _CANDLES_SQL: dict[str, LiteralString] = {
     "1h": _CANDLES.replace("{candles_mart}", "marts.fct_candles_hourly"),
     "1d": _CANDLES.replace("{candles_mart}", "marts.fct_candles_daily"),
 }
+# Every other interval from fct_candles (the exchange's own candle, else a rollup).
+_ANY_INTERVAL_CANDLES: LiteralString = """
+    select
+        open_at, close_at, open_price, high_price, low_price, close_price, volume,
+        quote_currency, is_closed
+    from marts.fct_candles
+    where asset_id = %(asset)s and exchange_id = %(exchange)s and interval = %(interval)s
+      and open_at >= %(start)s and open_at < %(end)s
+    order by open_at
+"""
+CANDLE_INTERVALS: dict[str, int] = {
+    "1m": 60,
+    "5m": 300,
+    "15m": 900,
+    "1h": 3600,
+    "4h": 14400,
+    "1d": 86400,
+}
+MAX_POINTS = 5_000  # candles one chart trace sends to the browser, at most
+
+
+def chart_interval(interval: str, start: date, end: date, max_points: int = MAX_POINTS) -> str:
+    """The interval to chart ``start`` .. ``end`` (whole days) in, within ``max_points``.
+
+    That is ``interval``, or the finest coarser one that keeps the chart within
+    ``max_points`` candles per trace.
+
+    Raises:
+        ValueError: ``interval`` is not one of :data:`CANDLE_INTERVALS`.
+    """
+    if interval not in CANDLE_INTERVALS:
+        raise ValueError(f"unknown interval {interval!r}; use one of {', '.join(CANDLE_INTERVALS)}")
+    seconds = ((end - start).days + 1) * 86400
+    for label, length in CANDLE_INTERVALS.items():
+        if length >= CANDLE_INTERVALS[interval] and seconds / length <= max_points:
+            return label
+    return "1d"
 
 
 def candles(asset_id: str, exchange_id: str, interval: str, start: date, end: date) -> pd.DataFrame:
     """OHLCV of one asset on one exchange in its quote currency.
 
     ``dashboard.currency`` converts it at the rate in force at each candle's close.
-    ``interval`` (``1h`` or ``1d``) picks one of two fixed statements, never SQL text.
-    Columns: open_at, close_at, open/high/low/close_price, volume, quote_currency,
-    is_closed (false for the still-open candle, whose prices are provisional).
+    ``interval`` (``1m`` … ``1d``) picks a fixed statement, never SQL text: 1h and 1d
+    read their marts, the others ``fct_candles`` (a rollup where the exchange lacks the
+    interval). Pick it with :func:`chart_interval` to keep a chart within
+    :data:`MAX_POINTS`. Columns: open_at, close_at, open/high/low/close_price, volume,
+    quote_currency, is_closed (false for the still-open candle, whose prices are
+    provisional).
 
     Raises:
-        ValueError: ``interval`` is neither ``1h`` nor ``1d``.
+        ValueError: ``interval`` is not one of :data:`CANDLE_INTERVALS`.
     """
-    if interval not in _CANDLES_SQL:
-        raise ValueError(f"unknown interval {interval!r}; use 1h or 1d")
+    if interval not in CANDLE_INTERVALS:
+        raise ValueError(f"unknown interval {interval!r}; use one of {', '.join(CANDLE_INTERVALS)}")
     params = {"asset": asset_id, "exchange": exchange_id, **day_window(start, end)}
-    return read_market(_CANDLES_SQL[interval], params)
+    if interval in _CANDLES_SQL:
+        return read_market(_CANDLES_SQL[interval], params)
+    return read_market(_ANY_INTERVAL_CANDLES, {**params, "interval": interval})
 
 
 def asset_exchanges(asset_id: str) -> list[str]:
