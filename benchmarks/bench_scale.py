@@ -220,8 +220,12 @@ def dashboard(database: str, runs: int) -> list[tuple[str, float, float, float, 
     data.clear_cache()
     rows = []
     for page in PAGES:
-        cold = time_page(page, runs, cold=True, whole_history=True)
-        warm = time_page(page, runs, cold=False, whole_history=True)
+        try:
+            cold = time_page(page, runs, cold=True, whole_history=True)
+            warm = time_page(page, runs, cold=False, whole_history=True)
+        except RuntimeError as err:  # a page that fails is reported, the others still run
+            print(f"{page}: failed: {err}", flush=True)
+            continue
         rows.append(
             (
                 page,

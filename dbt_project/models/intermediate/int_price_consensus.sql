@@ -28,6 +28,8 @@ candles as (
     where
         quote_currency in ('USD', 'USDT')
         and is_closed
+        -- the hourly and daily consensus: minute candles (1m … 4h) are not priced here
+        and interval in ('1h', '1d')
 
 ),
 
