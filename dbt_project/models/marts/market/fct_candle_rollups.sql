@@ -67,8 +67,8 @@ finest as (
 
 ),
 
-{# Level 0: the finest candles themselves; level k: level k-1 rolled into intervals[k]. #}
-level_{{ intervals[0] }} as (
+{# The finest candles of each exchange and asset, in the columns of a level. #}
+finest_candles as (
 
     select
         candles.exchange_id,
@@ -92,7 +92,14 @@ level_{{ intervals[0] }} as (
             candles.exchange_id = finest.exchange_id
             and candles.asset_id = finest.asset_id
             and candles.interval_seconds = finest.interval_seconds
-    where candles.interval = '{{ intervals[0] }}'
+
+),
+
+{# Level 0: the finest candles themselves; level k: level k-1 rolled into intervals[k]. #}
+level_{{ intervals[0] }} as (
+
+    select * from finest_candles
+    where source_interval = '{{ intervals[0] }}'
 
 ),
 
@@ -127,29 +134,8 @@ level_{{ interval }} as (
 
     union all
 
-    select
-        candles.exchange_id,
-        candles.asset_id,
-        candles.quote_currency,
-        candles.interval as source_interval,
-        candles.open_at,
-        candles.open_price,
-        candles.high_price,
-        candles.low_price,
-        candles.close_price,
-        candles.volume,
-        1 as source_candles,
-        candles.interval_seconds as source_seconds,
-        candles.is_closed,
-        candles.fetched_at,
-        candles.last_seen_at
-    from candles
-    inner join finest
-        on
-            candles.exchange_id = finest.exchange_id
-            and candles.asset_id = finest.asset_id
-            and candles.interval_seconds = finest.interval_seconds
-    where candles.interval = '{{ interval }}'
+    select * from finest_candles
+    where source_interval = '{{ interval }}'
 
 ),
 
