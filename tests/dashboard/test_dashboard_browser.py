@@ -90,18 +90,23 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+# A page draws in seconds; under a loaded CI machine (two test workers on two cores) it
+# has been seen to need more than 30 s.
+PAGE_TIMEOUT_MS = 90_000
+
+
 @pytest.mark.parametrize("page_name", PAGES)
 def test_page_in_browser(page_name: str, dashboard_url: str, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     try:
         page.goto(f"{dashboard_url}/{page_name}", wait_until="domcontentloaded")
-        page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=30_000)
+        page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=PAGE_TIMEOUT_MS)
         # the page's own title, then at least one drawn Plotly chart
-        page.wait_for_selector("h1", timeout=30_000)
-        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+        page.wait_for_selector("h1", timeout=PAGE_TIMEOUT_MS)
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=PAGE_TIMEOUT_MS)
         page.wait_for_function(
             "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-            timeout=30_000,
+            timeout=PAGE_TIMEOUT_MS,
         )
         page.wait_for_timeout(1500)  # let every chart finish its first draw
         assert page.locator('[data-testid="stException"]').count() == 0
