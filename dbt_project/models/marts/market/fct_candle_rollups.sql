@@ -48,7 +48,9 @@ candles as (
         end as interval_seconds
     from {{ ref('int_candles_unioned') }} as unioned
     where
-        unioned.open_at >= (select date_bin('1 day', touched.first_open_at, timestamptz 'epoch') from touched)
+        unioned.open_at >= (
+            select date_bin('1 day', touched.first_open_at, timestamptz 'epoch') from touched
+        )
         and unioned.open_at < (
             select date_bin('1 day', touched.last_open_at, timestamptz 'epoch') + interval '1 day'
             from touched
@@ -173,9 +175,11 @@ final as (
         rollups.low_price,
         rollups.close_price,
         rollups.volume,
-        rollups.is_closed
+        (
+            rollups.is_closed
             and rollups.open_at + make_interval(secs => rollups.interval_seconds)
-            <= rollups.last_seen_at as is_closed,
+            <= rollups.last_seen_at
+        ) as is_closed,
         native.exchange_id is not null as has_native,
         native.open_price as native_open_price,
         native.high_price as native_high_price,
