@@ -391,6 +391,17 @@ KeyMap = tuple[
     str, Callable[[list[Any]], tuple[Any, ...]], Callable[[tuple[Any, ...]], tuple[Any, ...]]
 ]
 KEYS: dict[tuple[str, str], KeyMap] = {
+    # the listings (issue #17): one row per symbol, pair, product or coin id
+    **{
+        (source, endpoint): (table, lambda k: (k[0],), lambda k: (k[0],))
+        for source, endpoint, table in (
+            ("binance", "/api/v3/exchangeInfo", "binance__exchange_info"),
+            ("kraken", "/0/public/AssetPairs", "kraken__asset_pairs"),
+            ("coinbase", "/products", "coinbase__products"),
+            ("mercadobitcoin", "/symbols", "mercadobitcoin__symbols"),
+            ("coingecko", "/coins/list", "coingecko__coins_list"),
+        )
+    },
     ("binance", "/api/v3/klines"): (
         "binance__klines",
         lambda k: (k[0], IV[k[1]], k[2] / 1000),
