@@ -20,17 +20,7 @@ with
 native as (
 
     select
-        exchange_id,
-        asset_id,
-        quote_currency,
-        interval,
-        open_at,
-        close_at,
-        open_price,
-        high_price,
-        low_price,
-        close_price,
-        volume,
+        {{ candle_columns() }}
         is_closed,
         false as is_rollup,
         interval as source_interval,
@@ -47,17 +37,7 @@ native as (
 rollups as (
 
     select
-        exchange_id,
-        asset_id,
-        quote_currency,
-        interval,
-        open_at,
-        close_at,
-        open_price,
-        high_price,
-        low_price,
-        close_price,
-        volume,
+        {{ candle_columns() }}
         is_closed and is_complete as is_closed,
         true as is_rollup,
         source_interval,
