@@ -22,6 +22,12 @@ long while; run it in the background::
 
     nohup uv run python benchmarks/bench_scale.py > bench_scale.log 2>&1 &
     uv run python benchmarks/bench_scale.py --sizes 200000          # the small one alone
+
+Each size runs in stages (``load``, ``dbt``, ``hour``, ``dashboard``); ``--stages`` picks
+some, and without ``load`` the databases an earlier run loaded are reused, so a later stage
+that failed is re-run alone instead of reloading 20 M candles::
+
+    uv run python benchmarks/bench_scale.py --sizes 20000000 --stages hour,dashboard
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import psycopg  # noqa: E402
-from bench_ingestion import CANDLE_TABLES, bare_copy, simulator_process  # noqa: E402
+from bench_ingestion import CANDLE_TABLES, simulator_process  # noqa: E402
 from bench_peer import set_clock  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
@@ -239,142 +245,219 @@ def dashboard(database: str, runs: int) -> list[tuple[str, float, float, float, 
 
 
 # ----------------------------------------------------------------------------- size
-def bench_size(size: int, services: Services, base: Settings, runs: int) -> dict[str, Any]:
-    days = max(1, math.ceil(size / (FULL_SERIES * 1440)))
-    tag = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}m"
-    database, lake_db = f"criptopipe_scale_{tag}", f"lake_scale_{tag}"
+STAGES = ("load", "dbt", "hour", "dashboard")
+
+
+def size_tag(size: int) -> str:
+    """``200k`` / ``20m``: the suffix of the size's databases."""
+    return f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}m"
+
+
+def bare_copy_by_table(dsn: str) -> tuple[int, float]:
+    """As :func:`bench_ingestion.bare_copy`, one table at a time (20 M rows do not sit in
+    memory at once): each table's rows are taken out by ``COPY … TO`` (not timed), then only
+    the ``COPY … FROM`` into a fresh table shaped like the raw one is timed."""
+    from psycopg import sql
+
+    from ingestion.raw_tables import get_table
+
+    total, seconds = 0, 0.0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name in CANDLE_TABLES:
+            target = sql.Identifier("raw", f"bench_copy_{name}")
+            with tempfile.TemporaryFile() as spool:
+                with conn.cursor().copy(
+                    sql.SQL("copy {} to stdout").format(sql.Identifier("raw", name))
+                ) as copy:
+                    for data in copy:
+                        spool.write(data)
+                        total += bytes(data).count(b"\n")
+                conn.execute(sql.SQL("drop table if exists {}").format(target))
+                conn.execute(
+                    sql.SQL("create table {} (like {} including all)").format(
+                        target, sql.Identifier("raw", get_table(*name.split("__")).name)
+                    )
+                )
+                spool.seek(0)
+                started = time.perf_counter()
+                with conn.cursor().copy(sql.SQL("copy {} from stdin").format(target)) as copy:
+                    while chunk := spool.read(1 << 20):
+                        copy.write(chunk)
+                seconds += time.perf_counter() - started
+            conn.execute(sql.SQL("drop table {}").format(target))
+    return total, seconds
+
+
+def print_disk(d: dict[str, float]) -> None:
+    n = max(d["raw_rows"], 1)
+    print(
+        f"disk: raw candle tables {d['raw_bytes'] / 1e9:.2f} GB "
+        f"({d['raw_bytes'] / n:.0f} B/candle);"
+        f" lake {d['documents']:.0f} documents, bodies {d['body_bytes'] / 1e9:.2f} GB "
+        f"({d['body_bytes'] / n:.0f} B/candle) stored in {d['lake_files'] / 1e9:.2f} GB of "
+        f"FerretDB files ({d['lake_files'] / max(d['body_bytes'], 1):.2f} of the bodies); "
+        f"dbStats storage+indexes {d['lake_storage'] / 1e9:.2f} GB",
+        flush=True,
+    )
+
+
+def load_stage(
+    size: int, services: Services, base: Settings, update: dict[str, Any], days: int
+) -> dict[str, Any]:
+    """Fresh databases, then the other endpoints (not timed), the backfill and a bare COPY."""
     admin = services.postgres_admin_dsn()
-    postgres.drop_database(admin, database)
-    postgres.bootstrap(admin, database, base)
+    postgres.drop_database(admin, update["postgres_db"])
+    postgres.bootstrap(admin, update["postgres_db"], base)
     client: MongoClient[dict[str, Any]]
     with MongoClient(services.mongo_uri()) as client:
-        client.drop_database(lake_db)
+        client.drop_database(update["mongo_db"])
+    # Everything else once (what the dashboard pages need), not timed.
+    others = run_child({"settings": update, "endpoints": OTHER_ENDPOINTS, "now": NOW.isoformat()})
+    print(f"other endpoints (not timed): {others['landed']:,} records", flush=True)
+    # The backfill: 1m (and 1h, 1d) candles of every exchange.
+    backfill = run_child(
+        {
+            "settings": update,
+            "sources": CANDLE_ENDPOINTS[0],
+            "endpoints": CANDLE_ENDPOINTS[1],
+            "start": (NOW - timedelta(days=days)).isoformat(),
+            "end": NOW.isoformat(),
+            "now": NOW.isoformat(),
+        }
+    )
+    rate = backfill["landed"] / backfill["wall"]
+    print(
+        f"backfill: {backfill['landed']:,} candles in {backfill['wall']:.1f} s = {rate:,.0f}/s"
+        f" (process CPU {backfill['cpu']:.1f} s, peak RSS {backfill['peak_rss_mib']:.0f} MiB)"
+        f"; failed: {backfill['failed'] or 'none'}",
+        flush=True,
+    )
+    copy_rows, copy_seconds = bare_copy_by_table(resolve_stores(load_settings(**update)).loader_dsn)
+    print(
+        f"bare COPY of the same {copy_rows:,} rows: {copy_seconds:.1f} s = "
+        f"{copy_rows / copy_seconds:,.0f}/s; ratio {rate / (copy_rows / copy_seconds):.2f}",
+        flush=True,
+    )
+    return {"backfill": backfill, "copy": (copy_rows, copy_seconds)}
+
+
+def dbt_vars(day: Any) -> str:
+    return f"{{fx_calendar_end_date: '{day}', current_date_utc: '{day}'}}"
+
+
+def dbt_stage(settings: Settings, services: Services, work: Path) -> tuple[float, dict[str, float]]:
+    """``dbt build --full-refresh``: every model from scratch, and every test."""
+    full = dbt(
+        settings, services, ["build", "--full-refresh", "--vars", dbt_vars(NOW.date())], work
+    )
+    times = model_times(work)
+    print(
+        f"dbt build --full-refresh (every model, tests): {full:.1f} s; candle marts "
+        + ", ".join(f"{m} {times.get(m, 0):.1f} s" for m in INCREMENTAL_MODELS),
+        flush=True,
+    )
+    return full, times
+
+
+def next_hour(settings: Settings) -> datetime:
+    """The clock of the next scheduled hour: an hour after the newest hour already landed
+    (NOW + 1 h on a fresh load; a re-run of the stage moves on another hour)."""
+    with psycopg.connect(resolve_stores(settings).loader_dsn) as conn:
+        newest = conn.execute(
+            "select max(open_time) from raw.binance__klines where interval = '1m'"
+        ).fetchone()[0]
+    # the newest 1m candle opens a minute before the run's clock: round, not floor
+    done = max(0, round((newest - NOW) / timedelta(hours=1))) if newest else 0
+    return NOW + timedelta(hours=done + 1)
+
+
+def hour_stage(
+    settings: Settings, services: Services, update: dict[str, Any], sim_root: str, work: Path
+) -> tuple[float, dict[str, Any], float, dict[str, float]]:
+    """One scheduled hour: the clock moves, incremental ingestion, incremental dbt + tests."""
+    later = next_hour(settings)
+    set_clock(sim_root, later)
+    started = time.perf_counter()
+    hour = run_child(
+        {
+            "settings": update,
+            "sources": CANDLE_ENDPOINTS[0],
+            "endpoints": CANDLE_ENDPOINTS[1],
+            "now": later.isoformat(),
+        }
+    )
+    hourly_dbt = dbt(
+        settings,
+        services,
+        ["build", "--select", "config.materialized:incremental", "--vars", dbt_vars(later.date())],
+        work,
+    )
+    hour_wall = time.perf_counter() - started
+    times = model_times(work)
+    print(
+        f"one scheduled hour to {later:%Y-%m-%d %H:%M}: {hour_wall:.1f} s (ingestion "
+        f"{hour['wall']:.1f} s, {hour['landed']:,} candles; dbt build of the incremental models"
+        f" + tests {hourly_dbt:.1f} s: "
+        + ", ".join(f"{m} {times.get(m, 0):.2f} s" for m in INCREMENTAL_MODELS)
+        + ")",
+        flush=True,
+    )
+    return hour_wall, hour, hourly_dbt, times
+
+
+def bench_size(
+    size: int, services: Services, base: Settings, runs: int, stages: tuple[str, ...]
+) -> dict[str, Any]:
+    """The chosen stages of one size; without ``load`` the size's databases are reused."""
+    days = max(1, math.ceil(size / (FULL_SERIES * 1440)))
+    tag = size_tag(size)
+    database, lake_db = f"criptopipe_scale_{tag}", f"lake_scale_{tag}"
+    with psycopg.connect(services.postgres_admin_dsn()) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone()
+    if "load" not in stages and not exists:
+        raise SystemExit(f"{database} does not exist: run the load stage first (--stages load,…)")
     work = Path(tempfile.mkdtemp(prefix=f"bench_scale_{tag}_"))
     out: dict[str, Any] = {"size": size, "days": days}
     print(
-        f"\n## {size:,} candles wanted: {days} days of 1m candles, {len(ASSETS)} assets", flush=True
+        f"\n## {size:,} candles wanted: {days} days of 1m candles, {len(ASSETS)} assets"
+        f" (stages: {', '.join(stages)})",
+        flush=True,
     )
-    with simulator_process() as base_urls:
-        sim_root = base_urls["binance"].removesuffix("/binance")
-        update = {
-            **{f"{s}_base_url": base_urls[s] for s in SOURCES},
-            "postgres_db": database,
-            "mongo_db": lake_db,
-            "http_rate_limits": {s: 0 for s in SOURCES},
-            "candle_intervals": ["1m", "1h", "1d"],
-            "assets": list(ASSETS),
-            "start_date": (NOW - timedelta(days=days)).date().isoformat(),
-        }
-        settings = load_settings(**update)
-        # Everything else once (what the dashboard pages need), not timed.
-        others = run_child(
-            {
-                "settings": update,
-                "endpoints": OTHER_ENDPOINTS,
-                "now": NOW.isoformat(),
-            }
-        )
-        print(f"other endpoints (not timed): {others['landed']:,} records", flush=True)
-        # The backfill: 1m (and 1h, 1d) candles of every exchange.
-        backfill = run_child(
-            {
-                "settings": update,
-                "sources": CANDLE_ENDPOINTS[0],
-                "endpoints": CANDLE_ENDPOINTS[1],
-                "start": (NOW - timedelta(days=days)).isoformat(),
-                "end": NOW.isoformat(),
-                "now": NOW.isoformat(),
-            }
-        )
-        copy_rows, copy_seconds = asyncio.run(bare_copy(resolve_stores(settings).loader_dsn))
-        out["backfill"] = backfill
-        out["copy"] = (copy_rows, copy_seconds)
-        rate = backfill["landed"] / backfill["wall"]
-        print(
-            f"backfill: {backfill['landed']:,} candles in {backfill['wall']:.1f} s = {rate:,.0f}/s"
-            f" (process CPU {backfill['cpu']:.1f} s, peak RSS {backfill['peak_rss_mib']:.0f} MiB)"
-            f"; failed: {backfill['failed'] or 'none'}",
-            flush=True,
-        )
-        print(
-            f"bare COPY of the same {copy_rows:,} rows: {copy_seconds:.1f} s = "
-            f"{copy_rows / copy_seconds:,.0f}/s; ratio {rate / (copy_rows / copy_seconds):.2f}",
-            flush=True,
-        )
-        d = disk(settings, services, lake_db)
-        out["disk"] = d
-        n = max(d["raw_rows"], 1)
-        print(
-            f"disk: raw candle tables {d['raw_bytes'] / 1e9:.2f} GB "
-            f"({d['raw_bytes'] / n:.0f} B/candle);"
-            f" lake {d['documents']:.0f} documents, bodies {d['body_bytes'] / 1e9:.2f} GB "
-            f"({d['body_bytes'] / n:.0f} B/candle) stored in {d['lake_files'] / 1e9:.2f} GB of "
-            f"FerretDB files ({d['lake_files'] / max(d['body_bytes'], 1):.2f} of the bodies); "
-            f"dbStats storage+indexes {d['lake_storage'] / 1e9:.2f} GB",
-            flush=True,
-        )
-        # dbt: the first build is the full refresh of the candle marts.
-        full = dbt(
-            settings,
-            services,
-            [
-                "build",
-                "--vars",
-                f"{{fx_calendar_end_date: '{NOW.date()}', current_date_utc: '{NOW.date()}'}}",
-            ],
-            work,
-        )
-        times = model_times(work)
-        out["dbt_full"] = (full, times)
-        print(
-            f"dbt build (first: full refresh of every model, tests): {full:.1f} s; candle marts "
-            + ", ".join(f"{m} {times.get(m, 0):.1f} s" for m in INCREMENTAL_MODELS),
-            flush=True,
-        )
+    update: dict[str, Any] = {
+        "postgres_db": database,
+        "mongo_db": lake_db,
+        "http_rate_limits": {s: 0 for s in SOURCES},
+        "candle_intervals": ["1m", "1h", "1d"],
+        "assets": list(ASSETS),
+        "start_date": (NOW - timedelta(days=days)).date().isoformat(),
+    }
+    settings = load_settings(**update)
+    if "load" in stages or "hour" in stages:
+        with simulator_process() as base_urls:
+            update.update({f"{s}_base_url": base_urls[s] for s in SOURCES})
+            settings = load_settings(**update)
+            if "load" in stages:
+                out.update(load_stage(size, services, base, update, days))
+                print_disk(disk(settings, services, lake_db))
+            if "dbt" in stages:
+                out["dbt_full"] = dbt_stage(settings, services, work)
+                d = disk(settings, services, lake_db)
+                print(f"disk: candle marts {d['mart_bytes'] / 1e9:.2f} GB", flush=True)
+            if "hour" in stages:
+                sim_root = base_urls["binance"].removesuffix("/binance")
+                out["hour"] = hour_stage(settings, services, update, sim_root, work)
+    elif "dbt" in stages:
+        out["dbt_full"] = dbt_stage(settings, services, work)
         d = disk(settings, services, lake_db)
         print(f"disk: candle marts {d['mart_bytes'] / 1e9:.2f} GB", flush=True)
-        # One scheduled hour: the clock moves, incremental ingestion, incremental dbt + tests.
-        later = NOW + timedelta(hours=1)
-        set_clock(sim_root, later)
-        started = time.perf_counter()
-        hour = run_child(
-            {
-                "settings": update,
-                "sources": CANDLE_ENDPOINTS[0],
-                "endpoints": CANDLE_ENDPOINTS[1],
-                "now": later.isoformat(),
-            }
-        )
-        hourly_dbt = dbt(
-            settings,
-            services,
-            [
-                "build",
-                "--select",
-                "config.materialized:incremental",
-                "--vars",
-                f"{{fx_calendar_end_date: '{later.date()}', current_date_utc: '{later.date()}'}}",
-            ],
-            work,
-        )
-        hour_wall = time.perf_counter() - started
-        times = model_times(work)
-        out["hour"] = (hour_wall, hour, hourly_dbt, times)
+    if "dashboard" in stages:
         print(
-            f"one scheduled hour: {hour_wall:.1f} s (ingestion {hour['wall']:.1f} s, "
-            f"{hour['landed']:,} candles; dbt build of the incremental models + tests "
-            f"{hourly_dbt:.1f} s: "
-            + ", ".join(f"{m} {times.get(m, 0):.2f} s" for m in INCREMENTAL_MODELS)
-            + ")",
-            flush=True,
+            f"{'page':<16}{'cold p50':>10}{'cold p95':>10}{'warm p50':>10}{'warm p95':>10}"
+            f"  (ms, whole history, {runs} runs)"
         )
-    print(
-        f"{'page':<16}{'cold p50':>10}{'cold p95':>10}{'warm p50':>10}{'warm p95':>10}"
-        f"  (ms, whole history, {runs} runs)"
-    )
-    out["dashboard"] = dashboard(database, runs)
-    for page, c50, c95, w50, w95 in out["dashboard"]:
-        print(f"{page:<16}{c50:>10.0f}{c95:>10.0f}{w50:>10.0f}{w95:>10.0f}", flush=True)
+        out["dashboard"] = dashboard(database, runs)
+        for page, c50, c95, w50, w95 in out["dashboard"]:
+            print(f"{page:<16}{c50:>10.0f}{c95:>10.0f}{w50:>10.0f}{w95:>10.0f}", flush=True)
     return out
 
 
@@ -382,6 +465,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="200000,20000000", help="candles, comma-separated")
     parser.add_argument("--runs", type=int, default=10, help="dashboard runs per page and mode")
+    parser.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help="comma-separated, of "
+        + ", ".join(STAGES)
+        + "; without load, the size's databases of an earlier run are reused",
+    )
     parser.add_argument("--ingest-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ingest_child:
@@ -392,12 +482,16 @@ def main() -> None:
     services.up()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
     started = time.perf_counter()
-    results = [bench_size(int(s), services, base, args.runs) for s in args.sizes.split(",")]
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    if unknown := set(stages) - set(STAGES):
+        parser.error(f"unknown stage(s) {', '.join(sorted(unknown))}; use {', '.join(STAGES)}")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = [bench_size(size, services, base, args.runs, stages) for size in sizes]
     print(
         f"\nall sizes in {time.perf_counter() - started:.0f} s; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    if len(results) == 2:
+    if len(results) == 2 and all("hour" in r for r in results):
         small, big = results
         print(
             f"one scheduled hour at {big['size']:,} vs {small['size']:,}: "

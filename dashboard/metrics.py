@@ -43,6 +43,11 @@ def kpi(
     return Kpi(float(last[value_column]), delta, last[time_column])
 
 
+def _percent(fraction: float | None) -> float | None:
+    """A fraction in %, or None where the mart has no value yet (NULL comes back as None)."""
+    return None if fraction is None or pd.isna(fraction) else float(fraction) * 100
+
+
 def drawdown_table(returns: pd.DataFrame) -> pd.DataFrame:
     """Per asset over the chosen days: latest close, return, current and worst drawdown, vol.
 
@@ -59,10 +64,11 @@ def drawdown_table(returns: pd.DataFrame) -> pd.DataFrame:
                 "as_of": last["price_date"],
                 "close_price_usd": last["close_price_usd"],
                 "period_return_pct": ((1 + group["simple_return"].fillna(0)).prod() - 1) * 100,
-                "current_drawdown_pct": last["drawdown"] * 100,
+                "current_drawdown_pct": _percent(last["drawdown"]),
                 "max_drawdown_pct": None if worst is None else worst["drawdown"] * 100,
                 "max_drawdown_date": None if worst is None else worst["price_date"],
-                "volatility_30d_pct": last["volatility_30d"] * 100,
+                # null until 30 days of returns exist (a short history): shown empty
+                "volatility_30d_pct": _percent(last["volatility_30d"]),
             }
         )
     table = pd.DataFrame(rows)

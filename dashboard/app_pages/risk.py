@@ -17,8 +17,16 @@ returns = data.daily_returns(choice.assets, choice.start, choice.end)
 st.subheader("Rolling volatility (of USD returns)")
 window = st.segmented_control("Window", ["7 days", "30 days"], default="30 days") or "30 days"
 column = "volatility_7d" if window == "7 days" else "volatility_30d"
+window_days = 7 if window == "7 days" else 30
 if returns.empty:
     ui.empty("daily returns for the chosen assets and dates")
+elif returns[column].isna().all():
+    days = returns["price_date"].nunique()
+    st.info(
+        f"Not enough history for {window_days}-day volatility yet: it needs {window_days} "
+        f"consecutive days of daily returns, and the chosen dates hold {days} day(s) of prices. "
+        "Widen the date range, or load more history (`criptopipe ingest --start YYYY-MM-DD`)."
+    )
 else:
     ui.chart(charts.volatility(returns, column), ui.latest(returns, "price_date"), key="volatility")
 

@@ -231,3 +231,22 @@ def test_dbt_results_show_each_tests_latest_run_failures_first(
                 "delete from marts.dbt_run_results where invocation_id = 'later-invocation'"
             )
             data.clear_cache()
+
+
+def test_risk_page_with_less_history_than_a_volatility_window_says_so(
+    on_demo_warehouse: Warehouse,
+    open_page: Callable[..., AppTest],
+    page_text: Callable[[AppTest], str],
+) -> None:
+    """Five days of history (as a fresh warehouse has): no 30-day volatility exists yet."""
+    from datetime import timedelta
+
+    [(first_day,)] = on_demo_warehouse.query("select min(price_date) from marts.fct_daily_returns")
+    at = open_page("risk")
+    at.date_input(key="_filter.dates").set_value((first_day, first_day + timedelta(days=4))).run()
+    assert not at.exception, at.exception
+    text = page_text(at)
+    assert "Not enough history for 30-day volatility" in text
+    drawdowns = at.dataframe[0].value
+    assert set(drawdowns["asset_id"]) == {"BTC", "ETH", "SOL"}
+    assert drawdowns["volatility_30d_pct"].isna().all()
