@@ -50,6 +50,34 @@ ASSETS = "BTC,ETH,SOL,XRP,ADA,DOGE,LTC,LINK,DOT,USDC"
 CANDLE_TABLES = ("binance__klines", "coinbase__candles", "kraken__ohlc", "mercadobitcoin__candles")
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU seconds (user + system) of process ``pid``, its live children and its reaped ones.
+
+    For PostgreSQL's postmaster that is every backend, those that ended included; 0 for a
+    process that is not there (an external server: its CPU is not measured here).
+    """
+    if pid is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(p: int) -> list[str]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return []
+
+    own = fields(pid)
+    if not own:
+        return 0.0
+    total = sum(int(v) for v in own[11:15])  # utime, stime, cutime, cstime
+    with contextlib.suppress(OSError):
+        for child in os.listdir("/proc"):
+            if child.isdigit() and (f := fields(int(child))) and f[1] == str(pid):
+                total += int(f[11]) + int(f[12])
+    return total / tick
+
+
 @contextlib.contextmanager
 def simulator_process() -> Iterator[dict[str, str]]:
     """The simulator in its own process, as a remote API would be (its CPU is not ours)."""
@@ -75,7 +103,9 @@ def simulator_process() -> Iterator[dict[str, str]]:
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(request, timeout=5).close()
-        yield simulator_base_urls(root)
+        urls = simulator_base_urls(root)
+        urls["_pid"] = str(process.pid)
+        yield urls
     finally:
         process.kill()
         process.wait()
@@ -92,6 +122,12 @@ async def main(days: int, assets: list[str]) -> None:
         client.drop_database("lake_bench")
 
     with simulator_process() as base_urls:
+        simulator_pid = int(base_urls.pop("_pid"))
+        servers = {
+            "simulator": simulator_pid,
+            "PostgreSQL": None if services.external_postgres else services.pg.pid(),
+            "MongoDB": None if services.external_mongo else services.mongo.pid(),
+        }
         settings = base.model_copy(
             update={
                 **{f"{s}_base_url": base_urls[s] for s in SOURCES},
@@ -102,6 +138,7 @@ async def main(days: int, assets: list[str]) -> None:
             }
         )
         load_before = os.getloadavg()
+        server_cpu = {name: cpu_seconds(pid) for name, pid in servers.items()}
         started, cpu_started = time.perf_counter(), time.process_time()
         summary = await run_ingestion(
             settings,
@@ -114,6 +151,8 @@ async def main(days: int, assets: list[str]) -> None:
         )
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        time.sleep(1)  # (not timed) ended backends are reaped: their CPU is then counted
+        server_cpu = {n: cpu_seconds(pid) - server_cpu[n] for n, pid in servers.items()}
         load_after = os.getloadavg()
         # Peak resident memory of this process (the pipeline; the simulator is another one)
         # so far: the run above is all it has done beyond start-up. Linux reports KiB.
@@ -133,7 +172,10 @@ async def main(days: int, assets: list[str]) -> None:
     pipeline_rate = landed / elapsed
 
     dsn = resolve_stores(settings).loader_dsn
+    pg_before = cpu_seconds(servers["PostgreSQL"])
     copy_rows, copy_seconds = await bare_copy(dsn)
+    time.sleep(1)
+    copy_pg_cpu = cpu_seconds(servers["PostgreSQL"]) - pg_before
     copy_rate = copy_rows / copy_seconds
     print()
     print(
@@ -142,7 +184,7 @@ async def main(days: int, assets: list[str]) -> None:
     )
     print(
         f"bare COPY of the same rows:     {copy_rows:>8} rows    in {copy_seconds:6.2f}s "
-        f"= {copy_rate:>9,.0f} rows/s"
+        f"= {copy_rate:>9,.0f} rows/s (PostgreSQL CPU {copy_pg_cpu:.2f}s)"
     )
     print(
         f"fetch and parse only (no lake, no raw): {fetch_records:>8} records in "
@@ -159,6 +201,13 @@ async def main(days: int, assets: list[str]) -> None:
         )
     lake_bytes = sum(d["body_bytes"] for d in documents)
     stored_bytes = sum(len(d.get("body_zlib") or d.get("body", "")) for d in documents)
+    spent = {"pipeline": cpu, **server_cpu}
+    print(
+        "CPU seconds during the run, by process: "
+        + ", ".join(f"{name} {seconds:.2f}" for name, seconds in spent.items())
+        + f"; {sum(spent.values()):.2f} in all = {sum(spent.values()) / elapsed:.2f} of "
+        f"{os.cpu_count()} CPUs busy over the wall"
+    )
     print(
         f"lake: {summary.total('lake_documents')} documents, {lake_bytes / 1e6:.1f} MB of "
         f"bodies stored in {stored_bytes / 1e6:.1f} MB (zlib) "
