@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ingestion.http import decode_json
+from ingestion.http import decode_json, has_long_number
 from ingestion.sinks.raw import copy_format as raw
 
 
@@ -42,3 +45,20 @@ def test_nan_and_infinity_are_refused_not_turned_into_null() -> None:
     for bad in ([math.nan], {"a": math.inf}, [None, -math.inf]):
         with pytest.raises(ValueError):
             raw.dumps(bad)
+
+
+@given(
+    st.lists(st.sampled_from([b"0", b"7", b"9", b".", b"-", b"e", b",", b'"', b"a", b"/", b":"]))
+)
+def test_the_long_number_check_finds_exactly_the_runs_of_20_digits(parts: list[bytes]) -> None:
+    # The check that sends a body to the standard library is a byte translation, not a
+    # regular expression (speed); it must find exactly what ``\d{20}`` finds.
+    body = b"".join(parts) * 3
+    assert has_long_number(body) == bool(re.search(rb"[0-9]{20}", body))
+
+
+def test_the_long_number_check_at_its_edges() -> None:
+    assert not has_long_number(b"[1234567890123456789, 1.2345678901234567]")  # 19 digits
+    assert has_long_number(b"[12345678901234567890]")
+    assert has_long_number(b'{"s": "0.00000000000000000001"}')  # 20 digits, in a string too
+    assert not has_long_number(b"[\xd9\xb0\xd9\xb1" * 20 + b"]")  # non-ASCII bytes: not digits
