@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from ingestion.raw_tables import RAW_TABLES, get_table
-from ingestion.sinks.raw.copy_format import dumps
+from ingestion.sinks.raw.copy_format import dumps, fits_binary
 from ingestion.sinks.raw.cursors import SeriesState, cursors, series_states
 from ingestion.sinks.raw.loader import RawLoader
 from ingestion.sinks.raw.rows import QuarantineRow, RawRow
@@ -345,3 +345,49 @@ async def test_new_rows_go_in_by_copy_alone_and_a_conflict_falls_back_to_the_ups
             " min(first_seen_at) = max(first_seen_at) from raw.binance__klines"
         )
         assert await cur.fetchone() == (7, 5, True)
+
+
+async def test_binary_and_text_copy_load_the_same_rows(loader_dsn: str, clean_stores: None) -> None:
+    # Rows go by binary COPY when their key values have the column types' Python types,
+    # else by COPY text: both must land the same values, new rows (COPY alone) and
+    # changed ones (the upsert through the temporary table) alike.
+    table = get_table("binance", "klines")
+    records: list[object] = [
+        [0, "tab\there", "back\\slash", "new\nline"],
+        {"é": "\u2028", "n": 1.5e-7},
+        [2**63 - 1, None, True],
+    ]
+    fetched = T0 + timedelta(days=1, milliseconds=250)
+
+    def rows(as_text: bool, version: int) -> list[RawRow]:
+        out = []
+        for hour, record in enumerate(records):
+            at = T0 + timedelta(hours=hour)
+            out.append(
+                RawRow(
+                    ("BTCUSDT", "1h", at.isoformat() if as_text else at),
+                    dumps([version, record]),
+                    fetched,
+                    None if hour == 1 else "d" * 32,
+                )
+            )
+        return out
+
+    loaded = []
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await ensure_schema(conn)
+        for as_text in (False, True):
+            await conn.execute("truncate raw.binance__klines")
+            assert fits_binary(rows(as_text, 1), ["text", "text", "timestamptz"]) is not as_text
+            loader = RawLoader(conn, table, "run-1")
+            assert (await loader.load(rows(as_text, 1))).inserted == 3
+            assert (await loader.load(rows(as_text, 2))).updated == 3
+            cur = await conn.execute(
+                "select symbol, interval, open_time, record, fetched_at, first_seen_at,"
+                " last_seen_at, run_id, lake_document_id from raw.binance__klines"
+                " order by open_time"
+            )
+            loaded.append(await cur.fetchall())
+    assert loaded[0] == loaded[1]
+    assert [row[3] for row in loaded[0]] == [[2, r] for r in records]
+    assert loaded[0][0][4] == fetched and loaded[0][1][8] is None

@@ -29,7 +29,15 @@ import psycopg
 from psycopg import sql
 
 from ingestion.raw_tables import RawTable
-from ingestion.sinks.raw.copy_format import COPY_CHUNK_ROWS, copy_text, safe_dumps, strip_nul
+from ingestion.sinks.raw.copy_format import (
+    COPY_CHUNK_ROWS,
+    binary_types,
+    copy_text,
+    fits_binary,
+    safe_dumps,
+    strip_nul,
+    write_binary,
+)
 from ingestion.sinks.raw.rows import LoadCounts, QuarantineRow, RawRow
 from ingestion.sinks.raw.schema import keys_sql, table_sql
 
@@ -165,12 +173,7 @@ class RawLoader:
         async with self.conn.cursor() as cur:
             if self._temp_dirty:  # an earlier part of this batch is still in there
                 await cur.execute(sql.SQL("delete from {}").format(self.temp))
-            copy_sql = sql.SQL("copy {temp} ({names}) from stdin").format(
-                temp=self.temp, names=names
-            )
-            async with cur.copy(copy_sql) as copy:
-                for first in range(0, len(unique), COPY_CHUNK_ROWS):
-                    await copy.write(copy_text(unique, first, COPY_CHUNK_ROWS))
+            await self._copy(cur, self.temp, names, unique)
             await cur.execute(self._upsert_sql(), {"run_id": self.run_id})
             fetched = await cur.fetchone()
             assert fetched is not None
@@ -253,12 +256,7 @@ class RawLoader:
             ]
         )
         async with self.conn.cursor() as cur:
-            copy_sql = sql.SQL("copy {table} ({names}) from stdin").format(
-                table=table_sql(self.table), names=names
-            )
-            async with cur.copy(copy_sql) as copy:
-                for first in range(0, len(unique), COPY_CHUNK_ROWS):
-                    await copy.write(copy_text(unique, first, COPY_CHUNK_ROWS, self.run_id))
+            await self._copy(cur, table_sql(self.table), names, unique, self.run_id)
             copied = cur.rowcount
         counts.inserted += copied  # what the server says it took, not what was sent
         counts.unchanged += total - len(unique)  # replaced by a later one of the same key
@@ -270,6 +268,29 @@ class RawLoader:
                 f"{self.table.qualified_name}: {len(unique)} distinct records went in, but "
                 f"the statement inserted {copied} (COPY of rows new to the table)"
             )
+
+    async def _copy(
+        self,
+        cur: psycopg.AsyncCursor[Any],
+        target: sql.Composable,
+        names: sql.Composable,
+        rows: Sequence[RawRow],
+        run_id: str | None = None,
+    ) -> None:
+        """COPY ``rows`` into the ``names`` columns of ``target``: binary where it fits."""
+        key_types = [k.pg_type for k in self.table.keys]
+        if fits_binary(rows, key_types):
+            copy_sql = sql.SQL("copy {target} ({names}) from stdin (format binary)").format(
+                target=target, names=names
+            )
+            async with cur.copy(copy_sql) as copy:
+                copy.set_types(binary_types(key_types, run_id))
+                await write_binary(copy, rows, run_id)
+            return
+        copy_sql = sql.SQL("copy {target} ({names}) from stdin").format(target=target, names=names)
+        async with cur.copy(copy_sql) as copy:
+            for first in range(0, len(rows), COPY_CHUNK_ROWS):
+                await copy.write(copy_text(rows, first, COPY_CHUNK_ROWS, run_id))
 
     async def _repoint(self, moved: Mapping[str, str]) -> None:
         """Point this batch's rows at the ``_id`` an older lake holds their document under.
