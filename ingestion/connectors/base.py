@@ -352,6 +352,58 @@ def check_numeric(name: str, value: Any, *, positive: bool = False) -> None:
         raise InvalidRecord(f"{name} {value!r} is not positive")
 
 
+def valid_times(
+    stamps: Sequence[Any], numbers: Sequence[Any], *, millis: bool = False
+) -> list[datetime] | None:
+    """The open times of a page's records, checked with their numbers at once; or None.
+
+    When every one of ``numbers`` is a finite number (or numeric string, never a bool) and
+    every one of ``stamps`` a plausible epoch time (milliseconds with ``millis``, else
+    seconds), the times are exactly what :func:`utc_from_millis` or
+    :func:`utc_from_seconds` gives for each. Anything else gives None: the caller then goes
+    record by record, which finds each bad record and its reason.
+    """
+    try:
+        if bool in set(map(type, numbers)) or not all(map(math.isfinite, map(float, numbers))):
+            return None
+        floats = list(map(float, stamps))
+    except (TypeError, ValueError):
+        return None
+    if not all(map(math.isfinite, floats)):
+        return None
+    seconds = [value / 1000.0 for value in floats] if millis else floats
+    if seconds and not (min(seconds) >= _EARLIEST_S and max(seconds) <= _LATEST_S):
+        return None
+    return [datetime.fromtimestamp(at, UTC) for at in seconds]
+
+
+def valid_rows(
+    rows: Sequence[Any],
+    series: tuple[KeyValue, ...],
+    min_fields: int,
+    numbers_end: int,
+    *,
+    millis: bool = False,
+) -> list[Record] | None:
+    """The records of a page of candle rows, checked a check at a time; or None.
+
+    The usual page (every row a list of at least ``min_fields`` fields, field 0 its open
+    time, fields ``1 .. numbers_end - 1`` numbers; see :func:`valid_times`) gives exactly
+    the records the row-by-row parsers build, keyed ``(*series, open time)``. Anything
+    else gives None, for the caller's row-by-row path.
+    """
+    if not all(type(row) is list and len(row) >= min_fields for row in rows):
+        return None
+    times = valid_times(
+        [row[0] for row in rows],
+        [value for row in rows for value in row[1:numbers_end]],
+        millis=millis,
+    )
+    if times is None:
+        return None
+    return [Record((*series, at), row) for at, row in zip(times, rows, strict=True)]
+
+
 def check_numbers(names: Sequence[str], values: Sequence[Any]) -> None:
     """:func:`check_numeric` for several values, with a fast path for the common case."""
     try:

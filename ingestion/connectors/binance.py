@@ -32,6 +32,7 @@ from ingestion.connectors.base import (
     served_intervals,
     to_ms,
     utc_from_millis,
+    valid_rows,
 )
 from ingestion.connectors.source import Exchange, RequestWeight, Source
 from ingestion.connectors.tables import key
@@ -115,6 +116,11 @@ def parse_klines(
     result = ParseResult()
     if not isinstance(body, list):
         raise InvalidRecord(f"expected a JSON array of klines, got {type(body).__name__}")
+
+    fast = valid_rows(body, (symbol, interval), 6, 6, millis=True)
+    if fast is not None:  # the usual page: every row valid
+        result.records = fast
+        return result
 
     def build(row: Any) -> Record:
         if not isinstance(row, list) or len(row) < 6:

@@ -30,6 +30,7 @@ from ingestion.connectors.base import (
     require_text,
     served_intervals,
     utc_from_seconds,
+    valid_rows,
 )
 from ingestion.connectors.source import Exchange, Source
 from ingestion.connectors.tables import key
@@ -104,6 +105,10 @@ def parse_candles(
     if not isinstance(body, list):
         raise InvalidRecord(f"expected a JSON array of candles, got {type(body).__name__}")
     result = ParseResult()
+    fast = valid_rows(body, (product_id, interval), 6, 6)
+    if fast is not None:  # the usual page: every row valid
+        result.records = fast
+        return result
 
     def build(row: Any) -> Record:
         if not isinstance(row, list) or len(row) < 6:

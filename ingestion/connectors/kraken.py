@@ -35,6 +35,7 @@ from ingestion.connectors.base import (
     served_intervals,
     to_s,
     utc_from_seconds,
+    valid_rows,
 )
 from ingestion.connectors.source import BodyErrors, Exchange, Source
 from ingestion.connectors.tables import key
@@ -151,6 +152,10 @@ def parse_ohlc(
 
     for pair, rows in _results(body).items():
         if pair == "last" or not isinstance(rows, list):
+            continue
+        fast = valid_rows(rows, (pair, interval), 7, 7)
+        if fast is not None:  # the usual pair: every row valid
+            result.records.extend(fast)
             continue
         for row in rows:
             result.add(row, build, pair, row)

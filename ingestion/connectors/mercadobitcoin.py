@@ -35,6 +35,7 @@ from ingestion.connectors.base import (
     served_intervals,
     to_s,
     utc_from_seconds,
+    valid_times,
 )
 from ingestion.connectors.source import Exchange, Source
 from ingestion.connectors.tables import key
@@ -140,6 +141,15 @@ def parse_candles(
         raise InvalidRecord('expected parallel arrays {"t": [...], "o": [...], ...}')
     columns = [body.get(name) or [] for name in COLUMNS]
     result = ParseResult()
+    if all(type(col) is list for col in columns) and len({len(col) for col in columns}) == 1:
+        # The usual body, columns of one length, all valid: the candles checked at once.
+        times = valid_times(columns[0], [value for col in columns[1:] for value in col])
+        if times is not None:
+            result.records = [
+                Record((symbol, interval, at), dict(zip(COLUMNS, values, strict=True)))
+                for at, values in zip(times, zip(*columns, strict=True), strict=True)
+            ]
+            return result
 
     def build(candle: dict[str, Any]) -> Record:
         check_numbers(CANDLE_NUMBERS, [candle.get(name) for name in CANDLE_NUMBERS])

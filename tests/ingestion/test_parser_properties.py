@@ -13,6 +13,7 @@ every time and a failure reproduces.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import random
@@ -414,3 +415,53 @@ def test_a_page_the_parser_cannot_read_is_quarantined_with_its_reason() -> None:
     )
     assert page.error == "unexpected body: interval '7' is not one criptopipe loads"
     assert not page.result.records
+
+
+CANDLE_ENDPOINTS = [
+    ("binance", "klines", "valid_rows"),
+    ("coinbase", "candles", "valid_rows"),
+    ("kraken", "ohlc", "valid_rows"),
+    ("mercadobitcoin", "candles", "valid_times"),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "endpoint", "fast_path"), CANDLE_ENDPOINTS, ids=[c[0] for c in CANDLE_ENDPOINTS]
+)
+def test_the_candle_parsers_fast_path_gives_what_the_row_by_row_path_gives(
+    source: str, endpoint: str, fast_path: str
+) -> None:
+    # Candle pages are checked a check at a time over the whole page (speed); a page with
+    # anything odd goes row by row. Both must give the same records and rejections, for
+    # the seed and its mutations alike.
+    spec = get_endpoint(source, endpoint)
+    module = importlib.import_module(f"ingestion.connectors.{source}")
+    fast = getattr(module, fast_path)
+    seeds = SEEDS[(source, endpoint)]
+    mutators = [
+        (path, params, Mutator(body, sorted(_keys_of(body)))) for path, params, body in seeds
+    ]
+
+    def both(path: str, params: dict[str, str], body: Any) -> tuple[str, str]:
+        quick = parse_page(spec, path, params, body, FETCHED_AT)
+        setattr(module, fast_path, lambda *args, **kwargs: None)
+        try:
+            slow = parse_page(spec, path, params, body, FETCHED_AT)
+        finally:
+            setattr(module, fast_path, fast)
+        return repr(quick), repr(slow)
+
+    for path, params, body in seeds:
+        quick, slow = both(path, params, body)
+        assert quick == slow
+
+    @FUZZ
+    @given(seed=st.integers(0, 2**64))
+    def run(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(BODIES_PER_EXAMPLE):
+            path, params, mutator = rng.choice(mutators)
+            quick, slow = both(path, params, mutator(rng))
+            assert quick == slow
+
+    run()
