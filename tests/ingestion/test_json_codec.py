@@ -7,7 +7,7 @@ import math
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingestion.http import decode_json, has_long_number
@@ -62,3 +62,32 @@ def test_the_long_number_check_at_its_edges() -> None:
     assert has_long_number(b"[12345678901234567890]")
     assert has_long_number(b'{"s": "0.00000000000000000001"}')  # 20 digits, in a string too
     assert not has_long_number(b"[\xd9\xb0\xd9\xb1" * 20 + b"]")  # non-ASCII bytes: not digits
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.text(alphabet=st.sampled_from('ab\\"\x00\n\t\u2028é0nul')),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(JSON_VALUES, max_size=6))
+def test_a_page_of_records_at_once_is_each_record_as_dumps_writes_it(records: list[object]) -> None:
+    # dumps_all writes a whole page at once (speed), or gives None for a page that needs
+    # dumps' per-record care; whenever it answers, it answers what dumps would.
+    texts = raw.dumps_all(records)
+    if texts is None:
+        return
+    assert texts == [raw.dumps(record) for record in records]
+    assert all(raw.jsonb_problem(text) is None for text in texts)
+
+
+def test_a_page_of_records_needing_care_goes_record_by_record() -> None:
+    assert raw.dumps_all([["1.5", 2], {"a": "b"}]) == ['["1.5",2]', '{"a":"b"}']
+    for page in ([[1], [math.nan]], [[None]], [[2**64]], [["nul \x00"]]):
+        assert raw.dumps_all(page) is None
