@@ -154,6 +154,13 @@ class Expected:
 
     def required(self, fetched_at: datetime) -> list[datetime]:
         """The periods the page must hold, given that it was fetched at ``fetched_at``."""
+        if self.calendar is None and self.step > timedelta(0):  # every period: counted
+            # t <= last and t + step <= fetched_at, for t = first, first + step, ...
+            end = min(self.last, fetched_at - self.step)
+            if end < self.first:
+                return []
+            count = (end - self.first) // self.step + 1
+            return [self.first + self.step * i for i in range(count)]
         periods = []
         t = self.first
         while t <= self.last and t + self.step <= fetched_at:

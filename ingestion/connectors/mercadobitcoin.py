@@ -45,7 +45,7 @@ SOURCE = "mercadobitcoin"
 CANDLES_PAGE = 1000
 # criptopipe's labels Mercado Bitcoin serves, under the same names (3h, 1w, 1M unused).
 RESOLUTIONS = {label: label for label in ("1m", "15m", "1h", "1d")}
-COLUMNS = ("t", "o", "h", "l", "c", "v")
+COLUMNS = ("t", "o", "h", "l", "c", "v")  # parse_candles' fast path spells them out too
 CANDLE_NUMBERS = ("o", "h", "l", "c", "v")
 
 DESCRIPTION = Source(
@@ -145,9 +145,9 @@ def parse_candles(
         # The usual body, columns of one length, all valid: the candles checked at once.
         times = valid_times(columns[0], [value for col in columns[1:] for value in col])
         if times is not None:
-            result.records = [
-                Record((symbol, interval, at), dict(zip(COLUMNS, values, strict=True)))
-                for at, values in zip(times, zip(*columns, strict=True), strict=True)
+            result.records = [  # each candle as the row-by-row path builds it, in COLUMNS order
+                Record((symbol, interval, at), {"t": t, "o": o, "h": h, "l": lo, "c": c, "v": v})
+                for at, t, o, h, lo, c, v in zip(times, *columns, strict=True)
             ]
             return result
 

@@ -18,7 +18,7 @@ import json
 import math
 import random
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.connectors.base import EndpointSpec, PlannedRequest, parse_page
+from ingestion.connectors.base import EndpointSpec, Expected, PlannedRequest, parse_page
 from ingestion.connectors.registry import REGISTRY, get_endpoint
 from ingestion.http import Response
 from ingestion.run.pages import Page, collect
@@ -465,3 +465,29 @@ def test_the_candle_parsers_fast_path_gives_what_the_row_by_row_path_gives(
             assert quick == slow
 
     run()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(
+    first_minutes=st.integers(0, 5000),
+    span_minutes=st.integers(-100, 5000),
+    step_minutes=st.sampled_from([1, 5, 15, 60, 240, 1440]),
+    fetched_minutes=st.integers(-100, 6000),
+)
+def test_the_periods_a_page_must_hold_are_counted_as_the_step_by_step_walk_finds_them(
+    first_minutes: int, span_minutes: int, step_minutes: int, fetched_minutes: int
+) -> None:
+    # Expected.required counts the periods (speed) instead of stepping through them; the
+    # step-by-step walk (still used with a calendar) is the reference.
+    origin = datetime(2024, 1, 1, tzinfo=UTC)
+    first = origin + timedelta(minutes=first_minutes)
+    step = timedelta(minutes=step_minutes)
+    expected = Expected(None, first, first + timedelta(minutes=span_minutes), step)
+    fetched_at = origin + timedelta(minutes=fetched_minutes, seconds=7)
+    walked, t = [], first
+    while t <= expected.last and t + step <= fetched_at:
+        walked.append(t)
+        t += step
+    assert expected.required(fetched_at) == walked
+    every_day = Expected(None, expected.first, expected.last, step, calendar=lambda _: True)
+    assert every_day.required(fetched_at) == walked
