@@ -42,13 +42,11 @@ def _binance_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int
     tqv = (np.round(a.volume, 8) * a.taker_ratio * vwap).tolist()
     ot = (a.open_time * 1000).tolist()
     step = interval_s * 1000 - 1
+    close_time = [t + step for t in ot]
     trades = a.trades.tolist()
     fmt = b'[%d,"%.8f","%.8f","%.8f","%.8f","%.8f",%d,"%.8f",%d,"%.8f","%.8f","0"]'
-    return [
-        fmt
-        % (ot[i], o[i], h[i], low[i], c[i], vol[i], ot[i] + step, qv[i], trades[i], tbv[i], tqv[i])
-        for i in range(len(ot))
-    ]
+    columns = (ot, o, h, low, c, vol, close_time, qv, trades, tbv, tqv)
+    return [fmt % values for values in zip(*columns, strict=True)]
 
 
 BINANCE = CandleFormat("binance", _binance_rows)

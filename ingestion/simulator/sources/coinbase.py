@@ -36,10 +36,8 @@ def _coinbase_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: in
     o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
     vol = rounded(a.volume, 8)
     t = a.open_time.tolist()
-    return [
-        b"[%d, %r, %r, %r, %r, %r]" % (t[i], low[i], h[i], o[i], c[i], vol[i])
-        for i in range(len(t))
-    ]
+    fmt = b"[%d, %r, %r, %r, %r, %r]"
+    return [fmt % values for values in zip(t, low, h, o, c, vol, strict=True)]
 
 
 COINBASE = CandleFormat("coinbase", _coinbase_rows)

@@ -34,7 +34,7 @@ def _kraken_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int)
     trades = a.trades.tolist()
     p = f"%.{dec}f".encode()
     fmt = b'[%d,"' + b'","'.join([p] * 5) + b'","%.8f",%d]'
-    return [fmt % (t[i], o[i], h[i], low[i], c[i], vw[i], vol[i], trades[i]) for i in range(len(t))]
+    return [fmt % values for values in zip(t, o, h, low, c, vw, vol, trades, strict=True)]
 
 
 KRAKEN = CandleFormat("kraken", _kraken_rows)

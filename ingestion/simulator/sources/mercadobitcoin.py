@@ -28,29 +28,24 @@ from ingestion.simulator.universe import CATALOGUE
 HOUR, DAY = market.HOUR, market.DAY
 
 
-def _trim(x: float, dec: int) -> bytes:
-    text = f"{x:.{dec}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text.encode()
+def _quoted_trimmed(values: list[float], dec: int) -> list[bytes]:
+    """Each of ``values`` with ``dec`` decimals, trailing zeros (and point) cut, quoted.
+
+    ``2.50`` is ``"2.5"``, ``3.00`` is ``"3"``, as Mercado Bitcoin writes its numbers.
+    """
+    fmt = b"%%.%df" % dec
+    if dec <= 0:  # no decimal point: nothing to cut
+        return [b'"' + fmt % x + b'"' for x in values]
+    # "%.Nf" of a finite number always has its point; "inf" and "nan" have no zeros to lose
+    return [b'"' + (fmt % x).rstrip(b"0").rstrip(b".") + b'"' for x in values]
 
 
 def _mb_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: int) -> list[Any]:
     dec = market.price_decimals("mercadobitcoin", asset_id)
-    o, h, low, c = (rounded(x, dec) for x in (a.open, a.high, a.low, a.close))
-    vol = rounded(a.volume, 8)
-    t = a.open_time.tolist()
-    return [
-        (
-            b"%d" % t[i],
-            b'"%s"' % _trim(o[i], dec),
-            b'"%s"' % _trim(h[i], dec),
-            b'"%s"' % _trim(low[i], dec),
-            b'"%s"' % _trim(c[i], dec),
-            b'"%s"' % _trim(vol[i], 8),
-        )
-        for i in range(len(t))
-    ]
+    o, h, low, c = (_quoted_trimmed(rounded(x, dec), dec) for x in (a.open, a.high, a.low, a.close))
+    vol = _quoted_trimmed(rounded(a.volume, 8), 8)
+    t = [b"%d" % ti for ti in a.open_time.tolist()]
+    return list(zip(t, o, h, low, c, vol, strict=True))
 
 
 def mb_body(rows: list[Any]) -> bytes:
