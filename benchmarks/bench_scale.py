@@ -201,9 +201,11 @@ def disk(settings: Settings, services: Services, lake_db: str) -> dict[str, floa
         ) or [{"bodies": 0}]
         totals["n"] = db["responses"].count_documents({})
         stats = db.command("dbStats")
-    lake_files = sum(
-        p.stat().st_size for p in (settings.home / "mongo" / "data").glob(f"{lake_db}.sqlite*")
-    )
+    data_dir = settings.home / "mongo" / "data"
+    lake_files = sum(p.stat().st_size for p in data_dir.glob(f"{lake_db}.sqlite*"))
+    # SQLite's write-ahead log keeps its largest size until FerretDB checkpoints and truncates
+    wal = data_dir / f"{lake_db}.sqlite-wal"
+    lake_wal = wal.stat().st_size if wal.exists() else 0
     return {
         "raw_bytes": float(raw_bytes or 0),
         "raw_rows": float(rows or 0),
@@ -212,6 +214,7 @@ def disk(settings: Settings, services: Services, lake_db: str) -> dict[str, floa
         "documents": float(totals["n"]),
         "lake_storage": float(stats.get("storageSize") or 0) + float(stats.get("indexSize") or 0),
         "lake_files": float(lake_files),
+        "lake_wal": float(lake_wal),
     }
 
 
@@ -295,7 +298,9 @@ def print_disk(d: dict[str, float]) -> None:
         f"({d['raw_bytes'] / n:.0f} B/candle);"
         f" lake {d['documents']:.0f} documents, bodies {d['body_bytes'] / 1e9:.2f} GB "
         f"({d['body_bytes'] / n:.0f} B/candle) stored in {d['lake_files'] / 1e9:.2f} GB of "
-        f"FerretDB files ({d['lake_files'] / max(d['body_bytes'], 1):.2f} of the bodies); "
+        f"FerretDB files ({d['lake_files'] / max(d['body_bytes'], 1):.2f} of the bodies;"
+        f" without the {d['lake_wal'] / 1e6:.0f} MB write-ahead log "
+        f"{(d['lake_files'] - d['lake_wal']) / max(d['body_bytes'], 1):.2f}); "
         f"dbStats storage+indexes {d['lake_storage'] / 1e9:.2f} GB",
         flush=True,
     )
