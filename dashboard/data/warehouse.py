@@ -1,13 +1,18 @@
 """The connection to the warehouse: the reader's DSN, cached read-only queries, status.
 
-Every query of the package goes through :func:`read_market` or :func:`read_health`: one
+Every query of the package goes through :func:`read_market` or :func:`read_health`: a
 read-only connection as the ``reader`` role, the result cached (``st.cache_data``) for a
-few minutes, keyed by the database, the SQL and its parameters.
+few minutes, keyed by the database, the SQL and its parameters. Connections are kept open
+for the next query (a few idle ones per database): opening one costs tens of milliseconds
+(authentication), far more than most of the dashboard's queries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, LiteralString
@@ -24,6 +29,7 @@ logger = logging.getLogger(__name__)
 TTL_MARKET = timedelta(minutes=5)  # marts are rebuilt at most hourly
 TTL_HEALTH = timedelta(minutes=1)  # the health page should notice a run quickly
 CONNECT_TIMEOUT_SECONDS = 3
+MAX_IDLE_CONNECTIONS = 4  # per database: open connections kept for the next queries
 
 MARTS_SCHEMA = "marts"
 
@@ -74,12 +80,74 @@ def _connect(dsn: str) -> psycopg.Connection[Any]:
     return conn
 
 
+_idle: dict[str, list[psycopg.Connection[Any]]] = {}
+_idle_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _connection(dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    """An open connection to ``dsn``: an idle one if there is one, else a new one.
+
+    Kept open for the next query afterwards (closed if too many are idle or it broke).
+    """
+    with _idle_lock:
+        idle = _idle.setdefault(dsn, [])
+        conn = idle.pop() if idle else None
+    if conn is None or conn.closed:
+        conn = _connect(dsn)
+        conn.read_only = True
+    try:
+        yield conn
+    finally:
+        with _idle_lock:
+            idle = _idle.setdefault(dsn, [])
+            keep = not conn.closed and not conn.broken and len(idle) < MAX_IDLE_CONNECTIONS
+            if keep:
+                idle.append(conn)
+        if not keep:
+            conn.close()
+
+
+def close_connections() -> None:
+    """Close every idle connection (the next query opens a new one)."""
+    with _idle_lock:
+        connections = [conn for idle in _idle.values() for conn in idle]
+        _idle.clear()
+    for conn in connections:
+        conn.close()
+
+
+def _execute(dsn: str, query: LiteralString, params: dict[str, Any]) -> pd.DataFrame:
+    with _connection(dsn) as conn:
+        cursor = conn.execute(query, params)
+        columns = [c.name for c in cursor.description or ()]
+        return pd.DataFrame(cursor.fetchall(), columns=columns)
+
+
+def _is_lost_connection(err: psycopg.OperationalError) -> bool:
+    """Whether the connection is gone rather than the query wrong.
+
+    No SQLSTATE (the socket closed), 08 (connection exception) or 57P (the server shut
+    down or terminated the backend).
+    """
+    return err.sqlstate is None or err.sqlstate.startswith(("08", "57P"))
+
+
 def _frame(dsn: str, query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
     """Run one read-only query; a mart that does not exist yet reads as an empty frame."""
-    with _connect(dsn) as conn:
-        conn.read_only = True
+    for attempt in (1, 2):
         try:
-            cursor = conn.execute(query, params or {})
+            return _execute(dsn, query, params or {})
+        except psycopg.OperationalError as err:
+            # A kept connection the server closed since (a restart, an idle timeout, a
+            # terminated backend): the query once more on a new connection. Anything else
+            # (a cancelled statement, …) is the query's own error.
+            if not _is_lost_connection(err):
+                raise
+            if attempt == 2:
+                raise DataUnavailable("the warehouse database is not reachable") from err
+            logger.info("dashboard: a kept connection was closed (%s); reconnecting", err)
+            close_connections()  # the others were most likely closed with it
         except psycopg.errors.UndefinedTable as err:
             logger.info("mart not built yet: %s", err.diag.message_primary)
             return pd.DataFrame()
@@ -87,8 +155,7 @@ def _frame(dsn: str, query: LiteralString, params: dict[str, Any] | None = None)
             # A mart whose contract changed under us: show the gap, do not crash the page.
             logger.warning("mart column missing: %s", err.diag.message_primary)
             return pd.DataFrame()
-        columns = [c.name for c in cursor.description or ()]
-        return pd.DataFrame(cursor.fetchall(), columns=columns)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @st.cache_data(ttl=TTL_MARKET, show_spinner=False)
