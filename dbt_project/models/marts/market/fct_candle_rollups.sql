@@ -4,6 +4,7 @@
         unique_key=['exchange_id', 'asset_id', 'interval', 'open_at'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
+        indexes=[{'columns': ['last_seen_at']}],
     )
 }}
 
