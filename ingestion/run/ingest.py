@@ -30,6 +30,7 @@ from ingestion.connectors.registry import select
 from ingestion.errors import StoreUnavailableError
 from ingestion.http import HttpClient
 from ingestion.run.bookkeeping import record_run
+from ingestion.run.collector import fewer_collections
 from ingestion.run.pipeline import RunContext, run_endpoint
 from ingestion.run.results import EndpointStats, ProgressCallback, RunSummary
 from ingestion.run.stores import StoreTargets, resolve_stores
@@ -114,6 +115,7 @@ async def run_ingestion(
     if start_at is not None and end_at is None:
         end_at = run_now
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(fewer_collections())
         mongo = mongo_client(settings, targets.mongo_uri)
         stack.push_async_callback(mongo.close)
         lake = Lake.connect(mongo, targets.mongo_db)
