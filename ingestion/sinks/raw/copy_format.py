@@ -82,7 +82,7 @@ def copy_text(rows: Sequence[RawRow], first: int, count: int, run_id: str | None
 
 # The Python type binary COPY sends for a key column of each PostgreSQL type.
 _KEY_TYPES: dict[str, type] = {"text": str, "timestamptz": datetime, "date": date}
-_JSONB_VERSION = b"\x01"  # jsonb's binary form: a version byte, then the JSON text
+_JSONB_VERSION = "\x01"  # jsonb's binary form: a version byte, then the JSON text
 
 
 def fits_binary(rows: Sequence[RawRow], key_types: Sequence[str]) -> bool:
@@ -113,10 +113,11 @@ def fits_binary(rows: Sequence[RawRow], key_types: Sequence[str]) -> bool:
 def binary_types(key_types: Sequence[str], run_id: str | None = None) -> list[str]:
     """The column types of :func:`write_binary`'s rows, for ``AsyncCopy.set_types``.
 
-    The record goes as ``bytea``: its bytes are jsonb's binary form already.
+    The record goes through the text dumper (C, where ``bytea``'s is Python): its value,
+    a version byte and the JSON text, is jsonb's binary form as UTF-8.
     """
     seen = [] if run_id is None else ["timestamptz", "timestamptz", "text"]
-    return [*key_types, "bytea", "timestamptz", *seen, "text"]
+    return [*key_types, "text", "timestamptz", *seen, "text"]
 
 
 async def write_binary(copy: AsyncCopy, rows: Sequence[RawRow], run_id: str | None = None) -> None:
@@ -129,13 +130,13 @@ async def write_binary(copy: AsyncCopy, rows: Sequence[RawRow], run_id: str | No
     if run_id is None:
         for row in rows:
             await copy.write_row(
-                (*row.key, version + row.record_json.encode(), row.fetched_at, row.lake_document_id)
+                (*row.key, version + row.record_json, row.fetched_at, row.lake_document_id)
             )
         return
     for row in rows:
         at = row.fetched_at
         await copy.write_row(
-            (*row.key, version + row.record_json.encode(), at, at, at, run_id, row.lake_document_id)
+            (*row.key, version + row.record_json, at, at, at, run_id, row.lake_document_id)
         )
 
 
