@@ -34,6 +34,7 @@ from dagster import (
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    TimeWindowPartitionsDefinition,
     define_asset_job,
     run_failure_sensor,
     run_status_sensor,
@@ -124,6 +125,7 @@ def build_automation(
     python_marts = AssetSelection.assets(*transforms)
     unpartitioned_dbt = AssetSelection.assets(*dbt_models)
     candle_keys = [asset_key(s) for s in specs if s.is_time_windowed]
+    first_day = _first_day(dbt_incremental)
 
     jobs: list[UnresolvedAssetJobDefinition] = []
     schedules: list[ScheduleDefinition] = []
@@ -145,7 +147,7 @@ def build_automation(
             tags={"criptopipe/kind": kind, **provider_tags(group)},
         )
         jobs.append(job)
-        schedules.append(_schedule(job, cron, partitioned=is_time_windowed))
+        schedules.append(_schedule(job, cron, partitioned=is_time_windowed, first_day=first_day))
 
     dbt_job = define_asset_job(
         "dbt_daily_build",
@@ -155,7 +157,13 @@ def build_automation(
     )
     jobs.append(dbt_job)
     schedules.append(
-        _schedule(dbt_job, "0 1 * * *", partitioned=bool(dbt_incremental), yesterday=True)
+        _schedule(
+            dbt_job,
+            "0 1 * * *",
+            partitioned=bool(dbt_incremental),
+            yesterday=True,
+            first_day=first_day,
+        )
     )
 
     gap_job = define_asset_job(
@@ -180,9 +188,30 @@ def build_automation(
     return Automation(jobs, schedules, sensors)
 
 
+def _first_day(assets: Sequence[AssetsDefinition]) -> date | None:
+    """The first day partition of the (one) daily partitioning of ``assets``, if any."""
+    for definition in assets:
+        partitions = definition.partitions_def
+        if isinstance(partitions, TimeWindowPartitionsDefinition):
+            return partitions.start.astimezone(UTC).date()
+    return None
+
+
 def _schedule(
-    job: UnresolvedAssetJobDefinition, cron: str, *, partitioned: bool, yesterday: bool = False
+    job: UnresolvedAssetJobDefinition,
+    cron: str,
+    *,
+    partitioned: bool,
+    yesterday: bool = False,
+    first_day: date | None = None,
 ) -> ScheduleDefinition:
+    """A schedule of ``job`` at ``cron``; a partitioned job's tick requests today's day.
+
+    ``yesterday``: the day before instead (the daily build at 01:00 finishes the day that
+    ended), but never a day before ``first_day``, the first partition: on the start date
+    the tick builds that day, so the first tick after the schedules go on succeeds.
+    """
+
     @schedule(
         job=job,
         cron_schedule=cron,
@@ -195,6 +224,8 @@ def _schedule(
             return RunRequest()
         now = context.scheduled_execution_time or clock_for(load_settings())()
         day = now.astimezone(UTC).date() - timedelta(days=1 if yesterday else 0)
+        if first_day is not None:
+            day = max(day, first_day)
         return RunRequest(partition_key=day.isoformat())
 
     return _tick

@@ -39,6 +39,7 @@ from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
 
@@ -96,6 +97,26 @@ class CriptopipeDbtTranslator(DagsterDbtTranslator):
             return AssetKey(["raw", identifier])
         return super().get_asset_key(dbt_resource_props)
 
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> AssetSpec:
+        """dagster-dbt's spec; an incremental model also depends on the sources it reads.
+
+        An incremental mart reads its raw tables through staging and intermediate views,
+        which a partitioned job (the hourly candles) does not include: without these deps
+        Dagster sees no edge from the ingestion steps to the dbt step and may run dbt first
+        (the marts then lag a run behind, and a first run builds nothing).
+        """
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] != "model" or (
+            props.get("config", {}).get("materialized") != "incremental"
+        ):
+            return spec
+        sources = manifest.get("sources", {})
+        reads = [self.get_asset_key(sources[uid]) for uid in sources_read(manifest, unique_id)]
+        return spec.merge_attributes(deps=reads)
+
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         """The resource's layer from its folder (staging, marts ...), or snapshots or seeds."""
         resource_type = dbt_resource_props["resource_type"]
@@ -116,6 +137,33 @@ class CriptopipeDbtTranslator(DagsterDbtTranslator):
         if group:
             tags["criptopipe/layer"] = group
         return tags
+
+
+def sources_read(manifest: Mapping[str, Any], unique_id: str) -> list[str]:
+    """The sources a model reads at run time: directly or through views and ephemerals.
+
+    Args:
+        manifest: The parsed dbt manifest.
+        unique_id: The model's unique id.
+
+    Returns:
+        The sources' unique ids, sorted.
+    """
+    nodes = manifest.get("nodes", {})
+    sources = manifest.get("sources", {})
+    found: set[str] = set()
+    seen: set[str] = set()
+    todo = list(nodes[unique_id].get("depends_on", {}).get("nodes", []))
+    while todo:
+        uid = todo.pop()
+        if uid in seen:
+            continue
+        seen.add(uid)
+        if uid in sources:
+            found.add(uid)
+        elif nodes.get(uid, {}).get("config", {}).get("materialized") in ("view", "ephemeral"):
+            todo.extend(nodes[uid].get("depends_on", {}).get("nodes", []))
+    return sorted(found)
 
 
 TRANSLATOR = CriptopipeDbtTranslator(

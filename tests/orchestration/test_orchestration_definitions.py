@@ -3,11 +3,11 @@ dashboard page through staging and marts."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
-from dagster import AssetKey, DailyPartitionsDefinition
+from dagster import AssetKey, DagsterInstance, DailyPartitionsDefinition, build_schedule_context
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 from dagster._core.definitions.backfill_policy import BackfillPolicyType
 
@@ -133,3 +133,39 @@ def test_automation(defs: Any) -> None:
 def test_resources_are_configurable(defs: Any) -> None:
     resources = defs.resources
     assert {"postgres", "mongo", "ingestion", "dbt"} <= set(resources)
+
+
+def test_a_candle_jobs_dbt_step_runs_after_its_ingestion_steps(defs: Any) -> None:
+    """The incremental marts read raw through views no partitioned job includes; their deps
+    on the raw assets order the steps (before, dbt could run first: the marts lagged a run
+    behind, and a warehouse's first run built empty marts)."""
+    candle_jobs = [j for j in defs.jobs if "candles" in j.name and "hourly" in j.name]
+    assert candle_jobs
+    for unresolved in candle_jobs:
+        job = defs.resolve_job_def(unresolved.name)
+        deps = {node.name: d for node, d in job.graph.dependencies.items()}
+        ingestion = {name for name in deps if name.startswith("raw__")}
+        assert ingestion, job.name
+        direct = [
+            getattr(d, "other_dependency", None) or d  # a dep behind blocking checks
+            for d in deps["dbt_incremental_models"].values()
+        ]
+        upstream = {getattr(d, "node", None) for d in direct}
+        assert ingestion <= upstream, (job.name, upstream)
+
+
+def test_the_daily_builds_first_tick_on_the_start_date_builds_that_day(defs: Any) -> None:
+    """At 01:00 the daily build finishes yesterday, but never a day before the partitions."""
+    schedule = defs.get_schedule_def("dbt_daily_build_schedule")
+    partitions = defs.resolve_job_def("dbt_daily_build").partitions_def
+    start = partitions.start.astimezone(UTC)
+    repository = defs.get_repository_def()
+    with DagsterInstance.ephemeral() as instance:
+        for tick, day in ((start, start), (start + timedelta(days=1), start)):
+            context = build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=tick + timedelta(hours=1),
+                repository_def=repository,
+            )
+            requests = schedule.evaluate_tick(context).run_requests or []
+            assert [r.partition_key for r in requests] == [f"{day:%Y-%m-%d}"]
