@@ -341,7 +341,7 @@ def _tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
 
 
 def _mart_keys() -> dict[str, list[list[str]]]:
-    """Every unique key the marts declare: `unique` columns and combinations of columns."""
+    """Every unique key the marts declare: primary keys, `unique` columns and combinations."""
     models = [
         model
         for path in MARTS_YAMLS
@@ -350,6 +350,9 @@ def _mart_keys() -> dict[str, list[list[str]]]:
     keys: dict[str, list[list[str]]] = {}
     for model in models:
         found = keys.setdefault(model["name"], [])
+        for constraint in model.get("constraints") or []:
+            if constraint.get("type") == "primary_key":
+                found.append(list(constraint["columns"]))
         for test in model.get("data_tests") or []:
             if isinstance(test, dict) and "unique_combination_of_columns" in test:
                 spec = test["unique_combination_of_columns"]
