@@ -197,10 +197,14 @@ async def main(days: int, assets: list[str]) -> None:
     )
     with MongoClient(services.mongo_uri()) as client:
         documents = list(
-            client["lake_bench"]["responses"].find({}, {"body": 1, "body_zlib": 1, "body_bytes": 1})
+            client["lake_bench"]["responses"].find(
+                {}, {"body": 1, "body_bz2": 1, "body_zlib": 1, "body_bytes": 1}
+            )
         )
     lake_bytes = sum(d["body_bytes"] for d in documents)
-    stored_bytes = sum(len(d.get("body_zlib") or d.get("body", "")) for d in documents)
+    stored_bytes = sum(
+        len(d.get("body_bz2") or d.get("body_zlib") or d.get("body", "")) for d in documents
+    )
     spent = {"pipeline": cpu, **server_cpu}
     print(
         "CPU seconds during the run, by process: "
@@ -210,7 +214,7 @@ async def main(days: int, assets: list[str]) -> None:
     )
     print(
         f"lake: {summary.total('lake_documents')} documents, {lake_bytes / 1e6:.1f} MB of "
-        f"bodies stored in {stored_bytes / 1e6:.1f} MB (zlib) "
+        f"bodies stored in {stored_bytes / 1e6:.1f} MB (compressed) "
         f"(FerretDB or MongoDB at {services.mongo_uri().split('@')[-1]})"
     )
     print(

@@ -31,7 +31,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from ingestion.errors import IngestionError
-from ingestion.sinks.lake import stored_text
+from ingestion.sinks.lake import compressed_field, stored_text
 
 logger = logging.getLogger(__name__)
 
@@ -262,8 +262,8 @@ def _with_request_text(frame: pd.DataFrame) -> pd.DataFrame:
 def stored_body(collection: str, document_id: str) -> dict[str, Any] | None:
     """One stored document with its body, by id: ``responses`` (``body``) or ``quarantine``.
 
-    A large response body is stored compressed (``body_zlib``): it comes back as ``body``,
-    decompressed.
+    A large response body is stored compressed (``body_bz2``, or ``body_zlib`` in older
+    lakes): it comes back as ``body``, decompressed.
 
     A quarantined document holds its body as ``raw_text``. Not cached: bodies can be large.
 
@@ -284,9 +284,10 @@ def stored_body(collection: str, document_id: str) -> dict[str, Any] | None:
     if not rows:
         return None
     document = rows[0]
-    if "body_zlib" in document:  # a large body is stored compressed: show its text
+    field = compressed_field(document)
+    if field is not None:  # a large body is stored compressed: show its text
         document["body"] = stored_text(document)
-        del document["body_zlib"]
+        del document[field]
     return document
 
 

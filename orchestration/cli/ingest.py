@@ -220,12 +220,13 @@ def lake_show(
     if document is None:
         err_console.print("no matching document in lake.responses")
         raise typer.Exit(1)
-    from ingestion.sinks.lake import stored_text
+    from ingestion.sinks.lake import compressed_field, stored_text
 
     body = stored_text(document)
     document.pop("body", None)
-    if document.pop("body_zlib", None) is not None:
-        document["body_zlib"] = "stored compressed (zlib); shown decompressed below"
+    field = compressed_field(document)
+    if field is not None and document.pop(field, None) is not None:
+        document[field] = "stored compressed; shown decompressed below"
     exact = document.pop("body_exact", None)
     if exact is not None:  # kept byte for byte; the text view replaced what is not UTF-8
         document["body_exact"] = (

@@ -115,3 +115,29 @@ async def test_every_raw_row_names_a_lake_document_that_exists(
     with MongoClient[dict[str, Any]](mongo_uri) as client:
         ids = {d["_id"] for d in client[mongo_db_name]["responses"].find({}, {"_id": 1})}
     assert pointers and pointers <= ids
+
+
+def test_a_body_an_older_lake_stored_with_zlib_reads_back_byte_for_byte(
+    mongo_uri: str, mongo_db_name: str, clean_stores: None
+) -> None:
+    """New documents hold ``body_bz2``; the ``body_zlib`` ones written before still read."""
+    import zlib
+
+    from bson import Binary
+
+    from ingestion.sinks.lake import compress_body, stored_body, stored_text
+
+    body = ("[" + ",".join(f'["{n}","{n * 1.5}"]' for n in range(200)) + "]").encode()
+    new = compress_body(response_document(_response(body.decode()), run_id="r1", record_count=1))
+    old = {k: v for k, v in new.items() if k != "body_bz2"}
+    old["body_zlib"] = Binary(zlib.compress(body, 1))
+    old["_id"] = "older" + new["_id"][5:]
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
+        responses = client[mongo_db_name]["responses"]
+        responses.insert_many([new, old])
+        stored_new = responses.find_one({"_id": new["_id"]})
+        stored_old = responses.find_one({"_id": old["_id"]})
+    assert stored_new is not None and stored_old is not None
+    assert "body_bz2" in stored_new and "body" not in stored_new
+    assert stored_body(stored_new) == stored_body(stored_old) == body
+    assert stored_text(stored_old) == body.decode()
