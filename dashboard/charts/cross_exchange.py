@@ -1,4 +1,8 @@
-"""Figures of the Cross-exchange page: spreads, deviations from consensus, Brazil premium."""
+"""Figures of the Cross-exchange page: spreads, deviations from consensus, Brazil premium.
+
+Hourly series over a long range are thinned to ``style.MAX_POINTS`` a trace (each bucket's
+lowest and highest point), so a year of hours never reaches the browser whole.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import EXCHANGE_COLOURS, NEUTRAL, layout
+from dashboard.charts.style import EXCHANGE_COLOURS, NEUTRAL, downsample, layout
 
 
 def spread_range(frame: pd.DataFrame) -> go.Figure:
@@ -17,7 +21,7 @@ def spread_range(frame: pd.DataFrame) -> go.Figure:
     hourly = frame.drop_duplicates(["asset_id", "open_at"])
     fig = go.Figure()
     for asset_id, rows in hourly.groupby("asset_id", sort=True):
-        rows = rows.sort_values("open_at")
+        rows = downsample(rows.sort_values("open_at"), "open_at", "spread_bps")
         fig.add_trace(
             go.Scatter(x=rows["open_at"], y=rows["spread_bps"], mode="lines", name=str(asset_id))
         )
@@ -42,7 +46,7 @@ def deviation_from_consensus(frame: pd.DataFrame) -> go.Figure:
     for row, asset_id in enumerate(asset_ids, start=1):
         rows_of_asset = frame[frame["asset_id"] == asset_id]
         for exchange_id, rows in rows_of_asset.groupby("exchange_id", sort=True):
-            rows = rows.sort_values("open_at")
+            rows = downsample(rows.sort_values("open_at"), "open_at", "deviation_bps")
             fig.add_trace(
                 go.Scatter(
                     x=rows["open_at"],
@@ -68,7 +72,7 @@ def brazil_premium(frame: pd.DataFrame) -> go.Figure:
     """Premium of Mercado Bitcoin's BRL price over the global USD price times USD/BRL, in %."""
     fig = go.Figure()
     for asset_id, rows in frame.groupby("asset_id", sort=True):
-        rows = rows.sort_values("open_at")
+        rows = downsample(rows.sort_values("open_at"), "open_at", "premium_pct")
         fig.add_trace(
             go.Scatter(x=rows["open_at"], y=rows["premium_pct"], mode="lines", name=str(asset_id))
         )

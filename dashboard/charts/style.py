@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 
 UP = "#16a34a"
@@ -21,6 +22,31 @@ FEAR_GREED_BANDS = (
 
 CURRENCY_SYMBOLS = {"USD": "$", "BRL": "R$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 PROVISIONAL = "#94a3b8"  # the still-open candle: its prices are not final
+
+
+MAX_POINTS = 5_000  # points one trace sends to the browser, at most (as data.MAX_POINTS)
+
+
+def downsample(rows: pd.DataFrame, x: str, y: str, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """The rows of one line trace, at most ``max_points`` of them, in ``x`` order.
+
+    Over ``max_points`` rows (an hourly series over a long range), the span of ``x`` is cut
+    into ``max_points // 2`` equal buckets and each keeps its lowest and its highest ``y``:
+    the line keeps every spike and every dip the full series has. Rows without ``y`` are
+    left out then (a line has nothing to draw there).
+    """
+    if len(rows) <= max_points:
+        return rows
+    rows = rows.dropna(subset=[y]).sort_values(x)
+    if len(rows) <= max_points:
+        return rows
+    buckets = max(1, max_points // 2)
+    position = rows[x].astype("int64")
+    span = max(1, int(position.iloc[-1]) - int(position.iloc[0]))
+    bucket = ((position - int(position.iloc[0])) * buckets // (span + 1)).to_numpy()
+    grouped = rows[y].groupby(bucket)
+    keep = set(grouped.idxmin()) | set(grouped.idxmax())
+    return rows[rows.index.isin(list(keep))]
 
 
 def layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:

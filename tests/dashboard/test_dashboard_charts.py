@@ -362,3 +362,40 @@ def test_drawdown_table() -> None:
 )
 def test_format_usd(value: float | None, text: str) -> None:
     assert metrics.format_usd(value) == text
+
+
+def test_a_long_hourly_range_sends_at_most_5000_points_a_trace_and_keeps_its_spikes() -> None:
+    """Two years of hours on the Cross-exchange page: thinned, the extremes still there."""
+    import numpy as np
+
+    hours = pd.date_range("2023-01-01", periods=2 * 8760, freq="h", tz=UTC)
+    rng = np.random.default_rng(7)
+    frames = []
+    for exchange_id in ("binance", "coinbase"):
+        deviation = rng.normal(0, 5, len(hours))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "asset_id": "BTC",
+                    "open_at": hours,
+                    "exchange_id": exchange_id,
+                    "deviation_bps": deviation,
+                    "spread_bps": np.abs(deviation) * 2,
+                    "premium_pct": deviation / 10,
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    frame.loc[12_345, "spread_bps"] = 999.0  # one spike, an hour like any other
+    frame.loc[12_345, "deviation_bps"] = -500.0
+    figures = (
+        charts.spread_range(frame),
+        charts.deviation_from_consensus(frame),
+        charts.brazil_premium(frame[frame["exchange_id"] == "binance"]),
+    )
+    for figure in figures:
+        assert all(2_000 < len(trace.x) <= 5_000 for trace in figure.data)
+    assert max(charts.spread_range(frame).data[0].y) == 999.0
+    binance = next(t for t in charts.deviation_from_consensus(frame).data if t.name == "binance")
+    assert min(binance.y) == -500.0
+    assert list(binance.x) == sorted(binance.x)
