@@ -42,8 +42,8 @@ from ingestion.run.stores import resolve_stores
 from ingestion.services import Services, postgres
 from ingestion.settings import SOURCES, load_settings
 from ingestion.simulator import simulator_base_urls
+from ingestion.simulator.resolved import sim_assets
 from ingestion.sinks.lake import MAX_QUEUED_BYTES
-from ingestion.symbols import get_asset
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 ASSETS = "BTC,ETH,SOL,XRP,ADA,DOGE,LTC,LINK,DOT,USDC"
@@ -233,9 +233,7 @@ async def fetch_only(settings: Any, assets: list[str], days: int) -> tuple[float
     specs = select(
         ["binance", "coinbase", "kraken", "mercadobitcoin"], ["klines", "candles", "ohlc"]
     )
-    ctx = PlanContext(
-        settings, tuple(get_asset(a) for a in assets), NOW, NOW - timedelta(days=days), NOW, {}
-    )
+    ctx = PlanContext(settings, sim_assets(*assets), NOW, NOW - timedelta(days=days), NOW, {})
     started = time.perf_counter()
     async with HttpClient(settings) as http:
 

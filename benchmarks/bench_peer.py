@@ -51,7 +51,7 @@ from ingestion.run.ingest import run_ingestion
 from ingestion.run.stores import resolve_stores
 from ingestion.services import Services, postgres
 from ingestion.settings import PROJECT_ROOT, SOURCES, Settings, load_settings
-from ingestion.symbols import get_asset
+from ingestion.simulator.resolved import sim_assets
 
 NOW = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)  # the simulator clock (a whole hour)
 ASSETS = "BTC,ETH,SOL,XRP,ADA,DOGE,LTC,LINK,DOT,BNB"
@@ -328,7 +328,7 @@ async def main(days: int, assets: list[str], with_dbt: bool, demo_days: int) -> 
     base = load_settings()
     services = Services(base)
     services.up()
-    symbols = [s for s in (get_asset(a).binance for a in assets) if s]
+    symbols = [s for s in (a.symbol("binance") for a in sim_assets(*assets)) if s]
     with simulator_process() as base_urls:
         sim_root = base_urls["binance"].removesuffix("/binance")
 

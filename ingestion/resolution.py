@@ -198,6 +198,7 @@ class _Catalogue:
     coins_by_symbol: dict[str, list[Coin]]
     coins_by_id: dict[str, Coin]
     names: dict[str, str]  # base ticker -> a name an exchange gives it
+    exchanges: set[str]  # exchanges with a listing
 
     @classmethod
     def build(cls, listings: Iterable[Listing], coins: Iterable[Coin]) -> _Catalogue:
@@ -212,7 +213,8 @@ class _Catalogue:
         for coin in coins:
             coins_by_symbol[coin.symbol.upper()].append(coin)
             coins_by_id[coin.coin_id] = coin
-        return cls(dict(by_base), dict(coins_by_symbol), coins_by_id, names)
+        exchanges = {exchange for exchange, _ in by_base}
+        return cls(dict(by_base), dict(coins_by_symbol), coins_by_id, names, exchanges)
 
     def known_tickers(self) -> set[str]:
         return {base for _, base in self.by_base} | set(self.coins_by_symbol)
@@ -321,6 +323,9 @@ def _pairs(
     for exchange in exchanges:
         assert exchange.exchange is not None, f"{exchange.name} is not an exchange"
         quote = exchange.exchange.quote_currency
+        if exchange.name not in catalogue.exchanges:
+            reasons[exchange.name] = "its listing is not loaded yet"
+            continue
         listed = catalogue.by_base.get((exchange.name, ticker), [])
         in_quote = [pair for pair in listed if pair.quote == quote]
         if not in_quote:

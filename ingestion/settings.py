@@ -16,9 +16,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingestion.connectors.registry import DESCRIPTIONS
 from ingestion.intervals import CANDLE_INTERVALS, check_intervals
-from ingestion.symbols import DEFAULT_ASSETS, get_asset
+from ingestion.resolution import DEFAULT_STABLECOINS, parse_asset_requests
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Tracked unless CRIPTOPIPE_ASSETS says otherwise (any listed ticker can be named there).
+DEFAULT_ASSETS: tuple[str, ...] = ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "USDT", "USDC")
 
 SOURCES: tuple[str, ...] = tuple(DESCRIPTIONS)
 LIVE_BASE_URLS: dict[str, str] = {name: source.base_url for name, source in DESCRIPTIONS.items()}
@@ -135,7 +138,15 @@ class _Settings(ReaderSettings):
 
     # --- what is tracked -----------------------------------------------------------
     assets: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=DEFAULT_ASSETS, description="Comma-separated asset ids to track."
+        default=DEFAULT_ASSETS,
+        description="Comma-separated tickers to track (BTC,ETH,AVAX): any ticker the "
+        "exchanges or CoinGecko list; each resolves to its symbol on every exchange from "
+        "the exchanges' own listings. Where CoinGecko has several coins with one ticker, "
+        "name the one you mean: AVAX=avalanche-2.",
+    )
+    stablecoins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_STABLECOINS,
+        description="Tickers of coins pegged to the US dollar (marked is_stablecoin).",
     )
     fx_currencies: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("BRL", "EUR"), description="Currencies to convert USD into (Frankfurter)."
@@ -260,12 +271,20 @@ class _Settings(ReaderSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return _blank_to_none(value)
 
+    @field_validator("stablecoins", mode="before")
+    @classmethod
+    def _parse_stablecoins(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, tuple | list):
+            return tuple(str(v).strip().upper() for v in value)
+        return value
+
     @field_validator("assets", mode="before")
     @classmethod
     def _parse_assets(cls, value: object) -> object:
         value = _split_csv(value)
         if isinstance(value, tuple | list):
-            return tuple(get_asset(str(v)).asset_id for v in value)
+            return tuple(str(request) for request in parse_asset_requests(map(str, value)))
         return value
 
     @field_validator("now")

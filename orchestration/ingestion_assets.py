@@ -186,6 +186,11 @@ def endpoint_metadata(stats: EndpointStats) -> dict[str, MetadataValue]:
         metadata["notes"] = MetadataValue.md("\n".join(f"- {n}" for n in stats.notes))
     if stats.error:
         metadata["error"] = MetadataValue.text(stats.error)
+    if stats.symbols:  # the resolved mapping this run requested (from the listings)
+        metadata["symbols"] = MetadataValue.md(
+            "| asset | requested as |\n|---|---|\n"
+            + "\n".join(f"| {a} | `{s}` |" for a, s in sorted(stats.symbols.items()))
+        )
     return metadata
 
 

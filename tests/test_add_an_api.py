@@ -32,13 +32,11 @@ STAGING = PROJECT_ROOT / "dbt_project" / "models" / "staging"
 # the modules by name.
 NAMES_SOURCES: dict[str, str] = {
     "dbt_project/macros/raw_endpoints.sql": "generated from the staging folders (see below)",
-    "ingestion/symbols.py": "exchange: the asset catalogue spells each asset on each exchange",
     "ingestion/simulator/market.py": "exchange: its synthetic-market parameters (EXCHANGE_MODELS)",
     "ingestion/simulator/ecb.py": 'not the source: the FX random stream is named "fx"',
     "ingestion/simulator/universe.py": "exchange: the simulated world's pairs on each exchange",
     "dashboard/charts/style.py": "exchange: its colour in the charts",
-    "dbt_project/seeds/exchanges.csv": "exchange: the exchanges seed (dim_exchanges)",
-    "dbt_project/seeds/symbol_map.csv": "exchange: generated from ingestion/symbols.py",
+    "ingestion/asset_symbols.py": "CoinGecko's coin list and ranks resolve tickers to coin ids",
     "dbt_project/models/intermediate/int_candles_unioned.sql": "exchange: joins the candle union",
     "dbt_project/macros/brazil_premium.sql": "the Brazil premium is Mercado Bitcoin's BRL market",
 }

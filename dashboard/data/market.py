@@ -11,11 +11,12 @@ from dashboard.data.warehouse import day_window, read_market
 
 
 def assets() -> pd.DataFrame:
-    """Tracked assets: asset_id, asset_name, is_stablecoin."""
+    """Configured assets (resolved from the listings): asset_id, asset_name, is_stablecoin."""
     return read_market(
         """
         select asset_id, asset_name, is_stablecoin
         from marts.dim_assets
+        where is_tracked
         order by asset_id
         """
     )

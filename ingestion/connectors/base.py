@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ingestion.connectors.tables import KeyColumn, RawTable
 from ingestion.errors import InvalidRecord
 from ingestion.intervals import INTERVAL_SECONDS
-from ingestion.symbols import Asset
+from ingestion.resolution import Asset
 
 if TYPE_CHECKING:  # settings read the connectors' source descriptions: no import cycle
     from ingestion.settings import Settings
@@ -219,14 +219,28 @@ class PlanContext:
     def skip(
         self, exchange: str, assets: Iterable[Asset], symbol: Callable[[Asset], Any]
     ) -> list[Asset]:
-        """Assets ``exchange`` lists; the others are named in the run notes."""
+        """Assets ``exchange`` trades; the others are named in the run notes.
+
+        A halted or delisted pair is named with its status (the listing's).
+        """
         listed: list[Asset] = []
         missing: list[Asset] = []
+        halted: list[Asset] = []
         for asset in assets:
-            (listed if symbol(asset) else missing).append(asset)
+            if symbol(asset):
+                listed.append(asset)
+            elif exchange in asset.pairs:
+                halted.append(asset)
+            else:
+                missing.append(asset)
         if missing:
             self.notes.append(
                 f"not listed on {exchange}, skipped: {', '.join(a.asset_id for a in missing)}"
+            )
+        if halted:
+            self.notes.append(
+                f"halted or delisted on {exchange}, no longer requested: "
+                + ", ".join(f"{a.asset_id} ({a.reason(exchange)})" for a in halted)
             )
         return listed
 

@@ -55,7 +55,6 @@ DESCRIPTION = Source(
     kept_headers=("X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT"),
     exchange=Exchange(
         quote_currency="USDT",
-        symbol=lambda asset: asset.binance,
         name="Binance",
         listing="exchange_info",
         read_listing=lambda key, record: read_listing(key, record),
@@ -68,27 +67,25 @@ DESCRIPTION = Source(
 def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:
     """Kline requests: for each asset Binance lists and each interval, the window in pages."""
     requests = []
-    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.binance):
-        assert asset.binance is not None
+    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.symbol(SOURCE)):
+        symbol = str(asset.symbol(SOURCE))
         for interval, api_interval in served_intervals(ctx, SOURCE, KLINE_INTERVALS):
             seconds = INTERVAL_SECONDS[interval]
-            window = ctx.window((asset.binance, interval))
+            window = ctx.window((symbol, interval))
             for first, last in paged_windows(window, seconds, KLINES_CAP):
                 requests.append(
                     PlannedRequest(
                         "/api/v3/klines",
                         {
-                            "symbol": asset.binance,
+                            "symbol": symbol,
                             "interval": api_interval,
                             "startTime": str(to_ms(first)),
                             "endTime": str(to_ms(last) + seconds * 1000 - 1),
                             "limit": str(KLINES_CAP),
                         },
-                        group=f"{asset.binance} {interval}",
+                        group=f"{symbol} {interval}",
                         expect=(
-                            Expected(
-                                (asset.binance, interval), first, last, timedelta(seconds=seconds)
-                            ),
+                            Expected((symbol, interval), first, last, timedelta(seconds=seconds)),
                         ),
                     )
                 )
@@ -135,7 +132,7 @@ def parse_klines(
 
 def plan_ticker(ctx: PlanContext) -> list[PlannedRequest]:
     """One 24h-ticker request for every asset Binance lists; none when it lists none."""
-    symbols = [a.binance for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.binance)]
+    symbols = [a.symbol(SOURCE) for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.symbol(SOURCE))]
     if not symbols:
         return []
     return [

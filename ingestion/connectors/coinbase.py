@@ -50,7 +50,6 @@ DESCRIPTION = Source(
     rate_limit=480,  # public: 10 requests a second
     exchange=Exchange(
         quote_currency="USD",
-        symbol=lambda asset: asset.coinbase,
         name="Coinbase Exchange",
         listing="products",
         read_listing=lambda key, record: read_listing(key, record),
@@ -67,19 +66,20 @@ def _iso(t: datetime) -> str:
 def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
     """Candle requests: for each product and interval, the window in pages of at most the cap."""
     requests = []
-    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.coinbase):
+    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.symbol(SOURCE)):
+        product_id = str(asset.symbol(SOURCE))
         for interval, granularity in served_intervals(ctx, SOURCE, GRANULARITIES):
             seconds = INTERVAL_SECONDS[interval]
-            window = ctx.window((str(asset.coinbase), interval))
+            window = ctx.window((product_id, interval))
             for first, last in paged_windows(window, seconds, CANDLES_CAP):
                 requests.append(
                     PlannedRequest(
-                        f"/products/{asset.coinbase}/candles",
+                        f"/products/{product_id}/candles",
                         {"granularity": granularity, "start": _iso(first), "end": _iso(last)},
-                        group=f"{asset.coinbase} {interval}",
+                        group=f"{product_id} {interval}",
                         expect=(
                             Expected(
-                                (str(asset.coinbase), interval),
+                                (product_id, interval),
                                 first,
                                 last,
                                 timedelta(seconds=seconds),

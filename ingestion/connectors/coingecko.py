@@ -6,7 +6,7 @@ older parts of a window are reported in the run notes, not requested.
 
 ``/coins/list`` is the coin listing: id, symbol, name of every coin. Symbols are lower
 case and far from unique (``btc`` names four coins, ``usdt`` dozens), so a ticker is
-resolved to an id by configuration or by market-cap rank (``ingestion.symbols``).
+resolved to an id by configuration or by market-cap rank (``ingestion.resolution``).
 """
 
 from __future__ import annotations
@@ -131,7 +131,12 @@ def plan_market_chart(ctx: PlanContext) -> list[PlannedRequest]:
     """
     requests = []
     oldest = ctx.now - timedelta(days=HISTORY_DAYS)
+    unknown = [a.asset_id for a in ctx.assets if a.coingecko_id is None]
+    if unknown:
+        ctx.notes.append(f"not listed on CoinGecko, skipped: {', '.join(unknown)}")
     for asset in ctx.assets:
+        if asset.coingecko_id is None:
+            continue
         window = ctx.window((asset.coingecko_id, VS_CURRENCY))
         if window.start >= window.end:
             continue

@@ -70,8 +70,6 @@ DESCRIPTION = Source(
     ),
     exchange=Exchange(
         quote_currency="USD",
-        symbol=lambda asset: asset.kraken_pair,
-        answer_symbols=lambda asset: (asset.kraken_key,) if asset.kraken_key else (),
         name="Kraken",
         listing="asset_pairs",
         read_listing=lambda key, record: read_listing(key, record),
@@ -93,17 +91,18 @@ def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
     The part of a window older than that is noted as lost, not requested.
     """
     requests = []
-    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.kraken_pair):
+    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.symbol(SOURCE)):
+        pair, answer = str(asset.symbol(SOURCE)), str(asset.key(SOURCE))
         for interval, minutes in served_intervals(ctx, SOURCE, OHLC_INTERVALS):
             seconds = INTERVAL_SECONDS[interval]
-            window = ctx.window((str(asset.kraken_key), interval))
+            window = ctx.window((answer, interval))
             if window.start >= window.end:
                 continue
             oldest = floor_time(ctx.now, seconds) - timedelta(seconds=seconds * (OHLC_SERVED - 1))
             if window.start < oldest:
                 lost_to = min(oldest, window.end)
                 ctx.notes.append(
-                    f"{asset.kraken_pair} {interval}: Kraken serves only the last {OHLC_SERVED} "
+                    f"{pair} {interval}: Kraken serves only the last {OHLC_SERVED} "
                     f"candles; {window.start:%Y-%m-%d %H:%M} .. {lost_to:%Y-%m-%d %H:%M} "
                     "cannot be fetched"
                 )
@@ -119,11 +118,11 @@ def plan_ohlc(ctx: PlanContext) -> list[PlannedRequest]:
                 PlannedRequest(
                     "/0/public/OHLC",
                     {
-                        "pair": str(asset.kraken_pair),
+                        "pair": pair,
                         "interval": minutes,
                         "since": str(to_s(since)),
                     },
-                    group=f"{asset.kraken_pair} {interval}",
+                    group=f"{pair} {interval}",
                     # The result is keyed by Kraken's own pair name: every record is the series.
                     expect=(Expected(None, first, last, step),),
                 )
@@ -164,7 +163,9 @@ def parse_ohlc(
 
 def plan_ticker(ctx: PlanContext) -> list[PlannedRequest]:
     """One ticker request for every pair Kraken lists; none when it lists none."""
-    pairs = [str(a.kraken_pair) for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.kraken_pair)]
+    pairs = [
+        str(a.symbol(SOURCE)) for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.symbol(SOURCE))
+    ]
     return [PlannedRequest("/0/public/Ticker", {"pair": ",".join(pairs)})] if pairs else []
 
 

@@ -55,7 +55,6 @@ DESCRIPTION = Source(
     rate_limit=60,  # v4 public: 1 request a second per endpoint
     exchange=Exchange(
         quote_currency="BRL",
-        symbol=lambda asset: asset.mercadobitcoin,
         name="Mercado Bitcoin",
         listing="symbols",
         read_listing=lambda key, record: read_listing(key, record),
@@ -68,7 +67,7 @@ DESCRIPTION = Source(
 def plan_tickers(ctx: PlanContext) -> list[PlannedRequest]:
     """One ticker request for every symbol Mercado Bitcoin lists; none when it lists none."""
     symbols = [
-        str(a.mercadobitcoin) for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.mercadobitcoin)
+        str(a.symbol(SOURCE)) for a in ctx.skip(SOURCE, ctx.assets, lambda a: a.symbol(SOURCE))
     ]
     return [PlannedRequest("/tickers", {"symbols": ",".join(symbols)})] if symbols else []
 
@@ -98,24 +97,25 @@ def parse_tickers(
 def plan_candles(ctx: PlanContext) -> list[PlannedRequest]:
     """Candle requests: for each symbol and interval, the window in pages of at most the cap."""
     requests = []
-    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.mercadobitcoin):
+    for asset in ctx.skip(SOURCE, ctx.assets, lambda a: a.symbol(SOURCE)):
+        symbol = str(asset.symbol(SOURCE))
         for interval, resolution in served_intervals(ctx, SOURCE, RESOLUTIONS):
             seconds = INTERVAL_SECONDS[interval]
-            window = ctx.window((str(asset.mercadobitcoin), interval))
+            window = ctx.window((symbol, interval))
             for first, last in paged_windows(window, seconds, CANDLES_PAGE):
                 requests.append(
                     PlannedRequest(
                         "/candles",
                         {
-                            "symbol": str(asset.mercadobitcoin),
+                            "symbol": symbol,
                             "resolution": resolution,
                             "from": str(to_s(first)),
                             "to": str(to_s(last)),
                         },
-                        group=f"{asset.mercadobitcoin} {interval}",
+                        group=f"{symbol} {interval}",
                         expect=(
                             Expected(
-                                (str(asset.mercadobitcoin), interval),
+                                (symbol, interval),
                                 first,
                                 last,
                                 timedelta(seconds=seconds),

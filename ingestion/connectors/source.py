@@ -3,7 +3,7 @@
 A connector module holds a :class:`Source` (``DESCRIPTION``) next to its endpoints. The
 settings (``CRIPTOPIPE_<SOURCE>_BASE_URL``, the API key setting), the HTTP client (rate
 limit, key header, errors hidden in a 200 body, request-weight headers), ``.env.example``
-and the asset-to-symbol rules of an exchange all read it from the registry instead of
+and an exchange's quote and listing reader all read it from the registry instead of
 naming sources. Data where an API is ordinary, a small hook where it is odd.
 
 This module imports nothing from the rest of the package, so :mod:`ingestion.settings`
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ingestion.listings import Listing
-    from ingestion.symbols import Asset
 
 ListingReader = Callable[[tuple[Any, ...], Any], "Listing"]
 
@@ -69,13 +68,13 @@ class RequestWeight:
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    """What an exchange's prices are in, and how it spells an asset's pair.
+    """What an exchange's prices are in, and how its listing reads.
+
+    Which pair an asset trades as is not written here: it is resolved from the
+    exchange's own listing (``ingestion.resolution``), read by ``read_listing``.
 
     Args:
-        quote_currency: Currency the exchange's prices are denominated in (USDT, USD, BRL).
-        symbol: The pair to request for an asset, or None when the exchange lists none.
-        answer_symbols: Other spellings the exchange answers with (Kraken: ``XXBTZUSD``
-            for the requested ``XBTUSD``); default: none.
+        quote_currency: Currency criptopipe tracks pairs in (USDT, USD, BRL).
         name: The exchange's name for people (``Binance``).
         listing: The endpoint name of its listing (``exchange_info``): which pairs exist.
         read_listing: One raw row of that listing (natural key, record) as a
@@ -85,28 +84,11 @@ class Exchange:
     """
 
     quote_currency: str
-    symbol: Callable[[Asset], str | None]
-    answer_symbols: Callable[[Asset], tuple[str, ...]] | None = None
-    name: str = ""
-    listing: str = ""
-    read_listing: ListingReader | None = None
+    name: str
+    listing: str
+    read_listing: ListingReader
     country_code: str | None = None
     website_url: str | None = None
-
-    def symbols(self, asset: Asset) -> tuple[str, ...]:
-        """Every spelling of ``asset`` on this exchange: the requested pair first.
-
-        Args:
-            asset: The catalogue asset.
-
-        Returns:
-            The distinct spellings, empty when the exchange does not list the asset.
-        """
-        first = self.symbol(asset)
-        if not first:
-            return ()
-        others = self.answer_symbols(asset) if self.answer_symbols else ()
-        return tuple(dict.fromkeys((first, *(s for s in others if s))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from pymongo.errors import PyMongoError
 
+from ingestion import asset_symbols
 from ingestion.clock import clock_for, fixed_clock
 from ingestion.connections import (
     mongo_client,
@@ -26,9 +27,10 @@ from ingestion.connections import (
     pg_unavailable,
 )
 from ingestion.connectors.base import EndpointSpec
-from ingestion.connectors.registry import select
+from ingestion.connectors.registry import REGISTRY, describe, select
 from ingestion.errors import StoreUnavailableError
 from ingestion.http import HttpClient
+from ingestion.resolution import Resolution, ResolutionError
 from ingestion.run.bookkeeping import record_run
 from ingestion.run.collector import fewer_collections
 from ingestion.run.pipeline import RunContext, run_endpoint
@@ -37,7 +39,6 @@ from ingestion.run.stores import StoreTargets, resolve_stores
 from ingestion.settings import Settings
 from ingestion.sinks.lake import Lake, LakeWriter
 from ingestion.sinks.raw.schema import ensure_schema
-from ingestion.symbols import Asset, get_asset
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,33 @@ def as_utc(value: date | datetime | None, *, end: bool = False) -> datetime | No
     return midnight + timedelta(days=1) if end else midnight
 
 
-def _assets(settings: Settings, assets: Sequence[str] | None) -> tuple[Asset, ...]:
-    return tuple(get_asset(a) for a in (assets or settings.assets))
+RANKS_ENDPOINT = "coingecko/markets"  # market-cap ranks choose among namesake coins
+
+
+def phases(
+    specs: Sequence[EndpointSpec], loaded: frozenset[str]
+) -> tuple[list[EndpointSpec], list[EndpointSpec], list[EndpointSpec]]:
+    """Split a run: (first, bootstrap, then).
+
+    ``first``: the selected listings (and the market-cap ranks), which resolving the
+    configured tickers reads; ``bootstrap``: those not selected but never loaded (a
+    fresh warehouse), fetched first when the run needs the assets; ``then``: the rest.
+
+    Args:
+        specs: The selected endpoints.
+        loaded: Names of the listing (and ranks) endpoints the warehouse holds rows of.
+
+    Returns:
+        The three groups, each in registry order.
+    """
+    first = [s for s in specs if s.is_listing or s.name == RANKS_ENDPOINT]
+    then = [s for s in specs if s not in first]
+    bootstrap: list[EndpointSpec] = []
+    if then:
+        needed = [s for s in REGISTRY if s.is_listing or s.name == RANKS_ENDPOINT]
+        bootstrap = [s for s in needed if s.name not in loaded]
+        bootstrap = [s for s in bootstrap if s not in first]
+    return first, bootstrap, then
 
 
 async def run_ingestion(
@@ -133,14 +159,14 @@ async def run_ingestion(
             client,
             lake,
             writer,
-            _assets(settings, assets),
+            (),
             run_now,
             start_at,
             end_at,
             progress,
             clock,
         )
-        summary.endpoints = list(await asyncio.gather(*(run_endpoint(run, s) for s in specs)))
+        summary.endpoints = await _run_in_phases(run, specs, assets)
     summary.finished_at = clock()
     logger.info(
         "run %s finished: %d endpoints, %d failed",
@@ -149,6 +175,100 @@ async def run_ingestion(
         len(summary.failed),
     )
     return summary
+
+
+async def _run_in_phases(
+    run: RunContext, specs: Sequence[EndpointSpec], assets: Sequence[str] | None
+) -> list[EndpointStats]:
+    """Listings first, then the assets resolved from them, then every other endpoint.
+
+    The stats come in the order of ``specs``, then the listings fetched only to bootstrap
+    a fresh warehouse. When the assets cannot be resolved (an unknown ticker), the
+    endpoints that need them are recorded as failed with the reason, and nothing of
+    theirs is requested.
+    """
+    async with await pg_connect(run.settings, run.targets.loader_dsn) as conn:
+        loaded = (await asset_symbols.load_listings(conn)).loaded
+    first, bootstrap, then = phases(specs, loaded)
+    done: dict[str, EndpointStats] = {}
+    for stats in await asyncio.gather(*(run_endpoint(run, s) for s in (*first, *bootstrap))):
+        done[stats.name] = stats
+    if then:
+        resolution, failure, loaded = await _resolve_assets(run, assets)
+        if resolution is not None:
+            run.assets = resolution.select(assets)
+            coin_source = next((s.source for s in REGISTRY if s.name == RANKS_ENDPOINT), "")
+            run.asset_notes = {coin_source: list(resolution.notes)}
+            unknown = {s.name: _listing_missing(s, loaded, done) for s in then}
+            ready = [s for s in then if unknown[s.name] is None]
+            for stats in await asyncio.gather(*(run_endpoint(run, s) for s in ready)):
+                done[stats.name] = stats
+        failed = (
+            [(s, failure) for s in then if s.name not in done]
+            if resolution is None
+            else [(s, unknown[s.name]) for s in then if s.name not in done]
+        )
+        if failed:
+            for spec, why in failed:
+                now = run.clock()
+                stats = EndpointStats(
+                    spec.source,
+                    spec.endpoint,
+                    status="failed",
+                    error=why,
+                    started_at=now,
+                    finished_at=now,
+                )
+                await record_run(run.run_id, run.targets, stats, None)
+                done[stats.name] = stats
+    return [done[s.name] for s in specs] + [done[s.name] for s in bootstrap]
+
+
+def _listing_missing(
+    spec: EndpointSpec, loaded: frozenset[str], done: dict[str, EndpointStats]
+) -> str | None:
+    """Why ``spec`` cannot be planned (its exchange's listing never loaded), or None."""
+    rules = describe(spec.source).exchange
+    if rules is None or f"{spec.source}/{rules.listing}" in loaded:
+        return None
+    listing = f"{spec.source}/{rules.listing}"
+    error = done[listing].error if listing in done else None
+    return f"{spec.name}: the {listing} listing is not loaded, so its pairs are unknown" + (
+        f" ({error})" if error else ""
+    )
+
+
+async def _resolve_assets(
+    run: RunContext, assets: Sequence[str] | None
+) -> tuple[Resolution | None, str | None, frozenset[str]]:
+    """Resolve the configured assets (or ``assets``) from the newest listings loaded.
+
+    The mapping is stored in ``raw.asset_symbols``. Returns (resolution, None, loaded)
+    or (None, why not, loaded), ``loaded`` naming the listings the warehouse holds.
+    """
+    settings = run.settings
+    if assets:
+        settings = settings.model_copy(update={"assets": tuple(assets)})
+    async with await pg_connect(run.settings, run.targets.loader_dsn) as conn:
+        loaded = await asset_symbols.load_listings(conn)
+        if not loaded.loaded:
+            return (
+                None,
+                "cannot resolve the assets: no listing is loaded (the listing endpoints "
+                "failed: see their errors); nothing was requested",
+                loaded.loaded,
+            )
+        try:
+            resolution = asset_symbols.resolve_loaded(settings, loaded)
+        except (ResolutionError, ValueError) as err:
+            logger.error("run %s: %s", run.run_id, err)
+            return None, f"cannot resolve the assets: {err}", loaded.loaded
+        await asset_symbols.write_resolution(
+            conn, resolution, run.run_id, run.now, untrack_others=not assets
+        )
+    for problem in loaded.problems:
+        logger.warning("a listing entry could not be read: %s", problem)
+    return resolution, None, loaded.loaded
 
 
 async def _prepare_stores(

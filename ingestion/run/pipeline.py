@@ -24,7 +24,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +36,7 @@ from ingestion.connections import bookkeeping_deadline, pg_connect, pg_deadline
 from ingestion.connectors.base import EndpointSpec, ParseResult, PlanContext, PlannedRequest
 from ingestion.errors import BannedError, PostgresHungError, RequestError
 from ingestion.http import HttpClient, InvalidBody, Response
+from ingestion.resolution import Asset
 from ingestion.run.batches import (
     analyze,
     count_lake_documents,
@@ -52,7 +54,6 @@ from ingestion.sinks.raw.cursors import SeriesState, record_known_empty, series_
 from ingestion.sinks.raw.loader import RawLoader
 from ingestion.sinks.raw.rows import QuarantineRow, RawRow
 from ingestion.sinks.raw.run_log import lock_endpoint
-from ingestion.symbols import Asset
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +72,28 @@ class RunContext:
     http: HttpClient
     lake: Lake
     lake_writer: LakeWriter
-    assets: tuple[Asset, ...]
+    assets: tuple[Asset, ...]  # resolved from the listings once they are loaded
     now: datetime
     start: datetime | None
     end: datetime | None
     progress: ProgressCallback | None
     clock: Clock
+    # notes of the assets' resolution, by source (CoinGecko: which coin a ticker is)
+    asset_notes: dict[str, list[str]] = field(default_factory=dict)
 
     def report(self, spec: EndpointSpec, done: int, total: int, records: int) -> None:
         """Tell the progress callback, if any, how far ``spec`` has got."""
         if self.progress is not None:
             self.progress(ProgressEvent(spec.source, spec.endpoint, done, total, records))
+
+
+def requested_names(
+    assets: Sequence[Asset], source: str, requests: Sequence[PlannedRequest]
+) -> dict[str, str]:
+    """Asset -> the name ``source`` was asked for it by, for the assets the plan requests."""
+    asked = " ".join(f"{r.path} {' '.join(r.params.values())} {r.group}" for r in requests)
+    names = ((a.asset_id, a.name_on(source)) for a in assets)
+    return {asset_id: name for asset_id, name in names if name and name in asked}
 
 
 async def run_endpoint(run: RunContext, spec: EndpointSpec) -> EndpointStats:
@@ -224,7 +236,9 @@ class EndpointPipeline:
             reopen=reopen,
         )
         self.requests = spec.plan(plan_ctx)
+        self.stats.notes.extend(context.asset_notes.get(spec.source, ()))
         self.stats.notes.extend(plan_ctx.notes)
+        self.stats.symbols = requested_names(context.assets, spec.source, self.requests)
 
     async def _on_error_body(self, response: Response) -> None:
         """Keep a JSON error body (4xx, 5xx, 429, an error in a 200) in the lake."""

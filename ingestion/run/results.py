@@ -36,6 +36,8 @@ class EndpointStats:
     elapsed: float = 0.0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # asset -> the name it was requested by on this source (exchange pair, CoinGecko id)
+    symbols: dict[str, str] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
 

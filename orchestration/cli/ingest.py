@@ -22,25 +22,85 @@ lake_app = typer.Typer(
 
 
 def symbols(
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh", help="Fetch the listings (and market-cap ranks) first, then resolve."
+        ),
+    ] = False,
     as_csv: Annotated[
-        bool, typer.Option("--csv", help="Print the dbt seed symbol_map.csv.")
+        bool, typer.Option("--csv", help="Print one CSV row per asset and exchange.")
     ] = False,
 ) -> None:
-    """List tracked assets and how each exchange spells them."""
-    from ingestion.symbols import symbol_map_rows
+    """Show how each configured asset resolves: its symbol on every exchange, or why none.
 
-    rows = symbol_map_rows()
+    Resolves CRIPTOPIPE_ASSETS against the newest listings in the warehouse (what the
+    next run will request); nothing is written.
+    """
+    import asyncio
+
+    from ingestion import asset_symbols
+    from ingestion.clock import clock_for
+    from ingestion.connections import pg_connect
+    from ingestion.connectors.registry import REGISTRY
+    from ingestion.resolution import ResolutionError
+    from ingestion.run.ingest import RANKS_ENDPOINT, run_ingestion
+    from ingestion.run.stores import resolve_stores
+
+    settings = load_cli_settings()
+
+    async def resolve() -> Any:
+        if refresh:
+            names = [s.name for s in REGISTRY if s.is_listing] + [RANKS_ENDPOINT]
+            summary = await run_ingestion(settings, endpoints=names)
+            for failed in summary.failed:
+                err_console.print(f"[yellow]{failed.name}: {failed.error}[/yellow]")
+        async with await pg_connect(settings, resolve_stores(settings).loader_dsn) as conn:
+            loaded = await asset_symbols.load_listings(conn)
+        if not loaded.loaded:
+            return None
+        return asset_symbols.resolve_loaded(settings, loaded)
+
+    try:
+        resolution = asyncio.run(resolve())
+    except ResolutionError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from err
+    except (ValueError, OSError) as err:  # no server, bad selection
+        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from err
+    if resolution is None:
+        err_console.print(
+            "[red]error:[/red] no listing is loaded yet: run `criptopipe symbols --refresh` "
+            "(or any `criptopipe run`/`ingest`) first",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    rows = asset_symbols.rows_of(resolution, "criptopipe symbols", clock_for(settings)())
     if as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        fields = [
+            c for c in asset_symbols.COLUMNS if c not in ("is_tracked", "resolved_at", "run_id")
+        ]
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=fields, lineterminator="\n", extrasaction="ignore"
+        )
         writer.writeheader()
         writer.writerows(rows)
         return
-    table = Table(title="symbol map")
-    for column in rows[0]:
+    table = Table(title="configured assets, resolved from the exchanges' listings")
+    for column in ("asset", "coingecko", "name", *(e.exchange_id for e in resolution.exchanges)):
         table.add_column(column)
-    for row in rows:
-        table.add_row(*row.values())
+    for asset in resolution.assets:
+        cells = []
+        for exchange in resolution.exchanges:
+            symbol = asset.symbol(exchange.exchange_id)
+            reason = asset.reason(exchange.exchange_id)
+            cells.append(symbol if symbol else f"[dim]— {reason}[/dim]")
+        name = asset.name + (" (stablecoin)" if asset.is_stablecoin else "")
+        table.add_row(asset.asset_id, asset.coingecko_id or "[dim]—[/dim]", name, *cells)
     console.print(table)
+    for note in resolution.notes:
+        console.print(f"note: {note}", highlight=False)
 
 
 def ingest(

@@ -64,6 +64,14 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def configured_assets(value: str) -> tuple[str, ...]:
+    """The assets ``CRIPTOPIPE_ASSETS=value`` configures, read as criptopipe reads it."""
+    from ingestion.settings import load_settings
+
+    with _environ({"CRIPTOPIPE_ASSETS": value}):
+        return load_settings().assets
+
+
 async def _ingest(settings: Settings, days: int, assets: tuple[str, ...], now: datetime) -> Any:
     from ingestion.run.ingest import run_ingestion
     from ingestion.simulator import SimulatorConfig, run_simulator
@@ -74,7 +82,7 @@ async def _ingest(settings: Settings, days: int, assets: tuple[str, ...], now: d
             http_rate_limits={s: 0 for s in SOURCES},
             http_backoff_base_seconds=0.01,
             http_backoff_max_seconds=0.05,
-            assets=assets,
+            assets=configured_assets(",".join(assets)),
             start_date=(now - timedelta(days=days)).date(),
             markets_top_n=max(10, len(assets)),
         )

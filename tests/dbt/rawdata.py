@@ -33,9 +33,14 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from ingestion import asset_symbols
+from ingestion.connectors.registry import EXCHANGES
 from ingestion.raw_tables import RAW_TABLES, get_table
+from ingestion.simulator.resolved import sim_resolution
+from ingestion.simulator.universe import BY_ID
 from ingestion.sinks.raw.schema import BOOKKEEPING_DDL, table_ddl
-from ingestion.symbols import BY_ID, EXCHANGE_QUOTES, exchange_symbol
+
+EXCHANGE_QUOTES = {s.name: s.exchange.quote_currency for s in EXCHANGES if s.exchange}
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures
 
@@ -59,11 +64,13 @@ class RawBatch:
     rows: list[RawRow] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
+    symbols: list[dict[str, Any]] = field(default_factory=list)  # raw.asset_symbols rows
 
     def extend(self, other: RawBatch) -> None:
         self.rows.extend(other.rows)
         self.runs.extend(other.runs)
         self.quarantine.extend(other.quarantine)
+        self.symbols.extend(other.symbols)
 
 
 # --------------------------------------------------------------------------- DDL / load
@@ -81,7 +88,7 @@ def create_raw_tables(loader_dsn: str) -> None:
 
 def truncate_raw_tables(loader_dsn: str) -> None:
     with psycopg.connect(loader_dsn, autocommit=True) as conn:
-        names = [t.name for t in RAW_TABLES] + ["ingestion_runs", "quarantine"]
+        names = [t.name for t in RAW_TABLES] + ["ingestion_runs", "quarantine", "asset_symbols"]
         conn.execute(
             sql.SQL("truncate {}").format(
                 sql.SQL(", ").join(sql.Identifier("raw", n) for n in names)
@@ -164,6 +171,18 @@ def upsert(loader_dsn: str, batch: RawBatch) -> None:
                 "%(requests)s, %(retries)s, %(fetched)s, %(inserted)s, %(updated)s, "
                 "%(unchanged)s, %(quarantined)s, 1, %(error)s) on conflict do nothing",
                 run,
+            )
+        if batch.symbols:
+            columns = asset_symbols.COLUMNS
+            cur.executemany(
+                sql.SQL(
+                    "insert into raw.asset_symbols ({}) values ({})"
+                    " on conflict (asset_id, exchange_id) do nothing"
+                ).format(
+                    sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+                    sql.SQL(", ").join(sql.Placeholder(c) for c in columns),
+                ),
+                batch.symbols,
             )
         for q in batch.quarantine:
             cur.execute(
@@ -395,7 +414,7 @@ def candle_record(exchange: str, c: Candle, interval: str) -> Any:
 def candle_key(exchange: str, asset: str) -> str | None:
     """The natural-key symbol a raw candle row of ``exchange`` carries for ``asset``."""
     a = BY_ID[asset]
-    return a.kraken_key if exchange == "kraken" else exchange_symbol(a, exchange)
+    return a.names(exchange)[-1] if a.names(exchange) else None
 
 
 CANDLE_TABLES = {
@@ -408,7 +427,7 @@ CANDLE_TABLES = {
 
 def listing_records() -> list[tuple[str, tuple[Any, ...], Any]]:
     """Every listing the simulator serves, as raw rows: (table, natural key, record)."""
-    from sim_listings import ENDPOINTS, records
+    from ingestion.simulator.resolved import ENDPOINTS, records
 
     return [
         (f"{source}__{endpoint}", tuple(key), record)
@@ -635,6 +654,7 @@ def synthetic_rows(
 
     for table, key, record in listing_records():
         add(RawRow(table, key, record, loaded))
+    batch.symbols = asset_symbols.rows_of(sim_resolution(assets), "handmade-1", now)
 
     counts: dict[str, int] = {}
     for row in batch.rows:

@@ -60,7 +60,7 @@ def test_models_land_in_their_own_schemas(dbt_db: DbtDatabase, built: DbtResult)
             dbt_db.transformer_dsn,
             """
         select table_name, table_schema from information_schema.tables
-        where table_schema in ('staging', 'intermediate', 'marts', 'snapshots', 'seeds')
+        where table_schema in ('staging', 'intermediate', 'marts', 'snapshots')
     """,
         )
     )
@@ -68,7 +68,7 @@ def test_models_land_in_their_own_schemas(dbt_db: DbtDatabase, built: DbtResult)
     assert schemas["int_candles_unioned"] == "intermediate"
     assert schemas["fct_candles_hourly"] == "marts"
     assert schemas["snap_asset_metadata"] == "snapshots"
-    assert schemas["symbol_map"] == "seeds"
+    assert schemas["stg_ingestion__asset_symbols"] == "staging"
 
 
 def test_reader_role_reads_every_mart(dbt_db: DbtDatabase, built: DbtResult) -> None:

@@ -1,8 +1,7 @@
-"""The dbt project agrees with the Python side: seeds, raw contract, sources (no database)."""
+"""The dbt project agrees with the Python side: raw contract, sources, no seeds (no database)."""
 
 from __future__ import annotations
 
-import csv
 import re
 from typing import Any
 
@@ -10,29 +9,15 @@ import yaml
 from dbt_helpers import DBT_PROJECT
 
 from ingestion.raw_tables import RAW_TABLES
-from ingestion.symbols import CATALOGUE, symbol_map_rows
 
 
-def _csv(name: str) -> list[dict[str, str]]:
-    with (DBT_PROJECT / "seeds" / name).open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def test_symbol_map_seed_equals_the_catalogue() -> None:
-    assert _csv("symbol_map.csv") == symbol_map_rows()
-
-
-def test_assets_seed_equals_the_catalogue() -> None:
-    expected = [
-        {
-            "asset_id": a.asset_id,
-            "coingecko_id": a.coingecko_id,
-            "asset_name": a.name,
-            "is_stablecoin": str(a.is_stablecoin).lower(),
-        }
-        for a in CATALOGUE
-    ]
-    assert _csv("assets.csv") == expected
+def test_no_seed_holds_a_second_copy_of_the_mapping() -> None:
+    """Assets, exchanges and symbols come from the resolved mapping (raw.asset_symbols),
+    written by ingestion from the exchanges' listings; no seed repeats them."""
+    assert not list((DBT_PROJECT / "seeds").glob("*.csv"))
+    seeds = re.compile(r"ref\('(assets|exchanges|symbol_map)'\)")
+    models = (DBT_PROJECT / "models").rglob("*.sql")
+    assert not [p.name for p in models if seeds.search(p.read_text())]
 
 
 def _sources() -> dict[tuple[str, str], dict[str, Any]]:

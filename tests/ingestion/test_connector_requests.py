@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from ingestion.connectors.base import PlanContext, PlannedRequest
 from ingestion.connectors.registry import REGISTRY, get_endpoint, select
 from ingestion.settings import Settings, load_settings
-from ingestion.symbols import get_asset
+from ingestion.simulator.resolved import sim_assets
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 
@@ -25,7 +25,7 @@ def plan(
 ) -> tuple[list[PlannedRequest], list[str]]:
     ctx = PlanContext(
         settings or load_settings(candle_intervals=("1h",)),
-        tuple(get_asset(a) for a in assets),
+        sim_assets(*assets),
         NOW,
         NOW - timedelta(days=days) if backfill else None,
         NOW if backfill else None,

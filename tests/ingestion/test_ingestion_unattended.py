@@ -18,7 +18,7 @@ from ingestion.run.ingest import run_ingestion
 from ingestion.run.pages import Page, check_page, dated_too_late, latest_allowed
 from ingestion.settings import Settings, load_settings
 from ingestion.simulator import FaultPlan, RunningSimulator
-from ingestion.symbols import get_asset
+from ingestion.simulator.resolved import sim_assets
 
 DAY = SIM_NOW.replace(hour=0, minute=0)  # 2025-03-01 00:00
 
@@ -192,7 +192,7 @@ def test_a_hole_the_provider_is_known_to_leave_is_recorded_not_failed() -> None:
     for spec, series in ((coinbase, ("BTC-USD", "1h")), (binance, ("BTCUSDT", "1h"))):
         ctx = PlanContext(
             load_settings(candle_intervals=("1h",)),
-            (get_asset("BTC"),),
+            sim_assets("BTC"),
             fetched,
             start,
             fetched,

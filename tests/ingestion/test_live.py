@@ -18,7 +18,7 @@ from ingestion.connectors.base import ParseResult, PlanContext
 from ingestion.connectors.registry import get_endpoint
 from ingestion.http import HttpClient
 from ingestion.settings import LIVE_BASE_URLS, SOURCES, Settings, load_settings
-from ingestion.symbols import get_asset
+from ingestion.simulator.resolved import sim_assets
 
 pytestmark = pytest.mark.live
 
@@ -59,7 +59,7 @@ async def fetch_first(
     """Plan the endpoint for BTC over the last two days, send its first request, parse it."""
     spec = get_endpoint(source, endpoint)
     now = datetime.now(UTC)
-    ctx = PlanContext(settings, (get_asset("BTC"),), now, now - timedelta(days=2), now, {})
+    ctx = PlanContext(settings, sim_assets("BTC"), now, now - timedelta(days=2), now, {})
     request = spec.plan(ctx)[0]
     response = await http.get_json(source, endpoint, request.path, request.params)
     assert response.status == 200

@@ -82,7 +82,11 @@ def test_every_source_reaches_a_mart_and_a_dashboard_page(graph: AssetGraph) -> 
 def test_dbt_sources_map_to_ingestion_assets_not_stubs(graph: AssetGraph) -> None:
     raw_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}
     registry_keys = {AssetKey(list(s.asset_key)) for s in REGISTRY}
-    bookkeeping = {AssetKey(["raw", "ingestion_runs"]), AssetKey(["raw", "quarantine"])}
+    bookkeeping = {
+        AssetKey(["raw", "ingestion_runs"]),
+        AssetKey(["raw", "quarantine"]),
+        AssetKey(["raw", "asset_symbols"]),
+    }
     assert raw_keys - registry_keys <= bookkeeping
     for key in registry_keys:
         children = graph.get(key).child_keys
@@ -91,7 +95,7 @@ def test_dbt_sources_map_to_ingestion_assets_not_stubs(graph: AssetGraph) -> Non
 
 def test_dbt_layers_tests_and_partitions(defs: Any, graph: AssetGraph) -> None:
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {"staging", "intermediate", "marts", "seeds", "snapshots", "dashboard"} <= groups
+    assert {"staging", "intermediate", "marts", "snapshots", "dashboard"} <= groups
     # dbt tests are asset checks; error-severity ones block what is downstream
     checks = [graph.get_check_spec(k) for k in graph.asset_check_keys]
     dbt_checks = [c for c in checks if c.asset_key.path[0] in ("staging", "intermediate", "marts")]

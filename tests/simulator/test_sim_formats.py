@@ -192,7 +192,7 @@ async def test_error_bodies_are_the_real_ones(sim: RunningSimulator, http: Http)
 
 
 async def test_every_catalogue_pair_is_listed(sim: RunningSimulator, http: Http) -> None:
-    from ingestion.symbols import CATALOGUE
+    from ingestion.simulator.universe import CATALOGUE
 
     b = sim.base_urls
     for asset in CATALOGUE:

@@ -74,7 +74,7 @@ from ingestion.connectors.registry import get_endpoint
 from ingestion.services import Services
 from ingestion.settings import SOURCES, Settings, load_settings
 from ingestion.simulator import FaultPlan, SimulatorConfig
-from ingestion.symbols import get_asset
+from ingestion.simulator.resolved import sim_assets
 from orchestration.automation import build_automation
 from orchestration.ingestion_assets import build_ingestion_assets
 from orchestration.simulator import background_simulator, base_url_env
@@ -407,7 +407,7 @@ def _final_data(sim: Any) -> dict[str, dict[tuple[Any, ...], Any]]:
     settings = load_settings(
         assets=ASSETS, **{f"{s}_base_url": u for s, u in sim.base_urls.items()}
     )
-    assets = tuple(get_asset(a) for a in ASSETS)
+    assets = sim_assets(*ASSETS)
     final: dict[str, dict[tuple[Any, ...], Any]] = {}
     for spec in SPECS:
         ctx = PlanContext(settings, assets, END, START, END, {})
@@ -527,8 +527,8 @@ def _compare_marts(
 
 def _asset_of(symbol: str) -> str:
     """The asset an exchange symbol (as a raw table keys it) names."""
-    for asset_id in ASSETS:
-        asset = get_asset(asset_id)
-        if symbol in (asset.binance, asset.kraken_pair, asset.kraken_key, asset.coinbase):
-            return asset_id
+    for asset in sim_assets(*ASSETS):
+        names = {asset.symbol(e) for e in ("binance", "kraken", "coinbase")}
+        if symbol in names | {asset.key("kraken")}:
+            return asset.asset_id
     raise KeyError(symbol)

@@ -15,7 +15,7 @@ markets as (
 
 assets as (
 
-    select * from {{ ref('assets') }}
+    select * from {{ ref('int_assets') }}
 
 ),
 

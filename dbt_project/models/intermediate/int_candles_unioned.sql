@@ -31,7 +31,14 @@ with
 {% endfor %}
 symbol_map as (
 
-    select * from {{ ref('symbol_map') }}
+    -- every pair a resolution named, halted ones too: their history keeps its asset
+    select
+        exchange_id,
+        response_symbol as exchange_symbol,
+        asset_id,
+        quote_currency
+    from {{ ref('stg_ingestion__asset_symbols') }}
+    where response_symbol is not null
 
 ),
 

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ingestion.asset_symbols import DDL as ASSET_SYMBOLS_DDL
 from ingestion.raw_tables import RAW_TABLES, RawTable
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ BOOKKEEPING_DDL = (
         period_start timestamptz not null, reason text not null, run_id text not null,
         recorded_at timestamptz not null default now(),
         primary key (source, endpoint, series, period_start))""",
+    # the resolved asset-to-symbol mapping (ingestion/asset_symbols.py)
+    ASSET_SYMBOLS_DDL,
 )
 
 

@@ -40,7 +40,7 @@ chart_points as (
 
 assets as (
 
-    select * from {{ ref('assets') }}
+    select * from {{ ref('int_assets') }}
 
 ),
 

@@ -1,4 +1,4 @@
-"""Resolved assets of the simulated world, for tests that plan or build data without a run.
+"""The simulated world's listings, resolved: assets for plans and data made without a run.
 
 The listings are made by the simulator's own listing handlers (the bodies it serves) and
 read by the connectors' parsers and listing readers, then resolved by
@@ -47,12 +47,21 @@ ENDPOINTS = {
 
 
 def records(source: str) -> list[tuple[tuple[KeyValue, ...], Any]]:
+    """The records of ``source``'s simulated listing: (natural key, record) per entry.
+
+    Args:
+        source: A source with a listing (an exchange, or CoinGecko's coin list).
+
+    Returns:
+        What its connector's parser makes of the body the simulator serves.
+    """
     path, handler = HANDLERS[source]
     state = SimulatorState(SimulatorConfig(now=AT))
     request = SimRequest(source, path, {}, {}, {}, state, int(AT.timestamp()))
     body = json.loads(handler(request).body)
     result = get_endpoint(source, ENDPOINTS[source]).parse(path, {}, body, AT)
-    assert not result.rejected
+    if result.rejected:
+        raise ValueError(f"the simulated {source} listing has invalid entries: {result.rejected}")
     return [(r.key, r.record) for r in result.records]
 
 
