@@ -200,8 +200,9 @@ async def write_resolution(
 ) -> None:
     """Store ``resolution`` in one transaction.
 
-    Its rows replace those of the same asset and exchange; other assets' rows stay, marked ``is_tracked = false`` unless
-    ``untrack_others`` is off (a run over a few assets named on the command line).
+    Its rows replace those of the same asset and exchange; other assets' rows stay,
+    marked ``is_tracked = false`` unless ``untrack_others`` is off (a run over a few
+    assets named on the command line).
     """
     rows = rows_of(resolution, run_id, at)
     insert = sql.SQL(
