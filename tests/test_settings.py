@@ -49,7 +49,8 @@ def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.parametrize(
     ("var", "value", "message"),
     [
-        ("CRIPTOPIPE_ASSETS", "BTC,NOTACOIN", "unknown asset 'NOTACOIN'"),
+        ("CRIPTOPIPE_ASSETS", "BTC,NOT A COIN", "is not a ticker"),
+        ("CRIPTOPIPE_ASSETS", "ETH=ethereum,ETH=ethereum-wormhole", "configured twice"),
         ("CRIPTOPIPE_CANDLE_INTERVALS", "1h,2h", r"unsupported candle interval\(s\) \['2h'\]"),
         ("CRIPTOPIPE_CANDLE_INTERVALS", "1M", "use any of 1m, 5m, 15m, 1h, 4h, 1d"),
         ("CRIPTOPIPE_CANDLE_INTERVALS", " , ", "no candle interval given"),

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from ingestion.connectors.base import KeyValue
+from ingestion.connectors.base import KeyValue, PlanContext
 from ingestion.connectors.coingecko import read_coin
-from ingestion.connectors.registry import EXCHANGES, get_endpoint
+from ingestion.connectors.registry import EXCHANGES, REGISTRY
 from ingestion.listings import Coin, Listing
 from ingestion.resolution import (
     DEFAULT_STABLECOINS,
@@ -24,26 +24,19 @@ from ingestion.resolution import (
     parse_asset_requests,
     resolve,
 )
+from ingestion.settings import load_settings
 from ingestion.simulator import SimulatorConfig
 from ingestion.simulator.common import SimRequest
-from ingestion.simulator.sources import binance, coinbase, coingecko, kraken, mercadobitcoin
+from ingestion.simulator.sources import SOURCES
 from ingestion.simulator.state import SimulatorState
 
 AT = datetime(2025, 3, 1, tzinfo=UTC)
-HANDLERS = {
-    "binance": ("/api/v3/exchangeInfo", binance.binance_exchange_info),
-    "kraken": ("/0/public/AssetPairs", kraken.kraken_asset_pairs),
-    "coinbase": ("/products", coinbase.coinbase_products),
-    "mercadobitcoin": ("/symbols", mercadobitcoin.mb_symbols),
-    "coingecko": ("/coins/list", coingecko.coingecko_coins_list),
-}
-ENDPOINTS = {
-    "binance": "exchange_info",
-    "kraken": "asset_pairs",
-    "coinbase": "products",
-    "mercadobitcoin": "symbols",
-    "coingecko": "coins_list",
-}
+LISTINGS = {spec.source: spec for spec in REGISTRY if spec.is_listing}
+
+
+def _listing_path(source: str) -> str:
+    spec = LISTINGS[source]
+    return spec.plan(PlanContext(load_settings(), (), AT, None, None, {}))[0].path
 
 
 def records(source: str) -> list[tuple[tuple[KeyValue, ...], Any]]:
@@ -55,11 +48,13 @@ def records(source: str) -> list[tuple[tuple[KeyValue, ...], Any]]:
     Returns:
         What its connector's parser makes of the body the simulator serves.
     """
-    path, handler = HANDLERS[source]
+    path = _listing_path(source)
+    routes = SOURCES[source].routes
+    handler = next(h for pattern, h in routes if pattern.fullmatch(path.rstrip("/") or "/"))
     state = SimulatorState(SimulatorConfig(now=AT))
     request = SimRequest(source, path, {}, {}, {}, state, int(AT.timestamp()))
     body = json.loads(handler(request).body)
-    result = get_endpoint(source, ENDPOINTS[source]).parse(path, {}, body, AT)
+    result = LISTINGS[source].parse(path, {}, body, AT)
     if result.rejected:
         raise ValueError(f"the simulated {source} listing has invalid entries: {result.rejected}")
     return [(r.key, r.record) for r in result.records]
@@ -74,7 +69,8 @@ def world() -> tuple[tuple[Listing, ...], tuple[Coin, ...]]:
         if source.exchange is not None and source.exchange.read_listing is not None
         for key, record in records(source.name)
     )
-    coins = tuple(read_coin(key, record) for key, record in records("coingecko"))
+    coin_lists = [s for s in LISTINGS if s not in {e.name for e in EXCHANGES}]
+    coins = tuple(read_coin(key, record) for s in coin_lists for key, record in records(s))
     return listings, coins
 
 

@@ -88,13 +88,13 @@ def symbols(
         writer.writerows(rows)
         return
     table = Table(title="configured assets, resolved from the exchanges' listings")
-    for column in ("asset", "coingecko", "name", *(e.exchange_id for e in resolution.exchanges)):
+    for column in ("asset", "CoinGecko id", "name", *(e.name for e in resolution.exchanges)):
         table.add_column(column)
     for asset in resolution.assets:
         cells = []
         for exchange in resolution.exchanges:
-            symbol = asset.symbol(exchange.exchange_id)
-            reason = asset.reason(exchange.exchange_id)
+            symbol = asset.symbol(exchange.name)
+            reason = asset.reason(exchange.name)
             cells.append(symbol if symbol else f"[dim]— {reason}[/dim]")
         name = asset.name + (" (stablecoin)" if asset.is_stablecoin else "")
         table.add_row(asset.asset_id, asset.coingecko_id or "[dim]—[/dim]", name, *cells)

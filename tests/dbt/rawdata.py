@@ -427,11 +427,11 @@ CANDLE_TABLES = {
 
 def listing_records() -> list[tuple[str, tuple[Any, ...], Any]]:
     """Every listing the simulator serves, as raw rows: (table, natural key, record)."""
-    from ingestion.simulator.resolved import ENDPOINTS, records
+    from ingestion.simulator.resolved import LISTINGS, records
 
     return [
-        (f"{source}__{endpoint}", tuple(key), record)
-        for source, endpoint in ENDPOINTS.items()
+        (spec.raw_table.name, tuple(key), record)
+        for source, spec in LISTINGS.items()
         for key, record in records(source)
     ]
 

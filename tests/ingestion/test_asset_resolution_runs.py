@@ -33,6 +33,7 @@ async def test_a_fresh_warehouse_fetches_the_listings_first_and_resolves_any_ass
     settings = sim_settings.model_copy(
         update={
             "assets": ("BTC", "AVAX"),
+            "markets_top_n": 20,  # AVAX's namesakes: the ranks of /coins/markets choose
             "candle_intervals": ("1d",),
             "start_date": (SIM_NOW - timedelta(days=2)).date(),
         }
@@ -74,7 +75,7 @@ async def test_a_fresh_warehouse_fetches_the_listings_first_and_resolves_any_ass
 async def test_an_unknown_ticker_fails_with_close_matches_and_requests_nothing(
     sim: RunningSimulator, sim_settings: Settings, loader_dsn: str
 ) -> None:
-    settings = sim_settings.model_copy(update={"assets": ("BTC", "ETHH")})
+    settings = sim_settings.model_copy(update={"assets": ("BTC", "ETHH"), "markets_top_n": 20})
     summary = await run_ingestion(settings, sources=["binance"], now=SIM_NOW)
     by_name = {e.name: e for e in summary.endpoints}
     assert by_name["binance/exchange_info"].status == "success"  # the listing landed
