@@ -283,6 +283,10 @@ class EndpointSpec:
     # A listing (which pairs or coins exist): planned without the assets and loaded first
     # in a run, because resolving the configured assets to symbols reads it.
     is_listing: bool = False
+    # Planned from the resolved assets (their symbols or CoinGecko ids): a run resolves the
+    # configured assets, from the listings, before it plans such an endpoint. False for the
+    # listings and for series of the whole market (Fear & Greed, FX, CoinGecko's global).
+    needs_assets: bool = True
 
     @property
     def raw_table(self) -> RawTable:

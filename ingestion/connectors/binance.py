@@ -236,5 +236,6 @@ ENDPOINTS = (
             "baseAsset, quoteAsset, filters, permissions, …"
         ),
         is_listing=True,
+        needs_assets=False,
     ),
 )

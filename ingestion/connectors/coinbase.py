@@ -189,5 +189,6 @@ ENDPOINTS = (
             "trading_disabled, increments (strings), …"
         ),
         is_listing=True,
+        needs_assets=False,
     ),
 )

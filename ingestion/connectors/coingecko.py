@@ -230,6 +230,7 @@ ENDPOINTS = (
         is_time_windowed=False,
         cadence="*/15 * * * *",
         plan=plan_markets,
+        needs_assets=False,
         parse=parse_markets,
         keys=(key("coin_id"), key("vs_currency"), key("last_updated_at", "timestamptz")),
         record_shape="one element of the /coins/markets array, as sent (object)",
@@ -242,6 +243,7 @@ ENDPOINTS = (
         is_time_windowed=False,
         cadence="*/15 * * * *",
         plan=plan_global,
+        needs_assets=False,
         parse=parse_global,
         keys=(key("updated_at", "timestamptz"),),
         record_shape=(
@@ -274,5 +276,6 @@ ENDPOINTS = (
         keys=(key("coin_id"),),
         record_shape=("one /coins/list element as sent: id, symbol (lower case, not unique), name"),
         is_listing=True,
+        needs_assets=False,
     ),
 )

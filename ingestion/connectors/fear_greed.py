@@ -82,6 +82,7 @@ ENDPOINTS = (
         is_time_windowed=True,
         cadence="15 0 * * *",
         plan=plan_fng,
+        needs_assets=False,
         parse=parse_fng,
         keys=(key("observed_on", "date"),),
         record_shape=(

@@ -114,6 +114,7 @@ ENDPOINTS = (
         is_time_windowed=True,
         cadence="0 17 * * 1-5",
         plan=plan_rates,
+        needs_assets=False,
         parse=parse_rates,
         keys=(key("base_currency"), key("quote_currency"), key("rate_date", "date")),
         record_shape=(

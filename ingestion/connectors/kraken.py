@@ -321,5 +321,6 @@ ENDPOINTS = (
             "`pair` is the result key (XXBTZUSD)"
         ),
         is_listing=True,
+        needs_assets=False,
     ),
 )

@@ -249,5 +249,6 @@ ENDPOINTS = (
             '"exchange-traded": true, "description": "Bitcoin", …} (values as sent)'
         ),
         is_listing=True,
+        needs_assets=False,
     ),
 )

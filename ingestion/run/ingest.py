@@ -69,14 +69,21 @@ def as_utc(value: date | datetime | None, *, end: bool = False) -> datetime | No
 RANKS_ENDPOINT = "coingecko/markets"  # market-cap ranks choose among namesake coins
 
 
+def resolution_specs() -> tuple[EndpointSpec, ...]:
+    """The endpoints resolving the assets reads: every listing, and the market-cap ranks."""
+    return tuple(s for s in REGISTRY if s.is_listing or s.name == RANKS_ENDPOINT)
+
+
 def phases(
     specs: Sequence[EndpointSpec], loaded: frozenset[str]
 ) -> tuple[list[EndpointSpec], list[EndpointSpec], list[EndpointSpec]]:
     """Split a run: (first, bootstrap, then).
 
-    ``first``: the selected listings (and the market-cap ranks), which resolving the
-    configured tickers reads; ``bootstrap``: those not selected but never loaded (a
-    fresh warehouse), fetched first when the run needs the assets; ``then``: the rest.
+    ``first``: the selected endpoints planned without the assets: the listings and the
+    market-cap ranks (which resolving the configured tickers reads) and series of the whole
+    market; ``bootstrap``: the listings and ranks not selected but never loaded (a fresh
+    warehouse), fetched first when the run needs the assets; ``then``: the endpoints
+    planned from the resolved assets.
 
     Args:
         specs: The selected endpoints.
@@ -85,13 +92,12 @@ def phases(
     Returns:
         The three groups, each in registry order.
     """
-    first = [s for s in specs if s.is_listing or s.name == RANKS_ENDPOINT]
+    needed = resolution_specs()
+    first = [s for s in specs if s in needed or not s.needs_assets]
     then = [s for s in specs if s not in first]
     bootstrap: list[EndpointSpec] = []
     if then:
-        needed = [s for s in REGISTRY if s.is_listing or s.name == RANKS_ENDPOINT]
-        bootstrap = [s for s in needed if s.name not in loaded]
-        bootstrap = [s for s in bootstrap if s not in first]
+        bootstrap = [s for s in needed if s.name not in loaded and s not in first]
     return first, bootstrap, then
 
 
@@ -180,7 +186,7 @@ async def run_ingestion(
 async def _run_in_phases(
     run: RunContext, specs: Sequence[EndpointSpec], assets: Sequence[str] | None
 ) -> list[EndpointStats]:
-    """Listings first, then the assets resolved from them, then every other endpoint.
+    """Listings and what needs no assets first; then resolution; then the rest.
 
     The stats come in the order of ``specs``, then the listings fetched only to bootstrap
     a fresh warehouse. When the assets cannot be resolved (an unknown ticker), the

@@ -19,7 +19,6 @@ from dashboard import data, lake_data
 from ingestion.services import Endpoints, postgres
 from ingestion.settings import Settings
 
-DEMO_ASSETS = ("BTC", "ETH", "SOL", "XRP", "AVAX", "PEPE=pepe")
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "streamlit_app.py"
 
 PAGES = {
@@ -117,9 +116,6 @@ def demo_warehouse(
         endpoints,
         f"criptopipe_dash_demo_{os.getpid()}",
         tmp_path_factory.mktemp("dashboard_demo"),
-        # AVAX and PEPE were never in a hand-written catalogue: configuration names them,
-        # the simulated listings resolve them (test_any_asset.py follows them through).
-        assets=DEMO_ASSETS,
     )
     yield warehouse
     drop_warehouse(endpoints, warehouse)

@@ -72,7 +72,13 @@ def configured_assets(value: str) -> tuple[str, ...]:
         return load_settings().assets
 
 
-async def _ingest(settings: Settings, days: int, assets: tuple[str, ...], now: datetime) -> Any:
+async def _ingest(
+    settings: Settings,
+    days: int,
+    assets: tuple[str, ...],
+    now: datetime,
+    candle_intervals: tuple[str, ...] | None = None,
+) -> Any:
     from ingestion.run.ingest import run_ingestion
     from ingestion.simulator import SimulatorConfig, run_simulator
 
@@ -86,6 +92,8 @@ async def _ingest(settings: Settings, days: int, assets: tuple[str, ...], now: d
             start_date=(now - timedelta(days=days)).date(),
             markets_top_n=max(10, len(assets)),
         )
+        if candle_intervals is not None:
+            update["candle_intervals"] = candle_intervals
         run_settings = settings.model_copy(update=update)
         return await run_ingestion(
             run_settings, start=(now - timedelta(days=days)).date(), end=now, now=now
@@ -101,9 +109,16 @@ def build_warehouse(
     days: int = 60,
     assets: tuple[str, ...] = ("BTC", "ETH", "SOL", "XRP"),
     now: datetime | None = None,
+    candle_intervals: tuple[str, ...] | None = None,
+    select: tuple[str, ...] = (),
+    indicators: bool = True,
 ) -> Warehouse:
     """A fresh database ``name`` (and lake ``name``) holding ``days`` of simulated history up
-    to ``now`` (default: this hour, so freshness reads as a live demo's would), built by dbt."""
+    to ``now`` (default: this hour, so freshness reads as a live demo's would), built by dbt.
+
+    ``candle_intervals`` (default: the settings'), ``select`` (dbt node selection; default:
+    everything) and ``indicators`` (the pandas mart) let a test build only what it reads.
+    """
     from dbt.cli.main import dbtRunner
 
     now = now or datetime.now(UTC).replace(second=0, microsecond=0)
@@ -111,7 +126,7 @@ def build_warehouse(
     postgres.drop_database(admin, name)
     postgres.bootstrap(admin, name, base)
     settings = base.model_copy(update={"postgres_db": name, "mongo_db": name})
-    summary = asyncio.run(_ingest(settings, days, assets, now))
+    summary = asyncio.run(_ingest(settings, days, assets, now, candle_intervals))
     failed = [e for e in getattr(summary, "endpoints", []) if getattr(e, "status", "") != "success"]
     target = work_dir / "dbt_target"
     db_endpoints = Endpoints(endpoints.postgres_admin_dsn, endpoints.mongo_uri, name)
@@ -130,6 +145,8 @@ def build_warehouse(
                 "--vars",
                 f"{{fx_calendar_end_date: '{now.date().isoformat()}'}}",
                 "--quiet",
+                # a selection builds those models and the tests of theirs alone
+                *(("--select", *select, "--indirect-selection", "cautious") if select else ()),
             ]
         )
     if result.exception is not None:
@@ -141,7 +158,8 @@ def build_warehouse(
     ]
     if broken:
         raise RuntimeError("dbt build left marts unbuilt:\n" + "\n".join(broken))
-    _technical_indicators(db_endpoints.role_dsn("transformer", settings), now)
+    if indicators:
+        _technical_indicators(db_endpoints.role_dsn("transformer", settings), now)
     if failed:
         import logging
 

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from aiohttp import web
-from ingestion_support import SIM_NOW, admin, settings_for
+from ingestion_support import SIM_NOW, admin, load_listings, settings_for
 from netutil import free_port
 from pymongo import MongoClient
 
@@ -44,6 +44,18 @@ def sim_settings(
     settings: Settings, sim: RunningSimulator, clean_stores: None, mongo_db_name: str
 ) -> Settings:
     return settings_for(settings, sim.base_urls)
+
+
+@pytest.fixture
+async def listed_settings(sim_settings: Settings, sim: RunningSimulator) -> Settings:
+    """``sim_settings`` on a warehouse that already holds the listings (and the ranks).
+
+    The run under test is then not the one that bootstraps the listings: it requests only
+    its own endpoints, so request logs and fault plans count its requests alone.
+    """
+    await load_listings(sim_settings)
+    sim.state.requests.clear()
+    return sim_settings
 
 
 @pytest.fixture

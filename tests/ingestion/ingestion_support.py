@@ -64,3 +64,15 @@ def simulator_env(settings: Settings, root: str, **extra: str) -> dict[str, str]
     env.pop("CRIPTOPIPE_COINGECKO_API_KEY", None)
     env.update(extra)
     return env
+
+
+async def load_listings(settings: Settings, now: datetime = SIM_NOW) -> None:
+    """Load what resolving the assets reads (the listings, the ranks), as a run would.
+
+    A test of another endpoint's behaviour calls this first, so its run is not the one that
+    bootstraps a fresh warehouse: its requests (and a fault plan's counts) are its own.
+    """
+    from ingestion.run.ingest import resolution_specs, run_ingestion
+
+    summary = await run_ingestion(settings, endpoints=[s.name for s in resolution_specs()], now=now)
+    assert summary.ok, [(e.name, e.error) for e in summary.failed]

@@ -16,7 +16,7 @@ from ingestion_support import SIM_NOW
 
 from ingestion.run.ingest import run_ingestion
 from ingestion.settings import Settings
-from ingestion.simulator import RunningSimulator
+from ingestion.simulator import FaultPlan, RunningSimulator
 
 
 def _klines_symbols(sim: RunningSimulator) -> set[str]:
@@ -76,9 +76,10 @@ async def test_an_unknown_ticker_fails_with_close_matches_and_requests_nothing(
     sim: RunningSimulator, sim_settings: Settings, loader_dsn: str
 ) -> None:
     settings = sim_settings.model_copy(update={"assets": ("BTC", "ETHH"), "markets_top_n": 20})
-    summary = await run_ingestion(settings, sources=["binance"], now=SIM_NOW)
+    summary = await run_ingestion(settings, sources=["binance", "fear_greed"], now=SIM_NOW)
     by_name = {e.name: e for e in summary.endpoints}
     assert by_name["binance/exchange_info"].status == "success"  # the listing landed
+    assert by_name["fear_greed/fng"].status == "success"  # it needs no assets
     klines = by_name["binance/klines"]
     assert klines.status == "failed"
     assert "unknown asset 'ETHH'" in str(klines.error) and "close matches: ETH" in str(klines.error)
@@ -90,3 +91,32 @@ async def test_an_unknown_ticker_fails_with_close_matches_and_requests_nothing(
             [summary.run_id],
         ).fetchone()
     assert row is not None and row[0] == "failed" and "ETHH" in row[1]
+
+
+async def test_a_run_of_endpoints_that_need_no_assets_fetches_no_listing(
+    sim: RunningSimulator, sim_settings: Settings
+) -> None:
+    settings = sim_settings.model_copy(update={"assets": ("BTC", "ETHH")})  # not resolved
+    summary = await run_ingestion(settings, sources=["fear_greed", "fx"], now=SIM_NOW)
+    assert summary.ok, [(e.name, e.error) for e in summary.failed]
+    assert [e.name for e in summary.endpoints] == ["fear_greed/fng", "fx/rates"]
+    assert {r["source"] for r in sim.state.request_log()} == {"fear_greed", "fx"}
+
+
+async def test_an_exchange_whose_listing_never_loaded_is_not_planned(
+    sim: RunningSimulator, sim_settings: Settings
+) -> None:
+    # A fresh warehouse and Kraken's AssetPairs down: Kraken's pairs are unknown, so its
+    # candles fail with that reason and are not requested; Binance goes on.
+    sim.set_faults(FaultPlan.parse("kraken:server_error:p=1,endpoint=AssetPairs"))
+    settings = sim_settings.model_copy(update={"candle_intervals": ("1h",)})
+    summary = await run_ingestion(
+        settings, sources=["kraken", "binance"], endpoints=["ohlc", "klines"], now=SIM_NOW
+    )
+    by_name = {e.name: e for e in summary.endpoints}
+    assert by_name["binance/klines"].status == "success"
+    ohlc = by_name["kraken/ohlc"]
+    assert ohlc.status == "failed" and ohlc.requests == 0
+    assert "the kraken/asset_pairs listing is not loaded" in str(ohlc.error)
+    assert "HTTP 503" in str(ohlc.error)  # and why: the listing's own failure
+    assert not [r for r in sim.state.request_log("kraken") if r["path"].endswith("/OHLC")]

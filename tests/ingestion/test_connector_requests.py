@@ -165,3 +165,15 @@ def test_minute_pages_span_exactly_the_page_cap() -> None:
     start = datetime.fromisoformat(coinbase.params["start"])
     end = datetime.fromisoformat(coinbase.params["end"])
     assert end - start == timedelta(minutes=299)
+
+
+def test_what_an_endpoint_plans_from_the_assets_is_declared() -> None:
+    # A run resolves the assets (from the listings) before it plans an endpoint that needs
+    # them, and plans the others at once: each endpoint's needs_assets must say which.
+    for spec in REGISTRY:
+        with_assets, _ = plan(spec.source, spec.endpoint, assets=("BTC", "ETH"))
+        without, _ = plan(spec.source, spec.endpoint, assets=())
+        if spec.needs_assets:
+            assert with_assets and not without, spec.name
+        else:
+            assert without == with_assets and without, spec.name

@@ -36,11 +36,11 @@ def arrivals(sim: RunningSimulator, source: str) -> list[tuple[int, datetime, An
 
 async def test_a_418_ban_stops_the_source_for_the_run_without_retrying(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     loader_dsn: str,
 ) -> None:
     sim.set_faults(FaultPlan.parse("binance:ban:first=1,retry_after=7200"))
-    settings = sim_settings.model_copy(update={"candle_intervals": ("1h",)})
+    settings = listed_settings.model_copy(update={"candle_intervals": ("1h",)})
     started = time.monotonic()
     async with HttpClient(settings, concurrency_per_host=1) as http:  # one at a time
         summary = await run_ingestion(

@@ -53,11 +53,11 @@ def own_ferretdb(settings: Settings) -> Iterator[LocalMongo]:
 
 async def test_a_hung_lake_server_fails_the_run_within_its_deadline_then_a_rerun_completes(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     own_ferretdb: LocalMongo,
     loader_dsn: str,
 ) -> None:
-    settings = sim_settings.model_copy(
+    settings = listed_settings.model_copy(
         update={
             "mongo_uri": SecretStr(own_ferretdb.uri),
             "mongo_db": "hung",

@@ -44,7 +44,7 @@ def lake_docs(mongo_uri: str, db: str, **where: Any) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- error bodies
 async def test_json_error_bodies_are_kept_in_the_lake_with_their_status(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     stand_in: Any,
     mongo_uri: str,
     mongo_db_name: str,
@@ -55,7 +55,7 @@ async def test_json_error_bodies_are_kept_in_the_lake_with_their_status(
         return web.Response(status=400, body=invalid_symbol, content_type="application/json")
 
     binance = await stand_in("/api/v3/klines", bad_symbol)
-    settings = sim_settings.model_copy(
+    settings = listed_settings.model_copy(
         update={"binance_base_url": binance, "assets": ("BTC",), "candle_intervals": ("1h",)}
     )
     sim.set_faults(FaultPlan.parse("coingecko:rate_limit:first=1,retry_after=1"))
@@ -67,14 +67,14 @@ async def test_json_error_bodies_are_kept_in_the_lake_with_their_status(
     assert "HTTP 400" in str(by_name["binance/klines"].error)
     assert by_name["coingecko/global"].status == "success"
 
-    (rejected,) = lake_docs(mongo_uri, mongo_db_name, source="binance")
+    (rejected,) = lake_docs(mongo_uri, mongo_db_name, source="binance", endpoint="klines")
     assert rejected["status"] == 400 and rejected["record_count"] == 0
     assert stored_text(rejected).encode() == invalid_symbol  # byte for byte
     assert json.loads(stored_text(rejected))["code"] == -1121
     assert rejected["request"]["params"]["symbol"] == "BTCUSDT"
     statuses = sorted(
         (d["status"], d["record_count"])
-        for d in lake_docs(mongo_uri, mongo_db_name, source="coingecko")
+        for d in lake_docs(mongo_uri, mongo_db_name, source="coingecko", endpoint="global")
     )
     assert statuses == [(200, 1), (429, 0)]
     limited = lake_docs(mongo_uri, mongo_db_name, source="coingecko", status=429)[0]
@@ -86,21 +86,21 @@ async def test_json_error_bodies_are_kept_in_the_lake_with_their_status(
     # The same error again is the same document: the unique index makes it a no-op.
     again = await run_ingestion(settings, sources=["binance"], endpoints=["klines"], now=SIM_NOW)
     assert again.endpoints[0].lake_documents == 0
-    assert len(lake_docs(mongo_uri, mongo_db_name, source="binance")) == 1
+    assert len(lake_docs(mongo_uri, mongo_db_name, source="binance", endpoint="klines")) == 1
 
 
 async def test_kraken_errors_inside_a_200_are_kept_too(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     mongo_uri: str,
     mongo_db_name: str,
 ) -> None:
     sim.set_faults(FaultPlan.parse("kraken:rate_limit:first=1"))
     summary = await run_ingestion(
-        sim_settings, sources=["kraken"], endpoints=["ticker"], now=SIM_NOW
+        listed_settings, sources=["kraken"], endpoints=["ticker"], now=SIM_NOW
     )
     assert summary.ok
-    docs = lake_docs(mongo_uri, mongo_db_name, source="kraken")
+    docs = lake_docs(mongo_uri, mongo_db_name, source="kraken", endpoint="ticker")
     errors = [d for d in docs if json.loads(stored_text(d)).get("error")]
     assert len(docs) == 2 and len(errors) == 1
     assert errors[0]["status"] == 200 and errors[0]["record_count"] == 0
@@ -117,7 +117,7 @@ TICKERS_JSONB_CANNOT_HOLD = (
 
 
 async def test_records_jsonb_cannot_hold_are_quarantined_and_the_rest_loads(
-    sim_settings: Settings,
+    listed_settings: Settings,
     stand_in: Any,
     loader_dsn: str,
 ) -> None:
@@ -125,7 +125,7 @@ async def test_records_jsonb_cannot_hold_are_quarantined_and_the_rest_loads(
         return web.Response(text=TICKERS_JSONB_CANNOT_HOLD, content_type="application/json")
 
     root = await stand_in("/api/v4/tickers", tickers)
-    settings = sim_settings.model_copy(update={"mercadobitcoin_base_url": root + "/api/v4"})
+    settings = listed_settings.model_copy(update={"mercadobitcoin_base_url": root + "/api/v4"})
     summary = await run_ingestion(
         settings, sources=["mercadobitcoin"], endpoints=["tickers"], now=SIM_NOW
     )
@@ -149,11 +149,11 @@ async def test_records_jsonb_cannot_hold_are_quarantined_and_the_rest_loads(
 # --------------------------------------------------------------------------- lost database
 async def test_a_connection_killed_mid_load_names_the_endpoint_keeps_what_was_committed(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     loader_dsn: str,
     admin_dsn: str,
 ) -> None:
-    settings = sim_settings.model_copy(
+    settings = listed_settings.model_copy(
         update={
             "assets": ("BTC", "ETH", "BNB"),
             "candle_intervals": ("1h",),
@@ -333,7 +333,7 @@ async def test_a_run_that_cannot_be_recorded_says_so_with_its_numbers(
 
 async def test_replay_skips_the_error_responses_the_lake_keeps(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     loader_dsn: str,
     mongo_uri: str,
     mongo_db_name: str,
@@ -342,14 +342,19 @@ async def test_replay_skips_the_error_responses_the_lake_keeps(
         FaultPlan.parse("coingecko:rate_limit:first=1,retry_after=1 ; kraken:rate_limit:first=1")
     )
     await run_ingestion(
-        sim_settings, sources=["coingecko", "kraken"], endpoints=["global", "ticker"], now=SIM_NOW
+        listed_settings,
+        sources=["coingecko", "kraken"],
+        endpoints=["global", "ticker"],
+        now=SIM_NOW,
     )
-    assert len(lake_docs(mongo_uri, mongo_db_name)) == 4  # two errors, two answers
+    asked = {"endpoint": {"$in": ["global", "ticker"]}}
+    assert len(lake_docs(mongo_uri, mongo_db_name, **asked)) == 4  # two errors, two answers
     with psycopg.connect(loader_dsn, autocommit=True) as conn:
         conn.execute("truncate raw.coingecko__global, raw.kraken__ticker")
-    summary = await replay_from_lake(sim_settings)
+    summary = await replay_from_lake(listed_settings)
     assert summary.ok
-    assert {e.name: (e.fetched, e.quarantined) for e in summary.endpoints} == {
+    replayed = {e.name: (e.fetched, e.quarantined) for e in summary.endpoints}
+    assert {n: replayed[n] for n in ("coingecko/global", "kraken/ticker")} == {
         "coingecko/global": (1, 0),
         "kraken/ticker": (2, 0),
     }  # BNB is not on Kraken

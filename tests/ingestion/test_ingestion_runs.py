@@ -17,7 +17,9 @@ from ingestion_support import SIM_NOW, settings_for
 from pydantic import SecretStr
 from pymongo import MongoClient
 
+from ingestion.connectors.registry import REGISTRY
 from ingestion.http import HttpClient
+from ingestion.raw_tables import get_table
 from ingestion.run.ingest import run_ingestion
 from ingestion.run.replay import replay_from_lake
 from ingestion.settings import Settings
@@ -48,7 +50,7 @@ async def test_a_full_run_lands_every_endpoint_and_accounts_for_every_record(
 ) -> None:
     summary = await run_ingestion(sim_settings, now=SIM_NOW)
     assert summary.ok, [(e.name, e.error) for e in summary.failed]
-    assert len(summary.endpoints) == 17
+    assert len(summary.endpoints) == len(REGISTRY)
     for stats in summary.endpoints:
         assert stats.fetched > 0, stats.name
         assert stats.fetched == (
@@ -61,7 +63,7 @@ async def test_a_full_run_lands_every_endpoint_and_accounts_for_every_record(
         "where run_id = %s",
         [summary.run_id],
     )
-    assert len(runs) == 17
+    assert len(runs) == len(REGISTRY)
     assert all(r[3] == r[4] + r[5] + r[6] + r[7] and r[2] == "success" for r in runs)
     klines_stats = next(e for e in summary.endpoints if e.name == "binance/klines")
     assert count(loader_dsn, "binance__klines") == klines_stats.inserted
@@ -92,12 +94,12 @@ async def test_a_full_run_lands_every_endpoint_and_accounts_for_every_record(
 
 
 async def test_rerunning_a_window_adds_no_rows_and_no_lake_documents(
-    sim_settings: Settings,
+    listed_settings: Settings,
     loader_dsn: str,
 ) -> None:
     start, end = SIM_NOW - timedelta(days=3), SIM_NOW - timedelta(days=1)  # closed candles
     first = await run_ingestion(
-        sim_settings,
+        listed_settings,
         sources=["binance", "coinbase", "kraken"],
         endpoints=["klines", "candles", "ohlc"],
         start=start,
@@ -108,7 +110,7 @@ async def test_rerunning_a_window_adds_no_rows_and_no_lake_documents(
     before = {t: count(loader_dsn, t) for t in tables}
     # A minute later by the run's clock (last_seen_at is the fetch time by that clock).
     second = await run_ingestion(
-        sim_settings,
+        listed_settings,
         sources=["binance", "coinbase", "kraken"],
         endpoints=["klines", "candles", "ohlc"],
         start=start,
@@ -158,14 +160,14 @@ async def test_an_open_candle_is_updated_when_it_closes(
 
 async def test_a_non_json_body_is_quarantined_and_the_run_goes_on(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     loader_dsn: str,
     mongo_uri: str,
     mongo_db_name: str,
 ) -> None:
     sim.set_faults(FaultPlan.parse("coinbase:truncated:first=1 ; kraken:html:first=1"))
     summary = await run_ingestion(
-        sim_settings, sources=["coinbase", "kraken"], endpoints=["candles", "ohlc"], now=SIM_NOW
+        listed_settings, sources=["coinbase", "kraken"], endpoints=["candles", "ohlc"], now=SIM_NOW
     )
     assert summary.ok  # retried after keeping the bad bodies
     quarantined = lake_docs(mongo_uri, mongo_db_name, "quarantine")
@@ -209,11 +211,11 @@ async def bad_mercadobitcoin(sim: RunningSimulator) -> AsyncIterator[str]:
 
 
 async def test_invalid_records_land_in_raw_quarantine(
-    sim_settings: Settings,
+    listed_settings: Settings,
     bad_mercadobitcoin: str,
     loader_dsn: str,
 ) -> None:
-    settings = sim_settings.model_copy(update={"mercadobitcoin_base_url": bad_mercadobitcoin})
+    settings = listed_settings.model_copy(update={"mercadobitcoin_base_url": bad_mercadobitcoin})
     summary = await run_ingestion(
         settings, sources=["mercadobitcoin"], endpoints=["tickers"], now=SIM_NOW
     )
@@ -232,11 +234,11 @@ async def test_invalid_records_land_in_raw_quarantine(
 
 async def test_one_source_failing_does_not_stop_the_others(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     loader_dsn: str,
 ) -> None:
     sim.set_faults(FaultPlan.parse("kraken:server_error:p=1"))
-    summary = await run_ingestion(sim_settings, sources=["kraken", "binance", "fx"], now=SIM_NOW)
+    summary = await run_ingestion(listed_settings, sources=["kraken", "binance", "fx"], now=SIM_NOW)
     by_name = {e.name: e for e in summary.endpoints}
     assert by_name["kraken/ohlc"].status == "failed"
     assert "kraken/ohlc: GET /0/public/OHLC?pair=XBTUSD" in str(by_name["kraken/ohlc"].error)
@@ -257,12 +259,12 @@ async def test_one_source_failing_does_not_stop_the_others(
 
 async def test_a_series_stops_at_its_first_failed_page_so_reruns_leave_no_gap(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     loader_dsn: str,
 ) -> None:
     # Binance 1h over 100 days is 3 pages for one symbol. One request at a time and no
     # retries: page 2 fails, page 3 is fetched fine but must not be loaded past the hole.
-    settings = sim_settings.model_copy(
+    settings = listed_settings.model_copy(
         update={
             "assets": ("BTC",),
             "candle_intervals": ("1h",),
@@ -320,16 +322,13 @@ async def test_replay_rebuilds_raw_from_the_lake_without_calling_any_api(
     sim_settings: Settings,
     loader_dsn: str,
 ) -> None:
-    await run_ingestion(sim_settings, sources=["binance", "mercadobitcoin", "fx"], now=SIM_NOW)
-    tables = (
-        "binance__klines",
-        "binance__ticker_24hr",
-        "mercadobitcoin__candles",
-        "mercadobitcoin__tickers",
-        "fx__rates",
-        "binance__exchange_info",
-        "mercadobitcoin__symbols",
+    run = await run_ingestion(
+        sim_settings, sources=["binance", "mercadobitcoin", "fx"], now=SIM_NOW
     )
+    # What the run loaded: its sources' endpoints and, on this fresh warehouse, the listings
+    # and ranks that resolving the assets bootstrapped.
+    tables = tuple(get_table(e.source, e.endpoint).name for e in run.endpoints)
+    assert "binance__klines" in tables and "coingecko__coins_list" in tables
 
     def records(table: str) -> list[tuple[Any, ...]]:
         return query(loader_dsn, f"select record from raw.{table} order by record::text")

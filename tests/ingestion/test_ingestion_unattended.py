@@ -86,10 +86,10 @@ async def test_a_partition_run_after_midnight_fetches_the_previous_days_closing_
 
 async def test_two_runs_of_one_endpoint_started_together_take_turns(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     loader_dsn: str,
 ) -> None:
-    settings = sim_settings.model_copy(update={"assets": ("BTC",)})
+    settings = listed_settings.model_copy(update={"assets": ("BTC",)})
     sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.4"))  # a slow provider
     first, second = await asyncio.gather(
         *(
@@ -114,10 +114,10 @@ async def test_two_runs_of_one_endpoint_started_together_take_turns(
 
 async def test_an_empty_page_fails_its_series_and_the_cursor_never_passes_the_hole(
     sim: RunningSimulator,
-    sim_settings: Settings,
+    listed_settings: Settings,
     loader_dsn: str,
 ) -> None:
-    settings = sim_settings.model_copy(
+    settings = listed_settings.model_copy(
         update={
             "assets": ("BTC",),
             "candle_intervals": ("1h",),
