@@ -402,6 +402,7 @@ KEYS: dict[tuple[str, str], KeyMap] = {
             ("kraken", "/0/public/AssetPairs", "kraken__asset_pairs"),
             ("coinbase", "/products", "coinbase__products"),
             ("coingecko", "/coins/list", "coingecko__coins_list"),
+            ("mercadobitcoin", "/symbols", "mercadobitcoin__symbols"),
         )
     },
     ("binance", "/api/v3/klines"): (
@@ -507,12 +508,6 @@ def _unaccounted(
             loaded = {}
             for key, record in _raw_records(conn, table):  # oldest first: the newest wins
                 loaded[(key[0],)] = record
-        elif (source, endpoint) == ("mercadobitcoin", "/symbols"):
-            # The body is parallel arrays; the simulator's truth of a row is its symbol alone
-            # (ingestion/simulator/sources/mercadobitcoin.py), so compare the symbols.
-            table = "mercadobitcoin__symbols"
-            served = {(item["key"][0],): item["record"] for item in items}
-            loaded = {(k[0],): {"symbol": rec["symbol"]} for k, rec in _raw_records(conn, table)}
         else:
             assert (source, endpoint) in KEYS, f"no key mapping for {source} {endpoint}"
             table, from_truth, from_raw = KEYS[(source, endpoint)]

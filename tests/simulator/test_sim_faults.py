@@ -263,3 +263,16 @@ async def test_ground_truth_of_snapshots_and_other_candles(
     _, fx = await get_json(http, b["fx"] + "/2024-01-01..2024-01-31", **{"from": "USD"})
     truth = sim.state.ground_truth("fx", "/{start}..{end}")
     assert truth == {("USD", d): r for d, r in fx["rates"].items()}
+
+
+async def test_ground_truth_of_mercadobitcoins_symbols_is_each_whole_row(
+    sim: RunningSimulator, http: Http
+) -> None:
+    # The body is parallel arrays, one per field: the truth of a symbol is its whole row
+    # (every array's value at its index), which is what the loader stores as its record.
+    _, body = await get_json(http, sim.base_urls["mercadobitcoin"] + "/symbols")
+    truth = sim.state.ground_truth("mercadobitcoin", "/symbols")
+    assert len(truth) == len(body["symbol"]) > 1
+    for i, symbol in enumerate(body["symbol"]):
+        assert truth[(symbol,)] == {name: values[i] for name, values in body.items()}
+    assert truth[("BTC-BRL",)]["base-currency"] == "BTC"

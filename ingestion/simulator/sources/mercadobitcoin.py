@@ -218,9 +218,14 @@ def mb_symbols(req: SimRequest) -> Reply:
             columns[name].append(value)
 
     def extract(b: Any) -> Records:
+        """Each row of the parallel arrays as served: every array's value at its index."""
         if not isinstance(b, dict) or not isinstance(b.get("symbol"), list):
             return []
-        return [((symbol,), {"symbol": symbol}) for symbol in b["symbol"]]
+        arrays = {name: values for name, values in b.items() if isinstance(values, list)}
+        return [
+            ((symbol,), {name: (v[i] if i < len(v) else None) for name, v in arrays.items()})
+            for i, symbol in enumerate(b["symbol"])
+        ]
 
     return snapshot(req, "/symbols", columns, extract)
 
