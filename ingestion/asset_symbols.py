@@ -91,9 +91,18 @@ async def ensure_table(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.execute(DDL)
 
 
+async def _exists(conn: psycopg.AsyncConnection[Any], qualified: str) -> bool:
+    """Whether the raw table exists (a fresh warehouse has none until a run makes them)."""
+    cur = await conn.execute("select to_regclass(%s) is not null", [qualified])
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
 async def _latest(
     conn: psycopg.AsyncConnection[Any], qualified: str, keys: Sequence[str]
 ) -> list[tuple[Any, ...]]:
+    if not await _exists(conn, qualified):
+        return []
     schema, name = qualified.split(".")
     query = sql.SQL(
         "select {keys}, record from {table}"
@@ -134,13 +143,15 @@ async def load_listings(
             coins.append(read_coin(tuple(key), record))
         except (ValueError, TypeError, AttributeError) as err:
             problems.append(f"{COINS_TABLE.qualified_name} {key}: {err}")
-    cur = await conn.execute(
-        "select distinct on (coin_id) coin_id, (record ->> 'market_cap_rank')::int"
-        " from raw.coingecko__markets where vs_currency = 'usd'"
-        " and record ->> 'market_cap_rank' ~ '^[0-9]+$'"
-        " order by coin_id, last_updated_at desc"
-    )
-    ranks = {coin_id: rank for coin_id, rank in await cur.fetchall() if rank}
+    ranks: dict[str, int] = {}
+    if await _exists(conn, MARKETS_TABLE.qualified_name):
+        cur = await conn.execute(
+            "select distinct on (coin_id) coin_id, (record ->> 'market_cap_rank')::int"
+            " from raw.coingecko__markets where vs_currency = 'usd'"
+            " and record ->> 'market_cap_rank' ~ '^[0-9]+$'"
+            " order by coin_id, last_updated_at desc"
+        )
+        ranks = {coin_id: rank for coin_id, rank in await cur.fetchall() if rank}
     if ranks:
         loaded.add(f"{MARKETS_TABLE.source}/{MARKETS_TABLE.endpoint}")
     return LoadedListings(listings, coins, ranks, frozenset(loaded), tuple(problems))

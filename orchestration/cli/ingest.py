@@ -42,16 +42,15 @@ def symbols(
     from ingestion import asset_symbols
     from ingestion.clock import clock_for
     from ingestion.connections import pg_connect
-    from ingestion.connectors.registry import REGISTRY
     from ingestion.resolution import ResolutionError
-    from ingestion.run.ingest import RANKS_ENDPOINT, run_ingestion
+    from ingestion.run.ingest import resolution_specs, run_ingestion
     from ingestion.run.stores import resolve_stores
 
     settings = load_cli_settings()
 
     async def resolve() -> Any:
         if refresh:
-            names = [s.name for s in REGISTRY if s.is_listing] + [RANKS_ENDPOINT]
+            names = [s.name for s in resolution_specs()]
             summary = await run_ingestion(settings, endpoints=names)
             for failed in summary.failed:
                 err_console.print(f"[yellow]{failed.name}: {failed.error}[/yellow]")

@@ -33,9 +33,10 @@ def test_symbols_shows_each_assets_pair_or_why_none(
     assert rows[("USDT", "binance")]["reason"] == "not listed"  # no USDT/USDT pair
     assert rows[("USDT", "binance")]["is_stablecoin"] == "True"
 
-    table = runner.invoke(app, ["symbols"], env=env)
+    table = runner.invoke(app, ["symbols"], env={**env, "COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "AVAX" in table.output and "XBTUSD" in table.output
+    assert "not listed" in table.output  # why AVAX has no Mercado Bitcoin pair
 
     unknown = runner.invoke(app, ["symbols"], env={**env, "CRIPTOPIPE_ASSETS": "BTC,ETHH"})
     assert unknown.exit_code == 1
