@@ -12,8 +12,9 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 from dagster._core.definitions.backfill_policy import BackfillPolicyType
 
 from ingestion.connectors.registry import REGISTRY, sources
+from ingestion.run.results import EndpointStats
 from orchestration.automation import describe_cron
-from orchestration.ingestion_assets import cadence_period
+from orchestration.ingestion_assets import cadence_period, endpoint_metadata
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +174,11 @@ def test_the_daily_builds_first_tick_on_the_start_date_builds_that_day(defs: Any
             )
             requests = schedule.evaluate_tick(context).run_requests or []
             assert [r.partition_key for r in requests] == [f"{day:%Y-%m-%d}"]
+
+
+def test_a_materialization_names_the_pairs_its_run_requested() -> None:
+    # the resolved mapping as the run used it (from the listings), in the asset's metadata
+    stats = EndpointStats("kraken", "ohlc", symbols={"BTC": "XBTUSD", "AVAX": "AVAXUSD"})
+    table = str(endpoint_metadata(stats)["symbols"].value)
+    assert table.index("| AVAX | `AVAXUSD` |") < table.index("| BTC | `XBTUSD` |")
+    assert "symbols" not in endpoint_metadata(EndpointStats("fx", "rates"))
