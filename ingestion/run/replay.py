@@ -3,7 +3,8 @@
 Responses are replayed oldest first with the same page parser as fetch
 (:func:`~ingestion.run.pages.read_page`), so the newest version of every record wins,
 exactly as if the runs had happened again. Error responses kept for the record are
-skipped; a document that cannot be read is quarantined with the reason.
+skipped; a document that cannot be read is quarantined with the reason. A replay of the
+listings resolves the configured assets again (``raw.asset_symbols``), as a run does.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Any
 import psycopg
 from pymongo.errors import PyMongoError
 
+from ingestion import asset_symbols
 from ingestion.connections import mongo_client, mongo_unavailable, pg_connect, pg_unavailable
 from ingestion.connectors.base import EndpointSpec, ParseResult, PlannedRequest, error_reason
 from ingestion.connectors.registry import DESCRIPTIONS, get_endpoint
 from ingestion.http import Response, is_error_body
+from ingestion.resolution import ResolutionError
 from ingestion.run.batches import analyze, flush, reconcile
 from ingestion.run.bookkeeping import record_run
-from ingestion.run.ingest import as_utc, new_run_id
+from ingestion.run.ingest import as_utc, new_run_id, resolution_specs
 from ingestion.run.pages import Page, collect, read_page
 from ingestion.run.pipeline import BATCH_ROWS
 from ingestion.run.results import EndpointStats, RunSummary
@@ -96,6 +99,9 @@ async def replay_from_lake(
                 stats.check_sum()
                 stats.notes.append("replayed from lake.responses")
                 await record_run(summary.run_id, targets, stats, conn)
+            listings = {s.name for s in resolution_specs()}
+            if any(f"{src}/{name}" in listings for src, name in by_endpoint):
+                await _resolve_replayed(conn, settings, summary.run_id)
     except PyMongoError as err:
         raise mongo_unavailable(targets.mongo_uri, err) from err
     except psycopg.OperationalError as err:
@@ -105,6 +111,24 @@ async def replay_from_lake(
     summary.endpoints = list(by_endpoint.values())
     summary.finished_at = datetime.now(UTC)
     return summary
+
+
+async def _resolve_replayed(
+    conn: psycopg.AsyncConnection[Any], settings: Settings, run_id: str
+) -> None:
+    """Resolve the configured assets from the replayed listings into ``raw.asset_symbols``.
+
+    The mapping is not an API response, so the lake does not hold it: it is made again,
+    as a run would make it, so that dbt maps the replayed candles. When the assets do not
+    resolve (an unknown ticker), the replay stands and the reason is logged.
+    """
+    loaded = await asset_symbols.load_listings(conn)
+    try:
+        resolution = asset_symbols.resolve_loaded(settings, loaded)
+    except (ResolutionError, ValueError) as err:
+        logger.warning("replay %s: the assets were not resolved again: %s", run_id, err)
+        return
+    await asset_symbols.write_resolution(conn, resolution, run_id, datetime.now(UTC))
 
 
 def _replayed_spec(document: dict[str, Any]) -> EndpointSpec | None:

@@ -32,7 +32,7 @@ from orchestration.cli import app
 
 ASSETS = ("BTC", "ETH")
 # Columns that say when a row was loaded or built, not what it holds.
-LOAD_COLUMNS = {"first_seen_at", "last_seen_at", "run_id"}
+LOAD_COLUMNS = {"first_seen_at", "last_seen_at", "run_id", "resolved_at"}
 BUILD_COLUMNS = {"evaluated_at"}  # fct_pipeline_health: now() at build time
 RUN_LOG = "dbt_run_results"  # marts table of every dbt invocation's results
 
@@ -116,7 +116,12 @@ def _build(db: DbtDatabase, now: datetime) -> None:
 
 
 def _env(db: DbtDatabase, database: str, lake: str) -> dict[str, str]:
-    return {"CRIPTOPIPE_POSTGRES_DB": database, "CRIPTOPIPE_MONGO_DB": lake}
+    # the assets the runs resolved: a replay of the listings resolves them again
+    return {
+        "CRIPTOPIPE_POSTGRES_DB": database,
+        "CRIPTOPIPE_MONGO_DB": lake,
+        "CRIPTOPIPE_ASSETS": ",".join(ASSETS),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from ingestion_support import SIM_NOW, settings_for
 from pydantic import SecretStr
 from pymongo import MongoClient
 
-from ingestion.connectors.registry import REGISTRY
+from ingestion.connectors.registry import EXCHANGES, REGISTRY
 from ingestion.http import HttpClient
 from ingestion.raw_tables import get_table
 from ingestion.run.ingest import run_ingestion
@@ -333,14 +333,22 @@ async def test_replay_rebuilds_raw_from_the_lake_without_calling_any_api(
     def records(table: str) -> list[tuple[Any, ...]]:
         return query(loader_dsn, f"select record from raw.{table} order by record::text")
 
+    # The resolved mapping is no API response: a replay of the listings makes it again.
+    mapping = (
+        "select asset_id, exchange_id, exchange_symbol, response_symbol, is_requested, reason,"
+        " coingecko_id, is_tracked from raw.asset_symbols order by 1, 2"
+    )
     snapshot = {t: records(t) for t in tables}
+    resolved = query(loader_dsn, mapping)
+    assert len(resolved) == len(sim_settings.assets) * len(EXCHANGES)  # each on every exchange
     with psycopg.connect(loader_dsn, autocommit=True) as conn:
-        for table in tables:
+        for table in (*tables, "asset_symbols"):
             conn.execute(f"truncate raw.{table}")
     requests_before = len(sim.state.request_log())
     summary = await replay_from_lake(sim_settings)
     assert len(sim.state.request_log()) == requests_before
     assert {t: records(t) for t in tables} == snapshot
+    assert query(loader_dsn, mapping) == resolved
     assert all(e.requests == 0 and e.inserted > 0 for e in summary.endpoints)
     assert all(
         e.fetched == e.inserted + e.updated + e.unchanged + e.quarantined for e in summary.endpoints
