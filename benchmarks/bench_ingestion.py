@@ -280,9 +280,7 @@ async def serve_only(settings: Any, assets: list[str], days: int) -> tuple[float
     specs = select(
         ["binance", "coinbase", "kraken", "mercadobitcoin"], ["klines", "candles", "ohlc"]
     )
-    ctx = PlanContext(
-        settings, tuple(get_asset(a) for a in assets), NOW, NOW - timedelta(days=days), NOW, {}
-    )
+    ctx = PlanContext(settings, sim_assets(*assets), NOW, NOW - timedelta(days=days), NOW, {})
     requests = [(spec, r) for spec in specs for r in spec.plan(ctx)]
     gate = asyncio.Semaphore(32)
     started = time.perf_counter()
