@@ -126,6 +126,23 @@ def test_kraken_xbt_is_btc(dbt_db: DbtDatabase, built: DbtResult) -> None:
     assert (count, quote) == (10, "USD")
 
 
+def test_dim_exchanges_covers_every_candle_loaded(dbt_db: DbtDatabase, built: DbtResult) -> None:
+    # read from the per-series coverage, not by scanning the candles: the same span
+    coverage = _rows(
+        dbt_db.transformer_dsn,
+        "select exchange_id, first_candle_at, last_candle_at, asset_count > 0,"
+        " listed_pair_count >= trading_pair_count and trading_pair_count > 0"
+        " from marts.dim_exchanges order by exchange_id",
+    )
+    scanned = _rows(
+        dbt_db.transformer_dsn,
+        "select exchange_id, min(open_at), max(open_at), true, true"
+        " from intermediate.int_candles_unioned group by exchange_id order by exchange_id",
+    )
+    assert coverage == scanned
+    assert [row[0] for row in coverage] == ["binance", "coinbase", "kraken", "mercadobitcoin"]
+
+
 def test_open_candle_is_flagged_and_closed_ones_are_final(
     dbt_db: DbtDatabase, built: DbtResult
 ) -> None:

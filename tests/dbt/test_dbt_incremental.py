@@ -25,6 +25,10 @@ from dbt_helpers import DbtDatabase
 from psycopg.types.json import Jsonb
 
 INCREMENTAL_MARTS = ("fct_candles_hourly", "fct_candles_daily")
+# dim_exchanges' candle coverage: incremental like the marts, so it never rescans every candle
+COVERAGE = "int_candle_coverage"
+INCREMENTAL = (*INCREMENTAL_MARTS, COVERAGE)
+SCHEMA = {COVERAGE: "intermediate"}  # the others are marts
 T0 = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
 OPEN_HOUR = T0.replace(minute=0, second=0)
 LATER = T0 + timedelta(hours=2)
@@ -115,7 +119,7 @@ def test_incremental_build_equals_full_refresh(first_build: DbtDatabase) -> None
     corrected_hour = _correct_old_candle(db.loader_dsn)
     backfill_start, backfilled = _backfill_older_range(db.loader_dsn)
 
-    incremental = db.dbt("build", "--select", *INCREMENTAL_MARTS)
+    incremental = db.dbt("build", "--select", *INCREMENTAL)
     assert incremental.not_passing() == []
     marts_sql = incremental.target_path / "{}" / "criptopipe" / "models" / "marts" / "market"
     compiled = (Path(str(marts_sql).format("compiled")) / "fct_candles_hourly.sql").read_text()
@@ -151,6 +155,17 @@ def test_incremental_build_equals_full_refresh(first_build: DbtDatabase) -> None
         before + backfilled
     )
 
+    # the backfill widened its series' coverage (and dim_exchanges reads it from there)
+    assert _one(
+        db.transformer_dsn,  # the reader sees marts only
+        f"select first_open_at from intermediate.{COVERAGE}"
+        " where exchange_id = 'coinbase' and asset_id = 'BTC' and interval = '1h'",
+    ) == (backfill_start,)
+    executed = (Path(str(marts_sql).format("run")).parent.parent / "intermediate").joinpath(
+        f"{COVERAGE}.sql"
+    )
+    assert "delete from" in executed.read_text(), "coverage not incremental"
+
     _assert_equals_full_refresh(db)
 
 
@@ -158,16 +173,19 @@ def _copy_marts(db: DbtDatabase) -> None:
     """The incremental marts as they are now, into scratch.<mart>."""
     with psycopg.connect(db.transformer_dsn, autocommit=True) as conn:
         conn.execute("create schema if not exists scratch")
-        for mart in INCREMENTAL_MARTS:
+        for mart in INCREMENTAL:
             conn.execute(f"drop table if exists scratch.{mart}")
-            conn.execute(f"create table scratch.{mart} as select * from marts.{mart}")
+            conn.execute(
+                f"create table scratch.{mart} as select * from {SCHEMA.get(mart, 'marts')}.{mart}"
+            )
 
 
 def _assert_same_rows(
     conn: psycopg.Connection[Any], mart: str, where: str = "true", params: Any = None
 ) -> None:
-    """marts.<mart> and scratch.<mart> hold the same rows (those matching ``where``)."""
-    for left, right in ((f"marts.{mart}", f"scratch.{mart}"), (f"scratch.{mart}", f"marts.{mart}")):
+    """<schema>.<mart> and scratch.<mart> hold the same rows (those matching ``where``)."""
+    built = f"{SCHEMA.get(mart, 'marts')}.{mart}"
+    for left, right in ((built, f"scratch.{mart}"), (f"scratch.{mart}", built)):
         diff = conn.execute(
             f"select * from {left} where {where} except all "
             f"select * from {right} where {where} limit 5",
@@ -177,12 +195,13 @@ def _assert_same_rows(
 
 
 def _assert_equals_full_refresh(db: DbtDatabase) -> None:
-    """The incremental marts as built equal a --full-refresh build, row for row."""
+    """The incremental models as built equal a --full-refresh build, row for row."""
     _copy_marts(db)
-    db.dbt("build", "--full-refresh", "--select", *INCREMENTAL_MARTS)
+    db.dbt("build", "--full-refresh", "--select", *INCREMENTAL)
     with psycopg.connect(db.transformer_dsn) as conn:
-        for mart in INCREMENTAL_MARTS:
-            (full,) = conn.execute(f"select count(*) from marts.{mart}").fetchone() or (0,)
+        for mart in INCREMENTAL:
+            table = f"{SCHEMA.get(mart, 'marts')}.{mart}"
+            (full,) = conn.execute(f"select count(*) from {table}").fetchone() or (0,)
             assert full > 0
             _assert_same_rows(conn, mart)
 
@@ -244,7 +263,7 @@ def test_partition_backfill_of_an_old_range_equals_full_refresh(first_build: Dbt
     """Dagster backfills two old days: raw got them three days ago (older than the
     lookback of a plain run), the partitioned build picks exactly them up."""
     db = first_build
-    db.dbt("build", "--full-refresh", "--select", *INCREMENTAL_MARTS)
+    db.dbt("build", "--full-refresh", "--select", *INCREMENTAL)
     start = (OPEN_HOUR - timedelta(days=90)).replace(hour=0)
     end = start + timedelta(days=2)
     backfilled = _backfill_binance_eth(db.loader_dsn, start, 2, seen_at=T0 - timedelta(days=3))
@@ -253,13 +272,11 @@ def test_partition_backfill_of_an_old_range_equals_full_refresh(first_build: Dbt
         where exchange_id = 'binance' and asset_id = 'ETH' and open_at >= %s and open_at < %s
     """
 
-    plain = db.dbt("build", "--select", *INCREMENTAL_MARTS)
+    plain = db.dbt("build", "--select", *INCREMENTAL)
     assert plain.not_passing() == []
     assert _one(db.reader_dsn, in_range, [start, end]) == (0,), "seen before the lookback"
 
-    partitioned = db.dbt(
-        "build", "--select", *INCREMENTAL_MARTS, "--vars", _partition_vars(start, end)
-    )
+    partitioned = db.dbt("build", "--select", *INCREMENTAL, "--vars", _partition_vars(start, end))
     assert partitioned.not_passing() == []
     compiled = (
         partitioned.target_path

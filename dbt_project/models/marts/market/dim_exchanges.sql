@@ -13,9 +13,9 @@ symbols as (
 
 ),
 
-candles as (
+coverage as (
 
-    select * from {{ ref('int_candles_unioned') }}
+    select * from {{ ref('int_candle_coverage') }}
 
 ),
 
@@ -60,9 +60,9 @@ candle_coverage as (
 
     select
         exchange_id,
-        min(open_at) as first_candle_at,
-        max(open_at) as last_candle_at
-    from candles
+        min(first_open_at) as first_candle_at,
+        max(last_open_at) as last_candle_at
+    from coverage
     group by exchange_id
 
 ),
