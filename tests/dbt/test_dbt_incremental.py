@@ -161,10 +161,9 @@ def test_incremental_build_equals_full_refresh(first_build: DbtDatabase) -> None
         f"select first_open_at from intermediate.{COVERAGE}"
         " where exchange_id = 'coinbase' and asset_id = 'BTC' and interval = '1h'",
     ) == (backfill_start,)
-    executed = (Path(str(marts_sql).format("run")).parent.parent / "intermediate").joinpath(
-        f"{COVERAGE}.sql"
-    )
-    assert "delete from" in executed.read_text(), "coverage not incremental"
+    models_run = Path(str(marts_sql).format("run")).parent.parent
+    coverage_sql = (models_run / "intermediate" / f"{COVERAGE}.sql").read_text()
+    assert "delete from" in coverage_sql, "coverage not incremental"
 
     _assert_equals_full_refresh(db)
 
