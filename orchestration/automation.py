@@ -80,6 +80,15 @@ def describe_cron(cron: str) -> str:
     return f"weekdays_at_{when}" if dow != "*" else f"daily_at_{when}"
 
 
+def ingestion_job_name(is_time_windowed: bool, cron: str) -> str:
+    """The name of the ingestion job of one kind and cadence (its schedule adds ``_schedule``)."""
+    kind = "candles" if is_time_windowed else "snapshots"
+    return f"ingest_{kind}_{describe_cron(cron)}"
+
+
+DBT_JOB = "dbt_daily_build"
+
+
 def provider_tags(specs: Sequence[EndpointSpec]) -> dict[str, str]:
     """Run tags naming every API a run calls: the run queue admits one run per provider."""
     return {f"criptopipe.provider/{s.source}": "1" for s in specs}
@@ -136,7 +145,7 @@ def build_automation(
         keys = [asset_key(s) for s in group]
         loaded = AssetSelection.assets(*keys)
         kind = "candles" if is_time_windowed else "snapshots"
-        name = f"ingest_{kind}_{describe_cron(cron)}"
+        name = ingestion_job_name(is_time_windowed, cron)
         # What is downstream and shares the run's partitioning follows the load.
         follow = (incremental | python_marts) if is_time_windowed else unpartitioned_dbt
         job = define_asset_job(
@@ -150,7 +159,7 @@ def build_automation(
         schedules.append(_schedule(job, cron, partitioned=is_time_windowed, first_day=first_day))
 
     dbt_job = define_asset_job(
-        "dbt_daily_build",
+        DBT_JOB,
         selection=unpartitioned_dbt | incremental | python_marts,
         description="The whole dbt project (seeds, snapshots, models and tests), then the "
         "Python marts built on it.",

@@ -22,6 +22,7 @@
 import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,29 @@ def build_dbt_assets(
     return [a.map_asset_specs(_with_freshness) for a in assets]
 
 
+@contextmanager
+def warehouse_dbt_env(
+    postgres: PostgresResource, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Path]:
+    """Point dbt at ``postgres``'s warehouse and its profile's parse cache for the block.
+
+    Args:
+        postgres: The warehouse.
+        extra_env: More variables for dbt (a partition window), removed afterwards.
+
+    Yields:
+        The profile's parse cache (``orchestration.dbt_invocations.parse_cache``).
+    """
+    postgres.export_dbt_env()
+    root = DBT_PROJECT_DIR / DBT_TARGET
+    cache = parse_cache(root, postgres.dbt_env())
+    with dbt_environment(
+        {"DBT_TARGET_PATH": str(cache), **(extra_env or {})},
+        afterwards={"DBT_TARGET_PATH": str(root)},  # the folder prepare_manifest writes
+    ):
+        yield cache
+
+
 def dbt_build(
     context: AssetExecutionContext,
     dbt: DbtCliResource,
@@ -254,15 +278,11 @@ def dbt_build(
     Yields:
         dagster-dbt's events of the build.
     """
-    postgres.export_dbt_env()
-    root = DBT_PROJECT_DIR / DBT_TARGET
-    cache = parse_cache(root, postgres.dbt_env())
-    with dbt_environment(
-        {"DBT_TARGET_PATH": str(cache), **(extra_env or {})},
-        afterwards={"DBT_TARGET_PATH": str(root)},  # the folder prepare_manifest writes
-    ):
+    with warehouse_dbt_env(postgres, extra_env) as cache:
         ensure_relations(context, dbt, postgres, manifest, cache)
-        invocation = dbt.cli(["build"], context=context)  # dbt starts here
+        # No manifest.json / run_results.json: the folder goes once Dagster read the events
+        # (a failed run's keeps dbt.log); writing a 2 MB manifest cost every hourly run.
+        invocation = dbt.cli(["build", "--no-write-json"], context=context)  # dbt starts here
     yield from invocation.stream()
     tidy_after(invocation, cache)
 
