@@ -54,6 +54,8 @@ from typing import Any
 import psycopg
 import pytest
 from dagster import (
+    AssetKey,
+    AssetsDefinition,
     AssetSelection,
     DagsterInstance,
     DagsterRunStatus,
@@ -97,6 +99,9 @@ SPECS = tuple(
     )
 )
 CANDLE_SPECS = SPECS[:3]
+# The candle marts compared with the simulator, and the dimensions their tests look up.
+CANDLE_MARTS = (AssetKey(["marts", "fct_candles_hourly"]), AssetKey(["marts", "fct_candles_daily"]))
+DIMENSIONS = (AssetKey(["marts", "dim_assets"]), AssetKey(["marts", "dim_exchanges"]))
 SEED = 12
 # Transient faults the HTTP client's retries absorb (each is retried twice).
 NOISE = (
@@ -163,30 +168,34 @@ def soak_settings(
 
 
 def _soak_definitions() -> Definitions:
-    """The product's jobs, schedules and sensors over the soak's endpoints.
+    """The product's jobs, schedules and sensors over the soak's endpoints and candle marts.
 
-    Built by ``build_automation``; the daily dbt build selects the dbt models downstream
-    of the soak's endpoints.
+    Built by ``build_automation`` from subsets of the product's dbt assets: the candle marts
+    the soak compares (``fct_candles_hourly``, ``fct_candles_daily``) with their tests, and
+    for the daily build what they and the dimensions their tests look up are built from.
     """
-    from orchestration.dbt_assets import load_dbt_definitions
     from orchestration.definitions import load_definitions
 
     defs = load_definitions()  # prepares the dbt manifest
-    _dbt_assets, _ = load_dbt_definitions()
+    _dbt_assets = [
+        a
+        for a in defs.assets or ()
+        if isinstance(a, AssetsDefinition) and a.op.name in ("dbt_models", "dbt_incremental_models")
+    ]
 
     ingestion = build_ingestion_assets(SPECS)
-    downstream = AssetSelection.assets(*ingestion).downstream()
+    needed = AssetSelection.assets(*CANDLE_MARTS, *DIMENSIONS).upstream()
     graph = Definitions(
         assets=[*ingestion, *_dbt_assets], resources=defs.resources
     ).resolve_asset_graph()
-    dbt_models = []
+    dbt_models: list[AssetsDefinition] = []
+    dbt_incremental: list[AssetsDefinition] = []
     for assets in _dbt_assets:
-        if assets.partitions_def:
-            continue
-        keys = downstream.resolve(graph) & assets.keys
+        wanted = set(CANDLE_MARTS) if assets.partitions_def else needed.resolve(graph)
+        keys = wanted & assets.keys
         checks = {c for c in assets.check_keys if c.asset_key in keys}
-        dbt_models.append(assets.subset_for(keys, selected_asset_check_keys=checks))
-    dbt_incremental = [a for a in _dbt_assets if a.partitions_def]
+        subset = assets.subset_for(keys, selected_asset_check_keys=checks)
+        (dbt_incremental if assets.partitions_def else dbt_models).append(subset)
     automation = build_automation(dbt_models, dbt_incremental, SPECS)
     return Definitions(
         assets=[*ingestion, *_dbt_assets],
