@@ -144,7 +144,10 @@ def ingestion_asset(spec: EndpointSpec, daily: DailyPartitionsDefinition) -> Ass
             endpoint=spec.endpoint,
             start=start,
             end=end,
-            run_id=f"dagster-{context.run.run_id}",
+            # One ingestion run per step: a step that first loads the listings and ranks
+            # (a fresh warehouse) writes rows of those endpoints too, and a shared id made
+            # their own step's accounting count those rows as its own (and fail).
+            run_id=f"dagster-{context.run.run_id}-{spec.source}-{spec.endpoint}",
         )
         stats = next(
             s for s in summary.endpoints if (s.source, s.endpoint) == (spec.source, spec.endpoint)
