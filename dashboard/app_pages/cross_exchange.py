@@ -40,6 +40,11 @@ st.caption(
 if spreads.empty:
     ui.empty("cross-exchange spreads for the chosen assets and dates")
 else:
+    if data.spreads_are_daily(choice.start, choice.end):
+        st.caption(
+            "Over this many hours, a point a day: its last closed hour's close, its widest "
+            "spread and each exchange's largest deviation (a shorter range shows every hour)."
+        )
     ui.chart(charts.spread_range(spreads), spreads_as_of, key="spread_range")
     ui.chart(charts.deviation_from_consensus(spreads), spreads_as_of, key="deviation")
     divergent = spreads[spreads["is_divergent"].fillna(False).astype(bool)]

@@ -48,6 +48,7 @@ from dashboard.data.market import (
     price_divergences,
     sentiment,
     spreads,
+    spreads_are_daily,
     technical_indicators,
     top_movers,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "recent_runs",
     "sentiment",
     "spreads",
+    "spreads_are_daily",
     "technical_indicators",
     "top_movers",
     "warehouse_status",

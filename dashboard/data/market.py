@@ -336,25 +336,57 @@ def ewma_volatility(asset_ids: tuple[str, ...], start: date, end: date) -> pd.Da
     )
 
 
+_SPREADS_HOURLY: LiteralString = """
+    select asset_id, open_at, exchange_id, quote_currency, close_price,
+           consensus_close_price_usd, deviation_bps, is_divergent, spread_bps,
+           min_close_price_usd, max_close_price_usd, exchange_count
+    from marts.fct_cross_exchange_spreads
+    where asset_id = any(%(assets)s)
+      and open_at >= %(start)s and open_at < %(end)s
+    order by asset_id, open_at, exchange_id
+"""
+# One row per asset, exchange and UTC day: the day's last closed hour (its open_at, close
+# and consensus), its widest spread, the exchange's largest deviation, divergent if any hour was.
+_SPREADS_DAILY: LiteralString = """
+    select asset_id, max(open_at) as open_at, exchange_id,
+           max(quote_currency) as quote_currency,
+           (array_agg(close_price order by open_at desc))[1] as close_price,
+           (array_agg(consensus_close_price_usd order by open_at desc))[1]
+               as consensus_close_price_usd,
+           (array_agg(deviation_bps order by abs(deviation_bps) desc nulls last))[1]
+               as deviation_bps,
+           bool_or(is_divergent) as is_divergent,
+           max(spread_bps) as spread_bps,
+           min(min_close_price_usd) as min_close_price_usd,
+           max(max_close_price_usd) as max_close_price_usd,
+           max(exchange_count) as exchange_count
+    from marts.fct_cross_exchange_spreads
+    where asset_id = any(%(assets)s)
+      and open_at >= %(start)s and open_at < %(end)s
+    group by asset_id, exchange_id, date_trunc('day', open_at, 'UTC')
+    order by asset_id, open_at, exchange_id
+"""
+
+
+def spreads_are_daily(start: date, end: date) -> bool:
+    """Whether :func:`spreads` gives a row a day over ``start`` .. ``end``.
+
+    It does when the range holds more hours than a chart trace may send (:data:`MAX_POINTS`).
+    """
+    return ((end - start).days + 1) * 24 > MAX_POINTS
+
+
 def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
     """Per asset, closed hour and exchange: the close, its deviation and the hour's spread.
 
     The deviation is from the consensus USD price (bps); the spread is between the highest and
     lowest exchange that hour (bps). The mart holds closed candles only: the open hour is never
-    compared.
+    compared. Over more than :data:`MAX_POINTS` hours (:func:`spreads_are_daily`) a row is a
+    UTC day instead: its last hour's close and consensus (``open_at`` is that hour's), its
+    widest spread and the exchange's largest deviation, divergent if any hour was.
     """
-    return read_market(
-        """
-        select asset_id, open_at, exchange_id, quote_currency, close_price,
-               consensus_close_price_usd, deviation_bps, is_divergent, spread_bps,
-               min_close_price_usd, max_close_price_usd, exchange_count
-        from marts.fct_cross_exchange_spreads
-        where asset_id = any(%(assets)s)
-          and open_at >= %(start)s and open_at < %(end)s
-        order by asset_id, open_at, exchange_id
-        """,
-        {"assets": list(asset_ids), **day_window(start, end)},
-    )
+    query = _SPREADS_DAILY if spreads_are_daily(start, end) else _SPREADS_HOURLY
+    return read_market(query, {"assets": list(asset_ids), **day_window(start, end)})
 
 
 def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:

@@ -250,3 +250,32 @@ def test_risk_page_with_less_history_than_a_volatility_window_says_so(
     drawdowns = at.dataframe[0].value
     assert set(drawdowns["asset_id"]) == {"BTC", "ETH", "SOL"}
     assert drawdowns["volatility_30d_pct"].isna().all()
+
+
+def test_spreads_over_more_than_5000_hours_are_a_row_a_day(on_demo_warehouse: Warehouse) -> None:
+    """A long range reads the spreads by day: the last hour's close, the largest deviation."""
+    from datetime import timedelta
+
+    from dashboard import data
+
+    [(first_day, last_day)] = on_demo_warehouse.query(
+        "select min(open_at)::date, max(open_at)::date from marts.fct_cross_exchange_spreads"
+    )
+    start = last_day - timedelta(days=300)  # 7,224 hours: over a chart trace's 5,000
+    assert data.spreads_are_daily(start, last_day)
+    assert not data.spreads_are_daily(last_day - timedelta(days=90), last_day)
+    daily = data.spreads(("BTC", "ETH"), start, last_day)
+    hourly = data.spreads(("BTC", "ETH"), first_day, last_day)  # 60 days: every hour
+    assert len(hourly) > 20 * len(daily) > 0
+    days = daily["open_at"].dt.date
+    assert not daily.assign(day=days).duplicated(["asset_id", "exchange_id", "day"]).any()
+    hourly = hourly.assign(day=hourly["open_at"].dt.date)
+    for row in daily.sample(5, random_state=1).itertuples():
+        hours = hourly[
+            (hourly["asset_id"] == row.asset_id)
+            & (hourly["exchange_id"] == row.exchange_id)
+            & (hourly["day"] == row.open_at.date())
+        ]
+        assert row.open_at == hours["open_at"].max()
+        assert abs(row.deviation_bps) == hours["deviation_bps"].abs().max()
+        assert row.spread_bps == hours["spread_bps"].max()
