@@ -132,6 +132,9 @@ def test_a_body_an_older_lake_stored_with_zlib_reads_back_byte_for_byte(
     old = {k: v for k, v in new.items() if k != "body_bz2"}
     old["body_zlib"] = Binary(zlib.compress(body, 1))
     old["_id"] = "older" + new["_id"][5:]
+    # Another request of that older lake: the unique response_identity index (source,
+    # endpoint, request, body hash) refuses a second document of the same identity.
+    old["request"] = {**new["request"], "params": {**new["request"]["params"], "limit": "3"}}
     with MongoClient[dict[str, Any]](mongo_uri) as client:
         responses = client[mongo_db_name]["responses"]
         responses.insert_many([new, old])
