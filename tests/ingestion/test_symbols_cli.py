@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from ingestion_support import simulator_env
 from typer.testing import CliRunner
 
 from ingestion.settings import Settings
-from orchestration.cli import app
+from orchestration.cli import app, common
 
 
 def test_symbols_shows_each_assets_pair_or_why_none(
-    settings: Settings, simulator_process: str, clean_stores: None
+    settings: Settings,
+    simulator_process: str,
+    clean_stores: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     env = simulator_env(settings, simulator_process, CRIPTOPIPE_ASSETS="BTC,AVAX,USDT")
     runner = CliRunner()
@@ -33,6 +37,9 @@ def test_symbols_shows_each_assets_pair_or_why_none(
     assert rows[("USDT", "binance")]["reason"] == "not listed"  # no USDT/USDT pair
     assert rows[("USDT", "binance")]["is_stablecoin"] == "True"
 
+    # A wide console, so no cell wraps: COLUMNS alone was not honoured in the full suite
+    # (the table came out 80 wide there and "not listed" wrapped inside its cell).
+    monkeypatch.setattr(common.console, "_width", 200)
     table = runner.invoke(app, ["symbols"], env={**env, "COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "AVAX" in table.output and "XBTUSD" in table.output
