@@ -19,8 +19,12 @@ uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
 		python3 -m pip install --quiet --disable-pip-version-check uv
 
+# --compile-bytecode: the .pyc files are written once here. Where PYTHONDONTWRITEBYTECODE is
+# set (as on the CI machine) nothing writes them later, and every dbt and Dagster process
+# would compile its imports again: `import dagster, dagster_dbt` takes 5.3 CPU s that way,
+# 2.8 s from the compiled files; `dbt --version` 4.3 s against 2.6 s.
 install: uv ## Create .venv with uv and install the locked dependencies
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 
 services: install ## Start PostgreSQL and the MongoDB-protocol server (builds FerretDB once)
 	$(RUN) criptopipe services up
