@@ -207,6 +207,63 @@ def test_brazil_premium_uses_the_rate_in_force_at_the_close(
     assert 0 < sum(r[1] for r in rows) / len(rows) < 3
 
 
+def test_fx_lookahead_test_fails_on_a_rate_taken_too_early(
+    dbt_db: DbtDatabase, built: DbtResult
+) -> None:
+    # One hourly rate and one premium hour before the cutoff (10:00 UTC on the newest
+    # rate's day, before its publication) converted at that newest rate, as a conversion
+    # that took a day's rate for the whole day would: the singular test must flag both.
+    # The rows are put back afterwards for the module's other tests.
+    cutoff = "(select (max(rate_date) + time '10:00') at time zone 'utc' from raw_rates)"
+    raw_rates = (
+        "with raw_rates as (select * from staging.stg_fx__rates where base_currency = 'USD')"
+    )
+    newest = f"{raw_rates} select rate, rate_date from raw_rates order by rate_date desc limit 1"
+    with psycopg.connect(dbt_db.transformer_dsn) as conn:
+        newest_rate, newest_date = conn.execute(newest).fetchone() or (None, None)
+        [(rate_at, rate, rate_date)] = conn.execute(
+            f"{raw_rates} select rate_at, rate, published_rate_date"
+            " from intermediate.int_fx_rates_hourly"
+            f" where quote_currency = 'BRL' and rate_at <= {cutoff}"
+            " order by rate_at desc limit 1"
+        ).fetchall()
+        [(asset_id, open_at, premium_rate, premium_pct)] = conn.execute(
+            f"{raw_rates} select asset_id, open_at, usd_brl_rate, premium_pct"
+            " from marts.fct_brazil_premium"
+            f" where open_at + interval '1 hour' <= {cutoff}"
+            " order by open_at desc, asset_id limit 1"
+        ).fetchall()
+        assert rate_date < newest_date and premium_rate != newest_rate
+        conn.execute(
+            "update intermediate.int_fx_rates_hourly set rate = %s, published_rate_date = %s"
+            " where quote_currency = 'BRL' and rate_at = %s",
+            [newest_rate, newest_date, rate_at],
+        )
+        conn.execute(
+            "update marts.fct_brazil_premium set usd_brl_rate = %(rate)s, premium_pct"
+            " = round((close_price_brl / (consensus_close_price_usd * %(rate)s) - 1) * 100, 6)"
+            " where asset_id = %(asset)s and open_at = %(at)s",
+            {"rate": newest_rate, "asset": asset_id, "at": open_at},
+        )
+    try:
+        result = dbt_db.dbt("test", "--select", "assert_fx_conversions_no_lookahead", check=False)
+    finally:
+        with psycopg.connect(dbt_db.transformer_dsn) as conn:
+            conn.execute(
+                "update intermediate.int_fx_rates_hourly"
+                " set rate = %s, published_rate_date = %s"
+                " where quote_currency = 'BRL' and rate_at = %s",
+                [rate, rate_date, rate_at],
+            )
+            conn.execute(
+                "update marts.fct_brazil_premium set usd_brl_rate = %s, premium_pct = %s"
+                " where asset_id = %s and open_at = %s",
+                [premium_rate, premium_pct, asset_id, open_at],
+            )
+    failing = result.not_passing()
+    assert len(failing) == 1 and "Got 2 results" in failing[0], failing
+
+
 def test_no_spread_premium_or_consensus_from_open_candles(
     dbt_db: DbtDatabase, built: DbtResult
 ) -> None:
