@@ -23,12 +23,14 @@ import json
 import os
 import resource
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -47,7 +49,7 @@ from ingestion.services import Services, postgres
 from ingestion.settings import SOURCES, load_settings
 from ingestion.simulator import simulator_base_urls
 from ingestion.simulator.resolved import sim_assets
-from ingestion.sinks.lake import MAX_QUEUED_BYTES
+from ingestion.sinks.lake import DECOMPRESS, MAX_QUEUED_BYTES, compressed_field
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 ASSETS = "BTC,ETH,SOL,XRP,ADA,DOGE,LTC,LINK,DOT,USDC"
@@ -80,6 +82,18 @@ def cpu_seconds(pid: int | None) -> float:
             if child.isdigit() and (f := fields(int(child))) and f[1] == str(pid):
                 total += int(f[11]) + int(f[12])
     return total / tick
+
+
+def lake_files(data_dir: Path, database: str) -> int:
+    """Bytes of FerretDB's SQLite files of ``database``, its write-ahead log checkpointed.
+
+    SQLite's log holds pages not yet in the database file and keeps its largest size until
+    checkpointed (another process may do so safely): then the file holds everything.
+    """
+    path = data_dir / f"{database}.sqlite"
+    with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("pragma wal_checkpoint(truncate)").fetchall()
+    return sum(p.stat().st_size for p in data_dir.glob(f"{database}.sqlite*"))
 
 
 @contextlib.contextmanager
@@ -223,13 +237,11 @@ async def main(days: int, assets: list[str]) -> None:
     with MongoClient(services.mongo_uri()) as client:
         documents = list(
             client["lake_bench"]["responses"].find(
-                {}, {"body": 1, "body_bz2": 1, "body_zlib": 1, "body_bytes": 1}
+                {}, {"body": 1, **dict.fromkeys(DECOMPRESS, 1), "body_bytes": 1}
             )
         )
     lake_bytes = sum(d["body_bytes"] for d in documents)
-    stored_bytes = sum(
-        len(d.get("body_bz2") or d.get("body_zlib") or d.get("body", "")) for d in documents
-    )
+    stored_bytes = sum(len(d.get(compressed_field(d) or "body", "")) for d in documents)
     spent = {"pipeline": cpu, **server_cpu}
     print(
         "CPU seconds during the run, by process: "
@@ -237,9 +249,16 @@ async def main(days: int, assets: list[str]) -> None:
         + f"; {sum(spent.values()):.2f} in all = {sum(spent.values()) / elapsed:.2f} of "
         f"{os.cpu_count()} CPUs busy over the wall"
     )
+    files = ""
+    if not services.external_mongo:
+        on_disk = lake_files(base.home / "mongo" / "data", "lake_bench")
+        files = (
+            f"; FerretDB's files {on_disk / 1e6:.1f} MB, {on_disk / lake_bytes:.2f} of the bodies"
+        )
     print(
         f"lake: {summary.total('lake_documents')} documents, {lake_bytes / 1e6:.1f} MB of "
-        f"bodies stored in {stored_bytes / 1e6:.1f} MB (compressed) "
+        f"bodies stored in {stored_bytes / 1e6:.1f} MB ({stored_bytes / lake_bytes:.2f}, "
+        f"{', '.join(sorted({compressed_field(d) or 'body' for d in documents}))}){files} "
         f"(FerretDB or MongoDB at {services.mongo_uri().split('@')[-1]})"
     )
     print(

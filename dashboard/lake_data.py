@@ -262,8 +262,8 @@ def _with_request_text(frame: pd.DataFrame) -> pd.DataFrame:
 def stored_body(collection: str, document_id: str) -> dict[str, Any] | None:
     """One stored document with its body, by id: ``responses`` (``body``) or ``quarantine``.
 
-    A large response body is stored compressed (``body_bz2``, or ``body_zlib`` in older
-    lakes): it comes back as ``body``, decompressed.
+    A large response body is stored compressed (``body_zstd``; ``body_bz2`` or
+    ``body_zlib`` in older lakes): it comes back as ``body``, decompressed.
 
     A quarantined document holds its body as ``raw_text``. Not cached: bodies can be large.
 

@@ -5,9 +5,9 @@ Kraken's errors inside a 200, with their status and a record count of 0): source
 endpoint, request {path, params} (never a key), status, selected headers, ``fetched_at``
 (UTC), ``run_id``, record count and the time range the records cover, the body and
 ``body_sha256``. The body is the JSON text as received (``body``), or, from
-:data:`COMPRESS_MIN_BYTES` on, the bytes as received compressed with bzip2
-(``body_bz2``, binary; lakes written before hold ``body_zlib``, zlib): :func:`stored_body`
-gives the exact bytes back either way. A
+:data:`COMPRESS_MIN_BYTES` on, the bytes as received compressed with zstd
+(``body_zstd``, binary; lakes written before hold ``body_bz2``, bzip2, or ``body_zlib``,
+zlib): :func:`stored_body` gives the exact bytes back either way. A
 unique index on (source, endpoint, request, body_sha256) makes storing an identical
 response again a no-op. Bodies that are not JSON
 go to ``lake.quarantine``.
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import zstandard
 from bson import Binary, ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, AsyncMongoClient
@@ -67,21 +68,44 @@ def _body_size(document: dict[str, Any]) -> int:
     )
 
 
-# Bodies of this many bytes or more are stored compressed (``body_bz2``, the bytes as
-# received). FerretDB's SQLite backend compresses nothing and keeps binary as base64 text
-# (4/3 of its size), so what the codec leaves is what the disk holds: on 1m candle pages
-# zlib level 1 leaves 0.38 of the body (0.57 on disk with the base64 and the documents'
-# metadata), bzip2 0.28 (0.44 on disk) at about 1/7 of zlib-1's speed (~14 MB/s a core,
-# in a worker thread: bz2 lets go of the GIL), lzma 0.25 at ~3 MB/s. Smaller bodies
-# (error bodies) stay text.
+@dataclass(frozen=True, slots=True)
+class BodyCodec:
+    """A compression of lake bodies: the document field it fills, and both directions.
+
+    Attributes:
+        field: The binary field of a document holding a body so compressed.
+        compress: The body's bytes to what is stored (releases the GIL: run in a thread).
+        decompress: What is stored back to the exact bytes.
+    """
+
+    field: str
+    compress: Callable[[bytes], bytes]
+    decompress: Callable[[bytes], bytes]
+
+
+def _zstd_compress(data: bytes) -> bytes:
+    return zstandard.compress(data, ZSTD_LEVEL)
+
+
+# Bodies of this many bytes or more are stored compressed (the bytes as received).
+# FerretDB's SQLite backend compresses nothing and keeps binary as base64 text (4/3 of its
+# size), so what the codec leaves is what the disk holds. Measured on the simulator's
+# candle pages (benchmarks/bench_lake_codecs.py; one core's CPU): zstd level 1 leaves 0.31
+# of 1m pages and 0.34 of 1h pages at ~300 MB/s; bzip2 -9 0.28 and 0.32 at ~16 MB/s; zlib
+# level 1 0.38 and 0.41 at ~110 MB/s. zstd-1 is the codec: a twentieth of bzip2's CPU for
+# a lake a tenth larger. Smaller bodies (error bodies) stay text.
 COMPRESS_MIN_BYTES = 512
-COMPRESSED_FIELD = "body_bz2"  # what new documents hold
-COMPRESS_LEVEL = 9  # bzip2's 900 kB blocks: a whole candle page in one block
-# Every compressed body field a lake may hold, and how to get the bytes back.
-DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
-    "body_bz2": bz2.decompress,
-    "body_zlib": zlib.decompress,  # lakes written before bzip2
+ZSTD_LEVEL = 1
+CODECS: dict[str, BodyCodec] = {
+    "zstd": BodyCodec("body_zstd", _zstd_compress, zstandard.decompress),
+    # what lakes written before zstd hold: bzip2 (900 kB blocks), and before it zlib
+    "bzip2": BodyCodec("body_bz2", lambda data: bz2.compress(data, 9), bz2.decompress),
+    "zlib": BodyCodec("body_zlib", lambda data: zlib.compress(data, 1), zlib.decompress),
 }
+CODEC = CODECS["zstd"]  # what new documents hold
+COMPRESSED_FIELD = CODEC.field
+# Every compressed body field a lake may hold, and how to get the bytes back.
+DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {c.field: c.decompress for c in CODECS.values()}
 
 
 def compressed_field(document: dict[str, Any]) -> str | None:
@@ -89,10 +113,11 @@ def compressed_field(document: dict[str, Any]) -> str | None:
     return next((field for field in DECOMPRESS if field in document), None)
 
 
-def compress_body(document: dict[str, Any]) -> dict[str, Any]:
-    """``document`` as stored: a large ``body`` (with its ``body_exact``) becomes ``body_bz2``.
+def compress_body(document: dict[str, Any], codec: BodyCodec = CODEC) -> dict[str, Any]:
+    """``document`` as stored: a large ``body`` (with its ``body_exact``) compressed by ``codec``.
 
-    ``body_bz2`` holds the exact bytes received, compressed. The input is not changed.
+    The codec's field (``body_zstd``) holds the exact bytes received, compressed. The input
+    is not changed.
     """
     text = document.get("body")
     if not isinstance(text, str) or compressed_field(document):
@@ -102,7 +127,7 @@ def compress_body(document: dict[str, Any]) -> dict[str, Any]:
     if len(raw) < COMPRESS_MIN_BYTES:
         return document
     stored = {k: v for k, v in document.items() if k not in ("body", "body_exact")}
-    stored[COMPRESSED_FIELD] = Binary(bz2.compress(raw, COMPRESS_LEVEL))
+    stored[codec.field] = Binary(codec.compress(raw))
     return stored
 
 
@@ -338,7 +363,7 @@ class Lake:
                 sendable.append(i)
         batch = [documents[i] for i in sendable]
         if any(_body_size(d) >= COMPRESS_MIN_BYTES for d in batch):
-            # bz2 lets go of the GIL: the other core compresses while the run goes on.
+            # zstd lets go of the GIL: the other core compresses while the run goes on.
             batch = await asyncio.to_thread(lambda: [compress_body(d) for d in batch])
         duplicates: set[int] = set()
         if batch:

@@ -1,0 +1,152 @@
+"""The lake's body codecs side by side: size on FerretDB's files, CPU per MB, byte for byte.
+
+The simulator (its own process) serves candle pages of the four exchanges: 1m candles of
+10 assets over 3 days and 1h candles over a year (what ``bench_scale`` and
+``bench_ingestion`` load). Their bodies, fetched once through the pipeline's own client,
+are stored by every codec the lake reads (:data:`ingestion.sinks.lake.CODECS`) as the
+lake's real documents (same metadata, same indexes), each codec in a database of its own
+on the local MongoDB-protocol server; SQLite's write-ahead log is checkpointed before the
+files are measured. Prints, per codec and interval: what the codec leaves of the bodies,
+FerretDB's files over the bodies (the goal: at most 0.5), and the CPU seconds per MB of
+bodies to compress and to decompress (one core, this process). Every body is checked to
+come back byte for byte.
+
+    uv run python benchmarks/bench_lake_codecs.py [--assets BTC,ETH,...]
+
+Uses databases ``lake_codec_<codec>_<interval>``, dropped before and after. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_ingestion import ASSETS, NOW, lake_files, simulator_process
+from pymongo import AsyncMongoClient, MongoClient
+
+from ingestion.connectors.base import PlanContext
+from ingestion.connectors.registry import select
+from ingestion.http import HttpClient
+from ingestion.services import Services
+from ingestion.settings import SOURCES, Settings, load_settings
+from ingestion.simulator.resolved import sim_assets
+from ingestion.sinks.lake import (
+    CODEC,
+    CODECS,
+    COMPRESS_MIN_BYTES,
+    RESPONSES,
+    Lake,
+    compress_body,
+    response_document,
+    stored_body,
+)
+
+WINDOWS = {"1m": timedelta(days=3), "1h": timedelta(days=365)}
+
+
+async def fetch_documents(settings: Settings, assets: list[str], interval: str) -> list[Any]:
+    """The lake documents (body as text) of every candle page of ``interval``."""
+    settings = settings.model_copy(update={"candle_intervals": (interval,)})
+    specs = select(
+        ["binance", "coinbase", "kraken", "mercadobitcoin"], ["klines", "candles", "ohlc"]
+    )
+    ctx = PlanContext(settings, sim_assets(*assets), NOW, NOW - WINDOWS[interval], NOW, {})
+    async with HttpClient(settings) as http:
+
+        async def one(spec: Any, request: Any) -> dict[str, Any]:
+            response = await http.get_json(spec.source, spec.endpoint, request.path, request.params)
+            parsed = spec.parse(request.path, request.params, response.data, response.fetched_at)
+            return response_document(response, run_id="bench", record_count=len(parsed.records))
+
+        documents = await asyncio.gather(*(one(s, r) for s in specs for r in s.plan(ctx)))
+    return [d for d in documents if len(stored_body(d)) >= COMPRESS_MIN_BYTES]
+
+
+async def measure(
+    services: Services, documents: list[dict[str, Any]], interval: str
+) -> list[tuple[str, float, float, float, float]]:
+    """Per codec: stored/bodies, files/bodies, compress and decompress CPU s per MB."""
+    bodies = [stored_body(d) for d in documents]
+    total = sum(map(len, bodies))
+    rows = []
+    data_dir = services.settings.home / "mongo" / "data"
+    for name, codec in CODECS.items():
+        started = time.process_time()
+        stored = [compress_body(d, codec) for d in documents]
+        compress_cpu = time.process_time() - started
+        started = time.process_time()
+        back = [stored_body(d) for d in stored]
+        decompress_cpu = time.process_time() - started
+        if back != bodies:
+            raise SystemExit(f"{name}: a body did not come back byte for byte")
+        packed = sum(len(d[codec.field]) for d in stored)
+        database = f"lake_codec_{name}_{interval}"
+        with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
+            client.drop_database(database)
+        async_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_uri())
+        try:
+            await Lake.connect(async_client, database).ensure_indexes()
+        finally:
+            await async_client.close()
+        with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
+            responses = client[database][RESPONSES]
+            for offset in range(0, len(stored), 64):
+                responses.insert_many(stored[offset : offset + 64])
+            wanted = {d["_id"]: body for d, body in zip(documents, bodies, strict=True)}
+            read = {d["_id"]: stored_body(d) for d in responses.find({})}
+            if read != wanted:
+                raise SystemExit(f"{name}: the server gave a body back changed")
+            files = lake_files(data_dir, database) if not services.external_mongo else 0
+            client.drop_database(database)
+        mb = total / 1e6
+        rows.append((name, packed / total, files / total, compress_cpu / mb, decompress_cpu / mb))
+    return rows
+
+
+async def main(assets: list[str]) -> None:
+    base = load_settings()
+    services = Services(base)
+    services.up()
+    load_before = os.getloadavg()
+    with simulator_process() as urls:
+        urls.pop("_pid")
+        settings = base.model_copy(
+            update={
+                **{f"{s}_base_url": urls[s] for s in SOURCES},
+                "http_rate_limits": {s: 0 for s in SOURCES},
+            }
+        )
+        fetched = {i: await fetch_documents(settings, assets, i) for i in WINDOWS}
+    print(f"{len(assets)} assets on 4 exchanges; the lake writes {CODEC.field}")
+    for interval, documents in fetched.items():
+        total = sum(len(stored_body(d)) for d in documents)
+        print(
+            f"\n{interval} candles over {WINDOWS[interval].days} days: {len(documents)} pages, "
+            f"{total / 1e6:.1f} MB of bodies"
+        )
+        print("  codec   stored/bodies  FerretDB files/bodies  compress s/MB  decompress s/MB")
+        for name, packed, files, compress, decompress in await measure(
+            services, documents, interval
+        ):
+            print(
+                f"  {name:<7} {packed:13.3f}  {files:21.3f}  {compress:13.4f}  {decompress:15.4f}"
+            )
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after; every body came back byte for byte"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", default=ASSETS)
+    args = parser.parse_args()
+    asyncio.run(main([a.strip() for a in args.assets.split(",") if a.strip()]))
