@@ -77,7 +77,22 @@ def freshness_for(cron: str) -> FreshnessPolicy:
     return FreshnessPolicy.time_window(fail_window=2 * period + slack, warn_window=period + slack)
 
 
-def ingestion_asset(spec: EndpointSpec, daily: DailyPartitionsDefinition) -> AssetsDefinition:
+def ingestion_run_id(dagster_run_id: str, spec: EndpointSpec, retry_number: int = 0) -> str:
+    """The ingestion run id of one attempt of an endpoint's step in a Dagster run.
+
+    One per step (a step that first loads the listings writes rows of those endpoints too)
+    and one per attempt: a retried step's accounting counts the rows that carry its id, and
+    rows an earlier attempt wrote (and the retry found unchanged) are not the retry's.
+    """
+    run_id = f"dagster-{dagster_run_id}-{spec.source}-{spec.endpoint}"
+    return f"{run_id}-attempt{retry_number + 1}" if retry_number else run_id
+
+
+def ingestion_asset(
+    spec: EndpointSpec,
+    daily: DailyPartitionsDefinition,
+    retry_policy: RetryPolicy | None = TRANSIENT_RETRY,
+) -> AssetsDefinition:
     """The Dagster asset that ingests one endpoint into its raw table and the lake.
 
     A time-windowed endpoint is daily-partitioned (single-run backfill) and fetches its
@@ -88,6 +103,7 @@ def ingestion_asset(spec: EndpointSpec, daily: DailyPartitionsDefinition) -> Ass
     Args:
         spec: The endpoint.
         daily: The day partitions a time-windowed endpoint is backfilled by.
+        retry_policy: Dagster's retries of a failed or partial step (None: none).
 
     Returns:
         The asset, with its accounting check.
@@ -104,7 +120,7 @@ def ingestion_asset(spec: EndpointSpec, daily: DailyPartitionsDefinition) -> Ass
         partitions_def=daily if partitioned else None,
         backfill_policy=SINGLE_RUN if partitioned else None,
         pool=spec.source,
-        retry_policy=TRANSIENT_RETRY,
+        retry_policy=retry_policy,
         kinds={"python", "postgres", "mongodb"},
         tags={
             "criptopipe/source": spec.source,
@@ -144,10 +160,7 @@ def ingestion_asset(spec: EndpointSpec, daily: DailyPartitionsDefinition) -> Ass
             endpoint=spec.endpoint,
             start=start,
             end=end,
-            # One ingestion run per step: a step that first loads the listings and ranks
-            # (a fresh warehouse) writes rows of those endpoints too, and a shared id made
-            # their own step's accounting count those rows as its own (and fail).
-            run_id=f"dagster-{context.run.run_id}-{spec.source}-{spec.endpoint}",
+            run_id=ingestion_run_id(context.run.run_id, spec, context.retry_number),
         )
         stats = next(
             s for s in summary.endpoints if (s.source, s.endpoint) == (spec.source, spec.endpoint)
@@ -198,7 +211,9 @@ def endpoint_metadata(stats: EndpointStats) -> dict[str, MetadataValue]:
 
 
 def build_ingestion_assets(
-    specs: Sequence[EndpointSpec] = REGISTRY, daily: DailyPartitionsDefinition | None = None
+    specs: Sequence[EndpointSpec] = REGISTRY,
+    daily: DailyPartitionsDefinition | None = None,
+    retry_policy: RetryPolicy | None = TRANSIENT_RETRY,
 ) -> list[AssetsDefinition]:
     """One ingestion asset per endpoint of the registry (or of ``specs``).
 
@@ -206,13 +221,14 @@ def build_ingestion_assets(
         specs: The endpoints.
         daily: The day partitions; ``None`` builds them from the current settings'
             ``start_date`` (read now, when called, never at import).
+        retry_policy: Dagster's retries of a failed or partial step (None: none).
 
     Returns:
         The assets.
     """
     if daily is None:
         daily = daily_partitions(load_settings().start_date)
-    return [ingestion_asset(spec, daily) for spec in specs]
+    return [ingestion_asset(spec, daily, retry_policy) for spec in specs]
 
 
 CANDLE_SPECS = tuple(s for s in REGISTRY if s.is_time_windowed)
