@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,10 @@ from ingestion.http import HttpClient
 from ingestion.raw_tables import get_table
 from ingestion.run.ingest import run_ingestion
 from ingestion.run.pipeline import QUEUE_DEPTH
+from ingestion.run.results import RunSummary
 from ingestion.run.stores import resolve_stores
 from ingestion.services import Services, postgres
-from ingestion.settings import SOURCES, load_settings
+from ingestion.settings import SOURCES, Settings, load_settings
 from ingestion.simulator import simulator_base_urls
 from ingestion.simulator.resolved import sim_assets
 from ingestion.sinks.lake import DECOMPRESS, MAX_QUEUED_BYTES, compressed_field
@@ -97,14 +99,26 @@ def lake_files(data_dir: Path, database: str) -> int:
 
 
 @contextlib.contextmanager
-def simulator_process() -> Iterator[dict[str, str]]:
-    """The simulator in its own process, as a remote API would be (its CPU is not ours)."""
+def simulator_process(cache_replies: bool = False) -> Iterator[dict[str, str]]:
+    """The simulator in its own process, as a remote API would be (its CPU is not ours).
+
+    ``cache_replies``: it serves a repeated request's bytes again without rendering them.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     root = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingestion.simulator", "--port", str(port), "--seed", "1"],
+        [
+            sys.executable,
+            "-m",
+            "ingestion.simulator",
+            "--port",
+            str(port),
+            "--seed",
+            "1",
+            *(["--cache-replies"] if cache_replies else []),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -129,20 +143,48 @@ def simulator_process() -> Iterator[dict[str, str]]:
         process.wait()
 
 
-async def main(days: int, assets: list[str]) -> None:
-    base = load_settings()
-    services = Services(base)
-    services.up()
+MODES = {
+    "live": "the simulator renders every page in the timed window",
+    "prerendered": "pages rendered before the timed window, served as the same bytes",
+}
+
+
+@dataclass
+class TimedRun:
+    """One timed run of the pipeline and what it cost."""
+
+    mode: str
+    summary: RunSummary
+    elapsed: float
+    cpu: dict[str, float]  # CPU seconds by process during the run
+    load: tuple[float, float]  # 1-minute load average before and after
+    bodies: set[str]  # body_sha256 of every lake document
+
+    @property
+    def landed(self) -> int:
+        """Records the run landed (inserted, updated or unchanged)."""
+        s = self.summary
+        return s.total("inserted") + s.total("updated") + s.total("unchanged")
+
+
+async def timed_run(
+    base: Settings, services: Services, assets: list[str], days: int, mode: str
+) -> tuple[TimedRun, Settings]:
+    """Empty databases, a simulator of its own, then ``run_ingestion`` timed.
+
+    ``prerendered``: every page is requested once before the clock starts (bodies dropped)
+    from a simulator that keeps its replies, so the run is served the same bytes without
+    the simulator rendering them in the window, as a remote API's CPU is not the
+    pipeline's. ``live``: the simulator renders each page when it is asked for it.
+    """
     admin = services.postgres_admin_dsn()
     postgres.drop_database(admin, "criptopipe_bench")
     postgres.bootstrap(admin, "criptopipe_bench", base)
-    with MongoClient(services.mongo_uri()) as client:
+    with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
         client.drop_database("lake_bench")
-
-    with simulator_process() as base_urls:
-        simulator_pid = int(base_urls.pop("_pid"))
+    with simulator_process(cache_replies=mode == "prerendered") as base_urls:
         servers = {
-            "simulator": simulator_pid,
+            "simulator": int(base_urls.pop("_pid")),
             "PostgreSQL": None if services.external_postgres else services.pg.pid(),
             "MongoDB": None if services.external_mongo else services.mongo.pid(),
         }
@@ -155,6 +197,8 @@ async def main(days: int, assets: list[str]) -> None:
                 "candle_intervals": ("1h",),
             }
         )
+        if mode == "prerendered":
+            await serve_only(settings, assets, days)  # not timed
         load_before = os.getloadavg()
         server_cpu = {name: cpu_seconds(pid) for name, pid in servers.items()}
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -170,22 +214,40 @@ async def main(days: int, assets: list[str]) -> None:
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
         time.sleep(1)  # (not timed) ended backends are reaped: their CPU is then counted
-        server_cpu = {n: cpu_seconds(pid) - server_cpu[n] for n, pid in servers.items()}
+        spent = {"pipeline": cpu}
+        spent.update({n: cpu_seconds(pid) - server_cpu[n] for n, pid in servers.items()})
         load_after = os.getloadavg()
-        # Peak resident memory of this process (the pipeline; the simulator is another one)
-        # so far: the run above is all it has done beyond start-up. Linux reports KiB.
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
+        bodies = {d["body_sha256"] for d in client["lake_bench"]["responses"].find({})}
+    return TimedRun(
+        mode, summary, elapsed, spent, (load_before[0], load_after[0]), bodies
+    ), settings
 
-        fetch_seconds, fetch_records = await fetch_only(settings, assets, days)
+
+async def main(days: int, assets: list[str], modes: list[str]) -> None:
+    base = load_settings()
+    services = Services(base)
+    services.up()
+    runs: list[TimedRun] = []
+    for mode in modes:
+        run, settings = await timed_run(base, services, assets, days, mode)
+        runs.append(run)
+    # Peak resident memory of this process (the pipeline; the simulator is another one)
+    # so far: the runs above are all it has done beyond start-up. Linux reports KiB.
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     with simulator_process() as fresh_urls:  # a new simulator: nothing rendered yet
+        fresh_pid = int(fresh_urls.pop("_pid"))
+        fresh = settings.model_copy(update={f"{s}_base_url": fresh_urls[s] for s in SOURCES})
+        fetch_seconds, fetch_records = await fetch_only(fresh, assets, days)
+    with simulator_process() as fresh_urls:
         fresh_pid = int(fresh_urls.pop("_pid"))
         fresh = settings.model_copy(update={f"{s}_base_url": fresh_urls[s] for s in SOURCES})
         serve_cpu = cpu_seconds(fresh_pid)
         serve_seconds, serve_bytes = await serve_only(fresh, assets, days)
         serve_cpu = cpu_seconds(fresh_pid) - serve_cpu
 
-    landed = summary.total("inserted") + summary.total("updated") + summary.total("unchanged")
+    summary = runs[-1].summary
     print(f"run {summary.run_id}: {len(assets)} assets, {days} days of 1h candles")
     for e in summary.endpoints:
         print(
@@ -194,24 +256,38 @@ async def main(days: int, assets: list[str]) -> None:
         )
         for note in e.notes[:2]:
             print(f"    note: {note}")
-    pipeline_rate = landed / elapsed
 
+    pg_pid = None if services.external_postgres else services.pg.pid()
     dsn = resolve_stores(settings).loader_dsn
-    pg_before = cpu_seconds(servers["PostgreSQL"])
+    pg_before = cpu_seconds(pg_pid)
     copy_rows, copy_seconds = await bare_copy(dsn)
     time.sleep(1)
-    copy_pg_cpu = cpu_seconds(servers["PostgreSQL"]) - pg_before
-    pg_before = cpu_seconds(servers["PostgreSQL"])
+    copy_pg_cpu = cpu_seconds(pg_pid) - pg_before
+    pg_before = cpu_seconds(pg_pid)
     _, binary_seconds = await bare_copy(dsn, binary=True)
     time.sleep(1)
-    binary_pg_cpu = cpu_seconds(servers["PostgreSQL"]) - pg_before
+    binary_pg_cpu = cpu_seconds(pg_pid) - pg_before
     binary_rate = copy_rows / binary_seconds
     copy_rate = copy_rows / copy_seconds
     print()
-    print(
-        f"end to end (HTTP + lake + raw): {landed:>8} records in {elapsed:6.2f}s "
-        f"= {pipeline_rate:>9,.0f} records/s"
-    )
+    for run in runs:
+        rate = run.landed / run.elapsed
+        print(
+            f"end to end, {run.mode} ({MODES[run.mode]}): {run.landed} records in "
+            f"{run.elapsed:.2f}s = {rate:,.0f} records/s; ratio {rate / copy_rate:.2f} of the "
+            f"COPY ({rate / binary_rate:.2f} of the binary COPY); load average "
+            f"{run.load[0]:.2f} before, {run.load[1]:.2f} after"
+        )
+        spent = run.cpu
+        print(
+            "  CPU seconds during the run, by process: "
+            + ", ".join(f"{name} {seconds:.2f}" for name, seconds in spent.items())
+            + f"; {sum(spent.values()):.2f} in all = {sum(spent.values()) / run.elapsed:.2f} "
+            f"of {os.cpu_count()} CPUs busy over the wall"
+        )
+    if len(runs) > 1:
+        same = all(r.bodies == runs[0].bodies for r in runs)
+        print(f"  every run's lake holds the same bodies (SHA-256): {'yes' if same else 'NO'}")
     print(
         f"bare COPY of the same rows:     {copy_rows:>8} rows    in {copy_seconds:6.2f}s "
         f"= {copy_rate:>9,.0f} rows/s (PostgreSQL CPU {copy_pg_cpu:.2f}s)"
@@ -225,16 +301,13 @@ async def main(days: int, assets: list[str]) -> None:
         f"{fetch_seconds:6.2f}s = {fetch_records / fetch_seconds:>9,.0f} records/s "
         "(the sources' own pace)"
     )
+    landed = runs[-1].landed
     print(
         f"the simulator alone (a fresh process, bodies read and dropped): {landed:>8} records "
         f"in {serve_seconds:6.2f}s = {landed / serve_seconds:>9,.0f} records/s, "
         f"{serve_bytes / 1e6:.1f} MB, its CPU {serve_cpu:.2f}s"
     )
-    print(
-        f"pipeline process CPU: {cpu:.2f}s of {elapsed:.2f}s wall "
-        f"(the rest is waiting on the simulator, MongoDB and PostgreSQL)"
-    )
-    with MongoClient(services.mongo_uri()) as client:
+    with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
         documents = list(
             client["lake_bench"]["responses"].find(
                 {}, {"body": 1, **dict.fromkeys(DECOMPRESS, 1), "body_bytes": 1}
@@ -242,13 +315,6 @@ async def main(days: int, assets: list[str]) -> None:
         )
     lake_bytes = sum(d["body_bytes"] for d in documents)
     stored_bytes = sum(len(d.get(compressed_field(d) or "body", "")) for d in documents)
-    spent = {"pipeline": cpu, **server_cpu}
-    print(
-        "CPU seconds during the run, by process: "
-        + ", ".join(f"{name} {seconds:.2f}" for name, seconds in spent.items())
-        + f"; {sum(spent.values()):.2f} in all = {sum(spent.values()) / elapsed:.2f} of "
-        f"{os.cpu_count()} CPUs busy over the wall"
-    )
     files = ""
     if not services.external_mongo:
         on_disk = lake_files(base.home / "mongo" / "data", "lake_bench")
@@ -262,16 +328,12 @@ async def main(days: int, assets: list[str]) -> None:
         f"(FerretDB or MongoDB at {services.mongo_uri().split('@')[-1]})"
     )
     print(
-        f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before the run, "
-        f"{load_after[0]:.2f} after (other processes share these CPUs)"
+        f"machine: {os.cpu_count()} CPUs, load average now {os.getloadavg()[0]:.2f} "
+        "(other processes share these CPUs)"
     )
     print(
         f"peak RSS of the pipeline process: {peak_rss_mb:.0f} MiB (bounded queues: "
         f"{QUEUE_DEPTH} pages per endpoint, {MAX_QUEUED_BYTES >> 20} MiB of lake bodies)"
-    )
-    print(
-        f"ratio: the pipeline lands at {pipeline_rate / copy_rate:.1%} of the COPY ceiling "
-        f"({pipeline_rate / binary_rate:.1%} of the binary COPY's)"
     )
 
 
@@ -367,5 +429,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--assets", default=ASSETS)
+    parser.add_argument(
+        "--serve",
+        choices=[*MODES, "both"],
+        default="both",
+        help="live: the simulator renders each page in the timed window; prerendered: pages "
+        "rendered before it (the same bytes); both (default): one run of each, live first",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.days, [a.strip() for a in args.assets.split(",") if a.strip()]))
+    modes = list(MODES) if args.serve == "both" else [args.serve]
+    asyncio.run(main(args.days, [a.strip() for a in args.assets.split(",") if a.strip()], modes))

@@ -1,4 +1,7 @@
-"""``python -m ingestion.simulator --port 8765 [--host H] [--seed N] [--faults SPEC]``."""
+"""``python -m ingestion.simulator --port 8765 [--host H] [--seed N] [--faults SPEC]``.
+
+``--cache-replies`` serves a repeated request's reply again without rendering it anew.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +22,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--faults", default=None, help='fault plan: JSON or "source:kind:p=0.1,first=2;..."'
     )
+    parser.add_argument(
+        "--cache-replies",
+        action="store_true",
+        help="serve the same bytes again for a request repeated at the same simulated time "
+        "(no faults), without rendering them anew: benchmarks warm it up first",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    serve(args.port, host=args.host, seed=args.seed, faults=args.faults)
+    serve(
+        args.port,
+        host=args.host,
+        seed=args.seed,
+        faults=args.faults,
+        cache_replies=args.cache_replies,
+    )
 
 
 if __name__ == "__main__":

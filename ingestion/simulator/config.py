@@ -211,3 +211,7 @@ class SimulatorConfig:
     # None = unlimited. E.g. {"coingecko": 30}. Binance counts request weight (limit 6000).
     rate_limits: dict[str, int] = field(default_factory=dict)
     record_requests: int = 50_000  # request log entries kept (oldest dropped)
+    # Keep each fault-free 200 reply and serve the same bytes again when the same request
+    # comes at the same simulated time (benchmarks: the pages are rendered before the timed
+    # window, as a remote API's are on another machine). Off by default.
+    cache_replies: bool = False

@@ -125,12 +125,19 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if handler is None:
             reply = _not_found(source)
         else:
-            sim_request = SimRequest(
-                source, request.path, request.query, match, request.headers, state, now_s
-            )
-            reply = handler(sim_request)
+            cache_key = _cache_key(state, request, now_s) if fault is None else None
+            cached = state.replies.get(cache_key) if cache_key is not None else None
+            if cached is not None:
+                reply = cached  # recorded in the ground truth when first served
+            else:
+                sim_request = SimRequest(
+                    source, request.path, request.query, match, request.headers, state, now_s
+                )
+                reply = handler(sim_request)
+                reply = _apply_body_fault(state, source, reply.endpoint or endpoint, fault, reply)
+                if cache_key is not None and reply.status == 200:
+                    state.replies[cache_key] = reply
             endpoint = reply.endpoint or endpoint
-            reply = _apply_body_fault(state, source, endpoint, fault, reply)
     headers = dict(reply.headers)
     usage_headers = SOURCES[source].usage_headers
     if usage_headers is not None:
@@ -149,6 +156,24 @@ async def handle(request: web.Request) -> web.StreamResponse:
         headers=headers,
         content_type=reply.content_type,
         charset=charset,
+    )
+
+
+def _cache_key(state: SimulatorState, request: web.Request, now_s: int) -> tuple[Any, ...] | None:
+    """What a reply is kept under with ``cache_replies`` (None: the cache is off).
+
+    Everything a handler reads: the request (headers included: a key may change the answer),
+    the simulated time and the pairs' statuses.
+    """
+    if not state.config.cache_replies:
+        return None
+    return (
+        request.method,
+        request.path,
+        tuple(sorted(request.query.items())),
+        tuple(sorted(request.headers.items())),
+        now_s,
+        tuple(sorted(state.pair_status.items())),
     )
 
 
@@ -343,9 +368,16 @@ async def run_simulator(
         await runner.cleanup()
 
 
-def serve(port: int, host: str = "127.0.0.1", seed: int = 42, faults: str | None = None) -> None:
+def serve(
+    port: int,
+    host: str = "127.0.0.1",
+    seed: int = 42,
+    faults: str | None = None,
+    *,
+    cache_replies: bool = False,
+) -> None:
     """Serve the simulator until interrupted (``criptopipe simulator --port N``)."""
-    config = SimulatorConfig(seed=seed, faults=FaultPlan.parse(faults))
+    config = SimulatorConfig(seed=seed, faults=FaultPlan.parse(faults), cache_replies=cache_replies)
     root = f"http://{host}:{port}"
     for source, url in simulator_base_urls(root).items():
         logger.info("simulator %s base URL: %s", source, url)

@@ -134,6 +134,8 @@ class SimulatorState:
         # (exchange, pair) -> a status set while running (e.g. ("binance", "AVAXUSDT"):
         # "BREAK"): the listings show it and the pair's market data stops (universe.py).
         self.pair_status: dict[tuple[str, str], str] = {}
+        # what ``cache_replies`` keeps: (request, simulated time, pair statuses) -> reply
+        self.replies: dict[tuple[Any, ...], Any] = {}
 
     # clock
     def now(self) -> datetime:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from ingestion.raw_tables import RAW_TABLES, get_table
-from ingestion.sinks.raw.copy_format import dumps, fits_binary
+from ingestion.sinks.raw.copy_format import binary_copy, dumps
 from ingestion.sinks.raw.cursors import SeriesState, cursors, series_states
 from ingestion.sinks.raw.loader import RawLoader
 from ingestion.sinks.raw.rows import QuarantineRow, RawRow
@@ -386,7 +386,8 @@ async def test_binary_and_text_copy_load_the_same_rows(loader_dsn: str, clean_st
         await ensure_schema(conn)
         for as_text in (False, True):
             await conn.execute("truncate raw.binance__klines")
-            assert fits_binary(rows(as_text, 1), ["text", "text", "timestamptz"]) is not as_text
+            payload = binary_copy(rows(as_text, 1), ["text", "text", "timestamptz"], "run-1")
+            assert (payload is None) is as_text
             loader = RawLoader(conn, table, "run-1")
             assert (await loader.load(rows(as_text, 1))).inserted == 3
             assert (await loader.load(rows(as_text, 2))).updated == 3
@@ -399,6 +400,44 @@ async def test_binary_and_text_copy_load_the_same_rows(loader_dsn: str, clean_st
     assert loaded[0] == loaded[1]
     assert [row[3] for row in loaded[0]] == [[2, r] for r in records]
     assert loaded[0][0][4] == fetched and loaded[0][1][8] is None
+
+
+async def test_date_keys_and_times_in_other_zones_go_by_binary_copy_as_by_text(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    # binary_copy encodes dates (days since 2000-01-01) and times of any zone (microseconds
+    # since 2000-01-01 UTC) by hand: the same rows as COPY text land the same values. A
+    # datetime where a date belongs does not fit binary (it goes as text, cast there).
+    table = get_table("fx", "rates")
+    east = timezone(timedelta(hours=5, minutes=30))
+    fetched = datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=east)
+    days = [date(1999, 12, 31), date(2000, 1, 1), date(2038, 1, 20)]
+
+    def rows(as_text: bool) -> list[RawRow]:
+        return [
+            RawRow(
+                ("USD", "BRL", day.isoformat() if as_text else day), dumps({"r": i}), fetched, None
+            )
+            for i, day in enumerate(days)
+        ]
+
+    assert binary_copy(rows(False), ["text", "text", "date"]) is not None
+    assert binary_copy(rows(True), ["text", "text", "date"]) is None
+    as_datetime = [r._replace(key=("USD", "BRL", T0)) for r in rows(False)[:1]]
+    assert binary_copy(as_datetime, ["text", "text", "date"]) is None
+    loaded = []
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await ensure_schema(conn)
+        for as_text in (False, True):
+            await conn.execute("truncate raw.fx__rates")
+            assert (await RawLoader(conn, table, "run-1").load(rows(as_text))).inserted == 3
+            cur = await conn.execute(
+                "select base_currency, quote_currency, rate_date, record, fetched_at,"
+                " lake_document_id from raw.fx__rates order by rate_date"
+            )
+            loaded.append(await cur.fetchall())
+    assert loaded[0] == loaded[1]
+    assert [row[2] for row in loaded[0]] == days and loaded[0][0][4] == fetched
 
 
 async def test_a_run_analyzes_the_keys_and_bookkeeping_columns_not_the_record(

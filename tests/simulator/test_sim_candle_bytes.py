@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from simhelpers import NOW
 
-from ingestion.simulator import PriceDivergence, SimulatorConfig, run_simulator
+from ingestion.simulator import PriceDivergence, RunningSimulator, SimulatorConfig, run_simulator
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)
 MS_2023 = int(datetime(2023, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -126,21 +126,44 @@ EXPECTED: dict[bool, list[str]] = {
 }
 
 
+async def _fetch_digests(sim: RunningSimulator, http: aiohttp.ClientSession) -> list[str]:
+    out: list[str] = []
+    for source, path, params in REQUESTS:
+        async with http.get(sim.base_urls[source] + path, params=params) as response:
+            body = await response.read()
+            assert response.status == 200, (source, path, params, body[:200])
+        out.append(hashlib.sha256(body).hexdigest()[:16])
+    return out
+
+
 async def _digests(diverged: bool) -> list[str]:
     config = SimulatorConfig(now=NOW, seed=7, divergences=DIVERGENCES if diverged else ())
-    out: list[str] = []
     async with (
         run_simulator(config) as sim,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
     ):
-        for source, path, params in REQUESTS:
-            async with http.get(sim.base_urls[source] + path, params=params) as response:
-                body = await response.read()
-                assert response.status == 200, (source, path, params, body[:200])
-            out.append(hashlib.sha256(body).hexdigest()[:16])
-    return out
+        return await _fetch_digests(sim, http)
 
 
 @pytest.mark.parametrize("diverged", [False, True], ids=["plain", "diverged"])
 async def test_candle_responses_are_byte_identical(diverged: bool) -> None:
     assert await _digests(diverged) == EXPECTED[diverged]
+
+
+async def test_cached_replies_are_the_same_bytes_and_a_new_clock_renders_anew() -> None:
+    # cache_replies (the benchmarks' pre-rendered pages): a request repeated at the same
+    # simulated time gets the very bytes it got first, from the cache; at another time the
+    # pages are rendered anew (the newest pages hold the still-open candle: they change).
+    config = SimulatorConfig(now=NOW, seed=7, cache_replies=True)
+    async with (
+        run_simulator(config) as sim,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+    ):
+        assert await _fetch_digests(sim, http) == EXPECTED[False]
+        assert len(sim.state.replies) == len(REQUESTS)
+        assert await _fetch_digests(sim, http) == EXPECTED[False]
+        assert len(sim.state.replies) == len(REQUESTS)  # all served from the cache
+        sim.set_now(NOW + timedelta(minutes=30))
+        later = await _fetch_digests(sim, http)
+    assert len(sim.state.replies) == 2 * len(REQUESTS)
+    assert later != EXPECTED[False] and later[1] == EXPECTED[False][1]  # a closed page alike
