@@ -98,6 +98,8 @@ _pack_count = struct.Struct("!h").pack
 _pack_length = struct.Struct("!i").pack
 _pack_timestamp = struct.Struct("!iq").pack  # its length (8), then the value
 _pack_date = struct.Struct("!ii").pack  # its length (4), then the value
+# A time field, then the length of the jsonb field that follows and its version byte (1).
+_pack_time_record = struct.Struct("!iqic").pack
 
 
 class _NotBinary(Exception):
@@ -144,9 +146,10 @@ def binary_copy(
     tails: dict[tuple[Any, ...], bytes] = {}
     parts = [_SIGNATURE]
     add = parts.extend
+    fast_times = last_type is datetime
+    version = _JSONB_VERSION
     try:
-        for row in rows:
-            key = row.key
+        for key, record_json, fetched_at, lake_id in rows:
             series = key[:-1]
             head = heads.get(series)
             if head is None:
@@ -154,20 +157,21 @@ def binary_copy(
                     return None
                 head = count + b"".join(map(_binary_field, series, head_types))  # type: ignore[arg-type]
                 heads[series] = head
-            page = (row.fetched_at, row.lake_document_id)
+            page = (fetched_at, lake_id)
             tail = tails.get(page)
             if tail is None:
-                at = _binary_field(row.fetched_at, datetime)
-                lake_id = _NULL if page[1] is None else _binary_field(page[1], str)
-                tail = at + (b"" if run_id is None else at + at + run) + lake_id
-                tails[page] = tail
+                at = _binary_field(fetched_at, datetime)
+                lake = _NULL if lake_id is None else _binary_field(lake_id, str)
+                tail = tails[page] = at + (b"" if run_id is None else at + at + run) + lake
             last = key[-1]
-            if last_type is datetime and type(last) is datetime and last.tzinfo is not None:
-                field = _pack_timestamp(8, (last - _PG_EPOCH) // _MICROSECOND)
+            record = record_json.encode("utf-8")
+            if fast_times and type(last) is datetime and last.tzinfo is not None:
+                # the open time, the record's length and jsonb's version byte in one pack
+                micros = (last - _PG_EPOCH) // _MICROSECOND
+                add((head, _pack_time_record(8, micros, len(record) + 1, version), record, tail))
             else:
                 field = _binary_field(last, last_type)  # type: ignore[arg-type]
-            record = row.record_json.encode("utf-8")
-            add((head, field, _pack_length(len(record) + 1), _JSONB_VERSION, record, tail))
+                add((head, field, _pack_length(len(record) + 1), version, record, tail))
     except _NotBinary:
         return None
     parts.append(_TRAILER)
