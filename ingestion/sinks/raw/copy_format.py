@@ -102,17 +102,17 @@ _pack_date = struct.Struct("!ii").pack  # its length (4), then the value
 _pack_time_record = struct.Struct("!iqic").pack
 
 
-class _NotBinary(Exception):
-    """A value binary COPY does not send as it is (the rows then go as COPY text)."""
+def _binary_field(value: object, wanted: type) -> bytes | None:
+    """One field of a binary COPY row, ``value`` being a key of Python type ``wanted``.
 
-
-def _binary_field(value: object, wanted: type) -> bytes:
-    """One field of a binary COPY row, ``value`` being a key of Python type ``wanted``."""
+    None when ``value`` is not of that type exactly (or a naive time): binary COPY does not
+    send it as it is.
+    """
     if type(value) is not wanted:
-        raise _NotBinary
+        return None
     if wanted is datetime:
         if value.tzinfo is None:  # type: ignore[attr-defined]
-            raise _NotBinary
+            return None
         return _pack_timestamp(8, (value - _PG_EPOCH) // _MICROSECOND)  # type: ignore[operator]
     if wanted is date:
         return _pack_date(4, (value - _PG_EPOCH_DAY).days)  # type: ignore[operator]
@@ -148,32 +148,33 @@ def binary_copy(
     add = parts.extend
     fast_times = last_type is datetime
     version = _JSONB_VERSION
-    try:
-        for key, record_json, fetched_at, lake_id in rows:
-            series = key[:-1]
-            head = heads.get(series)
-            if head is None:
-                if len(series) != len(head_types):
-                    return None
-                head = count + b"".join(map(_binary_field, series, head_types))  # type: ignore[arg-type]
-                heads[series] = head
-            page = (fetched_at, lake_id)
-            tail = tails.get(page)
-            if tail is None:
-                at = _binary_field(fetched_at, datetime)
-                lake = _NULL if lake_id is None else _binary_field(lake_id, str)
-                tail = tails[page] = at + (b"" if run_id is None else at + at + run) + lake
-            last = key[-1]
-            record = record_json.encode("utf-8")
-            if fast_times and type(last) is datetime and last.tzinfo is not None:
-                # the open time, the record's length and jsonb's version byte in one pack
-                micros = (last - _PG_EPOCH) // _MICROSECOND
-                add((head, _pack_time_record(8, micros, len(record) + 1, version), record, tail))
-            else:
-                field = _binary_field(last, last_type)  # type: ignore[arg-type]
-                add((head, field, _pack_length(len(record) + 1), version, record, tail))
-    except _NotBinary:
-        return None
+    for key, record_json, fetched_at, lake_id in rows:
+        series = key[:-1]
+        head = heads.get(series)
+        if head is None:
+            fields = list(map(_binary_field, series, head_types))  # type: ignore[arg-type]
+            if len(series) != len(head_types) or None in fields:
+                return None
+            head = heads[series] = count + b"".join(fields)  # type: ignore[arg-type]
+        page = (fetched_at, lake_id)
+        tail = tails.get(page)
+        if tail is None:
+            at = _binary_field(fetched_at, datetime)
+            lake = _NULL if lake_id is None else _binary_field(lake_id, str)
+            if at is None or lake is None or run is None:
+                return None
+            tail = tails[page] = at + (b"" if run_id is None else at + at + run) + lake
+        last = key[-1]
+        record = record_json.encode("utf-8")
+        if fast_times and type(last) is datetime and last.tzinfo is not None:
+            # the open time, the record's length and jsonb's version byte in one pack
+            micros = (last - _PG_EPOCH) // _MICROSECOND
+            add((head, _pack_time_record(8, micros, len(record) + 1, version), record, tail))
+        else:
+            field = _binary_field(last, last_type)  # type: ignore[arg-type]
+            if field is None:
+                return None
+            add((head, field, _pack_length(len(record) + 1), version, record, tail))
     parts.append(_TRAILER)
     return b"".join(parts)
 
