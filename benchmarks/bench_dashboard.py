@@ -22,7 +22,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
@@ -51,24 +54,62 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def time_page(page: str, runs: int, *, cold: bool, whole_history: bool) -> list[float]:
+def time_page(
+    page: str,
+    runs: int,
+    *,
+    cold: bool,
+    whole_history: bool = False,
+    dates: tuple[date, date] | None = None,
+    state: Mapping[str, Any] | None = None,
+    before: Callable[[], None] | None = None,
+    after: Callable[[AppTest], None] | None = None,
+    timeout: float = 120,
+) -> list[float]:
+    """One page's run through AppTest, ``runs`` times: each run's wall (ms).
+
+    Args:
+        page: A key of :data:`PAGES`.
+        runs: How many timed runs.
+        cold: Empty the query cache before each timed run.
+        whole_history: The date filter spans every daily candle (else ``dates``, else the
+            sidebar's default).
+        dates: The date filter, when not the whole history.
+        state: More session state to set before the first run (a page's own widgets).
+        before: Called right before each timed run.
+        after: Called with the AppTest after each timed run.
+        timeout: AppTest's timeout of a run (s).
+
+    Returns:
+        The timed runs' walls in milliseconds.
+
+    Raises:
+        RuntimeError: The page raised.
+    """
     timings: list[float] = []
     span = data.data_date_range()
+    chosen = span if whole_history else dates
     for _ in range(runs):
-        at = AppTest.from_file(str(APP), default_timeout=120)
-        if whole_history and span:
-            at.session_state[filters.DATES_KEY] = span
+        at = AppTest.from_file(str(APP), default_timeout=timeout)
+        if chosen:
+            at.session_state[filters.DATES_KEY] = chosen
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
         at.session_state[filters.ASSETS_KEY] = list(ASSETS)
         at.run()  # the router's first run lands on the market overview
         if PAGES[page]:
             at.switch_page(PAGES[page])
         if cold:
             data.clear_cache()
+        if before:
+            before()
         started = time.perf_counter()
         at.run()
         timings.append((time.perf_counter() - started) * 1000)
         if at.exception:
             raise RuntimeError(f"{page}: {at.exception[0].value}")
+        if after:
+            after(at)
     return timings
 
 

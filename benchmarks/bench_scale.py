@@ -44,8 +44,9 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -59,6 +60,9 @@ from ingestion.run.stores import resolve_stores  # noqa: E402
 from ingestion.services import Services, postgres  # noqa: E402
 from ingestion.settings import SOURCES, Settings, load_settings  # noqa: E402
 from orchestration.dbt_invocations import PARTITION_ENV  # noqa: E402
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 ASSETS = ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "LTC", "LINK", "DOT", "USDC")
@@ -265,14 +269,21 @@ DASHBOARD_VIEWS = {
 }
 
 
+def _measured(at: AppTest, query_ms: list[float], into: list[float], points: list[int]) -> None:
+    """After a timed page run: its queries' time in the database, and its traces' points."""
+    into.append(sum(query_ms))
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        points.extend(_trace_points(trace) for trace in spec.get("data", []))
+
+
 def dashboard(database: str, runs: int) -> list[tuple[str, float, float, float, float, float, int]]:
     """Every page through AppTest, cold and warm: the page's wall, its queries' own time in
     the database (cold runs) and the most points any chart trace sends."""
     os.environ["CRIPTOPIPE_POSTGRES_DB"] = database
-    from bench_dashboard import APP, ASSETS, PAGES
-    from streamlit.testing.v1 import AppTest
+    from bench_dashboard import time_page
 
-    from dashboard import data, filters
+    from dashboard import data
     from dashboard.data import warehouse
 
     query_ms: list[float] = []
@@ -290,37 +301,27 @@ def dashboard(database: str, runs: int) -> list[tuple[str, float, float, float, 
     span = data.data_date_range()
     rows = []
     for view, (page, dates) in DASHBOARD_VIEWS.items():
-        timings: dict[bool, list[float]] = {True: [], False: []}
-        queries: list[float] = []
-        points = 0
+        timings: dict[bool, list[float]] = {}
+        queries: dict[bool, list[float]] = {True: [], False: []}
+        points: list[int] = [0]
+
+        window, state = None, {}
+        if span and isinstance(dates, int):
+            window = (max(span[0], span[1] - timedelta(days=dates - 1)), span[1])
+            state = {"asset.interval": "1m"}
         try:
             for cold in (True, False):
-                for _ in range(runs):
-                    at = AppTest.from_file(str(APP), default_timeout=300)
-                    if span and dates == "all":
-                        at.session_state[filters.DATES_KEY] = span
-                    elif span and isinstance(dates, int):
-                        first = max(span[0], span[1] - timedelta(days=dates - 1))
-                        at.session_state[filters.DATES_KEY] = (first, span[1])
-                        at.session_state["asset.interval"] = "1m"
-                    at.session_state[filters.ASSETS_KEY] = list(ASSETS)
-                    at.run()  # the router's first run lands on the market overview
-                    if PAGES[page]:
-                        at.switch_page(PAGES[page])
-                    if cold:
-                        data.clear_cache()
-                    query_ms.clear()
-                    started = time.perf_counter()
-                    at.run()
-                    timings[cold].append((time.perf_counter() - started) * 1000)
-                    if cold:
-                        queries.append(sum(query_ms))
-                    if at.exception:
-                        raise RuntimeError(at.exception[0].value)
-                    for chart in at.get("plotly_chart"):
-                        spec = json.loads(chart.proto.spec)
-                        for trace in spec.get("data", []):
-                            points = max(points, _trace_points(trace))
+                timings[cold] = time_page(
+                    page,
+                    runs,
+                    cold=cold,
+                    whole_history=dates == "all",
+                    dates=window,
+                    state=state,
+                    before=query_ms.clear,
+                    after=partial(_measured, query_ms=query_ms, into=queries[cold], points=points),
+                    timeout=300,
+                )
         except RuntimeError as err:  # a page that fails is reported, the others still run
             print(f"{view}: failed: {err}", flush=True)
             continue
@@ -331,8 +332,8 @@ def dashboard(database: str, runs: int) -> list[tuple[str, float, float, float, 
                 _percentile(timings[True], 0.95),
                 statistics.median(timings[False]),
                 _percentile(timings[False], 0.95),
-                _percentile(queries, 0.95),
-                points,
+                _percentile(queries[True], 0.95),
+                max(points),
             )
         )
     warehouse._frame = frame  # type: ignore[assignment]
