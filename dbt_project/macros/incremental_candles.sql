@@ -22,20 +22,9 @@
 #}
 {% macro incremental_candles_condition() -%}
     {%- if is_incremental() -%}
-        {#- read at run time only: parsing never sees them, so they never force a re-parse -#}
-        {%- set partition_start = var('partition_start', none)
-            or env_var('CRIPTOPIPE_DBT_PARTITION_START', '') -%}
-        {%- set partition_end = var('partition_end', none)
-            or env_var('CRIPTOPIPE_DBT_PARTITION_END', '') -%}
-        {%- if partition_start or partition_end -%}
-            {%- set start_at = utc_timestamp_literal('partition_start', partition_start) -%}
-            {%- set end_at = utc_timestamp_literal('partition_end', partition_end) -%}
-            and open_at >= {{ start_at }} - interval '1 day'
-            and open_at < {{ end_at }}
-            and (
-                open_at >= {{ start_at }}
-                or (last_seen_at >= {{ start_at }} and last_seen_at < {{ end_at }})
-            )
+        {%- set window = partition_window() -%}
+        {%- if window -%}
+            {{ partition_window_condition(window) }}
         {%- else -%}
             and last_seen_at >= (
                 select max(already_loaded.last_seen_at) - '{{ var("candles_lookback") }}'::interval
@@ -43,6 +32,39 @@
             )
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#
+    The partition window of this run ([start, end) as timestamptz literals) from the vars
+    partition_start / partition_end or, as Dagster passes them, the environment; none
+    without them. Read at run time only: parsing never sees them, so they never force a
+    re-parse.
+#}
+{% macro partition_window() -%}
+    {%- set partition_start = var('partition_start', none)
+        or env_var('CRIPTOPIPE_DBT_PARTITION_START', '') -%}
+    {%- set partition_end = var('partition_end', none)
+        or env_var('CRIPTOPIPE_DBT_PARTITION_END', '') -%}
+    {%- if partition_start or partition_end -%}
+        {{ return((
+            utc_timestamp_literal('partition_start', partition_start),
+            utc_timestamp_literal('partition_end', partition_end),
+        )) }}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+
+{# The candles a partitioned run re-reads (see incremental_candles_condition), as `and …`. #}
+{% macro partition_window_condition(window) -%}
+    {%- set start_at, end_at = window -%}
+    and open_at >= {{ start_at }} - interval '1 day'
+    and open_at < {{ end_at }}
+    and (
+        open_at >= {{ start_at }}
+        or (last_seen_at >= {{ start_at }} and last_seen_at < {{ end_at }})
+    )
 {%- endmacro %}
 
 

@@ -72,7 +72,13 @@ class DbtDatabase:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         }
 
-    def dbt(self, *args: str, check: bool = True, timeout: float = 600) -> DbtResult:
+    def dbt(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 600,
+        env: dict[str, str] | None = None,
+    ) -> DbtResult:
         target = self.work_dir / "target"
         command = [
             str(DBT_BIN),
@@ -90,7 +96,7 @@ class DbtDatabase:
         started = time.perf_counter()
         done = subprocess.run(
             command,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,

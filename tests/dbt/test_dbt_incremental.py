@@ -24,6 +24,8 @@ import rawdata
 from dbt_helpers import DbtDatabase
 from psycopg.types.json import Jsonb
 
+from orchestration.dbt_invocations import PARTITION_ENV
+
 INCREMENTAL_MARTS = ("fct_candles_hourly", "fct_candles_daily")
 # dim_exchanges' candle coverage: incremental like the marts, so it never rescans every candle
 COVERAGE = "int_candle_coverage"
@@ -353,6 +355,44 @@ def test_partition_build_of_one_day_leaves_other_days_untouched(first_build: Dbt
                 [day, day + timedelta(days=1)] * 2,
             ).fetchone() or (None,)
             assert changed == 1
+
+
+def test_partitioned_run_tests_only_the_rows_it_rewrote(first_build: DbtDatabase) -> None:
+    """A partitioned run's generic tests on a candle mart read its window only (the
+    hourly job must not scan history); a plain run's read every row."""
+    db = first_build
+    day = (OPEN_HOUR - timedelta(days=10)).replace(hour=0)
+    inside, outside = day + timedelta(hours=6), day - timedelta(days=5)
+    update = (
+        "update marts.fct_candles_hourly set high_price = %s"
+        " where asset_id = 'BTC' and exchange_id = 'binance' and open_at = %s"
+        " returning old.high_price"
+    )
+    with psycopg.connect(db.transformer_dsn) as conn:
+        highs = {
+            at: (conn.execute(update, [-1, at]).fetchone() or (None,))[0]
+            for at in (inside, outside)
+        }
+    assert None not in highs.values()
+    select = ("--select", "fct_candles_hourly,test_name:positive_value")
+    try:
+        # the window as Dagster passes it (no --vars: no re-parse)
+        window = (day.isoformat(), (day + timedelta(days=1)).isoformat())
+        partitioned = db.dbt(
+            "test", *select, env=dict(zip(PARTITION_ENV, window, strict=True)), check=False
+        )
+        in_window = partitioned.not_passing()  # read before the next run replaces the results
+        plain = db.dbt("test", *select, check=False)
+    finally:
+        with psycopg.connect(db.transformer_dsn) as conn:
+            for at, high in highs.items():
+                conn.execute(
+                    "update marts.fct_candles_hourly set high_price = %s"
+                    " where asset_id = 'BTC' and exchange_id = 'binance' and open_at = %s",
+                    [high, at],
+                )
+    assert len(in_window) == 1 and "Got 1 result," in in_window[0], in_window
+    assert len(plain.not_passing()) == 1 and "Got 2 results" in plain.not_passing()[0]
 
 
 def _add_market_row(loader_dsn: str, coin_id: str, at: datetime, **changes: object) -> None:
