@@ -389,22 +389,35 @@ def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
     return read_market(query, {"assets": list(asset_ids), **day_window(start, end)})
 
 
+_PREMIUM_HOURLY: LiteralString = """
+    select asset_id, open_at, close_price_brl, consensus_close_price_usd, usd_brl_rate,
+           fx_rate_date, fx_rate_available_at, consensus_close_price_brl, premium_pct
+    from marts.fct_brazil_premium
+    where asset_id = any(%(assets)s)
+      and open_at >= %(start)s and open_at < %(end)s
+    order by asset_id, open_at
+"""
+# One row per asset and UTC day: the day's last closed hour, as it stands.
+_PREMIUM_DAILY: LiteralString = """
+    select distinct on (asset_id, date_trunc('day', open_at, 'UTC'))
+           asset_id, open_at, close_price_brl, consensus_close_price_usd, usd_brl_rate,
+           fx_rate_date, fx_rate_available_at, consensus_close_price_brl, premium_pct
+    from marts.fct_brazil_premium
+    where asset_id = any(%(assets)s)
+      and open_at >= %(start)s and open_at < %(end)s
+    order by asset_id, date_trunc('day', open_at, 'UTC'), open_at desc
+"""
+
+
 def brazil_premium(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
     """Premium of the BRL market over the consensus USD price, closed hours only.
 
     Converted at the USD→BRL rate in force at each hour's close (never a rate published later).
+    Over more than :data:`MAX_POINTS` hours (:func:`spreads_are_daily`) a row is a UTC day
+    instead: its last closed hour.
     """
-    return read_market(
-        """
-        select asset_id, open_at, close_price_brl, consensus_close_price_usd, usd_brl_rate,
-               fx_rate_date, fx_rate_available_at, consensus_close_price_brl, premium_pct
-        from marts.fct_brazil_premium
-        where asset_id = any(%(assets)s)
-          and open_at >= %(start)s and open_at < %(end)s
-        order by asset_id, open_at
-        """,
-        {"assets": list(asset_ids), **day_window(start, end)},
-    )
+    query = _PREMIUM_DAILY if spreads_are_daily(start, end) else _PREMIUM_HOURLY
+    return read_market(query, {"assets": list(asset_ids), **day_window(start, end)})
 
 
 def price_divergences(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:

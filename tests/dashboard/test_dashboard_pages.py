@@ -252,6 +252,28 @@ def test_risk_page_with_less_history_than_a_volatility_window_says_so(
     assert drawdowns["volatility_30d_pct"].isna().all()
 
 
+def test_brazil_premium_over_more_than_5000_hours_is_a_row_a_day(
+    on_demo_warehouse: Warehouse,
+) -> None:
+    """A long range reads the premium by day: each day's last closed hour, as it stands."""
+    from datetime import timedelta
+
+    from dashboard import data
+
+    [(first_day, last_day)] = on_demo_warehouse.query(
+        "select min(open_at)::date, max(open_at)::date from marts.fct_brazil_premium"
+    )
+    start = last_day - timedelta(days=300)  # over a chart trace's 5,000 hours
+    daily = data.brazil_premium(("BTC", "ETH"), start, last_day)
+    hourly = data.brazil_premium(("BTC", "ETH"), first_day, last_day)  # every hour
+    assert len(hourly) > 10 * len(daily) > 0
+    hourly = hourly.assign(day=hourly["open_at"].dt.date)
+    last_hours = hourly.loc[hourly.groupby(["asset_id", "day"])["open_at"].idxmax()]
+    assert daily.reset_index(drop=True).equals(
+        last_hours.drop(columns="day").reset_index(drop=True)
+    )
+
+
 def test_spreads_over_more_than_5000_hours_are_a_row_a_day(on_demo_warehouse: Warehouse) -> None:
     """A long range reads the spreads by day: the last hour's close, the largest deviation."""
     from datetime import timedelta
