@@ -10,7 +10,7 @@ import pytest
 from psycopg import sql
 
 from ingestion.raw_tables import RAW_TABLES, get_table
-from ingestion.sinks.raw.copy_format import binary_copy, dumps
+from ingestion.sinks.raw.copy_format import dumps, fits_binary
 from ingestion.sinks.raw.cursors import SeriesState, cursors, series_states
 from ingestion.sinks.raw.loader import RawLoader
 from ingestion.sinks.raw.rows import QuarantineRow, RawRow
@@ -386,8 +386,7 @@ async def test_binary_and_text_copy_load_the_same_rows(loader_dsn: str, clean_st
         await ensure_schema(conn)
         for as_text in (False, True):
             await conn.execute("truncate raw.binance__klines")
-            payload = binary_copy(rows(as_text, 1), ["text", "text", "timestamptz"], "run-1")
-            assert (payload is None) is as_text
+            assert fits_binary(rows(as_text, 1), ["text", "text", "timestamptz"]) is not as_text
             loader = RawLoader(conn, table, "run-1")
             assert (await loader.load(rows(as_text, 1))).inserted == 3
             assert (await loader.load(rows(as_text, 2))).updated == 3
@@ -405,9 +404,9 @@ async def test_binary_and_text_copy_load_the_same_rows(loader_dsn: str, clean_st
 async def test_date_keys_and_times_in_other_zones_go_by_binary_copy_as_by_text(
     loader_dsn: str, clean_stores: None
 ) -> None:
-    # binary_copy encodes dates (days since 2000-01-01) and times of any zone (microseconds
-    # since 2000-01-01 UTC) by hand: the same rows as COPY text land the same values. A
-    # datetime where a date belongs does not fit binary (it goes as text, cast there).
+    # Binary COPY sends dates and times of any zone as PostgreSQL's own binary values: the
+    # same rows as COPY text land the same values. A datetime where a date belongs does not
+    # fit binary (it goes as text, cast there).
     table = get_table("fx", "rates")
     east = timezone(timedelta(hours=5, minutes=30))
     fetched = datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=east)
@@ -421,10 +420,10 @@ async def test_date_keys_and_times_in_other_zones_go_by_binary_copy_as_by_text(
             for i, day in enumerate(days)
         ]
 
-    assert binary_copy(rows(False), ["text", "text", "date"]) is not None
-    assert binary_copy(rows(True), ["text", "text", "date"]) is None
+    assert fits_binary(rows(False), ["text", "text", "date"])
+    assert not fits_binary(rows(True), ["text", "text", "date"])
     as_datetime = [r._replace(key=("USD", "BRL", T0)) for r in rows(False)[:1]]
-    assert binary_copy(as_datetime, ["text", "text", "date"]) is None
+    assert not fits_binary(as_datetime, ["text", "text", "date"])
     loaded = []
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
         await ensure_schema(conn)

@@ -1,11 +1,11 @@
 """The COPY formats of the raw loader, and records as compact JSON text.
 
-This is the loader's hot loop. Rows go by binary COPY (:func:`binary_copy`): the keys and
-times go as PostgreSQL's own binary values, so neither side formats or parses a
-timestamp, and the server takes a batch in about 0.6 of the CPU it spends on text. Rows
-whose key values are not of the types binary COPY sends for their columns go as COPY text,
-formatted by hand (:func:`copy_text`). JSON text is made by orjson, or by the C encoder
-behind ``json`` where orjson cannot (see :func:`dumps`).
+This is the loader's hot loop. Rows go by binary COPY (:func:`write_binary`): psycopg's C
+dumpers send the keys and times as PostgreSQL's own binary values, so neither side formats
+or parses a timestamp, and the server takes a batch in about 0.6 of the CPU it spends on
+text. Rows whose key values are not of the types binary COPY sends for their columns go
+as COPY text, formatted by hand (:func:`copy_text`). JSON text is made by orjson, or by
+the C encoder behind ``json`` where orjson cannot (see :func:`dumps`).
 PostgreSQL's text and jsonb cannot hold NUL characters: :func:`jsonb_problem` finds them
 in a record, :func:`strip_nul` replaces them in text kept for the record.
 """
@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import json
 import re
-import struct
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import orjson
+from psycopg import AsyncCopy
 
 from ingestion.sinks.raw.rows import RawRow
 
-COPY_CHUNK_ROWS = 10_000  # rows per write of COPY text
-COPY_CHUNK_BYTES = 1 << 20  # bytes per write of a binary COPY
+COPY_CHUNK_ROWS = 10_000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -83,100 +82,62 @@ def copy_text(rows: Sequence[RawRow], first: int, count: int, run_id: str | None
 
 # The Python type binary COPY sends for a key column of each PostgreSQL type.
 _KEY_TYPES: dict[str, type] = {"text": str, "timestamptz": datetime, "date": date}
-_JSONB_VERSION = b"\x01"  # jsonb's binary form: a version byte, then the JSON text
-# PostgreSQL's binary COPY: a signature, flags and header extension (both 0), then per row
-# its field count (int16) and each field as a length (int32; -1 for NULL) and its bytes;
-# a field count of -1 ends it. Timestamps are microseconds since 2000-01-01 UTC (int64),
-# dates days since then (int32), text and jsonb UTF-8 (jsonb after its version byte).
-_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_TRAILER = b"\xff\xff"
-_NULL = b"\xff\xff\xff\xff"
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_PG_EPOCH_DAY = _PG_EPOCH.date()
-_MICROSECOND = timedelta(microseconds=1)
-_pack_count = struct.Struct("!h").pack
-_pack_length = struct.Struct("!i").pack
-_pack_timestamp = struct.Struct("!iq").pack  # its length (8), then the value
-_pack_date = struct.Struct("!ii").pack  # its length (4), then the value
-# A time field, then the length of the jsonb field that follows and its version byte (1).
-_pack_time_record = struct.Struct("!iqic").pack
+_JSONB_VERSION = "\x01"  # jsonb's binary form: a version byte, then the JSON text
 
 
-def _binary_field(value: object, wanted: type) -> bytes | None:
-    """One field of a binary COPY row, ``value`` being a key of Python type ``wanted``.
+def fits_binary(rows: Sequence[RawRow], key_types: Sequence[str]) -> bool:
+    """Whether binary COPY can send ``rows`` for key columns of ``key_types`` as they are.
 
-    None when ``value`` is not of that type exactly (or a naive time): binary COPY does not
-    send it as it is.
+    Each key value must be of its column's Python type exactly (text: ``str``; timestamptz:
+    an aware ``datetime``; date: a ``date``, not a ``datetime``), and so must the fetch
+    times and lake ids. Anything else goes as COPY text, which PostgreSQL parses and
+    casts as it always did.
     """
-    if type(value) is not wanted:
-        return None
-    if wanted is datetime:
-        if value.tzinfo is None:  # type: ignore[attr-defined]
-            return None
-        return _pack_timestamp(8, (value - _PG_EPOCH) // _MICROSECOND)  # type: ignore[operator]
-    if wanted is date:
-        return _pack_date(4, (value - _PG_EPOCH_DAY).days)  # type: ignore[operator]
-    data = value.encode("utf-8")  # type: ignore[attr-defined]
-    return _pack_length(len(data)) + data
+    if not rows:
+        return False
+    for index, pg_type in enumerate(key_types):
+        wanted = _KEY_TYPES.get(pg_type)
+        if wanted is None or {type(row.key[index]) for row in rows} != {wanted}:
+            return False
+        if wanted is datetime and any(row.key[index].tzinfo is None for row in rows):
+            return False
+    if {len(row.key) for row in rows} != {len(key_types)}:
+        return False
+    if {type(row.fetched_at) for row in rows} != {datetime}:
+        return False
+    if any(row.fetched_at.tzinfo is None for row in rows):
+        return False
+    return {type(row.lake_document_id) for row in rows} <= {str, type(None)}
 
 
-def binary_copy(
-    rows: Sequence[RawRow], key_types: Sequence[str], run_id: str | None = None
-) -> bytes | None:
-    """``rows`` as a whole binary COPY (signature to trailer), or None where it does not fit.
+def binary_types(key_types: Sequence[str], run_id: str | None = None) -> list[str]:
+    """The column types of :func:`write_binary`'s rows, for ``AsyncCopy.set_types``.
+
+    The record goes through the text dumper (C, where ``bytea``'s is Python): its value,
+    a version byte and the JSON text, is jsonb's binary form as UTF-8.
+    """
+    seen = [] if run_id is None else ["timestamptz", "timestamptz", "text"]
+    return [*key_types, "text", "timestamptz", *seen, "text"]
+
+
+async def write_binary(copy: AsyncCopy, rows: Sequence[RawRow], run_id: str | None = None) -> None:
+    """Write ``rows`` to a binary COPY whose types :func:`binary_types` set.
 
     The columns are those of :func:`copy_text`: keys, record, fetched_at, lake id; with
     ``run_id``, keys, record, fetched_at, first_seen_at, last_seen_at, run_id, lake id.
-    Each key value must be of its column's Python type exactly (text: ``str``;
-    timestamptz: an aware ``datetime``; date: a ``date``, not a ``datetime``), and so must
-    the fetch times (aware) and lake ids (``str`` or None); otherwise None, and the rows go
-    as COPY text, which PostgreSQL parses and casts as it always did.
-
-    Built here, not row by row through psycopg's ``write_row``, because it is the loader's
-    hot loop: the fields a series or a page share (the symbol and interval, the fetch time,
-    the run and lake ids) are encoded once, and a row adds only its time and its record.
     """
-    wanted = [_KEY_TYPES.get(pg_type) for pg_type in key_types]
-    if not rows or None in wanted:
-        return None
-    *head_types, last_type = wanted
-    count = _pack_count(len(key_types) + (3 if run_id is None else 6))
-    run = b"" if run_id is None else _binary_field(run_id, str)
-    heads: dict[tuple[Any, ...], bytes] = {}
-    tails: dict[tuple[Any, ...], bytes] = {}
-    parts = [_SIGNATURE]
-    add = parts.extend
-    fast_times = last_type is datetime
     version = _JSONB_VERSION
-    for key, record_json, fetched_at, lake_id in rows:
-        series = key[:-1]
-        head = heads.get(series)
-        if head is None:
-            fields = list(map(_binary_field, series, head_types))  # type: ignore[arg-type]
-            if len(series) != len(head_types) or None in fields:
-                return None
-            head = heads[series] = count + b"".join(fields)  # type: ignore[arg-type]
-        page = (fetched_at, lake_id)
-        tail = tails.get(page)
-        if tail is None:
-            at = _binary_field(fetched_at, datetime)
-            lake = _NULL if lake_id is None else _binary_field(lake_id, str)
-            if at is None or lake is None or run is None:
-                return None
-            tail = tails[page] = at + (b"" if run_id is None else at + at + run) + lake
-        last = key[-1]
-        record = record_json.encode("utf-8")
-        if fast_times and type(last) is datetime and last.tzinfo is not None:
-            # the open time, the record's length and jsonb's version byte in one pack
-            micros = (last - _PG_EPOCH) // _MICROSECOND
-            add((head, _pack_time_record(8, micros, len(record) + 1, version), record, tail))
-        else:
-            field = _binary_field(last, last_type)  # type: ignore[arg-type]
-            if field is None:
-                return None
-            add((head, field, _pack_length(len(record) + 1), version, record, tail))
-    parts.append(_TRAILER)
-    return b"".join(parts)
+    if run_id is None:
+        for row in rows:
+            await copy.write_row(
+                (*row.key, version + row.record_json, row.fetched_at, row.lake_document_id)
+            )
+        return
+    for row in rows:
+        at = row.fetched_at
+        await copy.write_row(
+            (*row.key, version + row.record_json, at, at, at, run_id, row.lake_document_id)
+        )
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)

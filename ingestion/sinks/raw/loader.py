@@ -30,12 +30,13 @@ from psycopg import sql
 
 from ingestion.raw_tables import RawTable
 from ingestion.sinks.raw.copy_format import (
-    COPY_CHUNK_BYTES,
     COPY_CHUNK_ROWS,
-    binary_copy,
+    binary_types,
     copy_text,
+    fits_binary,
     safe_dumps,
     strip_nul,
+    write_binary,
 )
 from ingestion.sinks.raw.rows import LoadCounts, QuarantineRow, RawRow
 from ingestion.sinks.raw.schema import keys_sql, table_sql
@@ -277,15 +278,14 @@ class RawLoader:
         run_id: str | None = None,
     ) -> None:
         """COPY ``rows`` into the ``names`` columns of ``target``: binary where it fits."""
-        payload = binary_copy(rows, [k.pg_type for k in self.table.keys], run_id)
-        if payload is not None:
+        key_types = [k.pg_type for k in self.table.keys]
+        if fits_binary(rows, key_types):
             copy_sql = sql.SQL("copy {target} ({names}) from stdin (format binary)").format(
                 target=target, names=names
             )
             async with cur.copy(copy_sql) as copy:
-                view = memoryview(payload)
-                for offset in range(0, len(view), COPY_CHUNK_BYTES):
-                    await copy.write(view[offset : offset + COPY_CHUNK_BYTES])
+                copy.set_types(binary_types(key_types, run_id))
+                await write_binary(copy, rows, run_id)
             return
         copy_sql = sql.SQL("copy {target} ({names}) from stdin").format(target=target, names=names)
         async with cur.copy(copy_sql) as copy:
