@@ -7,7 +7,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 # make test runs the suite on two pytest-xdist workers, one test directory per worker at a
-# time (its session fixtures are built once); PYTEST_WORKERS=0 runs it in one process.
+# time (its session fixtures are built once; a few slow files are groups of their own), the
+# longest groups first (tests/conftest.py); PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
 
 .PHONY: help uv install services services-down status test test-fast lint audit demo run ui dashboard simulator browser-deps clean

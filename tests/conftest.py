@@ -25,17 +25,60 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real saved API respon
 TESTS = Path(__file__).resolve().parent
 
 
+# Files that are an xdist group of their own instead of their directory's: slow modules whose
+# expensive fixtures are the module's (a warehouse built for it), so they can run on the
+# other worker while the rest of their directory runs.
+OWN_GROUP = {
+    "dbt/test_dbt_incremental.py": "dbt_incremental",
+    "dbt/test_dbt_analytics.py": "dbt_analytics",
+    "orchestration/test_first_ticks.py": "orchestration_first_ticks",
+}
+# Roughly how long each group takes on one worker, in seconds of the CI machine (today's
+# --durations of the whole suite, scaled to the last fresh-clone CI's 809 s). The longest
+# group starts first (the soak first of all), so the two workers finish together; a group
+# not listed runs after these, in collection order.
+GROUP_SECONDS = {
+    "soak": 480,
+    "orchestration": 420,
+    "dbt_incremental": 210,
+    "dashboard": 200,
+    "dbt": 195,
+    "orchestration_first_ticks": 160,
+    "ingestion": 135,
+    "dbt_analytics": 105,
+    "chaos": 60,
+}
+
+
+def xdist_group(path: Path) -> str:
+    """The pytest-xdist group of a test file: its directory's, or its own (``OWN_GROUP``)."""
+    relative = path.resolve().relative_to(TESTS)
+    if len(relative.parts) == 1:
+        return "top"
+    return OWN_GROUP.get(relative.as_posix(), relative.parts[0])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let pytest-xdist hand out the groups in collection order (see below), not by size."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep each test directory on one pytest-xdist worker (``--dist loadgroup``).
+    """Keep each test directory (or ``OWN_GROUP`` file) on one xdist worker (``--dist loadgroup``).
 
     The expensive session fixtures (a demo warehouse, dbt databases, a Dagster instance)
     belong to a directory, so a worker builds each once instead of every worker building it.
+    The groups are ordered longest first (``GROUP_SECONDS``): a worker takes the next group
+    when it is done with one, so the short groups at the end even the two workers out. (By
+    default pytest-xdist orders them by their number of tests, which put the one-test soak
+    last, behind everything else.)
     """
-    for item in items:
-        relative = item.path.resolve().relative_to(TESTS)
-        group = relative.parts[0] if len(relative.parts) > 1 else "top"
+    groups = {item: xdist_group(item.path) for item in items}
+    for item, group in groups.items():
         item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: -GROUP_SECONDS.get(groups[item], 0))  # stable: files keep order
 
 
 @pytest.fixture(scope="session")
