@@ -1,13 +1,15 @@
 """Soak: the production path, unattended, across three simulated days (``-m soak``).
 
-Status (issue #12): passes; in ``make test``. Its runs on 1 Dec, the whole span: 83 schedule
-ticks, 762 sensor ticks, 86 runs (3 of them gap runs), 7-8 failed runs, each in a fault
-episode and each alerted, none after the faults; 461 raw periods and 456 mart candles
-compared, 0 stale, 0 missing, 0 duplicates, 12 open candles flagged open. 764 s wall with
-the load falling from 6 to 0.5 on two cores (SOAKTIME): about 6-7 s a simulated hour on
-a quiet machine, nearly all of it the hourly candle run's dbt step (one ``dbt build`` of
-the two compared marts and their 20 tests, ~4 CPU s of it dbt's start-up), and three
-times that at load 8. What the first complete runs found: Dagster's step retries were not
+Status (issue #12): passes; in ``make test``. Its run of 1 Dec on the whole span: 83
+schedule ticks, 762 sensor ticks, 86 runs (3 of them gap runs), 8 failed runs, all in fault
+episodes (F&G 1, 429 storm 1, 5xx burst 1, empty pages 1, disconnects 1, ban 3), each
+alerted (9 alerts: 8 failed runs, 1 stale endpoint), none after the faults; 461 raw periods
+and 456 mart candles compared: 0 stale, 0 missing, 0 duplicates; 12 open candles flagged
+open. 866 s wall at load 4-7 on two cores (764 s in a run where the load fell to 0.5; about
+6-7 s a simulated hour on a quiet machine, so ~8-9 minutes), nearly all of it the dbt
+steps (713 s: one ``dbt build`` of the two marts and their 20 tests per hourly run, ~4 CPU
+s of each dbt's start-up; 163 s the daily builds); ingestion steps 69 s, sensors ~50 s.
+What the first complete runs found: Dagster's step retries were not
 off (``execute_in_process`` ignores the executor's retries config; a retry 20 s later
 absorbed the 429 storm, the 5xx burst and the disconnects), and a retried ingestion step
 shared its ingestion run id with the attempt before it, so its accounting counted that
@@ -42,8 +44,9 @@ What is reduced to keep it to minutes: two assets (BTC, ETH) on three exchanges 
 Kraken, Coinbase) plus FX and Fear & Greed; the daily dbt build selects the models
 downstream of those endpoints; Dagster's step retries are off (``retry_policy=None``: a
 retry's 20 s delay is real time, and it would absorb the fault plan), so a failed run
-stays failed and the next tick or the gap sensor must repair it. Jobs, schedules, sensors, partitions, resources and dbt are what
-``orchestration.definitions`` builds, at their real cadence.
+stays failed and the next tick or the gap sensor must repair it. Jobs, schedules, sensors,
+partitions, resources and dbt are what ``orchestration.definitions`` builds, at their real
+cadence.
 """
 
 from __future__ import annotations
