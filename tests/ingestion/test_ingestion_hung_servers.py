@@ -190,7 +190,10 @@ async def interrupt_load(
     thread) once its first rows are committed. The summary, and the run's seconds."""
     async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
         await ensure_schema(conn)  # the table the watcher watches
-    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.1"))  # a load that lasts
+    # A load that lasts: each request 0.5 s late, so seconds remain after the first commit
+    # for ``interrupt`` to land (at 0.1 s, the loader of #18 sometimes finished the run
+    # before a kill landed, and the run came out a success).
+    sim.set_faults(FaultPlan.parse("binance:latency:p=1,delay=0.5"))
 
     async def once_rows_are_in() -> None:
         async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
