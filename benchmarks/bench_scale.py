@@ -9,7 +9,8 @@ as the size needs. Then, and printed:
 * the backfill through ``run_ingestion`` in a child process (its wall, rows/s, CPU and
   peak RSS), and a bare ``COPY`` of the very same rows right after it (the ceiling);
 * disk: raw tables (with indexes) and the lake per candle, the bodies' own size, and
-  what the lake stores of them (zlib-compressed bodies);
+  what the lake stores of them (zstd-compressed bodies; lakes loaded before 2582ff0
+  hold zlib or bzip2 ones);
 * dbt: the first build of the candle marts (a full refresh), and then one scheduled hour
   (the simulator's clock moves an hour; incremental ingestion + ``dbt build`` of the
   incremental models and their tests, what the hourly job runs), with the incremental
