@@ -6,7 +6,9 @@ The simulator (its own process) serves candle pages of the four exchanges: 1m ca
 are stored by every codec the lake reads (:data:`ingestion.sinks.lake.CODECS`) as the
 lake's real documents (same metadata, same indexes), each codec in a database of its own
 on the local MongoDB-protocol server; SQLite's write-ahead log is checkpointed before the
-files are measured. Prints, per codec and interval: what the codec leaves of the bodies,
+files are measured. Prints, per codec and interval (and for ``lake``, the codec the lake
+picks for each page: :func:`ingestion.sinks.lake.codec_for`): what the codec leaves of the
+bodies,
 FerretDB's files over the bodies (the goal: at most 0.5), and the CPU seconds per MB of
 bodies to compress and to decompress (one core, this process). Every body is checked to
 come back byte for byte.
@@ -23,6 +25,7 @@ import asyncio
 import os
 import sys
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,12 +42,14 @@ from ingestion.services import Services
 from ingestion.settings import SOURCES, Settings, load_settings
 from ingestion.simulator.resolved import sim_assets
 from ingestion.sinks.lake import (
-    CODEC,
     CODECS,
     COMPRESS_MIN_BYTES,
     RESPONSES,
+    BodyCodec,
     Lake,
+    codec_for,
     compress_body,
+    compressed_field,
     response_document,
     stored_body,
 )
@@ -64,7 +69,14 @@ async def fetch_documents(settings: Settings, assets: list[str], interval: str) 
         async def one(spec: Any, request: Any) -> dict[str, Any]:
             response = await http.get_json(spec.source, spec.endpoint, request.path, request.params)
             parsed = spec.parse(request.path, request.params, response.data, response.fetched_at)
-            return response_document(response, run_id="bench", record_count=len(parsed.records))
+            first, last = parsed.time_range
+            return response_document(
+                response,
+                run_id="bench",
+                record_count=len(parsed.records),
+                records_from=first,
+                records_to=last,
+            )
 
         documents = await asyncio.gather(*(one(s, r) for s in specs for r in s.plan(ctx)))
     return [d for d in documents if len(stored_body(d)) >= COMPRESS_MIN_BYTES]
@@ -78,7 +90,8 @@ async def measure(
     total = sum(map(len, bodies))
     rows = []
     data_dir = services.settings.home / "mongo" / "data"
-    for name, codec in CODECS.items():
+    choices: list[tuple[str, BodyCodec | None]] = [("lake", None), *CODECS.items()]
+    for name, codec in choices:
         started = time.process_time()
         stored = [compress_body(d, codec) for d in documents]
         compress_cpu = time.process_time() - started
@@ -87,8 +100,8 @@ async def measure(
         decompress_cpu = time.process_time() - started
         if back != bodies:
             raise SystemExit(f"{name}: a body did not come back byte for byte")
-        packed = sum(len(d[codec.field]) for d in stored)
-        database = f"lake_codec_{name}_{interval}"
+        packed = sum(len(d[compressed_field(d) or ""]) for d in stored)
+        database = f"lake_codec_{name.replace('-', '_')}_{interval}"
         with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
             client.drop_database(database)
         async_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_uri())
@@ -125,19 +138,25 @@ async def main(assets: list[str]) -> None:
             }
         )
         fetched = {i: await fetch_documents(settings, assets, i) for i in WINDOWS}
-    print(f"{len(assets)} assets on 4 exchanges; the lake writes {CODEC.field}")
+    print(
+        f"{len(assets)} assets on 4 exchanges; 'lake' is what the lake writes: a codec per page "
+        "(ingestion.sinks.lake.codec_for)"
+    )
+    names = {id(codec): name for name, codec in CODECS.items()}
     for interval, documents in fetched.items():
         total = sum(len(stored_body(d)) for d in documents)
+        chosen = Counter(names[id(codec_for(d))] for d in documents)
         print(
             f"\n{interval} candles over {WINDOWS[interval].days} days: {len(documents)} pages, "
-            f"{total / 1e6:.1f} MB of bodies"
+            f"{total / 1e6:.1f} MB of bodies; the lake's codec: "
+            + ", ".join(f"{name} {n} pages" for name, n in chosen.most_common())
         )
-        print("  codec   stored/bodies  FerretDB files/bodies  compress s/MB  decompress s/MB")
+        print("  codec    stored/bodies  FerretDB files/bodies  compress s/MB  decompress s/MB")
         for name, packed, files, compress, decompress in await measure(
             services, documents, interval
         ):
             print(
-                f"  {name:<7} {packed:13.3f}  {files:21.3f}  {compress:13.4f}  {decompress:15.4f}"
+                f"  {name:<8} {packed:13.3f}  {files:21.3f}  {compress:13.4f}  {decompress:15.4f}"
             )
     print(
         f"\nmachine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "

@@ -33,7 +33,7 @@ import logging
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import zstandard
@@ -83,29 +83,71 @@ class BodyCodec:
     decompress: Callable[[bytes], bytes]
 
 
-def _zstd_compress(data: bytes) -> bytes:
+# Bodies of this many bytes or more are stored compressed (the bytes as received).
+# FerretDB's SQLite backend compresses nothing and keeps binary as base64 text (4/3 of its
+# size), plus ~1.7 kB of metadata and its type schema a document, so its files hold about
+# 4/3 of what the codec leaves plus 0.05 of the bodies. Measured on the simulator's candle
+# pages (benchmarks/bench_lake_codecs.py; one core's CPU): zstd level 1 leaves 0.31 of 1m
+# pages and 0.34 of 1h pages at ~0.004 CPU s per MB (FerretDB's files 0.46 and 0.51);
+# zstd's optimal parser (ZSTD_PAGES below) 0.27 and 0.30 at ~0.05 s/MB (files ~0.43 and
+# 0.45); bzip2 -9 0.28 and 0.32 at ~0.07 s/MB; zlib level 1 0.38 and 0.41 at ~0.01 s/MB.
+# So pages of records less than an hour apart (minute candles, snapshots: the volume of a
+# large history, 60 times the pages of an hourly one) get level 1, and every other page the
+# optimal parser, whose CPU is spent on 1/60 of the bytes. Both are zstd frames in
+# ``body_zstd``; zstd.decompress reads either. Smaller bodies (error bodies) stay text.
+COMPRESS_MIN_BYTES = 512
+ZSTD_LEVEL = 1  # pages of records less than an hour apart
+# zstd's btopt strategy (its optimal parser, as levels 16-17) with small tables: on the
+# candle pages (~4-180 kB) it leaves 0.30 of 1h pages where level 15 leaves 0.29 at twice the
+# CPU and level 19 0.29 at six times; the target length is most of the gain (4 leaves level
+# 1's size, 8 leaves 0.32, 16 costs 30 % more CPU for 0.005 less).
+ZSTD_PAGES = zstandard.ZstdCompressionParameters(
+    strategy=zstandard.STRATEGY_BTOPT,
+    window_log=17,
+    chain_log=12,
+    hash_log=12,
+    search_log=1,
+    min_match=6,
+    target_length=12,
+)
+DENSE_SPACING = timedelta(hours=1)  # records closer than this apart: ZSTD_LEVEL
+
+
+def _zstd_fast(data: bytes) -> bytes:
     return zstandard.compress(data, ZSTD_LEVEL)
 
 
-# Bodies of this many bytes or more are stored compressed (the bytes as received).
-# FerretDB's SQLite backend compresses nothing and keeps binary as base64 text (4/3 of its
-# size), so what the codec leaves is what the disk holds. Measured on the simulator's
-# candle pages (benchmarks/bench_lake_codecs.py; one core's CPU): zstd level 1 leaves 0.31
-# of 1m pages and 0.34 of 1h pages at ~300 MB/s; bzip2 -9 0.28 and 0.32 at ~16 MB/s; zlib
-# level 1 0.38 and 0.41 at ~110 MB/s. zstd-1 is the codec: a twentieth of bzip2's CPU for
-# a lake a tenth larger. Smaller bodies (error bodies) stay text.
-COMPRESS_MIN_BYTES = 512
-ZSTD_LEVEL = 1
+def _zstd_pages(data: bytes) -> bytes:
+    # a compressor per call: a ZstdCompressor is not to be shared between threads
+    return zstandard.ZstdCompressor(compression_params=ZSTD_PAGES).compress(data)
+
+
 CODECS: dict[str, BodyCodec] = {
-    "zstd": BodyCodec("body_zstd", _zstd_compress, zstandard.decompress),
+    "zstd-1": BodyCodec("body_zstd", _zstd_fast, zstandard.decompress),
+    "zstd-opt": BodyCodec("body_zstd", _zstd_pages, zstandard.decompress),
     # what lakes written before zstd hold: bzip2 (900 kB blocks), and before it zlib
     "bzip2": BodyCodec("body_bz2", lambda data: bz2.compress(data, 9), bz2.decompress),
     "zlib": BodyCodec("body_zlib", lambda data: zlib.compress(data, 1), zlib.decompress),
 }
-CODEC = CODECS["zstd"]  # what new documents hold
+CODEC = CODECS["zstd-1"]  # what new documents hold (CODEC_SPARSE for sparse pages)
+CODEC_SPARSE = CODECS["zstd-opt"]
 COMPRESSED_FIELD = CODEC.field
 # Every compressed body field a lake may hold, and how to get the bytes back.
 DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {c.field: c.decompress for c in CODECS.values()}
+
+
+def codec_for(document: dict[str, Any]) -> BodyCodec:
+    """How the lake compresses ``document``'s body: by how far apart its records are.
+
+    Records less than :data:`DENSE_SPACING` apart on average (minute candles; a snapshot's
+    records, all of one time) get :data:`CODEC`, zstd level 1; any other page (hourly and
+    daily candles, pages without a time range) :data:`CODEC_SPARSE`, zstd's optimal parser.
+    """
+    first, last = document.get("records_from"), document.get("records_to")
+    count = document.get("record_count") or 0
+    if not (isinstance(first, datetime) and isinstance(last, datetime) and count >= 2):
+        return CODEC_SPARSE
+    return CODEC if (last - first) / (count - 1) < DENSE_SPACING else CODEC_SPARSE
 
 
 def compressed_field(document: dict[str, Any]) -> str | None:
@@ -113,11 +155,11 @@ def compressed_field(document: dict[str, Any]) -> str | None:
     return next((field for field in DECOMPRESS if field in document), None)
 
 
-def compress_body(document: dict[str, Any], codec: BodyCodec = CODEC) -> dict[str, Any]:
-    """``document`` as stored: a large ``body`` (with its ``body_exact``) compressed by ``codec``.
+def compress_body(document: dict[str, Any], codec: BodyCodec | None = None) -> dict[str, Any]:
+    """``document`` as stored: a large ``body`` (with its ``body_exact``) compressed.
 
-    The codec's field (``body_zstd``) holds the exact bytes received, compressed. The input
-    is not changed.
+    ``codec`` (by default :func:`codec_for` the document) fills its field (``body_zstd``)
+    with the exact bytes received, compressed. The input is not changed.
     """
     text = document.get("body")
     if not isinstance(text, str) or compressed_field(document):
@@ -126,6 +168,7 @@ def compress_body(document: dict[str, Any], codec: BodyCodec = CODEC) -> dict[st
     raw = bytes(exact) if exact is not None else text.encode("utf-8")
     if len(raw) < COMPRESS_MIN_BYTES:
         return document
+    codec = codec or codec_for(document)
     stored = {k: v for k, v in document.items() if k not in ("body", "body_exact")}
     stored[codec.field] = Binary(codec.compress(raw))
     return stored

@@ -83,7 +83,7 @@ async def test_a_full_run_lands_every_endpoint_and_accounts_for_every_record(
     assert klines["request"]["path"] == "/api/v3/klines"
     assert klines["record_count"] == len(json.loads(stored_text(klines)))
     assert klines["records_from"] <= klines["records_to"]
-    # Candle pages are stored compressed (zstd level 1), in ~0.3 of their size (zlib
+    # Candle pages are stored compressed (zstd), in ~0.3 of their size (zlib
     # level 1 left 0.38: with FerretDB's base64 over half the bodies on disk); small ones
     # as text.
     candle_pages = [d for d in docs if d["body_bytes"] >= COMPRESS_MIN_BYTES]
