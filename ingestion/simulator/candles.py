@@ -52,6 +52,68 @@ def _diverge(
     )
 
 
+def _base_interval(interval_s: int) -> int:
+    """The candles an exchange rolls ``interval_s`` up from: minutes below an hour, else hours."""
+    if interval_s in (market.MINUTE, market.HOUR):
+        return interval_s
+    return market.MINUTE if interval_s < market.HOUR else market.HOUR
+
+
+def _diverged_closed(
+    seed: int,
+    divergences: tuple[PriceDivergence, ...],
+    exchange: str,
+    asset_id: str,
+    interval_s: int,
+    i0: int,
+    i1: int,
+) -> market.CandleArrays:
+    """Closed candles [i0, i1) of a source whose prices diverge.
+
+    A divergence hits the minute and hour candles whose open time lies in its window; the
+    coarser candles are rolled up from those, so a day's high on an exchange that was dear
+    for five hours is that dear high, as an exchange's own daily candle would be.
+    """
+    base = _base_interval(interval_s)
+    if base == interval_s:
+        arrays = market.closed_candles(seed, exchange, asset_id, interval_s, i0, i1)
+        return _diverge(divergences, exchange, asset_id, arrays)
+    k = interval_s // base
+    fine = market.closed_candles(seed, exchange, asset_id, base, i0 * k, i1 * k)
+    return market.aggregate(_diverge(divergences, exchange, asset_id, fine), i1 - i0, k)
+
+
+def _diverged_open(
+    seed: int,
+    divergences: tuple[PriceDivergence, ...],
+    exchange: str,
+    asset_id: str,
+    interval_s: int,
+    now_s: int,
+) -> market.CandleArrays | None:
+    """The open candle at ``now_s`` with the divergences applied as in ``_diverged_closed``."""
+    if not any(d.applies(exchange, asset_id) for d in divergences):
+        return market.open_candle(seed, exchange, asset_id, interval_s, now_s)
+    base = _base_interval(interval_s)
+    if base == interval_s:
+        arrays = market.open_candle(seed, exchange, asset_id, interval_s, now_s)
+        return None if arrays is None else _diverge(divergences, exchange, asset_id, arrays)
+    rel = now_s - market.EPOCH0_S
+    start_i, elapsed = divmod(rel, interval_s)
+    if elapsed == 0:
+        return None
+    first, current = start_i * (interval_s // base), rel // base
+    parts: list[market.CandleArrays] = []
+    if current > first:
+        closed = market.closed_candles(seed, exchange, asset_id, base, first, current)
+        parts.append(_diverge(divergences, exchange, asset_id, closed))
+    partial = market.open_candle(seed, exchange, asset_id, base, now_s)
+    if partial is not None:
+        parts.append(_diverge(divergences, exchange, asset_id, partial))
+    candles = market.concat(parts) if len(parts) > 1 else parts[0]
+    return market.aggregate(candles, 1, len(candles))
+
+
 def closed_rows(
     seed: int,
     divergences: tuple[PriceDivergence, ...],
@@ -66,12 +128,14 @@ def closed_rows(
     for divergence in divergences:
         if not divergence.applies(fmt.exchange, asset.asset_id):
             continue
-        a = max(i0, math.ceil((divergence.start.timestamp() - market.EPOCH0_S) / interval_s))
+        # every candle that overlaps the window
+        a = max(i0, (int(divergence.start.timestamp()) - market.EPOCH0_S) // interval_s)
         b = min(i1, math.ceil((divergence.end.timestamp() - market.EPOCH0_S) / interval_s))
         if a >= b:
             continue
-        arrays = market.closed_candles(seed, fmt.exchange, asset.asset_id, interval_s, a, b)
-        diverged = _diverge(divergences, fmt.exchange, asset.asset_id, arrays)
+        diverged = _diverged_closed(
+            seed, divergences, fmt.exchange, asset.asset_id, interval_s, a, b
+        )
         rows[a - i0 : b - i0] = fmt.renderer(diverged, asset.asset_id, interval_s, 0)
     return rows
 
@@ -84,9 +148,10 @@ def window_rows(
     rows = closed_rows(req.seed, divergences, fmt, asset, interval_s, window.i0, window.i1)
     open_row = None
     if window.open_index is not None:
-        arrays = market.open_candle(req.seed, fmt.exchange, asset.asset_id, interval_s, req.now_s)
+        arrays = _diverged_open(
+            req.seed, divergences, fmt.exchange, asset.asset_id, interval_s, req.now_s
+        )
         if arrays is not None:
-            arrays = _diverge(divergences, fmt.exchange, asset.asset_id, arrays)
             open_row = fmt.renderer(arrays, asset.asset_id, interval_s, 0)[0]
             rows.append(open_row)
     return rows, open_row

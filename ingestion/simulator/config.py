@@ -150,9 +150,11 @@ NO_FAULTS = FaultPlan()
 class PriceDivergence:
     """One source's prices off the market by ``bps`` basis points over [start, end).
 
-    Hits the candles of an exchange whose open time lies in the window (closed and open
-    candles alike, every price of the candle), or CoinGecko's market_chart points whose
-    time does (``source="coingecko"``); ``asset`` narrows it to one asset id. Used to
+    Hits an exchange's minute and hour candles whose open time lies in the window (closed
+    and open candles alike, every price of the candle), and the coarser candles through
+    them (a day's high is the diverged hours' high, as the exchange's own daily candle
+    would be), or CoinGecko's market_chart points whose time lies in it
+    (``source="coingecko"``); ``asset`` narrows it to one asset id. Used to
     test the reconciliation of sources and that open candles stay out of the analytics.
     """
 

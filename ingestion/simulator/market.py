@@ -244,7 +244,8 @@ def partial_hour(seed: int, exchange: str, asset_id: str, i: int, elapsed_s: int
     )
 
 
-def _concat(parts: list[CandleArrays]) -> CandleArrays:
+def concat(parts: list[CandleArrays]) -> CandleArrays:
+    """Consecutive candle arrays as one, oldest first."""
     return CandleArrays(
         *(
             np.concatenate([getattr(p, n) for p in parts])
@@ -262,7 +263,7 @@ def _concat(parts: list[CandleArrays]) -> CandleArrays:
     )
 
 
-def _aggregate(h: CandleArrays, n_groups: int, per_group: int) -> CandleArrays:
+def aggregate(h: CandleArrays, n_groups: int, per_group: int) -> CandleArrays:
     """Candles of ``per_group`` consecutive ``h`` candles each, as an exchange rolls its own up.
 
     First open, max high, min low, last close, summed volume and trades.
@@ -286,7 +287,7 @@ def _aggregate(h: CandleArrays, n_groups: int, per_group: int) -> CandleArrays:
 
 
 def _aggregate_days(h: CandleArrays, n_days: int, hours_per_day: int = 24) -> CandleArrays:
-    return _aggregate(h, n_days, hours_per_day)
+    return aggregate(h, n_days, hours_per_day)
 
 
 def daily_candles(seed: int, exchange: str, asset_id: str, d0: int, d1: int) -> CandleArrays:
@@ -394,9 +395,9 @@ def closed_candles(
         raise ValueError(f"unsupported interval {interval_s}")
     if interval_s < HOUR:
         k = interval_s // MINUTE
-        return _aggregate(minute_candles(seed, exchange, asset_id, i0 * k, i1 * k), i1 - i0, k)
+        return aggregate(minute_candles(seed, exchange, asset_id, i0 * k, i1 * k), i1 - i0, k)
     k = interval_s // HOUR
-    return _aggregate(hourly_candles(seed, exchange, asset_id, i0 * k, i1 * k), i1 - i0, k)
+    return aggregate(hourly_candles(seed, exchange, asset_id, i0 * k, i1 * k), i1 - i0, k)
 
 
 def open_candle(
@@ -417,8 +418,8 @@ def open_candle(
             parts.append(minute_candles(seed, exchange, asset_id, first_minute, minute_i))
         if elapsed:
             parts.append(partial_minute(seed, exchange, asset_id, minute_i, elapsed))
-        minutes = _concat(parts) if len(parts) > 1 else parts[0]
-        return _aggregate(minutes, 1, len(minutes))
+        minutes = concat(parts) if len(parts) > 1 else parts[0]
+        return aggregate(minutes, 1, len(minutes))
     hour_i, elapsed = divmod(rel, HOUR)
     if interval_s == HOUR:
         return partial_hour(seed, exchange, asset_id, hour_i, elapsed)
@@ -428,8 +429,8 @@ def open_candle(
         parts.append(hourly_candles(seed, exchange, asset_id, first_hour, hour_i))
     if elapsed:
         parts.append(partial_hour(seed, exchange, asset_id, hour_i, elapsed))
-    hours = _concat(parts) if len(parts) > 1 else parts[0]
-    return _aggregate(hours, 1, len(hours))
+    hours = concat(parts) if len(parts) > 1 else parts[0]
+    return aggregate(hours, 1, len(hours))
 
 
 _LABEL_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": HOUR, "4h": 4 * HOUR, "1d": DAY}

@@ -212,10 +212,14 @@ def test_fx_lookahead_test_fails_on_a_rate_taken_too_early(
     dbt_db: DbtDatabase, built: DbtResult
 ) -> None:
     # One hourly rate and one premium hour before the cutoff (10:00 UTC on the newest
-    # rate's day, before its publication) converted at that newest rate, as a conversion
-    # that took a day's rate for the whole day would: the singular test must flag both.
-    # The rows are put back afterwards for the module's other tests.
-    cutoff = "(select (max(rate_date) + time '10:00') at time zone 'utc' from raw_rates)"
+    # rate's day, before its publication, or its fetch if that came first: rawdata loads
+    # today's rate at now even before 15:00) converted at that newest rate, as a
+    # conversion that took a day's rate for the whole day would: the singular test must
+    # flag both. The rows are put back afterwards for the module's other tests.
+    cutoff = (
+        "(select least((rate_date + time '10:00') at time zone 'utc', available_at)"
+        " from raw_rates order by rate_date desc limit 1)"
+    )
     raw_rates = (
         "with raw_rates as (select * from staging.stg_fx__rates where base_currency = 'USD')"
     )

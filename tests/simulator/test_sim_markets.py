@@ -16,6 +16,7 @@ from ingestion.simulator import (
 )
 
 NOW_S = int(NOW.timestamp())
+HOUR = timedelta(hours=1)
 PATHS = (
     ("binance", "/api/v3/klines?symbol=ETHUSDT&interval=1h&limit=1000"),
     ("kraken", "/0/public/OHLC?pair=ETHUSD&interval=1440"),
@@ -202,3 +203,53 @@ async def test_price_divergence_moves_one_source_over_its_window(http: Http) -> 
                 0.98 if day + timedelta(hours=10) <= moment < day + timedelta(hours=11) else 1.0
             )
             assert abs(m[1] / b[1] - expected) < 1e-9
+
+
+async def test_a_divergence_reaches_the_coarser_candles_through_its_hours(http: Http) -> None:
+    # Binance's BTC 20 % dear from 08:00 to 13:00 on a closed day, and from 09:00 to 11:00
+    # on the open one (NOW is 12:30): each day's and 4 h candle is the rollup of the
+    # diverged hours, as an exchange's own would be (an earlier simulator left them
+    # undiverged, so the closed day's 1d candle disagreed with the rollup of its hours).
+    closed_day, open_day = datetime(2024, 3, 4, tzinfo=UTC), datetime(2024, 3, 5, tzinfo=UTC)
+    divergences = (
+        PriceDivergence(
+            "binance", closed_day + 8 * HOUR, closed_day + 13 * HOUR, 2000.0, asset="BTC"
+        ),
+        PriceDivergence("binance", open_day + 9 * HOUR, open_day + 11 * HOUR, 2000.0, asset="BTC"),
+    )
+
+    async def klines(sim: RunningSimulator, interval: str, start: datetime, limit: int) -> Any:
+        start_ms = str(int(start.timestamp() * 1000))
+        _, rows = await get_json(
+            http,
+            sim.base_urls["binance"] + "/api/v3/klines",
+            symbol="BTCUSDT",
+            interval=interval,
+            startTime=start_ms,
+            limit=str(limit),
+        )
+        return rows
+
+    def rolled_up(rows: list[Any]) -> tuple[str, float, float, str]:
+        return (
+            rows[0][1],
+            max(float(r[2]) for r in rows),
+            min(float(r[3]) for r in rows),
+            rows[-1][4],
+        )
+
+    async with (
+        run_simulator(SimulatorConfig(now=NOW)) as plain,
+        run_simulator(SimulatorConfig(now=NOW, divergences=divergences)) as diverged,
+    ):
+        for day, hours in ((closed_day, 24), (open_day, 13)):  # 13: 00:00 to the open 12:00
+            hourly = await klines(diverged, "1h", day, hours)
+            [daily] = await klines(diverged, "1d", day, 1)
+            assert (daily[1], float(daily[2]), float(daily[3]), daily[4]) == rolled_up(hourly)
+            [plain_daily] = await klines(plain, "1d", day, 1)
+            assert float(daily[2]) > float(plain_daily[2]) * 1.1  # the dear hours' high
+        four_hours = await klines(diverged, "4h", closed_day + 8 * HOUR, 2)
+        hourly = await klines(diverged, "1h", closed_day + 8 * HOUR, 8)
+        for k, candle in enumerate(four_hours):
+            part = hourly[4 * k : 4 * k + 4]
+            assert (candle[1], float(candle[2]), float(candle[3]), candle[4]) == rolled_up(part)
