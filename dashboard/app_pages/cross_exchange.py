@@ -40,7 +40,8 @@ st.caption(
 if spreads.empty:
     ui.empty("cross-exchange spreads for the chosen assets and dates")
 else:
-    if data.spreads_are_daily(choice.start, choice.end):
+    daily = data.spreads_are_daily(choice.start, choice.end)
+    if daily:
         st.caption(
             "Over this many hours, a point a day: its last closed hour's close, its widest "
             "spread and each exchange's largest deviation (a shorter range shows every hour)."
@@ -48,7 +49,15 @@ else:
     ui.chart(charts.spread_range(spreads), spreads_as_of, key="spread_range")
     ui.chart(charts.deviation_from_consensus(spreads), spreads_as_of, key="deviation")
     divergent = spreads[spreads["is_divergent"].fillna(False).astype(bool)]
-    st.caption(f"{len(divergent)} exchange-hours deviate from the consensus beyond the threshold.")
+    if daily:
+        st.caption(
+            f"{len(divergent)} exchange-days with an hour deviating from the consensus beyond "
+            "the threshold."
+        )
+    else:
+        st.caption(
+            f"{len(divergent)} exchange-hours deviate from the consensus beyond the threshold."
+        )
     with st.expander("Spreads table"):
         ui.table(spreads, "cross exchange spreads", spreads_as_of)
 

@@ -115,34 +115,30 @@ def top_movers(asset_ids: tuple[str, ...]) -> pd.DataFrame:
     """
     return read_market(
         """
-        with hourly as (
-            select asset_id, open_at, close_at, consensus_close_price_usd as close_price_usd
-            from marts.fct_price_consensus
-            where asset_id = any(%(assets)s) and interval = '1h'
-        ),
-
-        latest as (
-            select asset_id, max(open_at) as as_of
-            from hourly
-            group by asset_id
-        )
-
         select
             latest.asset_id,
-            current_hour.close_price_usd,
-            day_before.close_price_usd as close_price_usd_24h_ago,
-            100 * (current_hour.close_price_usd / day_before.close_price_usd - 1)
+            latest.consensus_close_price_usd as close_price_usd,
+            day_before.consensus_close_price_usd as close_price_usd_24h_ago,
+            100 * (latest.consensus_close_price_usd / day_before.consensus_close_price_usd - 1)
                 as change_pct,
-            latest.as_of,
-            current_hour.close_at as closed_at,
+            latest.open_at as as_of,
+            latest.close_at as closed_at,
             day_before.close_at as closed_at_24h_ago
-        from latest
-        inner join hourly as current_hour
-            on current_hour.asset_id = latest.asset_id and current_hour.open_at = latest.as_of
-        inner join hourly as day_before
+        from (select distinct unnest(%(assets)s::text[]) as asset_id) as asset
+        -- the newest hour: one probe of the primary key (asset_id, interval, open_at)
+        cross join lateral (
+            select consensus.asset_id, consensus.open_at, consensus.close_at,
+                   consensus.consensus_close_price_usd
+            from marts.fct_price_consensus as consensus
+            where consensus.asset_id = asset.asset_id and consensus.interval = '1h'
+            order by consensus.open_at desc
+            limit 1
+        ) as latest
+        inner join marts.fct_price_consensus as day_before
             on day_before.asset_id = latest.asset_id
-            and day_before.open_at = latest.as_of - interval '24 hours'
-        where day_before.close_price_usd > 0
+            and day_before.interval = '1h'
+            and day_before.open_at = latest.open_at - interval '24 hours'
+        where day_before.consensus_close_price_usd > 0
         order by change_pct desc
         """,
         {"assets": list(asset_ids)},
@@ -345,25 +341,16 @@ _SPREADS_HOURLY: LiteralString = """
       and open_at >= %(start)s and open_at < %(end)s
     order by asset_id, open_at, exchange_id
 """
-# One row per asset, exchange and UTC day: the day's last closed hour (its open_at, close
-# and consensus), its widest spread, the exchange's largest deviation, divergent if any hour was.
+# One row per asset, exchange and UTC day, pre-aggregated by dbt (fct_cross_exchange_spreads_
+# daily, incremental): the day's last closed hour (its open_at, close and consensus), its
+# widest spread, the exchange's largest deviation, divergent if any hour was.
 _SPREADS_DAILY: LiteralString = """
-    select asset_id, max(open_at) as open_at, exchange_id,
-           max(quote_currency) as quote_currency,
-           (array_agg(close_price order by open_at desc))[1] as close_price,
-           (array_agg(consensus_close_price_usd order by open_at desc))[1]
-               as consensus_close_price_usd,
-           (array_agg(deviation_bps order by abs(deviation_bps) desc nulls last))[1]
-               as deviation_bps,
-           bool_or(is_divergent) as is_divergent,
-           max(spread_bps) as spread_bps,
-           min(min_close_price_usd) as min_close_price_usd,
-           max(max_close_price_usd) as max_close_price_usd,
-           max(exchange_count) as exchange_count
-    from marts.fct_cross_exchange_spreads
+    select asset_id, open_at, exchange_id, quote_currency, close_price,
+           consensus_close_price_usd, deviation_bps, is_divergent, spread_bps,
+           min_close_price_usd, max_close_price_usd, exchange_count, hour_count
+    from marts.fct_cross_exchange_spreads_daily
     where asset_id = any(%(assets)s)
-      and open_at >= %(start)s and open_at < %(end)s
-    group by asset_id, exchange_id, date_trunc('day', open_at, 'UTC')
+      and price_date >= %(start)s and price_date <= %(end)s
     order by asset_id, open_at, exchange_id
 """
 
@@ -382,11 +369,14 @@ def spreads(asset_ids: tuple[str, ...], start: date, end: date) -> pd.DataFrame:
     The deviation is from the consensus USD price (bps); the spread is between the highest and
     lowest exchange that hour (bps). The mart holds closed candles only: the open hour is never
     compared. Over more than :data:`MAX_POINTS` hours (:func:`spreads_are_daily`) a row is a
-    UTC day instead: its last hour's close and consensus (``open_at`` is that hour's), its
-    widest spread and the exchange's largest deviation, divergent if any hour was.
+    UTC day instead, read from the daily mart dbt pre-aggregates
+    (``fct_cross_exchange_spreads_daily``): its last hour's close and consensus (``open_at``
+    is that hour's), its widest spread and the exchange's largest deviation, divergent if any
+    hour was, and ``hour_count``, the closed hours behind the row.
     """
-    query = _SPREADS_DAILY if spreads_are_daily(start, end) else _SPREADS_HOURLY
-    return read_market(query, {"assets": list(asset_ids), **day_window(start, end)})
+    if spreads_are_daily(start, end):
+        return read_market(_SPREADS_DAILY, {"assets": list(asset_ids), "start": start, "end": end})
+    return read_market(_SPREADS_HOURLY, {"assets": list(asset_ids), **day_window(start, end)})
 
 
 _PREMIUM_HOURLY: LiteralString = """
@@ -397,15 +387,29 @@ _PREMIUM_HOURLY: LiteralString = """
       and open_at >= %(start)s and open_at < %(end)s
     order by asset_id, open_at
 """
-# One row per asset and UTC day: the day's last closed hour, as it stands.
+# One row per asset and UTC day: the day's last closed hour, as it stands. One probe of the
+# mart's primary key (asset_id, open_at) per asset and day, newest hour first: a distinct on
+# over every hour sorted 46 k rows at 20 M candles (~0.3-0.5 s, spilling to disk).
 _PREMIUM_DAILY: LiteralString = """
-    select distinct on (asset_id, date_trunc('day', open_at, 'UTC'))
-           asset_id, open_at, close_price_brl, consensus_close_price_usd, usd_brl_rate,
-           fx_rate_date, fx_rate_available_at, consensus_close_price_brl, premium_pct
-    from marts.fct_brazil_premium
-    where asset_id = any(%(assets)s)
-      and open_at >= %(start)s and open_at < %(end)s
-    order by asset_id, date_trunc('day', open_at, 'UTC'), open_at desc
+    select
+        last_hour.asset_id, last_hour.open_at, last_hour.close_price_brl,
+        last_hour.consensus_close_price_usd, last_hour.usd_brl_rate, last_hour.fx_rate_date,
+        last_hour.fx_rate_available_at, last_hour.consensus_close_price_brl,
+        last_hour.premium_pct
+    from unnest(%(assets)s::text[]) as asset (asset_id)
+    cross join generate_series(
+        %(start)s::timestamptz, %(end)s::timestamptz - interval '24 hours', interval '24 hours'
+    ) as utc_day (day_start)
+    cross join lateral (
+        select *
+        from marts.fct_brazil_premium as premium
+        where premium.asset_id = asset.asset_id
+          and premium.open_at >= utc_day.day_start
+          and premium.open_at < utc_day.day_start + interval '24 hours'
+        order by premium.open_at desc
+        limit 1
+    ) as last_hour
+    order by last_hour.asset_id, last_hour.open_at
 """
 
 

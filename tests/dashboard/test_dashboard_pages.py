@@ -275,7 +275,8 @@ def test_brazil_premium_over_more_than_5000_hours_is_a_row_a_day(
 
 
 def test_spreads_over_more_than_5000_hours_are_a_row_a_day(on_demo_warehouse: Warehouse) -> None:
-    """A long range reads the spreads by day: the last hour's close, the largest deviation."""
+    """A long range reads the spreads by day from the daily mart dbt pre-aggregates: the
+    last hour's close, the largest deviation, the widest spread, the hours behind it."""
     from datetime import timedelta
 
     from dashboard import data
@@ -301,3 +302,11 @@ def test_spreads_over_more_than_5000_hours_are_a_row_a_day(on_demo_warehouse: Wa
         assert row.open_at == hours["open_at"].max()
         assert abs(row.deviation_bps) == hours["deviation_bps"].abs().max()
         assert row.spread_bps == hours["spread_bps"].max()
+        assert row.hour_count == len(hours)
+    # read from fct_cross_exchange_spreads_daily, not aggregated per page view
+    [(mart_rows,)] = on_demo_warehouse.query(
+        "select count(*) from marts.fct_cross_exchange_spreads_daily"
+        " where asset_id in ('BTC', 'ETH') and price_date between %s and %s",
+        [start, last_day],
+    )
+    assert len(daily) == mart_rows

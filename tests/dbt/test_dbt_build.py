@@ -296,6 +296,61 @@ def test_no_spread_premium_or_consensus_from_open_candles(
     assert (spreads, premiums, consensus, today) == (0, 0, 0, 0)
 
 
+def _daily_spreads_from_hourly(dsn: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """The hourly spreads aggregated per asset, exchange and UTC day here, in Python: the
+    last hour's open, quote, close and consensus, the largest deviation (by size), divergent
+    if any hour was, the widest spread, the lowest and highest close, exchange and hour count."""
+    with psycopg.connect(dsn) as conn:
+        hours = conn.execute(
+            "select asset_id, exchange_id, open_at, quote_currency, close_price,"
+            " consensus_close_price_usd, deviation_bps, is_divergent, spread_bps,"
+            " min_close_price_usd, max_close_price_usd, exchange_count"
+            " from marts.fct_cross_exchange_spreads order by open_at"
+        ).fetchall()
+    days: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for hour in hours:
+        days.setdefault((hour[0], hour[1], hour[2].astimezone(UTC).date()), []).append(hour)
+    expected = {}
+    for key, rows in days.items():
+        last = rows[-1]
+        largest = max(reversed(rows), key=lambda r: abs(r[6]))
+        expected[key] = (
+            last[2],
+            last[3],
+            last[4],
+            last[5],
+            largest[6],
+            any(r[7] for r in rows),
+            max(r[8] for r in rows),
+            min(r[9] for r in rows),
+            max(r[10] for r in rows),
+            max(r[11] for r in rows),
+            len(rows),
+        )
+    return expected
+
+
+def _daily_spreads(dsn: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select asset_id, exchange_id, price_date, open_at, quote_currency, close_price,"
+            " consensus_close_price_usd, deviation_bps, is_divergent, spread_bps,"
+            " min_close_price_usd, max_close_price_usd, exchange_count, hour_count"
+            " from marts.fct_cross_exchange_spreads_daily"
+        ).fetchall()
+    return {tuple(r[:3]): tuple(r[3:]) for r in rows}
+
+
+def test_daily_spreads_are_the_aggregate_of_the_hourly_spreads(
+    dbt_db: DbtDatabase, built: DbtResult
+) -> None:
+    """fct_cross_exchange_spreads_daily (what the Cross-exchange page reads over long ranges)
+    is the hourly mart aggregated per asset, exchange and UTC day, recomputed here."""
+    daily = _daily_spreads(dbt_db.reader_dsn)
+    assert len(daily) > 20
+    assert daily == _daily_spreads_from_hourly(dbt_db.reader_dsn)
+
+
 def test_daily_returns_volatility_and_correlations(dbt_db: DbtDatabase, built: DbtResult) -> None:
     [(days, vol7, vol30, drawdown_max)] = _rows(
         dbt_db.reader_dsn,
