@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any, LiteralString
 
 import pandas as pd
@@ -33,6 +35,9 @@ MAX_IDLE_CONNECTIONS = 4  # per database: open connections kept for the next que
 
 MARTS_SCHEMA = "marts"
 
+_idle: dict[str, list[psycopg.Connection[Any]]] = {}
+_idle_lock = threading.Lock()
+
 
 class DataUnavailable(IngestionError, RuntimeError):
     """The warehouse cannot answer: not reachable, or not configured."""
@@ -47,6 +52,15 @@ class WarehouseStatus:
     marts: tuple[str, ...] = ()
 
 
+DSN_TTL_SECONDS = 60.0  # how long the resolved reader DSN is reused (see reader_dsn)
+_dsns: dict[tuple[tuple[str, str], ...], tuple[float, str]] = {}
+
+
+def _environment_key() -> tuple[tuple[str, str], ...]:
+    """The ``CRIPTOPIPE_*`` environment: what the resolved DSN is remembered under."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("CRIPTOPIPE_")))
+
+
 def reader_dsn() -> str:
     """The read-only ``reader`` role's DSN for the configured warehouse database.
 
@@ -54,14 +68,29 @@ def reader_dsn() -> str:
     the reader's own password. The dashboard never loads the admin DSN, the superuser's
     secret file or another role's password, even when ``.env`` holds them; it never
     starts a service.
+
+    Resolving the settings reads ``.env`` and the reader's password file (several
+    milliseconds), and a page asks for the DSN once per query: the answer is reused for
+    :data:`DSN_TTL_SECONDS` while the ``CRIPTOPIPE_*`` environment stays the same, and
+    :func:`clear_cache` ("Refresh data") forgets it.
     """
     from ingestion.services import credentials
     from ingestion.settings import ReaderSettings
 
+    key = _environment_key()
+    now = monotonic()
+    with _idle_lock:
+        remembered = _dsns.get(key)
+    if remembered and now - remembered[0] < DSN_TTL_SECONDS:
+        return remembered[1]
     try:
-        return credentials.role_dsn(ReaderSettings(), "reader")
+        dsn = credentials.role_dsn(ReaderSettings(), "reader")
     except Exception as err:  # no reader password yet, bad configuration, ...
         raise DataUnavailable(f"the warehouse is not set up ({err})") from err
+    with _idle_lock:
+        _dsns.clear()  # one configuration at a time: no stale passwords kept around
+        _dsns[key] = (now, dsn)
+    return dsn
 
 
 def _connect(dsn: str) -> psycopg.Connection[Any]:
@@ -77,11 +106,15 @@ def _connect(dsn: str) -> psycopg.Connection[Any]:
     # Charts want floats: load PostgreSQL numeric as float directly instead of Decimal
     # (exact money arithmetic happens in dbt; here it is display only, and much faster).
     conn.adapters.register_loader("numeric", FloatLoader)
+    # Timestamps in UTC as datetime.timezone.utc (psycopg maps the session's "UTC" to it):
+    # pandas turns those into a datetime column several times faster than zoneinfo ones
+    # (4 k 1m candles: ~4 ms instead of ~20-30 ms). The instants are the same either way.
+    try:
+        conn.execute("set time zone 'UTC'")
+    except psycopg.Error:
+        conn.close()
+        raise
     return conn
-
-
-_idle: dict[str, list[psycopg.Connection[Any]]] = {}
-_idle_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -197,9 +230,11 @@ def read_health(query: LiteralString, params: dict[str, Any] | None = None) -> p
 
 
 def clear_cache() -> None:
-    """Forget every cached query (the sidebar's "Refresh" button)."""
+    """Forget every cached query and the resolved DSN (the sidebar's "Refresh" button)."""
     _cached.clear()
     _cached_health.clear()
+    with _idle_lock:
+        _dsns.clear()
 
 
 def day_window(start: date, end: date) -> dict[str, datetime]:
@@ -211,24 +246,26 @@ def day_window(start: date, end: date) -> dict[str, datetime]:
 
 
 def warehouse_status() -> WarehouseStatus:
-    """Can the dashboard show anything? Not cached: the answer is one cheap catalogue query."""
+    """Can the dashboard show anything? Not cached: the answer is one cheap catalogue query.
+
+    It runs on a kept connection, as every query (one the server closed since is replaced).
+    """
     try:
-        dsn = reader_dsn()
-        with _connect(dsn) as conn:
-            rows = conn.execute(
-                """
-                select table_name
-                from information_schema.tables
-                where table_schema = %(schema)s
-                order by table_name
-                """,
-                {"schema": MARTS_SCHEMA},
-            ).fetchall()
+        frame = _frame(
+            reader_dsn(),
+            """
+            select table_name
+            from information_schema.tables
+            where table_schema = %(schema)s
+            order by table_name
+            """,
+            {"schema": MARTS_SCHEMA},
+        )
     except DataUnavailable as err:
         return WarehouseStatus(False, str(err))
     except psycopg.Error as err:
         return WarehouseStatus(False, f"the warehouse refused the query ({err.sqlstate})")
-    marts = tuple(row[0] for row in rows)
+    marts = tuple(frame["table_name"]) if not frame.empty else ()
     if not marts:
         return WarehouseStatus(False, "no mart has been built yet")
     return WarehouseStatus(True, "", marts)
