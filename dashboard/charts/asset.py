@@ -6,7 +6,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import CURRENCY_SYMBOLS, DOWN, NEUTRAL, PROVISIONAL, UP, layout
+from dashboard.charts.style import (
+    CURRENCY_SYMBOLS,
+    DOWN,
+    NEUTRAL,
+    PROVISIONAL,
+    UP,
+    coloured_bars,
+    layout,
+)
 
 
 def candlestick(frame: pd.DataFrame, title: str, currency: str = "USD") -> go.Figure:
@@ -47,13 +55,7 @@ def candlestick(frame: pd.DataFrame, title: str, currency: str = "USD") -> go.Fi
     if closed is not None:
         colours = [c if final else PROVISIONAL for c, final in zip(colours, closed, strict=True)]
     fig.add_trace(
-        go.Bar(
-            x=frame["open_at"],
-            y=frame["volume"],
-            name="volume",
-            marker_color=colours,
-            opacity=0.6,
-        ),
+        coloured_bars(colours, x=frame["open_at"], y=frame["volume"], name="volume", opacity=0.6),
         row=2,
         col=1,
     )
@@ -96,9 +98,7 @@ def technical_indicators(frame: pd.DataFrame, title: str, currency: str) -> go.F
         fig.add_hline(y=level, line={"dash": "dot", "color": NEUTRAL}, row=2, col=1)
     fig.update_yaxes(range=[0, 100], row=2, col=1)
     colours = [UP if v >= 0 else DOWN for v in frame["macd_histogram"].fillna(0)]
-    fig.add_trace(
-        go.Bar(x=x, y=frame["macd_histogram"], name="histogram", marker_color=colours), 3, 1
-    )
+    fig.add_trace(coloured_bars(colours, x=x, y=frame["macd_histogram"], name="histogram"), 3, 1)
     fig.add_trace(go.Scatter(x=x, y=frame["macd"], name="MACD"), 3, 1)
     fig.add_trace(go.Scatter(x=x, y=frame["macd_signal"], name="signal"), 3, 1)
     return layout(fig, title, height=680)

@@ -6,7 +6,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import DOWN, FEAR_GREED_BANDS, UP, fear_greed_band, layout
+from dashboard.charts.style import (
+    DOWN,
+    FEAR_GREED_BANDS,
+    UP,
+    coloured_bars,
+    fear_greed_band,
+    layout,
+)
 
 
 def fear_greed_gauge(value: float, previous: float | None = None) -> go.Figure:
@@ -50,11 +57,11 @@ def fear_greed_history(frame: pd.DataFrame) -> go.Figure:
     if "btc_simple_return" in frame and frame["btc_simple_return"].notna().any():
         returns = frame["btc_simple_return"] * 100
         fig.add_trace(
-            go.Bar(
+            coloured_bars(
+                [UP if r >= 0 else DOWN for r in returns.fillna(0)],
                 x=frame["sentiment_date"],
                 y=returns,
                 name="BTC return (%)",
-                marker_color=[UP if r >= 0 else DOWN for r in returns.fillna(0)],
                 opacity=0.45,
             ),
             secondary_y=True,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -47,6 +50,25 @@ def downsample(rows: pd.DataFrame, x: str, y: str, max_points: int = MAX_POINTS)
     grouped = rows[y].groupby(bucket)
     keep = set(grouped.idxmin()) | set(grouped.idxmax())
     return rows[rows.index.isin(list(keep))]
+
+
+def coloured_bars(colours: Sequence[str], **bar: Any) -> go.Bar:
+    """A bar trace with a colour per bar, built without plotly's per-value validation.
+
+    Plotly checks each colour string of ``marker.color`` one by one (~20 µs each: ~80 ms
+    for the 4 k volume bars of three days of 1m candles, on every run of the page). The
+    colours here are the house constants, so the trace is built unvalidated; the figure
+    sent is the same JSON (``tests/dashboard/test_dashboard_charts.py`` checks it).
+
+    Args:
+        colours: One colour per bar.
+        **bar: The other properties of the ``go.Bar``.
+
+    Returns:
+        The trace.
+    """
+    marker = {**bar.pop("marker", {}), "color": list(colours)}
+    return go.Bar(marker=marker, _validate=False, **bar)
 
 
 def layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:

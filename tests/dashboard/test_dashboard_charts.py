@@ -399,3 +399,18 @@ def test_a_long_hourly_range_sends_at_most_5000_points_a_trace_and_keeps_its_spi
     binance = next(t for t in charts.deviation_from_consensus(frame).data if t.name == "binance")
     assert min(binance.y) == -500.0
     assert list(binance.x) == sorted(binance.x)
+
+
+def test_coloured_bars_send_what_validated_bars_send() -> None:
+    """The per-bar colours skip plotly's per-value validation (~80 ms for 4 k bars): the
+    figure the browser gets is the same JSON as the validated trace's."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    x = pd.date_range("2025-03-01", periods=300, freq="min", tz="UTC")
+    y = [float(i % 7) for i in range(300)]
+    colours = [charts.UP if v > 3 else charts.DOWN for v in y]
+    fast = go.Figure(charts.style.coloured_bars(colours, x=x, y=y, name="volume", opacity=0.6))
+    checked = go.Figure(go.Bar(x=x, y=y, name="volume", opacity=0.6, marker_color=colours))
+    assert pio.to_json(fast, validate=False) == pio.to_json(checked, validate=False)
+    assert list(fast.data[0].marker.color) == colours
