@@ -16,7 +16,8 @@ as the size needs. Then, and printed:
   incremental models and their tests, what the hourly job runs), with the incremental
   models' own times;
 * the dashboard's pages (Streamlit AppTest, as ``bench_dashboard.py``), cold and warm,
-  p50 and p95.
+  p50 and p95; what of a page's run is its queries (cold: in the database; warm: reads
+  from the query cache), and, apart, the run of an empty page (Streamlit's own share).
 
 It asserts nothing. On this development machine (2 shared cores) the 20 M size takes a
 long while; run it in the background::
@@ -270,40 +271,84 @@ DASHBOARD_VIEWS = {
 }
 
 
-def _measured(at: AppTest, query_ms: list[float], into: list[float], points: list[int]) -> None:
-    """After a timed page run: its queries' time in the database, and its traces' points."""
+def _measured(
+    at: AppTest,
+    query_ms: list[float],
+    into: list[float],
+    points: list[int],
+    reads_ms: list[float],
+    reads_into: list[float],
+) -> None:
+    """After a timed page run: its queries' time in the database, the time its reads took
+    (the database's, or the query cache's when warm), and its traces' points."""
     into.append(sum(query_ms))
+    reads_into.append(sum(reads_ms))
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
         points.extend(_trace_points(trace) for trace in spec.get("data", []))
 
 
-def dashboard(database: str, runs: int) -> list[tuple[str, float, float, float, float, float, int]]:
+def _timed(function: Any, into: list[float]) -> Any:
+    """``function``, appending the milliseconds of each call to ``into``."""
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            into.append((time.perf_counter() - started) * 1000)
+
+    return timed
+
+
+def empty_page(runs: int) -> list[float]:
+    """The AppTest run of a page that only draws a title, ``runs`` times (ms): Streamlit's
+    own script-run cost, which every page pays whatever it reads."""
+    from streamlit.testing.v1 import AppTest
+
+    timings = []
+    for _ in range(runs + 1):
+        at = AppTest.from_string("import streamlit as st\nst.title('empty')")
+        at.run()  # the first run of a fresh AppTest, as time_page's router run
+        started = time.perf_counter()
+        at.run()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings[1:]
+
+
+def dashboard(
+    database: str, runs: int
+) -> list[tuple[str, float, float, float, float, float, float, int]]:
     """Every page through AppTest, cold and warm: the page's wall, its queries' own time in
-    the database (cold runs) and the most points any chart trace sends."""
+    the database (cold runs), its reads' time when warm (the query cache: copies of cached
+    frames) and the most points any chart trace sends."""
     os.environ["CRIPTOPIPE_POSTGRES_DB"] = database
     from bench_dashboard import time_page
 
     from dashboard import data
+    from dashboard.data import health as health_queries
+    from dashboard.data import market as market_queries
     from dashboard.data import warehouse
 
     query_ms: list[float] = []
+    reads_ms: list[float] = []
     frame = warehouse._frame
+    read_market, read_health = market_queries.read_market, health_queries.read_health
+    warehouse._frame = _timed(frame, query_ms)  # type: ignore[assignment]
+    market_queries.read_market = _timed(read_market, reads_ms)  # type: ignore[assignment]
+    health_queries.read_health = _timed(read_health, reads_ms)  # type: ignore[assignment]
 
-    def timed_frame(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return frame(*args, **kwargs)
-        finally:
-            query_ms.append((time.perf_counter() - started) * 1000)
+    def before() -> None:
+        query_ms.clear()
+        reads_ms.clear()
 
-    warehouse._frame = timed_frame  # type: ignore[assignment]
     data.clear_cache()
     span = data.data_date_range()
     rows = []
     for view, (page, dates) in DASHBOARD_VIEWS.items():
         timings: dict[bool, list[float]] = {}
         queries: dict[bool, list[float]] = {True: [], False: []}
+        reads: dict[bool, list[float]] = {True: [], False: []}
         points: list[int] = [0]
 
         window, state = None, {}
@@ -319,8 +364,15 @@ def dashboard(database: str, runs: int) -> list[tuple[str, float, float, float, 
                     whole_history=dates == "all",
                     dates=window,
                     state=state,
-                    before=query_ms.clear,
-                    after=partial(_measured, query_ms=query_ms, into=queries[cold], points=points),
+                    before=before,
+                    after=partial(
+                        _measured,
+                        query_ms=query_ms,
+                        into=queries[cold],
+                        points=points,
+                        reads_ms=reads_ms,
+                        reads_into=reads[cold],
+                    ),
                     timeout=300,
                 )
         except RuntimeError as err:  # a page that fails is reported, the others still run
@@ -334,10 +386,13 @@ def dashboard(database: str, runs: int) -> list[tuple[str, float, float, float, 
                 statistics.median(timings[False]),
                 _percentile(timings[False], 0.95),
                 _percentile(queries[True], 0.95),
+                _percentile(reads[False], 0.95),
                 max(points),
             )
         )
     warehouse._frame = frame  # type: ignore[assignment]
+    market_queries.read_market = read_market  # type: ignore[assignment]
+    health_queries.read_health = read_health  # type: ignore[assignment]
     return rows
 
 
@@ -575,15 +630,24 @@ def bench_size(
     if "dashboard" in stages:
         print(
             f"{'page':<18}{'cold p50':>9}{'cold p95':>9}{'warm p50':>9}{'warm p95':>9}"
-            f"{'SQL p95':>9}{'points':>8}  (ms, {runs} runs each; SQL: the page's queries in"
-            " the database, cold; points: the most of any chart trace)"
+            f"{'SQL p95':>9}{'reads p95':>10}{'points':>8}  (ms, {runs} runs each; SQL: the"
+            " page's queries in the database and into frames, cold; reads: the page's reads"
+            " when warm, from the query cache; points: the most of any chart trace)"
         )
         out["dashboard"] = dashboard(database, runs)
-        for view, c50, c95, w50, w95, q95, points in out["dashboard"]:
+        for view, c50, c95, w50, w95, q95, r95, points in out["dashboard"]:
             print(
-                f"{view:<18}{c50:>9.0f}{c95:>9.0f}{w50:>9.0f}{w95:>9.0f}{q95:>9.0f}{points:>8,}",
+                f"{view:<18}{c50:>9.0f}{c95:>9.0f}{w50:>9.0f}{w95:>9.0f}{q95:>9.0f}{r95:>10.1f}"
+                f"{points:>8,}",
                 flush=True,
             )
+        empty = empty_page(runs)
+        print(
+            f"{'(an empty page)':<18}{'':>18}{statistics.median(empty):>9.0f}"
+            f"{_percentile(empty, 0.95):>9.0f}  (Streamlit's own AppTest script run: a page"
+            " that draws one title)",
+            flush=True,
+        )
     return out
 
 
