@@ -46,7 +46,6 @@ from dagster_dbt import (
 
 from ingestion.settings import load_settings
 from orchestration.dbt_invocations import (
-    CriptopipeDbtCliResource,
     dbt_environment,
     parse_cache,
     partition_env,
@@ -59,6 +58,7 @@ from orchestration.dbt_manifest import (
     dbt_executable,
     prepare_manifest,
 )
+from orchestration.dbt_runner import CriptopipeDbtCliResource
 from orchestration.partitions import SINGLE_RUN, daily_partitions
 from orchestration.resources import PostgresResource
 
@@ -283,7 +283,8 @@ def dbt_build(
         # No manifest.json / run_results.json: the folder goes once Dagster read the events
         # (a failed run's keeps dbt.log); writing a 2 MB manifest cost every hourly run.
         invocation = dbt.cli(["build", "--no-write-json"], context=context)  # dbt starts here
-    yield from invocation.stream()
+        # dbt reads the window and the profile from the environment while it runs.
+        yield from invocation.stream()
     tidy_after(invocation, cache)
 
 
@@ -421,9 +422,10 @@ def load_dbt_definitions(
 
 
 def dbt_resource() -> DbtCliResource:
-    """The ``DbtCliResource`` on the project, with its profiles folder and this venv's dbt.
+    """The dbt resource on the project, with its profiles folder and this venv's dbt.
 
-    It asks dbt its version once per process (``orchestration.dbt_invocations``).
+    It runs dbt in the step's process, one parse per project and profile
+    (``orchestration.dbt_runner``).
     """
     return CriptopipeDbtCliResource(
         project_dir=str(DBT_PROJECT_DIR),

@@ -1,6 +1,7 @@
 """How a Dagster step starts dbt: as little dbt start-up as it can, nothing left behind.
 
-An hourly schedule pays for every dbt start-up, so:
+An hourly schedule pays for every dbt start-up, so (besides running dbt in the step's own
+process with one parse per process, ``orchestration.dbt_runner``):
 
 * **No re-parse per run.** dbt re-parses the whole project when its ``--vars`` or the
   values its ``profiles.yml`` reads change. So a partitioned step hands dbt its window as
@@ -8,8 +9,6 @@ An hourly schedule pays for every dbt start-up, so:
   by ``macros/incremental_candles.sql``), not as ``--vars``, and each warehouse profile
   (database, role, host) has a parse cache of its own: the first run for a profile leaves
   its ``partial_parse.msgpack`` there, every later run starts from it.
-* **dbt's version once per process.** Dagster gives each run a fresh copy of its resources,
-  which lost ``DbtCliResource``'s cached ``dbt --version`` (one more dbt start-up per step).
 * **No target folder left per run.** dagster-dbt gives every invocation a target folder of
   its own (manifest, compiled SQL, logs: ~6 MB). A successful invocation's folder is
   removed once Dagster has read its results; a failed one stays for
@@ -27,14 +26,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dagster import AssetExecutionContext
-from dagster_dbt import DbtCliResource
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
-
-if TYPE_CHECKING:
-    from packaging.version import Version  # dagster-dbt's own dependency
 
 PARTITION_ENV = ("CRIPTOPIPE_DBT_PARTITION_START", "CRIPTOPIPE_DBT_PARTITION_END")
 PARTIAL_PARSE = "partial_parse.msgpack"
@@ -64,7 +58,8 @@ def dbt_environment(
 ) -> Iterator[None]:
     """Set ``values`` in ``os.environ`` for the block, for the dbt it starts.
 
-    ``DbtCliResource.cli`` hands the process environment to the dbt it starts. Afterwards
+    dbt reads them from this process's environment: in process while the invocation runs
+    (keep the block open until its events are read), or as a child process's. Afterwards
     each is set to its value in ``afterwards``, or removed (a partition window must not
     reach a later dbt step).
 
@@ -154,18 +149,3 @@ def prune(cache: Path) -> None:
     for old in stale:
         if old.is_dir() and old.stat().st_mtime < oldest:
             shutil.rmtree(old, ignore_errors=True)
-
-
-_VERSIONS: dict[str, Version] = {}
-
-
-class CriptopipeDbtCliResource(DbtCliResource):
-    """``DbtCliResource`` that runs ``dbt --version`` once per process, not once per run."""
-
-    @property
-    def _cli_version(self) -> Version:
-        found = _VERSIONS.get(self.dbt_executable)
-        if found is None:
-            stock = DbtCliResource.__dict__["_cli_version"]  # the stock cached_property
-            found = _VERSIONS[self.dbt_executable] = stock.func(self)
-        return found

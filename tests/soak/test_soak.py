@@ -5,10 +5,12 @@ schedule ticks, 762 sensor ticks, 86 runs (3 of them gap runs), 8 failed runs, a
 episodes (F&G 1, 429 storm 1, 5xx burst 1, empty pages 1, disconnects 1, ban 3), each
 alerted (9 alerts: 8 failed runs, 1 stale endpoint), none after the faults; 461 raw periods
 and 456 mart candles compared: 0 stale, 0 missing, 0 duplicates; 12 open candles flagged
-open. 866 s wall at load 4-7 on two cores (764 s in a run where the load fell to 0.5; about
-6-7 s a simulated hour on a quiet machine, so ~8-9 minutes), nearly all of it the dbt
-steps (713 s: one ``dbt build`` of the two marts and their 20 tests per hourly run, ~4 CPU
-s of each dbt's start-up; 163 s the daily builds); ingestion steps 69 s, sensors ~50 s.
+open. 612 s wall at load 6-10 on two cores since the dbt steps run dbt in process
+(``orchestration.dbt_runner``: one parse per process, no dbt child process): the 74 hourly
+candle runs 5.1 s wall and 2.1 s CPU each (dbt steps 346 s in all, daily builds 107 s,
+ingestion steps 118 s, sensors ~95 s). Before, with a ``dbt build`` child process per
+hourly run (~4 CPU s of dbt start-up each), it took 803-866 s at load 4-7, 658 s of it the
+dbt steps. The figures per job and step (wall and CPU seconds) are printed with ``-s``.
 What the first complete runs found: Dagster's step retries were not
 off (``execute_in_process`` ignores the executor's retries config; a retry 20 s later
 absorbed the 429 storm, the 5xx burst and the disconnects), and a retried ingestion step
@@ -237,6 +239,9 @@ class Soak:
     failed: list[tuple[datetime, str, str]] = field(default_factory=list)  # at, job, run id
     # Wall seconds: per job, per step kind (dbt, ingestion) and per sensor.
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    # CPU seconds per job: this process's and its children's (a dbt child process).
+    cpu: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    runs_by_job: Counter[str] = field(default_factory=Counter)
     run_status_sensors: tuple[str, ...] = ("run_failure_alert", "blocking_check_alert")
 
     def __post_init__(self) -> None:
@@ -264,7 +269,7 @@ class Soak:
 
     def execute(self, job_name: str, request: RunRequest, at: datetime) -> None:
         job = self.defs.resolve_job_def(job_name)
-        began = time.monotonic()
+        began, cpu = time.monotonic(), _cpu_seconds()
         result = job.execute_in_process(
             run_config=QUIET,
             instance=self.instance,
@@ -274,6 +279,8 @@ class Soak:
             raise_on_error=False,
         )
         self.seconds[f"job {job_name}"] += time.monotonic() - began
+        self.cpu[f"job {job_name}"] += _cpu_seconds() - cpu
+        self.runs_by_job[job_name] += 1
         for step in self.instance.get_run_step_stats(result.run_id):
             if step.start_time and step.end_time:
                 kind = "dbt" if step.step_key.startswith("dbt") else "ingest"
@@ -309,6 +316,11 @@ class Soak:
             for request in self.tick_sensor(sensor, when):
                 self.counts["gap_runs"] += 1
                 self.execute(sensor.job_name or "", request, when)
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def _is_tick(cron: str, when: datetime) -> bool:
@@ -430,6 +442,10 @@ def test_three_simulated_days_unattended(
     print("\nsoak:", " ".join(f"{k}={v}" for k, v in counts.items()))
     print("soak failed runs by fault episode:", dict(by_episode))
     print("soak wall seconds:", {k: round(v) for k, v in sorted(soak.seconds.items())})
+    print("soak CPU seconds:", {k: round(v) for k, v in sorted(soak.cpu.items())})
+    for job, runs in sorted(soak.runs_by_job.items()):  # per run of each job, wall and CPU
+        wall, cpu = soak.seconds[f"job {job}"] / runs, soak.cpu[f"job {job}"] / runs
+        print(f"soak {job}: {runs} runs, {wall:.1f} s wall and {cpu:.1f} s CPU a run")
 
     assert raw_counts["compared"] == raw_counts["expected"], "the final data misses periods"
     assert (raw_counts["stale"], raw_counts["missing"]) == (0, 0)
