@@ -233,6 +233,7 @@ class InProcessDbt:
     ) -> None:
         self.project_dir = project_dir
         self.profiles_dir = profiles_dir
+        self.target_path = target_path
         self.dbt_args = [
             *args,
             *("--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir)),
@@ -281,7 +282,7 @@ class InProcessDbt:
         from dbt.cli.main import dbtRunner
 
         code = 2
-        before = set(os.environ)
+        before = set(_dbt_environment())
         try:
             with DBT_LOCK:
                 try:
@@ -291,8 +292,8 @@ class InProcessDbt:
                     )
                 finally:
                     # dbtRunner loads a .env it finds into os.environ: leave ours as it was.
-                    for name in set(os.environ) - before:
-                        del os.environ[name]
+                    for name in set(_dbt_environment()) - before:
+                        os.environ.pop(name, None)
             code = 0 if result.success else 2 if result.exception is not None else 1
             if result.exception is not None and not self._errors:
                 self._error_line(f"dbt failed: {result.exception}")
@@ -304,16 +305,18 @@ class InProcessDbt:
 
     def _manifest(self) -> Manifest:
         """The project's manifest for the current profile, parsed once (called under the lock)."""
-        key = manifest_key(self.project_dir, self.dbt_args)
+        environment = _dbt_environment()
+        key = manifest_key(self.project_dir, self.dbt_args, environment)
         found = _MANIFESTS.get(key)
-        if found is not None and _unchanged(found[1]):
+        if found is not None and _unchanged(found[1], environment):
             _MANIFESTS.move_to_end(key)
             return found[0]
         from dbt.cli.main import dbtRunner
         from dbt.contracts.graph.manifest import Manifest
 
-        # The profile's parse cache (DBT_TARGET_PATH): dbt parses only what changed since.
-        cache = os.environ.get("DBT_TARGET_PATH") or str(self.project_dir / "target")
+        # The folder of the invocation's target folder: dagster-dbt makes that one inside
+        # DBT_TARGET_PATH, the profile's parse cache; dbt parses only what changed since.
+        cache = str(self.target_path.parent)
         parse = [
             "parse",
             *("--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)),
@@ -338,12 +341,25 @@ def _vars(args: Sequence[str]) -> list[str]:
     return []
 
 
-def manifest_key(project_dir: Path, args: Sequence[str]) -> str:
+def _dbt_environment() -> dict[str, str]:
+    """The environment as dbt reads it (dbt's own ``get_env``).
+
+    Not criptopipe's configuration (that comes from ``Settings``): what dbt's profile and
+    project render with, which a parse is valid for. criptopipe puts the warehouse profile
+    there (``PostgresResource.export_dbt_env``); a user's own variables count too.
+    """
+    from dbt_common.clients.system import get_env
+
+    return get_env()
+
+
+def manifest_key(project_dir: Path, args: Sequence[str], environment: Mapping[str, str]) -> str:
     """What a parse of ``project_dir`` holds for: its files, the profile, ``--vars``.
 
     Args:
         project_dir: The dbt project.
         args: The invocation's dbt arguments (their ``--vars``, if any).
+        environment: The environment dbt reads (:func:`_dbt_environment`).
 
     Returns:
         A SHA-256 of the project's files, the ``CRIPTOPIPE_DBT_*`` values the profile reads
@@ -351,22 +367,18 @@ def manifest_key(project_dir: Path, args: Sequence[str]) -> str:
     """
     profile = sorted(
         (name, value)
-        for name, value in os.environ.items()
+        for name, value in environment.items()
         if name.startswith(PROFILE_PREFIX) and name not in PARTITION_ENV
     )
     text = repr((str(project_dir), project_hash(project_dir), profile, _vars(args)))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _unchanged(read: Mapping[str, str]) -> bool:
+def _unchanged(read: Mapping[str, str], environment: Mapping[str, str]) -> bool:
     """Whether every environment variable a parse read still has the value it read."""
     from dbt.constants import DEFAULT_ENV_PLACEHOLDER  # what the parse saw of a missing one
 
     return all(
-        os.environ.get(name, DEFAULT_ENV_PLACEHOLDER) == value for name, value in read.items()
+        environment.get(name, DEFAULT_ENV_PLACEHOLDER) == value for name, value in read.items()
     )
 
-
-def parsed_manifests() -> int:
-    """How many parsed manifests this process keeps (for tests and diagnostics)."""
-    return len(_MANIFESTS)
