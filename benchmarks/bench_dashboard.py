@@ -5,7 +5,7 @@ in a database of its own, then every page is run through Streamlit's AppTest, wh
 page script exactly as the server does (queries, pandas, figure building, element tree;
 not the browser's drawing). Two timings per page:
 
-* cold: the query cache emptied before each run (a first visit, or after the TTL);
+* cold: the query cache and the built figures emptied before each run (a first visit);
 * warm: the cache kept (every later visit within the TTL).
 
 And two filter settings: the default date range (the last 90 days) and the whole history.
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 from pipeline import build_warehouse, drop_warehouse  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard import data, filters  # noqa: E402
+from dashboard import data, filters, ui  # noqa: E402
 from ingestion.services import Services  # noqa: E402
 from ingestion.settings import load_settings  # noqa: E402
 
@@ -101,6 +101,7 @@ def time_page(
             at.switch_page(PAGES[page])
         if cold:
             data.clear_cache()
+            ui.clear_figures()  # a first view of these data: no figure built before either
         if before:
             before()
         started = time.perf_counter()

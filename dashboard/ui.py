@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 import streamlit as st
 
 from dashboard import data
@@ -44,6 +49,60 @@ def as_of_text(as_of: datetime | date | pd.Timestamp | None) -> str:
             as_of = as_of.astimezone(data.now_utc().tzinfo)
         return f"as of {as_of:%Y-%m-%d %H:%M} UTC"
     return f"as of {as_of:%Y-%m-%d}"
+
+
+MAX_FIGURES = 64  # built figures kept (the JSON of each, a few hundred kB at most)
+_figures: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+_figures_lock = threading.Lock()
+
+
+def _fingerprint(value: object) -> object:
+    """What identifies a figure builder's argument: a frame by its content, else the value.
+
+    Raises:
+        TypeError: The value cannot be fingerprinted (the figure is then built every time).
+    """
+    if isinstance(value, pd.DataFrame):
+        content = pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes()
+        return ("frame", tuple(value.columns), tuple(map(str, value.dtypes)), content)
+    if isinstance(value, tuple | list):
+        return tuple(_fingerprint(v) for v in value)
+    if value is None or isinstance(value, str | int | float | date | datetime | pd.Timestamp):
+        return value
+    raise TypeError(f"no fingerprint for {type(value).__name__}")
+
+
+def figure(builder: Callable[..., go.Figure], *args: Any) -> go.Figure:
+    """``builder(*args)``, built once for the same arguments (frames compared by content).
+
+    Building a figure validates every property plotly is given (tens of ms for a chart of a
+    few thousand points); a page's later runs with the same data (a warm visit, a widget
+    elsewhere on the page) get the figure back from its JSON instead, unvalidated: the same
+    JSON reaches the browser (``tests/dashboard/test_dashboard_charts.py``).
+    """
+    try:
+        key = (builder.__module__, builder.__qualname__, _fingerprint(args))
+    except (TypeError, ValueError):  # an argument without a fingerprint: no reuse
+        return builder(*args)
+    with _figures_lock:
+        spec = _figures.get(key)
+        if spec is not None:
+            _figures.move_to_end(key)
+    if spec is not None:
+        return go.Figure(json.loads(spec), _validate=False)
+    fig = builder(*args)
+    spec = pio.to_json(fig, validate=False)
+    with _figures_lock:
+        _figures[key] = spec
+        while len(_figures) > MAX_FIGURES:
+            _figures.popitem(last=False)
+    return fig
+
+
+def clear_figures() -> None:
+    """Forget every figure :func:`figure` kept."""
+    with _figures_lock:
+        _figures.clear()
 
 
 def chart(fig: go.Figure, as_of: datetime | date | pd.Timestamp | None, key: str) -> None:

@@ -70,7 +70,7 @@ else:
     )
     title = f"{asset_id}/{choice.currency} — {exchange_id} ({interval})"
     ui.chart(
-        charts.candlestick(shown, title, choice.currency),
+        ui.figure(charts.candlestick, shown, title, choice.currency),
         ui.latest(candles, "open_at"),
         key="candles",
     )
@@ -86,7 +86,11 @@ returns = data.daily_returns((asset_id,), choice.start, choice.end)
 if returns.empty:
     ui.empty(f"daily returns for {asset_id}")
 else:
-    ui.chart(charts.returns_and_drawdown(returns), ui.latest(returns, "price_date"), key="returns")
+    ui.chart(
+        ui.figure(charts.returns_and_drawdown, returns),
+        ui.latest(returns, "price_date"),
+        key="returns",
+    )
 
 st.subheader("Technical indicators")
 indicators = data.technical_indicators(asset_id, exchange_id, interval, choice.start, choice.end)
@@ -100,8 +104,11 @@ else:
         "deviations)."
     )
     ui.chart(
-        charts.technical_indicators(
-            indicators, f"{asset_id}/{quote} — {exchange_id} ({interval})", quote
+        ui.figure(
+            charts.technical_indicators,
+            indicators,
+            f"{asset_id}/{quote} — {exchange_id} ({interval})",
+            quote,
         ),
         ui.latest(indicators, "open_at"),
         key="indicators",

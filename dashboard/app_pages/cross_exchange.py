@@ -46,8 +46,8 @@ else:
             "Over this many hours, a point a day: its last closed hour's close, its widest "
             "spread and each exchange's largest deviation (a shorter range shows every hour)."
         )
-    ui.chart(charts.spread_range(spreads), spreads_as_of, key="spread_range")
-    ui.chart(charts.deviation_from_consensus(spreads), spreads_as_of, key="deviation")
+    ui.chart(ui.figure(charts.spread_range, spreads), spreads_as_of, key="spread_range")
+    ui.chart(ui.figure(charts.deviation_from_consensus, spreads), spreads_as_of, key="deviation")
     divergent = spreads[spreads["is_divergent"].fillna(False).astype(bool)]
     if daily:
         st.caption(
@@ -72,7 +72,7 @@ if premium.empty:
     ui.empty("Brazil premium for the chosen assets and dates")
 else:
     premium_as_of = ui.latest(premium, "open_at")
-    ui.chart(charts.brazil_premium(premium), premium_as_of, key="premium")
+    ui.chart(ui.figure(charts.brazil_premium, premium), premium_as_of, key="premium")
     with st.expander("Brazil premium table"):
         ui.table(premium, "brazil premium", premium_as_of)
 

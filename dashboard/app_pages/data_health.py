@@ -20,7 +20,7 @@ else:
     warn.metric("warn", int(counts.get("warn", 0)))
     error.metric("error", int(counts.get("error", 0)))
     never.metric("never loaded", int(counts.get("never_loaded", 0)))
-    ui.chart(charts.freshness(health), evaluated_at, key="freshness")
+    ui.chart(ui.figure(charts.freshness, health), evaluated_at, key="freshness")
     ui.table(
         health.drop(columns=["evaluated_at"]),
         "pipeline health",

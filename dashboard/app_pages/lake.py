@@ -34,7 +34,7 @@ if daily.empty:
     ui.empty("responses in the last 30 days")
 else:
     newest_day = ui.latest(daily, "day")
-    ui.chart(charts.lake_volume(daily), newest_day, key="lake_volume")
+    ui.chart(ui.figure(charts.lake_volume, daily), newest_day, key="lake_volume")
     ui.table(daily, "lake responses per day", newest_day)
 
 st.subheader("Error responses by status")

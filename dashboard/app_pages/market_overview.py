@@ -83,7 +83,7 @@ if cap_history.empty:
     ui.empty("daily market caps (CoinGecko market_chart) for these assets and dates")
 else:
     ui.chart(
-        charts.market_cap_by_asset_history(cap_history, shown_in),
+        ui.figure(charts.market_cap_by_asset_history, cap_history, shown_in),
         ui.latest(cap_history, "observed_at"),
         key="market_cap_daily",
     )
@@ -96,13 +96,15 @@ elif len(snapshots) < 2:
     )
 else:
     ui.chart(
-        charts.market_cap_history(snapshots, shown_in),
+        ui.figure(charts.market_cap_history, snapshots, shown_in),
         ui.latest(snapshots, "snapshot_at"),
         key="market_cap",
     )
 if not caps.empty:
     ui.chart(
-        charts.market_caps(caps, shown_in), ui.latest(caps, "market_data_updated_at"), key="caps"
+        ui.figure(charts.market_caps, caps, shown_in),
+        ui.latest(caps, "market_data_updated_at"),
+        key="caps",
     )
 
 gauge, history = st.columns([1, 2])
@@ -113,7 +115,7 @@ with gauge:
     else:
         previous = None if fear_greed.delta is None else fear_greed.value - fear_greed.delta
         ui.chart(
-            charts.fear_greed_gauge(fear_greed.value, previous),
+            ui.figure(charts.fear_greed_gauge, fear_greed.value, previous),
             fear_greed.as_of,
             key="fear_greed_gauge",
         )
@@ -123,7 +125,7 @@ with history:
         ui.empty("Fear & Greed history for these dates")
     else:
         ui.chart(
-            charts.fear_greed_history(sentiment),
+            ui.figure(charts.fear_greed_history, sentiment),
             ui.latest(sentiment, "sentiment_date"),
             key="fear_greed_history",
         )
@@ -137,7 +139,7 @@ else:
         f"closed hour against the same hour a day earlier, in {shown_in}."
     )
     movers_as_of = ui.latest(movers, "closed_at")
-    ui.chart(charts.top_movers(movers), movers_as_of, key="top_movers")
+    ui.chart(ui.figure(charts.top_movers, movers), movers_as_of, key="top_movers")
     suffix = shown_in.lower()
     ui.table(
         movers.drop(columns=["fx_factor"], errors="ignore").rename(

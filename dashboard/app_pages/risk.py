@@ -28,7 +28,11 @@ elif returns[column].isna().all():
         "Widen the date range, or load more history (`criptopipe ingest --start YYYY-MM-DD`)."
     )
 else:
-    ui.chart(charts.volatility(returns, column), ui.latest(returns, "price_date"), key="volatility")
+    ui.chart(
+        ui.figure(charts.volatility, returns, column),
+        ui.latest(returns, "price_date"),
+        key="volatility",
+    )
 
 st.subheader("EWMA volatility")
 ewma = data.ewma_volatility(choice.assets, choice.start, choice.end)
@@ -40,7 +44,11 @@ else:
         "return, on the daily candles of the exchange with the longest USD history of each "
         "asset; reacts faster than the rolling windows."
     )
-    ui.chart(charts.ewma_volatility(ewma), ui.latest(ewma, "price_date"), key="ewma_volatility")
+    ui.chart(
+        ui.figure(charts.ewma_volatility, ewma),
+        ui.latest(ewma, "price_date"),
+        key="ewma_volatility",
+    )
 
 st.subheader("Correlation")
 correlations = data.correlations(choice.assets, choice.end)
@@ -48,7 +56,7 @@ if correlations.empty:
     ui.empty("30-day correlations for the chosen assets (pick two or more)")
 else:
     ui.chart(
-        charts.correlation_heatmap(correlations),
+        ui.figure(charts.correlation_heatmap, correlations),
         ui.latest(correlations, "price_date"),
         key="correlation",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -414,3 +415,32 @@ def test_coloured_bars_send_what_validated_bars_send() -> None:
     checked = go.Figure(go.Bar(x=x, y=y, name="volume", opacity=0.6, marker_color=colours))
     assert pio.to_json(fast, validate=False) == pio.to_json(checked, validate=False)
     assert list(fast.data[0].marker.color) == colours
+
+
+def test_a_figure_is_built_once_for_the_same_data() -> None:
+    """A page's later runs with the same frames get the figure back unvalidated from its
+    JSON (ui.figure): the browser gets the same JSON; other data build a new figure."""
+    import json
+
+    import plotly.io as pio
+
+    from dashboard import ui
+
+    built: list[int] = []
+
+    def candles(frame: pd.DataFrame, title: str, currency: str) -> Any:
+        built.append(len(frame))
+        return charts.candlestick(frame, title, currency)
+
+    ui.clear_figures()
+    first = ui.figure(candles, hourly(), "BTC/USD", "USD")
+    again = ui.figure(candles, hourly(), "BTC/USD", "USD")  # an equal frame, a new object
+    assert built == [3]
+    assert json.loads(pio.to_json(again, validate=False)) == json.loads(
+        pio.to_json(first, validate=False)
+    )
+    other = ui.figure(candles, hourly(2), "BTC/USD", "USD")
+    assert built == [3, 2] and len(other.data[0].x) == 2
+    ui.figure(candles, hourly(), "BTC/EUR", "EUR")  # another argument
+    assert built == [3, 2, 3]
+    ui.clear_figures()
