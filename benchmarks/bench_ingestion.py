@@ -4,9 +4,10 @@ One year of hourly candles for 10 assets on the four exchanges (Binance, Coinbas
 Mercado Bitcoin; Kraken serves only its last 720, and an exchange that does not list an
 asset is skipped), landed with ``run_ingestion``; then the very same rows loaded into
 PostgreSQL with nothing but COPY (text, then binary), as the ceiling. Prints the rates and
-their ratio, the CPU each process spent during the run (pipeline, simulator, PostgreSQL,
-MongoDB), the sources' own pace (fetch and parse only) and the simulator's alone (a fresh
-simulator process, bodies read and dropped). Run it at ``nice -n -5`` on a shared machine.
+their ratio, the CPU each process spent during the run (pipeline, its parse process,
+simulator, PostgreSQL, MongoDB), the sources' own pace (fetch and parse only) and the
+simulator's alone (a fresh simulator process, bodies read and dropped). Run it at
+``nice -n -5`` on a shared machine.
 
     uv run python benchmarks/bench_ingestion.py [--days 365] [--assets BTC,ETH,...]
 
@@ -98,6 +99,12 @@ def lake_files(data_dir: Path, database: str) -> int:
     return sum(p.stat().st_size for p in data_dir.glob(f"{database}.sqlite*"))
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that ended and were reaped."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextlib.contextmanager
 def simulator_process(cache_replies: bool = False) -> Iterator[dict[str, str]]:
     """The simulator in its own process, as a remote API would be (its CPU is not ours).
@@ -157,6 +164,7 @@ class TimedRun:
     summary: RunSummary
     elapsed: float
     cpu: dict[str, float]  # CPU seconds by process during the run
+    loop_cpu: float  # of the pipeline's: its event loop's thread (its lake thread aside)
     load: tuple[float, float]  # 1-minute load average before and after
     bodies: set[str]  # body_sha256 of every lake document
 
@@ -201,7 +209,9 @@ async def timed_run(
             await serve_only(settings, assets, days)  # not timed
         load_before = os.getloadavg()
         server_cpu = {name: cpu_seconds(pid) for name, pid in servers.items()}
+        children_before = _children_cpu()
         started, cpu_started = time.perf_counter(), time.process_time()
+        loop_started = time.thread_time()  # this thread runs the event loop: the run's own
         summary = await run_ingestion(
             settings,
             sources=["binance", "coinbase", "kraken", "mercadobitcoin"],
@@ -213,14 +223,16 @@ async def timed_run(
         )
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        loop_cpu = time.thread_time() - loop_started
         time.sleep(1)  # (not timed) ended backends are reaped: their CPU is then counted
-        spent = {"pipeline": cpu}
+        # the run's parse process, a child of this one that ended (and was reaped) with it
+        spent = {"pipeline": cpu, "parse process": _children_cpu() - children_before}
         spent.update({n: cpu_seconds(pid) - server_cpu[n] for n, pid in servers.items()})
         load_after = os.getloadavg()
     with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
         bodies = {d["body_sha256"] for d in client["lake_bench"]["responses"].find({})}
     return TimedRun(
-        mode, summary, elapsed, spent, (load_before[0], load_after[0]), bodies
+        mode, summary, elapsed, spent, loop_cpu, (load_before[0], load_after[0]), bodies
     ), settings
 
 
@@ -283,7 +295,8 @@ async def main(days: int, assets: list[str], modes: list[str]) -> None:
             "  CPU seconds during the run, by process: "
             + ", ".join(f"{name} {seconds:.2f}" for name, seconds in spent.items())
             + f"; {sum(spent.values()):.2f} in all = {sum(spent.values()) / run.elapsed:.2f} "
-            f"of {os.cpu_count()} CPUs busy over the wall"
+            f"of {os.cpu_count()} CPUs busy over the wall; the pipeline's event loop (its "
+            f"critical path) {run.loop_cpu:.2f}, its lake compression threads the rest"
         )
     if len(runs) > 1:
         same = all(r.bodies == runs[0].bodies for r in runs)

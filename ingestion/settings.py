@@ -195,6 +195,17 @@ class _Settings(ReaderSettings):
         description="Longest wait, inside a raw transaction, for the "
         "lake to acknowledge that batch's documents; past it the batch rolls back.",
     )
+    parse_process: bool = Field(
+        default=True,
+        description="Parse candle pages in a second process (on Linux, with 2 or more CPUs) "
+        "while the run's own fetches and loads: false parses everything in the run's process.",
+    )
+    parse_process_min_pages: int = Field(
+        default=32,
+        ge=0,
+        description="A candle endpoint's pages go to the parse process only when its run "
+        "plans at least this many (a small run is not worth the round trips).",
+    )
 
     # --- HTTP -----------------------------------------------------------------------
     http_timeout_seconds: float = Field(

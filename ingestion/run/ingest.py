@@ -33,6 +33,7 @@ from ingestion.http import HttpClient
 from ingestion.resolution import Resolution, ResolutionError
 from ingestion.run.bookkeeping import record_run
 from ingestion.run.collector import fewer_collections
+from ingestion.run.offload import PageParser
 from ingestion.run.pipeline import RunContext, run_endpoint
 from ingestion.run.results import EndpointStats, ProgressCallback, RunSummary
 from ingestion.run.stores import StoreTargets, resolve_stores
@@ -158,6 +159,8 @@ async def run_ingestion(
             else await stack.enter_async_context(HttpClient(settings, clock=clock))
         )
         writer = await stack.enter_async_context(LakeWriter(lake))
+        parser = PageParser(settings)
+        stack.callback(parser.close)
         run = RunContext(
             settings,
             summary.run_id,
@@ -171,6 +174,7 @@ async def run_ingestion(
             end_at,
             progress,
             clock,
+            parser=parser,
         )
         summary.endpoints = await _run_in_phases(run, specs, assets)
     summary.finished_at = clock()

@@ -10,13 +10,16 @@ every record.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from ingestion.connectors.base import (
     INTERVAL_SECONDS,
     EndpointSpec,
+    Expected,
+    KeyValue,
     ParseResult,
     PlannedRequest,
     Record,
@@ -50,6 +53,33 @@ class Page:
     lake_ack: asyncio.Future[StoredResponse] | None = None
     first: datetime | None = None
     last: datetime | None = None
+    prepared: PreparedPage | None = None  # parsed by the parse process (ingestion.run.offload)
+
+    @property
+    def record_count(self) -> int:
+        """How many records the page holds (rejected ones not counted)."""
+        if self.prepared is not None:
+            return len(self.prepared.keys)
+        return len(self.parsed.records)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """A usual page as the parse process hands it back: its rows' keys and JSON texts.
+
+    Only a page every record of which is fine as it is (none rejected, none dated after
+    its fetch, all written by orjson as :func:`dumps` would) is prepared; it then needs
+    nothing but these to be checked (:func:`check_page`) and loaded (:func:`collect`).
+
+    Attributes:
+        keys: Each record's natural key, in page order.
+        texts: Each record's compact JSON text.
+        coverages: What the page holds of each ``Expected`` of its request.
+    """
+
+    keys: list[tuple[KeyValue, ...]]
+    texts: list[str]
+    coverages: list[Coverage]
 
 
 def read_page(
@@ -79,6 +109,33 @@ def read_page(
     )
 
 
+def prepare_page(
+    spec: EndpointSpec, request: PlannedRequest, body: Any, fetched_at: datetime
+) -> tuple[PreparedPage, datetime | None, datetime | None] | None:
+    """A usual page parsed, checked and written as JSON texts, with its time range; or None.
+
+    What the parse process does with a page (see ``ingestion.run.offload``): the same
+    parser as :func:`read_page`, the coverage :func:`check_page` needs and the texts
+    :func:`collect` would write. None for any page that needs more care (a body the parser
+    refuses, a rejected record, a record dated after the fetch, one orjson does not write
+    as :func:`dumps` does): that page is read in the run's process as before.
+    """
+    parsed = parse_page(spec, request.path, request.params, body, fetched_at)
+    if parsed.error is not None or parsed.result.rejected:
+        return None
+    if parsed.last is None or parsed.last > fetched_at:
+        return None
+    records = parsed.result.records
+    texts = dumps_all([record.record for record in records])
+    if texts is None:
+        return None
+    keys = [record.key for record in records]
+    return PreparedPage(keys, texts, coverages(records, request.expect, fetched_at)), *(
+        parsed.first,
+        parsed.last,
+    )
+
+
 def collect(
     spec: EndpointSpec,
     page: Page,
@@ -100,6 +157,17 @@ def collect(
         rejected: Where the rows to quarantine are appended.
         stats: The endpoint's numbers: ``fetched`` grows by every record of the page.
     """
+    if page.prepared is not None:  # the parse process did the rest
+        fetched_at, document_id = page.response.fetched_at, page.lake_document_id
+        prepared = page.prepared
+        rows.extend(
+            [
+                RawRow(key, text, fetched_at, document_id)
+                for key, text in zip(prepared.keys, prepared.texts, strict=True)
+            ]
+        )
+        stats.fetched += len(prepared.keys)
+        return
     if page.body_error is not None:
         # The page as a whole: its body is in the lake (lake_document_id), the reason here.
         rejected.append(
@@ -221,6 +289,62 @@ def _period(value: object) -> datetime | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What a page holds of one :class:`~ingestion.connectors.base.Expected` of its request.
+
+    Attributes:
+        required_first: The first period the page must hold (None: it need hold none).
+        missing: The required periods it lacks, oldest first.
+        present_first: Its oldest period of that series (None: it has none).
+        present_last: Its newest period of that series.
+    """
+
+    required_first: datetime | None
+    missing: list[datetime]
+    present_first: datetime | None
+    present_last: datetime | None
+
+
+def coverages(
+    records: Sequence[Record], expects: Sequence[Expected], fetched_at: datetime
+) -> list[Coverage]:
+    """The :class:`Coverage` of each of ``expects`` by ``records`` (a page fetched then)."""
+    times = [r.key[-1] for r in records]
+    # The usual page: one series, keyed by datetimes (each its own period).
+    heads = {r.key[:-1] for r in records}
+    periods = (
+        cast("set[datetime | None]", set(times)) if set(map(type, times)) == {datetime} else None
+    )
+    found: list[Coverage] = []
+    for expected in expects:
+        required = expected.required(fetched_at)
+        if not required:
+            found.append(Coverage(None, [], None, None))
+            continue
+        wanted = expected.series
+        if periods is not None and (wanted is None or heads == {wanted}):
+            have: set[datetime | None] = periods
+        elif wanted is None:
+            have = {_period(r.key[-1]) for r in records}
+        else:  # the series keys are text: compare them as they are first (the hot path)
+            have = {
+                _period(r.key[-1])
+                for r in records
+                if r.key[:-1] == wanted or tuple(str(v) for v in r.key[:-1]) == wanted
+            }
+        present = [t for t in have if t is not None]
+        found.append(
+            Coverage(
+                required[0],
+                [t for t in required if t not in have],
+                min(present, default=None),
+                max(present, default=None),
+            )
+        )
+    return found
+
+
 def check_page(
     spec: EndpointSpec,
     page: Page,
@@ -238,7 +362,7 @@ def check_page(
 
     Args:
         spec: The endpoint of the page.
-        page: The page.
+        page: The page (its coverage computed already when a parse process prepared it).
         states: What ``raw.*`` held of each series before the run (a series not there is
             new: nothing before its first record is required).
         unlisted: New series with only empty pages so far in this run, and where their
@@ -251,47 +375,43 @@ def check_page(
     first_hole: datetime | None = None
     known: list[KnownEmpty] = []
     unlisted = {} if unlisted is None else unlisted
-    times = [r.key[-1] for r in page.parsed.records]
-    # The usual page: one series, keyed by datetimes (each its own period).
-    heads = {r.key[:-1] for r in page.parsed.records}
-    periods = (
-        cast("set[datetime | None]", set(times)) if set(map(type, times)) == {datetime} else None
+    expects = page.request.expect
+    found = (
+        page.prepared.coverages
+        if page.prepared is not None
+        else coverages(page.parsed.records, expects, page.response.fetched_at)
     )
-    for expected in page.request.expect:
-        required = expected.required(page.response.fetched_at)
-        if not required:
+    rejected = bool(page.parsed.rejected)
+    for expected, cover in zip(expects, found, strict=True):
+        if cover.required_first is None:
             continue
-        wanted = expected.series
-        if periods is not None and (wanted is None or heads == {wanted}):
-            have: set[datetime | None] = set(periods)
-        elif wanted is None:
-            have = {_period(r.key[-1]) for r in page.parsed.records}
-        else:  # the series keys are text: compare them as they are first (the hot path)
-            have = {
-                _period(r.key[-1])
-                for r in page.parsed.records
-                if r.key[:-1] == wanted or tuple(str(v) for v in r.key[:-1]) == wanted
-            }
-        missing = [t for t in required if t not in have]
-        present = sorted(t for t in have if t is not None)
+        missing, present_first, present_last = (
+            cover.missing,
+            cover.present_first,
+            cover.present_last,
+        )
         new_series = expected.series is not None and expected.series not in states
         if new_series and expected.series is not None:
-            if not present and not page.parsed.rejected:
-                unlisted.setdefault(expected.series, required[0])  # not listed yet here
+            if present_first is None and not rejected:
+                unlisted.setdefault(expected.series, cover.required_first)  # not listed yet
                 continue
             empty_from = unlisted.pop(expected.series, None)
-            if empty_from is not None and present and present[0] <= required[0]:
+            if (
+                empty_from is not None
+                and present_first is not None
+                and present_first <= cover.required_first
+            ):
                 first_hole = empty_from if first_hole is None else min(first_hole, empty_from)
                 continue
         if not missing:
             continue
-        if new_series and present and missing[-1] < present[0]:
+        if new_series and present_first is not None and missing[-1] < present_first:
             continue  # a new series: nothing before its first record (its listing)
         if (
             spec.omits_empty_periods
-            and present
-            and missing[-1] < present[-1]
-            and not page.parsed.rejected
+            and present_last is not None
+            and missing[-1] < present_last
+            and not rejected
         ):  # a rejected record is not an empty period
             series = " ".join(expected.series or ())
             known.extend(KnownEmpty(series, t, spec.omits_empty_periods) for t in missing)

@@ -45,6 +45,7 @@ from ingestion.run.batches import (
     unlanded,
 )
 from ingestion.run.bookkeeping import loader_name, record_run
+from ingestion.run.offload import PageParser
 from ingestion.run.pages import Page, check_page, collect, read_page, records_before
 from ingestion.run.results import EndpointStats, ProgressCallback, ProgressEvent, join_errors
 from ingestion.run.stores import StoreTargets
@@ -80,6 +81,7 @@ class RunContext:
     clock: Clock
     # notes of the assets' resolution, by source (CoinGecko: which coin a ticker is)
     asset_notes: dict[str, list[str]] = field(default_factory=dict)
+    parser: PageParser | None = None  # the parse process of the run's candle pages
 
     def report(self, spec: EndpointSpec, done: int, total: int, records: int) -> None:
         """Tell the progress callback, if any, how far ``spec`` has got."""
@@ -186,6 +188,7 @@ class EndpointPipeline:
         self.unlisted_pages: dict[str, int] = {}  # their empty pages, per group
         self.done = 0
         self.failed = 0
+        self.parser: PageParser | None = None  # set once the plan says it pays
 
     async def ingest(self) -> None:
         """Plan, fetch and load the endpoint; then set its status and check its numbers."""
@@ -236,6 +239,8 @@ class EndpointPipeline:
             reopen=reopen,
         )
         self.requests = spec.plan(plan_ctx)
+        parser = context.parser
+        self.parser = parser if parser and parser.wanted(spec, len(self.requests)) else None
         self.stats.notes.extend(context.asset_notes.get(spec.source, ()))
         self.stats.notes.extend(plan_ctx.notes)
         self.stats.symbols = requested_names(context.assets, spec.source, self.requests)
@@ -275,9 +280,12 @@ class EndpointPipeline:
         document = response_document(response, run_id=context.run_id, record_count=0)
         page = Page(request, response, ParseResult(), str(document["_id"]), "not parsed")
         try:
-            page = read_page(spec, request, response, str(document["_id"]))
+            if self.parser is not None:
+                page = await self.parser.read(spec, request, response, page.lake_document_id)
+            else:
+                page = read_page(spec, request, response, page.lake_document_id)
             document.update(
-                record_count=len(page.parsed.records), records_from=page.first, records_to=page.last
+                record_count=page.record_count, records_from=page.first, records_to=page.last
             )
         finally:
             page.lake_ack = await context.lake_writer.put(document)
@@ -361,10 +369,16 @@ class EndpointPipeline:
             stats.error = join_errors(stats.error, message)
             stats.notes.append(message)
             self.failed_groups[group] = message
+            if page.prepared is not None:  # the records themselves are needed here
+                ack, page = (
+                    page.lake_ack,
+                    read_page(spec, request, page.response, page.lake_document_id),
+                )
+                page.lake_ack = ack
             page.parsed = records_before(page.parsed, hole)
         else:
             self.done += 1
-            if not page.parsed.records and any(e.series in self.unlisted for e in request.expect):
+            if not page.record_count and any(e.series in self.unlisted for e in request.expect):
                 self.unlisted_pages[group] = self.unlisted_pages.get(group, 0) + 1
         collect(spec, page, self.pending_rows, self.pending_rejected, stats)
         if page.lake_ack is not None:

@@ -77,7 +77,12 @@ def test_a_run_killed_mid_load_then_rerun_matches_the_ground_truth(
 ) -> None:
     root = simulator_process
     env = simulator_env(
-        settings, root, CRIPTOPIPE_START_DATE=(SIM_NOW - timedelta(days=DAYS)).date().isoformat()
+        settings,
+        root,
+        CRIPTOPIPE_START_DATE=(SIM_NOW - timedelta(days=DAYS)).date().isoformat(),
+        # Every candle page through the parse process (a forked worker): killed with the
+        # run, it must not keep the run's sessions (and endpoint locks) open.
+        CRIPTOPIPE_PARSE_PROCESS_MIN_PAGES="0",
     )
     # Slow every answer so pages arrive in waves (8 requests at a time per source): the
     # kill lands after the first wave is committed, while later waves are still coming.
