@@ -42,7 +42,7 @@ browser-deps: ## Install Debian's chromium for the browser tests (needs root; sk
 		|| echo "chromium not installed: browser tests will be skipped"; }
 
 # Everything but the live-API checks, the soak too (tests/soak, its own xdist group: three
-# simulated days of the schedules, ~8-9 min on a quiet machine, beside the rest of the suite).
+# simulated days of the schedules, ~6 min at load 2, beside the rest of the suite).
 test: services browser-deps ## The whole offline suite against real PostgreSQL + FerretDB (CI runs this)
 	$(RUN) pytest -m "not live" -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 

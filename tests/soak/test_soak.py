@@ -5,12 +5,13 @@ schedule ticks, 762 sensor ticks, 86 runs (3 of them gap runs), 8 failed runs, a
 episodes (F&G 1, 429 storm 1, 5xx burst 1, empty pages 1, disconnects 1, ban 3), each
 alerted (9 alerts: 8 failed runs, 1 stale endpoint), none after the faults; 461 raw periods
 and 456 mart candles compared: 0 stale, 0 missing, 0 duplicates; 12 open candles flagged
-open. 612 s wall at load 6-10 on two cores since the dbt steps run dbt in process
-(``orchestration.dbt_runner``: one parse per process, no dbt child process): the 74 hourly
-candle runs 5.1 s wall and 2.1 s CPU each (dbt steps 346 s in all, daily builds 107 s,
-ingestion steps 118 s, sensors ~95 s). Before, with a ``dbt build`` child process per
-hourly run (~4 CPU s of dbt start-up each), it took 803-866 s at load 4-7, 658 s of it the
-dbt steps. The figures per job and step (wall and CPU seconds) are printed with ``-s``.
+open. 342 s wall at load 1.6-2.8 (612 s at load 6-10) on two cores since the dbt steps run
+dbt in process (``orchestration.dbt_runner``: one parse per process, no dbt child process):
+the 74 hourly candle runs 2.7 s wall and 2.1 s CPU each (dbt steps 201 s in all, the four
+daily builds 71 s, ingestion steps 63 s, sensors ~47 s). Before, with a ``dbt build`` child
+process per hourly run (~4 CPU s of dbt start-up each), it took 803-866 s at load 4-7,
+658 s of it the dbt steps. The figures per job and step (wall and CPU seconds) are printed
+with ``-s``.
 What the first complete runs found: Dagster's step retries were not
 off (``execute_in_process`` ignores the executor's retries config; a retry 20 s later
 absorbed the 429 storm, the 5xx burst and the disconnects), and a retried ingestion step
