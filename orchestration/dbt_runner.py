@@ -381,4 +381,3 @@ def _unchanged(read: Mapping[str, str], environment: Mapping[str, str]) -> bool:
     return all(
         environment.get(name, DEFAULT_ENV_PLACEHOLDER) == value for name, value in read.items()
     )
-
