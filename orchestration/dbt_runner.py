@@ -282,9 +282,9 @@ class InProcessDbt:
         from dbt.cli.main import dbtRunner
 
         code = 2
-        before = set(_dbt_environment())
         try:
             with DBT_LOCK:
+                before = set(_dbt_environment())
                 try:
                     manifest = self._manifest()
                     result = dbtRunner(manifest=manifest, callbacks=[self._emit]).invoke(
