@@ -196,9 +196,10 @@ class _Settings(ReaderSettings):
         "lake to acknowledge that batch's documents; past it the batch rolls back.",
     )
     parse_process: bool = Field(
-        default=True,
+        default=False,
         description="Parse candle pages in a second process (on Linux, with 2 or more CPUs) "
-        "while the run's own fetches and loads: false parses everything in the run's process.",
+        "while the run's own fetches and loads; off by default: on two cores shared with "
+        "PostgreSQL and the lake it adds CPU and no speed (it pays where a core is free).",
     )
     parse_process_min_pages: int = Field(
         default=32,

@@ -82,6 +82,7 @@ def test_a_run_killed_mid_load_then_rerun_matches_the_ground_truth(
         CRIPTOPIPE_START_DATE=(SIM_NOW - timedelta(days=DAYS)).date().isoformat(),
         # Every candle page through the parse process (a forked worker): killed with the
         # run, it must not keep the run's sessions (and endpoint locks) open.
+        CRIPTOPIPE_PARSE_PROCESS="true",
         CRIPTOPIPE_PARSE_PROCESS_MIN_PAGES="0",
     )
     # Slow every answer so pages arrive in waves (8 requests at a time per source): the

@@ -87,7 +87,9 @@ async def test_the_parse_process_lands_what_the_run_process_lands(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="ingestion.run.offload")
-    forced = listed_settings.model_copy(update={"parse_process_min_pages": 0})
+    forced = listed_settings.model_copy(
+        update={"parse_process": True, "parse_process_min_pages": 0}
+    )
     offloaded = await _run(forced)
     assert all(e.status == "success" for e in offloaded.endpoints), _numbers(offloaded)
     assert "parse process: 0 pages" not in caplog.text
@@ -116,7 +118,9 @@ async def test_a_dead_parse_process_leaves_the_pages_to_the_run_process(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(offload, "_prepare", _die)  # the forked worker has it too
-    forced = listed_settings.model_copy(update={"parse_process_min_pages": 0})
+    forced = listed_settings.model_copy(
+        update={"parse_process": True, "parse_process_min_pages": 0}
+    )
     summary = await _run(forced)
     assert "parse process failed (BrokenProcessPool" in caplog.text
     assert all(e.status == "success" for e in summary.endpoints), _numbers(summary)
@@ -130,7 +134,9 @@ FETCHED = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 
 
 async def test_the_worker_keeps_none_of_the_runs_sockets(settings: Settings) -> None:
-    parser = offload.PageParser(settings.model_copy(update={"parse_process_min_pages": 0}))
+    parser = offload.PageParser(
+        settings.model_copy(update={"parse_process": True, "parse_process_min_pages": 0})
+    )
     request, body = _klines([_kline(FETCHED - timedelta(hours=2))])
     with socket.socket() as held:  # open in the run's process when the worker forks
         held.bind(("127.0.0.1", 0))
