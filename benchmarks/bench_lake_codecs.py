@@ -16,6 +16,14 @@ come back byte for byte.
     uv run python benchmarks/bench_lake_codecs.py [--assets BTC,ETH,...]
 
 Uses databases ``lake_codec_<codec>_<interval>``, dropped before and after. Not a test.
+
+``--from-lake mongodb://host:port/database`` measures a lake already loaded instead (for
+example ``bench_scale``'s ``lake_scale_20m``, however old its codec): every document is
+read, its body checked against its SHA-256, compressed as the lake writes it today
+(:func:`~ingestion.sinks.lake.codec_for`) and stored, same metadata and indexes, in the
+database ``lake_recoded`` of the local server (dropped before, kept after for a look). It
+prints the bodies, what each codec leaves of them, and FerretDB's files over the bodies.
+The source is only read.
 """
 
 from __future__ import annotations
@@ -44,9 +52,12 @@ from ingestion.simulator.resolved import sim_assets
 from ingestion.sinks.lake import (
     CODECS,
     COMPRESS_MIN_BYTES,
+    DECOMPRESS,
     RESPONSES,
     BodyCodec,
     Lake,
+    body_fields,
+    body_sha256,
     codec_for,
     compress_body,
     compressed_field,
@@ -164,8 +175,108 @@ async def main(assets: list[str]) -> None:
     )
 
 
+RECODED = "lake_recoded"
+
+
+def as_received(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with its body as the pipeline has it before the lake compresses it."""
+    raw = stored_body(document)
+    if body_sha256("", raw) != document.get("body_sha256"):
+        raise SystemExit(f"{document['_id']}: the stored body does not match its SHA-256")
+    kept = {k: v for k, v in document.items() if k not in DECOMPRESS and k != "body_exact"}
+    return {**kept, **body_fields(raw.decode("utf-8", errors="replace"), raw)}
+
+
+async def recode(uri: str) -> None:
+    """Every document of the lake at ``uri`` stored again as the lake writes it today."""
+    source_db = uri.rstrip("/").rsplit("/", 1)[-1]
+    if not source_db or ":" in source_db:
+        raise SystemExit("--from-lake needs the database: mongodb://host:port/<database>")
+    services = Services(load_settings())
+    services.up()
+    if services.external_mongo:
+        raise SystemExit("--from-lake writes to the local FerretDB (CRIPTOPIPE_MONGO_URI is set)")
+    data_dir = services.settings.home / "mongo" / "data"
+    load_before = os.getloadavg()
+    with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
+        client.drop_database(RECODED)
+    async_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_uri())
+    try:
+        await Lake.connect(async_client, RECODED).ensure_indexes()
+    finally:
+        await async_client.close()
+    bodies = packed = documents = 0
+    by_codec: Counter[str] = Counter()
+    by_source: Counter[str] = Counter()
+    names = {id(codec): name for name, codec in CODECS.items()}
+    cpu = 0.0
+    started = time.monotonic()
+    with (
+        MongoClient[dict[str, Any]](uri) as source,
+        MongoClient[dict[str, Any]](services.mongo_uri()) as target,
+    ):
+        total = source[source_db][RESPONSES].estimated_document_count()
+        responses = target[RECODED][RESPONSES]
+        batch: list[dict[str, Any]] = []
+        for document in source[source_db][RESPONSES].find({}, batch_size=64):
+            by_source[compressed_field(document) or "text"] += 1
+            began = time.process_time()
+            received = as_received(document)
+            stored = compress_body(received)
+            cpu += time.process_time() - began
+            field = compressed_field(stored)
+            size = len(stored_body(stored))
+            bodies += size
+            packed += len(stored[field]) if field else size
+            by_codec[names[id(codec_for(received))] if field else "text"] += 1
+            batch.append(stored)
+            documents += 1
+            if len(batch) == 64:
+                responses.insert_many(batch)
+                batch = []
+            if documents % 5000 == 0:
+                print(
+                    f"  {documents:,} of ~{total:,} documents, {bodies / 1e9:.2f} GB of bodies, "
+                    f"{time.monotonic() - started:.0f} s",
+                    flush=True,
+                )
+        if batch:
+            responses.insert_many(batch)
+        checked = 0
+        for document in responses.find({}, batch_size=64):
+            if body_sha256("", stored_body(document)) != document["body_sha256"]:
+                raise SystemExit(f"{document['_id']}: the server gave a body back changed")
+            checked += 1
+    files = lake_files(data_dir, RECODED)
+    print(
+        f"{uri}: {documents:,} documents ({', '.join(f'{n} {f}' for f, n in by_source.items())}),"
+        f" {bodies / 1e9:.3f} GB of bodies"
+    )
+    print(
+        "stored again as the lake writes today ("
+        + ", ".join(f"{n} {c}" for c, n in by_codec.most_common())
+        + "):"
+        f" compressed {packed / 1e9:.3f} GB ({packed / max(bodies, 1):.3f} of the bodies), "
+        f"FerretDB's files {files / 1e9:.3f} GB (**{files / max(bodies, 1):.3f}** of the bodies)"
+    )
+    print(
+        f"CPU to read each body back, check its SHA-256 and compress it {cpu:.1f} s "
+        f"({cpu / max(bodies / 1e6, 1):.4f} s/MB); wall "
+        f"{time.monotonic() - started:.0f} s; {checked:,} bodies read back byte for byte; "
+        f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after"
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", default=ASSETS)
+    parser.add_argument(
+        "--from-lake",
+        metavar="URI",
+        help="measure this loaded lake (mongodb://host:port/database), re-stored as written today",
+    )
     args = parser.parse_args()
-    asyncio.run(main([a.strip() for a in args.assets.split(",") if a.strip()]))
+    if args.from_lake:
+        asyncio.run(recode(args.from_lake))
+    else:
+        asyncio.run(main([a.strip() for a in args.assets.split(",") if a.strip()]))
