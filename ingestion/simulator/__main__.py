@@ -1,6 +1,8 @@
 """``python -m ingestion.simulator --port 8765 [--host H] [--seed N] [--faults SPEC]``.
 
-``--cache-replies`` serves a repeated request's reply again without rendering it anew.
+``--cache-replies`` serves a repeated request's reply again without rendering it anew;
+``--coinbase-no-trade-rate R`` sets how many minutes of Coinbase's thinnest product have
+no trade (so no candle; 0 turns the gaps off).
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ def main(argv: list[str] | None = None) -> None:
         help="serve the same bytes again for a request repeated at the same simulated time "
         "(no faults), without rendering them anew: benchmarks warm it up first",
     )
+    parser.add_argument(
+        "--coinbase-no-trade-rate",
+        type=float,
+        default=None,
+        help="share of the minutes of Coinbase's thinnest product without a trade, which "
+        "Coinbase sends no candle for (default 0.05; 0 turns the gaps off)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     serve(
@@ -36,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         faults=args.faults,
         cache_replies=args.cache_replies,
+        coinbase_no_trade_rate=args.coinbase_no_trade_rate,
     )
 
 

@@ -153,19 +153,26 @@ def cached_rows(
     interval_s: int,
     i0: int,
     i1: int,
+    quiet: float = 0.0,
 ) -> list[Any]:
-    """Rendered rows of the closed candles [i0, i1), from a block cache of 1000 candles."""
+    """Rendered rows of the closed candles [i0, i1), from a block cache of 1000 candles.
+
+    With ``quiet`` (minutes without a trade, see ``market.minute_candles``) a candle that
+    had no trade is None: the caller leaves it out.
+    """
     out: list[Any] = []
     if i1 <= i0:
         return out
     for block in range(i0 // BLOCK, (i1 - 1) // BLOCK + 1):
-        key = (seed, fmt, asset.asset_id, interval_s, block)
+        key = (seed, fmt, asset.asset_id, interval_s, block, quiet)
         rows = _row_cache.get(key)
         if rows is None:
             b0 = block * BLOCK
             b1 = min(b0 + BLOCK, market.N_HOURS * market.HOUR // interval_s - 1)
-            arrays = market.closed_candles(seed, exchange, asset.asset_id, interval_s, b0, b1)
-            rows = renderer(arrays, asset.asset_id, interval_s, 0)
+            arrays = market.closed_candles(
+                seed, exchange, asset.asset_id, interval_s, b0, b1, quiet
+            )
+            rows = render_traded(renderer, arrays, asset.asset_id, interval_s, quiet)
             _row_cache[key] = rows
             if len(_row_cache) > _CACHE_MAX:
                 _row_cache.popitem(last=False)
@@ -175,6 +182,22 @@ def cached_rows(
         stop = min(i1 - block * BLOCK, BLOCK)
         out.extend(rows[start:stop])
     return out
+
+
+def render_traded(
+    renderer: RowRenderer,
+    arrays: market.CandleArrays,
+    asset_id: str,
+    interval_s: int,
+    quiet: float,
+) -> list[Any]:
+    """``renderer``'s rows of ``arrays``; with ``quiet``, None for a candle without a trade."""
+    rows = renderer(arrays, asset_id, interval_s, 0)
+    if quiet > 0.0:
+        did = market.traded(arrays)
+        if not did.all():
+            rows = [row if ok else None for row, ok in zip(rows, did.tolist(), strict=True)]
+    return rows
 
 
 def rounded(values: np.ndarray, decimals: int) -> list[float]:

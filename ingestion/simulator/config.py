@@ -217,3 +217,14 @@ class SimulatorConfig:
     # comes at the same simulated time (benchmarks: the pages are rendered before the timed
     # window, as a remote API's are on another machine). Off by default.
     cache_replies: bool = False
+    # Coinbase sends no candle for an interval without trades: the chance that a minute of
+    # average activity of its thinnest product (LTC-USD, LINK-USD) had none. A product n
+    # times that market cap trades n times as often (chance rate ** n: BTC-USD and ETH-USD
+    # miss none, as the real BTC-USD minutes don't); quiet hours miss more. Only minutes go
+    # missing (an hour always trades); 5m and 15m candles are built from the minutes that
+    # traded, one with none is left out too. 0 turns the gaps off.
+    coinbase_no_trade_rate: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.coinbase_no_trade_rate < 1.0:
+            raise ValueError("coinbase_no_trade_rate must be within [0, 1)")

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -375,9 +375,15 @@ def serve(
     faults: str | None = None,
     *,
     cache_replies: bool = False,
+    coinbase_no_trade_rate: float | None = None,
 ) -> None:
-    """Serve the simulator until interrupted (``criptopipe simulator --port N``)."""
+    """Serve the simulator until interrupted (``criptopipe simulator --port N``).
+
+    ``coinbase_no_trade_rate``: see :class:`SimulatorConfig` (None: its default).
+    """
     config = SimulatorConfig(seed=seed, faults=FaultPlan.parse(faults), cache_replies=cache_replies)
+    if coinbase_no_trade_rate is not None:
+        config = replace(config, coinbase_no_trade_rate=coinbase_no_trade_rate)
     root = f"http://{host}:{port}"
     for source, url in simulator_base_urls(root).items():
         logger.info("simulator %s base URL: %s", source, url)

@@ -24,12 +24,25 @@ def simulator(
     faults: Annotated[
         str | None, typer.Option(help="Fault plan (see ingestion/simulator docs), e.g. 'chaos'.")
     ] = None,
+    coinbase_no_trade_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of the minutes of Coinbase's thinnest product without a trade, "
+            "which Coinbase sends no candle for (default 0.05; 0 turns the gaps off)."
+        ),
+    ] = None,
 ) -> None:
     """Serve every API offline with real formats (the demo, the tests and the benchmarks use it)."""
     from ingestion.simulator.server import serve
 
     console.print(f"simulator on http://{host}:{port} (seed {seed}); Ctrl-C stops it")
-    serve(port=port, host=host, seed=seed, faults=faults)
+    serve(
+        port=port,
+        host=host,
+        seed=seed,
+        faults=faults,
+        coinbase_no_trade_rate=coinbase_no_trade_rate,
+    )
 
 
 @contextlib.contextmanager
