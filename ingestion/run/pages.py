@@ -350,6 +350,7 @@ def check_page(
     page: Page,
     states: dict[tuple[str, ...], SeriesState],
     unlisted: dict[tuple[str, ...], datetime] | None = None,
+    trailing: dict[tuple[str, ...], list[datetime]] | None = None,
 ) -> tuple[datetime | None, list[KnownEmpty]]:
     """Check that a page holds every period its request expects.
 
@@ -360,6 +361,14 @@ def check_page(
     inside it); records that begin right at the page's start mean the empty page before
     was no listing gap, so that page is the hole.
 
+    A provider that leaves out periods without data (``spec.omits_empty_periods``,
+    Coinbase's intervals without trades): what a page lacks before its newest record of a
+    series is known-empty. What it lacks after that (its last periods, or all of it) only
+    the series' next page can tell: with ``trailing`` (kept by the caller across the run's
+    pages, updated here) those periods wait there and become known-empty when a later page
+    of the series has a record, or stay missing, for the next run to ask again, when none
+    has; without it they are the page's hole.
+
     Args:
         spec: The endpoint of the page.
         page: The page (its coverage computed already when a parse process prepared it).
@@ -367,6 +376,8 @@ def check_page(
             new: nothing before its first record is required).
         unlisted: New series with only empty pages so far in this run, and where their
             first empty page began; kept by the caller across the run's pages, updated here.
+        trailing: The periods each series' pages lacked after their newest record so far
+            in this run (``omits_empty_periods`` only); kept by the caller, updated here.
 
     Returns:
         The first period the page lacks (a short or empty page) or None; and the holes the
@@ -403,19 +414,26 @@ def check_page(
             ):
                 first_hole = empty_from if first_hole is None else min(first_hole, empty_from)
                 continue
+        omits = spec.omits_empty_periods if not rejected else None  # rejected: not empty
+        series = " ".join(expected.series or ())
+        if omits and trailing is not None and present_first is not None:
+            # A record after what earlier pages lacked at their end: those were empty.
+            earlier = trailing.pop(expected.series or (), [])
+            known.extend(KnownEmpty(series, t, omits) for t in earlier)
         if not missing:
             continue
         if new_series and present_first is not None and missing[-1] < present_first:
             continue  # a new series: nothing before its first record (its listing)
-        if (
-            spec.omits_empty_periods
-            and present_last is not None
-            and missing[-1] < present_last
-            and not rejected
-        ):  # a rejected record is not an empty period
-            series = " ".join(expected.series or ())
-            known.extend(KnownEmpty(series, t, spec.omits_empty_periods) for t in missing)
-            continue
+        if omits:
+            if present_last is not None:  # lacked before the newest record: empty
+                inside = [t for t in missing if t < present_last]
+                known.extend(KnownEmpty(series, t, omits) for t in inside)
+                missing = missing[len(inside) :]
+                if not missing:
+                    continue
+            if trailing is not None:  # lacked at the page's end: the next page tells
+                trailing.setdefault(expected.series or (), []).extend(missing)
+                continue
         if first_hole is None or missing[0] < first_hole:
             first_hole = missing[0]
     return first_hole, known

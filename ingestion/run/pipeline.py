@@ -185,6 +185,9 @@ class EndpointPipeline:
         self.failed_groups: dict[str, str] = {}
         # New series with only empty pages so far: where their first empty page began.
         self.unlisted: dict[tuple[str, ...], datetime] = {}
+        # Periods a series' pages lacked after their newest record (a provider that omits
+        # empty periods): known-empty once a later page has a record (check_page).
+        self.trailing: dict[tuple[str, ...], list[datetime]] = {}
         self.unlisted_pages: dict[str, int] = {}  # their empty pages, per group
         self.done = 0
         self.failed = 0
@@ -346,7 +349,7 @@ class EndpointPipeline:
             if request.group:
                 self.failed_groups[request.group] = str(err)
             return
-        hole, known_empty = check_page(spec, page, self.states, self.unlisted)
+        hole, known_empty = check_page(spec, page, self.states, self.unlisted, self.trailing)
         if known_empty:
             await record_known_empty(self.conn, spec.raw_table, known_empty, self.context.run_id)
             stats.notes.append(
@@ -393,6 +396,12 @@ class EndpointPipeline:
         for group in self.failed_groups:
             stats.notes.append(
                 f"{group}: stopped at the first failed page; the next run resumes from there"
+            )
+        for series, periods in sorted(self.trailing.items()):
+            stats.notes.append(
+                f"{' '.join(series)}: no record from {periods[0]:%Y-%m-%d %H:%M} to the end of "
+                f"its last page ({len(periods)} period(s), none yet or none at all): "
+                "the next run asks again"
             )
         for series, since in sorted(self.unlisted.items()):
             stats.notes.append(
