@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ingestion.connectors.tables import KeyColumn, RawTable
@@ -30,6 +31,9 @@ EARLIEST_VALID = datetime(2009, 1, 3, tzinfo=UTC)
 LATEST_VALID = datetime(2100, 1, 1, tzinfo=UTC)
 
 KeyValue = str | datetime | date
+RECORD_KEY = itemgetter(0)  # a Record's key, for map()
+KEY_SERIES = itemgetter(slice(None, -1))  # a key's columns before its last (the series)
+KEY_TIME = itemgetter(-1)  # a key's last column (a candle's time)
 
 
 class Record(NamedTuple):
@@ -79,9 +83,15 @@ class ParseResult:
     @property
     def time_range(self) -> tuple[datetime | None, datetime | None]:
         """The oldest and newest time key of the records, as UTC instants; (None, None) if none."""
-        # One pass over the keys (this runs for every page). Every raw table has one time
-        # key, so a page's times are all datetimes or all dates: compare, then convert.
-        times = [t for r in self.records for t in r.key if isinstance(t, date)]
+        # Every raw table has one time key, so a page's times are all datetimes or all
+        # dates: compare, then convert. The usual page (this runs for every page): the time
+        # is the key's last column, and its series (the columns before) hold no date.
+        keys = list(map(RECORD_KEY, self.records))
+        times = list(map(KEY_TIME, keys))
+        if set(map(type, times)) != {datetime} or any(
+            isinstance(v, date) for head in set(map(KEY_SERIES, keys)) for v in head
+        ):
+            times = [t for key in keys for t in key if isinstance(t, date)]
         if not times:
             return None, None
         return _as_instant(min(times)), _as_instant(max(times))
@@ -152,14 +162,22 @@ class Expected:
     step: timedelta
     calendar: Callable[[date], bool] | None = None
 
+    def required_count(self, fetched_at: datetime) -> int | None:
+        """How many periods are required, when they are every period from ``first`` on.
+
+        Then :meth:`required` is ``first``, ``first + step``, … (this many of them); None
+        when a calendar picks the days (or the step is not positive).
+        """
+        if self.calendar is not None or self.step <= timedelta(0):
+            return None
+        # t <= last and t + step <= fetched_at, for t = first, first + step, ...
+        end = min(self.last, fetched_at - self.step)
+        return 0 if end < self.first else (end - self.first) // self.step + 1
+
     def required(self, fetched_at: datetime) -> list[datetime]:
         """The periods the page must hold, given that it was fetched at ``fetched_at``."""
-        if self.calendar is None and self.step > timedelta(0):  # every period: counted
-            # t <= last and t + step <= fetched_at, for t = first, first + step, ...
-            end = min(self.last, fetched_at - self.step)
-            if end < self.first:
-                return []
-            count = (end - self.first) // self.step + 1
+        count = self.required_count(fetched_at)
+        if count is not None:  # every period: counted
             return [self.first + self.step * i for i in range(count)]
         periods = []
         t = self.first

@@ -13,10 +13,14 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from operator import sub
+from typing import Any
 
 from ingestion.connectors.base import (
     INTERVAL_SECONDS,
+    KEY_SERIES,
+    KEY_TIME,
+    RECORD_KEY,
     EndpointSpec,
     Expected,
     KeyValue,
@@ -306,24 +310,49 @@ class Coverage:
     present_last: datetime | None
 
 
+def _holds_every_period(times: list[datetime], expected: Expected, fetched_at: datetime) -> bool:
+    """Whether ``times`` hold every period ``expected`` requires, as one evenly spaced run.
+
+    The usual page, checked without hashing a period: when the required periods are
+    ``first``, ``first + step``, … (no calendar), a run of times from ``first`` on, as long
+    as they are and every gap ``step``, holds them all. False says nothing: the caller
+    then compares the periods one by one.
+    """
+    count = expected.required_count(fetched_at)
+    if not count:
+        return False
+    try:
+        start = times.index(expected.first)
+    except ValueError:
+        return False
+    run = times[start : start + count]
+    return len(run) == count and list(map(sub, run[1:], run)).count(expected.step) == count - 1
+
+
 def coverages(
     records: Sequence[Record], expects: Sequence[Expected], fetched_at: datetime
 ) -> list[Coverage]:
     """The :class:`Coverage` of each of ``expects`` by ``records`` (a page fetched then)."""
-    times = [r.key[-1] for r in records]
+    keys = list(map(RECORD_KEY, records))
+    times = list(map(KEY_TIME, keys))
+    heads = set(map(KEY_SERIES, keys))
     # The usual page: one series, keyed by datetimes (each its own period).
-    heads = {r.key[:-1] for r in records}
-    periods = (
-        cast("set[datetime | None]", set(times)) if set(map(type, times)) == {datetime} else None
-    )
+    by_datetime = set(map(type, times)) == {datetime}
+    periods: set[datetime | None] | None = None
     found: list[Coverage] = []
     for expected in expects:
+        wanted = expected.series
+        usual = by_datetime and (wanted is None or heads == {wanted})
+        if usual and _holds_every_period(times, expected, fetched_at):
+            found.append(Coverage(expected.first, [], min(times), max(times)))
+            continue
         required = expected.required(fetched_at)
         if not required:
             found.append(Coverage(None, [], None, None))
             continue
-        wanted = expected.series
-        if periods is not None and (wanted is None or heads == {wanted}):
+        if usual:
+            if periods is None:
+                periods = set(times)
             have: set[datetime | None] = periods
         elif wanted is None:
             have = {_period(r.key[-1]) for r in records}

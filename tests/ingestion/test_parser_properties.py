@@ -26,10 +26,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.connectors.base import EndpointSpec, Expected, PlannedRequest, parse_page
+from ingestion.connectors.base import (
+    EndpointSpec,
+    Expected,
+    ParseResult,
+    PlannedRequest,
+    Record,
+    parse_page,
+)
 from ingestion.connectors.registry import REGISTRY, get_endpoint
 from ingestion.http import Response
-from ingestion.run.pages import Page, collect
+from ingestion.run.pages import Coverage, Page, _holds_every_period, collect, coverages
 from ingestion.run.results import EndpointStats
 from ingestion.sinks.raw.rows import QuarantineRow, RawRow
 
@@ -491,3 +498,80 @@ def test_the_periods_a_page_must_hold_are_counted_as_the_step_by_step_walk_finds
     assert expected.required(fetched_at) == walked
     every_day = Expected(None, expected.first, expected.last, step, calendar=lambda _: True)
     assert every_day.required(fetched_at) == walked
+
+
+def _reference_coverage(
+    records: list[Record], expected: Expected, fetched_at: datetime
+) -> Coverage:
+    """What a page holds of ``expected``, period by period (the definition)."""
+    required = expected.required(fetched_at)
+    if not required:
+        return Coverage(None, [], None, None)
+    have = {
+        t
+        for r in records
+        if isinstance(t := r.key[-1], datetime)
+        and (expected.series is None or r.key[:-1] == expected.series)
+    }
+    missing = [t for t in required if t not in have]
+    return Coverage(required[0], missing, min(have, default=None), max(have, default=None))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    count=st.integers(0, 40),
+    offsets=st.lists(st.integers(-3, 45), max_size=50),
+    usual=st.booleans(),
+    fetched_hours=st.integers(0, 50),
+    other_series=st.booleans(),
+)
+def test_what_a_page_holds_is_what_comparing_period_by_period_finds(
+    count: int, offsets: list[int], usual: bool, fetched_hours: int, other_series: bool
+) -> None:
+    # coverages() takes the usual page (one series, every period from the first on, evenly
+    # spaced) without comparing periods one by one; any other page goes period by period.
+    # Both must find the same: pages with holes, duplicates, records out of order, before
+    # the first period, after the last, of another series, or fetched before the end.
+    first = datetime(2024, 1, 1, tzinfo=UTC)
+    step = timedelta(hours=1)
+    series = ("BTCUSDT", "1h")
+    expected = Expected(series, first, first + step * (count - 1), step)
+    hours = list(range(count)) if usual else offsets
+    times = [first + step * h for h in hours]
+    records = [Record((*series, t), [h]) for h, t in zip(hours, times, strict=True)]
+    if other_series:
+        records.append(Record(("ETHUSDT", "1h", first), [0]))
+    fetched_at = first + step * fetched_hours if not usual else first + step * (count + 1)
+    found = coverages(records, [expected], fetched_at)
+    if records:
+        assert found == [_reference_coverage(records, expected, fetched_at)]
+    if usual and count and not other_series:  # the usual page takes the quick way
+        assert _holds_every_period(times, expected, fetched_at)
+        assert found[0].missing == []
+
+
+def test_a_page_of_evenly_spaced_records_that_ends_early_is_short() -> None:
+    # Evenly spaced from the first period on, but one period short: not a full page.
+    first = datetime(2024, 1, 1, tzinfo=UTC)
+    step = timedelta(hours=1)
+    expected = Expected(("BTCUSDT", "1h"), first, first + step * 9, step)
+    times = [first + step * h for h in range(9)]
+    records = [Record(("BTCUSDT", "1h", t), None) for t in times]
+    fetched_at = first + step * 20
+    assert not _holds_every_period(times, expected, fetched_at)
+    (found,) = coverages(records, [expected], fetched_at)
+    assert found.missing == [first + step * 9]
+    assert (found.present_first, found.present_last) == (first, first + step * 8)
+
+
+def test_a_pages_time_range_is_its_time_keys_whatever_the_key_holds() -> None:
+    # The usual page's range comes from the keys' last column; a key holding a date before
+    # its last column (or times that are not all datetimes) is read column by column.
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    usual = ParseResult([Record(("A", "1h", at + timedelta(hours=h)), None) for h in (3, 1, 2)])
+    assert usual.time_range == (at + timedelta(hours=1), at + timedelta(hours=3))
+    dated_head = ParseResult([Record((date(2023, 6, 1), "x"), None)])
+    assert dated_head.time_range == (datetime(2023, 6, 1, tzinfo=UTC),) * 2
+    days = ParseResult([Record(("EUR", date(2024, 1, d)), None) for d in (5, 2)])
+    assert days.time_range == (datetime(2024, 1, 2, tzinfo=UTC), datetime(2024, 1, 5, tzinfo=UTC))
+    assert ParseResult([Record(("coin",), None)]).time_range == (None, None)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import orjson
@@ -82,6 +83,7 @@ def copy_text(rows: Sequence[RawRow], first: int, count: int, run_id: str | None
 
 # The Python type binary COPY sends for a key column of each PostgreSQL type.
 _KEY_TYPES: dict[str, type] = {"text": str, "timestamptz": datetime, "date": date}
+_TZINFO = attrgetter("tzinfo")
 _JSONB_VERSION = "\x01"  # jsonb's binary form: a version byte, then the JSON text
 
 
@@ -95,19 +97,21 @@ def fits_binary(rows: Sequence[RawRow], key_types: Sequence[str]) -> bool:
     """
     if not rows:
         return False
+    # One C-level pass per check (map, set): this runs over every row of every batch.
+    keys = list(map(itemgetter(0), rows))
+    if set(map(len, keys)) != {len(key_types)}:
+        return False
     for index, pg_type in enumerate(key_types):
         wanted = _KEY_TYPES.get(pg_type)
-        if wanted is None or {type(row.key[index]) for row in rows} != {wanted}:
+        column = list(map(itemgetter(index), keys))
+        if wanted is None or set(map(type, column)) != {wanted}:
             return False
-        if wanted is datetime and any(row.key[index].tzinfo is None for row in rows):
+        if wanted is datetime and None in set(map(_TZINFO, column)):
             return False
-    if {len(row.key) for row in rows} != {len(key_types)}:
+    fetched = list(map(itemgetter(2), rows))
+    if set(map(type, fetched)) != {datetime} or None in set(map(_TZINFO, fetched)):
         return False
-    if {type(row.fetched_at) for row in rows} != {datetime}:
-        return False
-    if any(row.fetched_at.tzinfo is None for row in rows):
-        return False
-    return {type(row.lake_document_id) for row in rows} <= {str, type(None)}
+    return set(map(type, map(itemgetter(3), rows))) <= {str, type(None)}
 
 
 def binary_types(key_types: Sequence[str], run_id: str | None = None) -> list[str]:
