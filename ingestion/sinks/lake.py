@@ -89,26 +89,28 @@ class BodyCodec:
 # 4/3 of what the codec leaves plus 0.05 of the bodies. Measured on the simulator's candle
 # pages (benchmarks/bench_lake_codecs.py; one core's CPU): zstd level 1 leaves 0.31 of 1m
 # pages and 0.34 of 1h pages at ~0.004 CPU s per MB (FerretDB's files 0.46 and 0.51);
-# zstd's optimal parser (ZSTD_PAGES below) 0.27 and 0.30 at ~0.05 s/MB (files ~0.43 and
-# 0.45); bzip2 -9 0.28 and 0.32 at ~0.07 s/MB; zlib level 1 0.38 and 0.41 at ~0.01 s/MB.
-# So pages of records less than an hour apart (minute candles, snapshots: the volume of a
-# large history, 60 times the pages of an hourly one) get level 1, and every other page the
-# optimal parser, whose CPU is spent on 1/60 of the bytes. Both are zstd frames in
+# zstd's optimal parser (btopt) 0.27 and 0.30 at ~0.05 s/MB (files ~0.43 and 0.45); its
+# lazy2 strategy (ZSTD_PAGES below) 0.32 of 1h pages at ~0.016 s/MB (files 0.48); bzip2 -9
+# 0.28 and 0.32 at ~0.07 s/MB; zlib level 1 0.38 and 0.41 at ~0.01 s/MB. So pages of
+# records less than an hour apart (minute candles, snapshots: the volume of a large
+# history, 60 times the pages of an hourly one) get level 1, and every other page lazy2,
+# which keeps hourly pages under half on FerretDB where level 1 does not. Both are zstd frames in
 # ``body_zstd``; zstd.decompress reads either. Smaller bodies (error bodies) stay text.
 COMPRESS_MIN_BYTES = 512
 ZSTD_LEVEL = 1  # pages of records less than an hour apart
-# zstd's btopt strategy (its optimal parser, as levels 16-17) with small tables: on the
-# candle pages (~4-180 kB) it leaves 0.30 of 1h pages where level 15 leaves 0.29 at twice the
-# CPU and level 19 0.29 at six times; the target length is most of the gain (4 leaves level
-# 1's size, 8 leaves 0.32, 16 costs 30 % more CPU for 0.005 less).
+# zstd's lazy2 strategy (as levels 6-7) with small tables and a 5-byte minimum match: on
+# the candle pages (~4-180 kB) it leaves 0.32 of 1h pages at ~0.016 CPU s per MB, where the
+# optimal parser (btopt, small tables) left 0.30 at ~0.055 s/MB: FerretDB's files ~0.48 of
+# the bodies against 0.44, under the half the lake is held to, for a quarter of the CPU (a
+# second of the pipeline's on a year of hourly candles, 26.9 MB). A 4-byte minimum match
+# leaves 0.34, 6 bytes 0.32; level 1 leaves 0.34 (files 0.51, over the half).
 ZSTD_PAGES = zstandard.ZstdCompressionParameters(
-    strategy=zstandard.STRATEGY_BTOPT,
+    strategy=zstandard.STRATEGY_LAZY2,
     window_log=17,
-    chain_log=12,
-    hash_log=12,
-    search_log=1,
-    min_match=6,
-    target_length=12,
+    chain_log=13,
+    hash_log=13,
+    search_log=2,
+    min_match=5,
 )
 DENSE_SPACING = timedelta(hours=1)  # records closer than this apart: ZSTD_LEVEL
 
@@ -124,13 +126,13 @@ def _zstd_pages(data: bytes) -> bytes:
 
 CODECS: dict[str, BodyCodec] = {
     "zstd-1": BodyCodec("body_zstd", _zstd_fast, zstandard.decompress),
-    "zstd-opt": BodyCodec("body_zstd", _zstd_pages, zstandard.decompress),
+    "zstd-lazy2": BodyCodec("body_zstd", _zstd_pages, zstandard.decompress),
     # what lakes written before zstd hold: bzip2 (900 kB blocks), and before it zlib
     "bzip2": BodyCodec("body_bz2", lambda data: bz2.compress(data, 9), bz2.decompress),
     "zlib": BodyCodec("body_zlib", lambda data: zlib.compress(data, 1), zlib.decompress),
 }
 CODEC = CODECS["zstd-1"]  # what new documents hold (CODEC_SPARSE for sparse pages)
-CODEC_SPARSE = CODECS["zstd-opt"]
+CODEC_SPARSE = CODECS["zstd-lazy2"]
 COMPRESSED_FIELD = CODEC.field
 # Every compressed body field a lake may hold, and how to get the bytes back.
 DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {c.field: c.decompress for c in CODECS.values()}
@@ -141,7 +143,7 @@ def codec_for(document: dict[str, Any]) -> BodyCodec:
 
     Records less than :data:`DENSE_SPACING` apart on average (minute candles; a snapshot's
     records, all of one time) get :data:`CODEC`, zstd level 1; any other page (hourly and
-    daily candles, pages without a time range) :data:`CODEC_SPARSE`, zstd's optimal parser.
+    daily candles, pages without a time range) :data:`CODEC_SPARSE`, zstd's lazy2 strategy.
     """
     first, last = document.get("records_from"), document.get("records_to")
     count = document.get("record_count") or 0

@@ -133,12 +133,12 @@ async def test_every_raw_row_names_a_lake_document_that_exists(
     assert pointers and pointers <= ids
 
 
-async def test_minute_pages_get_zstd_level_1_and_hourly_ones_the_optimal_parser(
+async def test_minute_pages_get_zstd_level_1_and_hourly_ones_a_smaller_frame(
     sim_settings: Settings, mongo_uri: str, mongo_db_name: str
 ) -> None:
     """A run of 1m and 1h klines, read back through the real server: a minute page holds
     exactly zstd level 1's frame of its body, an hourly page the smaller one of zstd's
-    optimal parser; both give the body back byte for byte."""
+    lazy2 strategy; both give the body back byte for byte."""
     settings = sim_settings.model_copy(
         update={"candle_intervals": ("1m", "1h"), "assets": ("BTC",)}
     )
@@ -167,7 +167,7 @@ async def test_minute_pages_get_zstd_level_1_and_hourly_ones_the_optimal_parser(
 
 def test_the_codec_follows_how_far_apart_a_pages_records_are() -> None:
     """Level 1 for records under an hour apart (a snapshot's are all of one time), the
-    optimal parser for hourly and daily candles and for pages without a time range."""
+    lazy2 strategy for hourly and daily candles and for pages without a time range."""
     at = datetime(2025, 1, 1, tzinfo=UTC)
 
     def page(count: int, span: timedelta | None) -> dict[str, Any]:
