@@ -8,7 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -72,6 +72,30 @@ def _fingerprint(value: object) -> object:
     raise TypeError(f"no fingerprint for {type(value).__name__}")
 
 
+def _kept_spec(
+    builder: Callable[..., go.Figure], args: tuple[Any, ...]
+) -> tuple[go.Figure | None, str]:
+    """The JSON of ``builder(*args)``, kept; with the figure when it was built just now."""
+    try:
+        key = (builder.__module__, builder.__qualname__, _fingerprint(args))
+    except (TypeError, ValueError):  # an argument without a fingerprint: no reuse
+        fig = builder(*args)
+        return fig, pio.to_json(fig, validate=False)
+    with _figures_lock:
+        spec = _figures.get(key)
+        if spec is not None:
+            _figures.move_to_end(key)
+    if spec is not None:
+        return None, spec
+    fig = builder(*args)
+    spec = pio.to_json(fig, validate=False)
+    with _figures_lock:
+        _figures[key] = spec
+        while len(_figures) > MAX_FIGURES:
+            _figures.popitem(last=False)
+    return fig, spec
+
+
 def figure(builder: Callable[..., go.Figure], *args: Any) -> go.Figure:
     """``builder(*args)``, built once for the same arguments (frames compared by content).
 
@@ -80,29 +104,79 @@ def figure(builder: Callable[..., go.Figure], *args: Any) -> go.Figure:
     elsewhere on the page) get the figure back from its JSON instead, unvalidated: the same
     JSON reaches the browser (``tests/dashboard/test_dashboard_charts.py``).
     """
-    try:
-        key = (builder.__module__, builder.__qualname__, _fingerprint(args))
-    except (TypeError, ValueError):  # an argument without a fingerprint: no reuse
-        return builder(*args)
-    with _figures_lock:
-        spec = _figures.get(key)
-        if spec is not None:
-            _figures.move_to_end(key)
-    if spec is not None:
-        return go.Figure(json.loads(spec), _validate=False)
-    fig = builder(*args)
-    spec = pio.to_json(fig, validate=False)
-    with _figures_lock:
-        _figures[key] = spec
-        while len(_figures) > MAX_FIGURES:
-            _figures.popitem(last=False)
-    return fig
+    fig, spec = _kept_spec(builder, args)
+    return fig if fig is not None else go.Figure(json.loads(spec), _validate=False)
+
+
+def sent_figure(builder: Callable[..., go.Figure], *args: Any) -> go.Figure:
+    """As :func:`figure`, always as the browser gets it: the figure rebuilt from its JSON.
+
+    A figure as built holds its points as numpy arrays, which ``st.plotly_chart`` encodes
+    again on every run it is drawn (milliseconds a chart); rebuilt from its JSON it holds
+    them encoded already. For figures kept across runs (a view of :func:`derived`).
+    """
+    _, spec = _kept_spec(builder, args)
+    return go.Figure(json.loads(spec), _validate=False)
 
 
 def clear_figures() -> None:
-    """Forget every figure :func:`figure` kept."""
+    """Forget every figure :func:`figure` kept, and every view :func:`derived` kept."""
     with _figures_lock:
         _figures.clear()
+        _derived.clear()
+
+
+MAX_DERIVED = 16  # views kept (a page's converted frames, tiles and figures each)
+_derived: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+View = TypeVar("View")
+
+
+def _read_fingerprint(value: object) -> object:
+    """As :func:`_fingerprint`, but a frame as read is known by its read (``data.read_id``)."""
+    if isinstance(value, pd.DataFrame) and (read := data.read_id(value)) is not None:
+        return ("read", read)
+    if isinstance(value, tuple | list):
+        return tuple(_read_fingerprint(v) for v in value)
+    return _fingerprint(value)
+
+
+def derived(builder: Callable[..., View], *args: Any) -> View:
+    """``builder(*args)``, worked out once for the same reads: a page's view of its data.
+
+    What a page makes of its reads (prices converted into the display currency, KPI tiles,
+    figures) takes tens of milliseconds of pandas and plotly on every run; its later runs
+    on the same reads (a warm visit, a widget elsewhere on the page) get the view back.
+    Frames are known by their read (:func:`dashboard.data.read_id`), which is new when the
+    query cache queries again (its TTL, "Refresh data"): pass them as ``data.*`` returned
+    them, unchanged. A frame that was not read through the cache is compared by content.
+
+    The view is shared by every later run and session with the same reads: nothing may
+    change it (``st.plotly_chart`` and ``st.dataframe`` only read what they are given).
+
+    Args:
+        builder: What makes the view of the reads, a function of ``args`` alone.
+        *args: The reads and the choices (the display currency, ...) it depends on.
+
+    Returns:
+        The view.
+    """
+    try:
+        key = (builder.__module__, builder.__qualname__, _read_fingerprint(args))
+    except (TypeError, ValueError):  # an argument without a fingerprint: no reuse
+        return builder(*args)
+    with _figures_lock:
+        found = key in _derived
+        if found:
+            _derived.move_to_end(key)
+            view: View = _derived[key]
+    if found:
+        return view
+    view = builder(*args)
+    with _figures_lock:
+        _derived[key] = view
+        while len(_derived) > MAX_DERIVED:
+            _derived.popitem(last=False)
+    return view
 
 
 def chart(fig: go.Figure, as_of: datetime | date | pd.Timestamp | None, key: str) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -191,9 +192,32 @@ def _frame(dsn: str, query: LiteralString, params: dict[str, Any] | None = None)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+READ_ID = "criptopipe.read_id"  # the key in a read frame's ``attrs`` (see read_id)
+
+
 @st.cache_data(ttl=TTL_MARKET, show_spinner=False)
 def _cached(dsn: str, query: LiteralString, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    return _frame(dsn, query, params)
+    frame = _frame(dsn, query, params)
+    frame.attrs[READ_ID] = uuid.uuid4().hex  # kept with the cached rows, new at each query
+    return frame
+
+
+def read_id(frame: pd.DataFrame) -> str | None:
+    """Which query-cache entry a frame of :func:`read_market` was read from, else None.
+
+    The same query gives the same id until its entry is queried again (the TTL ran out,
+    "Refresh data"); then a new one, whether or not the rows changed. Only the frame as
+    read identifies its rows: pandas carries ``attrs`` over to copies and derived frames,
+    which keep the id whatever they changed.
+
+    Args:
+        frame: A frame as :func:`read_market` returned it.
+
+    Returns:
+        The id, or None for a frame that was not read through the market query cache.
+    """
+    value = frame.attrs.get(READ_ID)
+    return value if isinstance(value, str) else None
 
 
 @st.cache_data(ttl=TTL_HEALTH, show_spinner=False)
