@@ -196,15 +196,30 @@ def test_the_gap_check_passes_known_empty_minutes_and_flags_a_real_hole(loaded: 
         assert find_gaps(conn, table, LATER) == []
 
 
-def test_rollup_reconciliation_passes_with_the_holes(loaded: Loaded) -> None:
+def test_rollups_count_known_empty_minutes_and_reconcile(loaded: Loaded) -> None:
+    # The blocking reconciliation test is part of the build: it must pass (check=True).
     loaded.db.dbt("build", "--select", *SELECT, "--indirect-selection", "cautious")
-    [(compared, coinbase_gappy)] = _rows(
+    [(compared, gappy_compared, gappy_incomplete)] = _rows(
         loaded.db.transformer_dsn,
         "select count(*) filter (where has_native and is_complete and is_closed"
         " and is_native_closed),"
         " count(*) filter (where exchange_id = 'coinbase' and asset_id = 'LTC'"
-        " and interval = '5m' and source_candles < expected_source_candles)"
+        " and known_empty_candles > 0 and is_complete and has_native and is_closed"
+        " and is_native_closed),"
+        " count(*) filter (where known_empty_candles > 0 and not is_complete"
+        " and open_at >= %(first)s and close_at <= %(last)s)"
         " from marts.fct_candle_rollups",
+        {"first": START.replace(second=0), "last": LATER.replace(second=0)},
     )
-    assert compared > 100
-    assert coinbase_gappy > 0  # 5m candles of LTC-USD built from fewer than five minutes
+    # LTC-USD's 5m and hours built from the minutes that traded plus the known-empty ones
+    # are complete, so they were compared with Coinbase's own 5m and hourly candles.
+    assert gappy_compared > 100 and compared > gappy_compared
+    assert gappy_incomplete == 0  # of the buckets inside the loaded span
+    # Coinbase has no 4h candle: the rollups of its minutes close despite the holes.
+    [(closed_4h, with_holes)] = _rows(
+        loaded.db.transformer_dsn,
+        "select count(*) filter (where is_closed), count(*) filter (where is_closed"
+        " and source_candles < 240) from marts.fct_candles"
+        " where exchange_id = 'coinbase' and asset_id = 'LTC' and interval = '4h'",
+    )
+    assert closed_4h >= 5 and with_holes == closed_4h

@@ -17,6 +17,10 @@
     reconciliation test compares with it; fct_candles takes a rollup only where the
     exchange's own candle is missing (Coinbase has no 4h, Mercado Bitcoin no 5m or 4h).
 
+    A finest candle the exchange is known to have none for (raw.known_empty: Coinbase
+    sends no candle for an interval without trades) counts as covered: a rollup of the
+    minutes that traded plus the known-empty ones is complete (known_empty_candles).
+
     Incremental: the candles touched by the run (macros/incremental_candles.sql), widened
     to whole days, so every bucket they fall in is rebuilt from all its candles.
 #}
@@ -98,6 +102,66 @@ finest_candles as (
 
 ),
 
+{# Finest candles the exchange has none for (known-empty), and none loaded since. #}
+known_empty as (
+
+    select
+        symbol_map.exchange_id,
+        symbol_map.asset_id,
+        empty_periods.interval as source_interval,
+        empty_periods.period_start_at as open_at
+    from {{ ref('stg_ingestion__known_empty_periods') }} as empty_periods
+    inner join {{ ref('stg_ingestion__asset_symbols') }} as symbol_map
+        on
+            empty_periods.source_name = symbol_map.exchange_id
+            and empty_periods.exchange_symbol = symbol_map.exchange_symbol
+    inner join finest
+        on
+            symbol_map.exchange_id = finest.exchange_id
+            and symbol_map.asset_id = finest.asset_id
+    where
+        empty_periods.period_start_at >= (
+            select date_bin('1 day', touched.first_open_at, timestamptz 'epoch') from touched
+        )
+        and empty_periods.period_start_at < (
+            select date_bin('1 day', touched.last_open_at, timestamptz 'epoch') + interval '1 day'
+            from touched
+        )
+        and not exists (
+            select from candles
+            where
+                candles.exchange_id = symbol_map.exchange_id
+                and candles.asset_id = symbol_map.asset_id
+                and candles.interval = empty_periods.interval
+                and candles.open_at = empty_periods.period_start_at
+        )
+
+),
+
+{# How many of them each bucket of each level holds. #}
+known_empty_buckets as (
+
+    {% for interval in intervals[1:] %}
+    select
+        exchange_id,
+        asset_id,
+        source_interval,
+        '{{ interval }}' as interval,
+        date_bin(
+            interval '{{ seconds[interval] }} seconds', open_at, timestamptz 'epoch'
+        ) as open_at,
+        count(*)::integer as known_empty_candles
+    from known_empty
+    group by
+        exchange_id,
+        asset_id,
+        source_interval,
+        date_bin(interval '{{ seconds[interval] }} seconds', open_at, timestamptz 'epoch')
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
 {# Level 0: the finest candles themselves; level k: level k-1 rolled into intervals[k]. #}
 level_{{ intervals[0] }} as (
 
@@ -169,8 +233,9 @@ final as (
         rollups.source_interval,
         rollups.source_candles,
         rollups.interval_seconds / rollups.source_seconds as expected_source_candles,
-        rollups.source_candles = rollups.interval_seconds / rollups.source_seconds
-            as is_complete,
+        coalesce(empty_buckets.known_empty_candles, 0) as known_empty_candles,
+        rollups.source_candles + coalesce(empty_buckets.known_empty_candles, 0)
+        = rollups.interval_seconds / rollups.source_seconds as is_complete,
         rollups.open_price,
         rollups.high_price,
         rollups.low_price,
@@ -197,6 +262,13 @@ final as (
             and rollups.asset_id = native.asset_id
             and rollups.interval = native.interval
             and rollups.open_at = native.open_at
+    left join known_empty_buckets as empty_buckets
+        on
+            rollups.exchange_id = empty_buckets.exchange_id
+            and rollups.asset_id = empty_buckets.asset_id
+            and rollups.interval = empty_buckets.interval
+            and rollups.open_at = empty_buckets.open_at
+            and rollups.source_interval = empty_buckets.source_interval
 
 )
 
