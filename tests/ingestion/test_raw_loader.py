@@ -335,6 +335,10 @@ async def test_new_rows_go_in_by_copy_alone_and_a_conflict_falls_back_to_the_ups
         assert await loader._nothing_at_or_after(newer)
         assert not await loader._nothing_at_or_after([_row("BTCUSDT", 2, [2])])
         assert not await loader._nothing_at_or_after([_row("BTCUSDT", 1, [9]), *newer])
+        # A series whose pages are not next to each other in the batch: its oldest row is
+        # the oldest of all its runs (here its second one's).
+        apart = [_row("BTCUSDT", 9, [9]), _row("ETHUSDT", 5, [5]), _row("BTCUSDT", 1, [1])]
+        assert not await loader._nothing_at_or_after(apart)
         assert (await loader.load(newer)).inserted == 3
         # A row written after the probe (another writer) fails the COPY: the batch is
         # upserted instead, counts exact, nothing lost or doubled.

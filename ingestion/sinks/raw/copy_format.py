@@ -186,13 +186,13 @@ def dumps_all(records: Sequence[object]) -> list[str] | None:
     record needs more care: the caller then goes record by record.
     """
     try:
-        texts = [orjson.dumps(record) for record in records]
+        texts = list(map(orjson.dumps, records))
     except TypeError:  # an integer past 64 bits, a type orjson does not know, too deep
         return None
     joined = b"".join(texts)
     if b"null" in joined or b"\\u0000" in joined:
         return None
-    return [text.decode() for text in texts]
+    return list(map(bytes.decode, texts))
 
 
 def jsonb_problem(record_json: str) -> str | None:

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from ingestion.connectors.base import KEY_SERIES, KEY_TIME
 from ingestion.raw_tables import RawTable
 from ingestion.sinks.raw.copy_format import (
     COPY_CHUNK_ROWS,
@@ -44,6 +47,9 @@ from ingestion.sinks.raw.schema import keys_sql, table_sql
 # A batch of more series than this is upserted without probing (snapshot endpoints, whose
 # "series" are one per record): the probe pays for itself on candle pages.
 MAX_PROBED_SERIES = 200
+_ROW_KEY = itemgetter(0)  # RawRow fields, for map()
+_ROW_FETCHED_AT = itemgetter(2)
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 # Before a batch commits: wait for whatever must be durable first (the lake documents the
@@ -188,7 +194,7 @@ class RawLoader:
         counts.updated += updated
         counts.unchanged += max(existing - updated, 0) + len(rows) - len(unique)
         self.earliest_fetch = min(
-            self.earliest_fetch or unique[0].fetched_at, min(row.fetched_at for row in unique)
+            self.earliest_fetch or unique[0].fetched_at, min(map(_ROW_FETCHED_AT, unique))
         )
         if inserted + existing != len(unique) or updated > existing:
             counts.problems.append(
@@ -206,8 +212,13 @@ class RawLoader:
         """
         *series_keys, time_key = self.table.keys
         oldest: dict[tuple[Any, ...], Any] = {}
-        for row in rows:
-            head, at = row.key[:-1], row.key[-1]
+        keys = list(map(_ROW_KEY, rows))
+        # A batch is a run of pages, each of one series mostly: the oldest row of each run
+        # of one series found in C (groupby, min), then of each series.
+        for head, run in groupby(
+            zip(map(KEY_SERIES, keys), map(KEY_TIME, keys), strict=True), _FIRST
+        ):
+            at = min(map(_SECOND, run))
             if head not in oldest or at < oldest[head]:
                 oldest[head] = at
         if len(oldest) > MAX_PROBED_SERIES:
@@ -261,7 +272,7 @@ class RawLoader:
         counts.inserted += copied  # what the server says it took, not what was sent
         counts.unchanged += total - len(unique)  # replaced by a later one of the same key
         self.earliest_fetch = min(
-            self.earliest_fetch or unique[0].fetched_at, min(row.fetched_at for row in unique)
+            self.earliest_fetch or unique[0].fetched_at, min(map(_ROW_FETCHED_AT, unique))
         )
         if copied != len(unique):
             counts.problems.append(
@@ -374,10 +385,9 @@ def _last_per_key(rows: Sequence[RawRow]) -> Sequence[RawRow]:
     batches. A replay of the lake, whose batches hold many fetches, then rebuilds raw.*
     exactly.
     """
-    by_key = {row.key: row for row in rows}
-    if len(by_key) == len(rows):  # the usual batch: no key twice
+    if len(set(map(_ROW_KEY, rows))) == len(rows):  # the usual batch: no key twice
         return rows
-    by_key.clear()
+    by_key: dict[tuple[Any, ...], RawRow] = {}
     for row in rows:
         kept = by_key.get(row.key)
         if kept is None or kept.record_json != row.record_json:
