@@ -61,6 +61,19 @@ logger = logging.getLogger(__name__)
 BATCH_ROWS = 50_000  # records per raw transaction, at most
 IDLE_FLUSH_ROWS = 2_000  # write a smaller batch while waiting for the next page
 QUEUE_DEPTH = 16  # fetched-or-fetching pages waiting for the writer, per endpoint
+FULL_PAGE = 1_000  # records: an endpoint of smaller pages queues several a slot
+
+
+def queue_depth(spec: EndpointSpec) -> int:
+    """Pages ``spec`` may have fetched or fetching ahead of its writer.
+
+    :data:`QUEUE_DEPTH` pages of up to :data:`FULL_PAGE` records; an endpoint of smaller
+    pages (Coinbase's 300 candles) queues as many more as fit, so about as many records
+    are ahead: its writer then loads batches as large as the others' instead of waiting on
+    a queue emptied by every batch's commit.
+    """
+    cap = spec.page_cap or FULL_PAGE
+    return QUEUE_DEPTH * max(1, FULL_PAGE // cap)
 
 
 @dataclass(slots=True)
@@ -148,7 +161,7 @@ class EndpointPipeline:
     """One endpoint's ingestion within a run, over its own (locked) loader connection.
 
     :meth:`ingest` plans the requests, fetches them concurrently (at most
-    :data:`QUEUE_DEPTH` ahead of the writer) and loads their records in plan order, in
+    :func:`queue_depth` ahead of the writer) and loads their records in plan order, in
     batches; ``stats`` is filled in as it goes.
     """
 
@@ -180,7 +193,7 @@ class EndpointPipeline:
         self.pending_acks: list[tuple[str, asyncio.Future[StoredResponse]]] = []
         self.lake_acks: list[asyncio.Future[StoredResponse]] = []  # every lake write
         self.queue: asyncio.Queue[tuple[PlannedRequest, asyncio.Task[Page]] | None] = asyncio.Queue(
-            maxsize=QUEUE_DEPTH
+            maxsize=queue_depth(spec)
         )
         self.failed_groups: dict[str, str] = {}
         # New series with only empty pages so far: where their first empty page began.
