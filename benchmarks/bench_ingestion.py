@@ -45,7 +45,7 @@ from ingestion.connectors.registry import select
 from ingestion.http import HttpClient
 from ingestion.raw_tables import get_table
 from ingestion.run.ingest import run_ingestion
-from ingestion.run.pipeline import QUEUE_DEPTH
+from ingestion.run.pipeline import FULL_PAGE, QUEUE_DEPTH
 from ingestion.run.results import RunSummary
 from ingestion.run.stores import resolve_stores
 from ingestion.services import Services, postgres
@@ -346,7 +346,8 @@ async def main(days: int, assets: list[str], modes: list[str]) -> None:
     )
     print(
         f"peak RSS of the pipeline process: {peak_rss_mb:.0f} MiB (bounded queues: "
-        f"{QUEUE_DEPTH} pages per endpoint, {MAX_QUEUED_BYTES >> 20} MiB of lake bodies)"
+        f"{QUEUE_DEPTH} pages of up to {FULL_PAGE:,} records per endpoint, "
+        f"{MAX_QUEUED_BYTES >> 20} MiB of lake bodies)"
     )
 
 

@@ -18,9 +18,11 @@ from ingestion_support import SIM_NOW
 from psycopg import sql
 from pymongo import MongoClient
 
+from ingestion.connectors.registry import get_endpoint
 from ingestion.http import HttpClient
 from ingestion.run.bookkeeping import RECORD_RUN_RETRY_DELAYS
 from ingestion.run.ingest import run_ingestion
+from ingestion.run.pipeline import FULL_PAGE, QUEUE_DEPTH, queue_depth
 from ingestion.run.replay import replay_from_lake
 from ingestion.run.results import ProgressEvent
 from ingestion.settings import Settings
@@ -392,3 +394,14 @@ async def test_an_endpoint_that_stops_early_leaves_no_fetch_running(
         if not t.done() and getattr(t.get_coro(), "__qualname__", "").endswith(".fetch")
     ]
     assert running == []
+
+
+def test_an_endpoint_of_small_pages_queues_as_many_records_ahead() -> None:
+    # Coinbase serves 300 candles a page: with 16 pages ahead its writer emptied the queue
+    # with every batch and committed 2.5 times as often as Binance's (1,000 a page).
+    binance, coinbase = get_endpoint("binance", "klines"), get_endpoint("coinbase", "candles")
+    assert queue_depth(binance) == QUEUE_DEPTH
+    assert coinbase.page_cap is not None
+    assert queue_depth(coinbase) * coinbase.page_cap >= 0.9 * QUEUE_DEPTH * FULL_PAGE
+    listing = get_endpoint("binance", "exchange_info")  # no page cap: one request
+    assert queue_depth(listing) == QUEUE_DEPTH
