@@ -29,18 +29,17 @@ class CandleFormat:
         exchange: the exchange's source name.
         renderer: turns candle arrays (with the pair's symbol, price decimals and interval in
             seconds) into that API's rows.
-        omits_no_trade: the API sends no candle for an interval without trades (Coinbase);
-            how many minutes have none is ``SimulatorConfig.coinbase_no_trade_rate``.
     """
 
     exchange: str
     renderer: Callable[[market.CandleArrays, str, int, int], list[Any]]
-    omits_no_trade: bool = False
 
     def quiet(self, config: SimulatorConfig, asset_id: str) -> float:
-        """The chance an average minute of ``asset_id`` has no trade here (0: never)."""
-        if not self.omits_no_trade:
-            return 0.0
+        """The chance an average minute of ``asset_id`` has no trade, so no candle (0: never).
+
+        Only an exchange that omits such candles has any (``ExchangeModel.omits_no_trade``,
+        Coinbase); how many is ``SimulatorConfig.coinbase_no_trade_rate``.
+        """
         return market.quiet_chance(self.exchange, asset_id, config.coinbase_no_trade_rate)
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingestion.settings import SOURCES
+from ingestion.simulator.market import NO_TRADE_RATE
 from ingestion.simulator.universe import CATALOGUE
 
 FAULT_KINDS = (
@@ -223,7 +224,7 @@ class SimulatorConfig:
     # miss none, as the real BTC-USD minutes don't); quiet hours miss more. Only minutes go
     # missing (an hour always trades); 5m and 15m candles are built from the minutes that
     # traded, one with none is left out too. 0 turns the gaps off.
-    coinbase_no_trade_rate: float = 0.05
+    coinbase_no_trade_rate: float = NO_TRADE_RATE
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.coinbase_no_trade_rate < 1.0:

@@ -66,13 +66,15 @@ class ExchangeModel:
     volume_share: float  # share of the asset's USD volume that trades there
     extra_tick_decimals: int = 0  # decimals its price tick has beyond six significant digits
     trade_size: float = 2500.0  # USD traded per trade, on average
+    # It sends no candle for an interval without trades (Coinbase; see quiet_chance).
+    omits_no_trade: bool = False
 
 
 # The one table of exchange names in the synthetic market.
 EXCHANGE_MODELS: dict[str, ExchangeModel] = {
     "binance": ExchangeModel(0.30, extra_tick_decimals=1, trade_size=2500.0 * 5.0),
     "kraken": ExchangeModel(0.03),
-    "coinbase": ExchangeModel(0.10),
+    "coinbase": ExchangeModel(0.10, omits_no_trade=True),
     "mercadobitcoin": ExchangeModel(0.004),
 }
 EXCHANGES = tuple(name for name, source in DESCRIPTIONS.items() if source.exchange is not None)
@@ -81,6 +83,9 @@ EXCHANGES = tuple(name for name, source in DESCRIPTIONS.items() if source.exchan
 ANCHOR_USD: dict[str, float] = {asset.asset_id: asset.anchor_usd for asset in CATALOGUE}
 SUPPLY: dict[str, tuple[float, float | None]] = {a.asset_id: a.supply for a in CATALOGUE}
 DAILY_USD_VOLUME = 0.04  # daily volume as a fraction of market cap
+# The share of minutes without a trade of the thinnest pair of an exchange that omits
+# such candles (SimulatorConfig.coinbase_no_trade_rate's default; see quiet_chance).
+NO_TRADE_RATE = 0.05
 
 
 @lru_cache(maxsize=8)
@@ -406,13 +411,14 @@ _ACTIVITY_SIGMA = math.sqrt(0.6**2 + 0.45**2)
 def quiet_chance(exchange: str, asset_id: str, rate: float) -> float:
     """The chance that a minute of average activity of ``asset_id`` on ``exchange`` had no trade.
 
-    ``rate`` is the share of minutes without a trade of the thinnest pair ``exchange``
+    0 on an exchange that sends every candle (``ExchangeModel.omits_no_trade``). ``rate`` is
+    the share of minutes without a trade of the thinnest pair ``exchange``
     lists (the smallest market cap at the reference prices); a pair ``n`` times that cap
     trades ``n`` times as often. With the default rate the simulated LTC-USD and LINK-USD
     miss about one minute in 20, the mid caps a few in a thousand, BTC-USD and ETH-USD none
     (the real BTC-USD minutes in tests/fixtures/coinbase miss none either).
     """
-    if rate <= 0.0:
+    if rate <= 0.0 or not EXCHANGE_MODELS[exchange].omits_no_trade:
         return 0.0
     ratio = _anchor_cap(asset_id) / _thinnest_cap(exchange)
     return math.exp(-_trades_for_share(rate) * ratio)
@@ -616,13 +622,20 @@ def compute_candle(
     *,
     seed: int = 42,
     now: datetime | None = None,
+    no_trade_rate: float = NO_TRADE_RATE,
 ) -> Candle:
     """The candle the simulator serves for (exchange, symbol, interval, open_time).
 
     ``interval`` is a label ("1m" … "1d") or seconds (60 … 86400); Kraken's 60, 240 and
     1440 minutes also work (so 60 means an hour: a minute is "1m");
     ``open_time`` a datetime or epoch seconds. If ``now`` falls inside the candle the values
-    are those of the still-open candle at ``now``. Nothing is served or recorded.
+    are those of the still-open candle at ``now``. ``no_trade_rate`` is the simulator's
+    ``coinbase_no_trade_rate``. Nothing is served or recorded.
+
+    Raises:
+        ValueError: ``exchange`` does not list ``symbol``, ``open_time`` is not aligned or
+            not open yet at ``now``, or the simulator serves no such candle (a Coinbase
+            interval without trades).
     """
     interval_s = _interval_seconds(interval)
     asset = asset_for_symbol(exchange, symbol)
@@ -635,14 +648,17 @@ def compute_candle(
     now_s = int(now.timestamp()) if now is not None else None
     arrays: CandleArrays | None
     closed = now_s is None or now_s >= t + interval_s
+    quiet = quiet_chance(exchange, asset.asset_id, no_trade_rate)
     if closed:
-        arrays = closed_candles(seed, exchange, asset.asset_id, interval_s, i, i + 1)
+        arrays = closed_candles(seed, exchange, asset.asset_id, interval_s, i, i + 1, quiet)
     else:
         assert now_s is not None
         if now_s <= t:
             raise ValueError("candle has not opened yet at now")
-        arrays = open_candle(seed, exchange, asset.asset_id, interval_s, now_s)
+        arrays = open_candle(seed, exchange, asset.asset_id, interval_s, now_s, quiet)
         assert arrays is not None
+    if quiet > 0.0 and not traded(arrays)[0]:
+        raise ValueError(f"{exchange} sends no candle for {symbol} then: no trade in it")
     dec = price_decimals(exchange, asset.asset_id)
     return Candle(
         open_time=t,

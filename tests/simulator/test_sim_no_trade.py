@@ -17,7 +17,13 @@ import aiohttp
 import pytest
 from simhelpers import NOW, Http, get_json
 
-from ingestion.simulator import PriceDivergence, RunningSimulator, SimulatorConfig, run_simulator
+from ingestion.simulator import (
+    PriceDivergence,
+    RunningSimulator,
+    SimulatorConfig,
+    compute_candle,
+    run_simulator,
+)
 
 DAY_START = datetime(2024, 3, 4, tzinfo=UTC)  # the day before NOW, all closed
 MINUTES = 1440
@@ -163,3 +169,23 @@ async def test_the_newest_page_and_the_ground_truth_hold_only_traded_minutes(
     assert [r[0] for r in plain] == [r[0] for r in diverged]
     assert [r[5] for r in plain] == [r[5] for r in diverged]  # volumes untouched
     assert plain != diverged  # the prices moved
+
+
+async def test_compute_candle_knows_the_minutes_without_trades(
+    sim: RunningSimulator, http: Http
+) -> None:
+    rows = await _candles(http, sim, "LINK-USD", 60, DAY_START, 300)
+    served = {r[0]: r for r in rows}
+    t0 = int(DAY_START.timestamp())
+    missing = [t for t in range(t0, t0 + 300 * 60, 60) if t not in served]
+    assert missing
+    for t in range(t0, t0 + 300 * 60, 60):
+        if t in missing:
+            with pytest.raises(ValueError, match="no trade"):
+                compute_candle("coinbase", "LINK-USD", "1m", t)
+            continue
+        candle = compute_candle("coinbase", "LINK-USD", "1m", t)
+        row = [candle.open_time, candle.low, candle.high, candle.open, candle.close]
+        assert row == served[t][:5] and candle.volume == pytest.approx(served[t][5])
+    # Without gaps (rate 0) every minute has its candle, as on the other exchanges.
+    assert compute_candle("coinbase", "LINK-USD", "1m", missing[0], no_trade_rate=0.0)

@@ -40,8 +40,8 @@ def _coinbase_rows(a: market.CandleArrays, asset_id: str, interval_s: int, _: in
     return [fmt % values for values in zip(t, low, h, o, c, vol, strict=True)]
 
 
-# No candle for an interval without trades (SimulatorConfig.coinbase_no_trade_rate).
-COINBASE = CandleFormat("coinbase", _coinbase_rows, omits_no_trade=True)
+# No candle for an interval without trades (market.EXCHANGE_MODELS, SimulatorConfig).
+COINBASE = CandleFormat("coinbase", _coinbase_rows)
 
 COINBASE_GRANULARITIES = {60: 60, 300: 300, 900: 900, 3600: HOUR, 21600: 6 * HOUR, 86400: DAY}
 

@@ -42,6 +42,16 @@ touched as (
 
 ),
 
+{# The whole days those candles fall in: every bucket they touch is rebuilt whole. #}
+touched_days as (
+
+    select
+        date_bin('1 day', first_open_at, timestamptz 'epoch') as first_day_at,
+        date_bin('1 day', last_open_at, timestamptz 'epoch') + interval '1 day' as end_day_at
+    from touched
+
+),
+
 candles as (
 
     select
@@ -53,13 +63,8 @@ candles as (
         end as interval_seconds
     from {{ ref('int_candles_unioned') }} as unioned
     where
-        unioned.open_at >= (
-            select date_bin('1 day', touched.first_open_at, timestamptz 'epoch') from touched
-        )
-        and unioned.open_at < (
-            select date_bin('1 day', touched.last_open_at, timestamptz 'epoch') + interval '1 day'
-            from touched
-        )
+        unioned.open_at >= (select touched_days.first_day_at from touched_days)
+        and unioned.open_at < (select touched_days.end_day_at from touched_days)
 
 ),
 
@@ -120,13 +125,8 @@ known_empty as (
             symbol_map.exchange_id = finest.exchange_id
             and symbol_map.asset_id = finest.asset_id
     where
-        empty_periods.period_start_at >= (
-            select date_bin('1 day', touched.first_open_at, timestamptz 'epoch') from touched
-        )
-        and empty_periods.period_start_at < (
-            select date_bin('1 day', touched.last_open_at, timestamptz 'epoch') + interval '1 day'
-            from touched
-        )
+        empty_periods.period_start_at >= (select touched_days.first_day_at from touched_days)
+        and empty_periods.period_start_at < (select touched_days.end_day_at from touched_days)
         and not exists (
             select from candles
             where
