@@ -393,10 +393,11 @@ def check_page(
     A provider that leaves out periods without data (``spec.omits_empty_periods``,
     Coinbase's intervals without trades): what a page lacks before its newest record of a
     series is known-empty. What it lacks after that (its last periods, or all of it) only
-    the series' next page can tell: with ``trailing`` (kept by the caller across the run's
-    pages, updated here) those periods wait there and become known-empty when a later page
-    of the series has a record, or stay missing, for the next run to ask again, when none
-    has; without it they are the page's hole.
+    the series' next page can tell, or a later record loaded before the run (a window in
+    the past: they are known-empty then): with ``trailing`` (kept by the caller across the
+    run's pages, updated here) those periods wait there and become known-empty when a
+    later page of the series has a record, or stay missing, for the next run to ask again,
+    when none has; without it they are the page's hole.
 
     Args:
         spec: The endpoint of the page.
@@ -460,6 +461,11 @@ def check_page(
                 missing = missing[len(inside) :]
                 if not missing:
                     continue
+            state = states.get(expected.series or ())
+            if state is not None and state.resume_at - expected.step > missing[-1]:
+                # raw.* holds a later record already (a window in the past): empty too
+                known.extend(KnownEmpty(series, t, omits) for t in missing)
+                continue
             if trailing is not None:  # lacked at the page's end: the next page tells
                 trailing.setdefault(expected.series or (), []).extend(missing)
                 continue

@@ -223,3 +223,53 @@ def test_rollups_count_known_empty_minutes_and_reconcile(loaded: Loaded) -> None
         " where exchange_id = 'coinbase' and asset_id = 'LTC' and interval = '4h'",
     )
     assert closed_4h >= 5 and with_holes == closed_4h
+
+
+def test_a_window_in_the_past_that_ends_in_a_hole_records_it(loaded: Loaded) -> None:
+    """A partition or backfill run whose window ends in minutes without trades: no later
+    page tells, but raw.* already holds later minutes, so they are known-empty too (else
+    the gap sensor would ask for that day again and again)."""
+    from orchestration.automation import GapTable, find_gaps
+
+    dsn = loaded.db.loader_dsn
+    [(hole,)] = _rows(
+        dsn,
+        "select min(period_start) from raw.known_empty where series = 'LTC-USD 1m'"
+        " and period_start > %s",
+        [START + timedelta(hours=3)],
+    )
+    with psycopg.connect(dsn) as conn:
+        conn.execute("delete from raw.known_empty where period_start = %s", [hole])
+    table = GapTable(get_endpoint("coinbase", "candles"), "candles")
+    with psycopg.connect(dsn) as conn:
+        assert find_gaps(conn, table, LATER) == [hole.astimezone(UTC).date()]
+
+    async def window_run() -> RunSummary:
+        from ingestion.run.ingest import run_ingestion
+
+        config = SimulatorConfig(seed=SEED, now=LATER, coinbase_no_trade_rate=RATE)
+        async with run_simulator(config) as sim:
+            settings = loaded.db.settings.model_copy(
+                update={
+                    **{f"{s}_base_url": sim.base_urls[s] for s in SOURCES},
+                    "http_rate_limits": {s: 0 for s in SOURCES},
+                    "candle_intervals": ("1m",),
+                    "assets": ("LTC",),
+                }
+            )
+            return await run_ingestion(
+                settings,
+                sources=["coinbase"],
+                endpoints=["candles"],
+                start=hole - timedelta(minutes=10),
+                end=hole + timedelta(minutes=1),  # the window's last minute is the hole
+                now=LATER,
+            )
+
+    summary = asyncio.run(window_run())
+    assert summary.ok, [(e.name, e.error) for e in summary.failed]
+    assert not any("asks again" in n for e in summary.endpoints for n in e.notes)
+    with psycopg.connect(dsn) as conn:
+        assert find_gaps(conn, table, LATER) == []
+    [(recorded,)] = _rows(dsn, "select run_id from raw.known_empty where period_start = %s", [hole])
+    assert recorded == summary.run_id
