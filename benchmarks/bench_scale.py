@@ -15,6 +15,8 @@ as the size needs. Then, and printed:
   (the simulator's clock moves an hour; incremental ingestion + ``dbt build`` of the
   incremental models and their tests, what the hourly job runs), with the incremental
   models' own times;
+* ``fct_cross_exchange_spreads_daily`` (incremental by day): a ``--full-refresh``, then two
+  plain runs with no new hour (stage ``spreads``);
 * the dashboard's pages (Streamlit AppTest, as ``bench_dashboard.py``), cold and warm,
   p50 and p95; what of a page's run is its queries (cold: in the database; warm: reads
   from the query cache), and, apart, the run of an empty page (Streamlit's own share).
@@ -25,9 +27,9 @@ long while; run it in the background::
     nohup uv run python benchmarks/bench_scale.py > bench_scale.log 2>&1 &
     uv run python benchmarks/bench_scale.py --sizes 200000          # the small one alone
 
-Each size runs in stages (``load``, ``dbt``, ``hour``, ``dashboard``); ``--stages`` picks
-some, and without ``load`` the databases an earlier run loaded are reused, so a later stage
-that failed is re-run alone instead of reloading 20 M candles::
+Each size runs in stages (``load``, ``dbt``, ``hour``, ``spreads``, ``dashboard``);
+``--stages`` picks some, and without ``load`` the databases an earlier run loaded are
+reused, so a later stage that failed is re-run alone instead of reloading 20 M candles::
 
     uv run python benchmarks/bench_scale.py --sizes 20000000 --stages hour,dashboard
 """
@@ -399,7 +401,7 @@ def dashboard(
 # ----------------------------------------------------------------------------- size
 # load: fresh databases, the other endpoints and the backfill; others: the other endpoints
 # alone again (a size loaded by an older version lacks what a newer one's marts read)
-STAGES = ("load", "others", "disk", "dbt", "hour", "dashboard")
+STAGES = ("load", "others", "disk", "dbt", "hour", "spreads", "dashboard")
 
 
 def size_tag(size: int) -> str:
@@ -519,6 +521,26 @@ def dbt_stage(settings: Settings, services: Services, work: Path) -> tuple[float
     return full, times
 
 
+SPREADS_DAILY = "fct_cross_exchange_spreads_daily"
+
+
+def spreads_stage(settings: Settings, services: Services, work: Path) -> dict[str, float]:
+    """The daily spreads mart (incremental by day): a ``--full-refresh``, then two plain runs
+    (what a build re-aggregates when no hour is new: the lookback's days, after the check of
+    every day's number of hours), the model's own times from dbt's run results."""
+    times: dict[str, float] = {}
+    for label, extra in (("full refresh", ["--full-refresh"]), ("incremental", []), ("again", [])):
+        wall = dbt(
+            settings,
+            services,
+            ["run", "--select", SPREADS_DAILY, *extra, "--vars", dbt_vars(NOW.date())],
+            work,
+        )
+        times[label] = model_times(work).get(SPREADS_DAILY, float("nan"))
+        print(f"{SPREADS_DAILY} {label}: {times[label]:.2f} s (dbt run {wall:.1f} s)", flush=True)
+    return times
+
+
 def next_hour(settings: Settings) -> datetime:
     """The clock of the next scheduled hour: an hour after the newest hour already landed
     (NOW + 1 h on a fresh load; a re-run of the stage moves on another hour)."""
@@ -560,7 +582,7 @@ def hour_stage(
     hourly_dbt = dbt(
         settings,
         services,
-        ["build", "--select", "config.materialized:incremental", "--vars", dbt_vars(later.date())],
+        ["build", "--select", "tag:partitioned", "--vars", dbt_vars(later.date())],
         work,
         window,
     )
@@ -627,6 +649,8 @@ def bench_size(
         out["dbt_full"] = dbt_stage(settings, services, work)
         d = disk(settings, services, lake_db)
         print(f"disk: candle marts {d['mart_bytes'] / 1e9:.2f} GB", flush=True)
+    if "spreads" in stages:
+        out["spreads"] = spreads_stage(settings, services, work)
     if "dashboard" in stages:
         print(
             f"{'page':<18}{'cold p50':>9}{'cold p95':>9}{'warm p50':>9}{'warm p95':>9}"

@@ -4,12 +4,17 @@
   (``meta.dagster.asset_key``, else ``raw/<source>/<endpoint>`` from the table name
   ``raw.<source>__<endpoint>``), groups models by layer and turns dbt tests into asset
   checks (error severity = blocking, so a failed test stops what is downstream).
-* Incremental models are a separate ``@dbt_assets`` on the same daily partitions as the
-  candle ingestion, with a single-run backfill policy: the run's partition window goes to
-  dbt as the environment variables ``CRIPTOPIPE_DBT_PARTITION_START`` / ``_END`` (ISO-8601
-  UTC, half-open; the macro also takes the vars ``partition_start`` / ``partition_end``).
+* The models tagged ``partitioned`` in dbt (the incremental candle marts and their
+  coverage, which rebuild exactly a partition's window: macros/incremental_candles.sql)
+  are a separate ``@dbt_assets`` on the same daily partitions as the candle ingestion,
+  with a single-run backfill policy: the run's partition window goes to dbt as the
+  environment variables ``CRIPTOPIPE_DBT_PARTITION_START`` / ``_END`` (ISO-8601 UTC,
+  half-open; the macro also takes the vars ``partition_start`` / ``partition_end``).
   Not as ``--vars``: dbt re-parses the whole project whenever its vars change, which every
-  partition run (and the next run without vars) would do.
+  partition run (and the next run without vars) would do. An incremental model without
+  the tag is unpartitioned and finds what changed itself (fct_cross_exchange_spreads_daily,
+  which reads tables of the unpartitioned asset: partitioned, it would close a cycle
+  between the two assets, since the unpartitioned one reads the partitioned one).
 * The manifest is prepared explicitly, never as a surprise of loading the definitions:
   ``orchestration.dbt_manifest.prepare_manifest`` runs ``dbt parse`` when the project's
   files (or the profile) changed since the last parse (their hash is kept next to the
@@ -64,7 +69,8 @@ from orchestration.resources import PostgresResource
 
 logger = logging.getLogger(__name__)
 
-INCREMENTAL = "config.materialized:incremental"
+PARTITIONED_TAG = "partitioned"
+PARTITIONED = f"tag:{PARTITIONED_TAG}"  # the dbt selection of the partitioned asset
 LAYERS = ("staging", "intermediate", "marts")
 DBT_POOL = "dbt"
 DBT_FRESHNESS = FreshnessPolicy.time_window(
@@ -101,18 +107,16 @@ class CriptopipeDbtTranslator(DagsterDbtTranslator):
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
     ) -> AssetSpec:
-        """dagster-dbt's spec; an incremental model also depends on the sources it reads.
+        """dagster-dbt's spec; a partitioned model also depends on the sources it reads.
 
-        An incremental mart reads its raw tables through staging and intermediate views,
+        A partitioned mart reads its raw tables through staging and intermediate views,
         which a partitioned job (the hourly candles) does not include: without these deps
         Dagster sees no edge from the ingestion steps to the dbt step and may run dbt first
         (the marts then lag a run behind, and a first run builds nothing).
         """
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
-        if props["resource_type"] != "model" or (
-            props.get("config", {}).get("materialized") != "incremental"
-        ):
+        if not is_partitioned(props):
             return spec
         sources = manifest.get("sources", {})
         reads = [self.get_asset_key(sources[uid]) for uid in sources_read(manifest, unique_id)]
@@ -138,6 +142,18 @@ class CriptopipeDbtTranslator(DagsterDbtTranslator):
         if group:
             tags["criptopipe/layer"] = group
         return tags
+
+
+def is_partitioned(props: Mapping[str, Any]) -> bool:
+    """Whether a dbt resource belongs to the partitioned asset: a model tagged ``partitioned``.
+
+    Args:
+        props: The resource's properties in the manifest.
+
+    Returns:
+        True for a partitioned model.
+    """
+    return props.get("resource_type") == "model" and PARTITIONED_TAG in (props.get("tags") or [])
 
 
 def sources_read(manifest: Mapping[str, Any], unique_id: str) -> list[str]:
@@ -180,7 +196,7 @@ def build_dbt_assets(
 
     Args:
         manifest: A prepared dbt manifest.
-        daily: The day partitions the incremental marts share with candle ingestion
+        daily: The day partitions the partitioned marts share with candle ingestion
             (default: from the current settings' start date, read when called).
 
     Returns:
@@ -193,31 +209,26 @@ def build_dbt_assets(
         manifest=manifest,
         project=DBT_PROJECT,
         dagster_dbt_translator=TRANSLATOR,
-        exclude=INCREMENTAL,
+        exclude=PARTITIONED,
         name="dbt_models",
         pool=DBT_POOL,
     )
     def dbt_models(
         context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource
     ) -> Iterator[Any]:
-        """Views, tables, snapshots and seeds: ``dbt build`` of the selection."""
+        """Views, tables, unpartitioned incremental models, snapshots and seeds: ``dbt build``."""
         yield from dbt_build(context, dbt, postgres, manifest)
 
     assets: list[AssetsDefinition] = [dbt_models]
 
     manifest_json = json.loads(manifest.read_text())
-    has_incremental = any(
-        node.get("config", {}).get("materialized") == "incremental"
-        for node in manifest_json.get("nodes", {}).values()
-        if node.get("resource_type") == "model"
-    )
-    if has_incremental:
+    if any(is_partitioned(node) for node in manifest_json.get("nodes", {}).values()):
 
         @dbt_assets(
             manifest=manifest,
             project=DBT_PROJECT,
             dagster_dbt_translator=TRANSLATOR,
-            select=INCREMENTAL,
+            select=PARTITIONED,
             name="dbt_incremental_models",
             partitions_def=daily,
             backfill_policy=SINGLE_RUN,

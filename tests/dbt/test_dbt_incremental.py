@@ -170,11 +170,11 @@ def test_incremental_build_equals_full_refresh(first_build: DbtDatabase) -> None
     _assert_equals_full_refresh(db)
 
 
-def _copy_marts(db: DbtDatabase) -> None:
+def _copy_marts(db: DbtDatabase, marts: tuple[str, ...] = INCREMENTAL) -> None:
     """The incremental marts as they are now, into scratch.<mart>."""
     with psycopg.connect(db.transformer_dsn, autocommit=True) as conn:
         conn.execute("create schema if not exists scratch")
-        for mart in INCREMENTAL:
+        for mart in marts:
             conn.execute(f"drop table if exists scratch.{mart}")
             conn.execute(
                 f"create table scratch.{mart} as select * from {SCHEMA.get(mart, 'marts')}.{mart}"
@@ -430,3 +430,78 @@ def test_snapshot_versions_supply_changes_only(first_build: DbtDatabase) -> None
             "where asset_id = 'BTC' and dbt_valid_to is null"
         ).fetchone() or (None,)
     assert supply == Decimal("19800123")
+
+
+# The daily spreads: incremental in the unpartitioned dbt asset, by day, re-aggregating
+# the newest days and any day whose number of hours changed.
+SPREADS_DAILY = "fct_cross_exchange_spreads_daily"
+SPREADS = ("int_price_consensus", "fct_cross_exchange_spreads", SPREADS_DAILY)
+# the tests of these models alone (not those that also read marts built from the others)
+ONLY_THEIR_TESTS = "--indirect-selection=cautious"
+
+
+def _spreads_day(db: DbtDatabase, asset_id: str, exchange_id: str, day: datetime) -> Any:
+    with psycopg.connect(db.reader_dsn) as conn:
+        return conn.execute(
+            f"select hour_count, close_price, consensus_close_price_usd from marts.{SPREADS_DAILY}"
+            " where asset_id = %s and exchange_id = %s and price_date = %s",
+            [asset_id, exchange_id, day.date()],
+        ).fetchone()
+
+
+def test_spreads_daily_incremental_run_equals_full_refresh(first_build: DbtDatabase) -> None:
+    """Hours that arrive late on an old day (a whole exchange's day, which moves the others'
+    consensus), an old range backfilled and a recent hour's new close: an incremental run
+    gives the same rows as a --full-refresh, and the singular test recomputing every row
+    from the hourly mart passes."""
+    db = first_build
+    late_day = (OPEN_HOUR - timedelta(days=20)).replace(hour=0)
+    with psycopg.connect(db.loader_dsn) as conn:
+        kraken_day = conn.execute(
+            "delete from raw.kraken__ohlc where pair = 'XETHZUSD' and interval = '1h'"
+            " and open_time >= %s and open_time < %s returning open_time, record",
+            [late_day, late_day + timedelta(days=1)],
+        ).fetchall()
+    assert len(kraken_day) == 24
+    db.dbt("run", "--select", *SPREADS)  # the marts without the day (tested below)
+    assert _spreads_day(db, "ETH", "kraken", late_day) is None
+    binance_before = _spreads_day(db, "ETH", "binance", late_day)
+
+    rawdata.upsert(  # the day's hours arrive late
+        db.loader_dsn,
+        rawdata.RawBatch(
+            rows=[
+                rawdata.RawRow("kraken__ohlc", ("XETHZUSD", "1h", at), record, LATER)
+                for at, record in kraken_day
+            ]
+        ),
+    )
+    old_start = (OPEN_HOUR - timedelta(days=120)).replace(hour=0)
+    _backfill_binance_eth(db.loader_dsn, old_start, 2, seen_at=LATER)
+    recent = OPEN_HOUR - timedelta(hours=1)  # the last closed hour: its day's close
+    with psycopg.connect(db.loader_dsn) as conn:
+        (close,) = conn.execute(
+            "update raw.binance__klines set record = jsonb_set(record, '{4}',"
+            " to_jsonb(((record->>4)::numeric * 1.02)::text)), last_seen_at = %s"
+            " where symbol = 'BTCUSDT' and interval = '1h' and open_time = %s"
+            " returning (record->>4)::numeric",
+            [LATER, recent],
+        ).fetchone() or (None,)
+    assert close is not None
+
+    incremental = db.dbt("build", "--select", *SPREADS, ONLY_THEIR_TESTS)
+    assert incremental.not_passing() == []
+    compiled, executed = (
+        next(incremental.target_path.joinpath(step).rglob(f"{SPREADS_DAILY}.sql")).read_text()
+        for step in ("compiled", "run")
+    )
+    assert "changed_days" in compiled and "delete from" in executed, "not incremental"
+    assert _spreads_day(db, "ETH", "kraken", late_day)[0] == 24
+    assert _spreads_day(db, "ETH", "binance", late_day) != binance_before  # its consensus moved
+    assert _spreads_day(db, "ETH", "binance", old_start)[0] == 24
+    assert _spreads_day(db, "BTC", "binance", recent)[1] == close  # within the lookback
+
+    _copy_marts(db, (SPREADS_DAILY,))
+    db.dbt("run", "--full-refresh", "--select", SPREADS_DAILY)
+    with psycopg.connect(db.transformer_dsn) as conn:
+        _assert_same_rows(conn, SPREADS_DAILY)

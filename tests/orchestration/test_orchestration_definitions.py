@@ -3,6 +3,7 @@ dashboard page through staging and marts."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -183,3 +184,48 @@ def test_a_materialization_names_the_pairs_its_run_requested() -> None:
     table = str(endpoint_metadata(stats)["symbols"].value)
     assert table.index("| AVAX | `AVAXUSD` |") < table.index("| BTC | `XBTUSD` |")
     assert "symbols" not in endpoint_metadata(EndpointStats("fx", "rates"))
+
+
+def test_the_partitioned_dbt_asset_is_the_models_tagged_partitioned(
+    defs: Any, graph: AssetGraph
+) -> None:
+    """The partitioned dbt asset holds the models that rebuild a partition's window (tagged
+    ``partitioned``); an incremental model that finds its changes itself is unpartitioned
+    (fct_cross_exchange_spreads_daily reads tables of the unpartitioned asset: partitioned,
+    it closed a cycle and dbt_daily_build did not resolve), and every job resolves."""
+    from orchestration.dbt_assets import DBT_PROJECT, PARTITIONED_TAG
+
+    manifest = json.loads(DBT_PROJECT.manifest_path.read_text())
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    window_macros = {
+        "macro.criptopipe.incremental_candles_condition",
+        "macro.criptopipe.partition_window",
+    }
+
+    def macros_called(uids: list[str]) -> set[str]:  # directly or through other macros
+        called, todo = set(), list(uids)
+        while todo:
+            uid = todo.pop()
+            if uid not in called:
+                called.add(uid)
+                todo.extend(manifest["macros"].get(uid, {}).get("depends_on", {}).get("macros", []))
+        return called
+
+    for name, node in models.items():
+        tagged = PARTITIONED_TAG in node["tags"]
+        reads_the_window = bool(window_macros & macros_called(node["depends_on"]["macros"]))
+        assert tagged == reads_the_window, name
+        assert not tagged or node["config"]["materialized"] == "incremental", name
+        asset = graph.get(AssetKey([node["config"]["schema"], name]))
+        assert (asset.partitions_def is not None) == tagged, name
+
+    spreads = models["fct_cross_exchange_spreads_daily"]
+    assert spreads["config"]["materialized"] == "incremental"
+    assert graph.get(AssetKey(["marts", "fct_cross_exchange_spreads_daily"])).partitions_def is None
+    for job in defs.jobs:
+        defs.resolve_job_def(job.name)
+    build = defs.resolve_job_def("dbt_daily_build")
+    assert (
+        AssetKey(["marts", "fct_cross_exchange_spreads_daily"])
+        in build.asset_layer.selected_asset_keys
+    )

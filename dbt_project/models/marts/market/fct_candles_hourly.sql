@@ -1,6 +1,7 @@
 {{
     config(
         materialized='incremental',
+        tags=['partitioned'],
         unique_key=['exchange_id', 'asset_id', 'open_at'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
