@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import orjson
+
 from ingestion.connectors.tables import KeyColumn, RawTable
 from ingestion.errors import InvalidRecord
 from ingestion.intervals import INTERVAL_SECONDS
@@ -395,6 +397,41 @@ def check_numeric(name: str, value: Any, *, positive: bool = False) -> None:
         raise InvalidRecord(f"{name} {value!r} is not positive")
 
 
+def _finite_json_numbers(texts: list[str]) -> bool:
+    """Whether every one of ``texts`` is one finite JSON number (the usual page), in one read.
+
+    The texts joined by commas are read as one JSON array by orjson: each text is one JSON
+    number exactly when the array has as many elements as there are texts and each is a
+    number (a text holding a comma gives two elements, and only brackets or quotes, whose
+    element is no number, can merge two texts into one; an empty text is no JSON). A JSON
+    number is what ``float`` reads too. False says nothing: the caller then asks ``float``.
+    """
+    try:
+        values = orjson.loads("[" + ",".join(texts) + "]")
+    except orjson.JSONDecodeError:  # not JSON numbers (or one past a double's range)
+        return False
+    return (
+        len(values) == len(texts)
+        and set(map(type, values)) <= {int, float}
+        and all(map(math.isfinite, values))
+    )
+
+
+def all_finite_numbers(numbers: Sequence[Any]) -> bool:
+    """Whether every one of ``numbers`` is a finite number or numeric string, never a bool.
+
+    Raises:
+        TypeError: a value ``float`` cannot take (a list, None…).
+        ValueError: a string ``float`` cannot read.
+    """
+    types = set(map(type, numbers))
+    if bool in types:
+        return False
+    if types == {str} and _finite_json_numbers(list(numbers)):
+        return True  # numeric strings (Binance, Kraken, Mercado Bitcoin): read at once
+    return all(map(math.isfinite, map(float, numbers)))
+
+
 def valid_times(
     stamps: Sequence[Any], numbers: Sequence[Any], *, millis: bool = False
 ) -> list[datetime] | None:
@@ -407,7 +444,7 @@ def valid_times(
     record by record, which finds each bad record and its reason.
     """
     try:
-        if bool in set(map(type, numbers)) or not all(map(math.isfinite, map(float, numbers))):
+        if not all_finite_numbers(numbers):
             return None
         floats = list(map(float, stamps))
     except (TypeError, ValueError):

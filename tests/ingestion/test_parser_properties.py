@@ -32,6 +32,7 @@ from ingestion.connectors.base import (
     ParseResult,
     PlannedRequest,
     Record,
+    all_finite_numbers,
     parse_page,
 )
 from ingestion.connectors.registry import REGISTRY, get_endpoint
@@ -575,3 +576,44 @@ def test_a_pages_time_range_is_its_time_keys_whatever_the_key_holds() -> None:
     days = ParseResult([Record(("EUR", date(2024, 1, d)), None) for d in (5, 2)])
     assert days.time_range == (datetime(2024, 1, 2, tzinfo=UTC), datetime(2024, 1, 5, tzinfo=UTC))
     assert ParseResult([Record(("coin",), None)]).time_range == (None, None)
+
+
+def _finite_by_float(numbers: list[Any]) -> bool:
+    """The definition: each a finite number ``float`` reads, none a bool."""
+    try:
+        return not any(type(n) is bool for n in numbers) and all(
+            math.isfinite(float(n)) for n in numbers
+        )
+    except (TypeError, ValueError):
+        return False
+
+
+NUMERIC_TEXT = st.text(alphabet='0123456789.,-+eE []"nNaIfity_ \n', max_size=8)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(
+    numbers=st.lists(
+        st.one_of(
+            NUMERIC_TEXT,
+            st.from_regex(r"-?[0-9]{1,25}(\.[0-9]{1,8})?([eE][-+]?[0-9]{1,3})?", fullmatch=True),
+            st.floats(),
+            st.integers(),
+            st.booleans(),
+            st.none(),
+        ),
+        max_size=6,
+    )
+)
+def test_numbers_read_as_one_json_array_are_what_float_reads(numbers: list[Any]) -> None:
+    # A page of numeric strings is checked by reading them as one JSON array (speed); a
+    # text holding a comma, brackets, quotes, NaN, a number past a double's range, an
+    # underscore or a space must not slip through: the result is float's, value by value.
+    try:
+        quick = all_finite_numbers(numbers)
+    except (TypeError, ValueError):
+        quick = False
+    assert quick == _finite_by_float(numbers)
+    texts = [n for n in numbers if isinstance(n, str)]
+    if _finite_by_float(texts):  # the strings alone: the JSON read says so itself
+        assert all_finite_numbers(texts)
