@@ -478,7 +478,12 @@ def test_spreads_daily_incremental_run_equals_full_refresh(first_build: DbtDatab
     )
     old_start = (OPEN_HOUR - timedelta(days=120)).replace(hour=0)
     _backfill_binance_eth(db.loader_dsn, old_start, 2, seen_at=LATER)
-    recent = OPEN_HOUR - timedelta(hours=1)  # the last closed hour: its day's close
+    # the newest closed hour (OPEN_HOUR once an earlier test closed it): its day's close
+    (recent,) = _one(
+        db.reader_dsn,
+        "select max(open_at) from marts.fct_cross_exchange_spreads"
+        " where asset_id = 'BTC' and exchange_id = 'binance'",
+    )
     with psycopg.connect(db.loader_dsn) as conn:
         (close,) = conn.execute(
             "update raw.binance__klines set record = jsonb_set(record, '{4}',"
