@@ -19,14 +19,18 @@
       last_seen_at and are picked up.
 
     A first build and --full-refresh read everything, whatever the vars say.
+
+    open_column / seen_column: the same condition on another relation's columns (the
+    period a row is about, and when the pipeline recorded it): fct_candle_rollups reads
+    raw.known_empty's period_start_at / recorded_at so.
 #}
-{% macro incremental_candles_condition() -%}
+{% macro incremental_candles_condition(open_column='open_at', seen_column='last_seen_at') -%}
     {%- if is_incremental() -%}
         {%- set window = partition_window() -%}
         {%- if window -%}
-            {{ partition_window_condition(window) }}
+            {{ partition_window_condition(window, open_column, seen_column) }}
         {%- else -%}
-            and last_seen_at >= (
+            and {{ seen_column }} >= (
                 select max(already_loaded.last_seen_at) - '{{ var("candles_lookback") }}'::interval
                 from {{ this }} as already_loaded
             )
@@ -57,13 +61,15 @@
 
 
 {# The candles a partitioned run re-reads (see incremental_candles_condition), as `and …`. #}
-{% macro partition_window_condition(window) -%}
+{% macro partition_window_condition(
+    window, open_column='open_at', seen_column='last_seen_at'
+) -%}
     {%- set start_at, end_at = window -%}
-    and open_at >= {{ start_at }} - interval '1 day'
-    and open_at < {{ end_at }}
+    and {{ open_column }} >= {{ start_at }} - interval '1 day'
+    and {{ open_column }} < {{ end_at }}
     and (
-        open_at >= {{ start_at }}
-        or (last_seen_at >= {{ start_at }} and last_seen_at < {{ end_at }})
+        {{ open_column }} >= {{ start_at }}
+        or ({{ seen_column }} >= {{ start_at }} and {{ seen_column }} < {{ end_at }})
     )
 {%- endmacro %}
 

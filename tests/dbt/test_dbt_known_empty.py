@@ -273,3 +273,45 @@ def test_a_window_in_the_past_that_ends_in_a_hole_records_it(loaded: Loaded) -> 
         assert find_gaps(conn, table, LATER) == []
     [(recorded,)] = _rows(dsn, "select run_id from raw.known_empty where period_start = %s", [hole])
     assert recorded == summary.run_id
+
+
+def test_a_hole_recorded_after_its_day_was_built_reaches_the_rollups(loaded: Loaded) -> None:
+    """A minute without trades recorded as known-empty only by a later day's partition run
+    (the day's last minute is empty: only the next day's page tells): that run's dbt
+    rebuilds the earlier day's buckets, so they are complete (and fct_candles carries them),
+    exactly as a full refresh has them."""
+    dsn, marts = loaded.db.loader_dsn, loaded.db.transformer_dsn
+    models = ("fct_candle_rollups", "fct_candles")
+    [(series, hole, reason, run_id)] = _rows(
+        dsn,
+        "select series, period_start, reason, run_id from raw.known_empty"
+        " where series = 'LTC-USD 1m' and period_start >= %s order by period_start limit 1",
+        [NOW.replace(hour=0, minute=0, second=0)],  # a day whose candles no later run sees
+    )
+    day_after = hole.astimezone(UTC).replace(hour=0, minute=0, second=0) + timedelta(days=1)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "delete from raw.known_empty where series = %s and period_start = %s", [series, hole]
+        )
+    loaded.db.dbt("run", "--full-refresh", "--select", *models)
+    bucket = (
+        "select is_complete from marts.fct_candle_rollups where exchange_id = 'coinbase'"
+        " and asset_id = 'LTC' and interval = '1h' and open_at = date_trunc('hour', %s::timestamptz)"
+    )
+    assert _rows(marts, bucket, [hole]) == [(False,)]  # the hole is not known yet
+    with psycopg.connect(dsn) as conn:  # the next day's run records it
+        conn.execute(
+            "insert into raw.known_empty (source, endpoint, series, period_start, reason,"
+            " run_id, recorded_at) values ('coinbase', 'candles', %s, %s, %s, %s, %s)",
+            [series, hole, reason, run_id, day_after + timedelta(minutes=3)],
+        )
+    window = {
+        "CRIPTOPIPE_DBT_PARTITION_START": day_after.isoformat(),
+        "CRIPTOPIPE_DBT_PARTITION_END": (day_after + timedelta(days=1)).isoformat(),
+    }
+    loaded.db.dbt("run", "--select", *models, env=window)
+    assert _rows(marts, bucket, [hole]) == [(True,)]
+    incremental = {m: sorted(_rows(marts, f"select * from marts.{m}")) for m in models}
+    loaded.db.dbt("run", "--full-refresh", "--select", *models)
+    for model in models:
+        assert sorted(_rows(marts, f"select * from marts.{model}")) == incremental[model], model

@@ -22,8 +22,11 @@
     sends no candle for an interval without trades) counts as covered: a rollup of the
     minutes that traded plus the known-empty ones is complete (known_empty_candles).
 
-    Incremental: the candles touched by the run (macros/incremental_candles.sql), widened
-    to whole days, so every bucket they fall in is rebuilt from all its candles.
+    Incremental: the candles touched by the run (macros/incremental_candles.sql) and the
+    known-empty periods it recorded, widened to whole days, so every bucket they fall in
+    is rebuilt from all its candles. A day's last minute without trades is recorded only
+    by the next day's run (no page of its own day has a later minute): that run rebuilds
+    the day's buckets, whose last_seen_at is then the record's (fct_candles picks them up).
 #}
 
 {%- set intervals = candle_intervals() -%}
@@ -34,12 +37,22 @@ with
 touched as (
 
     select
-        min(open_at) as first_open_at,
-        max(open_at) as last_open_at
-    from {{ ref('int_candles_unioned') }}
-    where
-        interval <> '1d'
-        {{ incremental_candles_condition() }}  -- noqa: LT02
+        min(touched_open_at.open_at) as first_open_at,
+        max(touched_open_at.open_at) as last_open_at
+    from (
+        select open_at from {{ ref('int_candles_unioned') }}
+        where
+            interval <> '1d'
+            {{ incremental_candles_condition() }}  -- noqa: LT02
+        {% if is_incremental() %}
+        union all
+        select period_start_at as open_at
+        from {{ ref('stg_ingestion__known_empty_periods') }}
+        where
+            true
+            {{ incremental_candles_condition('period_start_at', 'recorded_at') }}  -- noqa: LT02
+        {% endif %}
+    ) as touched_open_at
 
 ),
 
@@ -115,7 +128,8 @@ known_empty as (
         symbol_map.exchange_id,
         symbol_map.asset_id,
         empty_periods.interval as source_interval,
-        empty_periods.period_start_at as open_at
+        empty_periods.period_start_at as open_at,
+        empty_periods.recorded_at
     from {{ ref('stg_ingestion__known_empty_periods') }} as empty_periods
     inner join {{ ref('stg_ingestion__asset_symbols') }} as symbol_map
         on
@@ -151,7 +165,8 @@ known_empty_buckets as (
         date_bin(
             interval '{{ seconds[interval] }} seconds', open_at, timestamptz 'epoch'
         ) as open_at,
-        count(*)::integer as known_empty_candles
+        count(*)::integer as known_empty_candles,
+        max(recorded_at) as recorded_at
     from known_empty
     group by
         exchange_id,
@@ -245,7 +260,7 @@ final as (
         (
             rollups.is_closed
             and rollups.open_at + make_interval(secs => rollups.interval_seconds)
-            <= rollups.last_seen_at
+            <= greatest(rollups.last_seen_at, empty_buckets.recorded_at)
         ) as is_closed,
         native.exchange_id is not null as has_native,
         native.open_price as native_open_price,
@@ -255,7 +270,8 @@ final as (
         native.volume as native_volume,
         native.is_closed as is_native_closed,
         rollups.fetched_at,
-        rollups.last_seen_at
+        -- when the pipeline last saw the bucket: its candles, or a known-empty one recorded
+        greatest(rollups.last_seen_at, empty_buckets.recorded_at) as last_seen_at
     from rollups
     left join candles as native
         on
