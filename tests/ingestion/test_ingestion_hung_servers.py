@@ -81,10 +81,12 @@ async def test_a_hung_lake_server_fails_the_run_within_its_deadline_then_a_rerun
             "select status from raw.ingestion_runs where run_id = %s", [summary.run_id]
         ).fetchall()
         assert status == "failed"
-        # No loader session is left holding raw rows in an open transaction.
+        # No loader session is left holding raw rows in an open transaction (in this
+        # test's database: other tests' runs on the same server may be mid-transaction).
         idle = conn.execute(
             "select count(*) from pg_stat_activity where state like 'idle in "
             "transaction%%' and application_name like 'criptopipe %%'"
+            " and datname = current_database()"
         ).fetchone()
     assert idle == (0,)
     await assert_a_rerun_completes(sim, settings, loader_dsn)
