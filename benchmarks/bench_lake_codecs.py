@@ -93,6 +93,17 @@ async def fetch_documents(settings: Settings, assets: list[str], interval: str) 
     return [d for d in documents if len(stored_body(d)) >= COMPRESS_MIN_BYTES]
 
 
+async def empty_lake(services: Services, database: str) -> None:
+    """``database`` on the local server dropped, then given the lake's indexes."""
+    with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
+        client.drop_database(database)
+    client_async: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_uri())
+    try:
+        await Lake.connect(client_async, database).ensure_indexes()
+    finally:
+        await client_async.close()
+
+
 async def measure(
     services: Services, documents: list[dict[str, Any]], interval: str
 ) -> list[tuple[str, float, float, float, float]]:
@@ -113,13 +124,7 @@ async def measure(
             raise SystemExit(f"{name}: a body did not come back byte for byte")
         packed = sum(len(d[compressed_field(d) or ""]) for d in stored)
         database = f"lake_codec_{name.replace('-', '_')}_{interval}"
-        with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
-            client.drop_database(database)
-        async_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_uri())
-        try:
-            await Lake.connect(async_client, database).ensure_indexes()
-        finally:
-            await async_client.close()
+        await empty_lake(services, database)
         with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
             responses = client[database][RESPONSES]
             for offset in range(0, len(stored), 64):
@@ -198,13 +203,7 @@ async def recode(uri: str) -> None:
         raise SystemExit("--from-lake writes to the local FerretDB (CRIPTOPIPE_MONGO_URI is set)")
     data_dir = services.settings.home / "mongo" / "data"
     load_before = os.getloadavg()
-    with MongoClient[dict[str, Any]](services.mongo_uri()) as client:
-        client.drop_database(RECODED)
-    async_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(services.mongo_uri())
-    try:
-        await Lake.connect(async_client, RECODED).ensure_indexes()
-    finally:
-        await async_client.close()
+    await empty_lake(services, RECODED)
     bodies = packed = documents = 0
     by_codec: Counter[str] = Counter()
     by_source: Counter[str] = Counter()
