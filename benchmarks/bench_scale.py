@@ -56,7 +56,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import psycopg  # noqa: E402
-from bench_ingestion import CANDLE_TABLES, simulator_process  # noqa: E402
+from bench_ingestion import (  # noqa: E402
+    CANDLE_TABLES,
+    cpu_seconds,
+    serve_only,
+    simulator_process,
+)
 from bench_peer import set_clock  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
@@ -465,10 +470,29 @@ def others_stage(update: dict[str, Any]) -> None:
     print(f"other endpoints (not timed): {others['landed']:,} records", flush=True)
 
 
+def server_pids(services: Services, sim_pid: int) -> dict[str, int | None]:
+    """The processes whose CPU a stage reports: the simulator and the local servers."""
+    return {
+        "simulator": sim_pid,
+        "PostgreSQL": None if services.external_postgres else services.pg.pid(),
+        "MongoDB": None if services.external_mongo else services.mongo.pid(),
+    }
+
+
 def load_stage(
-    size: int, services: Services, base: Settings, update: dict[str, Any], days: int
+    services: Services,
+    base: Settings,
+    update: dict[str, Any],
+    days: int,
+    sim_pid: int,
+    serve: str,
 ) -> dict[str, Any]:
-    """Fresh databases, then the other endpoints (not timed), the backfill and a bare COPY."""
+    """Fresh databases, then the other endpoints (not timed), the backfill and a bare COPY.
+
+    ``serve``: ``prerendered`` has the simulator render every backfill page once before the
+    timed run (not timed) and serve the same bytes again, as a remote API's CPU is not this
+    machine's; ``live`` renders each page as it is asked for.
+    """
     admin = services.postgres_admin_dsn()
     postgres.drop_database(admin, update["postgres_db"])
     postgres.bootstrap(admin, update["postgres_db"], base)
@@ -476,7 +500,16 @@ def load_stage(
     with MongoClient(services.mongo_uri()) as client:
         client.drop_database(update["mongo_db"])
     others_stage(update)
+    if serve == "prerendered":
+        seconds, body_bytes = asyncio.run(serve_only(load_settings(**update), list(ASSETS), days))
+        print(
+            f"pages rendered by the simulator before the timed run (not timed): "
+            f"{body_bytes / 1e6:,.0f} MB in {seconds:.1f} s",
+            flush=True,
+        )
     # The backfill: 1m (and 1h, 1d) candles of every exchange.
+    pids = server_pids(services, sim_pid)
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     backfill = run_child(
         {
             "settings": update,
@@ -487,11 +520,17 @@ def load_stage(
             "now": NOW.isoformat(),
         }
     )
-    rate = backfill["landed"] / backfill["wall"]
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+    # The run's own time (run_ingestion, from its start to its summary): the child's
+    # interpreter start and imports (~3 s) are not the backfill's.
+    rate = backfill["landed"] / backfill["seconds"]
+    busy = (backfill["cpu"] + sum(cpu.values())) / backfill["seconds"]
     print(
-        f"backfill: {backfill['landed']:,} candles in {backfill['wall']:.1f} s = {rate:,.0f}/s"
-        f" (process CPU {backfill['cpu']:.1f} s, peak RSS {backfill['peak_rss_mib']:.0f} MiB)"
-        f"; failed: {backfill['failed'] or 'none'}",
+        f"backfill ({serve}): {backfill['landed']:,} candles in {backfill['seconds']:.1f} s = "
+        f"{rate:,.0f}/s (the child process {backfill['wall']:.1f} s with its start;"
+        f" peak RSS {backfill['peak_rss_mib']:.0f} MiB); CPU s: pipeline {backfill['cpu']:.1f}, "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+        + f" = {busy:.2f} of {os.cpu_count()} CPUs busy; failed: {backfill['failed'] or 'none'}",
         flush=True,
     )
     copy_rows, copy_seconds = bare_copy_by_table(resolve_stores(load_settings(**update)).loader_dsn)
@@ -500,7 +539,7 @@ def load_stage(
         f"{copy_rows / copy_seconds:,.0f}/s; ratio {rate / (copy_rows / copy_seconds):.2f}",
         flush=True,
     )
-    return {"backfill": backfill, "copy": (copy_rows, copy_seconds)}
+    return {"backfill": backfill, "copy": (copy_rows, copy_seconds), "cpu": cpu}
 
 
 def dbt_vars(day: Any) -> str:
@@ -600,7 +639,12 @@ def hour_stage(
 
 
 def bench_size(
-    size: int, services: Services, base: Settings, runs: int, stages: tuple[str, ...]
+    size: int,
+    services: Services,
+    base: Settings,
+    runs: int,
+    stages: tuple[str, ...],
+    serve: str = "prerendered",
 ) -> dict[str, Any]:
     """The chosen stages of one size; without ``load`` the size's databases are reused."""
     days = max(1, math.ceil(size / (FULL_SERIES * 1440)))
@@ -627,11 +671,12 @@ def bench_size(
     }
     settings = load_settings(**update)
     if {"load", "others", "hour"} & set(stages):
-        with simulator_process() as base_urls:
+        with simulator_process(cache_replies=serve == "prerendered") as base_urls:
+            sim_pid = int(base_urls.pop("_pid"))
             update.update({f"{s}_base_url": base_urls[s] for s in SOURCES})
             settings = load_settings(**update)
             if "load" in stages:
-                out.update(load_stage(size, services, base, update, days))
+                out.update(load_stage(services, base, update, days, sim_pid, serve))
             elif "others" in stages:
                 others_stage(update)
             if "disk" in stages:
@@ -686,6 +731,14 @@ def main() -> None:
         + ", ".join(STAGES)
         + "; without load, the size's databases of an earlier run are reused",
     )
+    parser.add_argument(
+        "--serve",
+        choices=("prerendered", "live"),
+        default="prerendered",
+        help="prerendered (default): the simulator renders the backfill's pages once before "
+        "the timed run and serves the same bytes, as a remote API's CPU is not this "
+        "machine's; live: it renders each page when asked, on the same two cores",
+    )
     parser.add_argument("--ingest-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ingest_child:
@@ -700,7 +753,7 @@ def main() -> None:
     if unknown := set(stages) - set(STAGES):
         parser.error(f"unknown stage(s) {', '.join(sorted(unknown))}; use {', '.join(STAGES)}")
     sizes = [int(s) for s in args.sizes.split(",")]
-    results = [bench_size(size, services, base, args.runs, stages) for size in sizes]
+    results = [bench_size(size, services, base, args.runs, stages, args.serve) for size in sizes]
     print(
         f"\nall sizes in {time.perf_counter() - started:.0f} s; "
         f"load average {os.getloadavg()[0]:.2f}"

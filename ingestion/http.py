@@ -408,7 +408,39 @@ class HttpClient:
                     cause, pauses_host=any(p in errors[0] for p in rule.rate_limited)
                 )
             raise RequestError(source, endpoint, request, cause, status)
+        if weight is not None:
+            self._learn_budget(source, weight, path, data)
         return response
+
+    def weight_budget(self, source: str) -> int | None:
+        """The per-minute request-weight budget ``source``'s requests keep under.
+
+        None for a source that counts no weight; the API's own published figure once a
+        response gave it.
+        """
+        weight = self._weight(source)
+        return weight.budget if weight is not None else None
+
+    def learn_weight_budget(self, source: str, path: str, body: Any) -> int | None:
+        """Take the request-weight budget a stored response of ``path`` publishes.
+
+        The newest ``exchangeInfo`` in the lake, at a run's start; the budget, or None.
+        """
+        weight = self._weight(source)
+        return self._learn_budget(source, weight, path, body) if weight is not None else None
+
+    def _learn_budget(self, source: str, weight: WeightBudget, path: str, body: Any) -> int | None:
+        before = weight.budget
+        budget = weight.learn(path, body)
+        if budget is not None and budget != before:
+            logger.info(
+                "%s: request-weight budget %d a minute, as %s publishes (was %d)",
+                source,
+                budget,
+                path,
+                before,
+            )
+        return budget
 
     async def _read_capped(
         self, resp: aiohttp.ClientResponse, source: str, endpoint: str, request: str

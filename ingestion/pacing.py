@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from ingestion.connectors.source import RequestWeight
 
@@ -80,8 +81,22 @@ class WeightBudget:
     def __init__(self, rule: RequestWeight) -> None:
         self.header = rule.header
         self.budget = rule.budget
+        self.read_published = rule.read_published
+        self.published = False  # whether the budget is the API's own published figure
         self.used = 0
         self.seen_at = 0.0
+
+    def learn(self, path: str, body: Any) -> int | None:
+        """Take the budget a response of ``path`` publishes in ``body``, if any.
+
+        Binance's ``exchangeInfo`` publishes one; the budget, or None.
+        """
+        if self.read_published is None:
+            return None
+        budget = self.read_published(path, body)
+        if budget is not None:
+            self.budget, self.published = budget, True
+        return budget
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Note the weight a response reports as used in the current minute."""

@@ -49,8 +49,14 @@ DESCRIPTION = Source(
     title="Binance spot",
     base_url="https://api.binance.com",
     rate_limit=1200,  # weight is watched separately through the headers
-    # the smallest published per-minute budget (current: 6000)
-    weight=RequestWeight(header="X-MBX-USED-WEIGHT-1M", budget=1200),
+    # the smallest published per-minute budget until the host's exchangeInfo says its
+    # own (6000 at api.binance.com, 1200 at Binance.US)
+    weight=RequestWeight(
+        header="X-MBX-USED-WEIGHT-1M",
+        budget=1200,
+        published_by="exchange_info",
+        read_published=lambda path, body: published_weight_budget(path, body),
+    ),
     region_hint="https://data-api.binance.vision",  # HTTP 451 from some regions
     kept_headers=("X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT"),
     exchange=Exchange(
@@ -62,6 +68,28 @@ DESCRIPTION = Source(
         website_url="https://www.binance.com",
     ),
 )
+
+
+def published_weight_budget(path: str, body: Any) -> int | None:
+    """The request-weight budget a minute that an ``exchangeInfo`` body publishes.
+
+    Its ``rateLimits`` entry of type ``REQUEST_WEIGHT`` over one ``MINUTE`` (6000 at
+    api.binance.com, 1200 at Binance.US); None for any other body, or one without it.
+    """
+    if not path.endswith("/exchangeInfo") or not isinstance(body, dict):
+        return None
+    limits = body.get("rateLimits")
+    for limit in limits if isinstance(limits, list) else ():
+        if (
+            isinstance(limit, dict)
+            and limit.get("rateLimitType") == "REQUEST_WEIGHT"
+            and limit.get("interval") == "MINUTE"
+            and limit.get("intervalNum") == 1
+            and type(limit.get("limit")) is int
+            and limit["limit"] > 0
+        ):
+            return int(limit["limit"])
+    return None
 
 
 def plan_klines(ctx: PlanContext) -> list[PlannedRequest]:

@@ -59,11 +59,18 @@ class RequestWeight:
 
     Args:
         header: Response header with the weight used in the current minute.
-        budget: The smallest published per-minute budget; requests slow down near it.
+        budget: The smallest published per-minute budget; requests slow down near it
+            until the API's own figure is known.
+        published_by: The endpoint whose responses publish the API's budget (Binance's
+            ``exchange_info``); its newest stored response sets the budget at a run's start.
+        read_published: The per-minute budget a response publishes, given its path and
+            parsed body; None when it publishes none.
     """
 
     header: str
     budget: int
+    published_by: str | None = None
+    read_published: Callable[[str, Any], int | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+import orjson
 import psycopg
 from pymongo.errors import PyMongoError
+from zstandard import ZstdError
 
 from ingestion import asset_symbols
 from ingestion.clock import clock_for, fixed_clock
@@ -38,7 +41,7 @@ from ingestion.run.pipeline import RunContext, run_endpoint
 from ingestion.run.results import EndpointStats, ProgressCallback, RunSummary
 from ingestion.run.stores import StoreTargets, resolve_stores
 from ingestion.settings import Settings
-from ingestion.sinks.lake import Lake, LakeWriter
+from ingestion.sinks.lake import Lake, LakeWriter, stored_body
 from ingestion.sinks.raw.schema import ensure_schema
 
 logger = logging.getLogger(__name__)
@@ -158,6 +161,7 @@ async def run_ingestion(
             if http is not None
             else await stack.enter_async_context(HttpClient(settings, clock=clock))
         )
+        await _published_budgets(client, lake, specs)
         writer = await stack.enter_async_context(LakeWriter(lake))
         parser = PageParser(settings)
         stack.callback(parser.close)
@@ -185,6 +189,42 @@ async def run_ingestion(
         len(summary.failed),
     )
     return summary
+
+
+async def _published_budgets(client: HttpClient, lake: Lake, specs: Sequence[EndpointSpec]) -> None:
+    """Pace each source by the request-weight budget its newest stored listing publishes.
+
+    Binance publishes its budget in ``exchangeInfo``: a run that does not fetch that
+    listing again keeps the API's own figure instead of the smallest one. A listing the
+    run fetches sets it again (:meth:`HttpClient.learn_weight_budget`).
+    """
+    for source in sorted({spec.source for spec in specs}):
+        rule = describe(source).weight
+        if rule is None or rule.published_by is None:
+            continue
+        try:
+            document = await lake.latest(source=source, endpoint=rule.published_by, status=200)
+            body = orjson.loads(stored_body(document)) if document is not None else None
+        # whatever the lake, or a stored body it cannot give back, does: the default stays
+        except (
+            PyMongoError,
+            ValueError,
+            KeyError,
+            TypeError,
+            OSError,
+            zlib.error,
+            ZstdError,
+        ) as err:
+            logger.warning(
+                "%s: the newest %s in the lake could not be read (%s); its requests keep "
+                "under the smallest published budget until the run fetches it",
+                source,
+                rule.published_by,
+                str(err).strip() or type(err).__name__,
+            )
+            continue
+        if document is not None:
+            client.learn_weight_budget(source, str(document["request"]["path"]), body)
 
 
 async def _run_in_phases(

@@ -9,20 +9,26 @@ import json
 import time
 from datetime import datetime, timedelta
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from aiohttp import web
 from ingestion_support import SIM_NOW
+from pymongo import MongoClient
 
+from ingestion.connectors.binance import published_weight_budget
+from ingestion.connectors.registry import describe
 from ingestion.errors import BodyTooLargeError, RequestError
 from ingestion.http import HttpClient, retry_after_seconds
+from ingestion.pacing import WeightBudget
 from ingestion.run.ingest import run_ingestion
 from ingestion.settings import Settings
 from ingestion.simulator import FaultPlan, RunningSimulator
 
 KLINES = "/api/v3/klines"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PARAMS = {"symbol": "BTCUSDT", "interval": "1h", "limit": "5"}
 
 
@@ -183,3 +189,101 @@ async def test_a_body_over_the_cap_fails_its_request_cleanly_gzip_included(
     async with HttpClient(bigger) as http:
         response = await http.get_json("binance", "klines", KLINES, PARAMS)
     assert len(response.data) == 20_000
+
+
+# --------------------------------------------------------- Binance's published weight budget
+def _exchange_info(name: str) -> Any:
+    return json.loads((FIXTURES / "binance" / name).read_text())
+
+
+@pytest.mark.parametrize(
+    ("fixture", "budget"),
+    [
+        ("exchange_info.json", 6000),  # api.binance.com, 2023
+        ("exchange_info_trading_2025.json", 6000),  # data-api.binance.vision, 2025
+        ("exchange_info_binance_us.json", 1200),  # Binance.US
+    ],
+)
+def test_the_weight_budget_is_the_one_a_real_exchange_info_publishes(
+    fixture: str, budget: int
+) -> None:
+    assert published_weight_budget("/api/v3/exchangeInfo", _exchange_info(fixture)) == budget
+    weight = WeightBudget(describe("binance").weight)  # type: ignore[arg-type]
+    assert weight.budget == 1200  # the smallest published, until the host says its own
+    assert weight.learn("/api/v3/exchangeInfo", _exchange_info(fixture)) == budget
+    assert weight.budget == budget and weight.published
+    # at 1,150 of 6,000 nothing slows down; of Binance.US's 1,200 it does
+    weight.observe({"X-MBX-USED-WEIGHT-1M": "1150"})
+    assert (weight.delay() == 0.0) == (budget == 6000)
+
+
+def _limits(**changed: Any) -> dict[str, Any]:
+    """An ``exchangeInfo`` body with one rate limit: the minute's weight, but ``changed``."""
+    limit = {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1}
+    return {"rateLimits": [{**limit, "limit": 6000, **changed}]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"rateLimits": "6000"},
+        {"rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE"}]},
+        _limits(limit="6000"),
+        _limits(limit=0),
+        _limits(limit=True),
+        _limits(interval="SECOND", intervalNum=10),
+        _limits(rateLimitType="RAW_REQUESTS"),
+        [],
+        None,
+    ],
+)
+def test_a_body_without_a_readable_minute_weight_limit_keeps_the_budget(body: Any) -> None:
+    weight = WeightBudget(describe("binance").weight)  # type: ignore[arg-type]
+    assert weight.learn("/api/v3/exchangeInfo", body) is None
+    assert weight.budget == 1200 and not weight.published
+    # and no other response is read for one
+    assert published_weight_budget(KLINES, _exchange_info("exchange_info.json")) is None
+
+
+async def test_a_run_paces_binance_by_the_budget_its_exchange_info_published(
+    sim: RunningSimulator, sim_settings: Settings, mongo_uri: str, mongo_db_name: str
+) -> None:
+    """The simulator publishes Binance's 6000 a minute. The run that fetches the listing
+    takes it before any kline; a later run that does not fetch it takes it from the lake;
+    a lake whose newest listing cannot be read leaves the smallest published budget, and
+    the run goes on."""
+    settings = sim_settings.model_copy(update={"candle_intervals": ("1h",)})
+    async with HttpClient(settings) as http:
+        assert http.weight_budget("binance") == 1200
+        first = await run_ingestion(
+            settings, sources=["binance"], endpoints=["exchange_info", "klines"], http=http
+        )
+        assert http.weight_budget("binance") == 6000
+    statuses = {e.name: e.status for e in first.endpoints}  # with the other listings
+    assert statuses["binance/exchange_info"] == statuses["binance/klines"] == "success"
+    sim.state.requests.clear()
+    async with HttpClient(settings) as http:
+        again = await run_ingestion(settings, sources=["binance"], endpoints=["klines"], http=http)
+        assert http.weight_budget("binance") == 6000  # from the lake: no listing fetched
+    assert [e.status for e in again.endpoints] == ["success"]
+    assert not any("exchangeInfo" in r["path"] for r in sim.state.request_log("binance"))
+
+    # The newest stored listing's body is damaged: the run warns, keeps 1200, loads.
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
+        responses = client[mongo_db_name]["responses"]
+        newest = responses.find_one(
+            {"source": "binance", "endpoint": "exchange_info"}, sort=[("fetched_at", -1)]
+        )
+        assert newest is not None and "body_zstd" in newest
+        broken = {
+            **newest,
+            "_id": "damaged-listing",
+            "body_sha256": "0" * 64,
+            "body_zstd": b"not a zstd frame",
+            "fetched_at": newest["fetched_at"] + timedelta(minutes=1),
+        }
+        responses.insert_one(broken)
+    async with HttpClient(settings) as http:
+        kept = await run_ingestion(settings, sources=["binance"], endpoints=["klines"], http=http)
+        assert http.weight_budget("binance") == 1200
+    assert [e.status for e in kept.endpoints] == ["success"]

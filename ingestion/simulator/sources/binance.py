@@ -327,7 +327,8 @@ def binance_exchange_info(req: SimRequest) -> Reply:
                 "rateLimitType": "REQUEST_WEIGHT",
                 "interval": "MINUTE",
                 "intervalNum": 1,
-                "limit": 6000,
+                # the weight it counts against, where a test limits it; else Binance's own
+                "limit": req.state.config.rate_limits.get("binance", 6000),
             },
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
             {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 160000},
