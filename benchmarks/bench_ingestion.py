@@ -42,7 +42,7 @@ from pymongo import MongoClient
 
 from ingestion.connectors.base import PlanContext
 from ingestion.connectors.registry import select
-from ingestion.http import HttpClient
+from ingestion.http import SESSION_HEADERS, HttpClient
 from ingestion.raw_tables import get_table
 from ingestion.run.ingest import run_ingestion
 from ingestion.run.pipeline import FULL_PAGE, QUEUE_DEPTH
@@ -379,7 +379,8 @@ async def serve_only(settings: Any, assets: list[str], days: int) -> tuple[float
     requests = [(spec, r) for spec in specs for r in spec.plan(ctx)]
     gate = asyncio.Semaphore(32)
     started = time.perf_counter()
-    async with aiohttp.ClientSession() as session:
+    # the pipeline's own headers: the simulator keeps a reply under its request's headers
+    async with aiohttp.ClientSession(headers=SESSION_HEADERS) as session:
 
         async def one(spec: Any, request: Any) -> int:
             url = settings.base_url(spec.source) + request.path

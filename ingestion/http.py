@@ -61,6 +61,8 @@ from ingestion.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+SESSION_HEADERS = {"User-Agent": "criptopipe/0.1", "Accept": "application/json"}
+
 CONCURRENCY_PER_HOST = 8
 RETRY_AFTER_JITTER = 0.1  # up to +10 % on a server-given wait, so waiters spread out
 MAX_REDIRECTS = 10  # aiohttp's own default
@@ -181,7 +183,7 @@ class HttpClient:
             connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=300)
             self.session = aiohttp.ClientSession(
                 connector=connector,
-                headers={"User-Agent": "criptopipe/0.1", "Accept": "application/json"},
+                headers=SESSION_HEADERS,
                 auto_decompress=True,
             )
             self._owns_session = True
