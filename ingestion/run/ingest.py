@@ -15,9 +15,11 @@ import uuid
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import orjson
 import psycopg
+from psycopg import sql
 from pymongo.errors import PyMongoError
 from zstandard import ZstdError
 
@@ -30,7 +32,7 @@ from ingestion.connections import (
     pg_unavailable,
 )
 from ingestion.connectors.base import EndpointSpec
-from ingestion.connectors.registry import REGISTRY, describe, select
+from ingestion.connectors.registry import REGISTRY, describe, get_endpoint, select
 from ingestion.errors import StoreUnavailableError
 from ingestion.http import HttpClient
 from ingestion.resolution import Resolution, ResolutionError
@@ -42,7 +44,7 @@ from ingestion.run.results import EndpointStats, ProgressCallback, RunSummary
 from ingestion.run.stores import StoreTargets, resolve_stores
 from ingestion.settings import Settings
 from ingestion.sinks.lake import Lake, LakeWriter, stored_body
-from ingestion.sinks.raw.schema import ensure_schema
+from ingestion.sinks.raw.schema import ensure_schema, table_sql
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +163,6 @@ async def run_ingestion(
             if http is not None
             else await stack.enter_async_context(HttpClient(settings, clock=clock))
         )
-        await _published_budgets(client, lake, specs)
         writer = await stack.enter_async_context(LakeWriter(lake))
         parser = PageParser(settings)
         stack.callback(parser.close)
@@ -191,22 +192,39 @@ async def run_ingestion(
     return summary
 
 
-async def _published_budgets(client: HttpClient, lake: Lake, specs: Sequence[EndpointSpec]) -> None:
+async def _published_budgets(
+    client: HttpClient,
+    lake: Lake,
+    conn: psycopg.AsyncConnection[Any],
+    specs: Sequence[EndpointSpec],
+) -> None:
     """Pace each source by the request-weight budget its newest stored listing publishes.
 
     Binance publishes its budget in ``exchangeInfo``: a run that does not fetch that
-    listing again keeps the API's own figure instead of the smallest one. A listing the
-    run fetches sets it again (:meth:`HttpClient.learn_weight_budget`).
+    listing again keeps the API's own figure instead of the smallest one. The listing's
+    newest raw row names the lake document it came from, which is read by ``_id`` (a
+    query on the lake's other fields scans every document on FerretDB: seconds on a big
+    lake). A listing the run fetches sets the budget again
+    (:meth:`HttpClient.learn_weight_budget`).
     """
     for source in sorted({spec.source for spec in specs}):
         rule = describe(source).weight
         if rule is None or rule.published_by is None:
             continue
+        table = get_endpoint(source, rule.published_by).raw_table
         try:
-            document = await lake.latest(source=source, endpoint=rule.published_by, status=200)
+            cur = await conn.execute(
+                sql.SQL(
+                    "select lake_document_id from {} where lake_document_id is not null"
+                    " order by fetched_at desc limit 1"
+                ).format(table_sql(table))
+            )
+            row = await cur.fetchone()
+            document = await lake.get(row[0]) if row is not None else None
             body = orjson.loads(stored_body(document)) if document is not None else None
-        # whatever the lake, or a stored body it cannot give back, does: the default stays
+        # whatever the stores, or a stored body they cannot give back, do: the default stays
         except (
+            psycopg.Error,
             PyMongoError,
             ValueError,
             KeyError,
@@ -223,7 +241,7 @@ async def _published_budgets(client: HttpClient, lake: Lake, specs: Sequence[End
                 str(err).strip() or type(err).__name__,
             )
             continue
-        if document is not None:
+        if document is not None and document.get("status") == 200:
             client.learn_weight_budget(source, str(document["request"]["path"]), body)
 
 
@@ -239,6 +257,7 @@ async def _run_in_phases(
     """
     async with await pg_connect(run.settings, run.targets.loader_dsn) as conn:
         loaded = (await asset_symbols.load_listings(conn)).loaded
+        await _published_budgets(run.http, run.lake, conn, specs)
     first, bootstrap, then = phases(specs, loaded)
     done: dict[str, EndpointStats] = {}
     for stats in await asyncio.gather(*(run_endpoint(run, s) for s in (*first, *bootstrap))):

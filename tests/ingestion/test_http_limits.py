@@ -246,12 +246,17 @@ def test_a_body_without_a_readable_minute_weight_limit_keeps_the_budget(body: An
 
 
 async def test_a_run_paces_binance_by_the_budget_its_exchange_info_published(
-    sim: RunningSimulator, sim_settings: Settings, mongo_uri: str, mongo_db_name: str
+    sim: RunningSimulator,
+    sim_settings: Settings,
+    loader_dsn: str,
+    mongo_uri: str,
+    mongo_db_name: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The simulator publishes Binance's 6000 a minute. The run that fetches the listing
-    takes it before any kline; a later run that does not fetch it takes it from the lake;
-    a lake whose newest listing cannot be read leaves the smallest published budget, and
-    the run goes on."""
+    takes it before any kline; a later run that does not fetch it takes it from the lake
+    (the document the listing's newest raw row names); a stored listing that cannot be
+    read leaves the smallest published budget, and the run goes on."""
     settings = sim_settings.model_copy(update={"candle_intervals": ("1h",)})
     async with HttpClient(settings) as http:
         assert http.weight_budget("binance") == 1200
@@ -268,22 +273,18 @@ async def test_a_run_paces_binance_by_the_budget_its_exchange_info_published(
     assert [e.status for e in again.endpoints] == ["success"]
     assert not any("exchangeInfo" in r["path"] for r in sim.state.request_log("binance"))
 
-    # The newest stored listing's body is damaged: the run warns, keeps 1200, loads.
+    # The stored listing's body is damaged: the run warns, keeps 1200, loads.
+    with psycopg.connect(loader_dsn) as conn:
+        [(document_id,)] = conn.execute(
+            "select lake_document_id from raw.binance__exchange_info"
+            " order by fetched_at desc limit 1"
+        ).fetchall()
     with MongoClient[dict[str, Any]](mongo_uri) as client:
         responses = client[mongo_db_name]["responses"]
-        newest = responses.find_one(
-            {"source": "binance", "endpoint": "exchange_info"}, sort=[("fetched_at", -1)]
-        )
-        assert newest is not None and "body_zstd" in newest
-        broken = {
-            **newest,
-            "_id": "damaged-listing",
-            "body_sha256": "0" * 64,
-            "body_zstd": b"not a zstd frame",
-            "fetched_at": newest["fetched_at"] + timedelta(minutes=1),
-        }
-        responses.insert_one(broken)
+        assert "body_zstd" in (responses.find_one({"_id": document_id}) or {})
+        responses.update_one({"_id": document_id}, {"$set": {"body_zstd": b"not zstd"}})
     async with HttpClient(settings) as http:
         kept = await run_ingestion(settings, sources=["binance"], endpoints=["klines"], http=http)
         assert http.weight_budget("binance") == 1200
     assert [e.status for e in kept.endpoints] == ["success"]
+    assert "the newest exchange_info in the lake could not be read" in caplog.text
