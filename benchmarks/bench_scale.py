@@ -6,8 +6,13 @@ Binance, Coinbase, Kraken (its last 720 only) and Mercado Bitcoin pairs of 10 as
 their 1h and 1d candles (the hourly and daily marts the dashboard reads), for as many days
 as the size needs. Then, and printed:
 
-* the backfill through ``run_ingestion`` in a child process (its wall, rows/s, CPU and
-  peak RSS), and a bare ``COPY`` of the very same rows right after it (the ceiling);
+* the backfill through ``run_ingestion`` in a child process (the run's own time and
+  rows/s, the child's wall with its interpreter start, its peak RSS, and the CPU of the
+  pipeline, the simulator, PostgreSQL and MongoDB), and a bare ``COPY`` of the very same
+  rows right after it (the ceiling). By default (``--serve prerendered``) the simulator
+  renders every page of the backfill once before the timed run and serves the same
+  bytes again, as ``bench_ingestion.py --serve prerendered`` does: a remote API's CPU is
+  not this machine's. ``--serve live`` renders each page when asked, on the same cores;
 * disk: raw tables (with indexes) and the lake per candle, the bodies' own size, and
   what the lake stores of them (zstd-compressed bodies; lakes loaded before 2582ff0
   hold zlib or bzip2 ones);
