@@ -202,6 +202,9 @@ class EndpointPipeline:
         # empty periods): known-empty once a later page has a record (check_page).
         self.trailing: dict[tuple[str, ...], list[datetime]] = {}
         self.unlisted_pages: dict[str, int] = {}  # their empty pages, per group
+        # Periods recorded as known-empty, per group: one note each at the end (a year of
+        # minutes of a quiet pair has them on thousands of pages)
+        self.known_empty: dict[str, int] = {}
         self.done = 0
         self.failed = 0
         self.parser: PageParser | None = None  # set once the plan says it pays
@@ -365,10 +368,8 @@ class EndpointPipeline:
         hole, known_empty = check_page(spec, page, self.states, self.unlisted, self.trailing)
         if known_empty:
             await record_known_empty(self.conn, spec.raw_table, known_empty, self.context.run_id)
-            stats.notes.append(
-                f"{request.group}: {len(known_empty)} period(s) the provider has no record "
-                f"for recorded as known-empty ({spec.omits_empty_periods})"
-            )
+            group_key = request.group or request.path
+            self.known_empty[group_key] = self.known_empty.get(group_key, 0) + len(known_empty)
         group = request.group or request.path
         if hole is not None:
             # A short or empty page: load what comes before the hole, fail the series
@@ -406,6 +407,11 @@ class EndpointPipeline:
     def _conclude(self) -> None:
         """The endpoint's status from its failed pages, a ban, or all-quarantined records."""
         spec, stats, http = self.spec, self.stats, self.context.http
+        for group, count in self.known_empty.items():
+            stats.notes.append(
+                f"{group}: {count:,} period(s) the provider has no record for recorded as "
+                f"known-empty ({spec.omits_empty_periods})"
+            )
         for group in self.failed_groups:
             stats.notes.append(
                 f"{group}: stopped at the first failed page; the next run resumes from there"
