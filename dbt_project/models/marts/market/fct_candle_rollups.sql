@@ -35,6 +35,9 @@
 #}
 
 {%- set intervals = candle_intervals() -%}
+{#- a full refresh renders no window, but the model reads one: the call records the macro
+    in the manifest (the partitioned asset holds the models that call it) -#}
+{%- do incremental_candles_condition() -%}
 {%- set seconds = {'1m': 60, '5m': 300, '15m': 900, '1h': 3600, '4h': 14400, '1d': 86400} -%}
 
 with
@@ -147,11 +150,6 @@ known_empty as (
             symbol_map.exchange_id = finest.exchange_id
             and symbol_map.asset_id = finest.asset_id
     where
-        {% if is_incremental() -%}
-            empty_periods.period_start_at >= (select touched_days.first_day_at from touched_days)
-            and empty_periods.period_start_at < (select touched_days.end_day_at from touched_days)
-            and
-        {% endif -%}
         not exists (
             select from candles
             where
@@ -159,7 +157,10 @@ known_empty as (
                 and candles.asset_id = symbol_map.asset_id
                 and candles.interval = empty_periods.interval
                 and candles.open_at = empty_periods.period_start_at
-        )
+        ){% if is_incremental() %}
+        and empty_periods.period_start_at >= (select touched_days.first_day_at from touched_days)
+        and empty_periods.period_start_at
+        < (select touched_days.end_day_at from touched_days){% endif %}
 
 ),
 
