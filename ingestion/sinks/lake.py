@@ -512,19 +512,14 @@ class Lake:
         return await self.responses.find_one({"_id": {"$in": ids}})
 
     async def latest(
-        self, *, source: str | None = None, endpoint: str | None = None, status: int | None = None
+        self, *, source: str | None = None, endpoint: str | None = None
     ) -> dict[str, Any] | None:
-        """The newest stored response; None if none.
-
-        Of ``source``, ``endpoint`` and HTTP ``status`` when given.
-        """
+        """The newest stored response, of ``source`` and ``endpoint`` when given; None if none."""
         query: dict[str, Any] = {}
         if source:
             query["source"] = source
         if endpoint:
             query["endpoint"] = endpoint
-        if status is not None:
-            query["status"] = status
         return await self.responses.find_one(query, sort=[("fetched_at", -1), ("_id", -1)])
 
 
