@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -34,6 +35,7 @@ LATEST_VALID = datetime(2100, 1, 1, tzinfo=UTC)
 
 KeyValue = str | datetime | date
 RECORD_KEY = itemgetter(0)  # a Record's key, for map()
+RECORD_VALUE = itemgetter(1)  # a Record's record, for map()
 KEY_SERIES = itemgetter(slice(None, -1))  # a key's columns before its last (the series)
 KEY_TIME = itemgetter(-1)  # a key's last column (a candle's time)
 
@@ -47,6 +49,16 @@ class Record(NamedTuple):
 
     key: tuple[KeyValue, ...]
     record: Any
+
+
+# tuple.__new__ over (key, record) pairs, all in C: a NamedTuple's own constructor is a
+# Python function, ~0.3 µs a record (6 % of a 1m backfill's CPU with RawRow's).
+_NEW_RECORD: Callable[[tuple[tuple[KeyValue, ...], Any]], Record] = partial(tuple.__new__, Record)
+
+
+def records_of(keys: Iterable[tuple[KeyValue, ...]], values: Iterable[Any]) -> list[Record]:
+    """``[Record(key, value) for key, value in zip(keys, values)]``, built in C (a page's)."""
+    return list(map(_NEW_RECORD, zip(keys, values, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,7 +493,7 @@ def valid_rows(
     )
     if times is None:
         return None
-    return [Record((*series, at), row) for at, row in zip(times, rows, strict=True)]
+    return records_of([(*series, at) for at in times], rows)
 
 
 def check_numbers(names: Sequence[str], values: Sequence[Any]) -> None:

@@ -31,6 +31,7 @@ from ingestion.connectors.base import (
     check_numbers,
     check_numeric,
     paged_windows,
+    records_of,
     require_text,
     served_intervals,
     to_s,
@@ -145,10 +146,13 @@ def parse_candles(
         # The usual body, columns of one length, all valid: the candles checked at once.
         times = valid_times(columns[0], [value for col in columns[1:] for value in col])
         if times is not None:
-            result.records = [  # each candle as the row-by-row path builds it, in COLUMNS order
-                Record((symbol, interval, at), {"t": t, "o": o, "h": h, "l": lo, "c": c, "v": v})
-                for at, t, o, h, lo, c, v in zip(times, *columns, strict=True)
-            ]
+            result.records = records_of(  # each as the row-by-row path builds it, in COLUMNS order
+                [(symbol, interval, at) for at in times],
+                [
+                    {"t": t, "o": o, "h": h, "l": lo, "c": c, "v": v}
+                    for t, o, h, lo, c, v in zip(*columns, strict=True)
+                ],
+            )
             return result
 
     def build(candle: dict[str, Any]) -> Record:

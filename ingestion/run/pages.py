@@ -21,6 +21,7 @@ from ingestion.connectors.base import (
     KEY_SERIES,
     KEY_TIME,
     RECORD_KEY,
+    RECORD_VALUE,
     EndpointSpec,
     Expected,
     KeyValue,
@@ -35,7 +36,7 @@ from ingestion.run.results import EndpointStats
 from ingestion.sinks.lake import StoredResponse
 from ingestion.sinks.raw.copy_format import dumps, dumps_all, jsonb_problem
 from ingestion.sinks.raw.cursors import SeriesState
-from ingestion.sinks.raw.rows import KnownEmpty, QuarantineRow, RawRow
+from ingestion.sinks.raw.rows import KnownEmpty, QuarantineRow, RawRow, page_rows
 
 SNAPSHOT_SLACK = timedelta(hours=1)  # a snapshot's timestamp may run ahead of our clock
 
@@ -164,12 +165,7 @@ def collect(
     if page.prepared is not None:  # the parse process did the rest
         fetched_at, document_id = page.response.fetched_at, page.lake_document_id
         prepared = page.prepared
-        rows.extend(
-            [
-                RawRow(key, text, fetched_at, document_id)
-                for key, text in zip(prepared.keys, prepared.texts, strict=True)
-            ]
-        )
+        rows.extend(page_rows(prepared.keys, prepared.texts, fetched_at, document_id))
         stats.fetched += len(prepared.keys)
         return
     if page.body_error is not None:
@@ -189,15 +185,11 @@ def collect(
     latest = latest_allowed(page.response.fetched_at)
     # No record of the page is dated after its fetch: none can be too late (the usual page).
     check_dates = page.last is None or page.last > page.response.fetched_at
-    texts = None if check_dates else dumps_all([record.record for record in page.parsed.records])
+    records = page.parsed.records
+    texts = None if check_dates else dumps_all(list(map(RECORD_VALUE, records)))
     if texts is not None:  # the usual page: every record fine as it is, in one pass
         fetched_at, document_id = page.response.fetched_at, page.lake_document_id
-        rows.extend(
-            [
-                RawRow(record.key, text, fetched_at, document_id)
-                for record, text in zip(page.parsed.records, texts, strict=True)
-            ]
-        )
+        rows.extend(page_rows(map(RECORD_KEY, records), texts, fetched_at, document_id))
     for record in [] if texts is not None else page.parsed.records:
         too_late = dated_too_late(record, latest) if check_dates else None
         if too_late is not None:

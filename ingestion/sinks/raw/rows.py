@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from itertools import repeat
 from typing import Any, NamedTuple
 
 
@@ -18,6 +21,24 @@ class RawRow(NamedTuple):
     record_json: str
     fetched_at: datetime
     lake_document_id: str | None
+
+
+# tuple.__new__ over the fields, in C (RawRow's own constructor is a Python function).
+_NEW_ROW: Callable[[tuple[tuple[Any, ...], str, datetime, str | None]], RawRow] = partial(
+    tuple.__new__, RawRow
+)
+
+
+def page_rows(
+    keys: Iterable[tuple[Any, ...]],
+    texts: Iterable[str],
+    fetched_at: datetime,
+    lake_document_id: str | None,
+) -> list[RawRow]:
+    """The rows of one page's records: their keys and JSON texts, the page's fetch and id."""
+    return list(
+        map(_NEW_ROW, zip(keys, texts, repeat(fetched_at), repeat(lake_document_id), strict=False))
+    )
 
 
 @dataclass(frozen=True, slots=True)
