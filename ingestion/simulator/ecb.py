@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ingestion.calendars import is_ecb_business_day
+from ingestion.simulator import fpmath
 from ingestion.simulator.streams import EPOCH0, N_DAYS, normal, ou_path, stream_key
 
 # FX: ECB reference rates are quoted against EUR. Anchors are "units per EUR".
@@ -66,7 +67,7 @@ def fx_log_per_eur(seed: int, currency: str) -> np.ndarray:
         return np.zeros(N_DAYS + 1)
     eps = normal(stream_key(seed, "fx", currency), np.arange(N_DAYS))
     path = ou_path(eps, sigma=FX_DAILY_VOL.get(currency, 0.004), theta=1.0 / 500.0)
-    return np.log(FX_ANCHOR_PER_EUR[currency]) + path
+    return fpmath.log(FX_ANCHOR_PER_EUR[currency]) + path
 
 
 def day_index(d: date) -> int:
@@ -77,7 +78,7 @@ def day_index(d: date) -> int:
 def fx_rate(seed: int, day: date, base: str, quote: str) -> float:
     """Units of ``quote`` per one ``base`` on calendar day ``day`` (unrounded)."""
     i = day_index(day)
-    return float(np.exp(fx_log_per_eur(seed, quote)[i] - fx_log_per_eur(seed, base)[i]))
+    return float(fpmath.exp(fx_log_per_eur(seed, quote)[i] - fx_log_per_eur(seed, base)[i]))
 
 
 def log_usdbrl_hourly(seed: int, idx: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 from ingestion.calendars import is_ecb_business_day, target_holidays  # noqa: F401
 from ingestion.connectors.registry import DESCRIPTIONS, describe
 from ingestion.connectors.source import Exchange
+from ingestion.simulator import fpmath
 from ingestion.simulator.ecb import (  # noqa: F401  (handlers read them as market.*)
     FX_ANCHOR_PER_EUR,
     FX_CURRENCIES,
@@ -105,7 +106,7 @@ def latent_log_usd(seed: int, asset_id: str) -> np.ndarray:
         eps = rho * _market_factor(seed) + math.sqrt(1.0 - rho * rho) * idio
         sigma = 0.0055 if asset_id == "BTC" else 0.0075
         path = ou_path(eps, sigma=sigma, theta=1.0 / (24 * 365))
-    return np.log(ANCHOR_USD[asset_id]) + path
+    return fpmath.log(ANCHOR_USD[asset_id]) + path
 
 
 def round_sig(x: float, digits: int = 5) -> float:
@@ -148,8 +149,8 @@ def pair_log_price(seed: int, exchange: str, asset_id: str, idx: np.ndarray) -> 
     if quote == "USDT":
         latent = latent - latent_log_usd(seed, "USDT")[idx]
     elif quote == "BRL":
-        premium = 0.0125 + 0.0075 * np.tanh(normal(stream_key(seed, "premium"), idx // 24))
-        latent = latent + log_usdbrl_hourly(seed, idx) + np.log1p(premium)
+        premium = 0.0125 + 0.0075 * fpmath.tanh(normal(stream_key(seed, "premium"), idx // 24))
+        latent = latent + log_usdbrl_hourly(seed, idx) + fpmath.log(1.0 + premium)
     noise = 0.0003 * normal(stream_key(seed, "exnoise", exchange, asset_id), idx)
     return latent + noise
 
@@ -192,17 +193,17 @@ def hourly_candles(seed: int, exchange: str, asset_id: str, i0: int, i1: int) ->
     idx = np.arange(i0, i1 + 1, dtype=np.int64)
     logp = pair_log_price(seed, exchange, asset_id, idx)
     hours = idx[:-1]
-    o = np.exp(logp[:-1])
-    c = np.exp(logp[1:])
+    o = fpmath.exp(logp[:-1])
+    c = fpmath.exp(logp[1:])
     sig = hour_sigma(asset_id)
     key_w = stream_key(seed, "wick", exchange, asset_id)
     up = np.abs(normal(key_w, hours)) * sig * 0.6
     dn = np.abs(normal(key_w ^ 0xA5A5, hours)) * sig * 0.6
-    h = np.maximum(o, c) * np.exp(up)
-    low = np.minimum(o, c) * np.exp(-dn)
-    usd = np.exp(latent_log_usd(seed, asset_id)[hours])
+    h = np.maximum(o, c) * fpmath.exp(up)
+    low = np.minimum(o, c) * fpmath.exp(-dn)
+    usd = fpmath.exp(latent_log_usd(seed, asset_id)[hours])
     cap = usd * SUPPLY[asset_id][0]
-    activity = np.exp(0.45 * normal(stream_key(seed, "vol", exchange, asset_id), hours))
+    activity = fpmath.exp(0.45 * normal(stream_key(seed, "vol", exchange, asset_id), hours))
     move = 1.0 + 40.0 * np.abs(logp[1:] - logp[:-1])
     model = EXCHANGE_MODELS[exchange]
     usd_volume = cap * DAILY_USD_VOLUME / 24.0 * model.volume_share * activity * move
@@ -353,8 +354,8 @@ def minute_candles(
     idx = (np.arange(h0, h1, dtype=np.int64)[:, None] * 60) + np.arange(60, dtype=np.int64)
     flat = idx.ravel()
     sig = hour_sigma(asset_id)
-    lo_, lc_ = np.log(hours.open)[:, None], np.log(hours.close)[:, None]
-    lh, ll = np.log(hours.high)[:, None], np.log(hours.low)[:, None]
+    lo_, lc_ = fpmath.log(hours.open)[:, None], fpmath.log(hours.close)[:, None]
+    lh, ll = fpmath.log(hours.high)[:, None], fpmath.log(hours.low)[:, None]
     steps = normal(stream_key(seed, "minute", exchange, asset_id), flat).reshape(n, 60)
     walk = np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1)
     frac = np.arange(61, dtype=np.float64)[None, :] / 60.0
@@ -364,19 +365,19 @@ def minute_candles(
     with np.errstate(divide="ignore", invalid="ignore"):
         limit = np.where(bridge > 0, room_up / bridge, np.where(bridge < 0, room_dn / -bridge, 1))
     scale = np.clip(np.nan_to_num(limit, nan=1.0, posinf=1.0).min(axis=1, keepdims=True), 0, 1)
-    path = np.exp(line + 0.999 * scale * bridge)
+    path = fpmath.exp(line + 0.999 * scale * bridge)
     path[:, 0], path[:, -1] = hours.open, hours.close
     o, c = path[:, :-1], path[:, 1:]
     key_w = stream_key(seed, "minute-wick", exchange, asset_id)
     up = np.abs(normal(key_w, flat)).reshape(n, 60) * sig * MINUTE_WICK
     dn = np.abs(normal(key_w ^ 0xA5A5, flat)).reshape(n, 60) * sig * MINUTE_WICK
-    high = np.minimum(np.maximum(o, c) * np.exp(up), hours.high[:, None])
-    low = np.maximum(np.minimum(o, c) * np.exp(-dn), hours.low[:, None])
+    high = np.minimum(np.maximum(o, c) * fpmath.exp(up), hours.high[:, None])
+    low = np.maximum(np.minimum(o, c) * fpmath.exp(-dn), hours.low[:, None])
     rows = np.arange(n)
     high_at, low_at = high.argmax(axis=1), low.argmin(axis=1)
     high[rows, high_at] = hours.high
     low[rows, low_at] = hours.low
-    weight = np.exp(0.6 * normal(stream_key(seed, "minute-vol", exchange, asset_id), flat))
+    weight = fpmath.exp(0.6 * normal(stream_key(seed, "minute-vol", exchange, asset_id), flat))
     weight = weight.reshape(n, 60)
     if quiet > 0.0:
         empty = no_trade_minutes(seed, exchange, asset_id, h0, h1, weight, quiet)
@@ -434,17 +435,18 @@ def _trades_for_share(share: float) -> float:
     allowed for. Solved by bisection on the log of the mean.
     """
     nodes, weights = np.polynomial.hermite_e.hermegauss(64)
-    weights = weights / weights.sum()
-    activity = np.exp(_ACTIVITY_SIGMA * nodes - _ACTIVITY_SIGMA**2 / 2.0)
+    weights = weights / math.fsum(weights.tolist())
+    activity = fpmath.exp(_ACTIVITY_SIGMA * nodes - _ACTIVITY_SIGMA**2 / 2.0)
     target = min(share * 60.0 / 56.0, 0.999)
     lo, hi = math.log(1e-9), math.log(1e9)
     for _ in range(100):
         mid = (lo + hi) / 2.0
-        if float(weights @ np.exp(-math.exp(mid) * activity)) > target:
+        if math.fsum((weights * fpmath.exp(-math.exp(mid) * activity)).tolist()) > target:
             lo = mid
         else:
             hi = mid
-    return math.exp((lo + hi) / 2.0)
+    # rounded: the quadrature's nodes come from LAPACK, whose last bits vary by CPU
+    return round_sig(math.exp((lo + hi) / 2.0), 10)
 
 
 def _anchor_cap(asset_id: str) -> float:
@@ -474,11 +476,11 @@ def no_trade_minutes(
     out the same minutes.
     """
     hours = np.arange(h0, h1, dtype=np.int64)
-    activity = np.exp(0.45 * normal(stream_key(seed, "vol", exchange, asset_id), hours))
+    activity = fpmath.exp(0.45 * normal(stream_key(seed, "vol", exchange, asset_id), hours))
     level = activity[:, None] * weight / _MEAN_ACTIVITY
     idx = (hours[:, None] * 60) + np.arange(60, dtype=np.int64)
     draw = uniform(stream_key(seed, "no-trade", exchange, asset_id), idx.ravel()).reshape(idx.shape)
-    result: np.ndarray = draw < np.exp(math.log(quiet) * level)
+    result: np.ndarray = draw < fpmath.exp(math.log(quiet) * level)
     return result
 
 
@@ -680,13 +682,13 @@ def usd_price_at(seed: int, asset_id: str, t_s: int) -> float:
     i, rem = divmod(t_s - EPOCH0_S, HOUR)
     path = latent_log_usd(seed, asset_id)
     f = rem / HOUR
-    return float(np.exp(path[i] * (1.0 - f) + path[i + 1] * f))
+    return float(fpmath.exp(path[i] * (1.0 - f) + path[i + 1] * f))
 
 
 def usd_daily_closes(seed: int, asset_id: str, upto_s: int) -> np.ndarray:
     """Latent USD price at every midnight from EPOCH0 up to ``upto_s``."""
     n = (upto_s - EPOCH0_S) // DAY + 1
-    return np.exp(latent_log_usd(seed, asset_id)[: n * 24 : 24])
+    return fpmath.exp(latent_log_usd(seed, asset_id)[: n * 24 : 24])
 
 
 def fear_greed_values(seed: int, n_days: int) -> np.ndarray:

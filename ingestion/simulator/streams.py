@@ -9,10 +9,11 @@ the noise of any index is computed in O(1) without generating what came before;
 from __future__ import annotations
 
 import hashlib
-import math
 from datetime import UTC, datetime
 
 import numpy as np
+
+from ingestion.simulator import fpmath
 
 EPOCH0 = datetime(2015, 1, 1, tzinfo=UTC)
 EPOCH0_S = int(EPOCH0.timestamp())
@@ -52,7 +53,7 @@ def normal(key: int, idx: np.ndarray | int) -> np.ndarray:
     """Standard normal numbers (Box-Muller over two uniform streams)."""
     u1 = uniform(key, idx)
     u2 = uniform(key ^ 0x5DEECE66D, idx)
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * math.pi * u2)
+    return np.sqrt(-2.0 * fpmath.log(u1)) * fpmath.cos_2pi(u2)
 
 
 def ou_path(eps: np.ndarray, sigma: float, theta: float) -> np.ndarray:
@@ -66,7 +67,7 @@ def ou_path(eps: np.ndarray, sigma: float, theta: float) -> np.ndarray:
     while pos < len(eps):
         e = eps[pos : pos + chunk] * sigma
         k = np.arange(1, len(e) + 1, dtype=np.float64)
-        ak = np.power(a, k)
+        ak = fpmath.power(a, k)
         y = ak * (y0 + np.cumsum(e / ak))
         out[pos + 1 : pos + 1 + len(e)] = y
         y0 = float(y[-1])

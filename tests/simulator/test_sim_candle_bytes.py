@@ -5,14 +5,20 @@ benchmarks' figures are only comparable run to run if the simulator serves the s
 bytes: a change that makes serving faster must not change one byte. The sample covers
 each exchange's candle format (Binance, Coinbase, Kraken, Mercado Bitcoin), hourly,
 daily and minute intervals, pages that cross the simulator's 1000-candle cache blocks,
-the still-open candle and a configured price divergence. The digests were taken from the
-simulator before its candle paths were optimised (issue #18); a failure here means the
-served bytes changed.
+the still-open candle and a configured price divergence. The digests were first taken from the
+simulator before its candle paths were optimised (issue #18), and taken again when its
+exp, log and cos became the CPU-independent ones of ``ingestion.simulator.fpmath``
+(NumPy's own differ in the last bit between AVX-512, AVX2 and baseline machines, which
+changed Binance's 8-decimal quote volumes); a failure here means the served bytes changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -88,41 +94,41 @@ DIVERGENCES = (
 
 EXPECTED: dict[bool, list[str]] = {
     False: [
-        "d74adcfa5e7ae7e4",
-        "fe41e03d9210d723",
-        "a27da372cb983c11",
-        "7e8d7241e79ab0b6",
-        "d97b8d033d6b1968",
-        "07a5189daae34609",
-        "d325c93c9365340c",
-        "fea3682dcc3444c7",
+        "608c0668251a0383",
+        "fabf2e32f093b407",
+        "8eeac773bde6c3d9",
+        "99bdaf7ae94073e7",
+        "62847b1550e5071c",
+        "3c5119c1e9e8caff",
+        "99998d5bca04e1e1",
+        "a1e48ecc2fa98ac1",
         "29a59280b269ab27",
-        "1d39ed6ec5a7b9ee",
-        "375388812896191b",
-        "99b4d83d78fcae07",
-        "26b7bdc996fbdf8b",
-        "69eb689a332c0442",
-        "a2f65c39f20bea81",
+        "f4fc7cd980878617",
+        "23db635721035a45",
+        "8001d3c1caf666b9",
+        "35da1d825effb5c2",
+        "e22ac1444cf635d2",
+        "af8797b7ca9337e4",
         "7123dd5261bb3a94",
     ],
     True: [
-        "455816b3fff4b8f2",
-        "fe41e03d9210d723",
-        "a27da372cb983c11",
-        "4815dc06929470e9",
-        "d97b8d033d6b1968",
-        "07a5189daae34609",
-        "d325c93c9365340c",
-        "fea3682dcc3444c7",
+        "92186f308d3c65c9",
+        "fabf2e32f093b407",
+        "8eeac773bde6c3d9",
+        "f2f7fbf7ed9eee08",
+        "62847b1550e5071c",
+        "3c5119c1e9e8caff",
+        "99998d5bca04e1e1",
+        "a1e48ecc2fa98ac1",
         "29a59280b269ab27",
-        "57bb5151eb9c1464",
+        "652d2255dea0c9ed",
         # Kraken's open ETH day holds the hours diverged 09:00-11:00 (before the day
         # candle was left as the plain one, the same bytes as without divergences)
-        "796bbdecd7342ac3",
-        "36f72f22388a465e",
-        "26b7bdc996fbdf8b",
-        "69eb689a332c0442",
-        "a2f65c39f20bea81",
+        "5a18d534e65b4bb6",
+        "f932a33511d320ff",
+        "35da1d825effb5c2",
+        "e22ac1444cf635d2",
+        "af8797b7ca9337e4",
         "7123dd5261bb3a94",
     ],
 }
@@ -169,3 +175,39 @@ async def test_cached_replies_are_the_same_bytes_and_a_new_clock_renders_anew() 
         later = await _fetch_digests(sim, http)
     assert len(sim.state.replies) == 2 * len(REQUESTS)
     assert later != EXPECTED[False] and later[1] == EXPECTED[False][1]  # a closed page alike
+
+
+def _dispatched_features() -> list[str]:
+    """The CPU feature groups NumPy dispatches to on this machine beyond its baseline."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    return [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
+
+
+_DIGESTS_SCRIPT = """
+import asyncio, json, sys
+sys.path[:0] = sys.argv[1:]
+import test_sim_candle_bytes as t
+print(json.dumps([asyncio.run(t._digests(False)), asyncio.run(t._digests(True))]))
+"""
+
+
+def test_the_bytes_do_not_depend_on_the_cpu_numpy_dispatches_to() -> None:
+    # A machine without AVX-512 (or AVX2) must serve the very same bytes: run the sample in
+    # a process whose NumPy is held to its baseline loops (NPY_DISABLE_CPU_FEATURES).
+    features = _dispatched_features()
+    if not features:
+        pytest.skip("NumPy dispatches to no CPU feature beyond its baseline on this machine")
+    here = os.path.dirname(__file__)
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(features)}
+    done = subprocess.run(
+        [sys.executable, "-c", _DIGESTS_SCRIPT, here, os.path.dirname(here)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    plain, diverged = json.loads(done.stdout.splitlines()[-1])
+    assert plain == EXPECTED[False]
+    assert diverged == EXPECTED[True]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.simulator import listings, market
+from ingestion.simulator import fpmath, listings, market
 from ingestion.simulator.common import (
     Records,
     Reply,
@@ -88,7 +88,7 @@ def coingecko_markets(req: SimRequest) -> Reply:
         price_24h = market.usd_price_at(req.seed, aid, now - DAY) * _vs_rate(req, vs, now - DAY)
         hours = market.latent_log_usd(req.seed, aid)
         i_now = (now - market.EPOCH0_S) // 3600
-        window = np.exp(hours[i_now - 24 : i_now + 1]) * rate
+        window = fpmath.exp(hours[i_now - 24 : i_now + 1]) * rate
         supply, max_supply = market.SUPPLY[aid]
         closes = market.usd_daily_closes(req.seed, aid, now) * rate
         ath_i, atl_i = int(np.argmax(closes)), int(np.argmin(closes))
