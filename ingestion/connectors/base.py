@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -466,7 +467,10 @@ def valid_times(
     seconds = [value / 1000.0 for value in floats] if millis else floats
     if seconds and not (min(seconds) >= _EARLIEST_S and max(seconds) <= _LATEST_S):
         return None
-    return [datetime.fromtimestamp(at, UTC) for at in seconds]
+    return list(map(datetime.fromtimestamp, seconds, repeat(UTC, len(seconds))))
+
+
+_FIRST = itemgetter(0)
 
 
 def valid_rows(
@@ -484,16 +488,17 @@ def valid_rows(
     the records the row-by-row parsers build, keyed ``(*series, open time)``. Anything
     else gives None, for the caller's row-by-row path.
     """
-    if not all(type(row) is list and len(row) >= min_fields for row in rows):
+    # C-level passes (map, set, chain, zip): this runs over every candle of a backfill
+    if rows and (set(map(type, rows)) != {list} or min(map(len, rows)) < min_fields):
         return None
     times = valid_times(
-        [row[0] for row in rows],
-        [value for row in rows for value in row[1:numbers_end]],
+        list(map(_FIRST, rows)),
+        list(chain.from_iterable(map(itemgetter(slice(1, numbers_end)), rows))),
         millis=millis,
     )
     if times is None:
         return None
-    return records_of([(*series, at) for at in times], rows)
+    return records_of(zip(*map(repeat, series), times, strict=False), rows)
 
 
 def check_numbers(names: Sequence[str], values: Sequence[Any]) -> None:

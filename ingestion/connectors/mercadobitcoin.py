@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from itertools import chain, repeat
 from typing import Any
 
 from ingestion.connectors.base import (
@@ -144,10 +145,10 @@ def parse_candles(
     result = ParseResult()
     if all(type(col) is list for col in columns) and len({len(col) for col in columns}) == 1:
         # The usual body, columns of one length, all valid: the candles checked at once.
-        times = valid_times(columns[0], [value for col in columns[1:] for value in col])
+        times = valid_times(columns[0], list(chain.from_iterable(columns[1:])))
         if times is not None:
             result.records = records_of(  # each as the row-by-row path builds it, in COLUMNS order
-                [(symbol, interval, at) for at in times],
+                zip(repeat(symbol), repeat(interval), times),
                 [
                     {"t": t, "o": o, "h": h, "l": lo, "c": c, "v": v}
                     for t, o, h, lo, c, v in zip(*columns, strict=True)
