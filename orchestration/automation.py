@@ -50,8 +50,9 @@ from ingestion.calendars import is_ecb_business_day
 from ingestion.clock import clock_for
 from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import REGISTRY
+from ingestion.raw_tables import RawTable
 from ingestion.settings import load_settings
-from ingestion.sinks.raw.cursors import INTERVAL_SQL
+from ingestion.sinks.raw.cursors import INTERVAL_SQL, series_cte
 from orchestration.alerts import Alert, send_alert
 from orchestration.ingestion_assets import cadence_period
 from orchestration.resources import CriptopipeSettings, PostgresResource
@@ -268,6 +269,69 @@ def gap_tables(specs: Sequence[EndpointSpec] = REGISTRY) -> list[GapTable]:
     return tables
 
 
+def candle_gaps_sql(raw_table: RawTable) -> sql.Composed:
+    """The gap query of a candle table (parameters now, since, grace, source, endpoint).
+
+    Its cost follows the window, not the table: the series come from a loose scan of the
+    primary key, their first candle from the primary key, and each series' window of rows
+    from a primary-key range.
+    """
+    keys = raw_table.key_names
+    *group, time_key = keys
+    length = sql.SQL(INTERVAL_SQL)
+    return sql.SQL(
+        """
+        {series},
+        firsts as (
+            select * from (
+                select s.*, (select min({time}) from {table}
+                             where {same} and {time} <= %(now)s) as first_at
+                from series s
+            ) f where first_at is not null
+        ),
+        windows as (
+            select s.*, greatest(s.first_at, date_trunc('day', %(since)s)) as lo,
+                   %(now)s - %(grace)s - {s_len} as hi
+            from firsts s
+        ),
+        expected as (
+            -- per series, its window's periods and their rows read by a primary-key range:
+            -- O(window), whatever the table holds (offset 0 keeps the join per series)
+            select {s_group}, x.p as {time}, x.last_seen_at
+            from windows s cross join lateral (
+                select p, t.last_seen_at
+                from generate_series(s.lo, s.hi, {s_len}) as p
+                left join {table} t
+                  on {t_same} and t.{time} = p and t.{time} between s.lo and s.hi
+                offset 0
+            ) x
+        )
+        select distinct (e.{time} at time zone 'UTC')::date
+        from expected e
+        left join raw.known_empty k
+          on k.source = %(source)s and k.endpoint = %(endpoint)s
+          and k.series = concat_ws(' ', {e_group}) and k.period_start = e.{time}
+        where k.series is null
+          and (e.last_seen_at is null or e.{time} + {e_len} > e.last_seen_at)
+        order by 1
+        """
+    ).format(
+        series=series_cte(raw_table),
+        same=sql.SQL(" and ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(g), sql.Identifier("s", g)) for g in group
+        ),
+        t_same=sql.SQL(" and ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("t", g), sql.Identifier("s", g)) for g in group
+        ),
+        s_group=sql.SQL(", ").join(sql.Identifier("s", g) for g in group),
+        e_group=sql.SQL(", ").join(sql.Identifier("e", g) for g in group),
+        time=sql.Identifier(time_key),
+        table=sql.Identifier("raw", raw_table.name),
+        s_len=length.format(col=sql.Identifier("s", "interval")),
+        e_len=length.format(col=sql.Identifier("e", "interval")),
+    )
+
+
 def _candle_gaps(conn: Any, table: GapTable, now: datetime, since: datetime) -> list[date]:
     """Days holding a closed period that is missing, or whose row was fetched before it closed.
 
@@ -275,41 +339,7 @@ def _candle_gaps(conn: Any, table: GapTable, now: datetime, since: datetime) -> 
     periods don't count.
     """
     raw_table = table.spec.raw_table
-    keys = raw_table.key_names
-    *group, time_key = keys
-    length = sql.SQL(INTERVAL_SQL)
-    query = sql.SQL(
-        """
-        with series as (
-            select {group}, min({time}) as first_at from {table}
-            where {time} <= %(now)s group by {group}
-        ),
-        expected as (
-            select {s_group}, p as {time}
-            from series s,
-                 generate_series(greatest(s.first_at, date_trunc('day', %(since)s)),
-                                 %(now)s - %(grace)s - {s_len}, {s_len}) as p
-        )
-        select distinct (e.{time} at time zone 'UTC')::date
-        from expected e
-        left join {table} t using ({keys})
-        left join raw.known_empty k
-          on k.source = %(source)s and k.endpoint = %(endpoint)s
-          and k.series = concat_ws(' ', {e_group}) and k.period_start = e.{time}
-        where k.series is null
-          and (t.last_seen_at is null or e.{time} + {e_len} > t.last_seen_at)
-        order by 1
-        """
-    ).format(
-        group=sql.SQL(", ").join(map(sql.Identifier, group)),
-        s_group=sql.SQL(", ").join(sql.Identifier("s", g) for g in group),
-        e_group=sql.SQL(", ").join(sql.Identifier("e", g) for g in group),
-        time=sql.Identifier(time_key),
-        keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
-        table=sql.Identifier("raw", raw_table.name),
-        s_len=length.format(col=sql.Identifier("s", "interval")),
-        e_len=length.format(col=sql.Identifier("e", "interval")),
-    )
+    query = candle_gaps_sql(raw_table)
     with conn.cursor() as cur:
         # What the endpoint's own next scheduled run fetches anyway is not chased.
         grace = cadence_period(table.spec.cadence) + CLOSE_GRACE

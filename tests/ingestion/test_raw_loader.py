@@ -9,9 +9,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ingestion.connectors.registry import get_endpoint
 from ingestion.raw_tables import RAW_TABLES, get_table
 from ingestion.sinks.raw.copy_format import dumps, fits_binary
-from ingestion.sinks.raw.cursors import SeriesState, cursors, series_states
+from ingestion.sinks.raw.cursors import SeriesState, cursors, series_states, series_states_sql
 from ingestion.sinks.raw.loader import RawLoader
 from ingestion.sinks.raw.rows import QuarantineRow, RawRow
 from ingestion.sinks.raw.schema import (
@@ -181,6 +182,138 @@ async def test_cursors_resume_at_the_oldest_candle_open_at_its_last_fetch(
             ("ETHUSDT", "1h"): T0 + timedelta(hours=4),
         }
         assert await cursors(conn, get_table("fear_greed", "fng"), at_0530) == {}
+
+
+def _plan_nodes(node: dict[str, object]) -> list[dict[str, object]]:
+    """Every node of an ``explain (format json)`` plan."""
+    nodes = [node]
+    for child in node.get("Plans", []):  # type: ignore[attr-defined]
+        nodes += _plan_nodes(child)
+    return nodes
+
+
+async def _bulk_candles(conn: psycopg.AsyncConnection[object], now: datetime) -> None:
+    """240,000 candles in four series, with a few oddities (see the comments), analyzed."""
+    table = get_table("binance", "klines")
+    await ensure_schema(conn)
+    # Four series of 60,000 candles, each fetched a minute after it closed ...
+    await conn.execute(
+        "insert into raw.binance__klines (symbol, interval, open_time, record, fetched_at,"
+        " first_seen_at, last_seen_at, run_id)"
+        " select sym, iv, %(t0)s + g * len, '[1]', %(t0)s + (g + 1) * len + interval '1m',"
+        " %(t0)s, %(t0)s + (g + 1) * len + interval '1m', 'bulk'"
+        " from (values ('BTCUSDT', '1m', interval '1 minute'), ('BTCUSDT', '1h', interval"
+        " '1 hour'), ('ETHUSDT', '1m', interval '1 minute'), ('SOLUSDT', '1d', interval"
+        " '1 day')) s (sym, iv, len), generate_series(0, 59999) g",
+        {"t0": T0},
+    )
+    # ... but: a BTC minute fetched while open long ago and never since, the frontier
+    # minute open at its fetch, ETH's newest minutes dated after the clock, and a series
+    # with future rows only.
+    await conn.execute(
+        "update raw.binance__klines set last_seen_at = open_time + interval '10 seconds'"
+        " where symbol = 'BTCUSDT' and interval = '1m'"
+        " and open_time in (%(t0)s + interval '100 minutes',"
+        " %(t0)s + interval '59999 minutes')",
+        {"t0": T0},
+    )
+    await conn.execute(
+        "delete from raw.binance__klines where symbol = 'ETHUSDT'"
+        " and open_time > %(t0)s + interval '30000 minutes'",
+        {"t0": T0},
+    )
+    await RawLoader(conn, table, "future").load(
+        [
+            RawRow(("ETHUSDT", "1m", now + timedelta(days=1)), dumps([2]), now, "f" * 24),
+            RawRow(("XRPUSDT", "1h", now + timedelta(days=1)), dumps([2]), now, "f" * 24),
+        ]
+    )
+    await conn.execute("analyze raw.binance__klines")
+
+
+async def test_series_states_read_indexes_only_and_agree_with_a_scan_of_every_row(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    """On a table of 240,000 candles the plan reads no table sequentially (its cost is
+    O(series), not O(rows)), and its answer is a group-by over every row's."""
+    table = get_table("binance", "klines")
+    now = T0 + timedelta(days=50)
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await _bulk_candles(conn, now)
+
+        cur = await conn.execute(
+            sql.SQL("explain (format json) {}").format(series_states_sql(table)), {"now": now}
+        )
+        plan = (await cur.fetchone())[0][0]["Plan"]  # type: ignore[index]
+        nodes = _plan_nodes(plan)
+        assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], plan
+        assert "binance__klines_open_at_fetch" in {n.get("Index Name") for n in nodes}
+
+        states = await series_states(conn, table, now)
+        cur = await conn.execute(
+            "select symbol, t.interval, max(open_time + len),"
+            " min(open_time) filter (where open_time + len > last_seen_at)"
+            " from raw.binance__klines t join (values ('1m', interval '1 minute'),"
+            " ('1h', interval '1 hour'), ('1d', interval '1 day')) l (iv, len) on iv = t.interval"
+            " where open_time <= %s group by 1, 2",
+            [now],
+        )
+        every_row = {
+            (sym, iv): SeriesState(opened or newest, opened)
+            for sym, iv, newest, opened in await cur.fetchall()
+        }
+    assert states == every_row
+    assert states[("BTCUSDT", "1m")] == SeriesState(
+        T0 + timedelta(minutes=100), T0 + timedelta(minutes=100)
+    )
+    assert states[("ETHUSDT", "1m")] == SeriesState(T0 + timedelta(minutes=30001), None)
+    assert ("XRPUSDT", "1h") not in states
+    assert set(states) == {
+        ("BTCUSDT", "1m"),
+        ("BTCUSDT", "1h"),
+        ("ETHUSDT", "1m"),
+        ("SOLUSDT", "1d"),
+    }
+
+
+async def test_the_gap_query_reads_its_window_not_the_table(
+    loader_dsn: str, clean_stores: None
+) -> None:
+    """The gap sensor's query on 240,000 candles reads no table sequentially; it finds the
+    minute fetched while open and a minute taken out of its window."""
+    from orchestration.automation import GapTable, candle_gaps_sql, find_gaps
+
+    spec = get_endpoint("binance", "klines")
+    now = T0 + timedelta(minutes=30000, seconds=30)
+    async with await psycopg.AsyncConnection.connect(loader_dsn, autocommit=True) as conn:
+        await _bulk_candles(conn, now)
+        params = {
+            "now": now,
+            "since": now - timedelta(days=3),
+            "grace": timedelta(minutes=10),
+            "source": "binance",
+            "endpoint": "klines",
+        }
+        cur = await conn.execute(
+            sql.SQL("explain (format json) {}").format(candle_gaps_sql(spec.raw_table)), params
+        )
+        plan = (await cur.fetchone())[0][0]["Plan"]  # type: ignore[index]
+        seq_scans = [
+            n
+            for n in _plan_nodes(plan)
+            if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "binance__klines"
+        ]
+        assert not seq_scans, plan
+        table = GapTable(spec, "candles")
+        with psycopg.connect(loader_dsn) as sync_conn:  # BTC's minute fetched while open
+            assert find_gaps(sync_conn, table, now) == [T0.date()]
+        hole = T0 + timedelta(minutes=28000)
+        await conn.execute(
+            "delete from raw.binance__klines where symbol = 'ETHUSDT' and open_time = %s",
+            [hole],
+        )
+    with psycopg.connect(loader_dsn) as sync_conn:
+        assert find_gaps(sync_conn, table, now) == [T0.date(), hole.date()]
 
 
 async def test_an_older_fetch_never_overwrites_a_newer_one(

@@ -19,7 +19,7 @@ from psycopg import sql
 from ingestion.intervals import interval_sql
 from ingestion.raw_tables import RawTable
 from ingestion.sinks.raw.rows import KnownEmpty
-from ingestion.sinks.raw.schema import table_sql
+from ingestion.sinks.raw.schema import open_at_fetch_sql, table_sql
 
 
 def _as_datetime(value: object) -> datetime:
@@ -31,6 +31,29 @@ def _as_datetime(value: object) -> datetime:
 
 
 INTERVAL_SQL = interval_sql()  # the length of a candle interval label, in SQL
+
+
+def series_cte(table: RawTable) -> sql.Composed:
+    """``with recursive series (...)``: each series of ``table``, by a loose index scan.
+
+    Each step reads the next key after the previous series from the primary key, so it
+    costs O(series * log rows) instead of a ``group by`` over every row. Its columns are
+    the table's key columns before the time; ``table`` must have at least one.
+    """
+    *group, _ = table.key_names
+    if not group:
+        raise ValueError(f"{table.name}: a single series, no series to list")
+    cols = sql.SQL(", ").join(map(sql.Identifier, group))
+    return sql.SQL(
+        "with recursive series ({cols}) as ("
+        "(select {cols} from {table} order by {cols} limit 1)"
+        " union all select n.* from series s cross join lateral"
+        " (select {cols} from {table} where ({cols}) > ({s_cols}) order by {cols} limit 1) n)"
+    ).format(
+        cols=cols,
+        s_cols=sql.SQL(", ").join(sql.Identifier("s", g) for g in group),
+        table=table_sql(table),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +71,47 @@ class SeriesState:
     reopen: datetime | None
 
 
+def series_states_sql(table: RawTable) -> sql.Composed:
+    """The query of :func:`series_states` (parameter ``now``): a row per series.
+
+    Each row is the series' key columns, where its newest record ends, and its oldest
+    candle still open at its last fetch. It reads indexes only: the series by a loose
+    scan of the primary key, the newest record by the primary key, the open candle by
+    the partial index of :func:`~ingestion.sinks.raw.schema.index_ddl`.
+    """
+    *group, time_key = table.key_names
+    time_col = sql.Identifier(time_key)
+    if not group:  # one series: the newest record comes from the primary key
+        return sql.SQL(
+            "select max({t}), null::timestamptz from {table} where {t} <= %(now)s"
+        ).format(t=time_col, table=table_sql(table))
+    # Per series (listed by a loose index scan), the newest record by the primary key
+    # and the oldest candle still open at its last fetch by the partial index.
+    same_series = sql.SQL(" and ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(g), sql.Identifier("s", g)) for g in group
+    )
+    newest: sql.Composable = sql.SQL(
+        "(select {t} from {table} where {same} and {t} <= %(now)s order by {t} desc limit 1)"
+    ).format(t=time_col, table=table_sql(table), same=same_series)
+    reopen: sql.Composable
+    if "interval" in group:
+        length = sql.SQL(INTERVAL_SQL).format(col=sql.Identifier("s", "interval"))
+        newest = sql.SQL("{} + {}").format(newest, length)
+        reopen = sql.SQL(
+            "(select min({t}) from {table} where {same} and {t} <= %(now)s and {open})"
+        ).format(
+            t=time_col, table=table_sql(table), same=same_series, open=open_at_fetch_sql(table)
+        )
+    else:
+        reopen = sql.SQL("null::timestamptz")
+    return sql.SQL("{series} select {s_cols}, {newest}, {reopen} from series s").format(
+        series=series_cte(table),
+        s_cols=sql.SQL(", ").join(sql.Identifier("s", g) for g in group),
+        newest=newest,
+        reopen=reopen,
+    )
+
+
 async def series_states(
     conn: psycopg.AsyncConnection[Any], table: RawTable, now: datetime
 ) -> dict[tuple[str, ...], SeriesState]:
@@ -62,28 +126,7 @@ async def series_states(
     Returns:
         A :class:`SeriesState` per series, keyed by the key columns before the time.
     """
-    *group, time_key = table.key_names
-    time_col = sql.Identifier(time_key)
-    group_sql = sql.SQL(", ").join(sql.Identifier(k) for k in group)
-    if "interval" in group:
-        length = sql.SQL(INTERVAL_SQL).format(col=sql.Identifier("interval"))
-        newest = sql.SQL("max({t} + {len})").format(t=time_col, len=length)
-        reopen = sql.SQL("min({t}) filter (where {t} + {len} > last_seen_at)").format(
-            t=time_col, len=length
-        )
-    else:
-        newest = sql.SQL("max({t})").format(t=time_col)
-        reopen = sql.SQL("null::timestamptz").format()
-    query = sql.SQL(
-        "select {select}{newest}, {reopen} from {table} where {t} <= %(now)s{group_by}"
-    ).format(
-        select=group_sql + sql.SQL(", ") if group else sql.SQL(""),
-        newest=newest,
-        reopen=reopen,
-        t=time_col,
-        table=table_sql(table),
-        group_by=sql.SQL(" group by ") + group_sql if group else sql.SQL(""),
-    )
+    query = series_states_sql(table)
     result: dict[tuple[str, ...], SeriesState] = {}
     async with conn.cursor() as cur:
         await cur.execute(query, {"now": now})

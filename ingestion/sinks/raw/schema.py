@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from ingestion.asset_symbols import DDL as ASSET_SYMBOLS_DDL
+from ingestion.intervals import interval_sql
 from ingestion.raw_tables import RAW_TABLES, RawTable
 
 logger = logging.getLogger(__name__)
@@ -55,15 +56,55 @@ def table_ddl(table: RawTable) -> sql.Composed:
     )
 
 
+def open_at_fetch_sql(table: RawTable) -> sql.Composed:
+    """The predicate "the candle was still open when last fetched", on ``table``'s columns.
+
+    ``last_seen_at - open_time < length``: built from immutable operators only (unlike
+    ``open_time + length``, as ``timestamptz + interval`` is not), so it is also the
+    predicate of the partial index that finds those candles (see :func:`index_ddl`);
+    a query finds them through the index when it says it in these words.
+    """
+    *_, time_key = table.key_names
+    return sql.SQL("last_seen_at - {t} < {len}").format(
+        t=sql.Identifier(time_key),
+        len=sql.SQL(interval_sql()).format(col=sql.Identifier("interval")),
+    )
+
+
+def still_open_index(table: RawTable) -> sql.Composed | None:
+    """The partial index of the candles still open at their last fetch (None: no candles).
+
+    It holds a few rows per series (the candle at each fetch's frontier, until fetched
+    again after it closed), so ``cursors.series_states`` finds the oldest one without
+    reading the table.
+    """
+    if "interval" not in table.key_names:
+        return None
+    return sql.SQL("create index if not exists {name} on {table} ({keys}) where {pred}").format(
+        name=sql.Identifier(f"{table.name}_open_at_fetch"),
+        table=table_sql(table),
+        keys=sql.SQL(", ").join(map(sql.Identifier, table.key_names)),
+        pred=open_at_fetch_sql(table),
+    )
+
+
 def index_ddl(table: RawTable) -> list[sql.Composed]:
-    """Secondary indexes of a raw table: ``last_seen_at`` on candle tables."""
-    if not table.ohlc:
-        return []
-    return [
-        sql.SQL("create index if not exists {name} on {table} (last_seen_at)").format(
-            name=sql.Identifier(f"{table.name}_last_seen_at"), table=table_sql(table)
+    """Secondary indexes of a raw table.
+
+    ``last_seen_at`` on candle tables (dbt's candle marts read what a run changed), and
+    on tables keyed by interval the candles still open at their last fetch.
+    """
+    indexes = []
+    if table.ohlc:
+        indexes.append(
+            sql.SQL("create index if not exists {name} on {table} (last_seen_at)").format(
+                name=sql.Identifier(f"{table.name}_last_seen_at"), table=table_sql(table)
+            )
         )
-    ]
+    still_open = still_open_index(table)
+    if still_open is not None:
+        indexes.append(still_open)
+    return indexes
 
 
 BOOKKEEPING_DDL = (
