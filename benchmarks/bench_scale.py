@@ -161,7 +161,14 @@ def dbt(
     args: list[str],
     work: Path,
     extra_env: dict[str, str] | None = None,
+    *,
+    check: bool = False,
 ) -> float:
+    """``dbt`` with ``args`` on the size's database; its wall seconds.
+
+    A failed command prints its errors; with ``check`` it also ends the benchmark, as a
+    time of a build that failed is no figure.
+    """
     env = {
         **os.environ,
         **services.endpoints(settings.postgres_db).dbt_env(settings),
@@ -191,6 +198,8 @@ def dbt(
                 line for line in done.stdout.splitlines() if "ERROR" in line or "FAIL" in line
             )[-3000:]
         )
+        if check:
+            raise SystemExit(f"dbt {' '.join(args[:3])} … failed: its time is no figure")
     return seconds
 
 
@@ -601,6 +610,15 @@ def hour_stage(
     settings: Settings, services: Services, update: dict[str, Any], sim_root: str, work: Path
 ) -> tuple[float, dict[str, Any], float, dict[str, float]]:
     """One scheduled hour: the clock moves, incremental ingestion, incremental dbt + tests."""
+    with psycopg.connect(
+        services.endpoints(settings.postgres_db).role_dsn("transformer", settings)
+    ) as conn:
+        built = conn.execute("select to_regclass('marts.fct_candles')").fetchone()
+    if built is None or built[0] is None:
+        raise SystemExit(
+            f"{settings.postgres_db} has no candle marts: run the dbt stage first"
+            " (--stages dbt,hour)"
+        )
     later = next_hour(settings)
     set_clock(sim_root, later)
     # The hourly job keeps dbt's parse cache from its previous run (orchestration.
@@ -629,6 +647,7 @@ def hour_stage(
         ["build", "--select", "tag:partitioned", "--vars", dbt_vars(later.date())],
         work,
         window,
+        check=True,
     )
     hour_wall = time.perf_counter() - started
     times = model_times(work)
