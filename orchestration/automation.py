@@ -52,7 +52,7 @@ from ingestion.connectors.base import EndpointSpec
 from ingestion.connectors.registry import REGISTRY
 from ingestion.raw_tables import RawTable
 from ingestion.settings import load_settings
-from ingestion.sinks.raw.cursors import INTERVAL_SQL, series_cte
+from ingestion.sinks.raw.cursors import INTERVAL_SQL, same_series_sql, series_cte
 from orchestration.alerts import Alert, send_alert
 from orchestration.ingestion_assets import cadence_period
 from orchestration.resources import CriptopipeSettings, PostgresResource
@@ -276,8 +276,7 @@ def candle_gaps_sql(raw_table: RawTable) -> sql.Composed:
     primary key, their first candle from the primary key, and each series' window of rows
     from a primary-key range.
     """
-    keys = raw_table.key_names
-    *group, time_key = keys
+    *group, time_key = raw_table.key_names
     length = sql.SQL(INTERVAL_SQL)
     return sql.SQL(
         """
@@ -317,12 +316,8 @@ def candle_gaps_sql(raw_table: RawTable) -> sql.Composed:
         """
     ).format(
         series=series_cte(raw_table),
-        same=sql.SQL(" and ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(g), sql.Identifier("s", g)) for g in group
-        ),
-        t_same=sql.SQL(" and ").join(
-            sql.SQL("{} = {}").format(sql.Identifier("t", g), sql.Identifier("s", g)) for g in group
-        ),
+        same=same_series_sql(raw_table),
+        t_same=same_series_sql(raw_table, "t"),
         s_group=sql.SQL(", ").join(sql.Identifier("s", g) for g in group),
         e_group=sql.SQL(", ").join(sql.Identifier("e", g) for g in group),
         time=sql.Identifier(time_key),

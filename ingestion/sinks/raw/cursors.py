@@ -56,6 +56,21 @@ def series_cte(table: RawTable) -> sql.Composed:
     )
 
 
+def same_series_sql(table: RawTable, inner: str | None = None) -> sql.Composed:
+    """``a = s.a and b = s.b …`` over ``table``'s series columns: a row of the series ``s``.
+
+    ``inner`` qualifies the table's side (unqualified by default).
+    """
+    *group, _ = table.key_names
+    return sql.SQL(" and ").join(
+        sql.SQL("{} = {}").format(
+            sql.Identifier(g) if inner is None else sql.Identifier(inner, g),
+            sql.Identifier("s", g),
+        )
+        for g in group
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesState:
     """What ``raw.*`` holds of one series, as planning needs it.
@@ -87,9 +102,7 @@ def series_states_sql(table: RawTable) -> sql.Composed:
         ).format(t=time_col, table=table_sql(table))
     # Per series (listed by a loose index scan), the newest record by the primary key
     # and the oldest candle still open at its last fetch by the partial index.
-    same_series = sql.SQL(" and ").join(
-        sql.SQL("{} = {}").format(sql.Identifier(g), sql.Identifier("s", g)) for g in group
-    )
+    same_series = same_series_sql(table)
     newest: sql.Composable = sql.SQL(
         "(select {t} from {table} where {same} and {t} <= %(now)s order by {t} desc limit 1)"
     ).format(t=time_col, table=table_sql(table), same=same_series)
